@@ -1,2 +1,4 @@
 pub mod error;
 pub mod protocol;
+#[cfg(feature = "io")]
+pub mod io;

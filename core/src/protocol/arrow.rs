@@ -3,10 +3,10 @@
 //! type mapping this view follows.
 
 use crate::error::{Error, ErrorCode, Result, err};
-use arrow_array::RecordBatch;
+use arrow_array::{ArrayRef, RecordBatch};
 use arrow_buffer::Buffer;
 use arrow_ipc::reader::StreamDecoder;
-use arrow_schema::{ArrowError, SchemaRef};
+use arrow_schema::{ArrowError, DataType, FieldRef, SchemaRef, TimeUnit};
 use bytes::Bytes;
 use serde_json::Value;
 
@@ -50,21 +50,140 @@ pub fn num_rows(bytes: &Bytes) -> Result<usize> {
     Ok(read_stream(bytes)?.1.iter().map(RecordBatch::num_rows).sum())
 }
 
-/// The table as a JSON array of row objects (nulls kept as `null`, column order kept).
+/// The table as a JSON array of row objects (nulls kept as `null`, column order kept), following
+/// spec/PROTOCOL.md §Arrow: zoned timestamps as UTC ISO 8601 with `Z`, integers beyond ±(2^53−1)
+/// as decimal strings, NaN and ±Infinity as `null`.
 pub fn to_json_rows(bytes: &Bytes) -> Result<Value> {
     let (_, batches) = read_stream(bytes)?;
     let mut writer = arrow_json::WriterBuilder::new()
         .with_explicit_nulls(true)
         .build::<_, arrow_json::writer::JsonArray>(Vec::new());
     for batch in &batches {
-        writer.write(batch).map_err(decode_error)?;
+        writer.write(&utc_batch(batch).map_err(decode_error)?).map_err(decode_error)?;
     }
     writer.finish().map_err(decode_error)?;
     let out = writer.into_inner();
     if out.is_empty() {
         return Ok(Value::Array(Vec::new()));
     }
-    serde_json::from_slice(&out).map_err(|e| Error::new(ErrorCode::DeserializationError, e.to_string()))
+    let mut rows: Value =
+        serde_json::from_slice(&out).map_err(|e| Error::new(ErrorCode::DeserializationError, e.to_string()))?;
+    unsafe_integers_to_strings(&mut rows);
+    Ok(rows)
+}
+
+/// Largest integer a JavaScript Number holds exactly (2^53 − 1).
+const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+
+/// A JSON-rows view must read the same in every language: JavaScript's JSON.parse would round
+/// 2^53 + 1, so integers beyond ±(2^53 − 1) become decimal strings.
+fn unsafe_integers_to_strings(v: &mut Value) {
+    match v {
+        Value::Number(n) => {
+            let unsafe_int = match (n.as_i64(), n.as_u64()) {
+                (Some(i), _) => i.unsigned_abs() > MAX_SAFE_INTEGER,
+                (None, Some(u)) => u > MAX_SAFE_INTEGER,
+                _ => false,
+            };
+            if unsafe_int {
+                *v = Value::String(n.to_string());
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(unsafe_integers_to_strings),
+        Value::Object(map) => map.values_mut().for_each(unsafe_integers_to_strings),
+        _ => {}
+    }
+}
+
+/// arrow-json formats zoned timestamps through chrono and, without a time-zone database, knows
+/// only fixed offsets: a column tagged "UTC" (pandas' and pyarrow's usual tag) or "Asia/Tokyo"
+/// fails. The stored values are UTC instants whatever the tag, so the view re-tags every zoned
+/// timestamp "+00:00", which arrow-json renders with `Z`. The zone stays in the Arrow schema.
+fn utc_batch(batch: &RecordBatch) -> std::result::Result<RecordBatch, ArrowError> {
+    let schema = batch.schema();
+    if !schema.fields().iter().any(|f| has_zoned_timestamp(f.data_type())) {
+        return Ok(batch.clone());
+    }
+    let columns = batch.columns().iter().map(utc_array).collect::<std::result::Result<Vec<_>, _>>()?;
+    let fields: Vec<_> = schema
+        .fields()
+        .iter()
+        .zip(&columns)
+        .map(|(f, c)| f.as_ref().clone().with_data_type(c.data_type().clone()))
+        .collect();
+    let schema = std::sync::Arc::new(arrow_schema::Schema::new_with_metadata(fields, schema.metadata().clone()));
+    RecordBatch::try_new_with_options(
+        schema,
+        columns,
+        &arrow_array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
+    )
+}
+
+fn has_zoned_timestamp(t: &DataType) -> bool {
+    match t {
+        DataType::Timestamp(_, tz) => tz.is_some(),
+        DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) | DataType::Map(f, _) => {
+            has_zoned_timestamp(f.data_type())
+        }
+        DataType::Struct(fields) => fields.iter().any(|f| has_zoned_timestamp(f.data_type())),
+        DataType::Dictionary(_, values) => has_zoned_timestamp(values),
+        _ => false,
+    }
+}
+
+fn utc_array(a: &ArrayRef) -> std::result::Result<ArrayRef, ArrowError> {
+    use arrow_array::cast::AsArray as _;
+    use arrow_array::types::*;
+    use arrow_array::*;
+    use std::sync::Arc;
+    if !has_zoned_timestamp(a.data_type()) {
+        return Ok(a.clone());
+    }
+    let retag = |f: &FieldRef, values: &ArrayRef| Arc::new(f.as_ref().clone().with_data_type(values.data_type().clone()));
+    Ok(match a.data_type() {
+        DataType::Timestamp(TimeUnit::Second, _) => Arc::new(a.as_primitive::<TimestampSecondType>().clone().with_timezone_utc()),
+        DataType::Timestamp(TimeUnit::Millisecond, _) => {
+            Arc::new(a.as_primitive::<TimestampMillisecondType>().clone().with_timezone_utc())
+        }
+        DataType::Timestamp(TimeUnit::Microsecond, _) => {
+            Arc::new(a.as_primitive::<TimestampMicrosecondType>().clone().with_timezone_utc())
+        }
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => {
+            Arc::new(a.as_primitive::<TimestampNanosecondType>().clone().with_timezone_utc())
+        }
+        DataType::Struct(_) => {
+            let (fields, columns, nulls) = a.as_struct().clone().into_parts();
+            let columns = columns.iter().map(utc_array).collect::<std::result::Result<Vec<_>, _>>()?;
+            let fields: Vec<FieldRef> = fields.iter().zip(&columns).map(|(f, c)| retag(f, c) as FieldRef).collect();
+            Arc::new(StructArray::try_new(fields.into(), columns, nulls)?)
+        }
+        DataType::List(_) => {
+            let (field, offsets, values, nulls) = a.as_list::<i32>().clone().into_parts();
+            let values = utc_array(&values)?;
+            Arc::new(ListArray::try_new(retag(&field, &values), offsets, values, nulls)?)
+        }
+        DataType::LargeList(_) => {
+            let (field, offsets, values, nulls) = a.as_list::<i64>().clone().into_parts();
+            let values = utc_array(&values)?;
+            Arc::new(LargeListArray::try_new(retag(&field, &values), offsets, values, nulls)?)
+        }
+        DataType::FixedSizeList(_, _) => {
+            let (field, size, values, nulls) = a.as_fixed_size_list().clone().into_parts();
+            let values = utc_array(&values)?;
+            Arc::new(FixedSizeListArray::try_new(retag(&field, &values), size, values, nulls)?)
+        }
+        DataType::Map(_, _) => {
+            let (field, offsets, entries, nulls, ordered) = a.as_map().clone().into_parts();
+            let entries = utc_array(&(Arc::new(entries) as ArrayRef))?;
+            let field = retag(&field, &entries);
+            Arc::new(MapArray::try_new(field, offsets, entries.as_struct().clone(), nulls, ordered)?)
+        }
+        DataType::Dictionary(_, _) => match a.as_any_dictionary_opt() {
+            Some(d) => d.with_values(utc_array(d.values())?),
+            None => a.clone(),
+        },
+        _ => a.clone(),
+    })
 }
 
 /// Builds an IPC stream from JSON rows, inferring the schema (int64, float64, utf8, bool, lists,

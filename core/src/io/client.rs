@@ -1,0 +1,511 @@
+//! The NATSBridge client: one NATS connection, the link stores, and smartsend / smartreceive /
+//! subscribe / request built on them.
+
+use super::options::{ConnectOptions, FileServerKind, SendOptions};
+use super::store::{self, LinkStore, Upload, http::HttpStore, objstore::ObjectStoreLink, plik::PlikStore};
+use crate::error::{Error, ErrorCode, Result, err};
+use crate::protocol::{
+    self, Data, DecodedPayload, Envelope, ErrorBody, PayloadSource, PayloadType, Transport, WirePayload,
+};
+use async_nats::Subject;
+use bytes::Bytes;
+use futures::StreamExt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// One payload to send: the seeds' `(dataname, data, payload_type)`.
+#[derive(Clone, Debug)]
+pub struct Outgoing {
+    pub dataname: String,
+    pub payload_type: PayloadType,
+    pub data: Data,
+}
+
+impl Outgoing {
+    pub fn new(dataname: impl Into<String>, data: Data, payload_type: PayloadType) -> Self {
+        Outgoing { dataname: dataname.into(), payload_type, data }
+    }
+}
+
+/// A received payload: the seeds' `(dataname, data, payload_type)`, plus how it travelled.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Incoming {
+    pub dataname: String,
+    pub payload_type: PayloadType,
+    pub data: Data,
+    pub transport: Transport,
+}
+
+/// A decoded message. `envelope.payloads` keeps the wire payloads (ids, metadata, URLs);
+/// `payloads` holds the decoded values in the same order.
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub envelope: Envelope,
+    pub payloads: Vec<Incoming>,
+    /// The NATS reply subject of the message, if it had one.
+    pub reply: Option<String>,
+}
+
+/// What `smartsend` returns: the envelope and the exact JSON published.
+#[derive(Clone, Debug)]
+pub struct Sent {
+    pub envelope: Envelope,
+    pub json: String,
+}
+
+struct Inner {
+    nats: async_nats::Client,
+    broker_url: String,
+    sender_id: String,
+    sender_name: String,
+    threshold: usize,
+    /// Where uploads go, in order of preference: custom store, file server, object store.
+    upload_store: Option<Arc<dyn LinkStore>>,
+    /// Every store downloads may come from; a link no store serves is refused.
+    stores: Vec<Arc<dyn LinkStore>>,
+    retry: store::RetryPolicy,
+    max_download_bytes: u64,
+    slow_consumer_drops: Arc<AtomicU64>,
+}
+
+/// A connected client. Cheap to clone; clones share the connection.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+fn connection_failed(e: impl std::fmt::Display) -> Error {
+    Error::new(ErrorCode::NatsConnectionFailed, e.to_string())
+}
+
+impl Client {
+    pub async fn connect(opts: ConnectOptions) -> Result<Client> {
+        let servers = opts.resolved_servers();
+        let addrs = servers
+            .iter()
+            .map(|s| s.parse::<async_nats::ServerAddr>().map_err(|e| connection_failed(format!("bad server URL {s:?}: {e}"))))
+            .collect::<Result<Vec<_>>>()?;
+        let drops = Arc::new(AtomicU64::new(0));
+        let mut o = async_nats::ConnectOptions::new()
+            .connection_timeout(opts.connect_timeout)
+            .subscription_capacity(opts.subscription_capacity)
+            .max_reconnects(opts.max_reconnects);
+        let wait = opts.reconnect_time_wait;
+        o = o.reconnect_delay_callback(move |attempts| if attempts <= 1 { Duration::ZERO } else { wait });
+        let counter = drops.clone();
+        o = o.event_callback(move |event| {
+            let counter = counter.clone();
+            async move {
+                match event {
+                    async_nats::Event::SlowConsumer(sid) => {
+                        counter.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(sid, "slow consumer: the server or client dropped messages for this subscription");
+                    }
+                    other => tracing::debug!(event = %other, "nats connection event"),
+                }
+            }
+        });
+        if let Some(name) = &opts.name {
+            o = o.name(name);
+        }
+        match (&opts.user, &opts.password) {
+            (Some(u), Some(p)) => o = o.user_and_password(u.clone(), p.clone()),
+            (Some(_), None) | (None, Some(_)) => {
+                return err(ErrorCode::NatsConnectionFailed, "user and password must be given together");
+            }
+            (None, None) => {}
+        }
+        if let Some(t) = &opts.token {
+            o = o.token(t.clone());
+        }
+        if let Some(seed) = &opts.nkey {
+            o = o.nkey(seed.clone());
+        }
+        if let Some(path) = &opts.credentials_file {
+            o = o.credentials_file(path).await.map_err(connection_failed)?;
+        }
+        if let Some(ca) = &opts.tls_ca_file {
+            o = o.add_root_certificates(ca.clone());
+        }
+        match (&opts.tls_cert_file, &opts.tls_key_file) {
+            (Some(c), Some(k)) => o = o.add_client_certificate(c.clone(), k.clone()),
+            (None, None) => {}
+            _ => return err(ErrorCode::NatsConnectionFailed, "tls_cert_file and tls_key_file must be given together"),
+        }
+        if opts.require_tls {
+            o = o.require_tls(true);
+        }
+        let nats = o.connect(addrs).await.map_err(|e| {
+            connection_failed(format!("cannot connect to {}: {e}", servers.join(", ")))
+        })?;
+
+        let bridge = &opts.bridge;
+        let threshold = bridge.resolved_threshold()?;
+        let mut stores: Vec<Arc<dyn LinkStore>> = Vec::new();
+        let mut upload_store: Option<Arc<dyn LinkStore>> = None;
+        if let Some(custom) = &bridge.link_store {
+            stores.push(custom.clone());
+            upload_store = Some(custom.clone());
+        }
+        if let Some(url) = bridge.resolved_fileserver_url() {
+            let s: Arc<dyn LinkStore> = match bridge.fileserver_kind {
+                FileServerKind::Plik => Arc::new(PlikStore::new(&url, bridge.plik.clone())?),
+                FileServerKind::HttpPut => Arc::new(HttpStore::new(&url)?),
+            };
+            stores.push(s.clone());
+            upload_store.get_or_insert(s);
+        }
+        for origin in &bridge.allowed_origins {
+            stores.push(Arc::new(HttpStore::new(origin)?));
+        }
+        if bridge.object_store && nats.server_info().jetstream {
+            let s: Arc<dyn LinkStore> =
+                Arc::new(ObjectStoreLink::new(nats.clone(), &bridge.object_store_bucket, bridge.object_store_ttl));
+            stores.push(s.clone());
+            upload_store.get_or_insert(s);
+        }
+        Ok(Client {
+            inner: Arc::new(Inner {
+                nats,
+                broker_url: servers.join(","),
+                sender_id: bridge.sender_id.clone().unwrap_or_else(protocol::new_id),
+                sender_name: bridge.sender_name.clone(),
+                threshold,
+                upload_store,
+                stores,
+                retry: bridge.retry,
+                max_download_bytes: bridge.max_download_bytes,
+                slow_consumer_drops: drops,
+            }),
+        })
+    }
+
+    /// The underlying async-nats client, for anything the bridge does not wrap.
+    pub fn nats(&self) -> &async_nats::Client {
+        &self.inner.nats
+    }
+
+    /// The server's max_payload, from its INFO.
+    pub fn max_payload(&self) -> usize {
+        self.inner.nats.server_info().max_payload
+    }
+
+    /// Messages reported dropped by slow-consumer events since connect.
+    pub fn slow_consumer_drops(&self) -> u64 {
+        self.inner.slow_consumer_drops.load(Ordering::Relaxed)
+    }
+
+    pub fn sender_id(&self) -> &str {
+        &self.inner.sender_id
+    }
+
+    /// Serializes the payloads, moves large ones to the link store, and publishes the envelope.
+    pub async fn smartsend(&self, subject: &str, payloads: Vec<Outgoing>, opts: &SendOptions) -> Result<Sent> {
+        let sent = self.build(subject, payloads, opts).await?;
+        self.publish(subject, &sent, None).await?;
+        Ok(sent)
+    }
+
+    async fn publish(&self, subject: &str, sent: &Sent, reply: Option<&str>) -> Result<()> {
+        let body = Bytes::from(sent.json.clone().into_bytes());
+        let result = match reply {
+            Some(r) => self.inner.nats.publish_with_reply(subject.to_owned(), r.to_owned(), body).await,
+            None => self.inner.nats.publish(subject.to_owned(), body).await,
+        };
+        result.map_err(|e| connection_failed(format!("publish to {subject:?} failed: {e}")).with_correlation_id(&sent.envelope.correlation_id))
+    }
+
+    /// Builds the envelope (uploading link payloads) without publishing it.
+    pub async fn build(&self, subject: &str, payloads: Vec<Outgoing>, opts: &SendOptions) -> Result<Sent> {
+        let mut env = Envelope::new(subject);
+        self.fill_header(&mut env, opts);
+        let cid = env.correlation_id.clone();
+        self.build_payloads(env, payloads, opts).await.map_err(|e| e.with_correlation_id(&cid))
+    }
+
+    fn fill_header(&self, env: &mut Envelope, opts: &SendOptions) {
+        let set = |field: &mut String, value: &Option<String>| {
+            if let Some(v) = value {
+                field.clone_from(v);
+            }
+        };
+        set(&mut env.correlation_id, &opts.correlation_id);
+        set(&mut env.msg_purpose, &opts.msg_purpose);
+        env.sender_name = opts.sender_name.clone().unwrap_or_else(|| self.inner.sender_name.clone());
+        env.sender_id = opts.sender_id.clone().unwrap_or_else(|| self.inner.sender_id.clone());
+        set(&mut env.receiver_name, &opts.receiver_name);
+        set(&mut env.receiver_id, &opts.receiver_id);
+        set(&mut env.reply_to, &opts.reply_to);
+        set(&mut env.reply_to_msg_id, &opts.reply_to_msg_id);
+        env.broker_url.clone_from(&self.inner.broker_url);
+        env.metadata = opts.metadata.clone();
+    }
+
+    async fn build_payloads(&self, mut env: Envelope, payloads: Vec<Outgoing>, opts: &SendOptions) -> Result<Sent> {
+        let cid = env.correlation_id.clone();
+        let threshold = opts.size_threshold.unwrap_or(self.inner.threshold);
+        let max_payload = self.max_payload();
+        let store = opts.link_store.clone().or_else(|| self.inner.upload_store.clone());
+
+        let serialized = payloads
+            .iter()
+            .map(|p| protocol::serialize(&p.dataname, p.payload_type, &p.data))
+            .collect::<Result<Vec<Bytes>>>()?;
+        let sizes: Vec<usize> = serialized.iter().map(Bytes::len).collect();
+        let mut plan: Vec<Transport> = sizes.iter().map(|&s| protocol::transport_for_size(s, threshold)).collect();
+        let mut wire: Vec<Option<WirePayload>> = vec![None; payloads.len()];
+
+        // Threshold links first, uploaded concurrently. A failed upload falls back to direct
+        // (the envelope-size check below then decides whether that still fits).
+        let uploads = plan.iter().enumerate().filter(|(_, t)| **t == Transport::Link).map(|(i, _)| i).collect::<Vec<_>>();
+        let results = futures::future::join_all(
+            uploads.iter().map(|&i| self.upload(store.as_deref(), &payloads[i], serialized[i].clone(), &cid)),
+        )
+        .await;
+        let mut last_upload_error = None;
+        for (&i, result) in uploads.iter().zip(results) {
+            match result {
+                Ok(p) => wire[i] = Some(p),
+                Err(e) => {
+                    tracing::warn!(correlation_id = %cid, dataname = %payloads[i].dataname, error = %e, "upload failed; trying direct transport");
+                    plan[i] = Transport::Direct;
+                    last_upload_error = Some(e);
+                }
+            }
+        }
+
+        loop {
+            env.payloads = plan
+                .iter()
+                .enumerate()
+                .map(|(i, t)| match (t, &wire[i]) {
+                    (Transport::Link, Some(p)) => p.clone(),
+                    _ => protocol::direct_payload(&payloads[i].dataname, payloads[i].payload_type, &serialized[i], false),
+                })
+                .collect();
+            let json = env.to_json();
+            if json.len() <= max_payload {
+                tracing::debug!(correlation_id = %cid, bytes = json.len(), payloads = plan.len(), "envelope built");
+                return Ok(Sent { envelope: env, json });
+            }
+            let too_large = |why: String| {
+                Error::new(
+                    ErrorCode::PayloadTooLarge,
+                    format!("the envelope is {} bytes, over the server's max_payload of {max_payload}; {why}", json.len()),
+                )
+            };
+            let Some(i) = protocol::largest_direct(&plan, &sizes) else {
+                return Err(too_large("every payload is already a link".into()));
+            };
+            if let Some(e) = last_upload_error.take() {
+                return Err(Error::new(ErrorCode::UploadFailed, format!("{}; direct transport does not fit either", e.message)));
+            }
+            if store.is_none() {
+                return Err(too_large("no link store is configured (set fileserver_url or enable JetStream)".into()));
+            }
+            wire[i] = Some(self.upload(store.as_deref(), &payloads[i], serialized[i].clone(), &cid).await?);
+            plan[i] = Transport::Link;
+        }
+    }
+
+    async fn upload(&self, store: Option<&dyn LinkStore>, p: &Outgoing, bytes: Bytes, cid: &str) -> Result<WirePayload> {
+        let Some(store) = store else {
+            return err(ErrorCode::UploadFailed, "no link store is configured");
+        };
+        let size = bytes.len();
+        let sha256 = protocol::sha256_hex(&bytes);
+        tracing::debug!(correlation_id = %cid, dataname = %p.dataname, size, "uploading link payload");
+        let url = store.upload(Upload { dataname: &p.dataname, bytes, sha256: &sha256, correlation_id: cid }).await?;
+        Ok(protocol::link_payload(&p.dataname, p.payload_type, size, url, sha256))
+    }
+
+    /// Decodes a message: checks the envelope, fetches links (allowed origins only, with
+    /// backoff), verifies size and sha256, and deserializes every payload in order.
+    pub async fn smartreceive(&self, message: &[u8]) -> Result<Received> {
+        let envelope = Envelope::parse(message)?;
+        let cid = envelope.correlation_id.clone();
+        self.decode(envelope).await.map_err(|e| e.with_correlation_id(&cid))
+    }
+
+    async fn decode(&self, envelope: Envelope) -> Result<Received> {
+        let decoded = envelope.payloads.iter().map(protocol::decode_inline).collect::<Result<Vec<_>>>()?;
+        let fetched = futures::future::join_all(decoded.iter().map(|p| self.fetch(p))).await;
+        let mut payloads = Vec::with_capacity(decoded.len());
+        for (p, bytes) in decoded.into_iter().zip(fetched) {
+            let transport = match p.source {
+                PayloadSource::Inline(_) => Transport::Direct,
+                PayloadSource::Link(_) => Transport::Link,
+            };
+            let data = protocol::deserialize(p.payload_type, bytes?)?;
+            payloads.push(Incoming { dataname: p.dataname, payload_type: p.payload_type, data, transport });
+        }
+        Ok(Received { envelope, payloads, reply: None })
+    }
+
+    async fn fetch(&self, p: &DecodedPayload) -> Result<Bytes> {
+        let url = match &p.source {
+            PayloadSource::Inline(bytes) => return Ok(bytes.clone()),
+            PayloadSource::Link(url) => url,
+        };
+        let Some(store) = self.inner.stores.iter().find(|s| s.serves(url)) else {
+            return err(
+                ErrorCode::UrlNotAllowed,
+                format!("payload {:?} links to {url}, which is not an allowed origin; no request was made", p.dataname),
+            );
+        };
+        if p.size > self.inner.max_download_bytes {
+            return err(
+                ErrorCode::PayloadTooLarge,
+                format!("payload {:?} is {} bytes, over the download limit of {}", p.dataname, p.size, self.inner.max_download_bytes),
+            );
+        }
+        let bytes = store::download_with_retry(store.as_ref(), url, p.size, self.inner.retry).await?;
+        p.verify(&bytes)?;
+        Ok(bytes)
+    }
+
+    /// Subscribes and returns once the server has the subscription, so a publish made after
+    /// this returns is delivered to it.
+    pub async fn subscribe(&self, subject: &str, queue_group: Option<&str>) -> Result<Subscription> {
+        let nats = &self.inner.nats;
+        let sub = match queue_group {
+            Some(q) => nats.queue_subscribe(subject.to_owned(), q.to_owned()).await,
+            None => nats.subscribe(subject.to_owned()).await,
+        }
+        .map_err(|e| connection_failed(format!("subscribe to {subject:?} failed: {e}")))?;
+        self.server_round_trip().await?;
+        Ok(Subscription { client: self.clone(), sub })
+    }
+
+    /// Waits until the server has processed everything this connection sent before. async-nats'
+    /// `flush()` only drains the client's buffer, so this echoes a message through the server.
+    async fn server_round_trip(&self) -> Result<()> {
+        let nats = &self.inner.nats;
+        let inbox = nats.new_inbox();
+        let mut echo = nats.subscribe(inbox.clone()).await.map_err(connection_failed)?;
+        nats.publish(inbox, Bytes::new()).await.map_err(connection_failed)?;
+        match tokio::time::timeout(Duration::from_secs(10), echo.next()).await {
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => err(ErrorCode::NatsConnectionFailed, "connection closed while subscribing"),
+            Err(_) => err(ErrorCode::Timeout, "the server did not confirm the subscription within 10 s"),
+        }
+    }
+
+    /// Sends a request envelope and waits for one reply. A NACK reply becomes its error.
+    pub async fn request(&self, subject: &str, payloads: Vec<Outgoing>, opts: &SendOptions, timeout: Duration) -> Result<Received> {
+        let nats = &self.inner.nats;
+        let inbox = nats.new_inbox();
+        let mut replies = nats.subscribe(inbox.clone()).await.map_err(connection_failed)?;
+        let mut opts = opts.clone();
+        opts.reply_to = Some(inbox.clone());
+        let sent = self.build(subject, payloads, &opts).await?;
+        let cid = sent.envelope.correlation_id.clone();
+        self.publish(subject, &sent, Some(&inbox)).await?;
+        let message = match tokio::time::timeout(timeout, replies.next()).await {
+            Ok(Some(m)) => m,
+            Ok(None) => return Err(Error::new(ErrorCode::NatsConnectionFailed, "connection closed awaiting a reply").with_correlation_id(&cid)),
+            Err(_) => {
+                return Err(Error::new(ErrorCode::Timeout, format!("no reply on {subject:?} within {timeout:?}")).with_correlation_id(&cid));
+            }
+        };
+        if message.status == Some(async_nats::StatusCode::NO_RESPONDERS) {
+            return Err(Error::new(ErrorCode::Timeout, format!("no responders on {subject:?}")).with_correlation_id(&cid));
+        }
+        let received = self.smartreceive(&message.payload).await?;
+        match received.envelope.error_reply() {
+            Some(e) => Err(e),
+            None => Ok(received),
+        }
+    }
+
+    /// Replies to a received request: msg_purpose ACK unless set, same correlation id,
+    /// reply_to_msg_id = the request's msg_id, sent to its reply_to (or NATS reply subject).
+    pub async fn reply(&self, to: &Received, payloads: Vec<Outgoing>, opts: &SendOptions) -> Result<Sent> {
+        let subject = reply_subject(to)?;
+        let mut opts = opts.clone();
+        opts.correlation_id.get_or_insert_with(|| to.envelope.correlation_id.clone());
+        opts.reply_to_msg_id.get_or_insert_with(|| to.envelope.msg_id.clone());
+        opts.msg_purpose.get_or_insert_with(|| protocol::msg_purpose::ACK.to_owned());
+        opts.receiver_name.get_or_insert_with(|| to.envelope.sender_name.clone());
+        opts.receiver_id.get_or_insert_with(|| to.envelope.sender_id.clone());
+        self.smartsend(&subject, payloads, &opts).await
+    }
+
+    /// Replies with a NACK carrying `error` as `{code, message, details}`.
+    pub async fn reply_error(&self, to: &Received, error: &Error) -> Result<Sent> {
+        let subject = reply_subject(to)?;
+        let opts = SendOptions {
+            correlation_id: Some(to.envelope.correlation_id.clone()),
+            reply_to_msg_id: Some(to.envelope.msg_id.clone()),
+            msg_purpose: Some(protocol::msg_purpose::NACK.to_owned()),
+            receiver_name: Some(to.envelope.sender_name.clone()),
+            receiver_id: Some(to.envelope.sender_id.clone()),
+            ..Default::default()
+        };
+        let mut sent = self.build(&subject, Vec::new(), &opts).await?;
+        sent.envelope.error = Some(ErrorBody {
+            code: error.code.as_str().to_owned(),
+            message: error.message.clone(),
+            details: serde_json::json!({ "correlation_id": to.envelope.correlation_id }),
+        });
+        sent.json = sent.envelope.to_json();
+        self.publish(&subject, &sent, None).await?;
+        Ok(sent)
+    }
+
+    /// Publishes what is buffered and waits until it is written.
+    pub async fn flush(&self) -> Result<()> {
+        self.inner.nats.flush().await.map_err(connection_failed)
+    }
+
+    /// Unsubscribes everything after delivering what is in flight, then closes.
+    pub async fn drain(&self) -> Result<()> {
+        self.inner.nats.drain().await.map_err(connection_failed)
+    }
+}
+
+fn reply_subject(to: &Received) -> Result<String> {
+    if !to.envelope.reply_to.is_empty() {
+        return Ok(to.envelope.reply_to.clone());
+    }
+    match &to.reply {
+        Some(r) => Ok(r.clone()),
+        None => Err(Error::new(ErrorCode::InvalidEnvelope, "the message has no reply_to and no NATS reply subject")
+            .with_correlation_id(&to.envelope.correlation_id)),
+    }
+}
+
+/// A subscription that yields decoded messages. A message that fails to decode yields its error
+/// (with the correlation id when known); the subscription goes on.
+pub struct Subscription {
+    client: Client,
+    sub: async_nats::Subscriber,
+}
+
+impl Subscription {
+    /// The next message, or None when the subscription or connection is closed.
+    pub async fn next(&mut self) -> Option<Result<Received>> {
+        let message = self.sub.next().await?;
+        Some(self.decode(message).await)
+    }
+
+    /// Like [`next`](Self::next) with a time limit: Err(TIMEOUT) when nothing arrives in time.
+    pub async fn next_timeout(&mut self, timeout: Duration) -> Option<Result<Received>> {
+        match tokio::time::timeout(timeout, self.sub.next()).await {
+            Ok(Some(message)) => Some(self.decode(message).await),
+            Ok(None) => None,
+            Err(_) => Some(err(ErrorCode::Timeout, format!("no message within {timeout:?}"))),
+        }
+    }
+
+    async fn decode(&self, message: async_nats::Message) -> Result<Received> {
+        let mut received = self.client.smartreceive(&message.payload).await?;
+        received.reply = message.reply.map(|s: Subject| s.to_string());
+        Ok(received)
+    }
+
+    pub async fn unsubscribe(mut self) -> Result<()> {
+        self.sub.unsubscribe().await.map_err(connection_failed)
+    }
+}

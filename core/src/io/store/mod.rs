@@ -1,0 +1,117 @@
+//! Claim-check link stores (DESIGN §3): where link payloads' bytes go and come back from.
+//! One trait; the client picks a store for uploads and routes each download by its URL.
+
+pub mod http;
+pub mod objstore;
+pub mod plik;
+
+use crate::error::{Error, ErrorCode, Result};
+use bytes::Bytes;
+use futures::future::BoxFuture;
+
+/// What a store is asked to keep.
+pub struct Upload<'a> {
+    pub dataname: &'a str,
+    pub bytes: Bytes,
+    /// Lowercase hex SHA-256 of `bytes` (already computed by the sender for the envelope).
+    pub sha256: &'a str,
+    pub correlation_id: &'a str,
+}
+
+/// A failed download attempt, and whether trying again can help (connection refused, 5xx)
+/// or not (404, a one-shot link already consumed, a redirect, a size mismatch).
+#[derive(Debug)]
+pub enum FetchError {
+    Retryable(Error),
+    Fatal(Error),
+}
+
+impl FetchError {
+    pub fn into_error(self) -> Error {
+        match self {
+            FetchError::Retryable(e) | FetchError::Fatal(e) => e,
+        }
+    }
+}
+
+/// A claim-check backend. Implemented in core for Plik, plain HTTP and the JetStream object
+/// store; bindings implement it over host callbacks (the seeds' `fileserver_upload_handler` /
+/// `fileserver_download_handler`).
+pub trait LinkStore: Send + Sync {
+    /// Stores the bytes and returns the URL a receiver fetches them from.
+    fn upload<'a>(&'a self, upload: Upload<'a>) -> BoxFuture<'a, Result<String>>;
+
+    /// One attempt to fetch `url`. `expected_size` is the envelope's `size`: a store reads at
+    /// most one byte more, so a lying server cannot make the receiver buffer without bound.
+    fn download<'a>(&'a self, url: &'a str, expected_size: u64) -> BoxFuture<'a, Result<Bytes, FetchError>>;
+
+    /// Whether `url` belongs to this store. Downloads go to the first store that serves the URL;
+    /// a URL no store serves is refused with URL_NOT_ALLOWED before any request is made.
+    fn serves(&self, url: &str) -> bool;
+}
+
+/// Download retry policy: `retries` attempts in all, sleeping `base_delay`, then doubling up to
+/// `max_delay` between them (the seeds' defaults: 5, 100 ms, 5000 ms).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub retries: u32,
+    pub base_delay: std::time::Duration,
+    pub max_delay: std::time::Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            retries: 5,
+            base_delay: std::time::Duration::from_millis(100),
+            max_delay: std::time::Duration::from_millis(5000),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The sleep after failed attempt `attempt` (1-based).
+    pub fn delay_after(&self, attempt: u32) -> std::time::Duration {
+        let factor = 1u32.checked_shl(attempt.saturating_sub(1)).unwrap_or(u32::MAX);
+        self.base_delay.saturating_mul(factor).min(self.max_delay)
+    }
+}
+
+/// Fetches with the retry policy. Fatal errors end the loop at once.
+pub async fn download_with_retry(store: &dyn LinkStore, url: &str, expected_size: u64, policy: RetryPolicy) -> Result<Bytes> {
+    let attempts = policy.retries.max(1);
+    let mut attempt = 1;
+    loop {
+        match store.download(url, expected_size).await {
+            Ok(bytes) => return Ok(bytes),
+            Err(FetchError::Fatal(e)) => return Err(e),
+            Err(FetchError::Retryable(e)) if attempt >= attempts => {
+                return Err(Error::new(
+                    ErrorCode::DownloadFailed,
+                    format!("failed to fetch {url} after {attempts} attempts: {}", e.message),
+                ));
+            }
+            Err(FetchError::Retryable(e)) => {
+                let delay = policy.delay_after(attempt);
+                tracing::debug!(url, attempt, delay_ms = delay.as_millis() as u64, error = %e, "download failed, retrying");
+                tokio::time::sleep(delay).await;
+                attempt += 1;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn delays_double_and_cap() {
+        let p = RetryPolicy::default();
+        let ms: Vec<u128> = (1..=8).map(|a| p.delay_after(a).as_millis()).collect();
+        assert_eq!(ms, [100, 200, 400, 800, 1600, 3200, 5000, 5000]);
+        let p = RetryPolicy { retries: 3, base_delay: Duration::from_millis(7), max_delay: Duration::from_millis(10) };
+        assert_eq!(p.delay_after(40), Duration::from_millis(10));
+    }
+}

@@ -1,0 +1,267 @@
+//! smartsend / smartreceive / subscribe / request against a real nats-server with JetStream.
+
+mod common;
+
+use bytes::Bytes;
+use common::nats::NatsServer;
+use natsbridge::error::ErrorCode;
+use natsbridge::io::{Client, ConnectOptions, Outgoing, SendOptions};
+use natsbridge::protocol::{self, Data, PayloadType, Transport, arrow};
+use serde_json::json;
+use std::time::Duration;
+
+async fn client(server: &NatsServer) -> Client {
+    Client::connect(ConnectOptions::with_server(&server.url())).await.unwrap()
+}
+
+fn sample(payload_type: PayloadType, size_hint: usize) -> Data {
+    match payload_type {
+        PayloadType::Text => Data::Text("héllo ✓ ".repeat(size_hint / 10 + 1)),
+        PayloadType::Dictionary => Data::Json(json!({"a": {"b": [1, 2.5, null, "x".repeat(size_hint)]}})),
+        PayloadType::JsonTable => Data::Json(json!([{"id": 1, "name": "x".repeat(size_hint)}, {"id": 2, "name": null}])),
+        PayloadType::ArrowTable => {
+            let rows: Vec<_> = (0..(size_hint / 20 + 1)).map(|i| json!({"id": i, "v": i as f64 / 3.0, "s": format!("r{i}")})).collect();
+            Data::Arrow(arrow::from_json_rows(&json!(rows)).unwrap())
+        }
+        _ => Data::Bytes(Bytes::from((0..size_hint + 1).map(|i| (i * 7 % 251) as u8).collect::<Vec<_>>())),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_payload_type_over_both_transports() {
+    let server = NatsServer::start();
+    let c = client(&server).await;
+    let mut sub = c.subscribe("t.types", None).await.unwrap();
+    for payload_type in PayloadType::ALL {
+        for (threshold, transport) in [(usize::MAX, Transport::Direct), (1, Transport::Link)] {
+            let data = sample(payload_type, 2000);
+            let opts = SendOptions { size_threshold: Some(threshold), ..Default::default() };
+            let sent = c.smartsend("t.types", vec![Outgoing::new("p", data.clone(), payload_type)], &opts).await.unwrap();
+            assert_eq!(sent.envelope.payloads[0].transport, transport.as_str());
+            let got = sub.next_timeout(Duration::from_secs(5)).await.unwrap().unwrap();
+            assert_eq!(got.envelope.msg_id, sent.envelope.msg_id);
+            assert_eq!(got.payloads.len(), 1);
+            assert_eq!(got.payloads[0].payload_type, payload_type);
+            assert_eq!(got.payloads[0].transport, transport);
+            assert_eq!(got.payloads[0].data, data, "{payload_type:?} over {transport:?}");
+            if transport == Transport::Link {
+                let url = sent.envelope.payloads[0].data.as_str().unwrap();
+                assert!(url.starts_with("nats-obj://natsbridge/"), "{url}");
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn multi_payload_keeps_order_and_mixes_transports() {
+    let server = NatsServer::start();
+    let c = client(&server).await;
+    let mut sub = c.subscribe("t.multi", None).await.unwrap();
+    let big = Data::Bytes(Bytes::from(vec![9u8; 2 * 1024 * 1024]));
+    let payloads = vec![
+        Outgoing::new("msg", Data::Text("Hello World".into()), PayloadType::Text),
+        Outgoing::new("big", big.clone(), PayloadType::Binary),
+        Outgoing::new("cfg", Data::Json(json!({"k": [1, 2]})), PayloadType::Dictionary),
+        Outgoing::new("rows", Data::Json(json!([{"a": 1}])), PayloadType::JsonTable),
+    ];
+    let sent = c.smartsend("t.multi", payloads, &SendOptions::default()).await.unwrap();
+    let transports: Vec<_> = sent.envelope.payloads.iter().map(|p| p.transport.as_str()).collect();
+    assert_eq!(transports, ["direct", "link", "direct", "direct"]);
+    let got = sub.next_timeout(Duration::from_secs(10)).await.unwrap().unwrap();
+    let names: Vec<_> = got.payloads.iter().map(|p| p.dataname.as_str()).collect();
+    assert_eq!(names, ["msg", "big", "cfg", "rows"]);
+    assert_eq!(got.payloads[1].data, big);
+    assert_eq!(got.payloads[0].data, Data::Text("Hello World".into()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn threshold_boundary_is_strictly_less_than() {
+    let server = NatsServer::start();
+    let c = client(&server).await;
+    let opts = SendOptions { size_threshold: Some(1000), ..Default::default() };
+    for (size, want) in [(999, "direct"), (1000, "link"), (1001, "link")] {
+        let data = Data::Bytes(Bytes::from(vec![1u8; size]));
+        let sent = c.smartsend("t.th", vec![Outgoing::new("b", data, PayloadType::Binary)], &opts).await.unwrap();
+        assert_eq!(sent.envelope.payloads[0].transport, want, "size {size}");
+        assert_eq!(sent.envelope.payloads[0].size, size as u64);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn envelope_over_max_payload_moves_largest_to_link() {
+    let server = NatsServer::with_config("max_payload: 65536");
+    let c = client(&server).await;
+    assert_eq!(c.max_payload(), 65536);
+    let mut sub = c.subscribe("t.max", None).await.unwrap();
+    // Each is under the threshold, but together (base64: 4/3) they overflow 64 KiB.
+    let small = Data::Bytes(Bytes::from(vec![1u8; 20_000]));
+    let large = Data::Bytes(Bytes::from(vec![2u8; 30_000]));
+    let sent = c
+        .smartsend(
+            "t.max",
+            vec![Outgoing::new("small", small.clone(), PayloadType::Binary), Outgoing::new("large", large.clone(), PayloadType::Binary)],
+            &SendOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert!(sent.json.len() <= 65536);
+    assert_eq!(sent.envelope.payloads[0].transport, "direct");
+    assert_eq!(sent.envelope.payloads[1].transport, "link");
+    let got = sub.next_timeout(Duration::from_secs(5)).await.unwrap().unwrap();
+    assert_eq!(got.payloads[0].data, small);
+    assert_eq!(got.payloads[1].data, large);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn too_large_without_a_link_store_fails_before_publishing() {
+    let server = NatsServer::with_config("max_payload: 65536");
+    let mut opts = ConnectOptions::with_server(&server.url());
+    opts.bridge.object_store = false;
+    let c = Client::connect(opts).await.unwrap();
+    let watcher = client(&server).await;
+    let mut sub = watcher.subscribe("t.nolink", None).await.unwrap();
+    let data = Data::Bytes(Bytes::from(vec![0u8; 100_000]));
+    let e = c.smartsend("t.nolink", vec![Outgoing::new("b", data, PayloadType::Binary)], &SendOptions::default()).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::PayloadTooLarge, "{e}");
+    assert!(e.correlation_id.is_some());
+    // Nothing was published: a later message is the first one the watcher sees.
+    c.smartsend("t.nolink", vec![Outgoing::new("t", Data::Text("after".into()), PayloadType::Text)], &SendOptions::default())
+        .await
+        .unwrap();
+    let got = sub.next_timeout(Duration::from_secs(5)).await.unwrap().unwrap();
+    assert_eq!(got.payloads[0].data, Data::Text("after".into()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn under_threshold_without_link_store_but_fitting_goes_direct() {
+    // A payload over the threshold falls back to direct when no store takes it and it fits.
+    let server = NatsServer::start();
+    let mut opts = ConnectOptions::with_server(&server.url());
+    opts.bridge.object_store = false;
+    let c = Client::connect(opts).await.unwrap();
+    let data = Data::Bytes(Bytes::from(vec![3u8; 5000]));
+    let send = SendOptions { size_threshold: Some(100), ..Default::default() };
+    let sent = c.smartsend("t.fallback", vec![Outgoing::new("b", data, PayloadType::Binary)], &send).await.unwrap();
+    assert_eq!(sent.envelope.payloads[0].transport, "direct");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn subscribe_returns_only_once_the_server_has_it() {
+    let server = NatsServer::start();
+    let receiver = client(&server).await;
+    let sender = client(&server).await;
+    for i in 0..30 {
+        let subject = format!("t.race.{i}");
+        let mut sub = receiver.subscribe(&subject, None).await.unwrap();
+        sender.smartsend(&subject, vec![Outgoing::new("i", Data::Json(json!(i)), PayloadType::Dictionary)], &SendOptions::default())
+            .await
+            .unwrap();
+        let got = sub.next_timeout(Duration::from_secs(5)).await.unwrap().unwrap_or_else(|e| panic!("round {i}: {e}"));
+        assert_eq!(got.payloads[0].data, Data::Json(json!(i)));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn request_reply_and_nack() {
+    let server = NatsServer::start();
+    let c = client(&server).await;
+    let mut service = c.subscribe("t.svc", None).await.unwrap();
+    let responder = c.clone();
+    tokio::spawn(async move {
+        while let Some(Ok(req)) = service.next().await {
+            match &req.payloads[0].data {
+                Data::Text(t) if t == "fail" => {
+                    let e = natsbridge::error::Error::new(ErrorCode::DownloadFailed, "could not fetch it");
+                    responder.reply_error(&req, &e).await.unwrap();
+                }
+                Data::Text(t) => {
+                    let up = Data::Text(t.to_uppercase());
+                    responder.reply(&req, vec![Outgoing::new("answer", up, PayloadType::Text)], &SendOptions::default()).await.unwrap();
+                }
+                _ => unreachable!(),
+            }
+        }
+    });
+    let ask = |t: &str| vec![Outgoing::new("q", Data::Text(t.into()), PayloadType::Text)];
+    let reply = c.request("t.svc", ask("hi"), &SendOptions::default(), Duration::from_secs(5)).await.unwrap();
+    assert_eq!(reply.payloads[0].data, Data::Text("HI".into()));
+    assert_eq!(reply.envelope.msg_purpose, "ACK");
+    let e = c.request("t.svc", ask("fail"), &SendOptions::default(), Duration::from_secs(5)).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::DownloadFailed);
+    assert_eq!(e.message, "could not fetch it");
+    let e = c.request("t.nobody", ask("x"), &SendOptions::default(), Duration::from_millis(300)).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::Timeout);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn receive_side_errors_have_codes() {
+    let server = NatsServer::start();
+    let c = client(&server).await;
+    assert_eq!(c.smartreceive(b"not json").await.unwrap_err().code, ErrorCode::InvalidEnvelope);
+
+    // A link to an origin nobody allowed: refused without a request.
+    let mut env = protocol::Envelope::new("x");
+    env.payloads.push(protocol::link_payload("p", PayloadType::Binary, 3, "http://127.0.0.1:9/file/a/b/c".into(), "00".into()));
+    let e = c.smartreceive(env.to_json().as_bytes()).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::UrlNotAllowed);
+    assert_eq!(e.correlation_id.as_deref(), Some(env.correlation_id.as_str()));
+
+    // An object-store link whose checksum does not match the stored bytes.
+    let big = Data::Bytes(Bytes::from(vec![5u8; 4096]));
+    let opts = SendOptions { size_threshold: Some(1), ..Default::default() };
+    let mut sent = c.smartsend("t.sum", vec![Outgoing::new("b", big, PayloadType::Binary)], &opts).await.unwrap();
+    sent.envelope.payloads[0].metadata.insert("sha256".into(), protocol::sha256_hex(b"other").into());
+    let e = c.smartreceive(sent.envelope.to_json().as_bytes()).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::ChecksumMismatch);
+
+    // A link to a missing object fails at once (not found is not retried).
+    sent.envelope.payloads[0].data = json!("nats-obj://natsbridge/no-such-object");
+    let started = std::time::Instant::now();
+    let e = c.smartreceive(sent.envelope.to_json().as_bytes()).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::DownloadFailed, "{e}");
+    assert!(started.elapsed() < Duration::from_secs(1));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connection_errors() {
+    let port = common::nats::free_port();
+    let mut opts = ConnectOptions::with_server(&format!("nats://127.0.0.1:{port}"));
+    opts.connect_timeout = Duration::from_secs(1);
+    let e = Client::connect(opts).await.err().unwrap();
+    assert_eq!(e.code, ErrorCode::NatsConnectionFailed);
+
+    let server = NatsServer::with_config("authorization { token: \"s3cret\" }");
+    let mut opts = ConnectOptions::with_server(&server.url());
+    opts.token = Some("s3cret".into());
+    Client::connect(opts.clone()).await.unwrap();
+    opts.token = Some("wrong".into());
+    opts.max_reconnects = Some(1);
+    assert_eq!(Client::connect(opts).await.err().unwrap().code, ErrorCode::NatsConnectionFailed);
+
+    let server = NatsServer::with_config("authorization { user: alice, password: \"pw\" }");
+    let mut opts = ConnectOptions::with_server(&server.url());
+    opts.user = Some("alice".into());
+    opts.password = Some("pw".into());
+    Client::connect(opts.clone()).await.unwrap();
+    opts.password = Some("nope".into());
+    assert_eq!(Client::connect(opts).await.err().unwrap().code, ErrorCode::NatsConnectionFailed);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn slow_consumer_drops_are_counted() {
+    let server = NatsServer::start();
+    let mut opts = ConnectOptions::with_server(&server.url());
+    opts.subscription_capacity = 4;
+    let c = Client::connect(opts).await.unwrap();
+    let _sub = c.subscribe("t.slow", None).await.unwrap();
+    let msg = vec![Outgoing::new("t", Data::Text("x".into()), PayloadType::Text)];
+    for _ in 0..200 {
+        c.smartsend("t.slow", msg.clone(), &SendOptions::default()).await.unwrap();
+    }
+    c.flush().await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while c.slow_consumer_drops() == 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(c.slow_consumer_drops() > 0);
+}
