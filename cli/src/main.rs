@@ -35,6 +35,9 @@ struct ConnArgs {
     password: Option<String>,
     #[arg(long, global = true, env = "NATS_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// An nkey seed (SU...).
+    #[arg(long, global = true, env = "NATS_NKEY", hide_env_values = true)]
+    nkey: Option<String>,
     #[arg(long, global = true)]
     creds: Option<PathBuf>,
     #[arg(long, global = true)]
@@ -154,6 +157,7 @@ impl ConnArgs {
             user: self.user.clone(),
             password: self.password.clone(),
             token: self.token.clone(),
+            nkey: self.nkey.clone(),
             credentials_file: self.creds.clone(),
             tls_ca_file: self.tls_ca.clone(),
             tls_cert_file: self.tls_cert.clone(),
@@ -198,7 +202,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
             let sent = sent?;
             client.flush().await?;
             if print {
-                println!("{}", sent.json);
+                println!("{}", sent.json_str());
             } else {
                 show::sent_summary(&sent);
             }

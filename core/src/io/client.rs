@@ -51,7 +51,19 @@ pub struct Received {
 #[derive(Clone, Debug)]
 pub struct Sent {
     pub envelope: Envelope,
-    pub json: String,
+    /// UTF-8 JSON; kept as `Bytes` so publishing shares it instead of copying.
+    pub json: Bytes,
+}
+
+impl Sent {
+    fn new(envelope: Envelope) -> Sent {
+        let json = Bytes::from(envelope.to_json());
+        Sent { envelope, json }
+    }
+
+    pub fn json_str(&self) -> &str {
+        std::str::from_utf8(&self.json).expect("envelope JSON is UTF-8")
+    }
 }
 
 struct Inner {
@@ -208,7 +220,7 @@ impl Client {
     }
 
     async fn publish(&self, subject: &str, sent: &Sent, reply: Option<&str>) -> Result<()> {
-        let body = Bytes::from(sent.json.clone().into_bytes());
+        let body = sent.json.clone();
         let result = match reply {
             Some(r) => self.inner.nats.publish_with_reply(subject.to_owned(), r.to_owned(), body).await,
             None => self.inner.nats.publish(subject.to_owned(), body).await,
@@ -284,15 +296,17 @@ impl Client {
                     _ => protocol::direct_payload(&payloads[i].dataname, payloads[i].payload_type, &serialized[i], false),
                 })
                 .collect();
-            let json = env.to_json();
-            if json.len() <= max_payload {
-                tracing::debug!(correlation_id = %cid, bytes = json.len(), payloads = plan.len(), "envelope built");
-                return Ok(Sent { envelope: env, json });
+            let sent = Sent::new(env);
+            if sent.json.len() <= max_payload {
+                tracing::debug!(correlation_id = %cid, bytes = sent.json.len(), payloads = plan.len(), "envelope built");
+                return Ok(sent);
             }
+            let json_len = sent.json.len();
+            env = sent.envelope;
             let too_large = |why: String| {
                 Error::new(
                     ErrorCode::PayloadTooLarge,
-                    format!("the envelope is {} bytes, over the server's max_payload of {max_payload}; {why}", json.len()),
+                    format!("the envelope is {json_len} bytes, over the server's max_payload of {max_payload}; {why}"),
                 )
             };
             let Some(i) = protocol::largest_direct(&plan, &sizes) else {
@@ -443,13 +457,13 @@ impl Client {
             receiver_id: Some(to.envelope.sender_id.clone()),
             ..Default::default()
         };
-        let mut sent = self.build(&subject, Vec::new(), &opts).await?;
-        sent.envelope.error = Some(ErrorBody {
+        let mut built = self.build(&subject, Vec::new(), &opts).await?;
+        built.envelope.error = Some(ErrorBody {
             code: error.code.as_str().to_owned(),
             message: error.message.clone(),
             details: serde_json::json!({ "correlation_id": to.envelope.correlation_id }),
         });
-        sent.json = sent.envelope.to_json();
+        let sent = Sent::new(built.envelope);
         self.publish(&subject, &sent, None).await?;
         Ok(sent)
     }

