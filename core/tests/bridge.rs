@@ -265,3 +265,89 @@ async fn slow_consumer_drops_are_counted() {
     }
     assert!(c.slow_consumer_drops() > 0);
 }
+
+/// A host-provided store, as a binding's upload/download handlers would be.
+struct MemoryStore {
+    objects: std::sync::Mutex<std::collections::HashMap<String, Bytes>>,
+    fail_uploads: bool,
+}
+
+impl MemoryStore {
+    fn new(fail_uploads: bool) -> std::sync::Arc<MemoryStore> {
+        std::sync::Arc::new(MemoryStore { objects: Default::default(), fail_uploads })
+    }
+}
+
+impl natsbridge::io::store::LinkStore for MemoryStore {
+    fn upload<'a>(&'a self, u: natsbridge::io::store::Upload<'a>) -> futures::future::BoxFuture<'a, natsbridge::error::Result<String>> {
+        Box::pin(async move {
+            if self.fail_uploads {
+                return Err(natsbridge::error::Error::new(ErrorCode::UploadFailed, "handler refused"));
+            }
+            let url = format!("mem://{}/{}", u.correlation_id, u.dataname);
+            self.objects.lock().unwrap().insert(url.clone(), u.bytes);
+            Ok(url)
+        })
+    }
+
+    fn download<'a>(
+        &'a self,
+        url: &'a str,
+        _expected_size: u64,
+    ) -> futures::future::BoxFuture<'a, Result<Bytes, natsbridge::io::store::FetchError>> {
+        Box::pin(async move {
+            self.objects.lock().unwrap().get(url).cloned().ok_or_else(|| {
+                natsbridge::io::store::FetchError::Fatal(natsbridge::error::Error::new(ErrorCode::DownloadFailed, "gone"))
+            })
+        })
+    }
+
+    fn serves(&self, url: &str) -> bool {
+        url.starts_with("mem://")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn custom_link_store_takes_links() {
+    let server = NatsServer::start();
+    let mut opts = ConnectOptions::with_server(&server.url());
+    opts.bridge.link_store = Some(MemoryStore::new(false));
+    let c = Client::connect(opts).await.unwrap();
+    let mut sub = c.subscribe("t.custom", None).await.unwrap();
+    let data = Data::Bytes(Bytes::from(vec![4u8; 1000]));
+    let send = SendOptions { size_threshold: Some(10), ..Default::default() };
+    let sent = c.smartsend("t.custom", vec![Outgoing::new("b", data.clone(), PayloadType::Binary)], &send).await.unwrap();
+    let url = sent.envelope.payloads[0].data.as_str().unwrap();
+    assert!(url.starts_with("mem://"), "{url}");
+    let got = sub.next_timeout(Duration::from_secs(5)).await.unwrap().unwrap();
+    assert_eq!((got.payloads[0].transport, &got.payloads[0].data), (Transport::Link, &data));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failed_upload_falls_back_to_direct_only_when_it_fits() {
+    let server = NatsServer::with_config("max_payload: 65536");
+    let mut opts = ConnectOptions::with_server(&server.url());
+    opts.bridge.link_store = Some(MemoryStore::new(true));
+    let c = Client::connect(opts).await.unwrap();
+    let send = SendOptions { size_threshold: Some(10), ..Default::default() };
+    let fits = Data::Bytes(Bytes::from(vec![1u8; 1000]));
+    let sent = c.smartsend("t.up", vec![Outgoing::new("b", fits, PayloadType::Binary)], &send).await.unwrap();
+    assert_eq!(sent.envelope.payloads[0].transport, "direct");
+    let too_big = Data::Bytes(Bytes::from(vec![1u8; 100_000]));
+    let e = c.smartsend("t.up", vec![Outgoing::new("b", too_big, PayloadType::Binary)], &send).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::UploadFailed, "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn download_cap_refuses_before_fetching() {
+    let server = NatsServer::start();
+    let sender = client(&server).await;
+    let mut opts = ConnectOptions::with_server(&server.url());
+    opts.bridge.max_download_bytes = 1000;
+    let receiver = Client::connect(opts).await.unwrap();
+    let send = SendOptions { size_threshold: Some(10), ..Default::default() };
+    let data = Data::Bytes(Bytes::from(vec![1u8; 5000]));
+    let sent = sender.smartsend("t.cap", vec![Outgoing::new("b", data, PayloadType::Binary)], &send).await.unwrap();
+    let e = receiver.smartreceive(&sent.json).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::PayloadTooLarge, "{e}");
+}
