@@ -214,7 +214,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
             if ready {
                 eprintln!("ready: subscribed to {subject}");
             }
-            let mut seen = 0u64;
+            let (mut seen, mut failed) = (0u64, 0u64);
             while count.is_none_or(|c| seen < c) {
                 let next = match timeout {
                     Some(secs) => sub.next_timeout(Duration::from_secs_f64(secs)).await,
@@ -224,9 +224,18 @@ async fn run(cli: Cli) -> Result<(), Error> {
                 match result {
                     Ok(received) => show::received(&received, out_dir.as_deref(), json)?,
                     Err(e) if e.code == natsbridge::error::ErrorCode::Timeout => return Err(e),
-                    Err(e) => eprintln!("error: {e}"),
+                    Err(e) => {
+                        failed += 1;
+                        show::receive_error(&e, json);
+                    }
                 }
                 seen += 1;
+            }
+            if failed > 0 {
+                return Err(Error::new(
+                    natsbridge::error::ErrorCode::DeserializationError,
+                    format!("{failed} of {seen} messages could not be decoded"),
+                ));
             }
             Ok(())
         }

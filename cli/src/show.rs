@@ -59,6 +59,15 @@ pub fn received(r: &Received, out_dir: Option<&Path>, as_json: bool) -> Result<(
     Ok(())
 }
 
+/// A message that could not be decoded: a JSON line on stdout with `--json`, else a line on stderr.
+pub fn receive_error(e: &Error, as_json: bool) {
+    if as_json {
+        println!("{}", json!({"error": {"code": e.code.as_str(), "message": e.message, "correlation_id": e.correlation_id}}));
+    } else {
+        eprintln!("error: {e}");
+    }
+}
+
 /// Rows of a jsontable or arrowtable payload, for display.
 fn table_rows(p: &Incoming) -> Option<Vec<Value>> {
     match &p.data {
@@ -104,7 +113,7 @@ pub fn to_json(r: &Received) -> Value {
         .collect();
     json!({
         "correlation_id": env.correlation_id, "msg_id": env.msg_id, "timestamp": env.timestamp,
-        "send_to": env.send_to, "msg_purpose": env.msg_purpose, "sender_name": env.sender_name,
+        "subject": r.subject, "send_to": env.send_to, "msg_purpose": env.msg_purpose, "sender_name": env.sender_name,
         "sender_id": env.sender_id, "receiver_name": env.receiver_name, "reply_to": env.reply_to,
         "reply_to_msg_id": env.reply_to_msg_id, "metadata": env.metadata, "payloads": payloads,
     })

@@ -43,6 +43,8 @@ pub struct Incoming {
 pub struct Received {
     pub envelope: Envelope,
     pub payloads: Vec<Incoming>,
+    /// The subject the message arrived on (None when decoded from bytes).
+    pub subject: Option<String>,
     /// The NATS reply subject of the message, if it had one.
     pub reply: Option<String>,
 }
@@ -354,7 +356,7 @@ impl Client {
             let data = protocol::deserialize(p.payload_type, bytes?)?;
             payloads.push(Incoming { dataname: p.dataname, payload_type: p.payload_type, data, transport });
         }
-        Ok(Received { envelope, payloads, reply: None })
+        Ok(Received { envelope, payloads, subject: None, reply: None })
     }
 
     async fn fetch(&self, p: &DecodedPayload) -> Result<Bytes> {
@@ -515,6 +517,7 @@ impl Subscription {
 
     async fn decode(&self, message: async_nats::Message) -> Result<Received> {
         let mut received = self.client.smartreceive(&message.payload).await?;
+        received.subject = Some(message.subject.to_string());
         received.reply = message.reply.map(|s: Subject| s.to_string());
         Ok(received)
     }
