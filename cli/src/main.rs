@@ -181,6 +181,10 @@ impl ConnArgs {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Warnings (upload fallbacks, slow consumers) by default; NATSBRIDGE_LOG=debug for more.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("NATSBRIDGE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     let cli = Cli::parse();
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
@@ -242,7 +246,8 @@ async fn run(cli: Cli) -> Result<(), Error> {
         Command::Request { subject, msg, timeout, json } => {
             let payloads = payload_arg::parse_all(&msg.payloads)?;
             let client = cli.conn.connect().await?;
-            let reply = client.request(&subject, payloads, &msg.send_options(), Duration::from_secs_f64(timeout)).await?;
+            let reply =
+                client.request(&subject, payloads, &msg.send_options(), Duration::from_secs_f64(timeout)).await?;
             show::received(&reply, None, json)
         }
         Command::Dev { port, websocket_port } => dev::run_foreground(port, websocket_port).await,

@@ -34,7 +34,13 @@ pub fn received(r: &Received, out_dir: Option<&Path>, as_json: bool) -> Result<(
             Some(dir) if matches!(p.data, Data::Bytes(_) | Data::Arrow(_)) => Some(save(dir, p)?),
             _ => None,
         };
-        let head = format!("  {:<12} {:<11} {:<6} {:>10} B", p.dataname, p.payload_type.as_str(), p.transport.as_str(), wire.size);
+        let head = format!(
+            "  {:<12} {:<11} {:<6} {:>10} B",
+            p.dataname,
+            p.payload_type.as_str(),
+            p.transport.as_str(),
+            wire.size
+        );
         if let Some(rows) = table_rows(p) {
             println!("{head}  {} rows", rows.len());
             for row in rows.iter().take(10) {
@@ -62,7 +68,10 @@ pub fn received(r: &Received, out_dir: Option<&Path>, as_json: bool) -> Result<(
 /// A message that could not be decoded: a JSON line on stdout with `--json`, else a line on stderr.
 pub fn receive_error(e: &Error, as_json: bool) {
     if as_json {
-        println!("{}", json!({"error": {"code": e.code.as_str(), "message": e.message, "correlation_id": e.correlation_id}}));
+        println!(
+            "{}",
+            json!({"error": {"code": e.code.as_str(), "message": e.message, "correlation_id": e.correlation_id}})
+        );
     } else {
         eprintln!("error: {e}");
     }
@@ -71,7 +80,9 @@ pub fn receive_error(e: &Error, as_json: bool) {
 /// Rows of a jsontable or arrowtable payload, for display.
 fn table_rows(p: &Incoming) -> Option<Vec<Value>> {
     match &p.data {
-        Data::Json(Value::Array(rows)) if p.payload_type == natsbridge::protocol::PayloadType::JsonTable => Some(rows.clone()),
+        Data::Json(Value::Array(rows)) if p.payload_type == natsbridge::protocol::PayloadType::JsonTable => {
+            Some(rows.clone())
+        }
         Data::Arrow(ipc) => match arrow::to_json_rows(ipc) {
             Ok(Value::Array(rows)) => Some(rows),
             _ => None,
@@ -81,9 +92,12 @@ fn table_rows(p: &Incoming) -> Option<Vec<Value>> {
 }
 
 fn save(dir: &Path, p: &Incoming) -> Result<std::path::PathBuf, Error> {
-    let io = |e: std::io::Error| Error::new(ErrorCode::DeserializationError, format!("cannot write to {}: {e}", dir.display()));
+    let io = |e: std::io::Error| {
+        Error::new(ErrorCode::DeserializationError, format!("cannot write to {}: {e}", dir.display()))
+    };
     std::fs::create_dir_all(dir).map_err(io)?;
-    let safe: String = p.dataname.chars().map(|c| if c.is_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
+    let safe: String =
+        p.dataname.chars().map(|c| if c.is_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
     let (bytes, ext) = match &p.data {
         Data::Arrow(b) => (b, ".arrows"),
         Data::Bytes(b) => (b, ".bin"),
@@ -145,7 +159,11 @@ impl TransferProgress {
     pub fn finish(self) {
         if let Some((bar, total)) = self.0 {
             let secs = bar.elapsed().as_secs_f64().max(1e-9);
-            bar.finish_with_message(format!("sent {:.1} MB ({:.0} MB/s)", total as f64 / 1e6, total as f64 / 1e6 / secs));
+            bar.finish_with_message(format!(
+                "sent {:.1} MB ({:.0} MB/s)",
+                total as f64 / 1e6,
+                total as f64 / 1e6 / secs
+            ));
         }
     }
 }

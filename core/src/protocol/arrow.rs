@@ -139,9 +139,12 @@ fn utc_array(a: &ArrayRef) -> std::result::Result<ArrayRef, ArrowError> {
     if !has_zoned_timestamp(a.data_type()) {
         return Ok(a.clone());
     }
-    let retag = |f: &FieldRef, values: &ArrayRef| Arc::new(f.as_ref().clone().with_data_type(values.data_type().clone()));
+    let retag =
+        |f: &FieldRef, values: &ArrayRef| Arc::new(f.as_ref().clone().with_data_type(values.data_type().clone()));
     Ok(match a.data_type() {
-        DataType::Timestamp(TimeUnit::Second, _) => Arc::new(a.as_primitive::<TimestampSecondType>().clone().with_timezone_utc()),
+        DataType::Timestamp(TimeUnit::Second, _) => {
+            Arc::new(a.as_primitive::<TimestampSecondType>().clone().with_timezone_utc())
+        }
         DataType::Timestamp(TimeUnit::Millisecond, _) => {
             Arc::new(a.as_primitive::<TimestampMillisecondType>().clone().with_timezone_utc())
         }
@@ -196,9 +199,7 @@ pub fn from_json_rows(rows: &Value) -> Result<Bytes> {
     let schema = arrow_json::reader::infer_json_schema_from_iterator(items.iter().map(|v| Ok(v.clone())))
         .map_err(|e| bad(format!("cannot infer an Arrow schema from the rows: {e}")))?;
     let schema = std::sync::Arc::new(schema);
-    let mut decoder = arrow_json::ReaderBuilder::new(schema.clone())
-        .build_decoder()
-        .map_err(|e| bad(e.to_string()))?;
+    let mut decoder = arrow_json::ReaderBuilder::new(schema.clone()).build_decoder().map_err(|e| bad(e.to_string()))?;
     decoder.serialize(items).map_err(|e| bad(format!("rows do not fit the inferred schema: {e}")))?;
     let mut out = Vec::new();
     {

@@ -49,7 +49,8 @@ pub fn serialize(dataname: &str, payload_type: PayloadType, data: &Data) -> Resu
         (PayloadType::Text, _) => mismatch(dataname, payload_type, data, "a string"),
         (PayloadType::Dictionary, Data::Json(v)) => Ok(Bytes::from(to_json(v)?)),
         (PayloadType::JsonTable, Data::Json(v)) => {
-            check_rows(v).map_err(|m| Error::new(ErrorCode::InvalidPayloadType, format!("payload {dataname:?}: {m}")))?;
+            check_rows(v)
+                .map_err(|m| Error::new(ErrorCode::InvalidPayloadType, format!("payload {dataname:?}: {m}")))?;
             Ok(Bytes::from(to_json(v)?))
         }
         (PayloadType::Dictionary | PayloadType::JsonTable, Data::JsonBytes(b)) => {
@@ -65,8 +66,9 @@ pub fn serialize(dataname: &str, payload_type: PayloadType, data: &Data) -> Resu
         (PayloadType::Dictionary, _) => mismatch(dataname, payload_type, data, "a JSON value"),
         (PayloadType::JsonTable, _) => mismatch(dataname, payload_type, data, "an array of row objects"),
         (PayloadType::ArrowTable, Data::Arrow(b)) => {
-            arrow::validate_stream(b)
-                .map_err(|e| Error::new(ErrorCode::InvalidPayloadType, format!("payload {dataname:?}: {}", e.message)))?;
+            arrow::validate_stream(b).map_err(|e| {
+                Error::new(ErrorCode::InvalidPayloadType, format!("payload {dataname:?}: {}", e.message))
+            })?;
             Ok(b.clone())
         }
         (PayloadType::ArrowTable, _) => mismatch(dataname, payload_type, data, "an Arrow table"),
@@ -80,11 +82,17 @@ pub fn deserialize(payload_type: PayloadType, bytes: Bytes) -> Result<Data> {
     match payload_type {
         PayloadType::Text => match String::from_utf8(bytes.into()) {
             Ok(s) => Ok(Data::Text(s)),
-            Err(e) => err(ErrorCode::DeserializationError, format!("text payload is not valid UTF-8: {}", e.utf8_error())),
+            Err(e) => {
+                err(ErrorCode::DeserializationError, format!("text payload is not valid UTF-8: {}", e.utf8_error()))
+            }
         },
         PayloadType::Dictionary | PayloadType::JsonTable => {
-            let v: Value = serde_json::from_slice(&bytes)
-                .map_err(|e| Error::new(ErrorCode::DeserializationError, format!("{} payload is not valid JSON: {e}", payload_type.as_str())))?;
+            let v: Value = serde_json::from_slice(&bytes).map_err(|e| {
+                Error::new(
+                    ErrorCode::DeserializationError,
+                    format!("{} payload is not valid JSON: {e}", payload_type.as_str()),
+                )
+            })?;
             if payload_type == PayloadType::JsonTable {
                 check_rows(&v).map_err(|m| Error::new(ErrorCode::DeserializationError, m))?;
             }

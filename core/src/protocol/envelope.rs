@@ -12,6 +12,10 @@ fn string_or_null<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<String
     Ok(Option::<String>::deserialize(d)?.unwrap_or_default())
 }
 
+fn vec_or_null<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> std::result::Result<Vec<T>, D::Error> {
+    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
+}
+
 fn map_or_null<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Map<String, Value>, D::Error> {
     Ok(Option::<Map<String, Value>>::deserialize(d)?.unwrap_or_default())
 }
@@ -45,6 +49,8 @@ pub struct Envelope {
     pub broker_url: String,
     #[serde(default, deserialize_with = "map_or_null")]
     pub metadata: Map<String, Value>,
+    /// Missing or null reads as [] (the walkthrough's error response has no payloads).
+    #[serde(default, deserialize_with = "vec_or_null")]
     pub payloads: Vec<WirePayload>,
     /// Present on error replies (NACK), as in the walkthrough's error response format.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -94,6 +100,10 @@ impl Envelope {
 
     /// Parses and checks the envelope's shape; payload contents are checked by [`decode_inline`].
     pub fn parse(bytes: &[u8]) -> Result<Envelope> {
+        // serde also reads a struct from a JSON array of its fields; an envelope is an object.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return err(ErrorCode::InvalidEnvelope, "message is not a JSON object");
+        }
         serde_json::from_slice(bytes).map_err(|e| {
             let what = if e.is_syntax() || e.is_eof() { "not valid JSON" } else { "not a valid envelope" };
             Error::new(ErrorCode::InvalidEnvelope, format!("message is {what}: {e}"))
@@ -133,7 +143,13 @@ pub fn direct_payload(dataname: &str, payload_type: PayloadType, bytes: &[u8], w
 }
 
 /// A link payload: the bytes were stored at `url`; `sha256` is their hex digest.
-pub fn link_payload(dataname: &str, payload_type: PayloadType, size: usize, url: String, sha256: String) -> WirePayload {
+pub fn link_payload(
+    dataname: &str,
+    payload_type: PayloadType,
+    size: usize,
+    url: String,
+    sha256: String,
+) -> WirePayload {
     let mut metadata = Map::new();
     metadata.insert("payload_bytes".into(), size.into());
     metadata.insert("sha256".into(), sha256.into());
@@ -196,7 +212,12 @@ pub fn decode_inline(p: &WirePayload) -> Result<DecodedPayload> {
     let sha256 = match p.metadata.get("sha256") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s.clone()),
-        Some(_) => return err(ErrorCode::InvalidEnvelope, format!("payload {:?}: metadata.sha256 must be a hex string", p.dataname)),
+        Some(_) => {
+            return err(
+                ErrorCode::InvalidEnvelope,
+                format!("payload {:?}: metadata.sha256 must be a hex string", p.dataname),
+            );
+        }
     };
     let mut decoded = DecodedPayload {
         dataname: p.dataname.clone(),
@@ -212,7 +233,10 @@ pub fn decode_inline(p: &WirePayload) -> Result<DecodedPayload> {
     match transport {
         Transport::Link => {
             if !matches!(p.encoding.as_str(), "" | "none") {
-                return err(ErrorCode::InvalidEnvelope, format!("payload {:?}: a link payload has encoding \"none\", not {:?}", p.dataname, p.encoding));
+                return err(
+                    ErrorCode::InvalidEnvelope,
+                    format!("payload {:?}: a link payload has encoding \"none\", not {:?}", p.dataname, p.encoding),
+                );
             }
             decoded.source = PayloadSource::Link(as_str("URL")?.to_owned());
         }
@@ -230,7 +254,11 @@ pub fn decode_inline(p: &WirePayload) -> Result<DecodedPayload> {
                 other => {
                     return err(
                         ErrorCode::InvalidEnvelope,
-                        format!("payload {:?}: encoding {other:?} is not valid for a direct {} payload", p.dataname, payload_type.as_str()),
+                        format!(
+                            "payload {:?}: encoding {other:?} is not valid for a direct {} payload",
+                            p.dataname,
+                            payload_type.as_str()
+                        ),
                     );
                 }
             };
@@ -251,8 +279,20 @@ mod tests {
         env.payloads.push(direct_payload("msg", PayloadType::Text, b"Hello World", false));
         let json = env.to_json();
         let keys = [
-            "correlation_id", "msg_id", "timestamp", "send_to", "msg_purpose", "sender_name", "sender_id",
-            "receiver_name", "receiver_id", "reply_to", "reply_to_msg_id", "broker_url", "metadata", "payloads",
+            "correlation_id",
+            "msg_id",
+            "timestamp",
+            "send_to",
+            "msg_purpose",
+            "sender_name",
+            "sender_id",
+            "receiver_name",
+            "receiver_id",
+            "reply_to",
+            "reply_to_msg_id",
+            "broker_url",
+            "metadata",
+            "payloads",
         ];
         let positions: Vec<usize> = keys.iter().map(|k| json.find(&format!("\"{k}\"")).unwrap()).collect();
         assert!(positions.windows(2).all(|w| w[0] < w[1]), "{json}");

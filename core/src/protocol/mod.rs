@@ -9,8 +9,7 @@ mod time;
 
 pub use codec::{Data, deserialize, serialize};
 pub use envelope::{
-    DecodedPayload, Envelope, ErrorBody, PayloadSource, WirePayload, decode_inline, link_payload,
-    direct_payload,
+    DecodedPayload, Envelope, ErrorBody, PayloadSource, WirePayload, decode_inline, direct_payload, link_payload,
 };
 pub use time::timestamp_from_unix_ms;
 #[cfg(not(target_arch = "wasm32"))]
