@@ -1,4 +1,4 @@
 pub mod error;
-pub mod protocol;
 #[cfg(feature = "io")]
 pub mod io;
+pub mod protocol;

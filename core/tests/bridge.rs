@@ -18,9 +18,13 @@ fn sample(payload_type: PayloadType, size_hint: usize) -> Data {
     match payload_type {
         PayloadType::Text => Data::Text("héllo ✓ ".repeat(size_hint / 10 + 1)),
         PayloadType::Dictionary => Data::Json(json!({"a": {"b": [1, 2.5, null, "x".repeat(size_hint)]}})),
-        PayloadType::JsonTable => Data::Json(json!([{"id": 1, "name": "x".repeat(size_hint)}, {"id": 2, "name": null}])),
+        PayloadType::JsonTable => {
+            Data::Json(json!([{"id": 1, "name": "x".repeat(size_hint)}, {"id": 2, "name": null}]))
+        }
         PayloadType::ArrowTable => {
-            let rows: Vec<_> = (0..(size_hint / 20 + 1)).map(|i| json!({"id": i, "v": i as f64 / 3.0, "s": format!("r{i}")})).collect();
+            let rows: Vec<_> = (0..(size_hint / 20 + 1))
+                .map(|i| json!({"id": i, "v": i as f64 / 3.0, "s": format!("r{i}")}))
+                .collect();
             Data::Arrow(arrow::from_json_rows(&json!(rows)).unwrap())
         }
         _ => Data::Bytes(Bytes::from((0..size_hint + 1).map(|i| (i * 7 % 251) as u8).collect::<Vec<_>>())),
@@ -36,7 +40,8 @@ async fn every_payload_type_over_both_transports() {
         for (threshold, transport) in [(usize::MAX, Transport::Direct), (1, Transport::Link)] {
             let data = sample(payload_type, 2000);
             let opts = SendOptions { size_threshold: Some(threshold), ..Default::default() };
-            let sent = c.smartsend("t.types", vec![Outgoing::new("p", data.clone(), payload_type)], &opts).await.unwrap();
+            let sent =
+                c.smartsend("t.types", vec![Outgoing::new("p", data.clone(), payload_type)], &opts).await.unwrap();
             assert_eq!(sent.envelope.payloads[0].transport, transport.as_str());
             let got = sub.next_timeout(Duration::from_secs(5)).await.unwrap().unwrap();
             assert_eq!(got.envelope.msg_id, sent.envelope.msg_id);
@@ -99,7 +104,10 @@ async fn envelope_over_max_payload_moves_largest_to_link() {
     let sent = c
         .smartsend(
             "t.max",
-            vec![Outgoing::new("small", small.clone(), PayloadType::Binary), Outgoing::new("large", large.clone(), PayloadType::Binary)],
+            vec![
+                Outgoing::new("small", small.clone(), PayloadType::Binary),
+                Outgoing::new("large", large.clone(), PayloadType::Binary),
+            ],
             &SendOptions::default(),
         )
         .await
@@ -121,13 +129,20 @@ async fn too_large_without_a_link_store_fails_before_publishing() {
     let watcher = client(&server).await;
     let mut sub = watcher.subscribe("t.nolink", None).await.unwrap();
     let data = Data::Bytes(Bytes::from(vec![0u8; 100_000]));
-    let e = c.smartsend("t.nolink", vec![Outgoing::new("b", data, PayloadType::Binary)], &SendOptions::default()).await.unwrap_err();
+    let e = c
+        .smartsend("t.nolink", vec![Outgoing::new("b", data, PayloadType::Binary)], &SendOptions::default())
+        .await
+        .unwrap_err();
     assert_eq!(e.code, ErrorCode::PayloadTooLarge, "{e}");
     assert!(e.correlation_id.is_some());
     // Nothing was published: a later message is the first one the watcher sees.
-    c.smartsend("t.nolink", vec![Outgoing::new("t", Data::Text("after".into()), PayloadType::Text)], &SendOptions::default())
-        .await
-        .unwrap();
+    c.smartsend(
+        "t.nolink",
+        vec![Outgoing::new("t", Data::Text("after".into()), PayloadType::Text)],
+        &SendOptions::default(),
+    )
+    .await
+    .unwrap();
     let got = sub.next_timeout(Duration::from_secs(5)).await.unwrap().unwrap();
     assert_eq!(got.payloads[0].data, Data::Text("after".into()));
 }
@@ -153,7 +168,12 @@ async fn subscribe_returns_only_once_the_server_has_it() {
     for i in 0..30 {
         let subject = format!("t.race.{i}");
         let mut sub = receiver.subscribe(&subject, None).await.unwrap();
-        sender.smartsend(&subject, vec![Outgoing::new("i", Data::Json(json!(i)), PayloadType::Dictionary)], &SendOptions::default())
+        sender
+            .smartsend(
+                &subject,
+                vec![Outgoing::new("i", Data::Json(json!(i)), PayloadType::Dictionary)],
+                &SendOptions::default(),
+            )
             .await
             .unwrap();
         let got = sub.next_timeout(Duration::from_secs(5)).await.unwrap().unwrap_or_else(|e| panic!("round {i}: {e}"));
@@ -176,7 +196,10 @@ async fn request_reply_and_nack() {
                 }
                 Data::Text(t) => {
                     let up = Data::Text(t.to_uppercase());
-                    responder.reply(&req, vec![Outgoing::new("answer", up, PayloadType::Text)], &SendOptions::default()).await.unwrap();
+                    responder
+                        .reply(&req, vec![Outgoing::new("answer", up, PayloadType::Text)], &SendOptions::default())
+                        .await
+                        .unwrap();
                 }
                 _ => unreachable!(),
             }
@@ -201,7 +224,13 @@ async fn receive_side_errors_have_codes() {
 
     // A link to an origin nobody allowed: refused without a request.
     let mut env = protocol::Envelope::new("x");
-    env.payloads.push(protocol::link_payload("p", PayloadType::Binary, 3, "http://127.0.0.1:9/file/a/b/c".into(), "00".into()));
+    env.payloads.push(protocol::link_payload(
+        "p",
+        PayloadType::Binary,
+        3,
+        "http://127.0.0.1:9/file/a/b/c".into(),
+        "00".into(),
+    ));
     let e = c.smartreceive(env.to_json().as_bytes()).await.unwrap_err();
     assert_eq!(e.code, ErrorCode::UrlNotAllowed);
     assert_eq!(e.correlation_id.as_deref(), Some(env.correlation_id.as_str()));
@@ -279,7 +308,10 @@ impl MemoryStore {
 }
 
 impl natsbridge::io::store::LinkStore for MemoryStore {
-    fn upload<'a>(&'a self, u: natsbridge::io::store::Upload<'a>) -> futures::future::BoxFuture<'a, natsbridge::error::Result<String>> {
+    fn upload<'a>(
+        &'a self,
+        u: natsbridge::io::store::Upload<'a>,
+    ) -> futures::future::BoxFuture<'a, natsbridge::error::Result<String>> {
         Box::pin(async move {
             if self.fail_uploads {
                 return Err(natsbridge::error::Error::new(ErrorCode::UploadFailed, "handler refused"));
@@ -297,7 +329,10 @@ impl natsbridge::io::store::LinkStore for MemoryStore {
     ) -> futures::future::BoxFuture<'a, Result<Bytes, natsbridge::io::store::FetchError>> {
         Box::pin(async move {
             self.objects.lock().unwrap().get(url).cloned().ok_or_else(|| {
-                natsbridge::io::store::FetchError::Fatal(natsbridge::error::Error::new(ErrorCode::DownloadFailed, "gone"))
+                natsbridge::io::store::FetchError::Fatal(natsbridge::error::Error::new(
+                    ErrorCode::DownloadFailed,
+                    "gone",
+                ))
             })
         })
     }
@@ -316,7 +351,8 @@ async fn custom_link_store_takes_links() {
     let mut sub = c.subscribe("t.custom", None).await.unwrap();
     let data = Data::Bytes(Bytes::from(vec![4u8; 1000]));
     let send = SendOptions { size_threshold: Some(10), ..Default::default() };
-    let sent = c.smartsend("t.custom", vec![Outgoing::new("b", data.clone(), PayloadType::Binary)], &send).await.unwrap();
+    let sent =
+        c.smartsend("t.custom", vec![Outgoing::new("b", data.clone(), PayloadType::Binary)], &send).await.unwrap();
     let url = sent.envelope.payloads[0].data.as_str().unwrap();
     assert!(url.starts_with("mem://"), "{url}");
     let got = sub.next_timeout(Duration::from_secs(5)).await.unwrap().unwrap();

@@ -22,7 +22,9 @@ impl Pki {
         let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
         let write = |name: &str, pem: String| std::fs::write(dir.path().join(name), pem).unwrap();
         write("ca.pem", ca.pem());
-        for (who, names) in [("server", vec!["127.0.0.1".to_string(), "localhost".to_string()]), ("client", vec!["client".to_string()])] {
+        for (who, names) in
+            [("server", vec!["127.0.0.1".to_string(), "localhost".to_string()]), ("client", vec!["client".to_string()])]
+        {
             let key = KeyPair::generate().unwrap();
             let cert = CertificateParams::new(names).unwrap().signed_by(&key, &ca).unwrap();
             write(&format!("{who}.pem"), cert.pem());
@@ -67,9 +69,13 @@ async fn tls_with_ca_and_client_certificate() {
 
     let c = Client::connect(options(&server, Some(&ca), true, &pki)).await.unwrap();
     let mut sub = c.subscribe("tls.t", None).await.unwrap();
-    c.smartsend("tls.t", vec![Outgoing::new("m", Data::Text("over tls".into()), PayloadType::Text)], &SendOptions::default())
-        .await
-        .unwrap();
+    c.smartsend(
+        "tls.t",
+        vec![Outgoing::new("m", Data::Text("over tls".into()), PayloadType::Text)],
+        &SendOptions::default(),
+    )
+    .await
+    .unwrap();
     let got = sub.next_timeout(Duration::from_secs(5)).await.unwrap().unwrap();
     assert_eq!(got.payloads[0].data, Data::Text("over tls".into()));
 

@@ -98,7 +98,9 @@ impl Client {
         let servers = opts.resolved_servers();
         let addrs = servers
             .iter()
-            .map(|s| s.parse::<async_nats::ServerAddr>().map_err(|e| connection_failed(format!("bad server URL {s:?}: {e}"))))
+            .map(|s| {
+                s.parse::<async_nats::ServerAddr>().map_err(|e| connection_failed(format!("bad server URL {s:?}: {e}")))
+            })
             .collect::<Result<Vec<_>>>()?;
         let drops = Arc::new(AtomicU64::new(0));
         let mut o = async_nats::ConnectOptions::new()
@@ -114,7 +116,10 @@ impl Client {
                 match event {
                     async_nats::Event::SlowConsumer(sid) => {
                         counter.fetch_add(1, Ordering::Relaxed);
-                        tracing::warn!(sid, "slow consumer: the server or client dropped messages for this subscription");
+                        tracing::warn!(
+                            sid,
+                            "slow consumer: the server or client dropped messages for this subscription"
+                        );
                     }
                     other => tracing::debug!(event = %other, "nats connection event"),
                 }
@@ -150,9 +155,10 @@ impl Client {
         if opts.require_tls {
             o = o.require_tls(true);
         }
-        let nats = o.connect(addrs).await.map_err(|e| {
-            connection_failed(format!("cannot connect to {}: {e}", servers.join(", ")))
-        })?;
+        let nats = o
+            .connect(addrs)
+            .await
+            .map_err(|e| connection_failed(format!("cannot connect to {}: {e}", servers.join(", "))))?;
 
         let bridge = &opts.bridge;
         let threshold = bridge.resolved_threshold()?;
@@ -227,7 +233,10 @@ impl Client {
             Some(r) => self.inner.nats.publish_with_reply(subject.to_owned(), r.to_owned(), body).await,
             None => self.inner.nats.publish(subject.to_owned(), body).await,
         };
-        result.map_err(|e| connection_failed(format!("publish to {subject:?} failed: {e}")).with_correlation_id(&sent.envelope.correlation_id))
+        result.map_err(|e| {
+            connection_failed(format!("publish to {subject:?} failed: {e}"))
+                .with_correlation_id(&sent.envelope.correlation_id)
+        })
     }
 
     /// Builds the envelope (uploading link payloads) without publishing it.
@@ -272,7 +281,8 @@ impl Client {
 
         // Threshold links first, uploaded concurrently. A failed upload falls back to direct
         // (the envelope-size check below then decides whether that still fits).
-        let uploads = plan.iter().enumerate().filter(|(_, t)| **t == Transport::Link).map(|(i, _)| i).collect::<Vec<_>>();
+        let uploads =
+            plan.iter().enumerate().filter(|(_, t)| **t == Transport::Link).map(|(i, _)| i).collect::<Vec<_>>();
         let results = futures::future::join_all(
             uploads.iter().map(|&i| self.upload(store.as_deref(), &payloads[i], serialized[i].clone(), &cid)),
         )
@@ -295,7 +305,9 @@ impl Client {
                 .enumerate()
                 .map(|(i, t)| match (t, &wire[i]) {
                     (Transport::Link, Some(p)) => p.clone(),
-                    _ => protocol::direct_payload(&payloads[i].dataname, payloads[i].payload_type, &serialized[i], false),
+                    _ => {
+                        protocol::direct_payload(&payloads[i].dataname, payloads[i].payload_type, &serialized[i], false)
+                    }
                 })
                 .collect();
             let sent = Sent::new(env);
@@ -315,7 +327,10 @@ impl Client {
                 return Err(too_large("every payload is already a link".into()));
             };
             if let Some(e) = last_upload_error.take() {
-                return Err(Error::new(ErrorCode::UploadFailed, format!("{}; direct transport does not fit either", e.message)));
+                return Err(Error::new(
+                    ErrorCode::UploadFailed,
+                    format!("{}; direct transport does not fit either", e.message),
+                ));
             }
             if store.is_none() {
                 return Err(too_large("no link store is configured (set fileserver_url or enable JetStream)".into()));
@@ -325,7 +340,13 @@ impl Client {
         }
     }
 
-    async fn upload(&self, store: Option<&dyn LinkStore>, p: &Outgoing, bytes: Bytes, cid: &str) -> Result<WirePayload> {
+    async fn upload(
+        &self,
+        store: Option<&dyn LinkStore>,
+        p: &Outgoing,
+        bytes: Bytes,
+        cid: &str,
+    ) -> Result<WirePayload> {
         let Some(store) = store else {
             return err(ErrorCode::UploadFailed, "no link store is configured");
         };
@@ -373,7 +394,10 @@ impl Client {
         if p.size > self.inner.max_download_bytes {
             return err(
                 ErrorCode::PayloadTooLarge,
-                format!("payload {:?} is {} bytes, over the download limit of {}", p.dataname, p.size, self.inner.max_download_bytes),
+                format!(
+                    "payload {:?} is {} bytes, over the download limit of {}",
+                    p.dataname, p.size, self.inner.max_download_bytes
+                ),
             );
         }
         let bytes = store::download_with_retry(store.as_ref(), url, p.size, self.inner.retry).await?;
@@ -409,7 +433,13 @@ impl Client {
     }
 
     /// Sends a request envelope and waits for one reply. A NACK reply becomes its error.
-    pub async fn request(&self, subject: &str, payloads: Vec<Outgoing>, opts: &SendOptions, timeout: Duration) -> Result<Received> {
+    pub async fn request(
+        &self,
+        subject: &str,
+        payloads: Vec<Outgoing>,
+        opts: &SendOptions,
+        timeout: Duration,
+    ) -> Result<Received> {
         let nats = &self.inner.nats;
         let inbox = nats.new_inbox();
         let mut replies = nats.subscribe(inbox.clone()).await.map_err(connection_failed)?;
@@ -420,13 +450,19 @@ impl Client {
         self.publish(subject, &sent, Some(&inbox)).await?;
         let message = match tokio::time::timeout(timeout, replies.next()).await {
             Ok(Some(m)) => m,
-            Ok(None) => return Err(Error::new(ErrorCode::NatsConnectionFailed, "connection closed awaiting a reply").with_correlation_id(&cid)),
+            Ok(None) => {
+                return Err(Error::new(ErrorCode::NatsConnectionFailed, "connection closed awaiting a reply")
+                    .with_correlation_id(&cid));
+            }
             Err(_) => {
-                return Err(Error::new(ErrorCode::Timeout, format!("no reply on {subject:?} within {timeout:?}")).with_correlation_id(&cid));
+                return Err(Error::new(ErrorCode::Timeout, format!("no reply on {subject:?} within {timeout:?}"))
+                    .with_correlation_id(&cid));
             }
         };
         if message.status == Some(async_nats::StatusCode::NO_RESPONDERS) {
-            return Err(Error::new(ErrorCode::Timeout, format!("no responders on {subject:?}")).with_correlation_id(&cid));
+            return Err(
+                Error::new(ErrorCode::Timeout, format!("no responders on {subject:?}")).with_correlation_id(&cid)
+            );
         }
         let received = self.smartreceive(&message.payload).await?;
         match received.envelope.error_reply() {

@@ -145,10 +145,7 @@ impl BridgeOptions {
     }
 
     pub fn resolved_fileserver_url(&self) -> Option<String> {
-        self.fileserver_url
-            .clone()
-            .or_else(|| std::env::var("FILESERVER_URL").ok())
-            .filter(|s| !s.trim().is_empty())
+        self.fileserver_url.clone().or_else(|| std::env::var("FILESERVER_URL").ok()).filter(|s| !s.trim().is_empty())
     }
 }
 

@@ -78,7 +78,12 @@ impl RetryPolicy {
 }
 
 /// Fetches with the retry policy. Fatal errors end the loop at once.
-pub async fn download_with_retry(store: &dyn LinkStore, url: &str, expected_size: u64, policy: RetryPolicy) -> Result<Bytes> {
+pub async fn download_with_retry(
+    store: &dyn LinkStore,
+    url: &str,
+    expected_size: u64,
+    policy: RetryPolicy,
+) -> Result<Bytes> {
     let attempts = policy.retries.max(1);
     let mut attempt = 1;
     loop {

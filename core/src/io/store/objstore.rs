@@ -54,7 +54,10 @@ impl ObjectStoreLink {
                         .map_err(|e| {
                             Error::new(
                                 ErrorCode::UploadFailed,
-                                format!("cannot open object store bucket {:?} (is JetStream enabled?): {e}", self.bucket),
+                                format!(
+                                    "cannot open object store bucket {:?} (is JetStream enabled?): {e}",
+                                    self.bucket
+                                ),
                             )
                         }),
                 }
@@ -105,8 +108,7 @@ impl ObjectStoreLink {
         };
         let mut headers = async_nats::HeaderMap::new();
         headers.insert("Nats-Rollup", "sub");
-        let meta_subject =
-            format!("$O.{}.M.{}", self.bucket, base64::engine::general_purpose::URL_SAFE.encode(&name));
+        let meta_subject = format!("$O.{}.M.{}", self.bucket, base64::engine::general_purpose::URL_SAFE.encode(&name));
         let body = serde_json::to_vec(&info).map_err(|e| fail(e.to_string()))?;
         self.js
             .publish_with_headers(meta_subject, headers, body.into())
