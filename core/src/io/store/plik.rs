@@ -1,0 +1,276 @@
+//! Plik link store (DESIGN §3, reference/ecosystem.md §1).
+//!
+//! Upload: `POST /upload` with `{"oneShot", "ttl"}` → upload id + upload token; then
+//! `POST /file/{uploadId}` (multipart, part `file`, header `X-UploadToken`) → file id. The link is
+//! `{server}/file/{uploadId}/{fileId}/{fileName}`. Download: the shared GET of [`super::http`].
+//!
+//! Plik quirks handled here:
+//! * failed downloads of User-Agents Plik does not recognize are answered with a 301 to its web UI
+//!   carrying the real status (`/#/?err=<message>&errcode=<status>&uri=…`). Plik 1.3.x knows the
+//!   `plik_client` User-Agent we send; older builds (e.g. the 2022 one scripts/install-plik.sh
+//!   builds) do not, so such redirects are decoded back into the status they stand for;
+//! * one-shot is "first GET wins": a second GET is a 404 (or a redirect saying 404), which is
+//!   fatal, so nothing retries a consumed link;
+//! * errors are plain text, not JSON: the message goes into the error as is.
+
+use super::http::{
+    HttpClientConfig, client_for, display_url, error_body, error_chain, get, join_segments, parse_base_url,
+    same_origin_under, sanitize_file_name, status_message,
+};
+use super::{FetchError, LinkStore, Upload};
+use crate::error::{Error, ErrorCode, Result};
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use reqwest::StatusCode;
+use serde::Deserialize;
+use std::time::Duration;
+use url::Url;
+
+/// Upload options.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlikOptions {
+    /// One-shot upload: the first GET consumes the file for good. Only for a single, known receiver
+    /// (request/reply); a failed or repeated download cannot be retried. Default false.
+    pub oneshot: bool,
+    /// How long Plik keeps the upload. Rounded up to whole seconds; `Duration::ZERO` means Plik's
+    /// own default (30 days unless its `DefaultTTL` says otherwise). Default 1 hour. Plik refuses a
+    /// TTL above its `MaxTTL` with UPLOAD_FAILED.
+    pub ttl: Duration,
+    /// User token (`X-PlikToken`), needed when the server refuses anonymous uploads.
+    pub user_token: Option<String>,
+}
+
+impl Default for PlikOptions {
+    fn default() -> Self {
+        PlikOptions { oneshot: false, ttl: Duration::from_secs(3600), user_token: None }
+    }
+}
+
+/// Plik file server (`github.com/root-gg/plik`).
+pub struct PlikStore {
+    server: Url,
+    options: PlikOptions,
+    http: HttpClientConfig,
+}
+
+#[derive(Deserialize)]
+struct CreatedUpload {
+    id: String,
+    #[serde(rename = "uploadToken", default)]
+    upload_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct AddedFile {
+    id: String,
+    #[serde(rename = "fileName", default)]
+    file_name: Option<String>,
+}
+
+/// Success bodies are small JSON documents; anything bigger is not Plik.
+const REPLY_LIMIT: usize = 1 << 20;
+
+impl PlikStore {
+    /// `server_url`: Plik's base URL, e.g. `http://127.0.0.1:8080` (with its `Path` if it has one).
+    pub fn new(server_url: &str, options: PlikOptions) -> Result<Self> {
+        Ok(PlikStore { server: parse_base_url("Plik server", server_url)?, options, http: HttpClientConfig::default() })
+    }
+
+    /// Use other timeouts.
+    pub fn with_http_config(mut self, config: HttpClientConfig) -> Self {
+        self.http = config;
+        self
+    }
+
+    pub fn server_url(&self) -> &Url {
+        &self.server
+    }
+
+    pub fn options(&self) -> &PlikOptions {
+        &self.options
+    }
+
+    fn ttl_secs(&self) -> u64 {
+        let ttl = self.options.ttl;
+        ttl.as_secs() + u64::from(ttl.subsec_nanos() > 0)
+    }
+
+    async fn put(&self, upload: Upload<'_>) -> Result<String> {
+        let cid = upload.correlation_id;
+        let fail = |msg: String| Error::new(ErrorCode::UploadFailed, msg).with_correlation_id(cid);
+        let client =
+            client_for(&self.http).map_err(|e| fail(format!("cannot build the HTTP client: {}", error_chain(&e))))?;
+        let token = match &self.options.user_token {
+            Some(t) => Some(
+                reqwest::header::HeaderValue::from_str(t)
+                    .map_err(|_| fail("the Plik user token is not a valid HTTP header value".to_owned()))?,
+            ),
+            None => None,
+        };
+
+        // 1. Create the upload.
+        let create_url = join_segments(&self.server, &["upload"]);
+        let body = serde_json::json!({ "oneShot": self.options.oneshot, "ttl": self.ttl_secs() });
+        let mut req = client
+            .post(create_url.clone())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(serde_json::to_vec(&body).expect("a JSON value serializes"));
+        if let Some(t) = &token {
+            req = req.header("X-PlikToken", t.clone());
+        }
+        let created: CreatedUpload = self.send_json(req, "POST", &create_url, &fail).await?;
+        let upload_token = created
+            .upload_token
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| fail(format!("POST {create_url}: Plik returned no uploadToken")))?;
+        if created.id.is_empty() {
+            return Err(fail(format!("POST {create_url}: Plik returned an empty upload id")));
+        }
+
+        // 2. Add the file: multipart, the part must be named `file` and carry a file name.
+        let name = sanitize_file_name(upload.dataname);
+        let size = upload.bytes.len();
+        let part = reqwest::multipart::Part::stream_with_length(reqwest::Body::from(upload.bytes), size as u64)
+            .file_name(name.clone());
+        let form = reqwest::multipart::Form::new().part("file", part);
+        let file_url = join_segments(&self.server, &["file", &created.id]);
+        let mut req = client.post(file_url.clone()).header("X-UploadToken", upload_token).multipart(form);
+        if let Some(t) = &token {
+            req = req.header("X-PlikToken", t.clone());
+        }
+        let added: AddedFile = self.send_json(req, "POST", &file_url, &fail).await?;
+        if added.id.is_empty() {
+            return Err(fail(format!("POST {file_url}: Plik returned an empty file id")));
+        }
+        // The name Plik stored is the one the link must carry (it answers 400 to any other).
+        let stored_name = added.file_name.filter(|n| !n.is_empty()).unwrap_or(name);
+        let url = join_segments(&self.server, &["file", &created.id, &added.id, &stored_name]);
+        tracing::debug!(correlation_id = cid, url = %url, size, oneshot = self.options.oneshot, "uploaded to Plik");
+        Ok(url.into())
+    }
+
+    async fn send_json<T: serde::de::DeserializeOwned>(
+        &self,
+        req: reqwest::RequestBuilder,
+        method: &str,
+        url: &Url,
+        fail: &(dyn Fn(String) -> Error + Sync),
+    ) -> Result<T> {
+        let shown = display_url(url.as_str());
+        let mut resp =
+            req.send().await.map_err(|e| fail(format!("{method} {shown}: {}", error_chain(&e.without_url()))))?;
+        let status = resp.status();
+        if !status.is_success() {
+            let body = error_body(resp).await;
+            return Err(fail(format!("{method} {shown}: {}", status_message(status, &body))));
+        }
+        let mut buf = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| fail(format!("{method} {shown}: reading reply: {}", error_chain(&e.without_url()))))?
+        {
+            if buf.len() + chunk.len() > REPLY_LIMIT {
+                return Err(fail(format!("{method} {shown}: reply is larger than {REPLY_LIMIT} bytes")));
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        serde_json::from_slice(&buf).map_err(|e| {
+            let text = String::from_utf8_lossy(&buf[..buf.len().min(200)]).into_owned();
+            fail(format!("{method} {shown}: unexpected reply ({e}): {text:?}"))
+        })
+    }
+}
+
+/// Plik's web-UI error redirect (`Location: {path}/#/?err=<message>&errcode=<status>&uri=…`) back
+/// into the status it stands for: 5xx and 429 stay retryable, the rest is fatal.
+fn plik_redirect(status: StatusCode, location: &str, url: &str) -> Option<FetchError> {
+    let (_, query) = location.split_once("#/?")?;
+    // The message is not escaped by older Plik builds: read `err` up to `&errcode=` by hand.
+    let err_start = query.find("err=")? + "err=".len();
+    let code_at = query.find("&errcode=")?;
+    let message = query.get(err_start..code_at)?;
+    let code: String = query[code_at + "&errcode=".len()..].chars().take_while(char::is_ascii_digit).collect();
+    let code = StatusCode::from_bytes(code.as_bytes()).ok()?;
+    let message = url::form_urlencoded::parse(format!("m={message}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| message.to_owned());
+    let e = Error::new(
+        ErrorCode::DownloadFailed,
+        format!(
+            "GET {}: {} (Plik answered HTTP {status} to its web UI)",
+            display_url(url),
+            status_message(code, &message)
+        ),
+    );
+    Some(if code.is_server_error() || code == StatusCode::TOO_MANY_REQUESTS {
+        FetchError::Retryable(e)
+    } else {
+        FetchError::Fatal(e)
+    })
+}
+
+impl LinkStore for PlikStore {
+    fn upload<'a>(&'a self, upload: Upload<'a>) -> BoxFuture<'a, Result<String>> {
+        Box::pin(self.put(upload))
+    }
+
+    fn download<'a>(
+        &'a self,
+        url: &'a str,
+        expected_size: u64,
+    ) -> BoxFuture<'a, std::result::Result<Bytes, FetchError>> {
+        Box::pin(async move {
+            let client = client_for(&self.http).map_err(|e| {
+                FetchError::Fatal(Error::new(
+                    ErrorCode::DownloadFailed,
+                    format!("GET {}: cannot build the HTTP client: {}", display_url(url), error_chain(&e)),
+                ))
+            })?;
+            get(&client, url, expected_size, Some(plik_redirect)).await
+        })
+    }
+
+    fn serves(&self, url: &str) -> bool {
+        same_origin_under(&self.server, "/file/", url)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_plik_web_ui_redirects() {
+        let loc = "/#/?err=file a b.bin (X1) is not available : removed&errcode=404&uri=/file/u/X1/a b.bin";
+        match plik_redirect(StatusCode::MOVED_PERMANENTLY, loc, "http://h/file/u/X1/a%20b.bin?x=1") {
+            Some(FetchError::Fatal(e)) => {
+                assert_eq!(e.code, ErrorCode::DownloadFailed);
+                assert!(e.message.contains("404") && e.message.contains("is not available : removed"), "{}", e.message);
+                assert!(!e.message.contains("x=1"));
+            }
+            other => panic!("expected a fatal error, got {other:?}"),
+        }
+        let loc = "/plik/#/?err=internal%20server%20error&errcode=500&uri=/x";
+        match plik_redirect(StatusCode::MOVED_PERMANENTLY, loc, "http://h/x") {
+            Some(FetchError::Retryable(e)) => assert!(e.message.contains("internal server error"), "{}", e.message),
+            other => panic!("expected a retryable error, got {other:?}"),
+        }
+        assert!(plik_redirect(StatusCode::FOUND, "http://elsewhere/login", "http://h/x").is_none());
+    }
+
+    #[test]
+    fn ttl_rounds_up_and_serves_checks_origin_and_prefix() {
+        let s = PlikStore::new(
+            "http://127.0.0.1:8080",
+            PlikOptions { ttl: Duration::from_millis(1500), ..Default::default() },
+        )
+        .unwrap();
+        assert_eq!(s.ttl_secs(), 2);
+        assert!(s.serves("http://127.0.0.1:8080/file/u/f/n"));
+        assert!(!s.serves("http://127.0.0.1:8080/upload/u"));
+        assert!(!s.serves("http://localhost:8080/file/u/f/n"));
+        assert!(PlikStore::new("ftp://h", PlikOptions::default()).is_err());
+    }
+}
