@@ -174,8 +174,10 @@ impl ConnArgs {
         o
     }
 
-    async fn connect(&self) -> Result<Client, Error> {
-        Client::connect(self.options()).await
+    async fn connect(&self, progress: &show::TransferProgress) -> Result<Client, Error> {
+        let mut options = self.options();
+        options.bridge.transfer_progress = Some(progress.callback());
+        Client::connect(options).await
     }
 }
 
@@ -196,11 +198,11 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), Error> {
+    let progress = show::TransferProgress::new();
     match cli.command {
         Command::Send { subject, msg, print } => {
             let payloads = payload_arg::parse_all(&msg.payloads)?;
-            let client = cli.conn.connect().await?;
-            let progress = show::TransferProgress::for_send(&payloads);
+            let client = cli.conn.connect(&progress).await?;
             let sent = client.smartsend(&subject, payloads, &msg.send_options()).await;
             progress.finish();
             let sent = sent?;
@@ -213,7 +215,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
             Ok(())
         }
         Command::Sub { subject, queue, count, timeout, out_dir, json, ready } => {
-            let client = cli.conn.connect().await?;
+            let client = cli.conn.connect(&progress).await?;
             let mut sub = client.subscribe(&subject, queue.as_deref()).await?;
             if ready {
                 eprintln!("ready: subscribed to {subject}");
@@ -225,6 +227,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
                     None => sub.next().await,
                 };
                 let Some(result) = next else { break };
+                progress.finish();
                 match result {
                     Ok(received) => show::received(&received, out_dir.as_deref(), json)?,
                     Err(e) if e.code == natsbridge::error::ErrorCode::Timeout => return Err(e),
@@ -245,7 +248,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
         }
         Command::Request { subject, msg, timeout, json } => {
             let payloads = payload_arg::parse_all(&msg.payloads)?;
-            let client = cli.conn.connect().await?;
+            let client = cli.conn.connect(&progress).await?;
             let reply =
                 client.request(&subject, payloads, &msg.send_options(), Duration::from_secs_f64(timeout)).await?;
             show::received(&reply, None, json)

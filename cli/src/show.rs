@@ -3,13 +3,12 @@
 
 use indicatif::{ProgressBar, ProgressStyle};
 use natsbridge::error::{Error, ErrorCode};
-use natsbridge::io::{Incoming, Outgoing, Received, Sent};
+use natsbridge::io::{Incoming, Received, Sent};
 use natsbridge::protocol::{Data, arrow, sha256_hex};
 use serde_json::{Value, json};
 use std::path::Path;
-use std::time::Duration;
 
-const SHOW_PROGRESS_FROM: usize = 4 << 20;
+const SHOW_PROGRESS_FROM: u64 = 4 << 20;
 
 pub fn sent_summary(sent: &Sent) {
     let env = &sent.envelope;
@@ -133,37 +132,38 @@ pub fn to_json(r: &Received) -> Value {
     })
 }
 
-/// A spinner with throughput while large payloads upload (shown only on a terminal).
-pub struct TransferProgress(Option<(ProgressBar, usize)>);
+/// A progress bar for link uploads and downloads, drawn only on a terminal once a transfer
+/// passes a few MB. The client reports bytes through `transfer_progress`.
+#[derive(Clone)]
+pub struct TransferProgress(ProgressBar);
 
 impl TransferProgress {
-    pub fn for_send(payloads: &[Outgoing]) -> Self {
-        let total: usize = payloads
-            .iter()
-            .map(|p| match &p.data {
-                Data::Bytes(b) | Data::Arrow(b) | Data::JsonBytes(b) => b.len(),
-                Data::Text(t) => t.len(),
-                Data::Json(_) => 0,
-            })
-            .sum();
-        if total < SHOW_PROGRESS_FROM {
-            return TransferProgress(None);
-        }
-        let bar = ProgressBar::new_spinner();
-        bar.set_style(ProgressStyle::with_template("{spinner} {msg} [{elapsed}]").expect("valid template"));
-        bar.set_message(format!("sending {:.1} MB", total as f64 / 1e6));
-        bar.enable_steady_tick(Duration::from_millis(100));
-        TransferProgress(Some((bar, total)))
+    pub fn new() -> Self {
+        let bar = ProgressBar::hidden();
+        bar.set_style(ProgressStyle::with_template("{spinner} {msg} {bytes} [{elapsed}]").expect("valid template"));
+        bar.set_message("link transfer");
+        TransferProgress(bar)
     }
 
-    pub fn finish(self) {
-        if let Some((bar, total)) = self.0 {
-            let secs = bar.elapsed().as_secs_f64().max(1e-9);
-            bar.finish_with_message(format!(
-                "sent {:.1} MB ({:.0} MB/s)",
-                total as f64 / 1e6,
-                total as f64 / 1e6 / secs
-            ));
+    /// The callback for `BridgeOptions::transfer_progress`.
+    pub fn callback(&self) -> natsbridge::io::store::Progress {
+        let bar = self.0.clone();
+        std::sync::Arc::new(move |n| {
+            bar.inc(n);
+            if bar.is_hidden()
+                && bar.position() >= SHOW_PROGRESS_FROM
+                && std::io::IsTerminal::is_terminal(&std::io::stderr())
+            {
+                bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            }
+        })
+    }
+
+    /// Clears the bar after one message's transfers.
+    pub fn finish(&self) {
+        if !self.0.is_hidden() {
+            self.0.finish_and_clear();
         }
+        self.0.reset();
     }
 }

@@ -326,6 +326,7 @@ impl natsbridge::io::store::LinkStore for MemoryStore {
         &'a self,
         url: &'a str,
         _expected_size: u64,
+        _progress: Option<&'a natsbridge::io::store::Progress>,
     ) -> futures::future::BoxFuture<'a, Result<Bytes, natsbridge::io::store::FetchError>> {
         Box::pin(async move {
             self.objects.lock().unwrap().get(url).cloned().ok_or_else(|| {
@@ -386,4 +387,68 @@ async fn download_cap_refuses_before_fetching() {
     let sent = sender.smartsend("t.cap", vec![Outgoing::new("b", data, PayloadType::Binary)], &send).await.unwrap();
     let e = receiver.smartreceive(&sent.json).await.unwrap_err();
     assert_eq!(e.code, ErrorCode::PayloadTooLarge, "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plik_links_end_to_end_and_only_from_allowed_origins() {
+    let server = NatsServer::start();
+    let plik = common::plik::Plik::start().await;
+    let with_plik = |oneshot: bool| {
+        let mut o = ConnectOptions::with_server(&server.url());
+        o.bridge.fileserver_url = Some(plik.url.clone());
+        o.bridge.plik.oneshot = oneshot;
+        o
+    };
+    let sender = Client::connect(with_plik(false)).await.unwrap();
+    let receiver = Client::connect(with_plik(false)).await.unwrap();
+    let mut sub = receiver.subscribe("t.plik", None).await.unwrap();
+    let data = Data::Bytes(Bytes::from((0..700_000u32).map(|i| (i % 253) as u8).collect::<Vec<_>>()));
+    let sent = sender
+        .smartsend("t.plik", vec![Outgoing::new("scan.png", data.clone(), PayloadType::Image)], &SendOptions::default())
+        .await
+        .unwrap();
+    let url = sent.envelope.payloads[0].data.as_str().unwrap().to_owned();
+    assert!(url.starts_with(&format!("{}/file/", plik.url)), "{url}");
+    let got = sub.next_timeout(Duration::from_secs(10)).await.unwrap().unwrap();
+    assert_eq!((got.payloads[0].transport, &got.payloads[0].data), (Transport::Link, &data));
+    // TTL mode: a second receiver can fetch it too.
+    assert_eq!(receiver.smartreceive(&sent.json).await.unwrap().payloads[0].data, data);
+
+    // A receiver that was not told about this file server refuses the link.
+    let stranger = client(&server).await;
+    assert_eq!(stranger.smartreceive(&sent.json).await.unwrap_err().code, ErrorCode::UrlNotAllowed);
+
+    // One-shot: the first receive wins, the second fails cleanly.
+    let oneshot = Client::connect(with_plik(true)).await.unwrap();
+    let sent = oneshot
+        .build("t.plik1", vec![Outgoing::new("b", data.clone(), PayloadType::Binary)], &SendOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(receiver.smartreceive(&sent.json).await.unwrap().payloads[0].data, data);
+    assert_eq!(receiver.smartreceive(&sent.json).await.unwrap_err().code, ErrorCode::DownloadFailed);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn transfer_progress_counts_every_link_byte() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let server = NatsServer::start();
+    let plik = common::plik::Plik::start().await;
+    for fileserver in [None, Some(plik.url.clone())] {
+        let moved = std::sync::Arc::new(AtomicU64::new(0));
+        let counter = moved.clone();
+        let mut opts = ConnectOptions::with_server(&server.url());
+        opts.bridge.fileserver_url = fileserver.clone();
+        opts.bridge.transfer_progress = Some(std::sync::Arc::new(move |n| {
+            counter.fetch_add(n, Ordering::Relaxed);
+        }));
+        let c = Client::connect(opts).await.unwrap();
+        let data = Data::Bytes(Bytes::from(vec![7u8; 3_000_000]));
+        let sent = c
+            .smartsend("t.progress", vec![Outgoing::new("b", data, PayloadType::Binary)], &SendOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(moved.load(Ordering::Relaxed), 3_000_000, "upload via {fileserver:?}");
+        c.smartreceive(&sent.json).await.unwrap();
+        assert_eq!(moved.load(Ordering::Relaxed), 6_000_000, "download via {fileserver:?}");
+    }
 }

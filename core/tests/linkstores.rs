@@ -35,7 +35,7 @@ fn pseudo_random(len: usize, seed: u64) -> Bytes {
 
 fn upload<'a>(dataname: &'a str, bytes: &Bytes) -> Upload<'a> {
     // The stores do not check the hash (the receiver does); any hex string will do here.
-    Upload { dataname, bytes: bytes.clone(), sha256: "00", correlation_id: "cid-linkstores" }
+    Upload { dataname, bytes: bytes.clone(), sha256: "00", correlation_id: "cid-linkstores", progress: None }
 }
 
 fn fast_policy(retries: u32) -> RetryPolicy {
@@ -80,7 +80,7 @@ async fn plik_ttl_upload_serves_two_downloads_with_exact_bytes() {
     assert!(store.serves(&url));
 
     for round in 1..=2 {
-        let got = bounded("download", download_with_retry(&store, &url, data.len() as u64, fast_policy(3))).await;
+        let got = bounded("download", download_with_retry(&store, &url, data.len() as u64, fast_policy(3), None)).await;
         let got = got.unwrap_or_else(|e| panic!("download {round}: {e}"));
         assert!(got == data, "download {round}: bytes differ ({} vs {} bytes)", got.len(), data.len());
     }
@@ -116,10 +116,10 @@ async fn plik_accepts_and_serves_a_zero_byte_file() {
     let plik = Plik::start().await;
     let store = PlikStore::new(&plik.url, PlikOptions::default()).unwrap();
     let url = bounded("upload", store.upload(upload("empty.bin", &Bytes::new()))).await.unwrap();
-    let got = bounded("download", download_with_retry(&store, &url, 0, fast_policy(3))).await.unwrap();
+    let got = bounded("download", download_with_retry(&store, &url, 0, fast_policy(3), None)).await.unwrap();
     assert!(got.is_empty());
     // And the size rule holds for it too: a 0-byte file is not a 1-byte payload.
-    let err = bounded("download", download_with_retry(&store, &url, 1, fast_policy(3))).await.unwrap_err();
+    let err = bounded("download", download_with_retry(&store, &url, 1, fast_policy(3), None)).await.unwrap_err();
     assert_eq!(err.code, ErrorCode::ChecksumMismatch, "{err}");
 }
 
@@ -131,12 +131,14 @@ async fn plik_oneshot_first_download_wins_and_the_second_fails_without_retries()
     let url = bounded("upload", store.upload(upload("reply.bin", &data))).await.unwrap();
 
     let policy = RetryPolicy { retries: 5, base_delay: Duration::from_millis(200), max_delay: Duration::from_secs(5) };
-    let got = bounded("first download", download_with_retry(&store, &url, data.len() as u64, policy)).await.unwrap();
+    let got =
+        bounded("first download", download_with_retry(&store, &url, data.len() as u64, policy, None)).await.unwrap();
     assert!(got == data, "first download: bytes differ");
 
     let started = Instant::now();
-    let err =
-        bounded("second download", download_with_retry(&store, &url, data.len() as u64, policy)).await.unwrap_err();
+    let err = bounded("second download", download_with_retry(&store, &url, data.len() as u64, policy, None))
+        .await
+        .unwrap_err();
     let took = started.elapsed();
     assert_eq!(err.code, ErrorCode::DownloadFailed, "{err}");
     // Plik (this build) answers with a 301 to its web UI; the store decodes it back into the 404.
@@ -146,7 +148,7 @@ async fn plik_oneshot_first_download_wins_and_the_second_fails_without_retries()
     assert_eq!(plik_gets(&plik, &url_path(&url)), 2, "{}", plik.log());
 
     // One attempt, seen directly: fatal, not retryable.
-    match bounded("third download", store.download(&url, data.len() as u64)).await {
+    match bounded("third download", store.download(&url, data.len() as u64, None)).await {
         Err(FetchError::Fatal(e)) => assert_eq!(e.code, ErrorCode::DownloadFailed),
         other => panic!("expected a fatal error, got {other:?}"),
     }
@@ -173,7 +175,8 @@ async fn plik_user_token_is_sent_when_the_server_requires_one() {
     let store = PlikStore::new(&plik.url, PlikOptions { user_token: Some(token), ..Default::default() }).unwrap();
     let url = bounded("token upload", store.upload(upload("a.bin", &data))).await.unwrap();
     // Downloads need no token.
-    let got = bounded("download", download_with_retry(&store, &url, data.len() as u64, fast_policy(2))).await.unwrap();
+    let got =
+        bounded("download", download_with_retry(&store, &url, data.len() as u64, fast_policy(2), None)).await.unwrap();
     assert!(got == data);
 }
 
@@ -219,7 +222,7 @@ async fn plik_datanames_with_spaces_unicode_and_url_characters_round_trip() {
         let last = url.rsplit('/').next().unwrap();
         let decoded = percent_decode(last);
         assert_eq!(decoded, stored, "URL {url}");
-        let got = bounded("download", download_with_retry(&store, &url, data.len() as u64, fast_policy(2))).await;
+        let got = bounded("download", download_with_retry(&store, &url, data.len() as u64, fast_policy(2), None)).await;
         let got = got.unwrap_or_else(|e| panic!("{dataname:?} ({url}): {e}"));
         assert!(got == data, "{dataname:?}: bytes differ");
     }
@@ -231,7 +234,7 @@ async fn plik_wrong_file_name_in_the_link_is_fatal() {
     let store = PlikStore::new(&plik.url, PlikOptions::default()).unwrap();
     let url = bounded("upload", store.upload(upload("right.bin", &Bytes::from_static(b"abc")))).await.unwrap();
     let wrong = url.replace("/right.bin", "/wrong.bin");
-    let err = bounded("download", download_with_retry(&store, &wrong, 3, fast_policy(5))).await.unwrap_err();
+    let err = bounded("download", download_with_retry(&store, &wrong, 3, fast_policy(5), None)).await.unwrap_err();
     assert_eq!(err.code, ErrorCode::DownloadFailed);
     assert!(err.message.contains("HTTP 400 Bad Request: invalid file name"), "{err}");
     assert_eq!(plik_gets(&plik, &url_path(&wrong)), 1, "{}", plik.log());
@@ -255,9 +258,11 @@ async fn backoff_doubles_up_to_the_cap_then_succeeds() {
         runs += 1;
         let server = FlakyHttp::start_flaky(3, Failure::Status(503), Serve::Body(data.to_vec())).await;
         let store = HttpStore::new(&server.url("/")).unwrap();
-        let got =
-            bounded("download", download_with_retry(&store, &server.url("/obj"), data.len() as u64, fast_policy(5)))
-                .await;
+        let got = bounded(
+            "download",
+            download_with_retry(&store, &server.url("/obj"), data.len() as u64, fast_policy(5), None),
+        )
+        .await;
         assert!(got.unwrap() == data);
 
         let gets = server.gets();
@@ -285,17 +290,19 @@ async fn dropped_connections_and_429_are_retried() {
     let data = pseudo_random(1000, 9);
     let server = FlakyHttp::start_flaky(2, Failure::Close, Serve::Body(data.to_vec())).await;
     let store = HttpStore::new(&server.url("/")).unwrap();
-    let got = bounded("download", download_with_retry(&store, &server.url("/obj"), data.len() as u64, fast_policy(5)))
-        .await
-        .unwrap();
+    let got =
+        bounded("download", download_with_retry(&store, &server.url("/obj"), data.len() as u64, fast_policy(5), None))
+            .await
+            .unwrap();
     assert!(got == data);
     assert_eq!(server.gets().len(), 3);
 
     let server = FlakyHttp::start_flaky(1, Failure::Status(429), Serve::Body(data.to_vec())).await;
     let store = HttpStore::new(&server.url("/")).unwrap();
-    let got = bounded("download", download_with_retry(&store, &server.url("/obj"), data.len() as u64, fast_policy(5)))
-        .await
-        .unwrap();
+    let got =
+        bounded("download", download_with_retry(&store, &server.url("/obj"), data.len() as u64, fast_policy(5), None))
+            .await
+            .unwrap();
     assert!(got == data);
     assert_eq!(server.gets().len(), 2);
 }
@@ -304,8 +311,9 @@ async fn dropped_connections_and_429_are_retried() {
 async fn gives_up_after_exactly_retries_attempts() {
     let server = FlakyHttp::start_flaky(100, Failure::Status(503), Serve::Body(b"never".to_vec())).await;
     let store = HttpStore::new(&server.url("/")).unwrap();
-    let err =
-        bounded("download", download_with_retry(&store, &server.url("/obj"), 5, fast_policy(3))).await.unwrap_err();
+    let err = bounded("download", download_with_retry(&store, &server.url("/obj"), 5, fast_policy(3), None))
+        .await
+        .unwrap_err();
     assert_eq!(err.code, ErrorCode::DownloadFailed);
     assert!(err.message.contains("3 attempts") && err.message.contains("503"), "{err}");
     assert_eq!(server.gets().len(), 3);
@@ -316,8 +324,9 @@ async fn a_redirect_is_fatal_and_not_followed() {
     let target = FlakyHttp::start(Serve::Body(b"<html>web ui</html>".to_vec())).await;
     let server = FlakyHttp::start(Serve::Redirect { status: 302, location: target.url("/ui") }).await;
     let store = HttpStore::new(&server.url("/")).unwrap();
-    let err =
-        bounded("download", download_with_retry(&store, &server.url("/obj"), 19, fast_policy(5))).await.unwrap_err();
+    let err = bounded("download", download_with_retry(&store, &server.url("/obj"), 19, fast_policy(5), None))
+        .await
+        .unwrap_err();
     assert_eq!(err.code, ErrorCode::DownloadFailed);
     assert!(err.message.contains("302") && err.message.contains("redirected") && err.message.contains("/ui"), "{err}");
     assert_eq!(server.gets().len(), 1);
@@ -328,8 +337,9 @@ async fn a_redirect_is_fatal_and_not_followed() {
 async fn not_found_is_fatal_with_the_server_text() {
     let server = FlakyHttp::start(Serve::NotFound).await;
     let store = HttpStore::new(&server.url("/")).unwrap();
-    let err =
-        bounded("download", download_with_retry(&store, &server.url("/obj"), 5, fast_policy(5))).await.unwrap_err();
+    let err = bounded("download", download_with_retry(&store, &server.url("/obj"), 5, fast_policy(5), None))
+        .await
+        .unwrap_err();
     assert_eq!(err.code, ErrorCode::DownloadFailed);
     assert!(err.message.contains("404") && err.message.contains("no such object"), "{err}");
     assert_eq!(server.gets().len(), 1);
@@ -341,7 +351,7 @@ async fn a_body_longer_than_expected_is_a_checksum_mismatch() {
     // Announced by Content-Length: refused before reading the body.
     let server = FlakyHttp::start(Serve::Body(pseudo_random(1001, 1).to_vec())).await;
     let store = HttpStore::new(&server.url("/")).unwrap();
-    let err = bounded("download", download_with_retry(&store, &server.url("/obj"), expected, fast_policy(5)))
+    let err = bounded("download", download_with_retry(&store, &server.url("/obj"), expected, fast_policy(5), None))
         .await
         .unwrap_err();
     assert_eq!(err.code, ErrorCode::ChecksumMismatch, "{err}");
@@ -356,7 +366,7 @@ async fn a_body_longer_than_expected_is_a_checksum_mismatch() {
     .await;
     let store = HttpStore::new(&server.url("/")).unwrap();
     let started = Instant::now();
-    let err = bounded("download", download_with_retry(&store, &server.url("/obj"), expected, fast_policy(5)))
+    let err = bounded("download", download_with_retry(&store, &server.url("/obj"), expected, fast_policy(5), None))
         .await
         .unwrap_err();
     assert_eq!(err.code, ErrorCode::ChecksumMismatch, "{err}");
@@ -371,8 +381,9 @@ async fn a_content_length_other_than_expected_fails_before_the_body_is_read() {
         FlakyHttp::start(Serve::Declared { declared: 5000, body: vec![7; 10], hold: Duration::from_secs(20) }).await;
     let store = HttpStore::new(&server.url("/")).unwrap();
     let started = Instant::now();
-    let err =
-        bounded("download", download_with_retry(&store, &server.url("/obj"), 1000, fast_policy(5))).await.unwrap_err();
+    let err = bounded("download", download_with_retry(&store, &server.url("/obj"), 1000, fast_policy(5), None))
+        .await
+        .unwrap_err();
     assert_eq!(err.code, ErrorCode::ChecksumMismatch, "{err}");
     assert!(err.message.contains("5000"), "{err}");
     assert!(started.elapsed() < Duration::from_secs(3), "waited for the body: {:?}", started.elapsed());
@@ -387,7 +398,7 @@ async fn a_body_shorter_than_expected_is_a_checksum_mismatch() {
     ] {
         let server = FlakyHttp::start(serve.clone()).await;
         let store = HttpStore::new(&server.url("/")).unwrap();
-        let err = bounded("download", download_with_retry(&store, &server.url("/obj"), 1000, fast_policy(5)))
+        let err = bounded("download", download_with_retry(&store, &server.url("/obj"), 1000, fast_policy(5), None))
             .await
             .unwrap_err();
         assert_eq!(err.code, ErrorCode::ChecksumMismatch, "{serve:?}: {err}");
@@ -413,7 +424,8 @@ async fn http_store_put_then_get_round_trips() {
     assert_eq!(puts[0].path, path);
     assert!(server.stored(&path).as_deref() == Some(&data[..]), "the server got other bytes");
 
-    let got = bounded("download", download_with_retry(&store, &url, data.len() as u64, fast_policy(2))).await.unwrap();
+    let got =
+        bounded("download", download_with_retry(&store, &url, data.len() as u64, fast_policy(2), None)).await.unwrap();
     assert!(got == data);
 
     // Two uploads of the same name get different URLs.

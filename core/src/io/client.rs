@@ -80,6 +80,7 @@ struct Inner {
     stores: Vec<Arc<dyn LinkStore>>,
     retry: store::RetryPolicy,
     max_download_bytes: u64,
+    transfer_progress: Option<store::Progress>,
     slow_consumer_drops: Arc<AtomicU64>,
 }
 
@@ -196,6 +197,7 @@ impl Client {
                 stores,
                 retry: bridge.retry,
                 max_download_bytes: bridge.max_download_bytes,
+                transfer_progress: bridge.transfer_progress.clone(),
                 slow_consumer_drops: drops,
             }),
         })
@@ -353,7 +355,15 @@ impl Client {
         let size = bytes.len();
         let sha256 = protocol::sha256_hex(&bytes);
         tracing::debug!(correlation_id = %cid, dataname = %p.dataname, size, "uploading link payload");
-        let url = store.upload(Upload { dataname: &p.dataname, bytes, sha256: &sha256, correlation_id: cid }).await?;
+        let url = store
+            .upload(Upload {
+                dataname: &p.dataname,
+                bytes,
+                sha256: &sha256,
+                correlation_id: cid,
+                progress: self.inner.transfer_progress.clone(),
+            })
+            .await?;
         Ok(protocol::link_payload(&p.dataname, p.payload_type, size, url, sha256))
     }
 
@@ -400,7 +410,14 @@ impl Client {
                 ),
             );
         }
-        let bytes = store::download_with_retry(store.as_ref(), url, p.size, self.inner.retry).await?;
+        let bytes = store::download_with_retry(
+            store.as_ref(),
+            url,
+            p.size,
+            self.inner.retry,
+            self.inner.transfer_progress.as_ref(),
+        )
+        .await?;
         p.verify(&bytes)?;
         Ok(bytes)
     }

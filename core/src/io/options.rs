@@ -1,7 +1,7 @@
 //! Connection and bridge options. Names follow the NATS clients (reference/ecosystem.md §2.1);
 //! environment: `NATS_URL`, `FILESERVER_URL`, `SIZE_THRESHOLD` (DESIGN §5).
 
-use super::store::{LinkStore, RetryPolicy, plik::PlikOptions};
+use super::store::{LinkStore, Progress, RetryPolicy, plik::PlikOptions};
 use crate::error::{ErrorCode, Result, err};
 use serde_json::{Map, Value};
 use std::path::PathBuf;
@@ -108,6 +108,8 @@ pub struct BridgeOptions {
     pub sender_name: String,
     /// None: a UUID made once per client.
     pub sender_id: Option<String>,
+    /// Told the bytes moved by every link upload and download (a CLI progress bar).
+    pub transfer_progress: Option<Progress>,
 }
 
 impl Default for BridgeOptions {
@@ -126,6 +128,7 @@ impl Default for BridgeOptions {
             max_download_bytes: 4 << 30,
             sender_name: String::new(),
             sender_id: None,
+            transfer_progress: None,
         }
     }
 }

@@ -7,7 +7,7 @@
 //!   classification into [`FetchError::Retryable`] / [`FetchError::Fatal`]);
 //! * [`HttpStore`]: PUT `{base}/{uuid}/{dataname}` then GET that URL.
 
-use super::{FetchError, LinkStore, Upload};
+use super::{FetchError, LinkStore, Progress, Upload};
 use crate::error::{Error, ErrorCode, Result};
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -147,6 +147,18 @@ pub(crate) fn status_message(status: StatusCode, body: &str) -> String {
     if body.is_empty() { format!("HTTP {status}") } else { format!("HTTP {status}: {body}") }
 }
 
+/// A request body that reports each chunk as the connection takes it.
+pub(crate) fn body_with_progress(bytes: Bytes, progress: Option<Progress>) -> reqwest::Body {
+    const CHUNK: usize = 256 * 1024;
+    let Some(report) = progress else { return reqwest::Body::from(bytes) };
+    let chunks = (0..bytes.len()).step_by(CHUNK).map(move |start| {
+        let chunk = bytes.slice(start..(start + CHUNK).min(bytes.len()));
+        report(chunk.len() as u64);
+        Ok::<_, std::io::Error>(chunk)
+    });
+    reqwest::Body::wrap_stream(futures::stream::iter(chunks))
+}
+
 /// One GET attempt, shared by the HTTP stores.
 ///
 /// The status is checked before the body: 2xx is read; 3xx is fatal (redirects are never followed,
@@ -158,6 +170,7 @@ pub(crate) async fn get(
     url: &str,
     expected_size: u64,
     on_redirect: Option<RedirectHook>,
+    progress: Option<&Progress>,
 ) -> std::result::Result<Bytes, FetchError> {
     let mut resp = match client.get(url).send().await {
         Ok(resp) => resp,
@@ -211,6 +224,9 @@ pub(crate) async fn get(
                     return Err(mismatch(format!("body is longer than the expected {expected_size} bytes")));
                 }
                 buf.extend_from_slice(&chunk);
+                if let Some(report) = progress {
+                    report(chunk.len() as u64);
+                }
             }
             Ok(None) => break,
             Err(e) => {
@@ -328,7 +344,8 @@ impl HttpStore {
         let resp = client
             .put(url.clone())
             .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
-            .body(upload.bytes)
+            .header(reqwest::header::CONTENT_LENGTH, size)
+            .body(body_with_progress(upload.bytes, upload.progress))
             .send()
             .await
             .map_err(|e| fail(format!("PUT {}: {}", display_url(url.as_str()), error_chain(&e.without_url()))))?;
@@ -351,12 +368,13 @@ impl LinkStore for HttpStore {
         &'a self,
         url: &'a str,
         expected_size: u64,
+        progress: Option<&'a Progress>,
     ) -> BoxFuture<'a, std::result::Result<Bytes, FetchError>> {
         Box::pin(async move {
             let client = client_for(&self.http).map_err(|e| {
                 FetchError::Fatal(fetch_error(url, format!("cannot build the HTTP client: {}", error_chain(&e))))
             })?;
-            get(&client, url, expected_size, None).await
+            get(&client, url, expected_size, None, progress).await
         })
     }
 

@@ -8,6 +8,10 @@ pub mod plik;
 use crate::error::{Error, ErrorCode, Result};
 use bytes::Bytes;
 use futures::future::BoxFuture;
+use std::sync::Arc;
+
+/// Called with the number of bytes a link upload or download just moved (for progress bars).
+pub type Progress = Arc<dyn Fn(u64) + Send + Sync>;
 
 /// What a store is asked to keep.
 pub struct Upload<'a> {
@@ -16,6 +20,7 @@ pub struct Upload<'a> {
     /// Lowercase hex SHA-256 of `bytes` (already computed by the sender for the envelope).
     pub sha256: &'a str,
     pub correlation_id: &'a str,
+    pub progress: Option<Progress>,
 }
 
 /// A failed download attempt, and whether trying again can help (connection refused, 5xx)
@@ -43,7 +48,12 @@ pub trait LinkStore: Send + Sync {
 
     /// One attempt to fetch `url`. `expected_size` is the envelope's `size`: a store reads at
     /// most one byte more, so a lying server cannot make the receiver buffer without bound.
-    fn download<'a>(&'a self, url: &'a str, expected_size: u64) -> BoxFuture<'a, Result<Bytes, FetchError>>;
+    fn download<'a>(
+        &'a self,
+        url: &'a str,
+        expected_size: u64,
+        progress: Option<&'a Progress>,
+    ) -> BoxFuture<'a, Result<Bytes, FetchError>>;
 
     /// Whether `url` belongs to this store. Downloads go to the first store that serves the URL;
     /// a URL no store serves is refused with URL_NOT_ALLOWED before any request is made.
@@ -83,11 +93,12 @@ pub async fn download_with_retry(
     url: &str,
     expected_size: u64,
     policy: RetryPolicy,
+    progress: Option<&Progress>,
 ) -> Result<Bytes> {
     let attempts = policy.retries.max(1);
     let mut attempt = 1;
     loop {
-        match store.download(url, expected_size).await {
+        match store.download(url, expected_size, progress).await {
             Ok(bytes) => return Ok(bytes),
             Err(FetchError::Fatal(e)) => return Err(e),
             Err(FetchError::Retryable(e)) if attempt >= attempts => {

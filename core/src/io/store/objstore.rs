@@ -6,7 +6,7 @@
 //! Uploads publish chunks with a window of acks in flight: stock async-nats `put` awaits each
 //! chunk's ack in turn and tops out near 110 MB/s on loopback (DESIGN §9).
 
-use super::{FetchError, LinkStore, Upload};
+use super::{FetchError, LinkStore, Progress, Upload};
 use crate::error::{Error, ErrorCode, Result};
 use async_nats::jetstream::{self, object_store};
 use base64::Engine as _;
@@ -71,25 +71,32 @@ impl ObjectStoreLink {
         let name = crate::protocol::new_id();
         let nuid = crate::protocol::new_id().replace('-', "");
         let chunk_subject = format!("$O.{}.C.{}", self.bucket, nuid);
+        let report = |n: u64| {
+            if let Some(p) = &upload.progress {
+                p(n)
+            }
+        };
         let mut acks = FuturesOrdered::new();
         let mut chunks = 0usize;
         for offset in (0..upload.bytes.len()).step_by(CHUNK_SIZE) {
             let chunk = upload.bytes.slice(offset..(offset + CHUNK_SIZE).min(upload.bytes.len()));
+            let chunk_len = chunk.len();
             let ack = self
                 .js
                 .publish(chunk_subject.clone(), chunk)
                 .await
                 .map_err(|e| fail(format!("object store chunk publish failed: {e}")))?;
-            acks.push_back(ack.into_future());
+            let len = chunk_len as u64;
+            acks.push_back(async move { ack.await.map(|_| len) });
             chunks += 1;
             if acks.len() >= ACKS_IN_FLIGHT {
                 if let Some(r) = acks.next().await {
-                    r.map_err(|e| fail(format!("object store chunk not acknowledged: {e}")))?;
+                    report(r.map_err(|e| fail(format!("object store chunk not acknowledged: {e}")))?);
                 }
             }
         }
         while let Some(r) = acks.next().await {
-            r.map_err(|e| fail(format!("object store chunk not acknowledged: {e}")))?;
+            report(r.map_err(|e| fail(format!("object store chunk not acknowledged: {e}")))?);
         }
         let digest = hex::decode(upload.sha256).map_err(|e| fail(format!("bad sha256: {e}")))?;
         let info = object_store::ObjectInfo {
@@ -119,7 +126,7 @@ impl ObjectStoreLink {
         Ok(format!("{SCHEME}{}/{}", self.bucket, name))
     }
 
-    async fn get(&self, url: &str, expected_size: u64) -> Result<Bytes, FetchError> {
+    async fn get(&self, url: &str, expected_size: u64, progress: Option<&Progress>) -> Result<Bytes, FetchError> {
         let fatal = |m: String| FetchError::Fatal(Error::new(ErrorCode::DownloadFailed, m));
         let Some((bucket, name)) = url.strip_prefix(SCHEME).and_then(|rest| rest.split_once('/')) else {
             return Err(fatal(format!("not an object store URL: {url}")));
@@ -144,9 +151,17 @@ impl ObjectStoreLink {
         }
         let mut buf = Vec::with_capacity(expected_size as usize);
         // The object reader checks the stored SHA-256 digest at the end of the stream.
-        object.read_to_end(&mut buf).await.map_err(|e| {
-            FetchError::Retryable(Error::new(ErrorCode::DownloadFailed, format!("object store read failed: {e}")))
-        })?;
+        loop {
+            let n = object.read_buf(&mut buf).await.map_err(|e| {
+                FetchError::Retryable(Error::new(ErrorCode::DownloadFailed, format!("object store read failed: {e}")))
+            })?;
+            if n == 0 {
+                break;
+            }
+            if let Some(report) = progress {
+                report(n as u64);
+            }
+        }
         Ok(Bytes::from(buf))
     }
 }
@@ -156,8 +171,13 @@ impl LinkStore for ObjectStoreLink {
         Box::pin(self.put(upload))
     }
 
-    fn download<'a>(&'a self, url: &'a str, expected_size: u64) -> BoxFuture<'a, Result<Bytes, FetchError>> {
-        Box::pin(self.get(url, expected_size))
+    fn download<'a>(
+        &'a self,
+        url: &'a str,
+        expected_size: u64,
+        progress: Option<&'a Progress>,
+    ) -> BoxFuture<'a, Result<Bytes, FetchError>> {
+        Box::pin(self.get(url, expected_size, progress))
     }
 
     fn serves(&self, url: &str) -> bool {

@@ -14,10 +14,10 @@
 //! * errors are plain text, not JSON: the message goes into the error as is.
 
 use super::http::{
-    HttpClientConfig, client_for, display_url, error_body, error_chain, get, join_segments, parse_base_url,
-    same_origin_under, sanitize_file_name, status_message,
+    HttpClientConfig, body_with_progress, client_for, display_url, error_body, error_chain, get, join_segments,
+    parse_base_url, same_origin_under, sanitize_file_name, status_message,
 };
-use super::{FetchError, LinkStore, Upload};
+use super::{FetchError, LinkStore, Progress, Upload};
 use crate::error::{Error, ErrorCode, Result};
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -130,8 +130,11 @@ impl PlikStore {
         // 2. Add the file: multipart, the part must be named `file` and carry a file name.
         let name = sanitize_file_name(upload.dataname);
         let size = upload.bytes.len();
-        let part = reqwest::multipart::Part::stream_with_length(reqwest::Body::from(upload.bytes), size as u64)
-            .file_name(name.clone());
+        let part = reqwest::multipart::Part::stream_with_length(
+            body_with_progress(upload.bytes, upload.progress),
+            size as u64,
+        )
+        .file_name(name.clone());
         let form = reqwest::multipart::Form::new().part("file", part);
         let file_url = join_segments(&self.server, &["file", &created.id]);
         let mut req = client.post(file_url.clone()).header("X-UploadToken", upload_token).multipart(form);
@@ -220,6 +223,7 @@ impl LinkStore for PlikStore {
         &'a self,
         url: &'a str,
         expected_size: u64,
+        progress: Option<&'a Progress>,
     ) -> BoxFuture<'a, std::result::Result<Bytes, FetchError>> {
         Box::pin(async move {
             let client = client_for(&self.http).map_err(|e| {
@@ -228,7 +232,7 @@ impl LinkStore for PlikStore {
                     format!("GET {}: cannot build the HTTP client: {}", display_url(url), error_chain(&e)),
                 ))
             })?;
-            get(&client, url, expected_size, Some(plik_redirect)).await
+            get(&client, url, expected_size, Some(plik_redirect), progress).await
         })
     }
 
