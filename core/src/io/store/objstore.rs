@@ -89,10 +89,10 @@ impl ObjectStoreLink {
             let len = chunk_len as u64;
             acks.push_back(async move { ack.await.map(|_| len) });
             chunks += 1;
-            if acks.len() >= ACKS_IN_FLIGHT {
-                if let Some(r) = acks.next().await {
-                    report(r.map_err(|e| fail(format!("object store chunk not acknowledged: {e}")))?);
-                }
+            if acks.len() >= ACKS_IN_FLIGHT
+                && let Some(r) = acks.next().await
+            {
+                report(r.map_err(|e| fail(format!("object store chunk not acknowledged: {e}")))?);
             }
         }
         while let Some(r) = acks.next().await {
@@ -132,7 +132,7 @@ impl ObjectStoreLink {
             return Err(fatal(format!("not an object store URL: {url}")));
         };
         let store = if bucket == self.bucket {
-            self.store().await.map_err(|e| FetchError::Retryable(e))?.clone()
+            self.store().await.map_err(FetchError::Retryable)?.clone()
         } else {
             self.js
                 .get_object_store(bucket)
