@@ -452,3 +452,57 @@ async fn transfer_progress_counts_every_link_byte() {
         assert_eq!(moved.load(Ordering::Relaxed), 6_000_000, "download via {fileserver:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_message_yields_its_error_and_the_subscription_goes_on() {
+    let server = NatsServer::start();
+    let c = client(&server).await;
+    let mut sub = c.subscribe("t.bad", None).await.unwrap();
+    c.nats().publish("t.bad", Bytes::from_static(b"{\"payloads\": [{\"dataname\": 1}]}")).await.unwrap();
+    let mut env = protocol::Envelope::new("t.bad");
+    env.payloads.push(protocol::direct_payload("x", PayloadType::Text, b"hi", false));
+    env.payloads[0].transport = "carrier-pigeon".into();
+    c.nats().publish("t.bad", Bytes::from(env.to_json())).await.unwrap();
+    c.smartsend(
+        "t.bad",
+        vec![Outgoing::new("t", Data::Text("fine".into()), PayloadType::Text)],
+        &SendOptions::default(),
+    )
+    .await
+    .unwrap();
+    let first = sub.next_timeout(Duration::from_secs(5)).await.unwrap().unwrap_err();
+    assert_eq!(first.code, ErrorCode::InvalidEnvelope);
+    let second = sub.next_timeout(Duration::from_secs(5)).await.unwrap().unwrap_err();
+    assert_eq!(second.code, ErrorCode::InvalidTransport);
+    assert_eq!(second.correlation_id.as_deref(), Some(env.correlation_id.as_str()));
+    let third = sub.next_timeout(Duration::from_secs(5)).await.unwrap().unwrap();
+    assert_eq!(third.payloads[0].data, Data::Text("fine".into()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn queue_group_members_share_the_messages() {
+    let server = NatsServer::start();
+    let c = client(&server).await;
+    let mut a = c.subscribe("t.q", Some("workers")).await.unwrap();
+    let mut b = c.subscribe("t.q", Some("workers")).await.unwrap();
+    for i in 0..100 {
+        c.smartsend(
+            "t.q",
+            vec![Outgoing::new("i", Data::Json(json!(i)), PayloadType::Dictionary)],
+            &SendOptions::default(),
+        )
+        .await
+        .unwrap();
+    }
+    let mut seen = Vec::new();
+    for sub in [&mut a, &mut b] {
+        let before = seen.len();
+        while let Some(Ok(m)) = sub.next_timeout(Duration::from_millis(300)).await {
+            let Data::Json(v) = &m.payloads[0].data else { panic!() };
+            seen.push(v.as_i64().unwrap());
+        }
+        assert!(seen.len() > before, "a queue member got nothing");
+    }
+    seen.sort();
+    assert_eq!(seen, (0..100).collect::<Vec<_>>());
+}
