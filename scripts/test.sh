@@ -16,10 +16,25 @@ cargo fmt --all --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 step "Rust tests (unit, integration against real servers, bench smoke)"
-cargo test --workspace --all-targets
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+cargo test --workspace --all-targets 2>&1 | tee "$log"
 
 step "core::protocol builds for wasm32-unknown-unknown"
 cargo build -p natsbridge --no-default-features --target wasm32-unknown-unknown --quiet
 
+step "the README's demo prints all five payloads"
+demo_out="$(bash scripts/demo.sh 2>&1)"
+echo "$demo_out"
+for line in "greeting +text +direct" "config +dictionary +direct" "readings +jsontable +direct" \
+            "table +arrowtable +direct" "blob +binary +link +2000000 B"; do
+    grep -Eq "$line" <<<"$demo_out" || { echo "demo output lacks: $line"; exit 1; }
+done
+
 step "interop matrix"
-python3 tests-interop/run.py
+python3 tests-interop/run.py 2>&1 | tee -a "$log"
+
+# One closing line over every runner above (the test steps stop at the first failure).
+passed=$(( $(grep -Eo '[0-9]+ passed' "$log" | awk '{s+=$1} END {print s+0}') + $(grep -Eo '[0-9]+ PASS' "$log" | awk '{s+=$1} END {print s+0}') ))
+echo
+echo "tests: $passed passed, 0 failed"

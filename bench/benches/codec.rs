@@ -1,0 +1,62 @@
+//! Codec benchmarks: what smartsend / smartreceive cost without I/O, per envelope.
+//!
+//! * `encode/<case>`: serialize + Envelope::new + direct_payload + to_json
+//! * `decode/<case>`: Envelope::parse + decode_inline + deserialize
+//! * `roundtrip/<case>`: both, one after the other
+//!
+//! Cases: one direct payload of 100 B, 10 KB (10,000 B) and 1 MB (1,000,000 B) binary, and a
+//! 10,000-row × 5-column Arrow table (IPC stream bytes). Run:
+//! `cargo bench -p natsbridge-bench --bench codec` (2 s measurement, 20 samples per case).
+
+use criterion::{BenchmarkId, Criterion, Throughput, black_box, criterion_group, criterion_main};
+use natsbridge_bench::{SenderInfo, codec_cases, decode, encode, round_trip, serialized_len};
+use std::time::Duration;
+
+const SUBJECT: &str = "bench.codec";
+
+fn codec(c: &mut Criterion) {
+    let sender = SenderInfo::default();
+    let cases = codec_cases();
+
+    let mut g = c.benchmark_group("encode");
+    for (name, t, data) in &cases {
+        g.throughput(Throughput::Bytes(serialized_len(*t, data) as u64));
+        g.bench_with_input(BenchmarkId::from_parameter(name), data, |b, data| {
+            b.iter(|| encode(&sender, SUBJECT, name, *t, black_box(data)).unwrap())
+        });
+    }
+    g.finish();
+
+    let mut g = c.benchmark_group("decode");
+    for (name, t, data) in &cases {
+        let json = encode(&sender, SUBJECT, name, *t, data).unwrap();
+        g.throughput(Throughput::Bytes(serialized_len(*t, data) as u64));
+        g.bench_with_input(BenchmarkId::from_parameter(name), &json, |b, json| {
+            b.iter(|| decode(black_box(json.as_bytes())).unwrap())
+        });
+    }
+    g.finish();
+
+    let mut g = c.benchmark_group("roundtrip");
+    for (name, t, data) in &cases {
+        g.throughput(Throughput::Bytes(serialized_len(*t, data) as u64));
+        g.bench_with_input(BenchmarkId::from_parameter(name), data, |b, data| {
+            b.iter(|| round_trip(&sender, SUBJECT, name, *t, black_box(data)).unwrap())
+        });
+    }
+    g.finish();
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(20)
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = codec
+}
+criterion_main!(benches);
