@@ -72,6 +72,8 @@ async fn multi_payload_keeps_order_and_mixes_transports() {
     let sent = c.smartsend("t.multi", payloads, &SendOptions::default()).await.unwrap();
     let transports: Vec<_> = sent.envelope.payloads.iter().map(|p| p.transport.as_str()).collect();
     assert_eq!(transports, ["direct", "link", "direct", "direct"]);
+    let Data::Bytes(big_bytes) = &big else { unreachable!() };
+    assert_eq!(sent.envelope.payloads[1].metadata["sha256"], protocol::sha256_hex(big_bytes));
     let got = sub.next_timeout(Duration::from_secs(10)).await.unwrap().unwrap();
     let names: Vec<_> = got.payloads.iter().map(|p| p.dataname.as_str()).collect();
     assert_eq!(names, ["msg", "big", "cfg", "rows"]);
@@ -311,25 +313,23 @@ impl natsbridge::io::store::LinkStore for MemoryStore {
     fn upload<'a>(
         &'a self,
         u: natsbridge::io::store::Upload<'a>,
-    ) -> futures::future::BoxFuture<'a, natsbridge::error::Result<String>> {
+    ) -> futures::future::BoxFuture<'a, natsbridge::error::Result<natsbridge::io::store::Stored>> {
         Box::pin(async move {
             if self.fail_uploads {
                 return Err(natsbridge::error::Error::new(ErrorCode::UploadFailed, "handler refused"));
             }
             let url = format!("mem://{}/{}", u.correlation_id, u.dataname);
             self.objects.lock().unwrap().insert(url.clone(), u.bytes);
-            Ok(url)
+            Ok(url.into())
         })
     }
 
     fn download<'a>(
         &'a self,
-        url: &'a str,
-        _expected_size: u64,
-        _progress: Option<&'a natsbridge::io::store::Progress>,
+        fetch: natsbridge::io::store::Fetch<'a>,
     ) -> futures::future::BoxFuture<'a, Result<Bytes, natsbridge::io::store::FetchError>> {
         Box::pin(async move {
-            self.objects.lock().unwrap().get(url).cloned().ok_or_else(|| {
+            self.objects.lock().unwrap().get(fetch.url).cloned().ok_or_else(|| {
                 natsbridge::io::store::FetchError::Fatal(natsbridge::error::Error::new(
                     ErrorCode::DownloadFailed,
                     "gone",

@@ -9,7 +9,7 @@ use common::plik::{Plik, PlikConfig};
 use natsbridge::error::ErrorCode;
 use natsbridge::io::store::http::HttpStore;
 use natsbridge::io::store::plik::{PlikOptions, PlikStore};
-use natsbridge::io::store::{FetchError, LinkStore, RetryPolicy, Upload, download_with_retry};
+use natsbridge::io::store::{Fetch, FetchError, LinkStore, RetryPolicy, Upload, download_with_retry};
 use std::time::{Duration, Instant};
 
 /// Every test is bounded: a hang is a failure, not a stuck CI job.
@@ -35,7 +35,7 @@ fn pseudo_random(len: usize, seed: u64) -> Bytes {
 
 fn upload<'a>(dataname: &'a str, bytes: &Bytes) -> Upload<'a> {
     // The stores do not check the hash (the receiver does); any hex string will do here.
-    Upload { dataname, bytes: bytes.clone(), sha256: "00", correlation_id: "cid-linkstores", progress: None }
+    Upload { dataname, bytes: bytes.clone(), correlation_id: "cid-linkstores", progress: None }
 }
 
 fn fast_policy(retries: u32) -> RetryPolicy {
@@ -74,13 +74,14 @@ async fn plik_ttl_upload_serves_two_downloads_with_exact_bytes() {
     let plik = Plik::start().await;
     let store = PlikStore::new(&plik.url, PlikOptions::default()).unwrap();
     let data = pseudo_random(300 * 1024 + 7, 42);
-    let url = bounded("upload", store.upload(upload("table.arrow", &data))).await.unwrap();
+    let url = bounded("upload", store.upload(upload("table.arrow", &data))).await.unwrap().url;
     assert!(url.starts_with(&format!("{}/file/", plik.url)), "{url}");
     assert!(url.ends_with("/table.arrow"), "{url}");
     assert!(store.serves(&url));
 
     for round in 1..=2 {
-        let got = bounded("download", download_with_retry(&store, &url, data.len() as u64, fast_policy(3), None)).await;
+        let got =
+            bounded("download", download_with_retry(&store, Fetch::new(&url, data.len() as u64), fast_policy(3))).await;
         let got = got.unwrap_or_else(|e| panic!("download {round}: {e}"));
         assert!(got == data, "download {round}: bytes differ ({} vs {} bytes)", got.len(), data.len());
     }
@@ -90,7 +91,7 @@ async fn plik_ttl_upload_serves_two_downloads_with_exact_bytes() {
     // Plik's upload metadata.
     let store2 =
         PlikStore::new(&plik.url, PlikOptions { ttl: Duration::from_secs(7200), ..Default::default() }).unwrap();
-    let url2 = bounded("upload", store2.upload(upload("x.bin", &data.slice(..10)))).await.unwrap();
+    let url2 = bounded("upload", store2.upload(upload("x.bin", &data.slice(..10)))).await.unwrap().url;
     let upload_id = url_path(&url2).split('/').nth(2).unwrap().to_owned();
     let meta = upload_metadata(&plik, &upload_id).await;
     assert_eq!(meta["ttl"], 7200, "{meta}");
@@ -115,11 +116,11 @@ async fn upload_metadata(plik: &Plik, id: &str) -> serde_json::Value {
 async fn plik_accepts_and_serves_a_zero_byte_file() {
     let plik = Plik::start().await;
     let store = PlikStore::new(&plik.url, PlikOptions::default()).unwrap();
-    let url = bounded("upload", store.upload(upload("empty.bin", &Bytes::new()))).await.unwrap();
-    let got = bounded("download", download_with_retry(&store, &url, 0, fast_policy(3), None)).await.unwrap();
+    let url = bounded("upload", store.upload(upload("empty.bin", &Bytes::new()))).await.unwrap().url;
+    let got = bounded("download", download_with_retry(&store, Fetch::new(&url, 0), fast_policy(3))).await.unwrap();
     assert!(got.is_empty());
     // And the size rule holds for it too: a 0-byte file is not a 1-byte payload.
-    let err = bounded("download", download_with_retry(&store, &url, 1, fast_policy(3), None)).await.unwrap_err();
+    let err = bounded("download", download_with_retry(&store, Fetch::new(&url, 1), fast_policy(3))).await.unwrap_err();
     assert_eq!(err.code, ErrorCode::ChecksumMismatch, "{err}");
 }
 
@@ -128,15 +129,16 @@ async fn plik_oneshot_first_download_wins_and_the_second_fails_without_retries()
     let plik = Plik::start().await;
     let store = PlikStore::new(&plik.url, PlikOptions { oneshot: true, ..Default::default() }).unwrap();
     let data = pseudo_random(200 * 1024, 7);
-    let url = bounded("upload", store.upload(upload("reply.bin", &data))).await.unwrap();
+    let url = bounded("upload", store.upload(upload("reply.bin", &data))).await.unwrap().url;
 
     let policy = RetryPolicy { retries: 5, base_delay: Duration::from_millis(200), max_delay: Duration::from_secs(5) };
-    let got =
-        bounded("first download", download_with_retry(&store, &url, data.len() as u64, policy, None)).await.unwrap();
+    let got = bounded("first download", download_with_retry(&store, Fetch::new(&url, data.len() as u64), policy))
+        .await
+        .unwrap();
     assert!(got == data, "first download: bytes differ");
 
     let started = Instant::now();
-    let err = bounded("second download", download_with_retry(&store, &url, data.len() as u64, policy, None))
+    let err = bounded("second download", download_with_retry(&store, Fetch::new(&url, data.len() as u64), policy))
         .await
         .unwrap_err();
     let took = started.elapsed();
@@ -148,7 +150,7 @@ async fn plik_oneshot_first_download_wins_and_the_second_fails_without_retries()
     assert_eq!(plik_gets(&plik, &url_path(&url)), 2, "{}", plik.log());
 
     // One attempt, seen directly: fatal, not retryable.
-    match bounded("third download", store.download(&url, data.len() as u64, None)).await {
+    match bounded("third download", store.download(Fetch::new(&url, data.len() as u64))).await {
         Err(FetchError::Fatal(e)) => assert_eq!(e.code, ErrorCode::DownloadFailed),
         other => panic!("expected a fatal error, got {other:?}"),
     }
@@ -173,10 +175,11 @@ async fn plik_user_token_is_sent_when_the_server_requires_one() {
     assert!(err.message.contains("403") && err.message.contains("invalid token"), "{err}");
 
     let store = PlikStore::new(&plik.url, PlikOptions { user_token: Some(token), ..Default::default() }).unwrap();
-    let url = bounded("token upload", store.upload(upload("a.bin", &data))).await.unwrap();
+    let url = bounded("token upload", store.upload(upload("a.bin", &data))).await.unwrap().url;
     // Downloads need no token.
-    let got =
-        bounded("download", download_with_retry(&store, &url, data.len() as u64, fast_policy(2), None)).await.unwrap();
+    let got = bounded("download", download_with_retry(&store, Fetch::new(&url, data.len() as u64), fast_policy(2)))
+        .await
+        .unwrap();
     assert!(got == data);
 }
 
@@ -217,12 +220,14 @@ async fn plik_datanames_with_spaces_unicode_and_url_characters_round_trip() {
         let data = pseudo_random(5000 + i, i as u64 + 11);
         let url = bounded("upload", store.upload(upload(dataname, &data)))
             .await
-            .unwrap_or_else(|e| panic!("{dataname:?}: {e}"));
+            .unwrap_or_else(|e| panic!("{dataname:?}: {e}"))
+            .url;
         assert!(store.serves(&url), "{url}");
         let last = url.rsplit('/').next().unwrap();
         let decoded = percent_decode(last);
         assert_eq!(decoded, stored, "URL {url}");
-        let got = bounded("download", download_with_retry(&store, &url, data.len() as u64, fast_policy(2), None)).await;
+        let got =
+            bounded("download", download_with_retry(&store, Fetch::new(&url, data.len() as u64), fast_policy(2))).await;
         let got = got.unwrap_or_else(|e| panic!("{dataname:?} ({url}): {e}"));
         assert!(got == data, "{dataname:?}: bytes differ");
     }
@@ -232,9 +237,10 @@ async fn plik_datanames_with_spaces_unicode_and_url_characters_round_trip() {
 async fn plik_wrong_file_name_in_the_link_is_fatal() {
     let plik = Plik::start().await;
     let store = PlikStore::new(&plik.url, PlikOptions::default()).unwrap();
-    let url = bounded("upload", store.upload(upload("right.bin", &Bytes::from_static(b"abc")))).await.unwrap();
+    let url = bounded("upload", store.upload(upload("right.bin", &Bytes::from_static(b"abc")))).await.unwrap().url;
     let wrong = url.replace("/right.bin", "/wrong.bin");
-    let err = bounded("download", download_with_retry(&store, &wrong, 3, fast_policy(5), None)).await.unwrap_err();
+    let err =
+        bounded("download", download_with_retry(&store, Fetch::new(&wrong, 3), fast_policy(5))).await.unwrap_err();
     assert_eq!(err.code, ErrorCode::DownloadFailed);
     assert!(err.message.contains("HTTP 400 Bad Request: invalid file name"), "{err}");
     assert_eq!(plik_gets(&plik, &url_path(&wrong)), 1, "{}", plik.log());
@@ -260,7 +266,7 @@ async fn backoff_doubles_up_to_the_cap_then_succeeds() {
         let store = HttpStore::new(&server.url("/")).unwrap();
         let got = bounded(
             "download",
-            download_with_retry(&store, &server.url("/obj"), data.len() as u64, fast_policy(5), None),
+            download_with_retry(&store, Fetch::new(&server.url("/obj"), data.len() as u64), fast_policy(5)),
         )
         .await;
         assert!(got.unwrap() == data);
@@ -290,19 +296,23 @@ async fn dropped_connections_and_429_are_retried() {
     let data = pseudo_random(1000, 9);
     let server = FlakyHttp::start_flaky(2, Failure::Close, Serve::Body(data.to_vec())).await;
     let store = HttpStore::new(&server.url("/")).unwrap();
-    let got =
-        bounded("download", download_with_retry(&store, &server.url("/obj"), data.len() as u64, fast_policy(5), None))
-            .await
-            .unwrap();
+    let got = bounded(
+        "download",
+        download_with_retry(&store, Fetch::new(&server.url("/obj"), data.len() as u64), fast_policy(5)),
+    )
+    .await
+    .unwrap();
     assert!(got == data);
     assert_eq!(server.gets().len(), 3);
 
     let server = FlakyHttp::start_flaky(1, Failure::Status(429), Serve::Body(data.to_vec())).await;
     let store = HttpStore::new(&server.url("/")).unwrap();
-    let got =
-        bounded("download", download_with_retry(&store, &server.url("/obj"), data.len() as u64, fast_policy(5), None))
-            .await
-            .unwrap();
+    let got = bounded(
+        "download",
+        download_with_retry(&store, Fetch::new(&server.url("/obj"), data.len() as u64), fast_policy(5)),
+    )
+    .await
+    .unwrap();
     assert!(got == data);
     assert_eq!(server.gets().len(), 2);
 }
@@ -311,7 +321,7 @@ async fn dropped_connections_and_429_are_retried() {
 async fn gives_up_after_exactly_retries_attempts() {
     let server = FlakyHttp::start_flaky(100, Failure::Status(503), Serve::Body(b"never".to_vec())).await;
     let store = HttpStore::new(&server.url("/")).unwrap();
-    let err = bounded("download", download_with_retry(&store, &server.url("/obj"), 5, fast_policy(3), None))
+    let err = bounded("download", download_with_retry(&store, Fetch::new(&server.url("/obj"), 5), fast_policy(3)))
         .await
         .unwrap_err();
     assert_eq!(err.code, ErrorCode::DownloadFailed);
@@ -324,7 +334,7 @@ async fn a_redirect_is_fatal_and_not_followed() {
     let target = FlakyHttp::start(Serve::Body(b"<html>web ui</html>".to_vec())).await;
     let server = FlakyHttp::start(Serve::Redirect { status: 302, location: target.url("/ui") }).await;
     let store = HttpStore::new(&server.url("/")).unwrap();
-    let err = bounded("download", download_with_retry(&store, &server.url("/obj"), 19, fast_policy(5), None))
+    let err = bounded("download", download_with_retry(&store, Fetch::new(&server.url("/obj"), 19), fast_policy(5)))
         .await
         .unwrap_err();
     assert_eq!(err.code, ErrorCode::DownloadFailed);
@@ -337,7 +347,7 @@ async fn a_redirect_is_fatal_and_not_followed() {
 async fn not_found_is_fatal_with_the_server_text() {
     let server = FlakyHttp::start(Serve::NotFound).await;
     let store = HttpStore::new(&server.url("/")).unwrap();
-    let err = bounded("download", download_with_retry(&store, &server.url("/obj"), 5, fast_policy(5), None))
+    let err = bounded("download", download_with_retry(&store, Fetch::new(&server.url("/obj"), 5), fast_policy(5)))
         .await
         .unwrap_err();
     assert_eq!(err.code, ErrorCode::DownloadFailed);
@@ -351,9 +361,10 @@ async fn a_body_longer_than_expected_is_a_checksum_mismatch() {
     // Announced by Content-Length: refused before reading the body.
     let server = FlakyHttp::start(Serve::Body(pseudo_random(1001, 1).to_vec())).await;
     let store = HttpStore::new(&server.url("/")).unwrap();
-    let err = bounded("download", download_with_retry(&store, &server.url("/obj"), expected, fast_policy(5), None))
-        .await
-        .unwrap_err();
+    let err =
+        bounded("download", download_with_retry(&store, Fetch::new(&server.url("/obj"), expected), fast_policy(5)))
+            .await
+            .unwrap_err();
     assert_eq!(err.code, ErrorCode::ChecksumMismatch, "{err}");
     assert_eq!(server.gets().len(), 1);
 
@@ -366,9 +377,10 @@ async fn a_body_longer_than_expected_is_a_checksum_mismatch() {
     .await;
     let store = HttpStore::new(&server.url("/")).unwrap();
     let started = Instant::now();
-    let err = bounded("download", download_with_retry(&store, &server.url("/obj"), expected, fast_policy(5), None))
-        .await
-        .unwrap_err();
+    let err =
+        bounded("download", download_with_retry(&store, Fetch::new(&server.url("/obj"), expected), fast_policy(5)))
+            .await
+            .unwrap_err();
     assert_eq!(err.code, ErrorCode::ChecksumMismatch, "{err}");
     assert!(started.elapsed() < Duration::from_secs(3), "kept reading an oversized body: {:?}", started.elapsed());
     assert_eq!(server.gets().len(), 1);
@@ -381,7 +393,7 @@ async fn a_content_length_other_than_expected_fails_before_the_body_is_read() {
         FlakyHttp::start(Serve::Declared { declared: 5000, body: vec![7; 10], hold: Duration::from_secs(20) }).await;
     let store = HttpStore::new(&server.url("/")).unwrap();
     let started = Instant::now();
-    let err = bounded("download", download_with_retry(&store, &server.url("/obj"), 1000, fast_policy(5), None))
+    let err = bounded("download", download_with_retry(&store, Fetch::new(&server.url("/obj"), 1000), fast_policy(5)))
         .await
         .unwrap_err();
     assert_eq!(err.code, ErrorCode::ChecksumMismatch, "{err}");
@@ -398,9 +410,10 @@ async fn a_body_shorter_than_expected_is_a_checksum_mismatch() {
     ] {
         let server = FlakyHttp::start(serve.clone()).await;
         let store = HttpStore::new(&server.url("/")).unwrap();
-        let err = bounded("download", download_with_retry(&store, &server.url("/obj"), 1000, fast_policy(5), None))
-            .await
-            .unwrap_err();
+        let err =
+            bounded("download", download_with_retry(&store, Fetch::new(&server.url("/obj"), 1000), fast_policy(5)))
+                .await
+                .unwrap_err();
         assert_eq!(err.code, ErrorCode::ChecksumMismatch, "{serve:?}: {err}");
         assert_eq!(server.gets().len(), 1);
     }
@@ -413,7 +426,7 @@ async fn http_store_put_then_get_round_trips() {
     let server = FlakyHttp::start(Serve::NotFound).await;
     let store = HttpStore::new(&server.url("/store/")).unwrap();
     let data = pseudo_random(250_000, 77);
-    let url = bounded("upload", store.upload(upload("mesures été.bin", &data))).await.unwrap();
+    let url = bounded("upload", store.upload(upload("mesures été.bin", &data))).await.unwrap().url;
     assert!(url.starts_with(&server.url("/store/")), "{url}");
     assert!(url.ends_with("/mesures%20%C3%A9t%C3%A9.bin"), "{url}");
     assert!(store.serves(&url));
@@ -424,12 +437,13 @@ async fn http_store_put_then_get_round_trips() {
     assert_eq!(puts[0].path, path);
     assert!(server.stored(&path).as_deref() == Some(&data[..]), "the server got other bytes");
 
-    let got =
-        bounded("download", download_with_retry(&store, &url, data.len() as u64, fast_policy(2), None)).await.unwrap();
+    let got = bounded("download", download_with_retry(&store, Fetch::new(&url, data.len() as u64), fast_policy(2)))
+        .await
+        .unwrap();
     assert!(got == data);
 
     // Two uploads of the same name get different URLs.
-    let url2 = bounded("upload", store.upload(upload("mesures été.bin", &data))).await.unwrap();
+    let url2 = bounded("upload", store.upload(upload("mesures été.bin", &data))).await.unwrap().url;
     assert_ne!(url, url2);
 }
 

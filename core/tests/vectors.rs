@@ -127,12 +127,19 @@ struct Received {
 /// back as their URL, size and sha256 (a receiver fetches them). The first failure wins.
 fn decode_all(message: &[u8]) -> Result<(Envelope, Vec<Received>), (Stage, Error)> {
     let envelope = Envelope::parse(message).map_err(|e| (Stage::Parse, e))?;
-    let checked = envelope
-        .payloads
-        .iter()
-        .map(protocol::decode_inline)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| (Stage::Payload, e))?;
+    let checked =
+        envelope.payloads.iter().map(protocol::decode_inline).collect::<Result<Vec<_>, _>>().map_err(|e| {
+            let fast = protocol::decode_message(message).map(|_| ()).unwrap_err();
+            assert_eq!(fast.code, e.code, "decode_message fails with another code");
+            (Stage::Payload, e)
+        })?;
+    // The borrowing path smartreceive uses must agree with the owned one, and fail at the same stage.
+    match protocol::decode_message(message) {
+        Ok((_, fast)) => assert_eq!(fast, checked, "decode_message disagrees with decode_inline"),
+        Err(e) => panic!("decode_message failed ({e}) where decode_inline succeeded"),
+    }
+    // The hand-written JSON writer is byte-identical to serde_json's.
+    assert_eq!(envelope.to_json(), serde_json::to_string(&envelope).unwrap());
     let mut out = Vec::with_capacity(checked.len());
     for p in checked {
         let (transport, content) = match p.source {

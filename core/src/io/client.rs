@@ -2,7 +2,7 @@
 //! subscribe / request built on them.
 
 use super::options::{ConnectOptions, FileServerKind, SendOptions};
-use super::store::{self, LinkStore, Upload, http::HttpStore, objstore::ObjectStoreLink, plik::PlikStore};
+use super::store::{self, Fetch, LinkStore, Upload, http::HttpStore, objstore::ObjectStoreLink, plik::PlikStore};
 use crate::error::{Error, ErrorCode, Result, err};
 use crate::protocol::{
     self, Data, DecodedPayload, Envelope, ErrorBody, PayloadSource, PayloadType, Transport, WirePayload,
@@ -11,7 +11,7 @@ use async_nats::Subject;
 use bytes::Bytes;
 use futures::StreamExt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// One payload to send: the seeds' `(dataname, data, payload_type)`.
@@ -82,6 +82,10 @@ struct Inner {
     max_download_bytes: u64,
     transfer_progress: Option<store::Progress>,
     slow_consumer_drops: Arc<AtomicU64>,
+    /// The server's max_payload, read from INFO again after each (re)connect: `server_info()`
+    /// clones the whole INFO, too much for every send.
+    max_payload: AtomicUsize,
+    info_stale: Arc<AtomicBool>,
 }
 
 /// A connected client. Cheap to clone; clones share the connection.
@@ -111,10 +115,14 @@ impl Client {
         let wait = opts.reconnect_time_wait;
         o = o.reconnect_delay_callback(move |attempts| if attempts <= 1 { Duration::ZERO } else { wait });
         let counter = drops.clone();
+        let info_stale = Arc::new(AtomicBool::new(false));
+        let stale = info_stale.clone();
         o = o.event_callback(move |event| {
             let counter = counter.clone();
+            let stale = stale.clone();
             async move {
                 match event {
+                    async_nats::Event::Connected => stale.store(true, Ordering::Relaxed),
                     async_nats::Event::SlowConsumer(sid) => {
                         counter.fetch_add(1, Ordering::Relaxed);
                         tracing::warn!(
@@ -186,6 +194,7 @@ impl Client {
             stores.push(s.clone());
             upload_store.get_or_insert(s);
         }
+        let max_payload = nats.server_info().max_payload;
         Ok(Client {
             inner: Arc::new(Inner {
                 nats,
@@ -199,6 +208,8 @@ impl Client {
                 max_download_bytes: bridge.max_download_bytes,
                 transfer_progress: bridge.transfer_progress.clone(),
                 slow_consumer_drops: drops,
+                max_payload: AtomicUsize::new(max_payload),
+                info_stale,
             }),
         })
     }
@@ -210,7 +221,10 @@ impl Client {
 
     /// The server's max_payload, from its INFO.
     pub fn max_payload(&self) -> usize {
-        self.inner.nats.server_info().max_payload
+        if self.inner.info_stale.swap(false, Ordering::Relaxed) {
+            self.inner.max_payload.store(self.inner.nats.server_info().max_payload, Ordering::Relaxed);
+        }
+        self.inner.max_payload.load(Ordering::Relaxed)
     }
 
     /// Messages reported dropped by slow-consumer events since connect.
@@ -353,48 +367,59 @@ impl Client {
             return err(ErrorCode::UploadFailed, "no link store is configured");
         };
         let size = bytes.len();
-        let sha256 = protocol::sha256_hex(&bytes);
         tracing::debug!(correlation_id = %cid, dataname = %p.dataname, size, "uploading link payload");
-        let url = store
-            .upload(Upload {
-                dataname: &p.dataname,
-                bytes,
-                sha256: &sha256,
-                correlation_id: cid,
-                progress: self.inner.transfer_progress.clone(),
-            })
-            .await?;
+        let upload = store.upload(Upload {
+            dataname: &p.dataname,
+            bytes: bytes.clone(),
+            correlation_id: cid,
+            progress: self.inner.transfer_progress.clone(),
+        });
+        let (url, sha256) = if store.checks_sha256() {
+            let stored = upload.await?;
+            let sha256 = match stored.sha256 {
+                Some(s) => s,
+                None => protocol::sha256_hex(&bytes),
+            };
+            (stored.url, sha256)
+        } else {
+            // Hash on another thread while the bytes travel.
+            let hashing = tokio::task::spawn_blocking(move || protocol::sha256_hex(&bytes));
+            let (stored, sha256) = futures::future::join(upload, hashing).await;
+            (stored?.url, sha256.expect("hashing does not panic"))
+        };
         Ok(protocol::link_payload(&p.dataname, p.payload_type, size, url, sha256))
     }
 
     /// Decodes a message: checks the envelope, fetches links (allowed origins only, with
     /// backoff), verifies size and sha256, and deserializes every payload in order.
+    /// `envelope.payloads` keeps each wire payload's fields; a direct payload's inline `data` is
+    /// not kept (null): its decoded value is in `payloads`.
     pub async fn smartreceive(&self, message: &[u8]) -> Result<Received> {
-        let envelope = Envelope::parse(message)?;
+        let (envelope, decoded) = protocol::decode_message(message)?;
         let cid = envelope.correlation_id.clone();
-        self.decode(envelope).await.map_err(|e| e.with_correlation_id(&cid))
+        self.decode(envelope, decoded).await.map_err(|e| e.with_correlation_id(&cid))
     }
 
-    async fn decode(&self, envelope: Envelope) -> Result<Received> {
-        let decoded = envelope.payloads.iter().map(protocol::decode_inline).collect::<Result<Vec<_>>>()?;
-        let fetched = futures::future::join_all(decoded.iter().map(|p| self.fetch(p))).await;
+    async fn decode(&self, envelope: Envelope, decoded: Vec<DecodedPayload>) -> Result<Received> {
+        // Links are fetched concurrently; a message without links needs no futures at all.
+        let links = decoded.iter().filter_map(|p| match &p.source {
+            PayloadSource::Link(url) => Some(self.fetch(p, url)),
+            PayloadSource::Inline(_) => None,
+        });
+        let mut fetched = futures::future::join_all(links).await.into_iter();
         let mut payloads = Vec::with_capacity(decoded.len());
-        for (p, bytes) in decoded.into_iter().zip(fetched) {
-            let transport = match p.source {
-                PayloadSource::Inline(_) => Transport::Direct,
-                PayloadSource::Link(_) => Transport::Link,
+        for p in decoded {
+            let (transport, bytes) = match p.source {
+                PayloadSource::Inline(bytes) => (Transport::Direct, bytes),
+                PayloadSource::Link(_) => (Transport::Link, fetched.next().expect("one result per link")?),
             };
-            let data = protocol::deserialize(p.payload_type, bytes?)?;
+            let data = protocol::deserialize(p.payload_type, bytes)?;
             payloads.push(Incoming { dataname: p.dataname, payload_type: p.payload_type, data, transport });
         }
         Ok(Received { envelope, payloads, subject: None, reply: None })
     }
 
-    async fn fetch(&self, p: &DecodedPayload) -> Result<Bytes> {
-        let url = match &p.source {
-            PayloadSource::Inline(bytes) => return Ok(bytes.clone()),
-            PayloadSource::Link(url) => url,
-        };
+    async fn fetch(&self, p: &DecodedPayload, url: &str) -> Result<Bytes> {
         let Some(store) = self.inner.stores.iter().find(|s| s.serves(url)) else {
             return err(
                 ErrorCode::UrlNotAllowed,
@@ -410,15 +435,14 @@ impl Client {
                 ),
             );
         }
-        let bytes = store::download_with_retry(
-            store.as_ref(),
-            url,
-            p.size,
-            self.inner.retry,
-            self.inner.transfer_progress.as_ref(),
-        )
-        .await?;
-        p.verify(&bytes)?;
+        let fetch =
+            Fetch { url, size: p.size, sha256: p.sha256.as_deref(), progress: self.inner.transfer_progress.as_ref() };
+        let bytes = store::download_with_retry(store.as_ref(), fetch, self.inner.retry).await?;
+        if store.checks_sha256() {
+            p.verify_size(&bytes)?;
+        } else {
+            p.verify(&bytes)?;
+        }
         Ok(bytes)
     }
 

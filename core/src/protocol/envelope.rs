@@ -5,72 +5,216 @@ use super::{PayloadType, Transport, base64_decode, base64_encode, new_id, sha256
 use crate::error::{Error, ErrorCode, Result, err};
 use bytes::Bytes;
 use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
-
-/// Seeds' senders (Python `None`, JS `null`) may put null in a string field; read it as "".
-fn string_or_null<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<String, D::Error> {
-    Ok(Option::<String>::deserialize(d)?.unwrap_or_default())
-}
-
-fn vec_or_null<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> std::result::Result<Vec<T>, D::Error> {
-    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
-}
+use std::borrow::Cow;
 
 fn map_or_null<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Map<String, Value>, D::Error> {
     Ok(Option::<Map<String, Value>>::deserialize(d)?.unwrap_or_default())
 }
 
-/// A message envelope (wire protocol v1). Field order is the seeds' order.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Envelope {
-    #[serde(default, deserialize_with = "string_or_null")]
-    pub correlation_id: String,
-    #[serde(default, deserialize_with = "string_or_null")]
-    pub msg_id: String,
-    #[serde(default, deserialize_with = "string_or_null")]
-    pub timestamp: String,
-    #[serde(default, deserialize_with = "string_or_null")]
-    pub send_to: String,
-    #[serde(default, deserialize_with = "string_or_null")]
-    pub msg_purpose: String,
-    #[serde(default, deserialize_with = "string_or_null")]
-    pub sender_name: String,
-    #[serde(default, deserialize_with = "string_or_null")]
-    pub sender_id: String,
-    #[serde(default, deserialize_with = "string_or_null")]
-    pub receiver_name: String,
-    #[serde(default, deserialize_with = "string_or_null")]
-    pub receiver_id: String,
-    #[serde(default, deserialize_with = "string_or_null")]
-    pub reply_to: String,
-    #[serde(default, deserialize_with = "string_or_null")]
-    pub reply_to_msg_id: String,
-    #[serde(default, deserialize_with = "string_or_null")]
-    pub broker_url: String,
+/// Seeds' senders (Python `None`, JS `null`) may put null in a string field; it reads as "".
+/// A string field is borrowed from the message when it has no escapes.
+/// (serde's own `Cow` impl always copies; only this visitor borrows.)
+fn cow_or_null<'de: 'a, 'a, D: Deserializer<'de>>(d: D) -> std::result::Result<Cow<'a, str>, D::Error> {
+    struct CowOrNull;
+    impl<'de> serde::de::Visitor<'de> for CowOrNull {
+        type Value = Cow<'de, str>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a string or null")
+        }
+        fn visit_borrowed_str<E>(self, v: &'de str) -> std::result::Result<Self::Value, E> {
+            Ok(Cow::Borrowed(v))
+        }
+        fn visit_str<E>(self, v: &str) -> std::result::Result<Self::Value, E> {
+            Ok(Cow::Owned(v.to_owned()))
+        }
+        fn visit_string<E>(self, v: String) -> std::result::Result<Self::Value, E> {
+            Ok(Cow::Owned(v))
+        }
+        fn visit_unit<E>(self) -> std::result::Result<Self::Value, E> {
+            Ok(Cow::Borrowed(""))
+        }
+        fn visit_none<E>(self) -> std::result::Result<Self::Value, E> {
+            Ok(Cow::Borrowed(""))
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> std::result::Result<Self::Value, D::Error> {
+            d.deserialize_str(self)
+        }
+    }
+    d.deserialize_option(CowOrNull)
+}
+
+/// The envelope as parsed, borrowing from the message: inline base64 is decoded straight from
+/// the message bytes rather than copied into a `String` first.
+#[derive(Deserialize)]
+struct EnvelopeRef<'a> {
+    #[serde(borrow, default, deserialize_with = "cow_or_null")]
+    correlation_id: Cow<'a, str>,
+    #[serde(borrow, default, deserialize_with = "cow_or_null")]
+    msg_id: Cow<'a, str>,
+    #[serde(borrow, default, deserialize_with = "cow_or_null")]
+    timestamp: Cow<'a, str>,
+    #[serde(borrow, default, deserialize_with = "cow_or_null")]
+    send_to: Cow<'a, str>,
+    #[serde(borrow, default, deserialize_with = "cow_or_null")]
+    msg_purpose: Cow<'a, str>,
+    #[serde(borrow, default, deserialize_with = "cow_or_null")]
+    sender_name: Cow<'a, str>,
+    #[serde(borrow, default, deserialize_with = "cow_or_null")]
+    sender_id: Cow<'a, str>,
+    #[serde(borrow, default, deserialize_with = "cow_or_null")]
+    receiver_name: Cow<'a, str>,
+    #[serde(borrow, default, deserialize_with = "cow_or_null")]
+    receiver_id: Cow<'a, str>,
+    #[serde(borrow, default, deserialize_with = "cow_or_null")]
+    reply_to: Cow<'a, str>,
+    #[serde(borrow, default, deserialize_with = "cow_or_null")]
+    reply_to_msg_id: Cow<'a, str>,
+    #[serde(borrow, default, deserialize_with = "cow_or_null")]
+    broker_url: Cow<'a, str>,
     #[serde(default, deserialize_with = "map_or_null")]
+    metadata: Map<String, Value>,
+    #[serde(borrow, default)]
+    payloads: Option<Vec<PayloadRef<'a>>>,
+    #[serde(default)]
+    error: Option<ErrorBody>,
+}
+
+#[derive(Deserialize)]
+struct PayloadRef<'a> {
+    #[serde(borrow, default, deserialize_with = "cow_or_null")]
+    id: Cow<'a, str>,
+    #[serde(borrow)]
+    dataname: Cow<'a, str>,
+    #[serde(borrow)]
+    payload_type: Cow<'a, str>,
+    #[serde(borrow)]
+    transport: Cow<'a, str>,
+    #[serde(borrow, default, deserialize_with = "cow_or_null")]
+    encoding: Cow<'a, str>,
+    size: u64,
+    #[serde(borrow)]
+    data: &'a RawValue,
+    #[serde(default, deserialize_with = "map_or_null")]
+    metadata: Map<String, Value>,
+}
+
+impl<'a> EnvelopeRef<'a> {
+    fn parse(bytes: &'a [u8]) -> Result<EnvelopeRef<'a>> {
+        // serde also reads a struct from a JSON array of its fields; an envelope is an object.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return err(ErrorCode::InvalidEnvelope, "message is not a JSON object");
+        }
+        serde_json::from_slice(bytes).map_err(|e| {
+            let what = if e.is_syntax() || e.is_eof() { "not valid JSON" } else { "not a valid envelope" };
+            Error::new(ErrorCode::InvalidEnvelope, format!("message is {what}: {e}"))
+        })
+    }
+
+    /// The owned envelope; `keep_data(i)` says whether payload i's `data` is kept (else null).
+    fn into_owned(self, keep_data: impl Fn(usize) -> bool) -> Envelope {
+        let payloads = self.payloads.unwrap_or_default();
+        Envelope {
+            correlation_id: self.correlation_id.into_owned(),
+            msg_id: self.msg_id.into_owned(),
+            timestamp: self.timestamp.into_owned(),
+            send_to: self.send_to.into_owned(),
+            msg_purpose: self.msg_purpose.into_owned(),
+            sender_name: self.sender_name.into_owned(),
+            sender_id: self.sender_id.into_owned(),
+            receiver_name: self.receiver_name.into_owned(),
+            receiver_id: self.receiver_id.into_owned(),
+            reply_to: self.reply_to.into_owned(),
+            reply_to_msg_id: self.reply_to_msg_id.into_owned(),
+            broker_url: self.broker_url.into_owned(),
+            metadata: self.metadata,
+            payloads: payloads
+                .into_iter()
+                .enumerate()
+                .map(|(i, p)| WirePayload {
+                    data: if keep_data(i) {
+                        serde_json::from_str(p.data.get()).expect("RawValue holds valid JSON")
+                    } else {
+                        Value::Null
+                    },
+                    id: p.id.into_owned(),
+                    dataname: p.dataname.into_owned(),
+                    payload_type: p.payload_type.into_owned(),
+                    transport: p.transport.into_owned(),
+                    encoding: p.encoding.into_owned(),
+                    size: p.size,
+                    metadata: p.metadata,
+                })
+                .collect(),
+            error: self.error,
+        }
+    }
+}
+
+/// Parses a message and checks every payload (decoding and verifying direct ones). The returned
+/// envelope keeps every field except direct payloads' inline `data` (null there: the decoded
+/// bytes are in the returned payloads); link payloads keep their URL.
+pub fn decode_message(bytes: &[u8]) -> Result<(Envelope, Vec<DecodedPayload>)> {
+    let parsed = EnvelopeRef::parse(bytes)?;
+    let decoded = parsed
+        .payloads
+        .iter()
+        .flatten()
+        .map(|p| {
+            decode_parts(Parts {
+                dataname: &p.dataname,
+                payload_type: &p.payload_type,
+                transport: &p.transport,
+                encoding: &p.encoding,
+                size: p.size,
+                data: DataView::Raw(p.data),
+                metadata: &p.metadata,
+            })
+        })
+        .collect::<Result<Vec<_>>>();
+    let decoded = match decoded {
+        Ok(d) => d,
+        Err(e) => return Err(e.with_correlation_id(&parsed.correlation_id)),
+    };
+    let envelope = parsed.into_owned(|i| matches!(decoded[i].source, PayloadSource::Link(_)));
+    Ok((envelope, decoded))
+}
+
+/// A message envelope (wire protocol v1). Field order is the seeds' order.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Envelope {
+    pub correlation_id: String,
+    pub msg_id: String,
+    pub timestamp: String,
+    pub send_to: String,
+    pub msg_purpose: String,
+    pub sender_name: String,
+    pub sender_id: String,
+    pub receiver_name: String,
+    pub receiver_id: String,
+    pub reply_to: String,
+    pub reply_to_msg_id: String,
+    pub broker_url: String,
     pub metadata: Map<String, Value>,
     /// Missing or null reads as [] (the walkthrough's error response has no payloads).
-    #[serde(default, deserialize_with = "vec_or_null")]
     pub payloads: Vec<WirePayload>,
     /// Present on error replies (NACK), as in the walkthrough's error response format.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorBody>,
 }
 
 /// One payload object inside an envelope.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct WirePayload {
-    #[serde(default, deserialize_with = "string_or_null")]
     pub id: String,
     pub dataname: String,
     pub payload_type: String,
     pub transport: String,
     /// Missing means the transport's default: base64 for direct, none for link.
-    #[serde(default, deserialize_with = "string_or_null")]
     pub encoding: String,
     pub size: u64,
     pub data: Value,
-    #[serde(default, deserialize_with = "map_or_null")]
     pub metadata: Map<String, Value>,
 }
 
@@ -100,19 +244,11 @@ impl Envelope {
 
     /// Parses and checks the envelope's shape; payload contents are checked by [`decode_inline`].
     pub fn parse(bytes: &[u8]) -> Result<Envelope> {
-        // serde also reads a struct from a JSON array of its fields; an envelope is an object.
-        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-            return err(ErrorCode::InvalidEnvelope, "message is not a JSON object");
-        }
-        serde_json::from_slice(bytes).map_err(|e| {
-            let what = if e.is_syntax() || e.is_eof() { "not valid JSON" } else { "not a valid envelope" };
-            Error::new(ErrorCode::InvalidEnvelope, format!("message is {what}: {e}"))
-        })
+        Ok(EnvelopeRef::parse(bytes)?.into_owned(|_| true))
     }
 
     pub fn to_json(&self) -> String {
-        // Serializing plain strings, numbers and serde_json values cannot fail.
-        serde_json::to_string(self).expect("envelope serializes")
+        super::json::envelope_to_json(self)
     }
 
     /// The error a NACK reply carries, as an [`Error`] with its code and correlation id.
@@ -185,12 +321,7 @@ pub struct DecodedPayload {
 impl DecodedPayload {
     /// Checks bytes (inline or downloaded) against the declared size and sha256.
     pub fn verify(&self, bytes: &[u8]) -> Result<()> {
-        if bytes.len() as u64 != self.size {
-            return err(
-                ErrorCode::ChecksumMismatch,
-                format!("payload {:?} declares size {} but has {} bytes", self.dataname, self.size, bytes.len()),
-            );
-        }
+        self.verify_size(bytes)?;
         if let Some(expected) = &self.sha256 {
             let actual = sha256_hex(bytes);
             if !actual.eq_ignore_ascii_case(expected) {
@@ -202,13 +333,72 @@ impl DecodedPayload {
         }
         Ok(())
     }
+
+    /// Checks the declared size only (for bytes whose digest a store already checked).
+    pub fn verify_size(&self, bytes: &[u8]) -> Result<()> {
+        if bytes.len() as u64 != self.size {
+            return err(
+                ErrorCode::ChecksumMismatch,
+                format!("payload {:?} declares size {} but has {} bytes", self.dataname, self.size, bytes.len()),
+            );
+        }
+        Ok(())
+    }
 }
 
 /// Checks a payload's transport, type and encoding, and for direct payloads decodes and verifies
 /// the inline bytes. Link payloads are returned with their URL for the caller to fetch.
 pub fn decode_inline(p: &WirePayload) -> Result<DecodedPayload> {
-    let transport = Transport::parse(&p.transport)?;
-    let payload_type = PayloadType::parse(&p.payload_type)?;
+    decode_parts(Parts {
+        dataname: &p.dataname,
+        payload_type: &p.payload_type,
+        transport: &p.transport,
+        encoding: &p.encoding,
+        size: p.size,
+        data: DataView::Value(&p.data),
+        metadata: &p.metadata,
+    })
+}
+
+/// A payload's `data`, as an owned value or borrowed raw JSON from the message.
+enum DataView<'a> {
+    Value(&'a Value),
+    Raw(&'a RawValue),
+}
+
+impl DataView<'_> {
+    fn as_str(&self) -> Option<Cow<'_, str>> {
+        match self {
+            DataView::Value(Value::String(s)) => Some(Cow::Borrowed(s)),
+            DataView::Value(_) => None,
+            DataView::Raw(raw) => serde_json::from_str::<&str>(raw.get())
+                .map(Cow::Borrowed)
+                .or_else(|_| serde_json::from_str::<String>(raw.get()).map(Cow::Owned))
+                .ok(),
+        }
+    }
+
+    fn json_bytes(&self) -> Vec<u8> {
+        match self {
+            DataView::Value(v) => serde_json::to_vec(v).expect("JSON value serializes"),
+            DataView::Raw(raw) => raw.get().as_bytes().to_vec(),
+        }
+    }
+}
+
+struct Parts<'a> {
+    dataname: &'a str,
+    payload_type: &'a str,
+    transport: &'a str,
+    encoding: &'a str,
+    size: u64,
+    data: DataView<'a>,
+    metadata: &'a Map<String, Value>,
+}
+
+fn decode_parts(p: Parts<'_>) -> Result<DecodedPayload> {
+    let transport = Transport::parse(p.transport)?;
+    let payload_type = PayloadType::parse(p.payload_type)?;
     let sha256 = match p.metadata.get("sha256") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s.clone()),
@@ -220,33 +410,33 @@ pub fn decode_inline(p: &WirePayload) -> Result<DecodedPayload> {
         }
     };
     let mut decoded = DecodedPayload {
-        dataname: p.dataname.clone(),
+        dataname: p.dataname.to_owned(),
         payload_type,
         size: p.size,
         sha256,
         source: PayloadSource::Link(String::new()),
     };
-    let as_str = |what: &str| match &p.data {
-        Value::String(s) => Ok(s.as_str()),
-        _ => err(ErrorCode::InvalidEnvelope, format!("payload {:?}: data must be a {what} string", p.dataname)),
+    let data_str = |what: &str| match p.data.as_str() {
+        Some(s) => Ok(s),
+        None => err(ErrorCode::InvalidEnvelope, format!("payload {:?}: data must be a {what} string", p.dataname)),
     };
     match transport {
         Transport::Link => {
-            if !matches!(p.encoding.as_str(), "" | "none") {
+            if !matches!(p.encoding, "" | "none") {
                 return err(
                     ErrorCode::InvalidEnvelope,
                     format!("payload {:?}: a link payload has encoding \"none\", not {:?}", p.dataname, p.encoding),
                 );
             }
-            decoded.source = PayloadSource::Link(as_str("URL")?.to_owned());
+            decoded.source = PayloadSource::Link(data_str("URL")?.into_owned());
         }
         Transport::Direct => {
-            let bytes = match p.encoding.as_str() {
-                "" | "base64" | "arrow-ipc" => Bytes::from(base64_decode(as_str("base64")?)?),
+            let bytes = match p.encoding {
+                "" | "base64" | "arrow-ipc" => Bytes::from(base64_decode(&data_str("base64")?)?),
                 // Inline JSON (dictionary/jsontable): its size is that of the sender's JSON text,
                 // which a re-serialization need not reproduce, so only the value is checked.
                 "json" if matches!(payload_type, PayloadType::Dictionary | PayloadType::JsonTable) => {
-                    let bytes = Bytes::from(serde_json::to_vec(&p.data).expect("JSON value serializes"));
+                    let bytes = Bytes::from(p.data.json_bytes());
                     decoded.size = bytes.len() as u64;
                     decoded.sha256 = None;
                     bytes

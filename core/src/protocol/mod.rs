@@ -5,11 +5,13 @@
 pub mod arrow;
 mod codec;
 mod envelope;
+mod json;
 mod time;
 
 pub use codec::{Data, deserialize, serialize};
 pub use envelope::{
-    DecodedPayload, Envelope, ErrorBody, PayloadSource, WirePayload, decode_inline, direct_payload, link_payload,
+    DecodedPayload, Envelope, ErrorBody, PayloadSource, WirePayload, decode_inline, decode_message, direct_payload,
+    link_payload,
 };
 pub use time::timestamp_from_unix_ms;
 #[cfg(not(target_arch = "wasm32"))]

@@ -7,7 +7,7 @@
 //!   classification into [`FetchError::Retryable`] / [`FetchError::Fatal`]);
 //! * [`HttpStore`]: PUT `{base}/{uuid}/{dataname}` then GET that URL.
 
-use super::{FetchError, LinkStore, Progress, Upload};
+use super::{Fetch, FetchError, LinkStore, Progress, Stored, Upload};
 use crate::error::{Error, ErrorCode, Result};
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -360,21 +360,17 @@ impl HttpStore {
 }
 
 impl LinkStore for HttpStore {
-    fn upload<'a>(&'a self, upload: Upload<'a>) -> BoxFuture<'a, Result<String>> {
-        Box::pin(self.put(upload))
+    fn upload<'a>(&'a self, upload: Upload<'a>) -> BoxFuture<'a, Result<Stored>> {
+        Box::pin(async move { self.put(upload).await.map(Stored::from) })
     }
 
-    fn download<'a>(
-        &'a self,
-        url: &'a str,
-        expected_size: u64,
-        progress: Option<&'a Progress>,
-    ) -> BoxFuture<'a, std::result::Result<Bytes, FetchError>> {
+    fn download<'a>(&'a self, fetch: Fetch<'a>) -> BoxFuture<'a, std::result::Result<Bytes, FetchError>> {
         Box::pin(async move {
+            let url = fetch.url;
             let client = client_for(&self.http).map_err(|e| {
                 FetchError::Fatal(fetch_error(url, format!("cannot build the HTTP client: {}", error_chain(&e))))
             })?;
-            get(&client, url, expected_size, None, progress).await
+            get(&client, url, fetch.size, None, fetch.progress).await
         })
     }
 

@@ -17,10 +17,39 @@ pub type Progress = Arc<dyn Fn(u64) + Send + Sync>;
 pub struct Upload<'a> {
     pub dataname: &'a str,
     pub bytes: Bytes,
-    /// Lowercase hex SHA-256 of `bytes` (already computed by the sender for the envelope).
-    pub sha256: &'a str,
     pub correlation_id: &'a str,
     pub progress: Option<Progress>,
+}
+
+/// Where an upload went.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stored {
+    pub url: String,
+    /// Lowercase hex SHA-256 of the bytes, from stores that hash while uploading.
+    pub sha256: Option<String>,
+}
+
+impl From<String> for Stored {
+    fn from(url: String) -> Self {
+        Stored { url, sha256: None }
+    }
+}
+
+/// One download: the link and what the envelope says the bytes are.
+#[derive(Clone, Copy)]
+pub struct Fetch<'a> {
+    pub url: &'a str,
+    /// The envelope's `size`.
+    pub size: u64,
+    /// The envelope's `metadata.sha256` (hex), when it has one.
+    pub sha256: Option<&'a str>,
+    pub progress: Option<&'a Progress>,
+}
+
+impl<'a> Fetch<'a> {
+    pub fn new(url: &'a str, size: u64) -> Self {
+        Fetch { url, size, sha256: None, progress: None }
+    }
 }
 
 /// A failed download attempt, and whether trying again can help (connection refused, 5xx)
@@ -43,17 +72,20 @@ impl FetchError {
 /// store; bindings implement it over host callbacks (the seeds' `fileserver_upload_handler` /
 /// `fileserver_download_handler`).
 pub trait LinkStore: Send + Sync {
-    /// Stores the bytes and returns the URL a receiver fetches them from.
-    fn upload<'a>(&'a self, upload: Upload<'a>) -> BoxFuture<'a, Result<String>>;
+    /// Stores the bytes and returns the URL a receiver fetches them from (and their sha256 when
+    /// `checks_sha256`).
+    fn upload<'a>(&'a self, upload: Upload<'a>) -> BoxFuture<'a, Result<Stored>>;
 
-    /// One attempt to fetch `url`. `expected_size` is the envelope's `size`: a store reads at
-    /// most one byte more, so a lying server cannot make the receiver buffer without bound.
-    fn download<'a>(
-        &'a self,
-        url: &'a str,
-        expected_size: u64,
-        progress: Option<&'a Progress>,
-    ) -> BoxFuture<'a, Result<Bytes, FetchError>>;
+    /// One attempt to fetch `fetch.url`. A store reads at most one byte more than `fetch.size`,
+    /// so a lying server cannot make the receiver buffer without bound.
+    fn download<'a>(&'a self, fetch: Fetch<'a>) -> BoxFuture<'a, Result<Bytes, FetchError>>;
+
+    /// True when the store hashes the bytes itself: `upload` returns their sha256, and
+    /// `download` fails with CHECKSUM_MISMATCH unless the bytes hash to `fetch.sha256`. The
+    /// client then makes no hash pass of its own over link payloads.
+    fn checks_sha256(&self) -> bool {
+        false
+    }
 
     /// Whether `url` belongs to this store. Downloads go to the first store that serves the URL;
     /// a URL no store serves is refused with URL_NOT_ALLOWED before any request is made.
@@ -88,17 +120,12 @@ impl RetryPolicy {
 }
 
 /// Fetches with the retry policy. Fatal errors end the loop at once.
-pub async fn download_with_retry(
-    store: &dyn LinkStore,
-    url: &str,
-    expected_size: u64,
-    policy: RetryPolicy,
-    progress: Option<&Progress>,
-) -> Result<Bytes> {
+pub async fn download_with_retry(store: &dyn LinkStore, fetch: Fetch<'_>, policy: RetryPolicy) -> Result<Bytes> {
+    let url = fetch.url;
     let attempts = policy.retries.max(1);
     let mut attempt = 1;
     loop {
-        match store.download(url, expected_size, progress).await {
+        match store.download(fetch).await {
             Ok(bytes) => return Ok(bytes),
             Err(FetchError::Fatal(e)) => return Err(e),
             Err(FetchError::Retryable(e)) if attempt >= attempts => {

@@ -17,7 +17,7 @@ use super::http::{
     HttpClientConfig, body_with_progress, client_for, display_url, error_body, error_chain, get, join_segments,
     parse_base_url, same_origin_under, sanitize_file_name, status_message,
 };
-use super::{FetchError, LinkStore, Progress, Upload};
+use super::{Fetch, FetchError, LinkStore, Stored, Upload};
 use crate::error::{Error, ErrorCode, Result};
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -215,24 +215,20 @@ fn plik_redirect(status: StatusCode, location: &str, url: &str) -> Option<FetchE
 }
 
 impl LinkStore for PlikStore {
-    fn upload<'a>(&'a self, upload: Upload<'a>) -> BoxFuture<'a, Result<String>> {
-        Box::pin(self.put(upload))
+    fn upload<'a>(&'a self, upload: Upload<'a>) -> BoxFuture<'a, Result<Stored>> {
+        Box::pin(async move { self.put(upload).await.map(Stored::from) })
     }
 
-    fn download<'a>(
-        &'a self,
-        url: &'a str,
-        expected_size: u64,
-        progress: Option<&'a Progress>,
-    ) -> BoxFuture<'a, std::result::Result<Bytes, FetchError>> {
+    fn download<'a>(&'a self, fetch: Fetch<'a>) -> BoxFuture<'a, std::result::Result<Bytes, FetchError>> {
         Box::pin(async move {
+            let url = fetch.url;
             let client = client_for(&self.http).map_err(|e| {
                 FetchError::Fatal(Error::new(
                     ErrorCode::DownloadFailed,
                     format!("GET {}: cannot build the HTTP client: {}", display_url(url), error_chain(&e)),
                 ))
             })?;
-            get(&client, url, expected_size, Some(plik_redirect), progress).await
+            get(&client, url, fetch.size, Some(plik_redirect), fetch.progress).await
         })
     }
 
