@@ -1,7 +1,7 @@
 //! Codec benchmarks: what smartsend / smartreceive cost without I/O, per envelope.
 //!
 //! * `encode/<case>`: serialize + Envelope::new + direct_payload + to_json
-//! * `decode/<case>`: Envelope::parse + decode_inline + deserialize
+//! * `decode/<case>`: decode_message (borrowing parse, base64, size/sha256 checks) + deserialize
 //! * `roundtrip/<case>`: both, one after the other
 //!
 //! Cases: one direct payload of 100 B, 10 KB (10,000 B) and 1 MB (1,000,000 B) binary, and a

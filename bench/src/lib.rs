@@ -2,9 +2,8 @@
 //! smartreceive run around their I/O, and the test payloads (binary blobs, an Arrow table).
 //!
 //! The criterion bench (`benches/codec.rs`) times these functions alone; the end-to-end binary
-//! (`src/bin/e2e.rs`) uses them to pre-encode the envelope the raw-transport floor publishes.
-
-pub mod whatif;
+//! (`src/bin/e2e.rs`) uses them to pre-encode the envelope the raw-transport floor publishes and
+//! for its diagnostic rows that run core's codec over raw async-nats.
 
 use arrow_array::{
     ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
@@ -52,14 +51,13 @@ pub fn encode(
     Ok(env.to_json())
 }
 
-/// What smartreceive does for an envelope of direct payloads, without I/O: `Envelope::parse`,
-/// `decode_inline` (base64 + size/sha256 checks) and `deserialize` of every payload, in order.
+/// What smartreceive does for an envelope of direct payloads, without I/O: `decode_message`
+/// (parse, base64, size/sha256 checks) and `deserialize` of every payload, in order.
 pub fn decode(message: &[u8]) -> Result<(Envelope, Vec<Data>)> {
-    let env = Envelope::parse(message)?;
-    let mut out = Vec::with_capacity(env.payloads.len());
-    for p in &env.payloads {
-        let decoded = protocol::decode_inline(p)?;
-        let bytes = match decoded.source {
+    let (env, decoded) = protocol::decode_message(message)?;
+    let mut out = Vec::with_capacity(decoded.len());
+    for p in decoded {
+        let bytes = match p.source {
             PayloadSource::Inline(b) => b,
             PayloadSource::Link(url) => {
                 return Err(natsbridge::error::Error::new(
@@ -68,7 +66,7 @@ pub fn decode(message: &[u8]) -> Result<(Envelope, Vec<Data>)> {
                 ));
             }
         };
-        out.push(protocol::deserialize(decoded.payload_type, bytes)?);
+        out.push(protocol::deserialize(p.payload_type, bytes)?);
     }
     Ok((env, out))
 }

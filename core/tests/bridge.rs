@@ -506,3 +506,32 @@ async fn queue_group_members_share_the_messages() {
     seen.sort();
     assert_eq!(seen, (0..100).collect::<Vec<_>>());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_requests_each_get_their_own_reply() {
+    let server = NatsServer::start();
+    let c = client(&server).await;
+    let mut service = c.subscribe("t.echo", None).await.unwrap();
+    let responder = c.clone();
+    tokio::spawn(async move {
+        while let Some(Ok(req)) = service.next().await {
+            let echo = req.payloads[0].data.clone();
+            responder
+                .reply(&req, vec![Outgoing::new("echo", echo, PayloadType::Dictionary)], &SendOptions::default())
+                .await
+                .unwrap();
+        }
+    });
+    let asks = (0..50).map(|i| {
+        let c = c.clone();
+        async move {
+            let ask = vec![Outgoing::new("q", Data::Json(json!(i)), PayloadType::Dictionary)];
+            let reply = c.request("t.echo", ask, &SendOptions::default(), Duration::from_secs(5)).await.unwrap();
+            (i, reply.payloads[0].data.clone(), reply.envelope.reply_to_msg_id.is_empty())
+        }
+    });
+    for (i, data, no_reply_id) in futures::future::join_all(asks).await {
+        assert_eq!(data, Data::Json(json!(i)));
+        assert!(!no_reply_id);
+    }
+}

@@ -9,21 +9,21 @@
 //! else `<repo>/.venv/bin/nats-server`, else PATH) and, for the Plik rows, its own Plik
 //! (`$PLIK_BIN`, else /tmp/plikbuild/plikd, else `<repo>/.tmp/bin/plikd`). See bench/README.md.
 //!
-//! The memory row runs this same binary as a child (`e2e mem-child send|receive ...`) so its
+//! The memory rows run this same binary as a child (`e2e mem-child send|receive ...`) so its
 //! VmHWM (peak RSS) covers one 100 MB link transfer and nothing else.
 
 use bytes::Bytes;
 use futures::StreamExt;
 use natsbridge::io::{BridgeOptions, Client, ConnectOptions, Outgoing, SendOptions};
 use natsbridge::protocol::{Data, PayloadType};
-use natsbridge_bench::{SenderInfo, binary_payload, encode};
+use natsbridge_bench::{SenderInfo, binary_payload};
 use std::fmt::Write as _;
+use std::hint::black_box;
 use std::io::{BufRead, BufReader, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -61,9 +61,11 @@ impl NatsServer {
         let dir = tempfile::tempdir()?;
         let port = free_port();
         let conf = dir.path().join("nats.conf");
-        let mut f = std::fs::File::create(&conf)?;
-        writeln!(f, "listen: \"127.0.0.1:{port}\"\njetstream {{ store_dir: {:?} }}", dir.path().join("js").display())?;
-        drop(f);
+        let js = dir.path().join("js");
+        std::fs::write(
+            &conf,
+            format!("listen: \"127.0.0.1:{port}\"\njetstream {{ store_dir: {:?} }}\n", js.display()),
+        )?;
         let bin = nats_bin();
         let child = Command::new(&bin)
             .arg("-c")
@@ -142,13 +144,14 @@ impl Plik {
             .env("PLIKD_DEFAULT_TTL_STR", "1h")
             .env("PLIKD_MAX_TTL_STR", "1d")
             .env("PLIKD_AUTHENTICATION", "false");
-        let log = std::fs::File::create(dir.path().join("plikd.log"))?;
+        let log_path = dir.path().join("plikd.log");
+        let log = std::fs::File::create(&log_path)?;
         let child = cmd.stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log).spawn()?;
         let mut plik = Plik { url: format!("http://127.0.0.1:{port}"), child, _dir: dir };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(status) = plik.child.try_wait()? {
-                let log = std::fs::read_to_string(plik._dir.path().join("plikd.log")).unwrap_or_default();
+                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
                 return Err(format!("plikd exited with {status}: {log}").into());
             }
             if http_ready(port) {
@@ -182,27 +185,23 @@ impl Drop for Plik {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Clients
+// Clients and core's codec
 
 /// Subscription capacity (messages buffered client-side) of every connection; set from
 /// `--sub-capacity`, default max(65,536, --msgs) so the client never drops in the throughput test.
-static SUB_CAPACITY: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(64 * 1024);
+static SUB_CAPACITY: AtomicUsize = AtomicUsize::new(64 * 1024);
 
-fn sub_capacity() -> usize {
-    SUB_CAPACITY.load(Ordering::Relaxed)
-}
+/// Slow-consumer events seen by all raw async-nats connections of this process (the bridge
+/// `Client` counts its own).
+static RAW_SLOW_CONSUMER_EVENTS: AtomicU64 = AtomicU64::new(0);
 
-/// A raw async-nats connection with the bridge's subscription capacity, counting slow-consumer
-/// events like the bridge client does.
-async fn raw_connect(url: &str, drops: Arc<AtomicU64>) -> Res<async_nats::Client> {
+/// A raw async-nats connection with the bridge's subscription capacity.
+async fn raw_connect(url: &str) -> Res<async_nats::Client> {
     let c = async_nats::ConnectOptions::new()
-        .subscription_capacity(sub_capacity())
-        .event_callback(move |e| {
-            let drops = drops.clone();
-            async move {
-                if let async_nats::Event::SlowConsumer(_) = e {
-                    drops.fetch_add(1, Ordering::Relaxed);
-                }
+        .subscription_capacity(SUB_CAPACITY.load(Ordering::Relaxed))
+        .event_callback(|e| async move {
+            if let async_nats::Event::SlowConsumer(_) = e {
+                RAW_SLOW_CONSUMER_EVENTS.fetch_add(1, Ordering::Relaxed);
             }
         })
         .connect(url)
@@ -222,7 +221,7 @@ async fn server_round_trip(c: &async_nats::Client) -> Res<()> {
 async fn bridge_connect(url: &str, bridge: BridgeOptions) -> Res<Client> {
     let opts = ConnectOptions {
         servers: vec![url.to_owned()],
-        subscription_capacity: sub_capacity(),
+        subscription_capacity: SUB_CAPACITY.load(Ordering::Relaxed),
         bridge,
         ..Default::default()
     };
@@ -233,10 +232,27 @@ fn binary(dataname: &str, bytes: Bytes) -> Vec<Outgoing> {
     vec![Outgoing::new(dataname, Data::Bytes(bytes), PayloadType::Binary)]
 }
 
+/// Core's encode without `Client` (`natsbridge_bench::encode`): the envelope smartsend would
+/// publish for one binary payload named "msg".
+fn envelope(sender: &SenderInfo, subject: &str, data: &Data) -> Res<Bytes> {
+    Ok(natsbridge_bench::encode(sender, subject, "msg", PayloadType::Binary, data)?.into())
+}
+
+/// The envelope the floor publishes: encoded once, with the header smartsend would write.
+fn floor_envelope(url: &str, subject: &str, payload: &Bytes) -> Res<Bytes> {
+    let sender = SenderInfo { broker_url: url.to_owned(), ..Default::default() };
+    envelope(&sender, subject, &Data::Bytes(payload.clone()))
+}
+
+/// Core's decode without `Client` (`natsbridge_bench::decode`): the envelope's one payload.
+fn payload_of(message: &[u8]) -> Res<Data> {
+    natsbridge_bench::decode(message)?.1.pop().ok_or_else(|| "no payload".into())
+}
+
 // ---------------------------------------------------------------------------------------------
 // a. Small-message throughput
 
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 struct Throughput {
     sent: u64,
     received: u64,
@@ -256,141 +272,99 @@ const IDLE_LIMIT: Duration = Duration::from_secs(5);
 /// Hard cap on one throughput run.
 const RUN_LIMIT: Duration = Duration::from_secs(120);
 
-/// What publishes: raw async-nats with the envelope encoded once, or smartsend per message.
-#[derive(Clone)]
-enum SendSide {
-    Raw(Bytes),
-    Bridge(Bytes),
-    /// Diagnostic: raw async-nats publishing an envelope encoded per message by `codec`.
-    Codec(Bytes, Codec),
-}
-
-/// Diagnostic codecs run over raw async-nats (no `Client`): core's pipeline as the codec bench
-/// times it, or the what-if prototypes of bench/src/whatif.rs.
-#[derive(Clone, Copy, Debug)]
-enum Codec {
-    Core,
-    Prototype,
-}
-
-/// What receives: a raw subscriber counting messages, or a bridge Subscription decoding each.
+/// One side of a throughput run.
 #[derive(Clone, Copy)]
-enum RecvSide {
+enum Via {
+    /// Publisher: raw async-nats publishing the floor envelope (encoded once). Receiver: a raw
+    /// subscriber counting messages.
     Raw,
+    /// Diagnostic, core's codec over raw async-nats (no `Client`). Publisher: encodes the envelope
+    /// per message. Receiver: a raw subscriber decoding every message.
+    Codec,
+    /// Publisher: `Client::smartsend` per message. Receiver: a `Subscription` decoding each.
     Bridge,
-    /// Diagnostic: a raw subscriber decoding every message with `codec`.
-    Codec(Codec),
 }
 
 /// `n` messages from one connection to a subscriber on another; the rate is messages received
 /// over the time from the first publish to the last message received.
-async fn throughput(url: &str, subject: &str, send: SendSide, recv: RecvSide, n: u64) -> Res<Throughput> {
-    let drops = Arc::new(AtomicU64::new(0));
+async fn throughput(url: &str, subject: &str, send: Via, recv: Via, payload: &Bytes, n: u64) -> Res<Throughput> {
     enum Sub {
-        Raw(async_nats::Subscriber, Option<Codec>),
+        Raw(async_nats::Subscriber),
         Bridge(natsbridge::io::Subscription, Client),
     }
     let mut sub = match recv {
-        RecvSide::Raw | RecvSide::Codec(_) => {
-            let c = raw_connect(url, drops.clone()).await?;
+        Via::Raw | Via::Codec => {
+            let c = raw_connect(url).await?;
             let s = c.subscribe(subject.to_owned()).await?;
             server_round_trip(&c).await?;
-            Sub::Raw(s, if let RecvSide::Codec(codec) = recv { Some(codec) } else { None })
+            Sub::Raw(s)
         }
-        RecvSide::Bridge => {
+        Via::Bridge => {
             let c = bridge_connect(url, BridgeOptions::default()).await?;
             Sub::Bridge(c.subscribe(subject, None).await?, c)
         }
     };
     enum Pub {
-        Raw(async_nats::Client, Bytes),
-        Bridge(Client, Bytes),
-        Codec(async_nats::Client, Bytes, Codec),
+        Raw(async_nats::Client),
+        Bridge(Client),
     }
     let publisher = match send {
-        SendSide::Raw(body) => Pub::Raw(raw_connect(url, Arc::new(AtomicU64::new(0))).await?, body),
-        SendSide::Codec(payload, codec) => {
-            Pub::Codec(raw_connect(url, Arc::new(AtomicU64::new(0))).await?, payload, codec)
-        }
-        SendSide::Bridge(payload) => Pub::Bridge(bridge_connect(url, BridgeOptions::default()).await?, payload),
+        Via::Raw | Via::Codec => Pub::Raw(raw_connect(url).await?),
+        Via::Bridge => Pub::Bridge(bridge_connect(url, BridgeOptions::default()).await?),
     };
+    let body = floor_envelope(url, subject, payload)?;
+    let payload = payload.clone();
+    let raw_events = RAW_SLOW_CONSUMER_EVENTS.load(Ordering::Relaxed);
 
     let start = Instant::now();
     let receiver = tokio::spawn(async move {
-        let (mut count, mut errors) = (0u64, 0u64);
-        let mut last = start;
+        let (mut count, mut errors, mut last) = (0u64, 0u64, start);
         while count + errors < n && start.elapsed() < RUN_LIMIT {
-            match &mut sub {
-                Sub::Raw(s, codec) => match tokio::time::timeout(IDLE_LIMIT, s.next()).await {
+            let ok = match &mut sub {
+                Sub::Raw(s) => match tokio::time::timeout(IDLE_LIMIT, s.next()).await {
+                    Ok(Some(m)) if matches!(recv, Via::Codec) => {
+                        natsbridge_bench::decode(&m.payload).map(black_box).is_ok()
+                    }
                     Ok(Some(m)) => {
-                        let ok = match codec {
-                            None => {
-                                std::hint::black_box(&m.payload);
-                                true
-                            }
-                            Some(Codec::Core) => natsbridge_bench::decode(&m.payload).map(std::hint::black_box).is_ok(),
-                            Some(Codec::Prototype) => natsbridge_bench::whatif::decode_borrowed(
-                                &m.payload,
-                                natsbridge_bench::whatif::B64::Crate,
-                            )
-                            .map(std::hint::black_box)
-                            .is_ok(),
-                        };
-                        if ok {
-                            count += 1;
-                        } else {
-                            errors += 1;
-                        }
+                        black_box(&m.payload);
+                        true
                     }
                     _ => break,
                 },
                 Sub::Bridge(s, _) => match s.next_timeout(IDLE_LIMIT).await {
                     Some(Ok(r)) => {
-                        std::hint::black_box(&r.payloads);
-                        count += 1;
+                        black_box(&r.payloads);
+                        true
                     }
                     Some(Err(e)) if e.code == natsbridge::error::ErrorCode::Timeout => break,
-                    Some(Err(_)) => errors += 1,
+                    Some(Err(_)) => false,
                     None => break,
                 },
+            };
+            if ok {
+                count += 1;
+            } else {
+                errors += 1;
             }
             last = Instant::now();
         }
-        let bridge_drops = match &sub {
-            Sub::Bridge(_, c) => c.slow_consumer_drops(),
-            Sub::Raw(..) => 0,
-        };
+        let bridge_drops = if let Sub::Bridge(_, c) = &sub { c.slow_consumer_drops() } else { 0 };
         (count, errors, last, bridge_drops)
     });
     let subject = subject.to_owned();
     let publish = tokio::spawn(async move {
         match publisher {
-            Pub::Raw(c, body) => {
-                for _ in 0..n {
-                    c.publish(subject.clone(), body.clone()).await?;
-                }
-                c.flush().await?;
-            }
-            Pub::Codec(c, payload, codec) => {
+            Pub::Raw(c) => {
                 let sender = SenderInfo::default();
                 let data = Data::Bytes(payload);
                 for _ in 0..n {
-                    let json = match codec {
-                        Codec::Core => encode(&sender, &subject, "msg", PayloadType::Binary, &data)?,
-                        Codec::Prototype => natsbridge_bench::whatif::encode_fused(
-                            &sender,
-                            &subject,
-                            "msg",
-                            PayloadType::Binary,
-                            &data,
-                            natsbridge_bench::whatif::B64::Crate,
-                        )?,
-                    };
-                    c.publish(subject.clone(), Bytes::from(json)).await?;
+                    let body =
+                        if matches!(send, Via::Codec) { envelope(&sender, &subject, &data)? } else { body.clone() };
+                    c.publish(subject.clone(), body).await?;
                 }
                 c.flush().await?;
             }
-            Pub::Bridge(c, payload) => {
+            Pub::Bridge(c) => {
                 let opts = SendOptions::default();
                 for _ in 0..n {
                     c.smartsend(&subject, binary("msg", payload.clone()), &opts).await?;
@@ -406,7 +380,7 @@ async fn throughput(url: &str, subject: &str, send: SendSide, recv: RecvSide, n:
         sent: n,
         received,
         errors,
-        slow_consumer_events: drops.load(Ordering::Relaxed) + bridge_drops,
+        slow_consumer_events: RAW_SLOW_CONSUMER_EVENTS.load(Ordering::Relaxed) - raw_events + bridge_drops,
         secs: (last - start).as_secs_f64(),
     })
 }
@@ -414,7 +388,7 @@ async fn throughput(url: &str, subject: &str, send: SendSide, recv: RecvSide, n:
 // ---------------------------------------------------------------------------------------------
 // b. Ping-pong latency
 
-#[derive(Clone, Debug, Default)]
+#[derive(Debug)]
 struct Latency {
     p50_us: f64,
     p99_us: f64,
@@ -435,204 +409,132 @@ fn process_cpu_secs() -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
-fn latency_stats(mut samples: Vec<Duration>, cpu_secs: f64) -> Latency {
+/// `warmup` untimed round trips, then `n` timed ones; what a round trip returns is dropped
+/// after the clock stops.
+async fn measure<T>(warmup: usize, n: usize, mut round_trip: impl AsyncFnMut() -> Res<T>) -> Res<Latency> {
+    for _ in 0..warmup {
+        round_trip().await?;
+    }
+    let mut samples = Vec::with_capacity(n);
+    let cpu0 = process_cpu_secs();
+    for _ in 0..n {
+        let t = Instant::now();
+        let reply = round_trip().await?;
+        samples.push(t.elapsed());
+        black_box(reply);
+    }
+    let cpu_secs = process_cpu_secs() - cpu0;
+
     samples.sort();
-    let n = samples.len();
     let us = |d: Duration| d.as_secs_f64() * 1e6;
     let pct = |p: f64| us(samples[((p * n as f64).ceil() as usize).clamp(1, n) - 1]);
-    Latency {
+    Ok(Latency {
         p50_us: pct(0.50),
         p99_us: pct(0.99),
         max_us: us(samples[n - 1]),
         mean_us: samples.iter().map(|d| us(*d)).sum::<f64>() / n as f64,
         cpu_us: cpu_secs * 1e6 / n as f64,
-    }
+    })
 }
 
-async fn floor_latency(url: &str, subject: &str, body: Bytes, warmup: usize, n: usize) -> Res<Latency> {
-    let responder = raw_connect(url, Arc::new(AtomicU64::new(0))).await?;
-    let requester = raw_connect(url, Arc::new(AtomicU64::new(0))).await?;
-    let mut sub = responder.subscribe(subject.to_owned()).await?;
-    server_round_trip(&responder).await?;
-    let echo = tokio::spawn(async move {
-        while let Some(m) = sub.next().await {
-            if let Some(reply) = m.reply
-                && responder.publish(reply, m.payload).await.is_err()
-            {
-                break;
-            }
-        }
-    });
-    let mut samples = Vec::with_capacity(n);
-    let mut cpu0 = process_cpu_secs();
-    for i in 0..warmup + n {
-        if i == warmup {
-            cpu0 = process_cpu_secs();
-        }
-        let t = Instant::now();
-        let reply = requester.request(subject.to_owned(), body.clone()).await?;
-        let dt = t.elapsed();
-        std::hint::black_box(&reply.payload);
-        if i >= warmup {
-            samples.push(dt);
-        }
-    }
-    let cpu = process_cpu_secs() - cpu0;
-    echo.abort();
-    Ok(latency_stats(samples, cpu))
+/// Who asks and who answers in a ping-pong run.
+#[derive(Clone, Copy, Debug)]
+enum Ping {
+    /// async-nats `request` with the floor envelope; the responder publishes the bytes back.
+    Floor,
+    /// `Client::request` (smartsend with a reply inbox + smartreceive of the reply); the responder
+    /// is a `Subscription` that calls `Client::reply` with the decoded payload.
+    Bridge,
+    /// Diagnostic: the bridge's responder, but the requester runs `Client::build` + async-nats'
+    /// own multiplexed `request` + `smartreceive` (no inbox SUB/UNSUB per request).
+    Mux,
+    /// Diagnostic: core's codec over raw request/reply, no `Client`: the requester encodes,
+    /// requests and decodes; the responder decodes, encodes the reply and publishes it.
+    Codec,
 }
 
-async fn bridge_latency(url: &str, subject: &str, payload: Bytes, warmup: usize, n: usize) -> Res<Latency> {
-    let responder = bridge_connect(url, BridgeOptions::default()).await?;
-    let requester = bridge_connect(url, BridgeOptions::default()).await?;
-    let mut sub = responder.subscribe(subject, None).await?;
-    let echo = tokio::spawn(async move {
-        let opts = SendOptions::default();
-        while let Some(r) = sub.next().await {
-            let Ok(r) = r else { continue };
-            let Some(p) = r.payloads.first() else { continue };
-            let back = vec![Outgoing::new(p.dataname.clone(), p.data.clone(), p.payload_type)];
-            if responder.reply(&r, back, &opts).await.is_err() {
-                break;
-            }
+async fn latency(url: &str, subject: &str, ping: Ping, payload: &Bytes, warmup: usize, n: usize) -> Res<Latency> {
+    let responder = match ping {
+        Ping::Floor | Ping::Codec => {
+            let c = raw_connect(url).await?;
+            let mut sub = c.subscribe(subject.to_owned()).await?;
+            server_round_trip(&c).await?;
+            tokio::spawn(async move {
+                let sender = SenderInfo::default();
+                while let Some(m) = sub.next().await {
+                    let Some(reply) = m.reply else { continue };
+                    let body = match ping {
+                        Ping::Codec => match payload_of(&m.payload).and_then(|d| envelope(&sender, &reply, &d)) {
+                            Ok(body) => body,
+                            Err(_) => continue,
+                        },
+                        _ => m.payload,
+                    };
+                    if c.publish(reply, body).await.is_err() {
+                        break;
+                    }
+                }
+            })
         }
-    });
-    let opts = SendOptions::default();
-    let mut samples = Vec::with_capacity(n);
-    let mut cpu0 = process_cpu_secs();
-    for i in 0..warmup + n {
-        if i == warmup {
-            cpu0 = process_cpu_secs();
+        Ping::Bridge | Ping::Mux => {
+            let c = bridge_connect(url, BridgeOptions::default()).await?;
+            let mut sub = c.subscribe(subject, None).await?;
+            tokio::spawn(async move {
+                let opts = SendOptions::default();
+                while let Some(r) = sub.next().await {
+                    let Ok(r) = r else { continue };
+                    let Some(p) = r.payloads.first() else { continue };
+                    let back = vec![Outgoing::new(p.dataname.clone(), p.data.clone(), p.payload_type)];
+                    if c.reply(&r, back, &opts).await.is_err() {
+                        break;
+                    }
+                }
+            })
         }
-        let t = Instant::now();
-        let reply = requester.request(subject, binary("msg", payload.clone()), &opts, Duration::from_secs(10)).await?;
-        let dt = t.elapsed();
-        std::hint::black_box(&reply.payloads);
-        if i >= warmup {
-            samples.push(dt);
-        }
-    }
-    let cpu = process_cpu_secs() - cpu0;
-    echo.abort();
-    Ok(latency_stats(samples, cpu))
-}
-
-/// Diagnostic: the bridge's codec on both sides, but the request goes through async-nats' own
-/// `request` (one multiplexed inbox subscription per connection) instead of `Client::request`
-/// (a new inbox SUB/UNSUB per call). The responder replies to the NATS reply subject.
-async fn bridge_muxed_latency(url: &str, subject: &str, payload: Bytes, warmup: usize, n: usize) -> Res<Latency> {
-    let responder = bridge_connect(url, BridgeOptions::default()).await?;
-    let requester = bridge_connect(url, BridgeOptions::default()).await?;
-    let mut sub = responder.subscribe(subject, None).await?;
-    let echo = tokio::spawn(async move {
-        let opts = SendOptions::default();
-        while let Some(r) = sub.next().await {
-            let Ok(r) = r else { continue };
-            let Some(p) = r.payloads.first() else { continue };
-            let back = vec![Outgoing::new(p.dataname.clone(), p.data.clone(), p.payload_type)];
-            if responder.reply(&r, back, &opts).await.is_err() {
-                break;
-            }
-        }
-    });
-    let opts = SendOptions::default();
-    let mut samples = Vec::with_capacity(n);
-    let mut cpu0 = process_cpu_secs();
-    for i in 0..warmup + n {
-        if i == warmup {
-            cpu0 = process_cpu_secs();
-        }
-        let t = Instant::now();
-        let sent = requester.build(subject, binary("msg", payload.clone()), &opts).await?;
-        let msg = requester.nats().request(subject.to_owned(), sent.json.clone()).await?;
-        let reply = requester.smartreceive(&msg.payload).await?;
-        let dt = t.elapsed();
-        std::hint::black_box(&reply.payloads);
-        if i >= warmup {
-            samples.push(dt);
-        }
-    }
-    let cpu = process_cpu_secs() - cpu0;
-    echo.abort();
-    Ok(latency_stats(samples, cpu))
-}
-
-fn codec_encode(codec: Codec, sender: &SenderInfo, subject: &str, data: &Data) -> Res<Bytes> {
-    let json = match codec {
-        Codec::Core => encode(sender, subject, "msg", PayloadType::Binary, data)?,
-        Codec::Prototype => natsbridge_bench::whatif::encode_fused(
-            sender,
-            subject,
-            "msg",
-            PayloadType::Binary,
-            data,
-            natsbridge_bench::whatif::B64::Crate,
-        )?,
     };
-    Ok(Bytes::from(json))
-}
-
-fn codec_decode(codec: Codec, message: &[u8]) -> Res<Data> {
-    let mut values = match codec {
-        Codec::Core => natsbridge_bench::decode(message)?.1,
-        Codec::Prototype => natsbridge_bench::whatif::decode_borrowed(message, natsbridge_bench::whatif::B64::Crate)?,
+    let opts = SendOptions::default();
+    let result = match ping {
+        Ping::Floor => {
+            let c = raw_connect(url).await?;
+            let body = floor_envelope(url, subject, payload)?;
+            measure(warmup, n, async || Ok(c.request(subject.to_owned(), body.clone()).await?)).await
+        }
+        Ping::Codec => {
+            let c = raw_connect(url).await?;
+            let (sender, data) = (SenderInfo::default(), Data::Bytes(payload.clone()));
+            measure(warmup, n, async || {
+                let reply = c.request(subject.to_owned(), envelope(&sender, subject, &data)?).await?;
+                let back = payload_of(&reply.payload)?;
+                Ok((reply, back))
+            })
+            .await
+        }
+        Ping::Bridge => {
+            let c = bridge_connect(url, BridgeOptions::default()).await?;
+            measure(warmup, n, async || {
+                Ok(c.request(subject, binary("msg", payload.clone()), &opts, Duration::from_secs(10)).await?)
+            })
+            .await
+        }
+        Ping::Mux => {
+            let c = bridge_connect(url, BridgeOptions::default()).await?;
+            measure(warmup, n, async || {
+                let sent = c.build(subject, binary("msg", payload.clone()), &opts).await?;
+                let msg = c.nats().request(subject.to_owned(), sent.json.clone()).await?;
+                let reply = c.smartreceive(&msg.payload).await?;
+                Ok((sent, msg, reply))
+            })
+            .await
+        }
     };
-    values.pop().ok_or_else(|| "no payload".into())
-}
-
-/// Diagnostic: ping-pong with a codec but no `Client`: the requester encodes, sends with
-/// async-nats' request and decodes the reply; the responder decodes, encodes the reply and
-/// publishes it. Isolates the codec's share of the bridge's latency.
-async fn codec_latency(
-    url: &str,
-    subject: &str,
-    payload: Bytes,
-    warmup: usize,
-    n: usize,
-    codec: Codec,
-) -> Res<Latency> {
-    let responder = raw_connect(url, Arc::new(AtomicU64::new(0))).await?;
-    let requester = raw_connect(url, Arc::new(AtomicU64::new(0))).await?;
-    let mut sub = responder.subscribe(subject.to_owned()).await?;
-    server_round_trip(&responder).await?;
-    let echo = tokio::spawn(async move {
-        let sender = SenderInfo::default();
-        while let Some(m) = sub.next().await {
-            let Some(reply) = m.reply else { continue };
-            let Ok(data) = codec_decode(codec, &m.payload) else { continue };
-            let Ok(body) = codec_encode(codec, &sender, &reply, &data) else { continue };
-            if responder.publish(reply, body).await.is_err() {
-                break;
-            }
-        }
-    });
-    let sender = SenderInfo::default();
-    let data = Data::Bytes(payload);
-    let mut samples = Vec::with_capacity(n);
-    let mut cpu0 = process_cpu_secs();
-    for i in 0..warmup + n {
-        if i == warmup {
-            cpu0 = process_cpu_secs();
-        }
-        let t = Instant::now();
-        let body = codec_encode(codec, &sender, subject, &data)?;
-        let reply = requester.request(subject.to_owned(), body).await?;
-        let back = codec_decode(codec, &reply.payload)?;
-        let dt = t.elapsed();
-        std::hint::black_box(&back);
-        if i >= warmup {
-            samples.push(dt);
-        }
-    }
-    let cpu = process_cpu_secs() - cpu0;
-    echo.abort();
-    Ok(latency_stats(samples, cpu))
+    responder.abort();
+    result
 }
 
 // ---------------------------------------------------------------------------------------------
 // c. Link transfer
 
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 struct Transfer {
     bytes: usize,
     upload_s: f64,
@@ -651,160 +553,123 @@ impl Transfer {
     }
 }
 
+/// One untimed warm-up, then the median by total time of `reps` transfers (each printed to stderr).
+async fn median_transfer(what: &str, reps: usize, mut once: impl AsyncFnMut() -> Res<Transfer>) -> Res<Transfer> {
+    once().await?;
+    let mut runs = Vec::with_capacity(reps);
+    for _ in 0..reps {
+        let r = once().await?;
+        eprintln!("{what} {} B: up {:.0} / down {:.0} / total {:.0} MB/s", r.bytes, r.up(), r.down(), r.total());
+        runs.push(r);
+    }
+    runs.sort_by(|a, b| (a.upload_s + a.download_s).total_cmp(&(b.upload_s + b.download_s)));
+    Ok(runs[runs.len() / 2])
+}
+
 /// smartsend of one binary payload over the threshold (upload + publish of the envelope), then
 /// smartreceive of that envelope on a second connection (download + size/sha256 checks).
 async fn link_once(sender: &Client, receiver: &Client, payload: &Bytes) -> Res<Transfer> {
     let t = Instant::now();
     let sent = sender.smartsend("bench.link", binary("blob.bin", payload.clone()), &SendOptions::default()).await?;
     let upload_s = t.elapsed().as_secs_f64();
-    let wire = &sent.envelope.payloads[0];
-    if wire.transport != "link" {
-        return Err(format!("expected a link payload, got transport {:?}", wire.transport).into());
+    let transport = &sent.envelope.payloads[0].transport;
+    if transport != "link" {
+        return Err(format!("expected a link payload, got transport {transport:?}").into());
     }
     let t = Instant::now();
     let received = receiver.smartreceive(&sent.json).await?;
     let download_s = t.elapsed().as_secs_f64();
+    let head = 4096.min(payload.len());
     match &received.payloads[0].data {
-        Data::Bytes(b) if b.len() == payload.len() && b[..4096.min(b.len())] == payload[..4096.min(b.len())] => {}
+        Data::Bytes(b) if b.len() == payload.len() && b[..head] == payload[..head] => {}
         _ => return Err("the downloaded payload differs from the one sent".into()),
     }
     Ok(Transfer { bytes: payload.len(), upload_s, download_s })
 }
 
-/// Median by total time of `reps` transfers (after one untimed warm-up of the same size).
-async fn link_bench(
-    sender: &Client,
-    receiver: &Client,
-    payload: &Bytes,
-    reps: usize,
-) -> Res<(Transfer, Vec<Transfer>)> {
-    link_once(sender, receiver, payload).await?;
-    let mut runs = Vec::new();
-    for _ in 0..reps {
-        runs.push(link_once(sender, receiver, payload).await?);
-    }
-    let mut sorted = runs.clone();
-    sorted.sort_by(|a, b| (a.upload_s + a.download_s).total_cmp(&(b.upload_s + b.download_s)));
-    Ok((sorted[sorted.len() / 2], runs))
-}
-
 /// Reference: stock async-nats `ObjectStore::put` / `get` + `read_to_end` of the same bytes on
 /// two connections (no envelope, no sha256 of our own; the stock reader checks its digest).
-async fn stock_objstore_once(
-    put: &async_nats::jetstream::object_store::ObjectStore,
-    get: &async_nats::jetstream::object_store::ObjectStore,
-    payload: &Bytes,
-) -> Res<Transfer> {
-    use tokio::io::AsyncReadExt as _;
-    let name = natsbridge::protocol::new_id();
-    let t = Instant::now();
-    put.put(name.as_str(), &mut payload.as_ref()).await?;
-    let upload_s = t.elapsed().as_secs_f64();
-    let t = Instant::now();
-    let mut object = get.get(name.as_str()).await?;
-    let mut buf = Vec::with_capacity(payload.len());
-    object.read_to_end(&mut buf).await?;
-    let download_s = t.elapsed().as_secs_f64();
-    if buf.len() != payload.len() {
-        return Err("stock object store returned a different length".into());
-    }
-    Ok(Transfer { bytes: payload.len(), upload_s, download_s })
-}
-
 async fn stock_objstore(url: &str, payload: &Bytes, reps: usize) -> Res<Transfer> {
     use async_nats::jetstream::{self, object_store};
-    let a = jetstream::new(raw_connect(url, Arc::new(AtomicU64::new(0))).await?);
-    let b = jetstream::new(raw_connect(url, Arc::new(AtomicU64::new(0))).await?);
+    use tokio::io::AsyncReadExt as _;
+    let a = jetstream::new(raw_connect(url).await?);
+    let b = jetstream::new(raw_connect(url).await?);
     let cfg = object_store::Config { bucket: "stock".into(), max_age: Duration::from_secs(3600), ..Default::default() };
     let put = match a.get_object_store("stock").await {
         Ok(s) => s,
         Err(_) => a.create_object_store(cfg).await?,
     };
     let get = b.get_object_store("stock").await?;
-    stock_objstore_once(&put, &get, payload).await?;
-    let mut runs = Vec::new();
-    for _ in 0..reps {
-        runs.push(stock_objstore_once(&put, &get, payload).await?);
-    }
-    runs.sort_by(|x, y| (x.upload_s + x.download_s).total_cmp(&(y.upload_s + y.download_s)));
-    Ok(runs[runs.len() / 2])
+    median_transfer("stock object store", reps, async || {
+        let name = natsbridge::protocol::new_id();
+        let t = Instant::now();
+        put.put(name.as_str(), &mut payload.as_ref()).await?;
+        let upload_s = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let mut buf = Vec::with_capacity(payload.len());
+        get.get(name.as_str()).await?.read_to_end(&mut buf).await?;
+        let download_s = t.elapsed().as_secs_f64();
+        if buf.len() != payload.len() {
+            return Err("stock object store returned a different length".into());
+        }
+        Ok(Transfer { bytes: payload.len(), upload_s, download_s })
+    })
+    .await
 }
 
 // ---------------------------------------------------------------------------------------------
 // d. Memory peak (child process)
 
-/// (VmHWM, VmRSS) of this process in KiB.
-fn vm_kib() -> (u64, u64) {
+/// VmHWM (peak RSS) of this process in KiB.
+fn vm_hwm_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0)
-    };
-    (field("VmHWM:"), field("VmRSS:"))
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
 }
 
 /// `e2e mem-child send <url> <bytes>` or `e2e mem-child receive <url> <envelope-file>`: prints one
-/// `MEM baseline_hwm_kib=.. peak_hwm_kib=.. payload_bytes=.. secs=..` line.
+/// `MEM <baseline VmHWM KiB> <peak VmHWM KiB> <payload bytes>` line.
 async fn mem_child(args: &[String]) -> Res<()> {
     let [mode, url, what] = args else {
         return Err("usage: e2e mem-child send <url> <bytes> | receive <url> <envelope-file>".into());
     };
     let client = bridge_connect(url, BridgeOptions::default()).await?;
-    match mode.as_str() {
+    let opts = SendOptions::default();
+    let (base, size) = match mode.as_str() {
         "send" => {
             let size: usize = what.parse()?;
             // Open the bucket first (a small link) so the baseline has every long-lived buffer.
-            client.smartsend("bench.mem", binary("warm.bin", binary_payload(600_000)), &SendOptions::default()).await?;
-            let (base, _) = vm_kib();
-            let payload = binary_payload(size);
-            let t = Instant::now();
-            let sent = client.smartsend("bench.mem", binary("blob.bin", payload), &SendOptions::default()).await?;
-            let secs = t.elapsed().as_secs_f64();
-            let (peak, _) = vm_kib();
+            client.smartsend("bench.mem", binary("warm.bin", binary_payload(600_000)), &opts).await?;
+            let base = vm_hwm_kib();
+            let sent = client.smartsend("bench.mem", binary("blob.bin", binary_payload(size)), &opts).await?;
             assert_eq!(sent.envelope.payloads[0].transport, "link");
-            println!("MEM baseline_hwm_kib={base} peak_hwm_kib={peak} payload_bytes={size} secs={secs:.3}");
+            (base, size)
         }
         "receive" => {
             let json = std::fs::read(what)?;
             // A small direct message first so the decode path is warm.
-            client
-                .smartreceive(
-                    &natsbridge_bench::encode(
-                        &SenderInfo::default(),
-                        "bench.mem",
-                        "w",
-                        PayloadType::Binary,
-                        &Data::Bytes(binary_payload(100)),
-                    )?
-                    .into_bytes(),
-                )
-                .await?;
-            let (base, _) = vm_kib();
-            let t = Instant::now();
+            let warm = envelope(&SenderInfo::default(), "bench.mem", &Data::Bytes(binary_payload(100)))?;
+            client.smartreceive(&warm).await?;
+            let base = vm_hwm_kib();
             let r = client.smartreceive(&json).await?;
-            let secs = t.elapsed().as_secs_f64();
-            let (peak, _) = vm_kib();
-            let size = match &r.payloads[0].data {
-                Data::Bytes(b) => b.len(),
-                _ => 0,
-            };
-            println!("MEM baseline_hwm_kib={base} peak_hwm_kib={peak} payload_bytes={size} secs={secs:.3}");
+            let Data::Bytes(b) = &r.payloads[0].data else { return Err("expected binary data".into()) };
+            (base, b.len())
         }
         other => return Err(format!("unknown mem-child mode {other:?}").into()),
-    }
+    };
+    println!("MEM {base} {} {size}", vm_hwm_kib());
     client.drain().await.ok();
     Ok(())
 }
 
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 struct Mem {
     baseline_kib: u64,
     peak_kib: u64,
     payload_bytes: u64,
-    secs: f64,
 }
 
 impl Mem {
@@ -821,42 +686,33 @@ fn run_mem_child(args: &[&str]) -> Res<Mem> {
     if !out.status.success() {
         return Err(format!("mem-child {args:?} failed ({}): {stdout}", out.status).into());
     }
-    let line = stdout.lines().find(|l| l.starts_with("MEM ")).ok_or_else(|| format!("no MEM line in: {stdout}"))?;
-    let mut m = Mem::default();
-    for kv in line.split_whitespace().skip(1) {
-        let (k, v) = kv.split_once('=').ok_or("bad MEM line")?;
-        match k {
-            "baseline_hwm_kib" => m.baseline_kib = v.parse()?,
-            "peak_hwm_kib" => m.peak_kib = v.parse()?,
-            "payload_bytes" => m.payload_bytes = v.parse()?,
-            "secs" => m.secs = v.parse()?,
-            _ => {}
-        }
-    }
-    Ok(m)
+    let line =
+        stdout.lines().find_map(|l| l.strip_prefix("MEM ")).ok_or_else(|| format!("no MEM line in: {stdout}"))?;
+    let v = line.split_whitespace().map(str::parse).collect::<Result<Vec<u64>, _>>()?;
+    let [baseline_kib, peak_kib, payload_bytes] = v[..] else { return Err(format!("bad MEM line: {line}").into()) };
+    Ok(Mem { baseline_kib, peak_kib, payload_bytes })
 }
 
 // ---------------------------------------------------------------------------------------------
 // Report
 
+#[derive(Default)]
 struct Report {
     rows: Vec<[String; 7]>,
     notes: Vec<String>,
 }
 
 impl Report {
-    #[allow(clippy::too_many_arguments)]
-    fn row(
-        &mut self,
-        test: &str,
-        metric: &str,
-        bridge: String,
-        floor: String,
-        ratio: String,
-        target: &str,
-        status: String,
-    ) {
-        self.rows.push([test.into(), metric.into(), bridge, floor, ratio, target.into(), status]);
+    /// One table row: test, metric, then up to five cells (NATSBridge, floor / reference, ratio,
+    /// target, status); missing cells are empty.
+    fn row(&mut self, test: &str, metric: &str, cells: &[&str]) {
+        let mut row: [String; 7] = Default::default();
+        row[0] = test.into();
+        row[1] = metric.into();
+        for (slot, cell) in row[2..].iter_mut().zip(cells) {
+            *slot = (*cell).into();
+        }
+        self.rows.push(row);
     }
 
     fn markdown(&self, header: &str) -> String {
@@ -889,6 +745,10 @@ fn num(x: f64) -> String {
     } else {
         format!("{x:.2}")
     }
+}
+
+fn times(x: f64, y: f64) -> String {
+    format!("{:.2}x", x / y)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -939,7 +799,8 @@ fn parse_args(argv: &[String]) -> Res<Args> {
                 println!(
                     "e2e [--out FILE] [--msgs N=200000] [--pings N=5000] [--warmup N=500] [--reps N=3] \
                      [--link-mb 10,100] [--only throughput,latency,link,plik,memory] \
-                     [--sub-capacity N=max(65536,msgs)] [--no-diag]"
+                     [--sub-capacity N=max(65536,msgs)] [--no-diag]\n\
+                     e2e pingpong floor|bridge|mux|codec [N=5000]"
                 );
                 std::process::exit(0);
             }
@@ -952,39 +813,26 @@ fn parse_args(argv: &[String]) -> Res<Args> {
 fn main() -> Res<()> {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    if argv.first().map(String::as_str) == Some("mem-child") {
-        return rt.block_on(mem_child(&argv[1..]));
+    match argv.first().map(String::as_str) {
+        Some("mem-child") => rt.block_on(mem_child(&argv[1..])),
+        Some("pingpong") => rt.block_on(pingpong_only(&argv[1..])),
+        _ => rt.block_on(run(parse_args(&argv)?)),
     }
-    if argv.first().map(String::as_str) == Some("pingpong") {
-        return rt.block_on(pingpong_only(&argv[1..]));
-    }
-    let args = parse_args(&argv)?;
-    rt.block_on(run(args))
 }
 
-/// `e2e pingpong floor|bridge|mux [N]`: one latency variant alone (for perf / strace).
+/// `e2e pingpong floor|bridge|mux|codec [N]`: one latency variant alone (for perf / strace).
 async fn pingpong_only(args: &[String]) -> Res<()> {
-    let variant = args.first().map(String::as_str).unwrap_or("bridge");
+    let ping = match args.first().map(String::as_str).unwrap_or("bridge") {
+        "floor" => Ping::Floor,
+        "bridge" => Ping::Bridge,
+        "mux" => Ping::Mux,
+        "codec" => Ping::Codec,
+        other => return Err(format!("unknown variant {other:?}: floor, bridge, mux or codec").into()),
+    };
     let n: usize = args.get(1).map(|s| s.parse()).transpose()?.unwrap_or(5_000);
     let nats = NatsServer::start()?;
-    let url = nats.url();
-    let payload = binary_payload(100);
-    let l = match variant {
-        "floor" => {
-            let envelope = Bytes::from(encode(
-                &SenderInfo::default(),
-                "bench.pp",
-                "msg",
-                PayloadType::Binary,
-                &Data::Bytes(payload),
-            )?);
-            floor_latency(&url, "bench.pp", envelope, 500, n).await?
-        }
-        "bridge" => bridge_latency(&url, "bench.pp", payload, 500, n).await?,
-        "mux" => bridge_muxed_latency(&url, "bench.pp", payload, 500, n).await?,
-        other => return Err(format!("unknown variant {other:?}: floor, bridge or mux").into()),
-    };
-    println!("{variant}: {l:?}");
+    let l = latency(&nats.url(), "bench.pp", ping, &binary_payload(100), 500, n).await?;
+    println!("{ping:?}: {l:?}");
     Ok(())
 }
 
@@ -997,7 +845,7 @@ async fn run(args: Args) -> Res<()> {
         .arg("--version")
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
-    let mut report = Report { rows: Vec::new(), notes: Vec::new() };
+    let mut report = Report::default();
     report.notes.push(format!(
         "{} on {url} (JetStream, file store in a temp dir); {} CPUs visible",
         version.unwrap_or_else(|_| "?".into()),
@@ -1007,36 +855,18 @@ async fn run(args: Args) -> Res<()> {
     // a. Throughput of 100-byte messages.
     if wants("throughput") {
         let payload = binary_payload(100);
-        let envelope = Bytes::from(encode(
-            &SenderInfo { broker_url: url.clone(), ..Default::default() },
-            "bench.tp.raw",
-            "msg",
-            PayloadType::Binary,
-            &Data::Bytes(payload.clone()),
-        )?);
-        let mut variants: Vec<(&str, SendSide, RecvSide)> = vec![
-            ("floor", SendSide::Raw(envelope.clone()), RecvSide::Raw),
-            ("bridge", SendSide::Bridge(payload.clone()), RecvSide::Bridge),
-        ];
+        let mut variants = vec![("floor", Via::Raw, Via::Raw), ("bridge", Via::Bridge, Via::Bridge)];
         if args.diag {
-            variants.push(("smartsend -> raw count", SendSide::Bridge(payload.clone()), RecvSide::Raw));
-            variants.push(("raw publish -> Subscription decode", SendSide::Raw(envelope.clone()), RecvSide::Bridge));
-            variants.push((
-                "core codec per message over raw async-nats (no Client)",
-                SendSide::Codec(payload.clone(), Codec::Core),
-                RecvSide::Codec(Codec::Core),
-            ));
-            variants.push((
-                "what-if codec (fused encode + borrowed decode) over raw async-nats",
-                SendSide::Codec(payload.clone(), Codec::Prototype),
-                RecvSide::Codec(Codec::Prototype),
-            ));
+            variants.extend([
+                ("smartsend -> raw count", Via::Bridge, Via::Raw),
+                ("raw publish -> Subscription decode", Via::Raw, Via::Bridge),
+                ("core codec per message over raw async-nats (no Client)", Via::Codec, Via::Codec),
+            ]);
         }
         let mut results: Vec<Vec<Throughput>> = vec![Vec::new(); variants.len()];
         for rep in 0..args.reps {
             for (i, (name, send, recv)) in variants.iter().enumerate() {
-                let subject = format!("bench.tp.{i}.{rep}");
-                let r = throughput(&url, &subject, send.clone(), *recv, args.msgs).await?;
+                let r = throughput(&url, &format!("bench.tp.{i}.{rep}"), *send, *recv, &payload, args.msgs).await?;
                 eprintln!(
                     "throughput rep {rep} {name}: {:.0} msg/s ({} of {} in {:.3} s, {} errors, {} slow-consumer events)",
                     r.rate(),
@@ -1050,255 +880,155 @@ async fn run(args: Args) -> Res<()> {
             }
         }
         let rate = |v: &[Throughput]| median(v.iter().map(Throughput::rate).collect());
+        let lost = |v: &[Throughput]| v.iter().map(|t| t.sent - t.received).sum::<u64>();
+        let events = |v: &[Throughput]| v.iter().map(|t| t.slow_consumer_events).sum::<u64>();
         let (f, b) = (rate(&results[0]), rate(&results[1]));
-        let ratio = b / f;
+        let pct = format!("{:.0}%", b / f * 100.0);
         let t = format!("throughput 100 B x {} (median of {})", args.msgs, args.reps);
         report.row(
             &t,
             "msgs/s",
-            num(b),
-            num(f),
-            format!("{:.0}%", ratio * 100.0),
-            ">= 50% of floor",
-            status(ratio >= 0.5, format!("{:.0}% of floor", ratio * 100.0)),
+            &[&num(b), &num(f), &pct, ">= 50% of floor", &status(b / f >= 0.5, format!("{pct} of floor"))],
         );
-        let lost = |v: &[Throughput]| v.iter().map(|t| t.sent - t.received).sum::<u64>();
-        let events = |v: &[Throughput]| v.iter().map(|t| t.slow_consumer_events).sum::<u64>();
         let (bl, fl) = (lost(&results[1]), lost(&results[0]));
         report.row(
             &t,
             "lost msgs / slow-consumer events (all reps)",
-            format!("{bl} / {}", events(&results[1])),
-            format!("{fl} / {}", events(&results[0])),
-            String::new(),
-            "0",
-            if bl + fl == 0 { "ok".into() } else { "**drops**".into() },
+            &[
+                &format!("{bl} / {}", events(&results[1])),
+                &format!("{fl} / {}", events(&results[0])),
+                "",
+                "0",
+                if bl + fl == 0 { "ok" } else { "**drops**" },
+            ],
         );
         for (i, (name, _, _)) in variants.iter().enumerate().skip(2) {
             let r = rate(&results[i]);
+            let metric = format!("diagnostic: {name}, msgs/s");
             report.row(
                 &t,
-                &format!("diagnostic: {name}, msgs/s"),
-                num(r),
-                num(f),
-                format!("{:.0}%", r / f * 100.0),
-                "",
-                format!("lost {}", lost(&results[i])),
+                &metric,
+                &[&num(r), &num(f), &format!("{:.0}%", r / f * 100.0), "", &format!("lost {}", lost(&results[i]))],
             );
         }
         report.notes.push(format!(
             "throughput: the floor publishes the {}-byte envelope (encoded once) with raw async-nats and counts it on a raw \
              subscriber; the bridge runs smartsend per message and a Subscription decoding every message. Separate publisher \
              and subscriber connections; subscription capacity {} messages.",
-            envelope.len(),
-            sub_capacity()
+            floor_envelope(&url, "bench.tp.0.0", &payload)?.len(),
+            SUB_CAPACITY.load(Ordering::Relaxed)
         ));
     }
 
     // b. Ping-pong latency.
     if wants("latency") {
         let payload = binary_payload(100);
-        let envelope = Bytes::from(encode(
-            &SenderInfo { broker_url: url.clone(), ..Default::default() },
-            "bench.pp.raw",
-            "msg",
-            PayloadType::Binary,
-            &Data::Bytes(payload.clone()),
-        )?);
-        let f = floor_latency(&url, "bench.pp.raw", envelope, args.warmup, args.pings).await?;
-        eprintln!("latency floor: {f:?}");
-        let b = bridge_latency(&url, "bench.pp.bridge", payload.clone(), args.warmup, args.pings).await?;
-        eprintln!("latency bridge: {b:?}");
+        let ping = async |ping: Ping| {
+            let subject = format!("bench.pp.{ping:?}");
+            let l = latency(&url, &subject, ping, &payload, args.warmup, args.pings).await;
+            eprintln!("latency {ping:?}: {l:?}");
+            l
+        };
+        let f = ping(Ping::Floor).await?;
+        let b = ping(Ping::Bridge).await?;
         let t = format!("ping-pong 100 B x {} (after {} warm-up)", args.pings, args.warmup);
-        let ratio = |x: f64, y: f64| format!("{:.2}x", x / y);
-        report.row(&t, "p50 µs", num(b.p50_us), num(f.p50_us), ratio(b.p50_us, f.p50_us), "", String::new());
+        let vs = |report: &mut Report, metric: &str, b: f64, f: f64| {
+            report.row(&t, metric, &[&num(b), &num(f), &times(b, f)]);
+        };
+        vs(&mut report, "p50 µs", b.p50_us, f.p50_us);
         let r = b.p99_us / f.p99_us;
-        report.row(
-            &t,
-            "p99 µs",
-            num(b.p99_us),
-            num(f.p99_us),
-            format!("{r:.2}x"),
-            "<= 1.5x floor",
-            status(r <= 1.5, format!("{r:.2}x")),
-        );
-        report.row(&t, "max µs", num(b.max_us), num(f.max_us), ratio(b.max_us, f.max_us), "", String::new());
-        report.row(&t, "mean µs", num(b.mean_us), num(f.mean_us), ratio(b.mean_us, f.mean_us), "", String::new());
-        report.row(
-            &t,
-            "client-process CPU µs per round trip",
-            num(b.cpu_us),
-            num(f.cpu_us),
-            ratio(b.cpu_us, f.cpu_us),
-            "",
-            String::new(),
-        );
+        let st = status(r <= 1.5, format!("{r:.2}x"));
+        report.row(&t, "p99 µs", &[&num(b.p99_us), &num(f.p99_us), &times(b.p99_us, f.p99_us), "<= 1.5x floor", &st]);
+        vs(&mut report, "max µs", b.max_us, f.max_us);
+        vs(&mut report, "mean µs", b.mean_us, f.mean_us);
+        vs(&mut report, "client-process CPU µs per round trip", b.cpu_us, f.cpu_us);
         if args.diag {
-            let m = bridge_muxed_latency(&url, "bench.pp.mux", payload.clone(), args.warmup, args.pings).await?;
-            eprintln!("latency bridge codec over muxed request: {m:?}");
-            let what = "diagnostic: bridge codec over async-nats muxed request";
-            report.row(
-                &t,
-                &format!("{what}, p50 µs"),
-                num(m.p50_us),
-                num(f.p50_us),
-                ratio(m.p50_us, f.p50_us),
-                "",
-                String::new(),
-            );
-            report.row(
-                &t,
-                &format!("{what}, p99 µs"),
-                num(m.p99_us),
-                num(f.p99_us),
-                ratio(m.p99_us, f.p99_us),
-                "",
-                String::new(),
-            );
-            report.row(
-                &t,
-                &format!("{what}, CPU µs"),
-                num(m.cpu_us),
-                num(f.cpu_us),
-                ratio(m.cpu_us, f.cpu_us),
-                "",
-                String::new(),
-            );
-            for (codec, what) in [
-                (Codec::Core, "diagnostic: core codec over raw request/reply (no Client)"),
-                (Codec::Prototype, "diagnostic: what-if codec over raw request/reply"),
+            for (p, what) in [
+                (Ping::Mux, "diagnostic: bridge codec over async-nats muxed request"),
+                (Ping::Codec, "diagnostic: core codec over raw request/reply (no Client)"),
             ] {
-                let m = codec_latency(
-                    &url,
-                    &format!("bench.pp.{codec:?}"),
-                    payload.clone(),
-                    args.warmup,
-                    args.pings,
-                    codec,
-                )
-                .await?;
-                eprintln!("latency {what}: {m:?}");
-                report.row(
-                    &t,
-                    &format!("{what}, p50 µs"),
-                    num(m.p50_us),
-                    num(f.p50_us),
-                    ratio(m.p50_us, f.p50_us),
-                    "",
-                    String::new(),
-                );
-                report.row(
-                    &t,
-                    &format!("{what}, p99 µs"),
-                    num(m.p99_us),
-                    num(f.p99_us),
-                    ratio(m.p99_us, f.p99_us),
-                    "",
-                    String::new(),
-                );
-                report.row(
-                    &t,
-                    &format!("{what}, CPU µs"),
-                    num(m.cpu_us),
-                    num(f.cpu_us),
-                    ratio(m.cpu_us, f.cpu_us),
-                    "",
-                    String::new(),
-                );
+                let m = ping(p).await?;
+                vs(&mut report, &format!("{what}, p50 µs"), m.p50_us, f.p50_us);
+                vs(&mut report, &format!("{what}, p99 µs"), m.p99_us, f.p99_us);
+                vs(&mut report, &format!("{what}, CPU µs"), m.cpu_us, f.cpu_us);
             }
         }
     }
 
     // c. Link transfer through the object store and Plik.
-    let sizes: Vec<usize> = args.link_mb.iter().map(|mb| mb * 1_000_000).collect();
-    let payloads: Vec<Bytes> =
-        if wants("link") || wants("plik") { sizes.iter().map(|&s| binary_payload(s)).collect() } else { Vec::new() };
-    let link_rows = |report: &mut Report, store: &str, tr: &Transfer, runs: &[Transfer], target: bool| {
-        let t = format!("link {} MB via {store} (median of {})", tr.bytes / 1_000_000, runs.len());
-        report.row(&t, "upload MB/s (smartsend)", num(tr.up()), String::new(), String::new(), "", String::new());
-        report.row(&t, "download MB/s (smartreceive)", num(tr.down()), String::new(), String::new(), "", String::new());
-        let (tgt, st) = if target {
-            (">= 300 MB/s", status(tr.total() >= 300.0, format!("{:.0}% of target", tr.total() / 3.0)))
-        } else {
-            ("", String::new())
-        };
-        report.row(&t, "total MB/s (send + receive)", num(tr.total()), String::new(), String::new(), tgt, st);
-        eprintln!(
-            "link {store} {} B runs: {}",
-            tr.bytes,
-            runs.iter()
-                .map(|r| format!("up {:.0} / down {:.0} / total {:.0} MB/s", r.up(), r.down(), r.total()))
-                .collect::<Vec<_>>()
-                .join("; ")
-        );
+    let payloads: Vec<Bytes> = if wants("link") || wants("plik") {
+        args.link_mb.iter().map(|mb| binary_payload(mb * 1_000_000)).collect()
+    } else {
+        Vec::new()
     };
-    if wants("link") {
-        let sender = bridge_connect(&url, BridgeOptions::default()).await?;
-        let receiver = bridge_connect(&url, BridgeOptions::default()).await?;
+    let link = async |report: &mut Report, store: &str, opts: &dyn Fn() -> BridgeOptions| -> Res<()> {
+        let sender = bridge_connect(&url, opts()).await?;
+        let receiver = bridge_connect(&url, opts()).await?;
+        let objstore = store == "object store";
         for p in &payloads {
-            let (tr, runs) = link_bench(&sender, &receiver, p, args.reps).await?;
-            link_rows(&mut report, "object store", &tr, &runs, p.len() >= 100_000_000);
-            if args.diag {
-                let t = format!("link {} MB via object store (median of {})", p.len() / 1_000_000, args.reps);
+            let tr =
+                median_transfer(&format!("link {store}"), args.reps, async || link_once(&sender, &receiver, p).await)
+                    .await?;
+            let t = format!("link {} MB via {store} (median of {})", p.len() / 1_000_000, args.reps);
+            report.row(&t, "upload MB/s (smartsend)", &[&num(tr.up())]);
+            report.row(&t, "download MB/s (smartreceive)", &[&num(tr.down())]);
+            let total = tr.total();
+            if objstore && p.len() >= 100_000_000 {
+                let st = status(total >= 300.0, format!("{:.0}% of target", total / 3.0));
+                report.row(&t, "total MB/s (send + receive)", &[&num(total), "", "", ">= 300 MB/s", &st]);
+            } else {
+                report.row(&t, "total MB/s (send + receive)", &[&num(total)]);
+            }
+            if objstore && args.diag {
                 let stock = stock_objstore(&url, p, args.reps).await?;
-                eprintln!("stock object store {} B: {stock:?}", p.len());
-                let what = "reference: stock async-nats ObjectStore put / get+read_to_end, MB/s";
                 report.row(
                     &t,
-                    what,
-                    format!("{} / {} (bridge)", num(tr.up()), num(tr.down())),
-                    format!("{} / {}", num(stock.up()), num(stock.down())),
-                    format!("{:.2}x / {:.2}x", tr.up() / stock.up(), tr.down() / stock.down()),
-                    "",
-                    format!("stock total {}", num(stock.total())),
+                    "reference: stock async-nats ObjectStore put / get+read_to_end, MB/s",
+                    &[
+                        &format!("{} / {} (bridge)", num(tr.up()), num(tr.down())),
+                        &format!("{} / {}", num(stock.up()), num(stock.down())),
+                        &format!("{} / {}", times(tr.up(), stock.up()), times(tr.down(), stock.down())),
+                        "",
+                        &format!("stock total {}", num(stock.total())),
+                    ],
                 );
                 let t0 = Instant::now();
-                std::hint::black_box(natsbridge::protocol::sha256_hex(p));
+                black_box(natsbridge::protocol::sha256_hex(p));
                 let sha = t0.elapsed().as_secs_f64();
                 report.row(
                     &t,
                     "diagnostic: one sha256_hex pass over the payload, ms (MB/s)",
-                    format!("{:.1} ({})", sha * 1e3, num(p.len() as f64 / MB / sha)),
-                    String::new(),
-                    String::new(),
-                    "",
-                    String::new(),
+                    &[&format!("{:.1} ({})", sha * 1e3, num(p.len() as f64 / MB / sha))],
                 );
             }
         }
+        Ok(())
+    };
+    if wants("link") {
+        link(&mut report, "object store", &BridgeOptions::default).await?;
     }
     if wants("plik") {
-        match plik_bin() {
-            None => {
-                let msg = "Plik: no plikd binary found ($PLIK_BIN, /tmp/plikbuild/plikd, <repo>/.tmp/bin/plikd): Plik rows skipped";
+        let plik = match plik_bin() {
+            None => Err("no plikd binary found ($PLIK_BIN, /tmp/plikbuild/plikd, <repo>/.tmp/bin/plikd)".to_owned()),
+            Some(bin) => Plik::start(&bin)
+                .map(|plik| (plik, bin.display().to_string()))
+                .map_err(|e| format!("{} did not start ({e})", bin.display())),
+        };
+        match plik {
+            Err(e) => {
+                let msg = format!("Plik: {e}: Plik rows skipped");
                 eprintln!("{msg}");
-                report.notes.push(msg.into());
+                report.notes.push(msg);
             }
-            Some(bin) => match Plik::start(&bin) {
-                Err(e) => {
-                    let msg = format!("Plik: {} did not start ({e}): Plik rows skipped", bin.display());
-                    eprintln!("{msg}");
-                    report.notes.push(msg);
-                }
-                Ok(plik) => {
-                    let opts = || BridgeOptions {
-                        fileserver_url: Some(plik.url.clone()),
-                        object_store: false,
-                        ..Default::default()
-                    };
-                    let sender = bridge_connect(&url, opts()).await?;
-                    let receiver = bridge_connect(&url, opts()).await?;
-                    for p in &payloads {
-                        let (tr, runs) = link_bench(&sender, &receiver, p, args.reps).await?;
-                        link_rows(&mut report, "Plik", &tr, &runs, false);
-                    }
-                    report.notes.push(format!(
-                        "Plik: {} at {} (file backend, sqlite metadata in a temp dir)",
-                        bin.display(),
-                        plik.url
-                    ));
-                }
-            },
+            Ok((plik, bin)) => {
+                let opts = || BridgeOptions {
+                    fileserver_url: Some(plik.url.clone()),
+                    object_store: false,
+                    ..Default::default()
+                };
+                link(&mut report, "Plik", &opts).await?;
+                report.notes.push(format!("Plik: {bin} at {} (file backend, sqlite metadata in a temp dir)", plik.url));
+            }
         }
     }
     drop(payloads);
@@ -1308,26 +1038,6 @@ async fn run(args: Args) -> Res<()> {
         let size = 100_000_000usize;
         let send = run_mem_child(&["send", &url, &size.to_string()])?;
         eprintln!("memory send: {send:?}");
-        let r = send.ratio();
-        let t = "memory, 100 MB link send (object store)";
-        report.row(
-            t,
-            "peak RSS (VmHWM) MiB",
-            num(send.peak_kib as f64 / 1024.0),
-            format!("baseline {}", num(send.baseline_kib as f64 / 1024.0)),
-            String::new(),
-            "",
-            String::new(),
-        );
-        report.row(
-            t,
-            "(peak - baseline) / payload",
-            format!("{r:.2}x"),
-            String::new(),
-            String::new(),
-            "<= 2.5x",
-            status(r <= 2.5, format!("{r:.2}x")),
-        );
 
         // Receive: the parent uploads, the child downloads and decodes.
         let sender = bridge_connect(&url, BridgeOptions::default()).await?;
@@ -1338,25 +1048,20 @@ async fn run(args: Args) -> Res<()> {
         std::fs::write(&env_path, &sent.json)?;
         let recv = run_mem_child(&["receive", &url, &env_path.to_string_lossy()])?;
         eprintln!("memory receive: {recv:?}");
-        let t = "memory, 100 MB link receive (object store)";
-        report.row(
-            t,
-            "peak RSS (VmHWM) MiB",
-            num(recv.peak_kib as f64 / 1024.0),
-            format!("baseline {}", num(recv.baseline_kib as f64 / 1024.0)),
-            String::new(),
-            "",
-            String::new(),
-        );
-        report.row(
-            t,
-            "(peak - baseline) / payload",
-            format!("{:.2}x", recv.ratio()),
-            String::new(),
-            String::new(),
-            "(no target)",
-            String::new(),
-        );
+
+        for (m, t, target, st) in [
+            (
+                send,
+                "memory, 100 MB link send (object store)",
+                "<= 2.5x",
+                status(send.ratio() <= 2.5, format!("{:.2}x", send.ratio())),
+            ),
+            (recv, "memory, 100 MB link receive (object store)", "(no target)", String::new()),
+        ] {
+            let mib = |kib: u64| num(kib as f64 / 1024.0);
+            report.row(t, "peak RSS (VmHWM) MiB", &[&mib(m.peak_kib), &format!("baseline {}", mib(m.baseline_kib))]);
+            report.row(t, "(peak - baseline) / payload", &[&format!("{:.2}x", m.ratio()), "", "", target, &st]);
+        }
         report.notes.push(
             "memory: a child process (`e2e mem-child`) reads VmHWM from /proc/self/status after connecting and warming up, \
              then after one 100 MB smartsend (or smartreceive); the ratio is the growth over the payload size, the payload buffer itself counting 1x."

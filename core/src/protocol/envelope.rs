@@ -5,7 +5,6 @@ use super::{PayloadType, Transport, base64_decode, base64_encode, new_id, sha256
 use crate::error::{Error, ErrorCode, Result, err};
 use bytes::Bytes;
 use serde::{Deserialize, Deserializer, Serialize};
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 
@@ -43,6 +42,57 @@ fn cow_or_null<'de: 'a, 'a, D: Deserializer<'de>>(d: D) -> std::result::Result<C
         }
     }
     d.deserialize_option(CowOrNull)
+}
+
+/// A payload's `data` as parsed from a message: a string (borrowed when it has no escapes, as
+/// base64 never has) in one scan, or any other JSON value (inline `encoding: "json"`).
+enum DataRef<'a> {
+    Str(Cow<'a, str>),
+    Json(Value),
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for DataRef<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
+        struct DataVisitor;
+        impl<'de> serde::de::Visitor<'de> for DataVisitor {
+            type Value = DataRef<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("payload data")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> std::result::Result<Self::Value, E> {
+                Ok(DataRef::Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> std::result::Result<Self::Value, E> {
+                Ok(DataRef::Str(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> std::result::Result<Self::Value, E> {
+                Ok(DataRef::Str(Cow::Owned(v)))
+            }
+            fn visit_unit<E>(self) -> std::result::Result<Self::Value, E> {
+                Ok(DataRef::Json(Value::Null))
+            }
+            fn visit_bool<E>(self, v: bool) -> std::result::Result<Self::Value, E> {
+                Ok(DataRef::Json(v.into()))
+            }
+            fn visit_i64<E>(self, v: i64) -> std::result::Result<Self::Value, E> {
+                Ok(DataRef::Json(v.into()))
+            }
+            fn visit_u64<E>(self, v: u64) -> std::result::Result<Self::Value, E> {
+                Ok(DataRef::Json(v.into()))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> std::result::Result<Self::Value, E> {
+                Ok(DataRef::Json(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number)))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> std::result::Result<Self::Value, A::Error> {
+                Value::deserialize(SeqAccessDeserializer::new(seq)).map(DataRef::Json)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> std::result::Result<Self::Value, A::Error> {
+                Value::deserialize(MapAccessDeserializer::new(map)).map(DataRef::Json)
+            }
+        }
+        d.deserialize_any(DataVisitor)
+    }
 }
 
 /// The envelope as parsed, borrowing from the message: inline base64 is decoded straight from
@@ -95,7 +145,7 @@ struct PayloadRef<'a> {
     encoding: Cow<'a, str>,
     size: u64,
     #[serde(borrow)]
-    data: &'a RawValue,
+    data: DataRef<'a>,
     #[serde(default, deserialize_with = "map_or_null")]
     metadata: Map<String, Value>,
 }
@@ -106,7 +156,10 @@ impl<'a> EnvelopeRef<'a> {
         if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
             return err(ErrorCode::InvalidEnvelope, "message is not a JSON object");
         }
-        serde_json::from_slice(bytes).map_err(|e| {
+        // One UTF-8 check of the whole message, then `from_str`, which does not check each string again.
+        let text = std::str::from_utf8(bytes)
+            .map_err(|e| Error::new(ErrorCode::InvalidEnvelope, format!("message is not valid UTF-8: {e}")))?;
+        serde_json::from_str(text).map_err(|e| {
             let what = if e.is_syntax() || e.is_eof() { "not valid JSON" } else { "not a valid envelope" };
             Error::new(ErrorCode::InvalidEnvelope, format!("message is {what}: {e}"))
         })
@@ -133,10 +186,10 @@ impl<'a> EnvelopeRef<'a> {
                 .into_iter()
                 .enumerate()
                 .map(|(i, p)| WirePayload {
-                    data: if keep_data(i) {
-                        serde_json::from_str(p.data.get()).expect("RawValue holds valid JSON")
-                    } else {
-                        Value::Null
+                    data: match p.data {
+                        _ if !keep_data(i) => Value::Null,
+                        DataRef::Str(s) => Value::String(s.into_owned()),
+                        DataRef::Json(v) => v,
                     },
                     id: p.id.into_owned(),
                     dataname: p.dataname.into_owned(),
@@ -168,7 +221,7 @@ pub fn decode_message(bytes: &[u8]) -> Result<(Envelope, Vec<DecodedPayload>)> {
                 transport: &p.transport,
                 encoding: &p.encoding,
                 size: p.size,
-                data: DataView::Raw(p.data),
+                data: DataView::Ref(&p.data),
                 metadata: &p.metadata,
             })
         })
@@ -363,7 +416,7 @@ pub fn decode_inline(p: &WirePayload) -> Result<DecodedPayload> {
 /// A payload's `data`, as an owned value or borrowed raw JSON from the message.
 enum DataView<'a> {
     Value(&'a Value),
-    Raw(&'a RawValue),
+    Ref(&'a DataRef<'a>),
 }
 
 impl DataView<'_> {
@@ -371,17 +424,16 @@ impl DataView<'_> {
         match self {
             DataView::Value(Value::String(s)) => Some(Cow::Borrowed(s)),
             DataView::Value(_) => None,
-            DataView::Raw(raw) => serde_json::from_str::<&str>(raw.get())
-                .map(Cow::Borrowed)
-                .or_else(|_| serde_json::from_str::<String>(raw.get()).map(Cow::Owned))
-                .ok(),
+            DataView::Ref(DataRef::Str(s)) => Some(Cow::Borrowed(s)),
+            DataView::Ref(DataRef::Json(_)) => None,
         }
     }
 
     fn json_bytes(&self) -> Vec<u8> {
         match self {
             DataView::Value(v) => serde_json::to_vec(v).expect("JSON value serializes"),
-            DataView::Raw(raw) => raw.get().as_bytes().to_vec(),
+            DataView::Ref(DataRef::Str(s)) => serde_json::to_vec(s).expect("a str serializes"),
+            DataView::Ref(DataRef::Json(v)) => serde_json::to_vec(v).expect("JSON value serializes"),
         }
     }
 }

@@ -9,7 +9,6 @@
 use super::{Fetch, FetchError, LinkStore, Stored, Upload};
 use crate::error::{Error, ErrorCode, Result};
 use async_nats::jetstream::{self, object_store};
-use base64::Engine as _;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::stream::{FuturesOrdered, StreamExt};
@@ -114,12 +113,12 @@ impl ObjectStoreLink {
             size: upload.bytes.len(),
             chunks,
             modified: Some(time::OffsetDateTime::now_utc()),
-            digest: Some(format!("SHA-256={}", base64::engine::general_purpose::URL_SAFE.encode(digest))),
+            digest: Some(format!("SHA-256={}", base64_simd::URL_SAFE.encode_to_string(digest))),
             deleted: false,
         };
         let mut headers = async_nats::HeaderMap::new();
         headers.insert("Nats-Rollup", "sub");
-        let meta_subject = format!("$O.{}.M.{}", self.bucket, base64::engine::general_purpose::URL_SAFE.encode(&name));
+        let meta_subject = format!("$O.{}.M.{}", self.bucket, base64_simd::URL_SAFE.encode_to_string(&name));
         let body = serde_json::to_vec(&info).map_err(|e| fail(e.to_string()))?;
         self.js
             .publish_with_headers(meta_subject, headers, body.into())
@@ -158,7 +157,7 @@ impl ObjectStoreLink {
         // matching that digest to the envelope's sha256 verifies the bytes in the same pass.
         if let Some(expected) = fetch.sha256 {
             let stored = object.info.digest.as_deref().and_then(|d| d.strip_prefix("SHA-256="));
-            let stored = stored.and_then(|d| base64::engine::general_purpose::URL_SAFE.decode(d).ok()).map(hex::encode);
+            let stored = stored.and_then(|d| base64_simd::URL_SAFE.decode_to_vec(d).ok()).map(hex::encode);
             if !stored.as_ref().is_some_and(|s| s.eq_ignore_ascii_case(expected)) {
                 return Err(FetchError::Fatal(Error::new(
                     ErrorCode::ChecksumMismatch,
