@@ -139,7 +139,7 @@ pub fn base64_encode(bytes: &[u8]) -> String {
 
 pub fn base64_decode(text: &str) -> Result<Vec<u8>> {
     // Some senders drop the padding; the bytes are still unambiguous.
-    let engine = if text.len() % 4 == 0 { base64_simd::STANDARD } else { base64_simd::STANDARD_NO_PAD };
+    let engine = if text.len().is_multiple_of(4) { base64_simd::STANDARD } else { base64_simd::STANDARD_NO_PAD };
     engine.decode_to_vec(text).map_err(|_| {
         crate::error::Error::new(
             ErrorCode::DeserializationError,
