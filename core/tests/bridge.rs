@@ -43,6 +43,7 @@ async fn every_payload_type_over_both_transports() {
             let sent =
                 c.smartsend("t.types", vec![Outgoing::new("p", data.clone(), payload_type)], &opts).await.unwrap();
             assert_eq!(sent.envelope.payloads[0].transport, transport.as_str());
+            common::schema::assert_sent_envelope_valid(&sent.json);
             let got = sub.next_timeout(Duration::from_secs(5)).await.unwrap().unwrap();
             assert_eq!(got.envelope.msg_id, sent.envelope.msg_id);
             assert_eq!(got.payloads.len(), 1);
@@ -70,6 +71,7 @@ async fn multi_payload_keeps_order_and_mixes_transports() {
         Outgoing::new("rows", Data::Json(json!([{"a": 1}])), PayloadType::JsonTable),
     ];
     let sent = c.smartsend("t.multi", payloads, &SendOptions::default()).await.unwrap();
+    common::schema::assert_sent_envelope_valid(&sent.json);
     let transports: Vec<_> = sent.envelope.payloads.iter().map(|p| p.transport.as_str()).collect();
     assert_eq!(transports, ["direct", "link", "direct", "direct"]);
     let Data::Bytes(big_bytes) = &big else { unreachable!() };
@@ -208,10 +210,16 @@ async fn request_reply_and_nack() {
         }
     });
     let ask = |t: &str| vec![Outgoing::new("q", Data::Text(t.into()), PayloadType::Text)];
+    // A tap on the reply subjects checks the ACK and NACK envelopes the responder publishes.
+    let mut tap = c.nats().subscribe("_INBOX.>").await.unwrap();
     let reply = c.request("t.svc", ask("hi"), &SendOptions::default(), Duration::from_secs(5)).await.unwrap();
+    let raw = tokio::time::timeout(Duration::from_secs(5), futures::StreamExt::next(&mut tap)).await.unwrap().unwrap();
+    common::schema::assert_sent_envelope_valid(&raw.payload);
     assert_eq!(reply.payloads[0].data, Data::Text("HI".into()));
     assert_eq!(reply.envelope.msg_purpose, "ACK");
     let e = c.request("t.svc", ask("fail"), &SendOptions::default(), Duration::from_secs(5)).await.unwrap_err();
+    let raw = tokio::time::timeout(Duration::from_secs(5), futures::StreamExt::next(&mut tap)).await.unwrap().unwrap();
+    common::schema::assert_sent_envelope_valid(&raw.payload);
     assert_eq!(e.code, ErrorCode::DownloadFailed);
     assert_eq!(e.message, "could not fetch it");
     let e = c.request("t.nobody", ask("x"), &SendOptions::default(), Duration::from_millis(300)).await.unwrap_err();
@@ -534,4 +542,28 @@ async fn concurrent_requests_each_get_their_own_reply() {
         assert_eq!(data, Data::Json(json!(i)));
         assert!(!no_reply_id);
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_subscription_is_a_stream() {
+    use futures::StreamExt as _;
+    let server = NatsServer::start();
+    let c = client(&server).await;
+    let stream = c.subscribe("t.stream", None).await.unwrap().into_stream();
+    for i in 0..5 {
+        c.smartsend(
+            "t.stream",
+            vec![Outgoing::new("i", Data::Json(json!(i)), PayloadType::Dictionary)],
+            &SendOptions::default(),
+        )
+        .await
+        .unwrap();
+    }
+    let got: Vec<Data> = tokio::time::timeout(
+        Duration::from_secs(5),
+        stream.take(5).map(|r| r.unwrap().payloads[0].data.clone()).collect(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(got, (0..5).map(|i| Data::Json(json!(i))).collect::<Vec<_>>());
 }

@@ -662,6 +662,11 @@ impl Subscription {
         Ok(received)
     }
 
+    /// The subscription as a `futures::Stream` of decoded messages (for `StreamExt` combinators).
+    pub fn into_stream(self) -> impl futures::Stream<Item = Result<Received>> {
+        futures::stream::unfold(self, |mut sub| async move { sub.next().await.map(|item| (item, sub)) })
+    }
+
     pub async fn unsubscribe(mut self) -> Result<()> {
         self.sub.unsubscribe().await.map_err(connection_failed)
     }

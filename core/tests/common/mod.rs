@@ -4,3 +4,4 @@
 pub mod flaky_http;
 pub mod nats;
 pub mod plik;
+pub mod schema;
