@@ -1,7 +1,7 @@
 //! The NATSBridge client: one NATS connection, the link stores, and smartsend / smartreceive /
 //! subscribe / request built on them.
 
-use super::options::{ConnectOptions, FileServerKind, SendOptions};
+use super::options::{BridgeOptions, ConnectOptions, FileServerKind, SendOptions};
 use super::store::{self, Fetch, LinkStore, Upload, http::HttpStore, objstore::ObjectStoreLink, plik::PlikStore};
 use crate::error::{Error, ErrorCode, Result, err};
 use crate::protocol::{
@@ -109,100 +109,21 @@ impl Client {
             })
             .collect::<Result<Vec<_>>>()?;
         let drops = Arc::new(AtomicU64::new(0));
-        let mut o = async_nats::ConnectOptions::new()
-            .connection_timeout(opts.connect_timeout)
-            .subscription_capacity(opts.subscription_capacity)
-            .max_reconnects(opts.max_reconnects);
-        let wait = opts.reconnect_time_wait;
-        o = o.reconnect_delay_callback(move |attempts| if attempts <= 1 { Duration::ZERO } else { wait });
-        let counter = drops.clone();
         let info_stale = Arc::new(AtomicBool::new(false));
-        let stale = info_stale.clone();
-        o = o.event_callback(move |event| {
-            let counter = counter.clone();
-            let stale = stale.clone();
-            async move {
-                match event {
-                    async_nats::Event::Connected => stale.store(true, Ordering::Relaxed),
-                    async_nats::Event::SlowConsumer(sid) => {
-                        counter.fetch_add(1, Ordering::Relaxed);
-                        tracing::warn!(
-                            sid,
-                            "slow consumer: the server or client dropped messages for this subscription"
-                        );
-                    }
-                    other => tracing::debug!(event = %other, "nats connection event"),
-                }
-            }
-        });
-        if let Some(name) = &opts.name {
-            o = o.name(name);
-        }
-        match (&opts.user, &opts.password) {
-            (Some(u), Some(p)) => o = o.user_and_password(u.clone(), p.clone()),
-            (Some(_), None) | (None, Some(_)) => {
-                return err(ErrorCode::NatsConnectionFailed, "user and password must be given together");
-            }
-            (None, None) => {}
-        }
-        if let Some(t) = &opts.token {
-            o = o.token(t.clone());
-        }
-        if let Some(seed) = &opts.nkey {
-            o = o.nkey(seed.clone());
-        }
-        if let Some(path) = &opts.credentials_file {
-            o = o.credentials_file(path).await.map_err(connection_failed)?;
-        }
-        if let Some(ca) = &opts.tls_ca_file {
-            o = o.add_root_certificates(ca.clone());
-        }
-        match (&opts.tls_cert_file, &opts.tls_key_file) {
-            (Some(c), Some(k)) => o = o.add_client_certificate(c.clone(), k.clone()),
-            (None, None) => {}
-            _ => return err(ErrorCode::NatsConnectionFailed, "tls_cert_file and tls_key_file must be given together"),
-        }
-        if opts.require_tls {
-            o = o.require_tls(true);
-        }
-        let nats = o
+        let nats = nats_options(&opts, drops.clone(), info_stale.clone())
+            .await?
             .connect(addrs)
             .await
             .map_err(|e| connection_failed(format!("cannot connect to {}: {e}", servers.join(", "))))?;
-
         let bridge = &opts.bridge;
-        let threshold = bridge.resolved_threshold()?;
-        let mut stores: Vec<Arc<dyn LinkStore>> = Vec::new();
-        let mut upload_store: Option<Arc<dyn LinkStore>> = None;
-        if let Some(custom) = &bridge.link_store {
-            stores.push(custom.clone());
-            upload_store = Some(custom.clone());
-        }
-        if let Some(url) = bridge.resolved_fileserver_url() {
-            let s: Arc<dyn LinkStore> = match bridge.fileserver_kind {
-                FileServerKind::Plik => Arc::new(PlikStore::new(&url, bridge.plik.clone())?),
-                FileServerKind::HttpPut => Arc::new(HttpStore::new(&url)?),
-            };
-            stores.push(s.clone());
-            upload_store.get_or_insert(s);
-        }
-        for origin in &bridge.allowed_origins {
-            stores.push(Arc::new(HttpStore::new(origin)?));
-        }
-        if bridge.object_store && nats.server_info().jetstream {
-            let s: Arc<dyn LinkStore> =
-                Arc::new(ObjectStoreLink::new(nats.clone(), &bridge.object_store_bucket, bridge.object_store_ttl));
-            stores.push(s.clone());
-            upload_store.get_or_insert(s);
-        }
+        let (upload_store, stores) = link_stores(bridge, &nats)?;
         let max_payload = nats.server_info().max_payload;
         Ok(Client {
             inner: Arc::new(Inner {
-                nats,
                 broker_url: servers.join(","),
                 sender_id: bridge.sender_id.clone().unwrap_or_else(protocol::new_id),
                 sender_name: bridge.sender_name.clone(),
-                threshold,
+                threshold: bridge.resolved_threshold()?,
                 upload_store,
                 stores,
                 retry: bridge.retry,
@@ -212,6 +133,7 @@ impl Client {
                 max_payload: AtomicUsize::new(max_payload),
                 info_stale,
                 replies: tokio::sync::OnceCell::new(),
+                nats,
             }),
         })
     }
@@ -588,6 +510,99 @@ impl Client {
     pub async fn drain(&self) -> Result<()> {
         self.inner.nats.drain().await.map_err(connection_failed)
     }
+}
+
+/// async-nats options from ours. Slow-consumer events are counted in `drops`; a (re)connect
+/// marks the cached INFO stale.
+async fn nats_options(
+    opts: &ConnectOptions,
+    drops: Arc<AtomicU64>,
+    info_stale: Arc<AtomicBool>,
+) -> Result<async_nats::ConnectOptions> {
+    let wait = opts.reconnect_time_wait;
+    let mut o = async_nats::ConnectOptions::new()
+        .connection_timeout(opts.connect_timeout)
+        .subscription_capacity(opts.subscription_capacity)
+        .max_reconnects(opts.max_reconnects)
+        .reconnect_delay_callback(move |attempts| if attempts <= 1 { Duration::ZERO } else { wait })
+        .event_callback(move |event| {
+            let (drops, stale) = (drops.clone(), info_stale.clone());
+            async move {
+                match event {
+                    async_nats::Event::Connected => stale.store(true, Ordering::Relaxed),
+                    async_nats::Event::SlowConsumer(sid) => {
+                        drops.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(
+                            sid,
+                            "slow consumer: the server or client dropped messages for this subscription"
+                        );
+                    }
+                    other => tracing::debug!(event = %other, "nats connection event"),
+                }
+            }
+        });
+    if let Some(name) = &opts.name {
+        o = o.name(name);
+    }
+    match (&opts.user, &opts.password) {
+        (Some(u), Some(p)) => o = o.user_and_password(u.clone(), p.clone()),
+        (Some(_), None) | (None, Some(_)) => {
+            return err(ErrorCode::NatsConnectionFailed, "user and password must be given together");
+        }
+        (None, None) => {}
+    }
+    if let Some(t) = &opts.token {
+        o = o.token(t.clone());
+    }
+    if let Some(seed) = &opts.nkey {
+        o = o.nkey(seed.clone());
+    }
+    if let Some(path) = &opts.credentials_file {
+        o = o.credentials_file(path).await.map_err(connection_failed)?;
+    }
+    if let Some(ca) = &opts.tls_ca_file {
+        o = o.add_root_certificates(ca.clone());
+    }
+    match (&opts.tls_cert_file, &opts.tls_key_file) {
+        (Some(c), Some(k)) => o = o.add_client_certificate(c.clone(), k.clone()),
+        (None, None) => {}
+        _ => return err(ErrorCode::NatsConnectionFailed, "tls_cert_file and tls_key_file must be given together"),
+    }
+    if opts.require_tls {
+        o = o.require_tls(true);
+    }
+    Ok(o)
+}
+
+type Stores = (Option<Arc<dyn LinkStore>>, Vec<Arc<dyn LinkStore>>);
+
+/// The store uploads go to (custom, else file server, else object store) and every store
+/// downloads may come from.
+fn link_stores(bridge: &BridgeOptions, nats: &async_nats::Client) -> Result<Stores> {
+    let mut stores: Vec<Arc<dyn LinkStore>> = Vec::new();
+    let mut upload_store: Option<Arc<dyn LinkStore>> = None;
+    let mut add = |store: Arc<dyn LinkStore>, takes_uploads: bool| {
+        if takes_uploads && upload_store.is_none() {
+            upload_store = Some(store.clone());
+        }
+        stores.push(store);
+    };
+    if let Some(custom) = &bridge.link_store {
+        add(custom.clone(), true);
+    }
+    if let Some(url) = bridge.resolved_fileserver_url() {
+        match bridge.fileserver_kind {
+            FileServerKind::Plik => add(Arc::new(PlikStore::new(&url, bridge.plik.clone())?), true),
+            FileServerKind::HttpPut => add(Arc::new(HttpStore::new(&url)?), true),
+        }
+    }
+    for origin in &bridge.allowed_origins {
+        add(Arc::new(HttpStore::new(origin)?), false);
+    }
+    if bridge.object_store && nats.server_info().jetstream {
+        add(Arc::new(ObjectStoreLink::new(nats.clone(), &bridge.object_store_bucket, bridge.object_store_ttl)), true);
+    }
+    Ok((upload_store, stores))
 }
 
 fn reply_subject(to: &Received) -> Result<String> {
