@@ -18,6 +18,15 @@ fn decode_error(e: ArrowError) -> Error {
 
 /// Decodes every batch of an IPC stream without copying column buffers.
 pub fn read_stream(bytes: &Bytes) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    // These bytes come off the wire, and arrow-ipc panics on some malformed layouts (a buffer
+    // offset past the end, found by tests/arrow_mutations.rs): a panic here is bad input too.
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decode_stream(bytes))) {
+        Ok(result) => result,
+        Err(_) => err(ErrorCode::DeserializationError, "invalid Arrow IPC stream: malformed buffer layout"),
+    }
+}
+
+fn decode_stream(bytes: &Bytes) -> Result<(SchemaRef, Vec<RecordBatch>)> {
     if bytes.starts_with(FILE_MAGIC) {
         return err(
             ErrorCode::DeserializationError,
