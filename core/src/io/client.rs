@@ -309,7 +309,8 @@ impl Client {
             // Hash on another thread while the bytes travel.
             let hashing = tokio::task::spawn_blocking(move || protocol::sha256_hex(&bytes));
             let (stored, sha256) = futures::future::join(upload, hashing).await;
-            (stored?.url, sha256.expect("hashing does not panic"))
+            let sha256 = sha256.map_err(|e| Error::new(ErrorCode::UploadFailed, format!("hashing stopped: {e}")))?;
+            (stored?.url, sha256)
         };
         Ok(protocol::link_payload(&p.dataname, p.payload_type, size, url, sha256))
     }
