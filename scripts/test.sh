@@ -31,6 +31,9 @@ for line in "greeting +text +direct" "config +dictionary +direct" "readings +jso
     grep -Eq "$line" <<<"$demo_out" || { echo "demo output lacks: $line"; exit 1; }
 done
 
+step "Python binding: the wheel in a clean venv, pytest against a real nats-server"
+bash bindings-python/scripts/test.sh 2>&1 | tee -a "$log"
+
 step "interop matrix"
 python3 tests-interop/run.py 2>&1 | tee -a "$log"
 

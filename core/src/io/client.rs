@@ -331,17 +331,8 @@ impl Client {
             PayloadSource::Link(url) => Some(self.fetch(p, url)),
             PayloadSource::Inline(_) => None,
         });
-        let mut fetched = futures::future::join_all(links).await.into_iter();
-        let mut payloads = Vec::with_capacity(decoded.len());
-        for p in decoded {
-            let (transport, bytes) = match p.source {
-                PayloadSource::Inline(bytes) => (Transport::Direct, bytes),
-                PayloadSource::Link(_) => (Transport::Link, fetched.next().expect("one result per link")?),
-            };
-            let data = protocol::deserialize(p.payload_type, bytes)?;
-            payloads.push(Incoming { dataname: p.dataname, payload_type: p.payload_type, data, transport });
-        }
-        Ok(Received { envelope, payloads, subject: None, reply: None })
+        let fetched = futures::future::join_all(links).await;
+        assemble(envelope, decoded, fetched)
     }
 
     async fn fetch(&self, p: &DecodedPayload, url: &str) -> Result<Bytes> {
@@ -507,10 +498,39 @@ impl Client {
         self.inner.nats.flush().await.map_err(connection_failed)
     }
 
-    /// Unsubscribes everything after delivering what is in flight, then closes.
+    /// Writes out pending publishes, unsubscribes everything after delivering what is in
+    /// flight, then closes. (async-nats' drain alone can close before buffered publishes are
+    /// written: a send-then-drain script lost 1 message in 20.)
     pub async fn drain(&self) -> Result<()> {
+        self.flush().await?;
         self.inner.nats.drain().await.map_err(connection_failed)
     }
+}
+
+/// Decodes a message whose payloads are all direct, without a connection. `Ok(None)` when it
+/// has link payloads: those need a client's link stores (`Client::smartreceive`).
+pub fn smartreceive_direct(message: &[u8]) -> Result<Option<Received>> {
+    let (envelope, decoded) = protocol::decode_message(message)?;
+    if decoded.iter().any(|p| matches!(p.source, PayloadSource::Link(_))) {
+        return Ok(None);
+    }
+    let cid = envelope.correlation_id.clone();
+    assemble(envelope, decoded, Vec::new()).map(Some).map_err(|e| e.with_correlation_id(&cid))
+}
+
+/// The decoded payloads in envelope order; `fetched` holds each link payload's bytes in turn.
+fn assemble(envelope: Envelope, decoded: Vec<DecodedPayload>, fetched: Vec<Result<Bytes>>) -> Result<Received> {
+    let mut fetched = fetched.into_iter();
+    let mut payloads = Vec::with_capacity(decoded.len());
+    for p in decoded {
+        let (transport, bytes) = match p.source {
+            PayloadSource::Inline(bytes) => (Transport::Direct, bytes),
+            PayloadSource::Link(_) => (Transport::Link, fetched.next().expect("one result per link")?),
+        };
+        let data = protocol::deserialize(p.payload_type, bytes)?;
+        payloads.push(Incoming { dataname: p.dataname, payload_type: p.payload_type, data, transport });
+    }
+    Ok(Received { envelope, payloads, subject: None, reply: None })
 }
 
 /// async-nats options from ours. Slow-consumer events are counted in `drops`; a (re)connect

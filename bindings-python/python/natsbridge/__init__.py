@@ -1,0 +1,389 @@
+"""NATSBridge for Python: typed payloads over NATS, large ones through claim-check links.
+
+The protocol and all I/O live in the Rust core (``natsbridge._natsbridge``); this module adds
+Python idioms only: keyword arguments, Arrow conversion, context managers, iterators.
+
+Naming rule: every call that waits is a coroutine (``smartsend``, ``connect``, ``nc.request``)
+with a blocking twin of the same name plus ``_sync`` (``smartsend_sync``, ``connect_sync``,
+``nc.request_sync``). The blocking twins release the GIL while they wait.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Iterable, Literal, Optional, Sequence, Tuple, Union
+
+from . import _natsbridge as _nb
+from ._natsbridge import (
+    ChecksumMismatchError,
+    DeserializationError,
+    DownloadFailedError,
+    InvalidEnvelopeError,
+    InvalidPayloadTypeError,
+    InvalidTransportError,
+    NATSBridgeError,
+    NatsConnectionFailedError,
+    PayloadTooLargeError,
+    TimeoutError,
+    UploadFailedError,
+    UrlNotAllowedError,
+)
+
+__version__: str = _nb.__version__
+
+__all__ = [
+    "smartsend", "smartsend_sync", "smartreceive", "smartreceive_sync", "connect", "connect_sync",
+    "Connection", "Subscription", "NATSBridgeError", "InvalidPayloadTypeError", "UploadFailedError",
+    "DownloadFailedError", "InvalidTransportError", "NatsConnectionFailedError", "DeserializationError",
+    "InvalidEnvelopeError", "ChecksumMismatchError", "PayloadTooLargeError", "UrlNotAllowedError",
+    "TimeoutError", "ERRORS", "PAYLOAD_TYPES", "MSG_PURPOSES", "TEXT", "DICTIONARY", "ARROWTABLE",
+    "JSONTABLE", "IMAGE", "AUDIO", "VIDEO", "BINARY", "ACK", "NACK", "UPDATE_STATUS", "SHUTDOWN", "CHAT",
+    "COMMAND", "EVENT", "DEFAULT_SIZE_THRESHOLD",
+]
+
+# Payload types (the seeds' strings).
+TEXT = "text"
+DICTIONARY = "dictionary"
+ARROWTABLE = "arrowtable"
+JSONTABLE = "jsontable"
+IMAGE = "image"
+AUDIO = "audio"
+VIDEO = "video"
+BINARY = "binary"
+PAYLOAD_TYPES: Tuple[str, ...] = tuple(_nb.PAYLOAD_TYPES)
+
+# msg_purpose values named by the seeds (receivers accept any non-empty string).
+ACK = "ACK"
+NACK = "NACK"
+UPDATE_STATUS = "updateStatus"
+SHUTDOWN = "shutdown"
+CHAT = "chat"
+COMMAND = "command"
+EVENT = "event"
+MSG_PURPOSES: Tuple[str, ...] = tuple(_nb.MSG_PURPOSES)
+
+DEFAULT_SIZE_THRESHOLD: int = _nb.DEFAULT_SIZE_THRESHOLD
+
+#: Error code string -> exception class, one per code of the core.
+ERRORS = {cls.code: cls for cls in (getattr(_nb, n) for n in dir(_nb)) if isinstance(cls, type)
+          and issubclass(cls, NATSBridgeError) and cls is not NATSBridgeError}
+
+Payload = Tuple[str, Any, str]
+ArrowOut = Literal["pandas", "pyarrow", "polars", "ipc"]
+Envelope = dict
+
+
+def _error(cls: type, message: str) -> NATSBridgeError:
+    e = cls(f"{cls.code}: {message}")
+    e.code = cls.code
+    e.correlation_id = None
+    return e
+
+
+def _pyarrow():
+    try:
+        import pyarrow
+        import pyarrow.ipc  # noqa: F401
+    except ImportError:
+        raise _error(InvalidPayloadTypeError, "arrowtable payloads need pyarrow: pip install 'natsbridge[arrow]'") from None
+    return pyarrow
+
+
+def _is_pandas(obj: Any) -> bool:
+    return type(obj).__module__.partition(".")[0] == "pandas" and hasattr(obj, "to_dict")
+
+
+def _to_ipc(obj: Any) -> Any:
+    """An Arrow IPC stream of a pyarrow, pandas or polars table, or any ``__arrow_c_stream__``."""
+    if isinstance(obj, (bytes, bytearray, memoryview)):
+        return obj  # already IPC stream bytes
+    pa = _pyarrow()
+    if isinstance(obj, pa.Table):
+        reader = obj.to_reader()
+    elif isinstance(obj, pa.RecordBatch):
+        reader = pa.Table.from_batches([obj]).to_reader()
+    elif _is_pandas(obj):
+        reader = pa.Table.from_pandas(obj, preserve_index=False).to_reader()
+    elif hasattr(obj, "__arrow_c_stream__"):
+        reader = pa.RecordBatchReader.from_stream(obj)
+    elif hasattr(obj, "to_arrow"):  # polars < 1.0
+        reader = obj.to_arrow().to_reader()
+    else:
+        raise _error(InvalidPayloadTypeError, f"an arrowtable needs a table (pyarrow, pandas, polars or "
+                                              f"__arrow_c_stream__), not {type(obj).__name__}")
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, reader.schema) as writer:
+        for batch in reader:
+            writer.write_batch(batch)
+    return memoryview(sink.getvalue())
+
+
+def _from_ipc(data: bytes, arrow: str) -> Any:
+    if arrow == "ipc":
+        return data
+    pa = _pyarrow()
+    table = pa.ipc.open_stream(data).read_all()
+    if arrow == "pyarrow":
+        return table
+    if arrow == "polars":
+        import polars
+        return polars.from_arrow(table)
+    if arrow == "pandas":
+        return table.to_pandas()
+    raise ValueError(f"arrow must be 'pandas', 'pyarrow', 'polars' or 'ipc', not {arrow!r}")
+
+
+def _prepare(data: Iterable[Payload]) -> list:
+    out = []
+    for item in data:
+        if isinstance(item, tuple) and len(item) == 3:
+            name, value, ptype = item
+            if ptype == ARROWTABLE:
+                item = (name, _to_ipc(value), ptype)
+            elif ptype == JSONTABLE and _is_pandas(value):
+                item = (name, value.to_json(orient="records").encode(), ptype)
+        out.append(item)
+    return out
+
+
+def _finish(env: dict, arrow: str) -> dict:
+    payloads = env["payloads"]
+    for i, (name, value, ptype) in enumerate(payloads):
+        if ptype == ARROWTABLE:
+            payloads[i] = (name, _from_ipc(value, arrow), ptype)
+    return env
+
+
+def _message_bytes(msg: Any) -> Any:
+    return msg if isinstance(msg, (bytes, bytearray, memoryview, str)) else msg.data
+
+
+def _send_opts(**opts: Any) -> dict:
+    return {k: v for k, v in opts.items() if v is not None}
+
+
+async def smartsend(
+    subject: str,
+    data: Sequence[Payload],
+    *,
+    connection: Optional["Connection"] = None,
+    broker_url: Optional[str] = None,
+    fileserver_url: Optional[str] = None,
+    size_threshold: Optional[int] = None,
+    correlation_id: Optional[str] = None,
+    msg_purpose: Optional[str] = None,
+    sender_name: Optional[str] = None,
+    sender_id: Optional[str] = None,
+    receiver_name: Optional[str] = None,
+    receiver_id: Optional[str] = None,
+    reply_to: Optional[str] = None,
+    reply_to_msg_id: Optional[str] = None,
+    metadata: Optional[dict] = None,
+) -> Tuple[dict, str]:
+    """Send ``[(dataname, data, payload_type), ...]`` as one envelope; returns ``(env, msg_json)``.
+
+    Without ``connection``, a process-wide connection per ``broker_url`` (else ``NATS_URL``,
+    else nats://localhost:4222) is made on first use and reused. Bad input raises before
+    anything is published.
+    """
+    opts = _send_opts(broker_url=broker_url, fileserver_url=fileserver_url, size_threshold=size_threshold,
+                      correlation_id=correlation_id, msg_purpose=msg_purpose, sender_name=sender_name,
+                      sender_id=sender_id, receiver_name=receiver_name, receiver_id=receiver_id, reply_to=reply_to,
+                      reply_to_msg_id=reply_to_msg_id, metadata=metadata)
+    native = connection._native if connection is not None else None
+    return await _nb.smartsend(subject, _prepare(data), native, opts)
+
+
+def smartsend_sync(subject: str, data: Sequence[Payload], *, connection: Optional["Connection"] = None,
+                   **opts: Any) -> Tuple[dict, str]:
+    """Blocking twin of :func:`smartsend` (same keyword arguments)."""
+    native = connection._native if connection is not None else None
+    return _nb.smartsend_sync(subject, _prepare(data), native, _send_opts(**opts))
+
+
+async def smartreceive(msg: Any, *, connection: Optional["Connection"] = None, broker_url: Optional[str] = None,
+                       fileserver_url: Optional[str] = None, arrow: ArrowOut = "pandas") -> dict:
+    """Decode a message: ``bytes`` or any object with ``.data`` (e.g. a nats-py ``Msg``).
+
+    Returns the envelope as a dict with the seeds' field names; ``payloads`` is a list of
+    ``(dataname, data, payload_type)`` tuples (``transports`` says how each travelled). Link
+    payloads are fetched through ``connection`` or the process-wide connection of ``broker_url``.
+    """
+    native = connection._native if connection is not None else None
+    opts = _send_opts(broker_url=broker_url, fileserver_url=fileserver_url)
+    return _finish(await _nb.smartreceive(_message_bytes(msg), native, opts), arrow)
+
+
+def smartreceive_sync(msg: Any, *, connection: Optional["Connection"] = None, broker_url: Optional[str] = None,
+                      fileserver_url: Optional[str] = None, arrow: ArrowOut = "pandas") -> dict:
+    """Blocking twin of :func:`smartreceive`."""
+    native = connection._native if connection is not None else None
+    opts = _send_opts(broker_url=broker_url, fileserver_url=fileserver_url)
+    return _finish(_nb.smartreceive_sync(_message_bytes(msg), native, opts), arrow)
+
+
+class Subscription:
+    """Decoded envelopes of one subscription: ``async for env in sub`` (or ``for env in sub``)."""
+
+    def __init__(self, native: Any, arrow: str) -> None:
+        self._native = native
+        self._arrow = arrow
+
+    def __aiter__(self) -> "Subscription":
+        return self
+
+    async def __anext__(self) -> dict:
+        return _finish(await self._native.__anext__(), self._arrow)
+
+    def __iter__(self) -> "Subscription":
+        return self
+
+    def __next__(self) -> dict:
+        return _finish(self._native.__next__(), self._arrow)
+
+    async def next(self, timeout: Optional[float] = None) -> Optional[dict]:
+        """The next envelope; None once closed; :class:`TimeoutError` after ``timeout`` seconds."""
+        env = await self._native.next(timeout)
+        return None if env is None else _finish(env, self._arrow)
+
+    def next_sync(self, timeout: Optional[float] = None) -> Optional[dict]:
+        env = self._native.next_sync(timeout)
+        return None if env is None else _finish(env, self._arrow)
+
+    async def unsubscribe(self) -> None:
+        await self._native.unsubscribe()
+
+    def unsubscribe_sync(self) -> None:
+        self._native.unsubscribe_sync()
+
+
+class Connection:
+    """One NATS connection with the bridge's link stores. ``async with`` drains it on exit."""
+
+    def __init__(self, native: Any, arrow: str = "pandas") -> None:
+        self._native = native
+        self._arrow = arrow
+
+    @property
+    def sender_id(self) -> str:
+        return self._native.sender_id
+
+    @property
+    def max_payload(self) -> int:
+        return self._native.max_payload
+
+    async def smartsend(self, subject: str, data: Sequence[Payload], **opts: Any) -> Tuple[dict, str]:
+        """:func:`natsbridge.smartsend` on this connection (same keyword arguments)."""
+        return await _nb.smartsend(subject, _prepare(data), self._native, _send_opts(**opts))
+
+    def smartsend_sync(self, subject: str, data: Sequence[Payload], **opts: Any) -> Tuple[dict, str]:
+        return _nb.smartsend_sync(subject, _prepare(data), self._native, _send_opts(**opts))
+
+    async def smartreceive(self, msg: Any, *, arrow: Optional[ArrowOut] = None) -> dict:
+        return _finish(await _nb.smartreceive(_message_bytes(msg), self._native, None), arrow or self._arrow)
+
+    def smartreceive_sync(self, msg: Any, *, arrow: Optional[ArrowOut] = None) -> dict:
+        return _finish(_nb.smartreceive_sync(_message_bytes(msg), self._native, None), arrow or self._arrow)
+
+    async def subscribe(self, subject: str, queue: Optional[str] = None, *,
+                        arrow: Optional[ArrowOut] = None) -> Subscription:
+        """Subscribe (optionally in a queue group); returns once the server has the subscription."""
+        return Subscription(await self._native.subscribe(subject, queue), arrow or self._arrow)
+
+    def subscribe_sync(self, subject: str, queue: Optional[str] = None, *,
+                       arrow: Optional[ArrowOut] = None) -> Subscription:
+        return Subscription(self._native.subscribe_sync(subject, queue), arrow or self._arrow)
+
+    async def request(self, subject: str, data: Sequence[Payload], *, timeout: float = 5.0,
+                      arrow: Optional[ArrowOut] = None, **opts: Any) -> dict:
+        """Send a request envelope and wait for one reply (a NACK reply raises its error)."""
+        env = await self._native.request(subject, _prepare(data), timeout, _send_opts(**opts))
+        return _finish(env, arrow or self._arrow)
+
+    def request_sync(self, subject: str, data: Sequence[Payload], *, timeout: float = 5.0,
+                     arrow: Optional[ArrowOut] = None, **opts: Any) -> dict:
+        env = self._native.request_sync(subject, _prepare(data), timeout, _send_opts(**opts))
+        return _finish(env, arrow or self._arrow)
+
+    async def flush(self) -> None:
+        await self._native.flush()
+
+    def flush_sync(self) -> None:
+        self._native.flush_sync()
+
+    async def drain(self) -> None:
+        """Deliver what is in flight, unsubscribe everything and close."""
+        await self._native.drain()
+
+    def drain_sync(self) -> None:
+        self._native.drain_sync()
+
+    # The core closes by draining; close is drain.
+    close = drain
+    close_sync = drain_sync
+
+    async def __aenter__(self) -> "Connection":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.drain()
+
+    def __enter__(self) -> "Connection":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.drain_sync()
+
+
+def _connect_opts(servers: Union[str, Sequence[str], None], opts: dict) -> dict:
+    out = _send_opts(**opts)
+    if servers is not None:
+        out["servers"] = [servers] if isinstance(servers, str) else list(servers)
+    for key in ("user_credentials", "tls_ca_file", "tls_cert_file", "tls_key_file"):
+        if key in out:
+            out[key] = os.fspath(out[key])
+    return out
+
+
+class _Connecting:
+    """What :func:`connect` returns: await it, or use it directly with ``async with``."""
+
+    def __init__(self, coro: Any) -> None:
+        self._coro = coro
+        self._conn: Optional[Connection] = None
+
+    def __await__(self):
+        return self._coro.__await__()
+
+    async def __aenter__(self) -> Connection:
+        self._conn = await self._coro
+        return self._conn
+
+    async def __aexit__(self, *exc: Any) -> None:
+        if self._conn is not None:
+            await self._conn.drain()
+
+
+def connect(servers: Union[str, Sequence[str], None] = None, *, arrow: ArrowOut = "pandas",
+            **options: Any) -> _Connecting:
+    """Connect. Options use nats-py's names: ``name, user, password, token, nkeys_seed,
+    user_credentials, tls_ca_file, tls_cert_file, tls_key_file, tls_required,
+    max_reconnect_attempts (-1: forever), reconnect_time_wait, connect_timeout (seconds),
+    pending_msgs_limit``; and the bridge's: ``fileserver_url, fileserver_kind ("plik" |
+    "http_put"), size_threshold, object_store, object_store_bucket, allowed_origins,
+    max_download_bytes, sender_name, sender_id, retries, base_delay, max_delay (ms)``.
+
+    ``async with natsbridge.connect(url) as nc`` and ``nc = await natsbridge.connect(url)`` both work.
+    """
+    opts = _connect_opts(servers, options)
+
+    async def go() -> Connection:
+        return Connection(await _nb.connect(opts), arrow)
+
+    return _Connecting(go())
+
+
+def connect_sync(servers: Union[str, Sequence[str], None] = None, *, arrow: ArrowOut = "pandas",
+                 **options: Any) -> Connection:
+    """Blocking twin of :func:`connect`; ``with natsbridge.connect_sync(url) as nc`` drains on exit."""
+    return Connection(_nb.connect_sync(_connect_opts(servers, options)), arrow)

@@ -1,0 +1,285 @@
+//! Python values to core types and back. Conversion only: every rule about payloads lives in core.
+
+use crate::errors::coded;
+use bytes::Bytes;
+use natsbridge::error::ErrorCode;
+use natsbridge::io::{Outgoing, Received, SendOptions};
+use natsbridge::protocol::{Data, Envelope, PayloadType, WirePayload};
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedBytes;
+use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyList, PyMemoryView, PyString, PyTuple};
+use serde_json::{Map, Number, Value};
+
+fn bad(message: impl Into<String>) -> PyErr {
+    coded(ErrorCode::InvalidPayloadType, message)
+}
+
+/// bytes and bytearray are borrowed by the returned `Bytes` where possible (bytes: no copy);
+/// memoryview and other buffers are copied once.
+pub fn bytes_like(obj: &Bound<'_, PyAny>) -> PyResult<Option<Bytes>> {
+    if obj.is_instance_of::<PyBytes>() || obj.is_instance_of::<PyByteArray>() {
+        let b: PyBackedBytes = obj.extract()?;
+        return Ok(Some(Bytes::from_owner(b)));
+    }
+    if obj.is_instance_of::<PyMemoryView>() {
+        let b = obj.call_method0("tobytes")?.cast_into::<PyBytes>()?;
+        return Ok(Some(Bytes::from_owner(PyBackedBytes::from(b))));
+    }
+    Ok(None)
+}
+
+/// A JSON value from dicts, lists, tuples, str, int, float, bool and None.
+pub fn to_json(obj: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
+    if depth > 512 {
+        return Err(bad("JSON value nested deeper than 512 levels"));
+    }
+    if obj.is_none() {
+        return Ok(Value::Null);
+    }
+    if let Ok(s) = obj.cast::<PyString>() {
+        return Ok(Value::String(s.to_str()?.to_owned()));
+    }
+    if obj.is_instance_of::<PyBool>() {
+        return Ok(Value::Bool(obj.extract()?));
+    }
+    if obj.is_instance_of::<PyInt>() {
+        if let Ok(i) = obj.extract::<i64>() {
+            return Ok(Value::from(i));
+        }
+        if let Ok(u) = obj.extract::<u64>() {
+            return Ok(Value::from(u));
+        }
+        return Err(bad(format!("integer {obj} does not fit in 64 bits")));
+    }
+    if obj.is_instance_of::<PyFloat>() {
+        let f: f64 = obj.extract()?;
+        return Number::from_f64(f)
+            .map(Value::Number)
+            .ok_or_else(|| bad(format!("{f} is not a JSON number (NaN and infinities are not allowed)")));
+    }
+    if let Ok(d) = obj.cast::<PyDict>() {
+        let mut map = Map::with_capacity(d.len());
+        for (k, v) in d.iter() {
+            let Ok(key) = k.cast::<PyString>() else {
+                return Err(bad(format!("JSON object keys must be str, not {}", k.get_type().name()?)));
+            };
+            map.insert(key.to_str()?.to_owned(), to_json(&v, depth + 1)?);
+        }
+        return Ok(Value::Object(map));
+    }
+    if let Ok(l) = obj.cast::<PyList>() {
+        return l.iter().map(|v| to_json(&v, depth + 1)).collect::<PyResult<Vec<_>>>().map(Value::Array);
+    }
+    if let Ok(t) = obj.cast::<PyTuple>() {
+        return t.iter().map(|v| to_json(&v, depth + 1)).collect::<PyResult<Vec<_>>>().map(Value::Array);
+    }
+    Err(bad(format!("a {} is not JSON-serializable", obj.get_type().name()?)))
+}
+
+/// One `(dataname, data, payload_type)` tuple to an [`Outgoing`]. The payload_type is checked
+/// here; whether the data fits the type is core's `serialize`, which runs before publishing.
+pub fn outgoing(item: &Bound<'_, PyAny>) -> PyResult<Outgoing> {
+    let (dataname, data, payload_type): (String, Bound<'_, PyAny>, String) = item.extract().map_err(|_| {
+        bad(format!("each payload must be a (dataname, data, payload_type) tuple, not {}", describe(item)))
+    })?;
+    let payload_type = PayloadType::parse(&payload_type).map_err(crate::errors::to_py)?;
+    let value = if let Some(b) = bytes_like(&data)? {
+        match payload_type {
+            PayloadType::ArrowTable => Data::Arrow(b),
+            PayloadType::Dictionary | PayloadType::JsonTable => Data::JsonBytes(b),
+            _ => Data::Bytes(b),
+        }
+    } else if let Ok(s) = data.cast::<PyString>() {
+        match payload_type {
+            PayloadType::Text => Data::Text(s.to_str()?.to_owned()),
+            // A str is a valid JSON value for dictionary.
+            _ if payload_type.is_bytes() || payload_type == PayloadType::ArrowTable => {
+                return Err(bad(format!(
+                    "payload {dataname:?} has payload_type {:?}, which needs bytes, but the data is str",
+                    payload_type.as_str()
+                )));
+            }
+            _ => Data::Json(Value::String(s.to_str()?.to_owned())),
+        }
+    } else {
+        match payload_type {
+            PayloadType::Dictionary | PayloadType::JsonTable => Data::Json(to_json(&data, 0)?),
+            _ => {
+                return Err(bad(format!(
+                    "payload {dataname:?} has payload_type {:?}, which cannot hold a {}",
+                    payload_type.as_str(),
+                    data.get_type().name()?
+                )));
+            }
+        }
+    };
+    Ok(Outgoing::new(dataname, value, payload_type))
+}
+
+fn describe(obj: &Bound<'_, PyAny>) -> String {
+    obj.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into())
+}
+
+pub fn outgoing_list(payloads: &Bound<'_, PyAny>) -> PyResult<Vec<Outgoing>> {
+    if payloads.is_instance_of::<PyString>() || payloads.is_instance_of::<PyDict>() {
+        return Err(bad("payloads must be a list of (dataname, data, payload_type) tuples"));
+    }
+    let mut out = Vec::new();
+    for item in payloads.try_iter().map_err(|_| bad("payloads must be a list of tuples"))? {
+        out.push(outgoing(&item?)?);
+    }
+    Ok(out)
+}
+
+/// Per-message options. Unknown keys are a TypeError, as for a keyword argument.
+pub fn send_options(opts: Option<&Bound<'_, PyDict>>) -> PyResult<SendOptions> {
+    let mut o = SendOptions::default();
+    let Some(opts) = opts else { return Ok(o) };
+    for (k, v) in opts.iter() {
+        if v.is_none() {
+            continue;
+        }
+        let key: String = k.extract()?;
+        match key.as_str() {
+            "size_threshold" => o.size_threshold = Some(v.extract()?),
+            "correlation_id" => o.correlation_id = Some(v.extract()?),
+            "msg_purpose" => o.msg_purpose = Some(v.extract()?),
+            "sender_name" => o.sender_name = Some(v.extract()?),
+            "sender_id" => o.sender_id = Some(v.extract()?),
+            "receiver_name" => o.receiver_name = Some(v.extract()?),
+            "receiver_id" => o.receiver_id = Some(v.extract()?),
+            "reply_to" => o.reply_to = Some(v.extract()?),
+            "reply_to_msg_id" => o.reply_to_msg_id = Some(v.extract()?),
+            "metadata" => match to_json(&v, 0)? {
+                Value::Object(m) => o.metadata = m,
+                _ => return Err(PyTypeError::new_err("metadata must be a dict")),
+            },
+            other => return Err(PyTypeError::new_err(format!("unexpected send option {other:?}"))),
+        }
+    }
+    Ok(o)
+}
+
+/// A JSON value as Python objects.
+pub fn from_json<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match v {
+        Value::Null => py.None().into_bound(py),
+        Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                i.into_pyobject(py)?.into_any()
+            } else if let Some(u) = n.as_u64() {
+                u.into_pyobject(py)?.into_any()
+            } else {
+                n.as_f64().unwrap_or(f64::NAN).into_pyobject(py)?.into_any()
+            }
+        }
+        Value::String(s) => PyString::new(py, s).into_any(),
+        Value::Array(a) => {
+            let list = PyList::empty(py);
+            for item in a {
+                list.append(from_json(py, item)?)?;
+            }
+            list.into_any()
+        }
+        Value::Object(m) => object(py, m)?.into_any(),
+    })
+}
+
+fn object<'py>(py: Python<'py>, m: &Map<String, Value>) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    for (k, v) in m {
+        d.set_item(k, from_json(py, v)?)?;
+    }
+    Ok(d)
+}
+
+fn data<'py>(py: Python<'py>, d: &Data) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match d {
+        Data::Text(s) => PyString::new(py, s).into_any(),
+        Data::Json(v) => from_json(py, v)?,
+        // Arrow IPC bytes: the Python layer turns them into a table.
+        Data::JsonBytes(b) | Data::Arrow(b) | Data::Bytes(b) => PyBytes::new(py, b).into_any(),
+    })
+}
+
+/// The envelope's header fields (the seeds' names) into `d`.
+fn header(py: Python<'_>, d: &Bound<'_, PyDict>, e: &Envelope) -> PyResult<()> {
+    d.set_item("correlation_id", &e.correlation_id)?;
+    d.set_item("msg_id", &e.msg_id)?;
+    d.set_item("timestamp", &e.timestamp)?;
+    d.set_item("send_to", &e.send_to)?;
+    d.set_item("msg_purpose", &e.msg_purpose)?;
+    d.set_item("sender_name", &e.sender_name)?;
+    d.set_item("sender_id", &e.sender_id)?;
+    d.set_item("receiver_name", &e.receiver_name)?;
+    d.set_item("receiver_id", &e.receiver_id)?;
+    d.set_item("reply_to", &e.reply_to)?;
+    d.set_item("reply_to_msg_id", &e.reply_to_msg_id)?;
+    d.set_item("broker_url", &e.broker_url)?;
+    d.set_item("metadata", object(py, &e.metadata)?)?;
+    if let Some(err) = &e.error {
+        let body = PyDict::new(py);
+        body.set_item("code", &err.code)?;
+        body.set_item("message", &err.message)?;
+        body.set_item("details", from_json(py, &err.details)?)?;
+        d.set_item("error", body)?;
+    }
+    Ok(())
+}
+
+fn wire_payload<'py>(py: Python<'py>, p: &WirePayload) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("id", &p.id)?;
+    d.set_item("dataname", &p.dataname)?;
+    d.set_item("payload_type", &p.payload_type)?;
+    d.set_item("transport", &p.transport)?;
+    d.set_item("encoding", &p.encoding)?;
+    d.set_item("size", p.size)?;
+    d.set_item("data", from_json(py, &p.data)?)?;
+    d.set_item("metadata", object(py, &p.metadata)?)?;
+    Ok(d)
+}
+
+/// A sent envelope as a dict with the wire payload objects.
+pub fn sent_envelope<'py>(py: Python<'py>, e: &Envelope) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    header(py, &d, e)?;
+    let payloads = PyList::empty(py);
+    for p in &e.payloads {
+        payloads.append(wire_payload(py, p)?)?;
+    }
+    d.set_item("payloads", payloads)?;
+    Ok(d)
+}
+
+/// A received message: the header fields, `payloads` as `(dataname, data, payload_type)`
+/// tuples, `transports` (one per payload: "direct" or "link"), and `subject` / `reply` when the
+/// message came from a subscription.
+pub fn received<'py>(py: Python<'py>, r: &Received) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    header(py, &d, &r.envelope)?;
+    let payloads = PyList::empty(py);
+    let transports = PyList::empty(py);
+    for p in &r.payloads {
+        payloads.append(PyTuple::new(
+            py,
+            [
+                PyString::new(py, &p.dataname).into_any(),
+                data(py, &p.data)?,
+                PyString::new(py, p.payload_type.as_str()).into_any(),
+            ],
+        )?)?;
+        transports.append(p.transport.as_str())?;
+    }
+    d.set_item("payloads", payloads)?;
+    d.set_item("transports", transports)?;
+    if let Some(s) = &r.subject {
+        d.set_item("subject", s)?;
+    }
+    if let Some(s) = &r.reply {
+        d.set_item("reply", s)?;
+    }
+    Ok(d)
+}

@@ -1,0 +1,122 @@
+//! The binding's one tokio runtime (DESIGN §8): made lazily, shared by every call, remade in a
+//! child process after `fork()` (a forked child has none of the parent's worker threads), and
+//! the process-wide clients of the one-call style, which belong to the runtime that made them.
+
+use natsbridge::error::Result;
+use natsbridge::io::{Client, ConnectOptions};
+use pyo3::prelude::*;
+use pyo3_async_runtimes::TaskLocals;
+use pyo3_async_runtimes::generic::{ContextExt, Runtime as GenericRuntime};
+use std::cell::OnceCell;
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Mutex;
+use tokio::runtime::Runtime;
+
+struct State {
+    pid: u32,
+    runtime: &'static Runtime,
+    /// One client per (broker_url, fileserver_url) for the one-call style.
+    clients: HashMap<(String, Option<String>), Client>,
+}
+
+static STATE: Mutex<Option<State>> = Mutex::new(None);
+
+fn with_state<T>(f: impl FnOnce(&mut State) -> T) -> T {
+    let mut guard = STATE.lock().unwrap_or_else(|p| p.into_inner());
+    let pid = std::process::id();
+    if guard.as_ref().is_none_or(|s| s.pid != pid) {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("natsbridge")
+            .enable_all()
+            .build()
+            .expect("cannot start the tokio runtime");
+        // After a fork the parent's runtime has no threads here; it is leaked, never dropped
+        // (dropping would wait for workers that do not exist). Its clients go with it.
+        if let Some(old) = guard.take() {
+            std::mem::forget(old.clients);
+        }
+        *guard = Some(State { pid, runtime: Box::leak(Box::new(runtime)), clients: HashMap::new() });
+    }
+    f(guard.as_mut().expect("just set"))
+}
+
+/// The runtime of this process.
+pub fn runtime() -> &'static Runtime {
+    with_state(|s| s.runtime)
+}
+
+/// The process-wide client for `url` (and file server), connected on first use, so the one-call
+/// style reuses one connection. It lives with the runtime, so a forked child starts afresh.
+pub async fn shared_client(url: &str, fileserver_url: Option<&str>) -> Result<Client> {
+    let key = (url.to_owned(), fileserver_url.map(str::to_owned));
+    if let Some(c) = with_state(|s| s.clients.get(&key).cloned()) {
+        return Ok(c);
+    }
+    let mut opts = ConnectOptions::with_server(url);
+    opts.bridge.fileserver_url = key.1.clone();
+    let client = Client::connect(opts).await?;
+    // Two first calls racing both connect; the first stored wins and the other is dropped.
+    Ok(with_state(|s| s.clients.entry(key).or_insert(client).clone()))
+}
+
+/// The runtime as pyo3-async-runtimes sees it: `future_into_py` spawns on [`runtime`].
+pub struct BridgeRuntime;
+
+tokio::task_local! {
+    static TASK_LOCALS: OnceCell<TaskLocals>;
+}
+
+impl GenericRuntime for BridgeRuntime {
+    type JoinError = tokio::task::JoinError;
+    type JoinHandle = tokio::task::JoinHandle<()>;
+
+    fn spawn<F>(fut: F) -> Self::JoinHandle
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        runtime().spawn(fut)
+    }
+
+    fn spawn_blocking<F>(f: F) -> Self::JoinHandle
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        runtime().spawn_blocking(f)
+    }
+}
+
+impl ContextExt for BridgeRuntime {
+    fn scope<F, R>(locals: TaskLocals, fut: F) -> Pin<Box<dyn Future<Output = R> + Send>>
+    where
+        F: Future<Output = R> + Send + 'static,
+    {
+        let cell = OnceCell::new();
+        let _ = cell.set(locals);
+        Box::pin(TASK_LOCALS.scope(cell, fut))
+    }
+
+    fn get_task_locals() -> Option<TaskLocals> {
+        TASK_LOCALS.try_with(|c| c.get().cloned()).unwrap_or_default()
+    }
+}
+
+/// A Python awaitable running `fut` on the binding's runtime. Cancelling it drops `fut`.
+pub fn future_into_py<'py, F, T>(py: Python<'py>, fut: F) -> PyResult<Bound<'py, PyAny>>
+where
+    F: Future<Output = PyResult<T>> + Send + 'static,
+    T: for<'a> IntoPyObject<'a> + Send + 'static,
+{
+    pyo3_async_runtimes::generic::future_into_py::<BridgeRuntime, _, T>(py, fut)
+}
+
+/// Runs `fut` to completion on the runtime with the GIL released (the `_sync` twins).
+pub fn block_on<F: Future + Send>(py: Python<'_>, fut: F) -> F::Output
+where
+    F::Output: Send,
+{
+    let rt = runtime();
+    py.detach(|| rt.block_on(fut))
+}

@@ -1,0 +1,402 @@
+"""The Python binding against a real nats-server (fixture in conftest.py)."""
+
+import asyncio
+import json
+import uuid
+
+import pytest
+
+import natsbridge as nb
+import peer
+
+try:
+    import pyarrow as pa
+except ImportError:  # arrow tests are skipped
+    pa = None
+try:
+    import pandas as pd
+except ImportError:
+    pd = None
+
+needs_arrow = pytest.mark.skipif(pa is None, reason="pyarrow not installed")
+needs_pandas = pytest.mark.skipif(pa is None or pd is None, reason="pandas/pyarrow not installed")
+
+
+def run(coro, timeout=20):
+    return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+def subject():
+    return f"test.py.{uuid.uuid4().hex}"
+
+
+def arrow_table():
+    return pa.table({"id": [1, 2, 3], "name": ["a", "b", None], "x": [0.5, 1.5, 2.5]})
+
+
+SAMPLES = {
+    "text": "héllo wörld ✓",
+    "dictionary": {"a": [1, 2.5, None, True, False], "b": {"c": "d"}, "big": 2**63 - 1, "s": ""},
+    "jsontable": [{"x": 1, "y": "a"}, {"x": 2, "y": "b"}],
+    "image": bytes(range(256)) * 4,
+    "audio": b"\x00\x01RIFF" * 100,
+    "video": bytearray(b"\xff\x00" * 300),
+    "binary": memoryview(b"\x00binary\xff" * 50),
+    "arrowtable": None,  # filled in by the test (needs pyarrow)
+}
+
+
+def expected(value):
+    return bytes(value) if isinstance(value, (bytearray, memoryview)) else value
+
+
+@pytest.mark.parametrize("threshold,transport", [(None, "direct"), (1, "link")])
+@pytest.mark.parametrize("ptype", list(SAMPLES))
+def test_every_payload_type_both_transports(nats_url, ptype, threshold, transport):
+    if ptype == "arrowtable" and pa is None:
+        pytest.skip("pyarrow not installed")
+    value = arrow_table() if ptype == "arrowtable" else SAMPLES[ptype]
+
+    async def go():
+        async with nb.connect(nats_url, arrow="pyarrow") as nc:
+            subj = subject()
+            sub = await nc.subscribe(subj)
+            env, msg_json = await nc.smartsend(subj, [("p", value, ptype)], size_threshold=threshold)
+            assert env["payloads"][0]["transport"] == transport
+            assert json.loads(msg_json)["payloads"][0]["transport"] == transport
+            got = await sub.next(timeout=10)
+            return env, got
+
+    env, got = run(go())
+    assert got["correlation_id"] == env["correlation_id"]
+    assert got["transports"] == [transport]
+    (name, data, t), = got["payloads"]
+    assert (name, t) == ("p", ptype)
+    if ptype == "arrowtable":
+        assert data.equals(value)
+    else:
+        assert data == expected(value)
+        assert type(data) is type(expected(value))
+
+
+def test_multi_payload_order_and_mixed_transports(nats_url):
+    big = b"\x07" * 600_000  # over the default 500 kB threshold: goes by link
+    payloads = [
+        ("first", "one", "text"),
+        ("second", {"n": 2}, "dictionary"),
+        ("blob", big, "binary"),
+        ("rows", [{"r": 1}], "jsontable"),
+        ("last", b"\x00", "image"),
+    ]
+
+    async def go():
+        async with nb.connect(nats_url) as nc:
+            subj = subject()
+            sub = await nc.subscribe(subj)
+            await nc.smartsend(subj, payloads)
+            return await sub.next(timeout=10)
+
+    got = run(go())
+    assert got["payloads"] == payloads
+    assert got["transports"] == ["direct", "direct", "link", "direct", "direct"]
+
+
+@needs_pandas
+def test_arrow_inputs_and_outputs(nats_url):
+    df = pd.DataFrame({"a": [1, 2], "b": ["x", "y"]})
+
+    async def go():
+        async with nb.connect(nats_url) as nc:
+            subj = subject()
+            sub = await nc.subscribe(subj)
+            await nc.smartsend(subj, [
+                ("from_pandas", df, "arrowtable"),
+                ("from_stream", pa.RecordBatchReader.from_batches(
+                    arrow_table().schema, arrow_table().to_batches()), "arrowtable"),
+                ("rows_from_df", df, "jsontable"),
+            ])
+            raw = await sub.next(timeout=10)
+            await nc.smartsend(subj, [("t", arrow_table(), "arrowtable")])
+            return raw, await sub.next(timeout=10)
+
+    got, second = run(go())
+    (_, out_df, _), (_, out_stream, _), (_, rows, _) = got["payloads"]
+    assert isinstance(out_df, pd.DataFrame)  # pandas by default
+    pd.testing.assert_frame_equal(out_df, df)
+    assert out_stream.equals(arrow_table().to_pandas())
+    assert rows == [{"a": 1, "b": "x"}, {"a": 2, "b": "y"}]
+    # the same message re-decoded as pyarrow / raw IPC
+    assert isinstance(second["payloads"][0][1], pd.DataFrame)
+
+
+@needs_arrow
+def test_arrow_output_choices():
+    env, msg_json = None, None
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, arrow_table().schema) as w:
+        w.write_table(arrow_table())
+    msg = json.dumps(peer.envelope("s", [("t", sink.getvalue().to_pybytes(), "arrowtable")]))
+    assert nb.smartreceive_sync(msg, arrow="pyarrow")["payloads"][0][1].equals(arrow_table())
+    assert nb.smartreceive_sync(msg, arrow="ipc")["payloads"][0][1] == sink.getvalue().to_pybytes()
+    try:
+        import polars
+    except ImportError:
+        return
+    assert isinstance(nb.smartreceive_sync(msg, arrow="polars")["payloads"][0][1], polars.DataFrame)
+
+
+def test_header_fields_and_options(nats_url):
+    async def go():
+        async with nb.connect(nats_url, sender_name="conn-name") as nc:
+            subj = subject()
+            sub = await nc.subscribe(subj)
+            env, _ = await nc.smartsend(subj, [("m", "x", nb.TEXT)], correlation_id="cid-1", msg_purpose=nb.COMMAND,
+                                        receiver_name="rx", receiver_id="rid", reply_to="r.s", reply_to_msg_id="m0",
+                                        metadata={"k": [1, "v"]})
+            return nc.sender_id, env, await sub.next(timeout=10)
+
+    sender_id, env, got = run(go())
+    for key, value in {"correlation_id": "cid-1", "msg_purpose": "command", "sender_name": "conn-name",
+                       "sender_id": sender_id, "receiver_name": "rx", "receiver_id": "rid", "reply_to": "r.s",
+                       "reply_to_msg_id": "m0", "metadata": {"k": [1, "v"]}}.items():
+        assert got[key] == value, key
+        assert env[key] == value, key
+    assert got["subject"] == got["send_to"]
+
+
+# ---- errors --------------------------------------------------------------------------------------
+
+def test_every_core_code_has_a_subclass():
+    assert sorted(nb.ERRORS) == sorted(nb._natsbridge.error_codes())
+    assert len(nb.ERRORS) == 11
+    for code, cls in nb.ERRORS.items():
+        assert issubclass(cls, nb.NATSBridgeError) and cls.code == code
+
+
+@pytest.mark.parametrize("payloads", [
+    [("a", "x", "nope")],                   # unknown payload type
+    [("a", b"bytes", "text")],              # data does not fit the type
+    [("a", {"k": 1}, "jsontable")],         # not rows
+    [("a", {"k": float("nan")}, "dictionary")],
+    [("a", object(), "dictionary")],
+    [("ok", "fine", "text"), ("a", "str", "binary")],  # one bad payload of two
+    [("a", b"not arrow ipc", "arrowtable")],
+    ["not a tuple"],
+])
+def test_bad_input_raises_before_publishing(nats_url, payloads):
+    import nats
+
+    async def go():
+        raw = await nats.connect(nats_url)
+        subj = subject()
+        sub = await raw.subscribe(subj)
+        await raw.flush()
+        async with nb.connect(nats_url) as nc:
+            with pytest.raises(nb.InvalidPayloadTypeError) as info:
+                await nc.smartsend(subj, payloads)
+        with pytest.raises(nb.InvalidPayloadTypeError):
+            await nb.smartsend(subj, payloads, broker_url=nats_url)
+        with pytest.raises(nats.errors.TimeoutError):  # nothing was published
+            await sub.next_msg(timeout=0.3)
+        await raw.close()
+        return info.value
+
+    err = run(go())
+    assert err.code == "INVALID_PAYLOAD_TYPE"
+
+
+def test_error_carries_correlation_id(nats_url):
+    async def go():
+        async with nb.connect(nats_url) as nc:
+            await nc.smartsend(subject(), [("a", b"x", "text")], correlation_id="cid-err")
+
+    with pytest.raises(nb.InvalidPayloadTypeError) as info:
+        run(go())
+    assert info.value.correlation_id == "cid-err"
+
+
+@pytest.mark.parametrize("msg", [b"not json", b"[]", b'{"payloads": 3}'])
+def test_malformed_message_is_invalid_envelope(msg):
+    with pytest.raises(nb.InvalidEnvelopeError) as info:
+        nb.smartreceive_sync(msg)
+    assert info.value.code == "INVALID_ENVELOPE"
+    with pytest.raises(nb.InvalidEnvelopeError):
+        run(nb.smartreceive(msg))
+
+
+def test_bad_base64_is_deserialization_error():
+    env = peer.envelope("s", [("a", "hi", "text")])
+    env["payloads"][0]["data"] = "!!!"
+    with pytest.raises(nb.NATSBridgeError) as info:
+        nb.smartreceive_sync(json.dumps(env))
+    assert info.value.code in ("DESERIALIZATION_ERROR", "INVALID_ENVELOPE")
+    assert info.value.correlation_id == env["correlation_id"]
+
+
+def test_no_server_is_connection_failed(dead_url):
+    with pytest.raises(nb.NatsConnectionFailedError) as info:
+        run(nb.connect(dead_url, connect_timeout=1, max_reconnect_attempts=0))
+    assert info.value.code == "NATS_CONNECTION_FAILED"
+    with pytest.raises(nb.NatsConnectionFailedError):
+        nb.smartsend_sync("s", [("a", "x", "text")], broker_url=dead_url)
+
+
+def test_receive_timeout_and_no_responders(nats_url):
+    async def go():
+        async with nb.connect(nats_url) as nc:
+            sub = await nc.subscribe(subject())
+            with pytest.raises(nb.TimeoutError) as info:
+                await sub.next(timeout=0.2)
+            assert info.value.code == "TIMEOUT"
+            with pytest.raises(nb.TimeoutError):
+                await nc.request(subject(), [("q", "?", "text")], timeout=2)
+
+    run(go())
+
+
+def test_cancel_pending_receive(nats_url):
+    async def go():
+        async with nb.connect(nats_url) as nc:
+            subj = subject()
+            sub = await nc.subscribe(subj)
+            pending = asyncio.ensure_future(sub.next())
+            await asyncio.sleep(0.2)
+            assert not pending.done()
+            pending.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await pending
+            # the subscription is still usable after the cancelled receive
+            await nc.smartsend(subj, [("after", "cancel", "text")])
+            got = await sub.next(timeout=5)
+            assert got["payloads"] == [("after", "cancel", "text")]
+            # and an async-for loop can be cancelled with wait_for
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(sub.__anext__(), 0.2)
+
+    run(go())
+
+
+# ---- request / reply, queue groups ---------------------------------------------------------------
+
+def test_request_reply_and_queue_group(nats_url):
+    async def go():
+        async with nb.connect(nats_url) as server, nb.connect(nats_url) as client:
+            subj = subject()
+            workers = [await server.subscribe(subj, queue="q"), await server.subscribe(subj, queue="q")]
+
+            async def serve(sub):
+                async for req in sub:
+                    (_, n, _), = req["payloads"]
+                    await server.smartsend(req["reply_to"], [("answer", {"n": n["n"] + 1}, "dictionary")],
+                                           msg_purpose=nb.ACK, reply_to_msg_id=req["msg_id"],
+                                           correlation_id=req["correlation_id"])
+
+            tasks = [asyncio.ensure_future(serve(w)) for w in workers]
+            replies = [await client.request(subj, [("q", {"n": i}, "dictionary")], timeout=5) for i in range(6)]
+            for t in tasks:
+                t.cancel()
+            return replies
+
+    replies = run(go())
+    assert [r["payloads"][0][1]["n"] for r in replies] == [1, 2, 3, 4, 5, 6]
+    assert all(r["msg_purpose"] == "ACK" for r in replies)
+
+
+# ---- sync twins and the one-call style ---------------------------------------------------------
+
+def test_sync_twins(nats_url):
+    with nb.connect_sync(nats_url) as nc:
+        subj = subject()
+        sub = nc.subscribe_sync(subj)
+        env, msg_json = nc.smartsend_sync(subj, [("a", "sync", "text"), ("b", b"\x01" * 10, "binary")],
+                                          size_threshold=5)
+        got = sub.next_sync(timeout=5)
+        assert got["payloads"] == [("a", "sync", "text"), ("b", b"\x01" * 10, "binary")]
+        assert got["transports"] == ["direct", "link"]
+        again = nc.smartreceive_sync(msg_json.encode())
+        assert again["payloads"] == got["payloads"]
+        nc.smartsend_sync(subj, [("c", "iter", "text")])
+        assert next(iter(sub))["payloads"] == [("c", "iter", "text")]
+        sub.unsubscribe_sync()
+        assert sub.next_sync(timeout=1) is None
+
+
+def test_one_call_style_with_link(nats_url):
+    import nats
+
+    async def go():
+        raw = await nats.connect(nats_url)
+        subj = subject()
+        sub = await raw.subscribe(subj)
+        await raw.flush()
+        env, msg_json = await nb.smartsend(subj, [("big", b"\x05" * 1000, "binary"), ("t", "small", "text")],
+                                           broker_url=nats_url, size_threshold=100)
+        msg = await sub.next_msg(timeout=5)
+        got = await nb.smartreceive(msg, broker_url=nats_url)  # a nats-py Msg: its .data is read
+        await raw.close()
+        return env, msg, got
+
+    env, msg, got = run(go())
+    assert [p["transport"] for p in env["payloads"]] == ["link", "direct"]
+    assert got["payloads"] == [("big", b"\x05" * 1000, "binary"), ("t", "small", "text")]
+    assert got["transports"] == ["link", "direct"]
+
+
+# ---- wire compatibility with a hand-written nats-py + json + base64 peer -----------------------
+
+PEER_PAYLOADS = [
+    ("msg", "Hello World ✓", "text"),
+    ("cfg", {"a": 1, "b": [True, None, 2.5], "c": {"d": "e"}}, "dictionary"),
+    ("rows", [{"x": 1}, {"x": 2}], "jsontable"),
+    ("img", bytes(range(256)), "image"),
+    ("bin", b"\x00\xff" * 33, "binary"),
+]
+
+
+def test_peer_to_natsbridge(nats_url):
+    import nats
+
+    async def go():
+        raw = await nats.connect(nats_url)
+        async with nb.connect(nats_url) as nc:
+            subj = subject()
+            sub = await nc.subscribe(subj)
+            env = peer.envelope(subj, PEER_PAYLOADS, nats_url)
+            await raw.publish(subj, json.dumps(env).encode())
+            await raw.flush()
+            got = await sub.next(timeout=5)
+        await raw.close()
+        return env, got
+
+    env, got = run(go())
+    assert got["payloads"] == PEER_PAYLOADS
+    assert got["correlation_id"] == env["correlation_id"]
+    assert got["sender_name"] == "py-peer"
+    assert got["timestamp"] == env["timestamp"]
+
+
+def test_natsbridge_to_peer(nats_url):
+    import nats
+
+    async def go():
+        raw = await nats.connect(nats_url)
+        subj = subject()
+        sub = await raw.subscribe(subj)
+        await raw.flush()
+        env, msg_json = await nb.smartsend(subj, PEER_PAYLOADS, broker_url=nats_url, sender_name="bridge")
+        msg = await sub.next_msg(timeout=5)
+        await raw.close()
+        return env, msg_json, msg
+
+    env, msg_json, msg = run(go())
+    assert msg.data == msg_json.encode()
+    got = peer.receive(msg.data)
+    assert got["payloads"] == PEER_PAYLOADS
+    assert got["correlation_id"] == env["correlation_id"]
+    assert got["sender_name"] == "bridge"
+    wire = json.loads(msg.data)
+    assert list(wire)[:13] == ["correlation_id", "msg_id", "timestamp", "send_to", "msg_purpose", "sender_name",
+                               "sender_id", "receiver_name", "receiver_id", "reply_to", "reply_to_msg_id",
+                               "broker_url", "metadata"]
+    for p in wire["payloads"]:
+        assert p["metadata"]["payload_bytes"] == p["size"]
