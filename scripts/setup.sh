@@ -21,7 +21,11 @@ if [[ ! -x .venv/bin/nats-server ]]; then
 fi
 [[ "${1:-}" == "--demo" ]] && exit 0
 
-# Rust: the wasm32 target proves core::protocol builds without I/O.
+# Rust: rustfmt and clippy gate the tests; the wasm32 target proves core::protocol builds without I/O.
+for component in rustfmt clippy; do
+    rustup component list --installed | grep -q "^$component" || rustup component add "$component" >&2
+done
+# (wasm32-unknown-unknown)
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
     log "adding rust target wasm32-unknown-unknown"
     rustup target add wasm32-unknown-unknown >&2
