@@ -25,7 +25,6 @@ fi
 for component in rustfmt clippy; do
     rustup component list --installed | grep -q "^$component" || rustup component add "$component" >&2
 done
-# (wasm32-unknown-unknown)
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
     log "adding rust target wasm32-unknown-unknown"
     rustup target add wasm32-unknown-unknown >&2
