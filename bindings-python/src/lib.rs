@@ -6,18 +6,20 @@
 
 mod convert;
 mod errors;
+mod handlers;
 mod runtime;
 
 use bytes::Bytes;
 use convert::{outgoing_list, send_options};
 use errors::to_py;
-use natsbridge::error::{ErrorCode, Result as CoreResult};
+use handlers::PyLinkStore;
+use natsbridge::error::{Error, ErrorCode, Result as CoreResult};
 use natsbridge::io::store::RetryPolicy;
-use natsbridge::io::{Client, ConnectOptions, Received, Sent};
-use natsbridge::protocol;
+use natsbridge::io::{BridgeOptions, Client, ConnectOptions, Received, SendOptions, Sent};
+use natsbridge::protocol::{self, Envelope};
 use pyo3::exceptions::{PyStopAsyncIteration, PyStopIteration, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString, PyTuple};
+use pyo3::types::{PyDict, PyMapping, PyString, PyTuple};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -55,11 +57,71 @@ fn none_out() -> Out {
     out(|py| Ok(py.None().into_bound(py)))
 }
 
-fn opt_str(opts: Option<&Bound<'_, PyDict>>, key: &str) -> PyResult<Option<String>> {
-    match opts.map(|o| o.get_item(key)).transpose()?.flatten() {
-        Some(v) if !v.is_none() => Ok(Some(v.extract()?)),
-        _ => Ok(None),
+/// The keys of a call that are not per-message options: where the call goes, and the seeds'
+/// handlers with what they need.
+#[derive(Default)]
+struct CallExtras {
+    broker_url: Option<String>,
+    fileserver_url: Option<String>,
+    upload_handler: Option<Arc<Py<PyAny>>>,
+    download_handler: Option<Arc<Py<PyAny>>>,
+    allowed_origins: Vec<String>,
+    retry: RetryPolicy,
+}
+
+/// The extra keys a send takes; the rest of its options are per-message (convert::send_options).
+const SEND_EXTRAS: &[&str] = &["broker_url", "fileserver_url", "fileserver_upload_handler"];
+/// Every key a one-call receive takes.
+const RECEIVE_EXTRAS: &[&str] = &[
+    "broker_url",
+    "fileserver_url",
+    "fileserver_download_handler",
+    "allowed_origins",
+    "retries",
+    "base_delay",
+    "max_delay",
+];
+
+/// Takes the `keys` out of `opts`: the extras, and a copy of `opts` without them.
+fn split_opts<'py>(
+    opts: Option<&Bound<'py, PyDict>>,
+    keys: &[&str],
+) -> PyResult<(Option<Bound<'py, PyDict>>, CallExtras)> {
+    let mut x = CallExtras::default();
+    let Some(opts) = opts else { return Ok((None, x)) };
+    let rest = opts.copy()?;
+    for &key in keys {
+        let Some(v) = rest.get_item(key)? else { continue };
+        rest.del_item(key)?;
+        if v.is_none() {
+            continue;
+        }
+        match key {
+            "broker_url" => x.broker_url = Some(v.extract()?),
+            "fileserver_url" => x.fileserver_url = Some(v.extract()?),
+            "fileserver_upload_handler" => x.upload_handler = Some(handlers::callable(&v, key)?),
+            "fileserver_download_handler" => x.download_handler = Some(handlers::callable(&v, key)?),
+            "allowed_origins" => x.allowed_origins = origins(&v)?,
+            "retries" => x.retry.retries = v.extract()?,
+            "base_delay" => x.retry.base_delay = millis(&v)?,
+            "max_delay" => x.retry.max_delay = millis(&v)?,
+            other => return Err(PyTypeError::new_err(format!("unexpected option {other:?}"))),
+        }
     }
+    Ok((Some(rest), x))
+}
+
+/// A list of origins (a lone str is one origin, not its characters).
+fn origins(v: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
+    if let Ok(s) = v.cast::<PyString>() {
+        return Ok(vec![s.to_str()?.to_owned()]);
+    }
+    v.extract()
+}
+
+/// `FILESERVER_URL` from the environment, as core reads it.
+fn env_fileserver_url() -> Option<String> {
+    BridgeOptions::default().resolved_fileserver_url()
 }
 
 /// Where a one-call send or receive goes: an explicit connection, else the process-wide client
@@ -71,15 +133,18 @@ enum Target {
 }
 
 impl Target {
-    fn from_opts(conn: Option<&Connection>, opts: Option<&Bound<'_, PyDict>>) -> PyResult<Target> {
+    fn new(conn: Option<&Connection>, x: &CallExtras) -> Target {
         if let Some(c) = conn {
-            return Ok(Target::Conn(c.client.clone()));
+            return Target::Conn(c.client.clone());
         }
-        let url = match opt_str(opts, "broker_url")? {
-            Some(u) => u,
+        let url = match &x.broker_url {
+            Some(u) => u.clone(),
             None => ConnectOptions::default().resolved_servers().join(","),
         };
-        Ok(Target::Shared { url, fileserver_url: opt_str(opts, "fileserver_url")? })
+        // With an upload handler, fileserver_url is only the handler's argument (it may not be
+        // an http(s) URL at all), so the shared client makes no file server store for it.
+        let fileserver_url = if x.upload_handler.is_some() { None } else { x.fileserver_url.clone() };
+        Target::Shared { url, fileserver_url }
     }
 
     async fn client(&self) -> CoreResult<Client> {
@@ -90,19 +155,24 @@ impl Target {
     }
 }
 
-/// The send options minus the one-call keys (broker_url, fileserver_url) the target took.
-fn split_send_opts<'py>(opts: Option<&Bound<'py, PyDict>>) -> PyResult<Option<Bound<'py, PyDict>>> {
-    let Some(opts) = opts else { return Ok(None) };
-    let rest = opts.copy()?;
-    for key in ["broker_url", "fileserver_url"] {
-        if rest.contains(key)? {
-            rest.del_item(key)?;
-        }
+/// Per-message options, with the per-message upload handler as the message's link store. Its
+/// first argument is the call's fileserver_url, else the connection's, else `FILESERVER_URL`.
+fn message_options(conn: Option<&Connection>, opts: Option<&Bound<'_, PyDict>>) -> PyResult<(SendOptions, CallExtras)> {
+    let (rest, x) = split_opts(opts, SEND_EXTRAS)?;
+    let mut send = send_options(rest.as_ref())?;
+    if let Some(h) = &x.upload_handler {
+        let server = x
+            .fileserver_url
+            .clone()
+            .or_else(|| conn.and_then(|c| c.fileserver_url.clone()))
+            .or_else(env_fileserver_url);
+        let store = PyLinkStore::new(Some(h.clone()), None, server.as_deref(), &[], RetryPolicy::default())?;
+        send.link_store = Some(Arc::new(store));
     }
-    Ok(Some(rest))
+    Ok((send, x))
 }
 
-type SendArgs = (Target, String, Vec<natsbridge::io::Outgoing>, natsbridge::io::SendOptions);
+type SendArgs = (Target, String, Vec<natsbridge::io::Outgoing>, SendOptions);
 
 fn send_args(
     subject: &str,
@@ -110,9 +180,9 @@ fn send_args(
     conn: Option<&Connection>,
     opts: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<SendArgs> {
-    let target = Target::from_opts(conn, opts)?;
+    let (send, x) = message_options(conn, opts)?;
+    let target = Target::new(conn, &x);
     let payloads = outgoing_list(payloads)?;
-    let send = send_options(split_send_opts(opts)?.as_ref())?;
     Ok((target, subject.to_owned(), payloads, send))
 }
 
@@ -163,9 +233,43 @@ fn message_bytes(msg: &Bound<'_, PyAny>) -> PyResult<Bytes> {
     }
 }
 
+/// How a one-call receive fetches links: through a client, or through the call's own download
+/// handler (no connection needed).
+enum Receive {
+    Target(Target),
+    Handler(Arc<PyLinkStore>),
+}
+
+fn receive_plan(conn: Option<&Connection>, opts: Option<&Bound<'_, PyDict>>) -> PyResult<Receive> {
+    let (rest, x) = split_opts(opts, RECEIVE_EXTRAS)?;
+    if let Some(key) = rest.as_ref().and_then(|r| r.keys().iter().next()) {
+        return Err(PyTypeError::new_err(format!("unexpected receive option {key}")));
+    }
+    let Some(h) = &x.download_handler else { return Ok(Receive::Target(Target::new(conn, &x))) };
+    if conn.is_some() {
+        return Err(PyTypeError::new_err(
+            "a connection's download handler is given to connect(); smartreceive(fileserver_download_handler=...) \
+             is for the one-call style, without a connection",
+        ));
+    }
+    let server = x.fileserver_url.clone().or_else(env_fileserver_url);
+    let store = PyLinkStore::new(None, Some(h.clone()), server.as_deref(), &x.allowed_origins, x.retry)?;
+    Ok(Receive::Handler(Arc::new(store)))
+}
+
 /// Decodes a message. Direct payloads need no connection; link payloads are fetched through the
-/// target's client.
-async fn do_receive(target: Target, bytes: Bytes) -> PyResult<Out> {
+/// target's client, or the call's download handler.
+async fn do_receive(plan: Receive, bytes: Bytes) -> PyResult<Out> {
+    let target = match plan {
+        Receive::Target(t) => t,
+        Receive::Handler(store) => {
+            let (retry, limit) = (store.retry(), BridgeOptions::default().max_download_bytes);
+            return natsbridge::io::smartreceive_with_store(&bytes, store, retry, limit)
+                .await
+                .map(received_out)
+                .map_err(to_py);
+        }
+    };
     if let Target::Conn(c) = &target {
         return c.smartreceive(&bytes).await.map(received_out).map_err(to_py);
     }
@@ -185,9 +289,9 @@ fn smartreceive<'py>(
     conn: Option<PyRef<'py, Connection>>,
     opts: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let target = Target::from_opts(conn.as_deref(), opts)?;
+    let plan = receive_plan(conn.as_deref(), opts)?;
     let bytes = message_bytes(msg)?;
-    runtime::future_into_py(py, do_receive(target, bytes))
+    runtime::future_into_py(py, do_receive(plan, bytes))
 }
 
 #[pyfunction]
@@ -198,9 +302,9 @@ fn smartreceive_sync<'py>(
     conn: Option<PyRef<'py, Connection>>,
     opts: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let target = Target::from_opts(conn.as_deref(), opts)?;
+    let plan = receive_plan(conn.as_deref(), opts)?;
     let bytes = message_bytes(msg)?;
-    runtime::block_on(py, do_receive(target, bytes))?.into_pyobject(py)
+    runtime::block_on(py, do_receive(plan, bytes))?.into_pyobject(py)
 }
 
 fn seconds(v: &Bound<'_, PyAny>, key: &str) -> PyResult<Duration> {
@@ -212,11 +316,21 @@ fn millis(v: &Bound<'_, PyAny>) -> PyResult<Duration> {
     Ok(Duration::from_millis(v.extract()?))
 }
 
+/// What `connect` needs: core's options, the handlers' store (also in `opts.bridge.link_store`),
+/// and the file server URL the handlers are given.
+struct ConnectPlan {
+    opts: ConnectOptions,
+    fileserver_url: Option<String>,
+}
+
 /// Connect options with nats-py's names, plus the bridge's own.
-fn connect_options(opts: Option<&Bound<'_, PyDict>>) -> PyResult<ConnectOptions> {
+fn connect_options(opts: Option<&Bound<'_, PyDict>>) -> PyResult<ConnectPlan> {
     let mut o = ConnectOptions::default();
-    let Some(opts) = opts else { return Ok(o) };
+    let Some(opts) = opts else {
+        return Ok(ConnectPlan { opts: o, fileserver_url: env_fileserver_url() });
+    };
     let mut retry = RetryPolicy::default();
+    let (mut upload, mut download, mut allowed) = (None, None, Vec::new());
     for (k, v) in opts.iter() {
         if v.is_none() {
             continue;
@@ -260,7 +374,9 @@ fn connect_options(opts: Option<&Bound<'_, PyDict>>) -> PyResult<ConnectOptions>
             }
             "object_store" => b.object_store = v.extract()?,
             "object_store_bucket" => b.object_store_bucket = v.extract()?,
-            "allowed_origins" => b.allowed_origins = v.extract()?,
+            "allowed_origins" => allowed = origins(&v)?,
+            "fileserver_upload_handler" => upload = Some(handlers::callable(&v, &key)?),
+            "fileserver_download_handler" => download = Some(handlers::callable(&v, &key)?),
             "max_download_bytes" => b.max_download_bytes = v.extract()?,
             "sender_name" => b.sender_name = v.extract()?,
             "sender_id" => b.sender_id = Some(v.extract()?),
@@ -271,31 +387,67 @@ fn connect_options(opts: Option<&Bound<'_, PyDict>>) -> PyResult<ConnectOptions>
         }
     }
     o.bridge.retry = retry;
-    Ok(o)
+    let fileserver_url = o.bridge.resolved_fileserver_url();
+    if upload.is_none() && download.is_none() {
+        o.bridge.allowed_origins = allowed;
+        return Ok(ConnectPlan { opts: o, fileserver_url });
+    }
+    handler_store(&mut o.bridge, upload, download, fileserver_url.as_deref(), allowed)?;
+    Ok(ConnectPlan { opts: o, fileserver_url })
+}
+
+fn is_http(url: &str) -> bool {
+    url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+}
+
+/// The client-wide handlers as core's custom store, which core asks first. The download handler
+/// serves the file server's origin and `allowed` (core then needs no stores of its own for
+/// those); without it, core keeps `allowed` for downloads. Without an upload handler the store
+/// takes no uploads, and core sends them to its file server store (http(s) only) or the object
+/// store.
+fn handler_store(
+    b: &mut BridgeOptions,
+    upload: Option<Arc<Py<PyAny>>>,
+    download: Option<Arc<Py<PyAny>>>,
+    fileserver_url: Option<&str>,
+    allowed: Vec<String>,
+) -> PyResult<()> {
+    let store = PyLinkStore::new(upload, download.clone(), fileserver_url, &allowed, b.retry)?;
+    // Some(""): no file server store in core (and no FILESERVER_URL lookup either).
+    b.fileserver_url = Some(fileserver_url.filter(|u| is_http(u)).unwrap_or_default().to_owned());
+    if download.is_none() {
+        b.allowed_origins = allowed;
+    }
+    b.link_store = Some(Arc::new(store));
+    Ok(())
 }
 
 /// A connection: one NATS connection and the bridge's link stores.
 #[pyclass(frozen, module = "natsbridge._natsbridge")]
 struct Connection {
     client: Client,
+    /// The configured file server (given or `FILESERVER_URL`): a per-message upload handler's
+    /// first argument.
+    fileserver_url: Option<String>,
 }
 
-async fn do_connect(opts: ConnectOptions) -> PyResult<Connection> {
-    Client::connect(opts).await.map(|client| Connection { client }).map_err(to_py)
+async fn do_connect(plan: ConnectPlan) -> PyResult<Connection> {
+    let client = Client::connect(plan.opts).await.map_err(to_py)?;
+    Ok(Connection { client, fileserver_url: plan.fileserver_url })
 }
 
 #[pyfunction]
 #[pyo3(signature = (opts=None))]
 fn connect<'py>(py: Python<'py>, opts: Option<&Bound<'py, PyDict>>) -> PyResult<Bound<'py, PyAny>> {
-    let opts = connect_options(opts)?;
-    runtime::future_into_py(py, do_connect(opts))
+    let plan = connect_options(opts)?;
+    runtime::future_into_py(py, do_connect(plan))
 }
 
 #[pyfunction]
 #[pyo3(signature = (opts=None))]
 fn connect_sync(py: Python<'_>, opts: Option<&Bound<'_, PyDict>>) -> PyResult<Connection> {
-    let opts = connect_options(opts)?;
-    runtime::block_on(py, do_connect(opts))
+    let plan = connect_options(opts)?;
+    runtime::block_on(py, do_connect(plan))
 }
 
 struct RequestArgs {
@@ -364,6 +516,55 @@ impl Connection {
         runtime::block_on(py, do_request(args))?.into_pyobject(py)
     }
 
+    /// Replies to a received request envelope (see `Client::reply`). Returns `(env, msg_json)`.
+    #[pyo3(signature = (request, payloads, opts=None))]
+    fn reply<'py>(
+        &self,
+        py: Python<'py>,
+        request: &Bound<'py, PyAny>,
+        payloads: &Bound<'py, PyAny>,
+        opts: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let args = self.reply_args(request, payloads, opts)?;
+        runtime::future_into_py(py, do_reply(args))
+    }
+
+    #[pyo3(signature = (request, payloads, opts=None))]
+    fn reply_sync<'py>(
+        &self,
+        py: Python<'py>,
+        request: &Bound<'py, PyAny>,
+        payloads: &Bound<'py, PyAny>,
+        opts: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let args = self.reply_args(request, payloads, opts)?;
+        runtime::block_on(py, do_reply(args))?.into_pyobject(py)
+    }
+
+    /// Replies with a NACK carrying `{code, message}` (see `Client::reply_error`).
+    fn reply_error<'py>(
+        &self,
+        py: Python<'py>,
+        request: &Bound<'py, PyAny>,
+        code: &str,
+        message: &str,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (client, to, error) = (self.client.clone(), replied_to(request)?, error_of(code, message)?);
+        runtime::future_into_py(py, async move { client.reply_error(&to, &error).await.map(sent_out).map_err(to_py) })
+    }
+
+    fn reply_error_sync<'py>(
+        &self,
+        py: Python<'py>,
+        request: &Bound<'py, PyAny>,
+        code: &str,
+        message: &str,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (client, to, error) = (self.client.clone(), replied_to(request)?, error_of(code, message)?);
+        runtime::block_on(py, async move { client.reply_error(&to, &error).await.map(sent_out).map_err(to_py) })?
+            .into_pyobject(py)
+    }
+
     fn flush<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let c = self.client.clone();
         runtime::future_into_py(py, async move { c.flush().await.map(|_| none_out()).map_err(to_py) })
@@ -393,7 +594,72 @@ async fn drain(c: Client) -> PyResult<()> {
     c.drain().await.map_err(to_py)
 }
 
+struct ReplyArgs {
+    client: Client,
+    to: Received,
+    payloads: Vec<natsbridge::io::Outgoing>,
+    opts: SendOptions,
+}
+
+async fn do_reply(a: ReplyArgs) -> PyResult<Out> {
+    a.client.reply(&a.to, a.payloads, &a.opts).await.map(sent_out).map_err(to_py)
+}
+
+/// What `Client::reply` / `reply_error` read of a request, rebuilt from its envelope dict: the
+/// header fields, and `reply` (the NATS reply subject) when it came from a subscription.
+fn replied_to(request: &Bound<'_, PyAny>) -> PyResult<Received> {
+    let Ok(env) = request.cast::<PyMapping>() else {
+        return Err(PyTypeError::new_err(format!(
+            "the request is a received envelope dict, not {}",
+            request.get_type().name()?
+        )));
+    };
+    let field = |key: &str| -> PyResult<Option<String>> {
+        match env.get_item(key) {
+            Ok(v) if !v.is_none() => v.extract().map(Some),
+            _ => Ok(None),
+        }
+    };
+    let Some(correlation_id) = field("correlation_id")? else {
+        return Err(PyValueError::new_err("the request envelope has no correlation_id"));
+    };
+    let envelope = Envelope {
+        correlation_id,
+        msg_id: field("msg_id")?.unwrap_or_default(),
+        send_to: field("send_to")?.unwrap_or_default(),
+        sender_name: field("sender_name")?.unwrap_or_default(),
+        sender_id: field("sender_id")?.unwrap_or_default(),
+        reply_to: field("reply_to")?.unwrap_or_default(),
+        ..Envelope::default()
+    };
+    Ok(Received { envelope, payloads: Vec::new(), subject: field("subject")?, reply: field("reply")? })
+}
+
+fn error_of(code: &str, message: &str) -> PyResult<Error> {
+    match ErrorCode::parse(code) {
+        Some(c) => Ok(Error::new(c, message)),
+        None => Err(PyValueError::new_err(format!(
+            "unknown error code {code:?}; one of {}",
+            ErrorCode::ALL.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ")
+        ))),
+    }
+}
+
 impl Connection {
+    fn reply_args(
+        &self,
+        request: &Bound<'_, PyAny>,
+        payloads: &Bound<'_, PyAny>,
+        opts: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<ReplyArgs> {
+        Ok(ReplyArgs {
+            client: self.client.clone(),
+            to: replied_to(request)?,
+            payloads: outgoing_list(payloads)?,
+            opts: message_options(Some(self), opts)?.0,
+        })
+    }
+
     fn request_args(
         &self,
         subject: &str,
@@ -405,7 +671,7 @@ impl Connection {
             client: self.client.clone(),
             subject: subject.to_owned(),
             payloads: outgoing_list(payloads)?,
-            opts: send_options(opts)?,
+            opts: message_options(Some(self), opts)?.0,
             timeout: Duration::try_from_secs_f64(timeout)
                 .map_err(|_| PyValueError::new_err("timeout must be a non-negative number of seconds"))?,
         })
@@ -522,6 +788,7 @@ fn _natsbridge(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(connect, m)?)?;
     m.add_function(wrap_pyfunction!(connect_sync, m)?)?;
     m.add_function(wrap_pyfunction!(error_codes, m)?)?;
+    m.add_function(wrap_pyfunction!(runtime::before_exit, m)?)?;
     m.add("PAYLOAD_TYPES", protocol::PayloadType::ALL.iter().map(|t| t.as_str()).collect::<Vec<_>>())?;
     m.add("MSG_PURPOSES", protocol::msg_purpose::ALL.to_vec())?;
     m.add("DEFAULT_SIZE_THRESHOLD", protocol::DEFAULT_SIZE_THRESHOLD)?;

@@ -26,14 +26,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def nats_url():
+def _serve(extra_args=(), config=None):
+    """Starts nats-server on a free port (JetStream unless a config is given); yields its URL."""
     store = tempfile.mkdtemp(prefix="natsbridge-py-js-")
     port = free_port()
-    proc = subprocess.Popen(
-        [_server_bin(), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", store],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
+    args = [_server_bin(), "-a", "127.0.0.1", "-p", str(port), *extra_args]
+    if config is None:
+        args += ["-js", "-sd", store]
+    else:
+        conf = Path(store) / "server.conf"
+        conf.write_text(config)
+        args += ["-c", str(conf)]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 10
     while True:
         try:
@@ -53,6 +57,17 @@ def nats_url():
     except subprocess.TimeoutExpired:
         proc.kill()
     shutil.rmtree(store, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def nats_url():
+    yield from _serve()
+
+
+@pytest.fixture(scope="session")
+def small_nats_url():
+    """A server with max_payload 65536 and no JetStream: no object store to fall back on."""
+    yield from _serve(config="max_payload: 65536\n")
 
 
 @pytest.fixture

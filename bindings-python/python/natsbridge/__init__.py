@@ -3,6 +3,11 @@
 The protocol and all I/O live in the Rust core (``natsbridge._natsbridge``); this module adds
 Python idioms only: keyword arguments, Arrow conversion, context managers, iterators.
 
+Custom link stores: ``fileserver_upload_handler(file_server_url, dataname, data) -> {"url": ...}``
+and ``fileserver_download_handler(url, max_retries, base_delay, max_delay, correlation_id) -> bytes``
+(the seeds' contracts), plain functions or coroutine functions, given to :func:`connect` for the
+whole connection or to :func:`smartsend` / :func:`smartreceive` for one message.
+
 Naming rule: every call that waits is a coroutine (``smartsend``, ``connect``, ``nc.request``)
 with a blocking twin of the same name plus ``_sync`` (``smartsend_sync``, ``connect_sync``,
 ``nc.request_sync``). The blocking twins release the GIL while they wait.
@@ -10,8 +15,9 @@ with a blocking twin of the same name plus ``_sync`` (``smartsend_sync``, ``conn
 
 from __future__ import annotations
 
+import atexit
 import os
-from typing import Any, Iterable, Literal, Optional, Sequence, Tuple, Union
+from typing import Any, Awaitable, Callable, Iterable, Literal, Optional, Sequence, Tuple, Type, Union
 
 from . import _natsbridge as _nb
 from ._natsbridge import (
@@ -30,6 +36,9 @@ from ._natsbridge import (
 )
 
 __version__: str = _nb.__version__
+
+# Waits for the native runtime's threads to leave Python before the interpreter finalizes.
+atexit.register(_nb.before_exit)
 
 __all__ = [
     "smartsend", "smartsend_sync", "smartreceive", "smartreceive_sync", "connect", "connect_sync",
@@ -71,6 +80,11 @@ ERRORS = {cls.code: cls for cls in (getattr(_nb, n) for n in dir(_nb)) if isinst
 Payload = Tuple[str, Any, str]
 ArrowOut = Literal["pandas", "pyarrow", "polars", "ipc"]
 Envelope = dict
+#: ``(file_server_url, dataname, data) -> {"status": 200, "uploadid": ..., "fileid": ..., "url": ...}``
+#: (only "url" is required), or a coroutine function returning that.
+UploadHandler = Callable[[str, str, bytes], Union[dict, Awaitable[dict]]]
+#: ``(url, max_retries, base_delay_ms, max_delay_ms, correlation_id) -> bytes``, or a coroutine function.
+DownloadHandler = Callable[[str, int, int, int, str], Union[bytes, Awaitable[bytes]]]
 
 
 def _error(cls: type, message: str) -> NATSBridgeError:
@@ -179,17 +193,22 @@ async def smartsend(
     reply_to: Optional[str] = None,
     reply_to_msg_id: Optional[str] = None,
     metadata: Optional[dict] = None,
+    fileserver_upload_handler: Optional[UploadHandler] = None,
 ) -> Tuple[dict, str]:
     """Send ``[(dataname, data, payload_type), ...]`` as one envelope; returns ``(env, msg_json)``.
 
     Without ``connection``, a process-wide connection per ``broker_url`` (else ``NATS_URL``,
     else nats://localhost:4222) is made on first use and reused. Bad input raises before
-    anything is published.
+    anything is published. ``fileserver_upload_handler`` takes this message's link payloads
+    (it is called with ``fileserver_url``, else the connection's, else ``FILESERVER_URL``, else
+    ""); if it fails, a payload goes direct when the envelope still fits, else
+    :class:`UploadFailedError` carries the handler's exception text.
     """
     opts = _send_opts(broker_url=broker_url, fileserver_url=fileserver_url, size_threshold=size_threshold,
                       correlation_id=correlation_id, msg_purpose=msg_purpose, sender_name=sender_name,
                       sender_id=sender_id, receiver_name=receiver_name, receiver_id=receiver_id, reply_to=reply_to,
-                      reply_to_msg_id=reply_to_msg_id, metadata=metadata)
+                      reply_to_msg_id=reply_to_msg_id, metadata=metadata,
+                      fileserver_upload_handler=fileserver_upload_handler)
     native = connection._native if connection is not None else None
     return await _nb.smartsend(subject, _prepare(data), native, opts)
 
@@ -202,24 +221,36 @@ def smartsend_sync(subject: str, data: Sequence[Payload], *, connection: Optiona
 
 
 async def smartreceive(msg: Any, *, connection: Optional["Connection"] = None, broker_url: Optional[str] = None,
-                       fileserver_url: Optional[str] = None, arrow: ArrowOut = "pandas") -> dict:
+                       fileserver_url: Optional[str] = None, arrow: ArrowOut = "pandas",
+                       fileserver_download_handler: Optional[DownloadHandler] = None,
+                       allowed_origins: Optional[Sequence[str]] = None, retries: Optional[int] = None,
+                       base_delay: Optional[int] = None, max_delay: Optional[int] = None) -> dict:
     """Decode a message: ``bytes`` or any object with ``.data`` (e.g. a nats-py ``Msg``).
 
     Returns the envelope as a dict with the seeds' field names; ``payloads`` is a list of
     ``(dataname, data, payload_type)`` tuples (``transports`` says how each travelled). Link
     payloads are fetched through ``connection`` or the process-wide connection of ``broker_url``.
+
+    With ``fileserver_download_handler`` (no connection), links are fetched by the handler alone
+    and no NATS connection is made. It serves only URLs the caller allows: the origin of
+    ``fileserver_url`` (else ``FILESERVER_URL``) and each of ``allowed_origins``
+    (``scheme://host[:port][/path]``, or ``scheme:`` for every URL of a custom scheme); any
+    other link raises :class:`UrlNotAllowedError`. It is called with ``retries``, ``base_delay``
+    and ``max_delay`` (ms; defaults 5, 100, 5000) and does its own retrying; its exception
+    raises :class:`DownloadFailedError` with the exception text.
     """
     native = connection._native if connection is not None else None
-    opts = _send_opts(broker_url=broker_url, fileserver_url=fileserver_url)
+    opts = _send_opts(broker_url=broker_url, fileserver_url=fileserver_url,
+                      fileserver_download_handler=fileserver_download_handler, allowed_origins=allowed_origins,
+                      retries=retries, base_delay=base_delay, max_delay=max_delay)
     return _finish(await _nb.smartreceive(_message_bytes(msg), native, opts), arrow)
 
 
-def smartreceive_sync(msg: Any, *, connection: Optional["Connection"] = None, broker_url: Optional[str] = None,
-                      fileserver_url: Optional[str] = None, arrow: ArrowOut = "pandas") -> dict:
-    """Blocking twin of :func:`smartreceive`."""
+def smartreceive_sync(msg: Any, *, connection: Optional["Connection"] = None, arrow: ArrowOut = "pandas",
+                      **opts: Any) -> dict:
+    """Blocking twin of :func:`smartreceive` (same keyword arguments)."""
     native = connection._native if connection is not None else None
-    opts = _send_opts(broker_url=broker_url, fileserver_url=fileserver_url)
-    return _finish(_nb.smartreceive_sync(_message_bytes(msg), native, opts), arrow)
+    return _finish(_nb.smartreceive_sync(_message_bytes(msg), native, _send_opts(**opts)), arrow)
 
 
 class Subscription:
@@ -305,6 +336,29 @@ class Connection:
         env = self._native.request_sync(subject, _prepare(data), timeout, _send_opts(**opts))
         return _finish(env, arrow or self._arrow)
 
+    async def reply(self, request: dict, data: Sequence[Payload], **opts: Any) -> Tuple[dict, str]:
+        """Reply to a received request envelope (from :meth:`subscribe`): sent to its
+        ``reply_to`` (else the NATS reply subject) with its correlation_id,
+        ``reply_to_msg_id`` = its msg_id and ``msg_purpose`` ACK unless given; the receiver
+        fields name its sender. Keyword arguments as for :meth:`smartsend`. Returns ``(env, msg_json)``.
+        """
+        return await self._native.reply(request, _prepare(data), _send_opts(**opts))
+
+    def reply_sync(self, request: dict, data: Sequence[Payload], **opts: Any) -> Tuple[dict, str]:
+        return self._native.reply_sync(request, _prepare(data), _send_opts(**opts))
+
+    async def reply_error(self, request: dict, code: Union[str, Type[NATSBridgeError]],
+                          message: str) -> Tuple[dict, str]:
+        """Reply with a NACK carrying ``{"code", "message", "details"}``; the requester's
+        :meth:`request` raises the code's exception class with ``message``. ``code`` is a code
+        string (``"INVALID_PAYLOAD_TYPE"``) or an exception class (``InvalidPayloadTypeError``).
+        """
+        return await self._native.reply_error(request, _code(code), message)
+
+    def reply_error_sync(self, request: dict, code: Union[str, Type[NATSBridgeError]],
+                         message: str) -> Tuple[dict, str]:
+        return self._native.reply_error_sync(request, _code(code), message)
+
     async def flush(self) -> None:
         await self._native.flush()
 
@@ -333,6 +387,12 @@ class Connection:
 
     def __exit__(self, *exc: Any) -> None:
         self.drain_sync()
+
+
+def _code(code: Union[str, Type[NATSBridgeError]]) -> str:
+    if isinstance(code, type) and issubclass(code, NATSBridgeError):
+        return code.code
+    return code
 
 
 def _connect_opts(servers: Union[str, Sequence[str], None], opts: dict) -> dict:
@@ -371,7 +431,18 @@ def connect(servers: Union[str, Sequence[str], None] = None, *, arrow: ArrowOut 
     max_reconnect_attempts (-1: forever), reconnect_time_wait, connect_timeout (seconds),
     pending_msgs_limit``; and the bridge's: ``fileserver_url, fileserver_kind ("plik" |
     "http_put"), size_threshold, object_store, object_store_bucket, allowed_origins,
-    max_download_bytes, sender_name, sender_id, retries, base_delay, max_delay (ms)``.
+    max_download_bytes, sender_name, sender_id, retries, base_delay, max_delay (ms)``; and the
+    seeds' handlers, plain or coroutine functions:
+
+    - ``fileserver_upload_handler(file_server_url, dataname, data) -> {"url": ...}`` takes every
+      link upload of the connection (called with ``fileserver_url``, else ``FILESERVER_URL``, else "").
+    - ``fileserver_download_handler(url, max_retries, base_delay, max_delay, correlation_id) ->
+      bytes`` fetches the links it serves: the origin of ``fileserver_url`` and each of
+      ``allowed_origins`` (``scheme://host[:port][/path]``, or ``scheme:`` for every URL of a
+      custom scheme); at least one must be given. Other links (e.g. the object store's) go to
+      the connection's other stores. It does its own retrying; an exception is
+      :class:`DownloadFailedError`. Without an upload handler, uploads still go to the file
+      server or the object store.
 
     ``async with natsbridge.connect(url) as nc`` and ``nc = await natsbridge.connect(url)`` both work.
     """

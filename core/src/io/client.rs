@@ -320,46 +320,13 @@ impl Client {
     /// `envelope.payloads` keeps each wire payload's fields; a direct payload's inline `data` is
     /// not kept (null): its decoded value is in `payloads`.
     pub async fn smartreceive(&self, message: &[u8]) -> Result<Received> {
-        let (envelope, decoded) = protocol::decode_message(message)?;
-        let cid = envelope.correlation_id.clone();
-        self.decode(envelope, decoded).await.map_err(|e| e.with_correlation_id(&cid))
-    }
-
-    async fn decode(&self, envelope: Envelope, decoded: Vec<DecodedPayload>) -> Result<Received> {
-        // Links are fetched concurrently; a message without links needs no futures at all.
-        let links = decoded.iter().filter_map(|p| match &p.source {
-            PayloadSource::Link(url) => Some(self.fetch(p, url)),
-            PayloadSource::Inline(_) => None,
-        });
-        let fetched = futures::future::join_all(links).await;
-        assemble(envelope, decoded, fetched)
-    }
-
-    async fn fetch(&self, p: &DecodedPayload, url: &str) -> Result<Bytes> {
-        let Some(store) = self.inner.stores.iter().find(|s| s.serves(url)) else {
-            return err(
-                ErrorCode::UrlNotAllowed,
-                format!("payload {:?} links to {url}, which is not an allowed origin; no request was made", p.dataname),
-            );
+        let links = Links {
+            stores: &self.inner.stores,
+            retry: self.inner.retry,
+            max_download_bytes: self.inner.max_download_bytes,
+            progress: self.inner.transfer_progress.as_ref(),
         };
-        if p.size > self.inner.max_download_bytes {
-            return err(
-                ErrorCode::PayloadTooLarge,
-                format!(
-                    "payload {:?} is {} bytes, over the download limit of {}",
-                    p.dataname, p.size, self.inner.max_download_bytes
-                ),
-            );
-        }
-        let fetch =
-            Fetch { url, size: p.size, sha256: p.sha256.as_deref(), progress: self.inner.transfer_progress.as_ref() };
-        let bytes = store::download_with_retry(store.as_ref(), fetch, self.inner.retry).await?;
-        if store.checks_sha256() {
-            p.verify_size(&bytes)?;
-        } else {
-            p.verify(&bytes)?;
-        }
-        Ok(bytes)
+        receive(message, &links).await
     }
 
     /// Subscribes and returns once the server has the subscription, so a publish made after
@@ -507,6 +474,64 @@ impl Client {
     }
 }
 
+/// Where a receive may fetch link payloads from, and its limits.
+struct Links<'a> {
+    stores: &'a [Arc<dyn LinkStore>],
+    retry: store::RetryPolicy,
+    max_download_bytes: u64,
+    progress: Option<&'a store::Progress>,
+}
+
+async fn receive(message: &[u8], links: &Links<'_>) -> Result<Received> {
+    let (envelope, decoded) = protocol::decode_message(message)?;
+    let cid = envelope.correlation_id.clone();
+    // Links are fetched concurrently; a message without links needs no futures at all.
+    let fetches = decoded.iter().filter_map(|p| match &p.source {
+        PayloadSource::Link(url) => Some(fetch_link(links, p, url, &cid)),
+        PayloadSource::Inline(_) => None,
+    });
+    let fetched = futures::future::join_all(fetches).await;
+    assemble(envelope, decoded, fetched).map_err(|e| e.with_correlation_id(&cid))
+}
+
+/// Allowed origin (no request otherwise), download cap, retries, then size and sha256.
+async fn fetch_link(links: &Links<'_>, p: &DecodedPayload, url: &str, correlation_id: &str) -> Result<Bytes> {
+    let Some(store) = links.stores.iter().find(|s| s.serves(url)) else {
+        return err(
+            ErrorCode::UrlNotAllowed,
+            format!("payload {:?} links to {url}, which is not an allowed origin; no request was made", p.dataname),
+        );
+    };
+    if p.size > links.max_download_bytes {
+        return err(
+            ErrorCode::PayloadTooLarge,
+            format!(
+                "payload {:?} is {} bytes, over the download limit of {}",
+                p.dataname, p.size, links.max_download_bytes
+            ),
+        );
+    }
+    let fetch = Fetch { url, size: p.size, sha256: p.sha256.as_deref(), correlation_id, progress: links.progress };
+    let bytes = store::download_with_retry(store.as_ref(), fetch, links.retry).await?;
+    if store.checks_sha256() {
+        p.verify_size(&bytes)?;
+    } else {
+        p.verify(&bytes)?;
+    }
+    Ok(bytes)
+}
+
+/// Decodes a message whose links are fetched from `store` alone (a host's download handler
+/// for one call), with no NATS connection.
+pub async fn smartreceive_with_store(
+    message: &[u8],
+    store: Arc<dyn LinkStore>,
+    retry: store::RetryPolicy,
+    max_download_bytes: u64,
+) -> Result<Received> {
+    receive(message, &Links { stores: &[store], retry, max_download_bytes, progress: None }).await
+}
+
 /// Decodes a message whose payloads are all direct, without a connection. `Ok(None)` when it
 /// has link payloads: those need a client's link stores (`Client::smartreceive`).
 pub fn smartreceive_direct(message: &[u8]) -> Result<Option<Received>> {
@@ -609,7 +634,7 @@ fn link_stores(bridge: &BridgeOptions, nats: &async_nats::Client) -> Result<Stor
         stores.push(store);
     };
     if let Some(custom) = &bridge.link_store {
-        add(custom.clone(), true);
+        add(custom.clone(), custom.takes_uploads());
     }
     if let Some(url) = bridge.resolved_fileserver_url() {
         match bridge.fileserver_kind {

@@ -43,12 +43,14 @@ pub struct Fetch<'a> {
     pub size: u64,
     /// The envelope's `metadata.sha256` (hex), when it has one.
     pub sha256: Option<&'a str>,
+    /// The message's, for logs and for host handlers (the seeds' download handler takes it).
+    pub correlation_id: &'a str,
     pub progress: Option<&'a Progress>,
 }
 
 impl<'a> Fetch<'a> {
     pub fn new(url: &'a str, size: u64) -> Self {
-        Fetch { url, size, sha256: None, progress: None }
+        Fetch { url, size, sha256: None, correlation_id: "", progress: None }
     }
 }
 
@@ -85,6 +87,12 @@ pub trait LinkStore: Send + Sync {
     /// client then makes no hash pass of its own over link payloads.
     fn checks_sha256(&self) -> bool {
         false
+    }
+
+    /// False for a store that only downloads (a host's download handler without an upload
+    /// handler): uploads then go to the next store that takes them.
+    fn takes_uploads(&self) -> bool {
+        true
     }
 
     /// Whether `url` belongs to this store. Downloads go to the first store that serves the URL;
