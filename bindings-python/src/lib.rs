@@ -202,7 +202,7 @@ fn smartsend<'py>(
     opts: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let args = send_args(subject, payloads, conn.as_deref(), opts)?;
-    runtime::future_into_py(py, do_send(args))
+    runtime::eager_future_into_py(py, do_send(args))
 }
 
 #[pyfunction]
@@ -291,7 +291,7 @@ fn smartreceive<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let plan = receive_plan(conn.as_deref(), opts)?;
     let bytes = message_bytes(msg)?;
-    runtime::future_into_py(py, do_receive(plan, bytes))
+    runtime::eager_future_into_py(py, do_receive(plan, bytes))
 }
 
 #[pyfunction]
@@ -719,7 +719,7 @@ impl Subscription {
 
     fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let inner = self.inner.clone();
-        runtime::future_into_py(py, async move {
+        runtime::eager_future_into_py(py, async move {
             match next_message(inner, None).await? {
                 Some(o) => Ok(o),
                 None => Err(PyStopAsyncIteration::new_err(())),
@@ -743,7 +743,7 @@ impl Subscription {
     #[pyo3(signature = (timeout=None))]
     fn next<'py>(&self, py: Python<'py>, timeout: Option<f64>) -> PyResult<Bound<'py, PyAny>> {
         let (inner, timeout) = (self.inner.clone(), opt_timeout(timeout)?);
-        runtime::future_into_py(py, async move { Ok(next_message(inner, timeout).await?.unwrap_or_else(none_out)) })
+        runtime::eager_future_into_py(py, async move { Ok(next_message(inner, timeout).await?.unwrap_or_else(none_out)) })
     }
 
     #[pyo3(signature = (timeout=None))]

@@ -181,6 +181,39 @@ where
     pyo3_async_runtimes::generic::future_into_py::<BridgeRuntime, _, T>(py, fut)
 }
 
+/// Like [`future_into_py`], but polls `fut` once first, on the calling thread with the GIL
+/// released and inside the runtime's context. A send that needs no upload, or a receive whose
+/// message is already waiting, completes right there and Python gets an already-finished
+/// future: handing a result back from the runtime's threads cost ~100 µs per await
+/// (bench/RESULTS-python.md). Otherwise the started future goes on on the runtime.
+pub fn eager_future_into_py<'py, F, T>(py: Python<'py>, fut: F) -> PyResult<Bound<'py, PyAny>>
+where
+    F: Future<Output = PyResult<T>> + Send + 'static,
+    T: for<'a> IntoPyObject<'a> + Send + 'static,
+{
+    // The caller's event loop, for handlers awaited during the first poll as during the rest.
+    let locals = pyo3_async_runtimes::generic::get_current_locals::<BridgeRuntime>(py)?;
+    let mut fut = BridgeRuntime::scope(locals.clone(), fut);
+    let rt = runtime();
+    let first = py.detach(|| {
+        let _context = rt.enter();
+        let waker = futures::task::noop_waker();
+        fut.as_mut().poll(&mut std::task::Context::from_waker(&waker))
+    });
+    let std::task::Poll::Ready(result) = first else {
+        return pyo3_async_runtimes::generic::future_into_py_with_locals::<BridgeRuntime, _, T>(py, locals, fut);
+    };
+    let done = locals.event_loop(py).call_method0("create_future")?;
+    match result {
+        Ok(value) => {
+            let value = pyo3::IntoPyObjectExt::into_bound_py_any(value, py)?;
+            done.call_method1("set_result", (value,))?
+        }
+        Err(e) => done.call_method1("set_exception", (e.into_value(py),))?,
+    };
+    Ok(done)
+}
+
 /// Runs `fut` to completion on the runtime with the GIL released (the `_sync` twins).
 pub fn block_on<F: Future + Send>(py: Python<'_>, fut: F) -> F::Output
 where
