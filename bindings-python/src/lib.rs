@@ -743,7 +743,10 @@ impl Subscription {
     #[pyo3(signature = (timeout=None))]
     fn next<'py>(&self, py: Python<'py>, timeout: Option<f64>) -> PyResult<Bound<'py, PyAny>> {
         let (inner, timeout) = (self.inner.clone(), opt_timeout(timeout)?);
-        runtime::eager_future_into_py(py, async move { Ok(next_message(inner, timeout).await?.unwrap_or_else(none_out)) })
+        runtime::eager_future_into_py(
+            py,
+            async move { Ok(next_message(inner, timeout).await?.unwrap_or_else(none_out)) },
+        )
     }
 
     #[pyo3(signature = (timeout=None))]
