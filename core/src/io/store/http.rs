@@ -166,12 +166,14 @@ pub(crate) fn body_with_progress(bytes: Bytes, progress: Option<Progress>) -> re
 /// The body is read into a buffer of `expected_size` bytes and the read stops at the first byte
 /// beyond it (CHECKSUM_MISMATCH, nothing more is read); a shorter body is a CHECKSUM_MISMATCH too.
 pub(crate) async fn get(
-    client: &Client,
-    url: &str,
-    expected_size: u64,
+    config: &HttpClientConfig,
+    fetch: Fetch<'_>,
     on_redirect: Option<RedirectHook>,
-    progress: Option<&Progress>,
 ) -> std::result::Result<Bytes, FetchError> {
+    let (url, expected_size, progress) = (fetch.url, fetch.size, fetch.progress);
+    let client = client_for(config).map_err(|e| {
+        FetchError::Fatal(fetch_error(url, format!("cannot build the HTTP client: {}", error_chain(&e))))
+    })?;
     let mut resp = match client.get(url).send().await {
         Ok(resp) => resp,
         Err(e) if is_retryable(&e) => {
@@ -365,13 +367,7 @@ impl LinkStore for HttpStore {
     }
 
     fn download<'a>(&'a self, fetch: Fetch<'a>) -> BoxFuture<'a, std::result::Result<Bytes, FetchError>> {
-        Box::pin(async move {
-            let url = fetch.url;
-            let client = client_for(&self.http).map_err(|e| {
-                FetchError::Fatal(fetch_error(url, format!("cannot build the HTTP client: {}", error_chain(&e))))
-            })?;
-            get(&client, url, fetch.size, None, fetch.progress).await
-        })
+        Box::pin(get(&self.http, fetch, None))
     }
 
     fn serves(&self, url: &str) -> bool {

@@ -220,16 +220,7 @@ impl LinkStore for PlikStore {
     }
 
     fn download<'a>(&'a self, fetch: Fetch<'a>) -> BoxFuture<'a, std::result::Result<Bytes, FetchError>> {
-        Box::pin(async move {
-            let url = fetch.url;
-            let client = client_for(&self.http).map_err(|e| {
-                FetchError::Fatal(Error::new(
-                    ErrorCode::DownloadFailed,
-                    format!("GET {}: cannot build the HTTP client: {}", display_url(url), error_chain(&e)),
-                ))
-            })?;
-            get(&client, url, fetch.size, Some(plik_redirect), fetch.progress).await
-        })
+        Box::pin(get(&self.http, fetch, Some(plik_redirect)))
     }
 
     fn serves(&self, url: &str) -> bool {
