@@ -74,7 +74,16 @@ pub fn to_json(obj: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
     if let Ok(t) = obj.cast::<PyTuple>() {
         return t.iter().map(|v| to_json(&v, depth + 1)).collect::<PyResult<Vec<_>>>().map(Value::Array);
     }
-    Err(bad(format!("a {} is not JSON-serializable", obj.get_type().name()?)))
+    // numpy scalars and arrays (np.int64, np.bool_, ndarray) as the Python values `tolist` gives,
+    // as pandas' own JSON export treats them.
+    let ty = obj.get_type();
+    if ty.module().is_ok_and(|m| m.to_str().is_ok_and(|m| m == "numpy" || m.starts_with("numpy.")))
+        && let Ok(plain) = obj.call_method0("tolist")
+        && !plain.get_type().is(&ty)
+    {
+        return to_json(&plain, depth + 1);
+    }
+    Err(bad(format!("a {} is not JSON-serializable", ty.name()?)))
 }
 
 /// One `(dataname, data, payload_type)` tuple to an [`Outgoing`]. The payload_type is checked

@@ -12,7 +12,7 @@ use crate::runtime::BridgeRuntime;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use natsbridge::error::{Error, ErrorCode, Result as CoreResult};
-use natsbridge::io::store::{Fetch, FetchError, LinkStore, RetryPolicy, Stored, Upload};
+use natsbridge::io::store::{Fetch, FetchError, LinkStore, Progress, RetryPolicy, Stored, Upload};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyMapping, PyString, PyTuple};
@@ -66,6 +66,21 @@ pub fn callable(value: &Bound<'_, PyAny>, key: &str) -> PyResult<Arc<Py<PyAny>>>
         return Err(PyTypeError::new_err(format!("{key} must be callable, not {}", value.get_type().name()?)));
     }
     Ok(Arc::new(value.clone().unbind()))
+}
+
+/// `transfer_progress(nbytes)`, told the bytes moved by each link upload and download chunk. It
+/// runs on a runtime thread, so it should be quick; what it raises is reported as unraisable
+/// (sys.unraisablehook) and the transfer goes on.
+pub fn progress(value: &Bound<'_, PyAny>) -> PyResult<Progress> {
+    let callback = callable(value, "transfer_progress")?;
+    Ok(Arc::new(move |n: u64| {
+        let Some(_section) = crate::runtime::python_section() else { return };
+        Python::try_attach(|py| {
+            if let Err(e) = callback.bind(py).call1((n,)) {
+                e.write_unraisable(py, Some(callback.bind(py)));
+            }
+        });
+    }))
 }
 
 /// The seeds' handlers as a core [`LinkStore`].

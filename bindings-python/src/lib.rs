@@ -374,6 +374,11 @@ fn connect_options(opts: Option<&Bound<'_, PyDict>>) -> PyResult<ConnectPlan> {
             }
             "object_store" => b.object_store = v.extract()?,
             "object_store_bucket" => b.object_store_bucket = v.extract()?,
+            "object_store_ttl" => b.object_store_ttl = seconds(&v, &key)?,
+            "plik_oneshot" => b.plik.oneshot = v.extract()?,
+            "plik_ttl" => b.plik.ttl = seconds(&v, &key)?,
+            "plik_token" => b.plik.user_token = Some(v.extract()?),
+            "transfer_progress" => b.transfer_progress = Some(handlers::progress(&v)?),
             "allowed_origins" => allowed = origins(&v)?,
             "fileserver_upload_handler" => upload = Some(handlers::callable(&v, &key)?),
             "fileserver_download_handler" => download = Some(handlers::callable(&v, &key)?),

@@ -214,11 +214,22 @@ where
     Ok(done)
 }
 
-/// Runs `fut` to completion on the runtime with the GIL released (the `_sync` twins).
-pub fn block_on<F: Future + Send>(py: Python<'_>, fut: F) -> F::Output
+/// Runs `fut` to completion on the runtime with the GIL released (the `_sync` twins). Every
+/// 100 ms it takes the GIL back to run Python's signal handlers, so Ctrl-C interrupts a
+/// blocking call (its KeyboardInterrupt is raised and `fut` is dropped).
+pub fn block_on<F, T>(py: Python<'_>, fut: F) -> PyResult<T>
 where
-    F::Output: Send,
+    F: Future<Output = PyResult<T>> + Send,
+    T: Send,
 {
+    const SIGNAL_CHECK: std::time::Duration = std::time::Duration::from_millis(100);
     let rt = runtime();
-    py.detach(|| rt.block_on(fut))
+    let mut fut = std::pin::pin!(fut);
+    loop {
+        // The timer is made inside block_on: it needs the runtime's context.
+        if let Ok(done) = py.detach(|| rt.block_on(async { tokio::time::timeout(SIGNAL_CHECK, fut.as_mut()).await })) {
+            return done;
+        }
+        py.check_signals()?;
+    }
 }

@@ -432,9 +432,12 @@ def connect(servers: Union[str, Sequence[str], None] = None, *, arrow: ArrowOut 
     user_credentials, tls_ca_file, tls_cert_file, tls_key_file, tls_required,
     max_reconnect_attempts (-1: forever), reconnect_time_wait, connect_timeout (seconds),
     pending_msgs_limit``; and the bridge's: ``fileserver_url, fileserver_kind ("plik" |
-    "http_put"), size_threshold, object_store, object_store_bucket, allowed_origins,
-    max_download_bytes, sender_name, sender_id, retries, base_delay, max_delay (ms)``; and the
-    seeds' handlers, plain or coroutine functions:
+    "http_put"), size_threshold, object_store, object_store_bucket, object_store_ttl (seconds),
+    plik_oneshot, plik_ttl (seconds; 0: the server's default), plik_token, allowed_origins,
+    max_download_bytes, sender_name, sender_id, retries, base_delay, max_delay (ms),
+    transfer_progress`` (``callable(nbytes)``, told each chunk of every link upload and
+    download, from a runtime thread: keep it quick); and the seeds' handlers, plain or
+    coroutine functions:
 
     - ``fileserver_upload_handler(file_server_url, dataname, data) -> {"url": ...}`` takes every
       link upload of the connection (called with ``fileserver_url``, else ``FILESERVER_URL``, else "").

@@ -1,0 +1,187 @@
+"""Link stores and connection options against real servers: Plik, the object store, TLS."""
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import uuid
+
+import pytest
+
+import natsbridge as nb
+
+BLOB = bytes(range(256)) * 8000  # 2,048,000 bytes: a link at the default threshold
+
+
+def run(coro, timeout=30):
+    return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+def subject():
+    return f"test.py.stores.{uuid.uuid4().hex}"
+
+
+async def send_and_receive(nc, payloads, **opts):
+    subj = subject()
+    sub = await nc.subscribe(subj)
+    env, _ = await nc.smartsend(subj, payloads, **opts)
+    return env, await sub.next(timeout=20)
+
+
+def test_plik_link_round_trip(nats_url, plik_url):
+    async def go():
+        async with nb.connect(nats_url, fileserver_url=plik_url) as nc:
+            return await send_and_receive(nc, [("blob", BLOB, "binary"), ("note", "small", "text")])
+
+    env, got = run(go())
+    link = env["payloads"][0]
+    assert link["transport"] == "link"
+    assert link["data"].startswith(plik_url + "/file/"), link["data"]
+    assert got["payloads"] == [("blob", BLOB, "binary"), ("note", "small", "text")]
+    assert got["transports"] == ["link", "direct"]
+
+
+def test_plik_one_call_api_of_the_seeds(nats_url, plik_url):
+    """smartsend(..., broker_url=, fileserver_url=) and smartreceive(msg, fileserver_url=)."""
+    async def go():
+        env, msg_json = await nb.smartsend(subject(), [("blob", BLOB, "image")], broker_url=nats_url,
+                                           fileserver_url=plik_url, size_threshold=1000)
+        got = await nb.smartreceive(msg_json.encode(), broker_url=nats_url, fileserver_url=plik_url)
+        return env, got
+
+    env, got = run(go())
+    assert env["payloads"][0]["data"].startswith(plik_url)
+    assert got["payloads"] == [("blob", BLOB, "image")]
+
+
+def test_plik_oneshot_link_is_consumed_by_the_first_download(nats_url, plik_url):
+    async def go():
+        async with nb.connect(nats_url, fileserver_url=plik_url, plik_oneshot=True) as nc:
+            env, msg_json = await nc.smartsend(subject(), [("once", BLOB, "binary")])
+            first = await nc.smartreceive(msg_json)
+            with pytest.raises(nb.DownloadFailedError) as e:
+                await nc.smartreceive(msg_json)
+            return env, first, e.value
+
+    env, first, error = run(go())
+    assert first["payloads"][0][1] == BLOB
+    assert error.code == "DOWNLOAD_FAILED"
+    assert error.correlation_id == env["correlation_id"]
+
+
+def test_plik_ttl_over_the_server_maximum_is_upload_failed(nats_url, plik_url):
+    async def go():
+        # The fixture's Plik allows one day; two days are refused, and no message is published.
+        async with nb.connect(nats_url, fileserver_url=plik_url, plik_ttl=2 * 86400, object_store=False) as nc:
+            subj = subject()
+            sub = await nc.subscribe(subj)
+            with pytest.raises(nb.UploadFailedError) as e:
+                await nc.smartsend(subj, [("blob", BLOB, "binary")])
+            with pytest.raises(nb.TimeoutError):
+                await sub.next(timeout=0.5)
+            return e.value
+
+    assert "ttl" in str(run(go())).lower()
+
+
+@pytest.mark.parametrize("store", ["object_store", "plik"])
+def test_transfer_progress_reports_every_byte(nats_url, plik_url, store):
+    sent = []
+    opts = {"fileserver_url": plik_url} if store == "plik" else {}
+
+    async def go():
+        async with nb.connect(nats_url, transfer_progress=sent.append, **opts) as nc:
+            env, got = await send_and_receive(nc, [("blob", BLOB, "binary")])
+            return got
+
+    got = run(go())
+    assert got["payloads"][0][1] == BLOB
+    # Both ends ran on this connection: the upload, then the download, each reported in full.
+    assert sum(sent) == 2 * len(BLOB), (len(sent), sum(sent))
+    assert all(isinstance(n, int) and n > 0 for n in sent)
+
+
+def test_object_store_ttl_and_bucket_options(nats_url):
+    async def go():
+        async with nb.connect(nats_url, object_store_bucket="py_opts", object_store_ttl=120) as nc:
+            return await send_and_receive(nc, [("blob", BLOB, "audio")])
+
+    env, got = run(go())
+    assert env["payloads"][0]["data"].startswith("nats-obj://py_opts/")
+    assert got["payloads"] == [("blob", BLOB, "audio")]
+
+
+def test_bad_option_values_are_errors_before_connecting(dead_url):
+    with pytest.raises(TypeError):
+        nb.connect_sync(dead_url, transfer_progress="not callable")
+    with pytest.raises(ValueError):
+        nb.connect_sync(dead_url, plik_ttl=-1)
+    with pytest.raises(TypeError):
+        nb.connect_sync(dead_url, plik_tll=60)
+
+
+def test_tls_with_ca_and_client_certificate(tls_server):
+    url, pem = tls_server
+
+    async def go():
+        async with nb.connect(url, tls_ca_file=pem["ca"], tls_cert_file=pem["cert"], tls_key_file=pem["key"],
+                              tls_required=True) as nc:
+            return await send_and_receive(nc, [("m", "over tls", "text"), ("d", {"k": [1, 2]}, "dictionary")])
+
+    env, got = run(go())
+    assert got["payloads"] == [("m", "over tls", "text"), ("d", {"k": [1, 2]}, "dictionary")]
+
+
+def test_tls_without_the_client_certificate_or_ca_fails_to_connect(tls_server):
+    url, pem = tls_server
+    with pytest.raises(nb.NatsConnectionFailedError):
+        nb.connect_sync(url, tls_ca_file=pem["ca"], tls_required=True, connect_timeout=3, max_reconnect_attempts=0)
+    with pytest.raises(nb.NatsConnectionFailedError):  # the server's certificate is not trusted
+        nb.connect_sync(url, tls_cert_file=pem["cert"], tls_key_file=pem["key"], tls_required=True,
+                        connect_timeout=3, max_reconnect_attempts=0)
+
+
+def test_numpy_values_in_json_payloads(nats_url):
+    np = pytest.importorskip("numpy")
+    value = {"i": np.int64(-7), "u": np.uint8(200), "f": np.float32(0.5), "b": np.bool_(True),
+             "s": np.str_("x"), "arr": np.arange(3), "m": np.array([[1.5, 2.0]])}
+    rows = [{"x": np.int32(1), "ok": np.bool_(False)}]
+
+    with nb.connect_sync(nats_url) as nc:
+        sub = nc.subscribe_sync(subj := subject())
+        nc.smartsend_sync(subj, [("d", value, "dictionary"), ("t", rows, "jsontable")])
+        got = sub.next_sync(timeout=10)
+    assert got["payloads"][0][1] == {"i": -7, "u": 200, "f": 0.5, "b": True, "s": "x", "arr": [0, 1, 2],
+                                     "m": [[1.5, 2.0]]}
+    assert type(got["payloads"][0][1]["b"]) is bool
+    assert got["payloads"][1][1] == [{"x": 1, "ok": False}]
+    with pytest.raises(nb.InvalidPayloadTypeError, match="NaN"):
+        nb.smartsend_sync("x", [("d", {"nan": np.float64("nan")}, "dictionary")], broker_url=nats_url)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_ctrl_c_interrupts_a_blocking_call(nats_url):
+    """A _sync call waiting on the network gives way to KeyboardInterrupt within ~100 ms."""
+    script = textwrap.dedent(f"""
+        import natsbridge as nb
+        nc = nb.connect_sync({nats_url!r})
+        sub = nc.subscribe_sync("test.py.nothing.{uuid.uuid4().hex}")
+        print("waiting", flush=True)
+        try:
+            sub.next_sync()  # no timeout: waits until interrupted
+        except KeyboardInterrupt:
+            nc.drain_sync()
+            print("interrupted", flush=True)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        assert proc.stdout.readline().strip() == "waiting"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+    assert "interrupted" in out, err
+    assert proc.returncode == 0, err
