@@ -4,8 +4,9 @@ use crate::errors::coded;
 use bytes::Bytes;
 use natsbridge::error::ErrorCode;
 use natsbridge::io::{Outgoing, Received, SendOptions};
-use natsbridge::protocol::{Data, Envelope, PayloadType, WirePayload};
+use natsbridge::protocol::{Data, Envelope, PayloadType, Transport, WirePayload};
 use pyo3::exceptions::PyTypeError;
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyList, PyMemoryView, PyString, PyTuple};
@@ -215,39 +216,39 @@ fn data<'py>(py: Python<'py>, d: &Data) -> PyResult<Bound<'py, PyAny>> {
 
 /// The envelope's header fields (the seeds' names) into `d`.
 fn header(py: Python<'_>, d: &Bound<'_, PyDict>, e: &Envelope) -> PyResult<()> {
-    d.set_item("correlation_id", &e.correlation_id)?;
-    d.set_item("msg_id", &e.msg_id)?;
-    d.set_item("timestamp", &e.timestamp)?;
-    d.set_item("send_to", &e.send_to)?;
-    d.set_item("msg_purpose", &e.msg_purpose)?;
-    d.set_item("sender_name", &e.sender_name)?;
-    d.set_item("sender_id", &e.sender_id)?;
-    d.set_item("receiver_name", &e.receiver_name)?;
-    d.set_item("receiver_id", &e.receiver_id)?;
-    d.set_item("reply_to", &e.reply_to)?;
-    d.set_item("reply_to_msg_id", &e.reply_to_msg_id)?;
-    d.set_item("broker_url", &e.broker_url)?;
-    d.set_item("metadata", object(py, &e.metadata)?)?;
+    d.set_item(intern!(py, "correlation_id"), &e.correlation_id)?;
+    d.set_item(intern!(py, "msg_id"), &e.msg_id)?;
+    d.set_item(intern!(py, "timestamp"), &e.timestamp)?;
+    d.set_item(intern!(py, "send_to"), &e.send_to)?;
+    d.set_item(intern!(py, "msg_purpose"), &e.msg_purpose)?;
+    d.set_item(intern!(py, "sender_name"), &e.sender_name)?;
+    d.set_item(intern!(py, "sender_id"), &e.sender_id)?;
+    d.set_item(intern!(py, "receiver_name"), &e.receiver_name)?;
+    d.set_item(intern!(py, "receiver_id"), &e.receiver_id)?;
+    d.set_item(intern!(py, "reply_to"), &e.reply_to)?;
+    d.set_item(intern!(py, "reply_to_msg_id"), &e.reply_to_msg_id)?;
+    d.set_item(intern!(py, "broker_url"), &e.broker_url)?;
+    d.set_item(intern!(py, "metadata"), object(py, &e.metadata)?)?;
     if let Some(err) = &e.error {
         let body = PyDict::new(py);
-        body.set_item("code", &err.code)?;
-        body.set_item("message", &err.message)?;
-        body.set_item("details", from_json(py, &err.details)?)?;
-        d.set_item("error", body)?;
+        body.set_item(intern!(py, "code"), &err.code)?;
+        body.set_item(intern!(py, "message"), &err.message)?;
+        body.set_item(intern!(py, "details"), from_json(py, &err.details)?)?;
+        d.set_item(intern!(py, "error"), body)?;
     }
     Ok(())
 }
 
 fn wire_payload<'py>(py: Python<'py>, p: &WirePayload) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
-    d.set_item("id", &p.id)?;
-    d.set_item("dataname", &p.dataname)?;
-    d.set_item("payload_type", &p.payload_type)?;
-    d.set_item("transport", &p.transport)?;
-    d.set_item("encoding", &p.encoding)?;
-    d.set_item("size", p.size)?;
-    d.set_item("data", from_json(py, &p.data)?)?;
-    d.set_item("metadata", object(py, &p.metadata)?)?;
+    d.set_item(intern!(py, "id"), &p.id)?;
+    d.set_item(intern!(py, "dataname"), &p.dataname)?;
+    d.set_item(intern!(py, "payload_type"), &p.payload_type)?;
+    d.set_item(intern!(py, "transport"), &p.transport)?;
+    d.set_item(intern!(py, "encoding"), &p.encoding)?;
+    d.set_item(intern!(py, "size"), p.size)?;
+    d.set_item(intern!(py, "data"), from_json(py, &p.data)?)?;
+    d.set_item(intern!(py, "metadata"), object(py, &p.metadata)?)?;
     Ok(d)
 }
 
@@ -259,8 +260,22 @@ pub fn sent_envelope<'py>(py: Python<'py>, e: &Envelope) -> PyResult<Bound<'py, 
     for p in &e.payloads {
         payloads.append(wire_payload(py, p)?)?;
     }
-    d.set_item("payloads", payloads)?;
+    d.set_item(intern!(py, "payloads"), payloads)?;
     Ok(d)
+}
+
+/// The payload type's name, made once per interpreter.
+fn payload_type_str(py: Python<'_>, t: PayloadType) -> &Bound<'_, PyString> {
+    match t {
+        PayloadType::Text => intern!(py, "text"),
+        PayloadType::Dictionary => intern!(py, "dictionary"),
+        PayloadType::ArrowTable => intern!(py, "arrowtable"),
+        PayloadType::JsonTable => intern!(py, "jsontable"),
+        PayloadType::Image => intern!(py, "image"),
+        PayloadType::Audio => intern!(py, "audio"),
+        PayloadType::Video => intern!(py, "video"),
+        PayloadType::Binary => intern!(py, "binary"),
+    }
 }
 
 /// A received message: the header fields, `payloads` as `(dataname, data, payload_type)`
@@ -277,18 +292,21 @@ pub fn received<'py>(py: Python<'py>, r: &Received) -> PyResult<Bound<'py, PyDic
             [
                 PyString::new(py, &p.dataname).into_any(),
                 data(py, &p.data)?,
-                PyString::new(py, p.payload_type.as_str()).into_any(),
+                payload_type_str(py, p.payload_type).clone().into_any(),
             ],
         )?)?;
-        transports.append(p.transport.as_str())?;
+        transports.append(match p.transport {
+            Transport::Direct => intern!(py, "direct"),
+            Transport::Link => intern!(py, "link"),
+        })?;
     }
-    d.set_item("payloads", payloads)?;
-    d.set_item("transports", transports)?;
+    d.set_item(intern!(py, "payloads"), payloads)?;
+    d.set_item(intern!(py, "transports"), transports)?;
     if let Some(s) = &r.subject {
-        d.set_item("subject", s)?;
+        d.set_item(intern!(py, "subject"), s)?;
     }
     if let Some(s) = &r.reply {
-        d.set_item("reply", s)?;
+        d.set_item(intern!(py, "reply"), s)?;
     }
     Ok(d)
 }

@@ -185,3 +185,40 @@ def test_ctrl_c_interrupts_a_blocking_call(nats_url):
         proc.kill()
     assert "interrupted" in out, err
     assert proc.returncode == 0, err
+
+
+@pytest.fixture(scope="module")
+def auth_servers():
+    """Two servers: one wants a token, one a user and password."""
+    from conftest import _serve
+    token_gen = _serve(config='authorization { token: "s3cret-token" }\n')
+    user_gen = _serve(config='authorization { user: "alice", password: "pw-1" }\n')
+    yield next(token_gen), next(user_gen)
+    for gen in (token_gen, user_gen):
+        next(gen, None)
+
+
+def test_token_and_user_password_auth(auth_servers):
+    token_url, user_url = auth_servers
+    for url, good, bad in ((token_url, {"token": "s3cret-token"}, {"token": "wrong"}),
+                           (user_url, {"user": "alice", "password": "pw-1"}, {"user": "alice", "password": "no"})):
+        with nb.connect_sync(url, **good) as nc:
+            sub = nc.subscribe_sync(subj := subject())
+            nc.smartsend_sync(subj, [("m", "authorized", "text")])
+            assert sub.next_sync(timeout=10)["payloads"] == [("m", "authorized", "text")]
+        with pytest.raises(nb.NatsConnectionFailedError):
+            nb.connect_sync(url, connect_timeout=3, max_reconnect_attempts=0, **bad)
+
+
+def test_max_payload_guard(small_nats_url):
+    """An envelope over the server's max_payload (64 KiB here) is never published: with no link
+    store it is PAYLOAD_TOO_LARGE, raised before anything is sent."""
+    with nb.connect_sync(small_nats_url, object_store=False) as nc:
+        sub = nc.subscribe_sync(subj := subject())
+        # 60,000 bytes is under the 500 kB threshold, but its base64 envelope is over 64 KiB.
+        with pytest.raises(nb.PayloadTooLargeError) as e:
+            nc.smartsend_sync(subj, [("big", b"\x01" * 60_000, "binary")], correlation_id="cid-big")
+        assert e.value.correlation_id == "cid-big"
+        nc.smartsend_sync(subj, [("small", b"\x01" * 40_000, "binary")])
+        got = sub.next_sync(timeout=10)
+        assert got["payloads"] == [("small", b"\x01" * 40_000, "binary")]  # the first never arrived
