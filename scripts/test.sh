@@ -34,6 +34,9 @@ done
 step "Python binding: the wheel in a clean venv, pytest against a real nats-server"
 bash bindings-python/scripts/test.sh 2>&1 | tee -a "$log"
 
+step "MicroPython: natsbridge.py under the real interpreter against a real nats-server"
+bash bindings-micropython/scripts/test.sh 2>&1 | tee -a "$log"
+
 step "interop matrix"
 python3 tests-interop/run.py 2>&1 | tee -a "$log"
 
