@@ -76,7 +76,7 @@ def small_nats_url():
 def plik_url():
     """The real Plik server (scripts/install-plik.sh) on a free loopback port, one-shot uploads
     allowed, TTLs up to one day."""
-    binary = os.environ.get("PLIK_BIN") or str(REPO / ".tmp/bin/plikd")
+    binary = os.path.abspath(os.environ.get("PLIK_BIN") or REPO / ".tmp/bin/plikd")
     if not os.path.isfile(binary):
         pytest.exit(f"Plik not found at {binary}: run scripts/install-plik.sh or set PLIK_BIN", returncode=3)
     work = Path(tempfile.mkdtemp(prefix="natsbridge-py-plik-"))

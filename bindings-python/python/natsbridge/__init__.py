@@ -305,9 +305,11 @@ class Connection:
     def max_payload(self) -> int:
         return self._native.max_payload
 
-    async def smartsend(self, subject: str, data: Sequence[Payload], **opts: Any) -> Tuple[dict, str]:
-        """:func:`natsbridge.smartsend` on this connection (same keyword arguments)."""
-        return await _nb.smartsend(subject, _prepare(data), self._native, _send_opts(**opts))
+    def smartsend(self, subject: str, data: Sequence[Payload], **opts: Any) -> Awaitable[Tuple[dict, str]]:
+        """:func:`natsbridge.smartsend` on this connection (same keyword arguments). Returns the
+        native awaitable itself (no coroutine in between: this is the per-message hot path), so
+        bad input raises at the call, before anything is published."""
+        return _nb.smartsend(subject, _prepare(data), self._native, opts)
 
     def smartsend_sync(self, subject: str, data: Sequence[Payload], **opts: Any) -> Tuple[dict, str]:
         return _nb.smartsend_sync(subject, _prepare(data), self._native, _send_opts(**opts))
