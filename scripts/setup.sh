@@ -37,4 +37,8 @@ if ! command -v go >/dev/null 2>&1 && [[ ! -x /usr/local/go/bin/go ]]; then
 fi
 export PATH="$PATH:/usr/local/go/bin"
 bash scripts/install-plik.sh >/dev/null
+# cbindgen (the C header's drift check), valgrind, pkg-config.
+bash bindings-c/scripts/setup.sh >&2
+# Debian chromium and wasm-bindgen-cli (the browser binding).
+bash bindings-wasm/scripts/setup.sh >&2
 log "ready: nats-server $(.venv/bin/nats-server --version 2>&1 | head -1), plikd in .tmp/bin"

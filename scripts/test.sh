@@ -19,6 +19,14 @@ step "Rust tests (unit, integration against real servers, bench smoke)"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --all-targets 2>&1 | tee "$log"
+total=$(grep -Eo 'test result: ok\. [0-9]+ passed' "$log" | awk '{s+=$4} END {print s+0}')
+
+# Runs one binding's test runner and adds the count of its last summary line ("N passed", or
+# the interop matrix's "N PASS"); a runner that fails stops the script (pipefail).
+runner() {
+    "$@" 2>&1 | tee "$log"
+    total=$(( total + $(grep -Eo '[0-9]+ (passed|PASS)' "$log" | tail -n1 | grep -Eo '^[0-9]+' || echo 0) ))
+}
 
 step "core::protocol builds for wasm32-unknown-unknown"
 cargo build -p natsbridge --no-default-features --target wasm32-unknown-unknown --quiet
@@ -32,15 +40,20 @@ for line in "greeting +text +direct" "config +dictionary +direct" "readings +jso
 done
 
 step "Python binding: the wheel in a clean venv, pytest against a real nats-server"
-bash bindings-python/scripts/test.sh 2>&1 | tee -a "$log"
+runner bash bindings-python/scripts/test.sh
 
 step "MicroPython: natsbridge.py under the real interpreter against a real nats-server"
-bash bindings-micropython/scripts/test.sh 2>&1 | tee -a "$log"
+runner bash bindings-micropython/scripts/test.sh
+
+step "C ABI (libnatsbridge, valgrind, ASan) and the Julia package's parser and ccall checks"
+runner bash bindings-c/scripts/test.sh
+
+step "browser: the WASM core in headless Chromium over the nats-server websocket listener"
+runner bash bindings-wasm/scripts/test.sh
 
 step "interop matrix"
-python3 tests-interop/run.py 2>&1 | tee -a "$log"
+runner python3 tests-interop/run.py
 
 # One closing line over every runner above (the test steps stop at the first failure).
-passed=$(( $(grep -Eo '[0-9]+ passed' "$log" | awk '{s+=$1} END {print s+0}') + $(grep -Eo '[0-9]+ PASS' "$log" | awk '{s+=$1} END {print s+0}') ))
 echo
-echo "tests: $passed passed, 0 failed"
+echo "tests: $total passed, 0 failed"

@@ -178,17 +178,21 @@ class NatsServer:
         self.workdir = workdir
         self.proc: subprocess.Popen | None = None
         self.url = ""
+        self.ws_url = ""  # the websocket listener (browser participants connect here)
         self.info: dict = {}
         self.log_path = workdir / "nats-server.log"
 
     def start(self, timeout: float = 15.0):
         last = ""
         for _attempt in range(3):  # the free port can be taken between probe and bind
-            port = free_port()
+            port, ws_port = free_port(), free_port()
             store = self.workdir / "jetstream"
             store.mkdir(exist_ok=True)
+            # A websocket listener needs a config file; the flags below set everything else.
+            conf = self.workdir / "nats-server.conf"
+            conf.write_text(f'websocket {{ listen: "127.0.0.1:{ws_port}", no_tls: true }}\n')
             log = open(self.log_path, "ab")
-            argv = [self.binary, "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", str(store)]
+            argv = [self.binary, "-c", str(conf), "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", str(store)]
             self.proc = CHILDREN.popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
             log.close()
             deadline = time.monotonic() + timeout
@@ -200,6 +204,7 @@ class NatsServer:
                     if not info.get("jetstream", True):
                         raise SetupError("nats-server started without JetStream")
                     self.info, self.url = info, f"nats://127.0.0.1:{port}"
+                    self.ws_url = f"ws://127.0.0.1:{ws_port}"
                     return
                 time.sleep(0.05)
             last = self.log_path.read_text("utf-8", "replace")[-2000:]
@@ -658,9 +663,10 @@ class Receiver:
 # Running one (sender, receiver, transport) group
 
 class Ctx:
-    def __init__(self, args, server_url: str, workdir: Path, base_vars: dict):
+    def __init__(self, args, server_url: str, ws_url: str, workdir: Path, base_vars: dict):
         self.args = args
         self.server = server_url
+        self.ws_server = ws_url
         self.workdir = workdir
         self.base_vars = base_vars
         self.run_id = uuid.uuid4().hex[:8]
@@ -686,7 +692,7 @@ def tail(text_or_lines, n=15) -> str:
 def run_group(ctx: Ctx, s: Participant, r: Participant, transport: str, cases: list[Case]) -> dict[str, dict]:
     args = ctx.args
     results: dict[str, dict] = {}
-    common = dict(ctx.base_vars, server=ctx.server, transport=transport)
+    common = dict(ctx.base_vars, server=ctx.server, ws_server=ctx.ws_server, transport=transport)
     rvars = dict(common, **r.vars)
     recv_idle = args.send_timeout + args.message_timeout + 15
     senddir = ctx.workdir / "send"
@@ -734,7 +740,8 @@ def run_group(ctx: Ctx, s: Participant, r: Participant, transport: str, cases: l
             spec_path = senddir / f"{s.name}.{r.name}.{transport}.{case.id}.json"
             svars = dict(common, **s.vars, subject=subject, threshold=threshold, spec=str(spec_path))
             spec = {
-                "server": ctx.server, "subject": subject, "threshold": threshold, "transport": transport,
+                "server": ctx.server, "ws_server": ctx.ws_server, "subject": subject, "threshold": threshold,
+                "transport": transport,
                 "case": case.id,
                 "payloads": [{"dataname": p.dataname, "payload_type": p.payload_type, "file": str(p.file),
                               "input": p.input} for p in case.payloads],
@@ -909,6 +916,7 @@ def parse_args(argv=None):
     ap.add_argument("--jobs", type=int, default=min(4, os.cpu_count() or 1),
                     help="(sender, receiver, transport) groups run in parallel (default %(default)s)")
     ap.add_argument("--nats-url", help="use this running server (JetStream enabled) instead of starting one")
+    ap.add_argument("--nats-ws-url", help="with --nats-url: its websocket listener, for {ws_server}")
     ap.add_argument("--cases", type=Path, default=HERE / "cases.json")
     ap.add_argument("--participants", type=Path, default=HERE / "participants")
     ap.add_argument("--direct-threshold", type=int, default=500_000,
@@ -1004,13 +1012,14 @@ def main(argv=None) -> int:
     old_int = signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored
     try:
         if args.nats_url:
-            url, server_desc = args.nats_url, f"external server {args.nats_url}"
+            url, ws_url, server_desc = args.nats_url, args.nats_ws_url or "", f"external server {args.nats_url}"
         else:
             server = NatsServer(find_nats_server(), workdir)
             server.start()
-            url = server.url
-            server_desc = f"nats-server {server.info.get('version', '?')} at {url} (JetStream, store {workdir / 'jetstream'})"
-        ctx = Ctx(args, url, workdir, base_vars)
+            url, ws_url = server.url, server.ws_url
+            server_desc = (f"nats-server {server.info.get('version', '?')} at {url} "
+                           f"(JetStream, store {workdir / 'jetstream'}, websocket {server.ws_url})")
+        ctx = Ctx(args, url, ws_url, workdir, base_vars)
         print(f"NATSBridge interop: {server_desc}", file=text_out)
         print(f"senders: {', '.join(s.name for s in senders)}; receivers: {', '.join(r.name for r in receivers)}; "
               f"cases: {len(cases)}; transports: {', '.join(transports)}; jobs: {args.jobs}\n", file=text_out)

@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# bindings-c + bindings-julia: builds libnatsbridge (debug), checks the header for drift,
+# installs to a temp prefix, compiles the C tests against the *installed* header and library
+# (pkg-config), runs them plainly, under valgrind and under AddressSanitizer against a real
+# nats-server (JetStream) and Plik, compiles and runs the README example, runs the interop participants (C <-> CLI,
+# and Python when its venv exists), then the Julia parser and ccall checks.
+# Prints "bindings-c: N passed, M failed". Env: NATS_SERVER_BIN, PLIK_BIN, SKIP_VALGRIND=1, SKIP_INTEROP=1.
+set -euo pipefail
+here="$(cd "$(dirname "$0")/.." && pwd)"
+repo="$(cd "$here/.." && pwd)"
+work="$(mktemp -d "${TMPDIR:-/tmp}/natsbridge-c.XXXXXX")"
+prefix="$work/prefix"
+passed=0
+failed=0
+nats_pid=""
+plik_pid=""
+
+cleanup() {
+  if [ -n "$nats_pid" ]; then kill "$nats_pid" 2>/dev/null || true; wait "$nats_pid" 2>/dev/null || true; fi
+  if [ -n "$plik_pid" ]; then kill "$plik_pid" 2>/dev/null || true; wait "$plik_pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+step() { printf '\n== %s\n' "$*"; }
+pass() { passed=$((passed + 1)); echo "PASS $*"; }
+fail() { failed=$((failed + 1)); echo "FAIL $*"; }
+
+# Runs a test program; its "N passed, M failed" summary line adds to ours, its exit status decides.
+run_counted() {
+  local label="$1"; shift
+  local out="$work/out.txt"
+  if timeout 600 "$@" >"$out" 2>&1; then status=0; else status=$?; fi
+  cat "$out"
+  local line
+  line="$(grep -E '[0-9]+ passed, [0-9]+ failed' "$out" | tail -n1 || true)"
+  if [ "$status" -eq 0 ] && [ -n "$line" ]; then
+    passed=$((passed + $(sed -E 's/.* ([0-9]+) passed.*/\1/' <<<"$line")))
+    echo "PASS $label"
+  else
+    [ -n "$line" ] && passed=$((passed + $(sed -E 's/.* ([0-9]+) passed.*/\1/' <<<"$line")))
+    fail "$label (exit $status)"
+  fi
+}
+
+step "tools"
+bash "$here/scripts/setup.sh"
+
+step "build libnatsbridge (debug)"
+(cd "$repo" && cargo build -p natsbridge-c)
+
+step "header drift"
+if bash "$here/scripts/header.sh" --check; then pass "header matches the sources"; else fail "header drift"; fi
+
+step "install to $prefix"
+make -s -C "$here" install PREFIX="$prefix" PROFILE=debug
+export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
+for f in include/natsbridge.h lib/libnatsbridge.so lib/libnatsbridge.a lib/pkgconfig/natsbridge.pc; do
+  if [ -f "$prefix/$f" ]; then pass "installed $f"; else fail "missing $prefix/$f"; fi
+done
+if [ "$(pkg-config --modversion natsbridge)" = "$(sed -n 's/^version = "\(.*\)"/\1/p' "$repo/Cargo.toml" | head -n1)" ]; then
+  pass "pkg-config version"
+else
+  fail "pkg-config version"
+fi
+
+step "compile the C tests against the installed library"
+cflags="-std=c11 -Wall -Wextra -Werror -g -O1 -pthread -I$here/tests $(pkg-config --cflags natsbridge)"
+libs="$(pkg-config --libs natsbridge) -pthread"
+bin="$work/bin"
+mkdir -p "$bin"
+for t in test_api test_handlers; do
+  gcc $cflags -o "$bin/$t" "$here/tests/$t.c" $libs
+  gcc $cflags -fsanitize=address -fno-omit-frame-pointer -o "$bin/$t.asan" "$here/tests/$t.c" $libs
+done
+# The static library links too (pkg-config --static adds the system libraries it needs).
+gcc $cflags -o "$bin/leak_probe" "$here/tests/leak_probe.c" $libs
+gcc $cflags -fsanitize=address -o "$bin/leak_probe.asan" "$here/tests/leak_probe.c" $libs
+gcc $cflags -o "$bin/test_api.static" "$here/tests/test_api.c" \
+  "$prefix/lib/libnatsbridge.a" $(pkg-config --static --libs-only-l natsbridge | sed 's/-lnatsbridge//') -pthread
+pass "tests compiled (plain, ASan, static)"
+
+step "nats-server"
+nats_bin="${NATS_SERVER_BIN:-$repo/.venv/bin/nats-server}"
+[ -x "$nats_bin" ] || nats_bin="$(command -v nats-server || true)"
+[ -n "$nats_bin" ] || { echo "no nats-server: run scripts/setup.sh (top level) or set NATS_SERVER_BIN" >&2; exit 2; }
+port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+"$nats_bin" -a 127.0.0.1 -p "$port" -js -sd "$work/js" >"$work/nats.log" 2>&1 &
+nats_pid=$!
+for _ in $(seq 100); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+  sleep 0.1
+done
+export NATS_URL="nats://127.0.0.1:$port"
+manifest="$(python3 "$here/scripts/vectors.py" "$repo/spec/vectors" "$work/vectors")"
+
+step "Plik (the seeds' file server) for the link tests through a file server"
+plik_bin="${PLIK_BIN:-$repo/.tmp/bin/plikd}"
+[ -x "$plik_bin" ] || plik_bin="$(bash "$repo/scripts/install-plik.sh")"
+plik_port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+mkdir -p "$work/plik/files"
+: >"$work/plik/plikd.cfg"
+(cd "$work/plik" && exec env $(env | grep -o '^PLIKD_[A-Z_]*' | sed 's/^/-u /') \
+  PLIKD_LISTEN_ADDRESS=127.0.0.1 PLIKD_LISTEN_PORT="$plik_port" PLIKD_NO_WEB_INTERFACE=true \
+  PLIKD_DATA_BACKEND=file PLIKD_DATA_BACKEND_CONFIG="{\"Directory\": \"$work/plik/files\"}" \
+  PLIKD_METADATA_BACKEND_CONFIG="{\"Driver\": \"sqlite3\", \"ConnectionString\": \"$work/plik/plik.db\"}" \
+  PLIKD_AUTHENTICATION=false "$plik_bin" --config "$work/plik/plikd.cfg") >"$work/plik.log" 2>&1 &
+plik_pid=$!
+for _ in $(seq 150); do
+  python3 -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$plik_port/version', timeout=1)" 2>/dev/null && break
+  sleep 0.1
+done
+export PLIK_URL="http://127.0.0.1:$plik_port"
+
+step "C tests"
+run_counted "test_api" "$bin/test_api" "$manifest"
+run_counted "test_handlers" "$bin/test_handlers"
+run_counted "test_api (static library)" "$bin/test_api.static" "$manifest"
+
+step "C tests under AddressSanitizer"
+# detect_leaks=1: LeakSanitizer checks the C side and the library at exit (the runtime's threads
+# and statics are reachable, so it needs no suppressions; leak_probe shows it can fail).
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1"
+run_counted "test_api (ASan)" "$bin/test_api.asan" "$manifest"
+run_counted "test_handlers (ASan)" "$bin/test_handlers.asan"
+if "$bin/leak_probe.asan" >/dev/null 2>&1; then fail "LeakSanitizer missed a leaked message"; else pass "LeakSanitizer catches a leaked message"; fi
+unset ASAN_OPTIONS
+
+if [ "${SKIP_VALGRIND:-0}" != 1 ]; then
+  step "C tests under valgrind"
+  # Memory errors and definite/indirect leaks fail the run. "Possibly lost" blocks are not
+  # counted: the library's threads (tokio workers, async-nats connection tasks, hyper's pooled
+  # keep-alive connections of the core's shared HTTP client) are still running when main()
+  # returns, and what they hold is reached only through interior pointers then.
+  vg=(valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect
+      --show-leak-kinds=definite,indirect --num-callers=40 --quiet)
+  if "${vg[@]}" "$bin/leak_probe" >/dev/null 2>&1; then fail "valgrind missed a leaked message"; else pass "valgrind catches a leaked message"; fi
+  NATSBRIDGE_SKIP_FORK=1 run_counted "test_api (valgrind)" "${vg[@]}" "$bin/test_api" "$manifest"
+  run_counted "test_handlers (valgrind)" "${vg[@]}" "$bin/test_handlers"
+fi
+
+step "README example: cc example.c \$(pkg-config --cflags --libs natsbridge)"
+sed -n '/^```c example.c$/,/^```$/p' "$here/README.md" | sed '1d;$d' >"$work/example.c"
+if [ -s "$work/example.c" ] && (cd "$work" && cc example.c $(pkg-config --cflags --libs natsbridge) -o example) \
+   && out="$(cd "$work" && timeout 60 ./example)" && grep -q '^received greeting (text, direct): hello from C$' <<<"$out"; then
+  echo "$out"; pass "README example compiles and runs"
+else
+  fail "README example"
+fi
+
+if [ "${SKIP_INTEROP:-0}" != 1 ]; then
+  step "interop participant (C <-> CLI, Python when available)"
+  bash "$here/interop/build.sh"
+  (cd "$repo" && cargo build -q -p natsbridge-cli)
+  others="cli"
+  [ -x "$repo/.tmp/py-venv/bin/python" ] && others="cli,python"
+  if python3 "$repo/tests-interop/run.py" --nats-url "$NATS_URL" --only-sender "c,$others" --only-receiver c \
+     && python3 "$repo/tests-interop/run.py" --nats-url "$NATS_URL" --only-sender c --only-receiver "$others"; then
+    pass "interop"
+  else
+    fail "interop"
+  fi
+fi
+
+step "Julia package: parse + ccall check"
+run_counted "julia checks" bash "$repo/bindings-julia/scripts/check.sh"
+
+echo
+echo "bindings-c: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

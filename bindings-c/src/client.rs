@@ -1,0 +1,375 @@
+//! The client and subscription handles: blocking calls that drive the core's futures on the
+//! caller's thread.
+
+use crate::args;
+use crate::envelope::Envelope;
+use crate::message::Message;
+use crate::options::ConnectOptions;
+use crate::runtime::block_on;
+use crate::status::{Outcome, Status, guard, invalid, status_from_i32};
+use bridge::error::{Error, ErrorCode};
+use bridge::io::{Client as CoreClient, ConnectOptions as CoreConnectOptions, Subscription as CoreSubscription};
+use std::ffi::{CString, c_char};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// A connected client. Every function taking a `const natsbridge_client *` may be called from
+/// several threads at once.
+pub struct Client {
+    core: CoreClient,
+}
+
+/// A subscription; `next` calls on one subscription are serialized.
+pub struct Subscription {
+    core: Mutex<CoreSubscription>,
+    /// The message of the last failed `next` (for callers whose calls run on pool threads).
+    last_error: Mutex<CString>,
+}
+
+fn deliver(out: *mut *mut Envelope, received: bridge::io::Received) -> Outcome {
+    let envelope = Envelope::new(received)?;
+    // SAFETY: `out` was checked by the caller with args::out_param.
+    unsafe { args::write(out, Box::into_raw(Box::new(envelope))) };
+    Ok(())
+}
+
+fn deliver_json(out: *mut *mut c_char, json: &[u8]) -> Outcome {
+    if !out.is_null() {
+        let s = args::owned_string(json)?;
+        // SAFETY: non-NULL out-param, valid for writes by the caller's contract.
+        unsafe { args::write(out, s) };
+    }
+    Ok(())
+}
+
+/// Connects to NATS. `url` (may be NULL) is added to the options' servers; with neither, the
+/// `NATS_URL` environment variable or nats://localhost:4222. `options` may be NULL (defaults)
+/// and is not consumed. Fails with NATS_CONNECTION_FAILED (within the `connect_timeout_ms`
+/// option, default 5000 ms).
+///
+/// Ownership: the caller owns `*out` and frees it with `natsbridge_client_free`.
+/// Thread safety: any thread.
+///
+/// # Safety
+/// `url` NULL or NUL-terminated; `options` NULL or live; `out` valid for writes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsbridge_client_connect(
+    url: *const c_char,
+    options: *const ConnectOptions,
+    out: *mut *mut Client,
+) -> Status {
+    guard(|| {
+        let out = args::out_param(out, "out")?;
+        // SAFETY: caller contract.
+        let url = unsafe { args::optional_text(url, "url") }?;
+        // SAFETY: caller contract.
+        let mut opts = match unsafe { options.as_ref() } {
+            Some(o) => o.resolved()?,
+            None => CoreConnectOptions::default(),
+        };
+        if let Some(url) = url {
+            opts.servers.push(url.to_owned());
+        }
+        let core = block_on(CoreClient::connect(opts))??;
+        // SAFETY: checked out-param.
+        unsafe { args::write(out, Box::into_raw(Box::new(Client { core }))) };
+        Ok(())
+    })
+}
+
+/// smartsend: serializes the payloads, moves large ones to the link store (uploads run on this
+/// thread's call), publishes the envelope to `subject`. `envelope_json` may be NULL; otherwise
+/// it receives the exact JSON published. The message is not consumed. Errors:
+/// INVALID_PAYLOAD_TYPE, UPLOAD_FAILED, PAYLOAD_TOO_LARGE, NATS_CONNECTION_FAILED.
+///
+/// Ownership: `*envelope_json` is the caller's; free it with `natsbridge_string_free`.
+/// Thread safety: any thread; concurrent sends on one client are fine.
+///
+/// # Safety
+/// `client`, `message` NULL or live; `subject` NULL or NUL-terminated; `envelope_json` NULL or
+/// valid for writes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsbridge_client_send(
+    client: *const Client,
+    subject: *const c_char,
+    message: *const Message,
+    envelope_json: *mut *mut c_char,
+) -> Status {
+    guard(|| {
+        // SAFETY: caller contract.
+        let (client, subject, message) = unsafe {
+            (args::handle(client, "client")?, args::text(subject, "subject")?, args::handle(message, "message")?)
+        };
+        let sent = block_on(client.core.smartsend(subject, message.payloads.clone(), &message.options))??;
+        deliver_json(envelope_json, &sent.json)
+    })
+}
+
+/// smartreceive: decodes raw message bytes (an envelope's JSON), fetching link payloads from the
+/// client's allowed stores. Errors: INVALID_ENVELOPE, DESERIALIZATION_ERROR, DOWNLOAD_FAILED,
+/// CHECKSUM_MISMATCH, URL_NOT_ALLOWED, PAYLOAD_TOO_LARGE, INVALID_TRANSPORT.
+///
+/// Ownership: `bytes` is read only during the call; the caller owns `*out`
+/// (`natsbridge_envelope_free`). Thread safety: any thread.
+///
+/// # Safety
+/// `client` NULL or live; `bytes` valid for `len` bytes; `out` valid for writes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsbridge_client_receive(
+    client: *const Client,
+    bytes: *const u8,
+    len: usize,
+    out: *mut *mut Envelope,
+) -> Status {
+    guard(|| {
+        let out = args::out_param(out, "out")?;
+        // SAFETY: caller contract.
+        let (client, bytes) = unsafe { (args::handle(client, "client")?, args::bytes(bytes, len, "bytes")?) };
+        deliver(out, block_on(client.core.smartreceive(bytes))??)
+    })
+}
+
+/// Subscribes to `subject` (wildcards allowed), in queue group `queue_group` unless it is NULL,
+/// and returns once the server has the subscription (a publish made after this is delivered).
+///
+/// Ownership: the caller owns `*out` (`natsbridge_subscription_free`); it keeps the connection
+/// open, so the client and its subscriptions may be freed in any order. Thread safety: any thread.
+///
+/// # Safety
+/// `client` NULL or live; strings NULL or NUL-terminated; `out` valid for writes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsbridge_client_subscribe(
+    client: *const Client,
+    subject: *const c_char,
+    queue_group: *const c_char,
+    out: *mut *mut Subscription,
+) -> Status {
+    guard(|| {
+        let out = args::out_param(out, "out")?;
+        // SAFETY: caller contract.
+        let (client, subject, queue) = unsafe {
+            (
+                args::handle(client, "client")?,
+                args::text(subject, "subject")?,
+                args::optional_text(queue_group, "queue_group")?,
+            )
+        };
+        let core = block_on(client.core.subscribe(subject, queue))??;
+        let sub = Subscription { core: Mutex::new(core), last_error: Mutex::new(CString::default()) };
+        // SAFETY: checked out-param.
+        unsafe { args::write(out, Box::into_raw(Box::new(sub))) };
+        Ok(())
+    })
+}
+
+/// Waits up to `timeout_ms` for the next message and decodes it (links fetched, download
+/// handlers run on this thread). TIMEOUT when none arrives in time; NATS_CONNECTION_FAILED when
+/// the subscription or connection is closed; a message that fails to decode returns its error
+/// code (the subscription goes on). `*out` is set only on NATSBRIDGE_STATUS_OK.
+///
+/// Ownership: the caller owns `*out` (`natsbridge_envelope_free`).
+/// Thread safety: any thread; calls on one subscription wait for each other.
+///
+/// # Safety
+/// `subscription` NULL or live; `out` valid for writes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsbridge_subscription_next(
+    subscription: *const Subscription,
+    timeout_ms: u64,
+    out: *mut *mut Envelope,
+) -> Status {
+    guard(|| {
+        let out = args::out_param(out, "out")?;
+        // SAFETY: caller contract.
+        let subscription = unsafe { args::handle(subscription, "subscription") }?;
+        let mut core = subscription.core.lock().unwrap_or_else(|p| p.into_inner());
+        let result = match block_on(core.next_timeout(Duration::from_millis(timeout_ms)))? {
+            Some(Ok(received)) => deliver(out, received),
+            Some(Err(e)) => Err(e.into()),
+            None => Err(Error::new(ErrorCode::NatsConnectionFailed, "the subscription or connection is closed").into()),
+        };
+        let message = result.as_ref().err().map(|f| f.message.clone()).unwrap_or_default();
+        *subscription.last_error.lock().unwrap_or_else(|p| p.into_inner()) = CString::new(message).unwrap_or_default();
+        result
+    })
+}
+
+/// The message of the last `natsbridge_subscription_next` on this subscription that failed
+/// ("" when the last one succeeded). `natsbridge_last_error()` is per thread; this is for
+/// callers whose `next` runs on another thread than the one reading the error (Julia's
+/// `@threadcall`).
+///
+/// Ownership: `*out` is borrowed from the subscription, valid until its next `next` or free.
+/// Thread safety: read it from the thread that waited for that `next` to return.
+///
+/// # Safety
+/// `subscription` NULL or live; `out` valid for writes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsbridge_subscription_last_error(
+    subscription: *const Subscription,
+    out: *mut *const c_char,
+) -> Status {
+    guard(|| {
+        let out = args::out_param(out, "out")?;
+        // SAFETY: caller contract.
+        let subscription = unsafe { args::handle(subscription, "subscription") }?;
+        let message = subscription.last_error.lock().unwrap_or_else(|p| p.into_inner());
+        // SAFETY: checked out-param. The CString's buffer lives until the next `next` replaces it.
+        unsafe { args::write(out, message.as_ptr()) };
+        Ok(())
+    })
+}
+
+/// Sends a request and waits up to `timeout_ms` for the reply, decoded. TIMEOUT when no reply
+/// comes (or no one is subscribed); a NACK reply returns its error's code with its message.
+///
+/// Ownership: the caller owns `*reply` (`natsbridge_envelope_free`); `message` is not consumed.
+/// Thread safety: any thread; concurrent requests on one client are fine.
+///
+/// # Safety
+/// `client`, `message` NULL or live; `subject` NULL or NUL-terminated; `reply` valid for writes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsbridge_client_request(
+    client: *const Client,
+    subject: *const c_char,
+    message: *const Message,
+    timeout_ms: u64,
+    reply: *mut *mut Envelope,
+) -> Status {
+    guard(|| {
+        let out = args::out_param(reply, "reply")?;
+        // SAFETY: caller contract.
+        let (client, subject, message) = unsafe {
+            (args::handle(client, "client")?, args::text(subject, "subject")?, args::handle(message, "message")?)
+        };
+        let timeout = Duration::from_millis(timeout_ms);
+        let received = block_on(client.core.request(subject, message.payloads.clone(), &message.options, timeout))??;
+        deliver(out, received)
+    })
+}
+
+/// Replies to a received request with `message` (msg_purpose ACK unless the message sets one;
+/// same correlation id; reply_to_msg_id = the request's msg_id). INVALID_ENVELOPE when the
+/// request has no reply address. `envelope_json` may be NULL.
+///
+/// Ownership: `*envelope_json` is the caller's (`natsbridge_string_free`).
+/// Thread safety: any thread.
+///
+/// # Safety
+/// `client`, `request`, `message` NULL or live; `envelope_json` NULL or valid for writes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsbridge_client_reply(
+    client: *const Client,
+    request: *const Envelope,
+    message: *const Message,
+    envelope_json: *mut *mut c_char,
+) -> Status {
+    guard(|| {
+        // SAFETY: caller contract.
+        let (client, request, message) = unsafe {
+            (args::handle(client, "client")?, args::handle(request, "request")?, args::handle(message, "message")?)
+        };
+        let sent = block_on(client.core.reply(&request.received, message.payloads.clone(), &message.options))??;
+        deliver_json(envelope_json, &sent.json)
+    })
+}
+
+/// Replies to a received request with a NACK carrying `{code, message}`; `code` is one of the
+/// statuses 1..11 (the core error codes). Other values: INVALID_ARGUMENT.
+///
+/// Ownership: `*envelope_json` (if not NULL) is the caller's (`natsbridge_string_free`).
+/// Thread safety: any thread.
+///
+/// # Safety
+/// `client`, `request` NULL or live; `error_message` NULL or NUL-terminated; `envelope_json`
+/// NULL or valid for writes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsbridge_client_reply_error(
+    client: *const Client,
+    request: *const Envelope,
+    code: i32,
+    error_message: *const c_char,
+    envelope_json: *mut *mut c_char,
+) -> Status {
+    guard(|| {
+        // SAFETY: caller contract.
+        let (client, request, text) = unsafe {
+            (
+                args::handle(client, "client")?,
+                args::handle(request, "request")?,
+                args::text(error_message, "error_message")?,
+            )
+        };
+        let Some(code) = status_from_i32(code).and_then(|s| s.code()) else {
+            return Err(invalid(format!("code {code} is not an error code (1..11)")));
+        };
+        let sent = block_on(client.core.reply_error(&request.received, &Error::new(code, text)))??;
+        deliver_json(envelope_json, &sent.json)
+    })
+}
+
+/// Waits up to `timeout_ms` until everything sent so far is written to the server.
+/// TIMEOUT or NATS_CONNECTION_FAILED on failure.
+///
+/// Ownership: nothing changes hands. Thread safety: any thread.
+///
+/// # Safety
+/// `client` NULL or live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsbridge_client_flush(client: *const Client, timeout_ms: u64) -> Status {
+    guard(|| {
+        // SAFETY: caller contract.
+        let client = unsafe { args::handle(client, "client") }?;
+        bounded(client.core.flush(), timeout_ms, "flush")
+    })
+}
+
+/// Drains the connection (writes pending publishes, delivers in-flight messages, unsubscribes)
+/// and closes it, waiting up to `timeout_ms`. The client must still be freed. Calls made on it
+/// afterwards fail with NATS_CONNECTION_FAILED.
+///
+/// Ownership: `client` stays the caller's (free it afterwards). Thread safety: any thread.
+///
+/// # Safety
+/// `client` NULL or live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsbridge_client_close(client: *const Client, timeout_ms: u64) -> Status {
+    guard(|| {
+        // SAFETY: caller contract.
+        let client = unsafe { args::handle(client, "client") }?;
+        bounded(client.core.drain(), timeout_ms, "close")
+    })
+}
+
+fn bounded(fut: impl std::future::Future<Output = bridge::error::Result<()>>, timeout_ms: u64, what: &str) -> Outcome {
+    // The timer is made inside the runtime's context (block_on enters it while polling).
+    match block_on(async { tokio::time::timeout(Duration::from_millis(timeout_ms), fut).await })? {
+        Ok(result) => Ok(result?),
+        Err(_) => Err(Error::new(ErrorCode::Timeout, format!("{what} did not finish within {timeout_ms} ms")).into()),
+    }
+}
+
+/// Frees a client (its connection closes once its subscriptions are freed too; pending
+/// publishes may be lost: call `natsbridge_client_close` or `_flush` first). NULL is a no-op.
+///
+/// Ownership: takes `client`. Thread safety: any thread, once no call uses it.
+///
+/// # Safety
+/// `client` NULL or a live client not in use elsewhere.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsbridge_client_free(client: *mut Client) {
+    // SAFETY: caller contract; made by Box::into_raw.
+    unsafe { crate::free_box(client) }
+}
+
+/// Unsubscribes and frees a subscription. NULL is a no-op.
+///
+/// Ownership: takes `subscription`. Thread safety: any thread, once no call uses it.
+///
+/// # Safety
+/// `subscription` NULL or a live subscription not in use elsewhere.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsbridge_subscription_free(subscription: *mut Subscription) {
+    // SAFETY: caller contract; made by Box::into_raw.
+    unsafe { crate::free_box(subscription) }
+}

@@ -1,0 +1,212 @@
+//! The status every export returns, the thread-local last error, and the guard that keeps
+//! panics and bad arguments from crossing the boundary.
+
+use bridge::error::{Error, ErrorCode};
+use std::cell::RefCell;
+use std::ffi::{CStr, CString, c_char};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+/// Result of every call. 0 is success; 1..=11 are the core's stable error codes (DESIGN §4);
+/// the last two are C-only: a NULL or malformed argument, and a bug caught at the boundary.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Ok = 0,
+    InvalidPayloadType = 1,
+    UploadFailed = 2,
+    DownloadFailed = 3,
+    InvalidTransport = 4,
+    NatsConnectionFailed = 5,
+    DeserializationError = 6,
+    InvalidEnvelope = 7,
+    ChecksumMismatch = 8,
+    PayloadTooLarge = 9,
+    UrlNotAllowed = 10,
+    Timeout = 11,
+    /// A NULL pointer where one is required, a string that is not UTF-8, an unknown option name
+    /// or value, an index out of range, or a call the library cannot serve from this thread.
+    /// No core code fits these: they are mistakes in the calling program, not in the data.
+    InvalidArgument = 100,
+    /// A panic inside the library, caught before it reached C. Always a bug in NATSBridge.
+    InternalError = 101,
+}
+
+impl Status {
+    /// No `_ =>` arm: a new core code breaks this build until it has a status.
+    pub fn of(code: ErrorCode) -> Status {
+        match code {
+            ErrorCode::InvalidPayloadType => Status::InvalidPayloadType,
+            ErrorCode::UploadFailed => Status::UploadFailed,
+            ErrorCode::DownloadFailed => Status::DownloadFailed,
+            ErrorCode::InvalidTransport => Status::InvalidTransport,
+            ErrorCode::NatsConnectionFailed => Status::NatsConnectionFailed,
+            ErrorCode::DeserializationError => Status::DeserializationError,
+            ErrorCode::InvalidEnvelope => Status::InvalidEnvelope,
+            ErrorCode::ChecksumMismatch => Status::ChecksumMismatch,
+            ErrorCode::PayloadTooLarge => Status::PayloadTooLarge,
+            ErrorCode::UrlNotAllowed => Status::UrlNotAllowed,
+            ErrorCode::Timeout => Status::Timeout,
+        }
+    }
+
+    /// The core code of a status, for statuses that have one (C passes them to reply_error).
+    pub fn code(self) -> Option<ErrorCode> {
+        match self {
+            Status::InvalidPayloadType => Some(ErrorCode::InvalidPayloadType),
+            Status::UploadFailed => Some(ErrorCode::UploadFailed),
+            Status::DownloadFailed => Some(ErrorCode::DownloadFailed),
+            Status::InvalidTransport => Some(ErrorCode::InvalidTransport),
+            Status::NatsConnectionFailed => Some(ErrorCode::NatsConnectionFailed),
+            Status::DeserializationError => Some(ErrorCode::DeserializationError),
+            Status::InvalidEnvelope => Some(ErrorCode::InvalidEnvelope),
+            Status::ChecksumMismatch => Some(ErrorCode::ChecksumMismatch),
+            Status::PayloadTooLarge => Some(ErrorCode::PayloadTooLarge),
+            Status::UrlNotAllowed => Some(ErrorCode::UrlNotAllowed),
+            Status::Timeout => Some(ErrorCode::Timeout),
+            Status::Ok | Status::InvalidArgument | Status::InternalError => None,
+        }
+    }
+
+    fn name(self) -> &'static CStr {
+        match self {
+            Status::Ok => c"OK",
+            Status::InvalidPayloadType => c"INVALID_PAYLOAD_TYPE",
+            Status::UploadFailed => c"UPLOAD_FAILED",
+            Status::DownloadFailed => c"DOWNLOAD_FAILED",
+            Status::InvalidTransport => c"INVALID_TRANSPORT",
+            Status::NatsConnectionFailed => c"NATS_CONNECTION_FAILED",
+            Status::DeserializationError => c"DESERIALIZATION_ERROR",
+            Status::InvalidEnvelope => c"INVALID_ENVELOPE",
+            Status::ChecksumMismatch => c"CHECKSUM_MISMATCH",
+            Status::PayloadTooLarge => c"PAYLOAD_TOO_LARGE",
+            Status::UrlNotAllowed => c"URL_NOT_ALLOWED",
+            Status::Timeout => c"TIMEOUT",
+            Status::InvalidArgument => c"INVALID_ARGUMENT",
+            Status::InternalError => c"INTERNAL_ERROR",
+        }
+    }
+}
+
+/// Why a call failed: a status and its message (and the message's correlation id, if known).
+#[derive(Debug)]
+pub struct Failure {
+    pub status: Status,
+    pub message: String,
+    pub correlation_id: Option<String>,
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure { status: Status::of(e.code), message: e.to_string(), correlation_id: e.correlation_id }
+    }
+}
+
+pub fn invalid(message: impl Into<String>) -> Failure {
+    Failure {
+        status: Status::InvalidArgument,
+        message: format!("INVALID_ARGUMENT: {}", message.into()),
+        correlation_id: None,
+    }
+}
+
+pub type Outcome<T = ()> = Result<T, Failure>;
+
+struct LastError {
+    message: CString,
+    correlation_id: CString,
+}
+
+thread_local! {
+    static LAST_ERROR: RefCell<LastError> =
+        RefCell::new(LastError { message: CString::default(), correlation_id: CString::default() });
+}
+
+fn c_string_lossy(s: String) -> CString {
+    CString::new(s).unwrap_or_else(|e| {
+        let mut bytes = e.into_vec();
+        bytes.retain(|&b| b != 0);
+        CString::new(bytes).expect("NULs removed")
+    })
+}
+
+// `try_with`: during thread teardown the thread-local is gone; the record is then dropped
+// rather than panicking.
+fn record(message: String, correlation_id: Option<String>) {
+    let _ = LAST_ERROR.try_with(|last| {
+        let mut last = last.borrow_mut();
+        last.message = c_string_lossy(message);
+        last.correlation_id = c_string_lossy(correlation_id.unwrap_or_default());
+    });
+}
+
+/// Runs an export's body: records the outcome for `natsbridge_last_error` and turns a panic into
+/// INTERNAL_ERROR instead of unwinding into C.
+pub fn guard(body: impl FnOnce() -> Outcome) -> Status {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(())) => {
+            record(String::new(), None);
+            Status::Ok
+        }
+        Ok(Err(f)) => {
+            record(f.message, f.correlation_id);
+            f.status
+        }
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            record(format!("INTERNAL_ERROR: a bug in natsbridge was caught at the C boundary: {what}"), None);
+            Status::InternalError
+        }
+    }
+}
+
+/// The message of the last failed call on this thread ("" after a successful call).
+///
+/// Ownership: borrowed; valid until the next natsbridge call on this thread. Never NULL.
+/// Thread safety: per thread (each thread sees its own last error).
+#[unsafe(no_mangle)]
+pub extern "C" fn natsbridge_last_error() -> *const c_char {
+    LAST_ERROR.try_with(|last| last.borrow().message.as_ptr()).unwrap_or(c"".as_ptr())
+}
+
+/// The correlation id of the message the last failed call on this thread was about, or "" when
+/// none is known.
+///
+/// Ownership: borrowed; valid until the next natsbridge call on this thread. Never NULL.
+/// Thread safety: per thread.
+#[unsafe(no_mangle)]
+pub extern "C" fn natsbridge_last_error_correlation_id() -> *const c_char {
+    LAST_ERROR.try_with(|last| last.borrow().correlation_id.as_ptr()).unwrap_or(c"".as_ptr())
+}
+
+/// The stable name of a status: "OK", "TIMEOUT", ..., "INVALID_ARGUMENT", "INTERNAL_ERROR";
+/// "UNKNOWN" for a value that is not a status.
+///
+/// Ownership: static string, never freed. Thread safety: any thread.
+#[unsafe(no_mangle)]
+pub extern "C" fn natsbridge_status_name(status: i32) -> *const c_char {
+    status_from_i32(status).map_or(c"UNKNOWN", Status::name).as_ptr()
+}
+
+pub fn status_from_i32(value: i32) -> Option<Status> {
+    const ALL: [Status; 14] = [
+        Status::Ok,
+        Status::InvalidPayloadType,
+        Status::UploadFailed,
+        Status::DownloadFailed,
+        Status::InvalidTransport,
+        Status::NatsConnectionFailed,
+        Status::DeserializationError,
+        Status::InvalidEnvelope,
+        Status::ChecksumMismatch,
+        Status::PayloadTooLarge,
+        Status::UrlNotAllowed,
+        Status::Timeout,
+        Status::InvalidArgument,
+        Status::InternalError,
+    ];
+    ALL.into_iter().find(|s| *s as i32 == value)
+}

@@ -1,0 +1,114 @@
+#!/usr/bin/env node
+// Proves the ccall checker can fail: the package checks clean against the real header, and each
+// mutation below (a renamed symbol, a changed argument list, a changed type, a broken file, a
+// wrong callback) is caught. Prints "selftest: N passed, M failed".
+'use strict';
+
+const fs = require('fs');
+const path = require('path');
+const { check } = require('./ccall_check.js');
+
+const pkg = path.resolve(__dirname, '..');
+const headerPath = path.resolve(pkg, '..', 'bindings-c', 'include', 'natsbridge.h');
+const header = fs.readFileSync(headerPath, 'utf8');
+const files = ['src/NATSBridge.jl', 'test/runtests.jl'].map((f) => ({
+  file: f,
+  text: fs.readFileSync(path.join(pkg, f), 'utf8'),
+}));
+const source = files[0].text;
+
+let passed = 0;
+let failed = 0;
+function expect(name, ok, detail) {
+  if (ok) passed++;
+  else {
+    failed++;
+    console.error(`selftest FAIL: ${name}${detail ? `: ${detail}` : ''}`);
+  }
+}
+
+function replaceOnce(text, from, to, what) {
+  if (!text.includes(from)) throw new Error(`selftest: cannot find ${JSON.stringify(from)} (${what})`);
+  return text.replace(from, to);
+}
+
+// Runs the checker on mutated inputs and expects a problem matching `pattern`.
+function expectProblem(name, { headerText = header, jl = source }, pattern) {
+  const result = check(headerText, [{ file: 'src/NATSBridge.jl', text: jl }]);
+  const hit = result.problems.some((p) => pattern.test(p));
+  expect(name, hit, `problems: ${JSON.stringify(result.problems)}`);
+}
+
+// 0. The real package is clean, and has something to check.
+const clean = check(header, files);
+expect('package matches the header', clean.problems.length === 0, JSON.stringify(clean.problems));
+expect('package has ccalls to check', clean.calls >= 20, `${clean.calls} ccalls`);
+expect('package has @cfunctions to check', clean.callbacks === 2, `${clean.callbacks} @cfunctions`);
+
+// 1. A symbol renamed in the header (the library changed, the package did not).
+expectProblem('renamed symbol in the header', {
+  headerText: replaceOnce(header, 'natsbridge_client_send(', 'natsbridge_client_publish(', 'rename'),
+}, /calls natsbridge_client_send, which include\/natsbridge\.h does not declare/);
+
+// 2. A symbol renamed in the package.
+expectProblem('renamed symbol in a ccall', {
+  jl: replaceOnce(source, '(:natsbridge_message_add,', '(:natsbridge_message_append,', 'rename'),
+}, /calls natsbridge_message_append/);
+
+// 3. An argument added to a function in the header.
+expectProblem('argument added in the header', {
+  headerText: replaceOnce(header, 'natsbridge_status natsbridge_client_close(const natsbridge_client *client,',
+    'natsbridge_status natsbridge_client_close(const natsbridge_client *client, int32_t mode,', 'add arg'),
+}, /natsbridge_client_close takes 3 arguments/);
+
+// 4. An argument dropped from a ccall's type tuple (and its value).
+expectProblem('argument dropped in a ccall', {
+  jl: replaceOnce(source, `(Ptr{Cvoid}, UInt64),
+                client.ptr, round(UInt64, timeout * 1000))`, '(Ptr{Cvoid},), client.ptr)', 'drop arg'),
+}, /natsbridge_client_close takes 2 arguments/);
+
+// 5. A type changed: size_t declared as Cint.
+expectProblem('argument type changed', {
+  jl: replaceOnce(source, '(Ptr{Cvoid}, Cstring, Cstring, Ptr{UInt8}, Csize_t)',
+    '(Ptr{Cvoid}, Cstring, Cstring, Ptr{UInt8}, Cint)', 'type'),
+}, /natsbridge_message_add argument 5 is size_t, declared here as Cint/);
+
+// 6. A return type changed.
+expectProblem('return type changed', {
+  jl: replaceOnce(source, 'ccall((:natsbridge_client_free, libnatsbridge), Cvoid,',
+    'ccall((:natsbridge_client_free, libnatsbridge), Cint,', 'ret'),
+}, /natsbridge_client_free returns void, declared here as Cint/);
+
+// 7. More values than argument types.
+expectProblem('values and types disagree', {
+  jl: replaceOnce(source, 'check(ccall((:natsbridge_message_new, libnatsbridge), Cint, (Ref{Ptr{Cvoid}},), out))',
+    'check(ccall((:natsbridge_message_new, libnatsbridge), Cint, (Ref{Ptr{Cvoid}},), out, out))', 'values'),
+}, /passed 2 values for 1 argument types/);
+
+// 8. The @threadcall is checked too.
+expectProblem('@threadcall argument list changed', {
+  jl: replaceOnce(source, '(Ptr{Cvoid}, UInt64, Ref{Ptr{Cvoid}}), sub.ptr, UInt64(200), out)',
+    '(Ptr{Cvoid}, Cint, Ref{Ptr{Cvoid}}), sub.ptr, Cint(200), out)', 'threadcall'),
+}, /natsbridge_subscription_next argument 2 is uint64_t, declared here as Cint/);
+
+// 9. A callback signature that matches no typedef.
+expectProblem('@cfunction signature changed', {
+  jl: replaceOnce(source, '(Ptr{Cvoid}, Cstring, UInt64, Cstring, Ptr{Cvoid})', '(Ptr{Cvoid}, Cstring, Cstring, Ptr{Cvoid})', 'cb'),
+}, /@cfunction .* matches no callback typedef/);
+
+// 10. A syntax error is reported with its line.
+expectProblem('syntax error', {
+  jl: replaceOnce(source, 'function check(status::Cint)', 'function check(status::Cint', 'syntax'),
+}, /syntax error/);
+
+// 11. An @ccall (macro form) is checked like ccall.
+expectProblem('@ccall form is checked', {
+  jl: source + '\nf(p) = @ccall libnatsbridge.natsbridge_client_flush(p::Ptr{Cvoid})::Cint\n',
+}, /natsbridge_client_flush takes 2 arguments/);
+{
+  const ok = check(header, [{ file: 'x.jl', text: 'f(p) = @ccall libnatsbridge.natsbridge_client_flush(p::Ptr{Cvoid}, 5::UInt64)::Cint\n' }]);
+  expect('a correct @ccall passes', ok.problems.length === 0 && ok.calls === 1, JSON.stringify(ok));
+}
+
+console.log(`selftest: ${passed} passed, ${failed} failed`);
+process.exit(failed === 0 ? 0 : 1);

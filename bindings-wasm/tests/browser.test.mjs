@@ -1,0 +1,812 @@
+// Browser tests: the bundle in headless Chromium against a real nats-server (websocket listener,
+// JetStream), exchanging messages with the natsbridge CLI (and the Python binding when
+// NATSBRIDGE_PYTHON is there). Every test is bounded; the summary line says "N passed".
+//
+//   node tests/browser.test.mjs [name-filter]
+
+import assert from "node:assert/strict";
+import { createRequire } from "node:module";
+import crypto from "node:crypto";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { repo, run, spawnReady, startBrowser, startNats, startWeb } from "./harness.mjs";
+
+const require = createRequire(import.meta.url);
+const CLI = process.env.NATSBRIDGE_CLI ?? path.join(repo, "target/debug/natsbridge");
+const PYTHON = process.env.NATSBRIDGE_PYTHON ?? path.join(repo, ".tmp/py-venv/bin/python");
+const TEST_TIMEOUT_MS = 60_000;
+
+const affine = (size, mul, add, mod) => Buffer.from(Array.from({ length: size }, (_, i) => (i * mul + add) % mod));
+const bytesOf = (f) => affine(f.gen.size, f.gen.mul, f.gen.add, f.gen.mod);
+const sha256 = (bytes) => crypto.createHash("sha256").update(Buffer.from(bytes)).digest("hex");
+
+/** One payload of every type. Byte payloads are generators (tests-interop's `affine`), so the
+ * page makes its own copy instead of receiving megabytes through page.evaluate. */
+const FIXTURES = [
+  { name: "greeting", type: "text", value: "Héllo ✓ wörld — 日本\u0000\u0007 end" },
+  { name: "config", type: "dictionary", value: { a: 1, nested: { list: [1, 2.5, null, "x"], ok: true }, "ü": "ß" } },
+  { name: "people", type: "jsontable", value: [{ id: 1, name: "a" }, { id: 2, name: null, extra: [1] }] },
+  { name: "scores", type: "arrowtable", rows: [{ id: 1, score: 0.5, name: "alice" }, { id: 2, score: -1.25, name: null }] },
+  { name: "photo", type: "image", gen: { size: 3000, mul: 7, add: 0, mod: 251 } },
+  { name: "clip", type: "audio", gen: { size: 1000, mul: 3, add: 1, mod: 256 } },
+  { name: "movie", type: "video", gen: { size: 5000, mul: 13, add: 5, mod: 256 } },
+  { name: "blob", type: "binary", gen: { size: 256, mul: 1, add: 0, mod: 256 } },
+];
+
+/** The value `natsbridge sub --json` (and the page's show()) prints for a fixture. */
+function expected(f) {
+  if (f.gen) return { size: f.gen.size, sha256: sha256(bytesOf(f)) };
+  if (f.type === "arrowtable") return { rows: f.rows };
+  return f.value;
+}
+
+function writeCliArgs(dir, fixtures) {
+  const args = [];
+  fixtures.forEach((f, i) => {
+    const file = path.join(dir, `${i}_${f.name}`);
+    if (f.gen) fs.writeFileSync(file, bytesOf(f));
+    else if (f.type === "text") fs.writeFileSync(file, f.value);
+    else fs.writeFileSync(file, JSON.stringify(f.type === "arrowtable" ? f.rows : f.value));
+    args.push("-p", `${f.type}:${f.name}=@${file}`);
+  });
+  return args;
+}
+
+function checkPayloads(got, fixtures, transport) {
+  assert.equal(got.payloads.length, fixtures.length);
+  fixtures.forEach((f, i) => {
+    const p = got.payloads[i];
+    assert.equal(p.dataname, f.name);
+    assert.equal(p.payload_type, f.type);
+    assert.equal(p.transport, transport, `${f.name} transport`);
+    assert.deepEqual(p.value, expected(f), `${f.name} value`);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const tests = [];
+const test = (name, fn) => tests.push({ name, fn });
+let env; // {nats, web, browser, page, tmp}
+let subjectSeq = 0;
+const subject = (tag) => `wasmtest.${process.pid}.${++subjectSeq}.${tag}`;
+
+/** Runs `fn` in the page with `args`; NATSBridgeErrors come back as {error: {code, ...}}. */
+function inPage(fn, args = {}) {
+  return env.page.evaluate(
+    async ([src, a]) => {
+      try {
+        // eslint-disable-next-line no-new-func
+        return { ok: await new Function("a", `return (${src})(a)`)(a) };
+      } catch (e) {
+        return { error: { code: e.code ?? null, name: e.name, message: e.message, correlation_id: e.correlation_id ?? null } };
+      }
+    },
+    [fn.toString(), args],
+  );
+}
+
+async function ok(fn, args) {
+  const r = await inPage(fn, args);
+  if (r.error) throw new Error(`page threw ${r.error.code}: ${r.error.message}`);
+  return r.ok;
+}
+
+async function errorCode(fn, args) {
+  const r = await inPage(fn, args);
+  assert.ok(r.error, `expected an error, got ${JSON.stringify(r.ok)}`);
+  assert.equal(r.error.name, "NATSBridgeError", r.error.message);
+  return r.error;
+}
+
+/** The page sends FIXTURES (bytes rebuilt as Uint8Array; the arrowtable as rows or a Table). */
+async function browserSend(subj, fixtures, opts = {}) {
+  return ok(async ({ ws, subj, fixtures, opts }) => {
+    const conn = await nb.connect({ servers: ws });
+    try {
+      const data = fixtures.map((f) => {
+        if (f.gen) return [f.name, Uint8Array.from({ length: f.gen.size }, (_, i) => (i * f.gen.mul + f.gen.add) % f.gen.mod), f.type];
+        if (f.type === "arrowtable" && opts.arrowAsTable) return [f.name, nb.arrow.tableFromJSON(f.rows), f.type];
+        return [f.name, f.type === "arrowtable" ? f.rows : f.value, f.type];
+      });
+      const [sent, json] = await conn.smartsend(subj, data, { size_threshold: opts.threshold, sender_name: "browser" });
+      await conn.drain();
+      return { sent, json };
+    } finally {
+      if (!conn.nc.isClosed()) await conn.close();
+    }
+  }, { ws: env.nats.wsUrl, subj, fixtures, opts });
+}
+
+/** The CLI subscribes, the page sends, the CLI's JSON line comes back parsed. */
+async function browserToCli(fixtures, { threshold, cliArgs = [], arrowAsTable = false } = {}) {
+  const subj = subject("b2c");
+  const sub = await spawnReady(
+    CLI, ["--server", env.nats.url, ...cliArgs, "sub", subj, "--count", "1", "--json", "--ready", "--timeout", "20"],
+    "", { timeoutMs: 30_000 },
+  );
+  const { sent } = await browserSend(subj, fixtures, { threshold, arrowAsTable });
+  const out = await sub.done;
+  assert.equal(out.code, 0, out.stderr);
+  const got = JSON.parse(out.stdout.trim());
+  assert.equal(got.correlation_id, sent.correlation_id);
+  assert.equal(got.sender_name, "browser");
+  return got;
+}
+
+/** The page subscribes, the CLI sends, the page's decoded envelope comes back in show() form. */
+async function cliToBrowser(fixtures, { threshold, cliArgs = [], connectOpts = {}, receiveOpts = {} } = {}) {
+  const subj = subject("c2b");
+  await ok(async ({ ws, subj, connectOpts }) => {
+    window.conn = await nb.connect({ servers: ws, ...connectOpts });
+    window.sub = await window.conn.subscribe(subj);
+  }, { ws: env.nats.wsUrl, subj, connectOpts });
+  try {
+    const args = writeCliArgs(env.tmp, fixtures);
+    const sent = await run(CLI, ["--server", env.nats.url, ...cliArgs, "send", subj, ...args, "--threshold", String(threshold), "--print"]);
+    assert.equal(sent.code, 0, sent.stderr);
+    return await inPage(async ({ receiveOpts }) => show(await window.sub.next({ timeout_ms: 15000, ...receiveOpts })), { receiveOpts });
+  } finally {
+    await ok(async () => window.conn.close());
+  }
+}
+
+// --- codec: the golden vectors, through the WASM core in the page -------------------------------
+
+test("golden vectors decode and re-encode in the browser", async () => {
+  const names = fs.readdirSync(path.join(repo, "spec/vectors")).filter((n) => n.endsWith(".json"));
+  assert.ok(names.length > 50);
+  const results = await ok(async ({ names }) => {
+    const out = {};
+    const b64 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
+    for (const name of names) {
+      const v = await (await fetch(`/vectors/${name}`)).json();
+      const message = v.raw_base64 !== undefined ? b64(v.raw_base64) : v.raw !== undefined ? v.raw : JSON.stringify(v.envelope);
+      const r = { expect: v.expect };
+      try {
+        const env = await nb.smartreceive(message, { arrow: "rows" });
+        r.payloads = await Promise.all(env.payloads.map(async ([dataname, data, payload_type], i) => {
+          let value = data;
+          if (data instanceof Uint8Array) {
+            value = v.expect.payloads?.[i]?.value?.sha256 !== undefined
+              ? { sha256: await nb.sha256Hex(data), size: data.length }
+              : { base64: btoa(String.fromCharCode(...data)) };
+          } else if (payload_type === "arrowtable") value = { rows: data };
+          return { dataname, payload_type, transport: env.transports[i], value };
+        }));
+        r.canonical = JSON.parse(await nb.canonicalEnvelope(message));
+      } catch (e) {
+        r.error = e.code ?? String(e);
+        r.linkError = e.code;
+      }
+      out[name] = r;
+    }
+    return out;
+  }, { names });
+  let checked = 0;
+  for (const [name, r] of Object.entries(results)) {
+    const exp = r.expect;
+    if (exp.error) {
+      assert.equal(r.error, exp.error, name);
+    } else if (exp.payloads.some((p) => p.transport === "link")) {
+      // Without a connection or allowed origins, a link is refused before any request.
+      assert.equal(r.error, "URL_NOT_ALLOWED", name);
+    } else {
+      assert.equal(r.error, undefined, `${name}: ${r.error}`);
+      assert.equal(r.payloads.length, exp.payloads.length, name);
+      exp.payloads.forEach((p, i) => {
+        const got = r.payloads[i];
+        assert.equal(got.dataname, p.dataname, name);
+        assert.equal(got.payload_type, p.payload_type, name);
+        assert.equal(got.transport, p.transport, name);
+        const want = p.payload_type === "arrowtable" ? { rows: p.value.rows } : p.value;
+        assert.deepEqual(got.value, want, `${name} payload ${i}`);
+      });
+      const v = JSON.parse(fs.readFileSync(path.join(repo, "spec/vectors", name), "utf8"));
+      assert.deepEqual(r.canonical, exp.canonical ?? v.envelope, `${name} canonical`);
+    }
+    checked++;
+  }
+  assert.equal(checked, names.length);
+});
+
+test("constants match the core's", async () => {
+  const r = await ok(async () => ({ core: await nb.coreConstants(), codes: nb.ERROR_CODES, purposes: Object.values(nb.MSG_PURPOSE) }));
+  assert.deepEqual(r.codes, r.core.errorCodes);
+  assert.deepEqual(r.purposes, r.core.msgPurposes);
+  assert.equal(r.core.sizeThreshold, 500000);
+});
+
+// --- browser -> CLI ---------------------------------------------------------------------------
+
+test("browser -> CLI, direct, every payload type in one message", async () => {
+  const got = await browserToCli(FIXTURES, { threshold: 500000 });
+  checkPayloads(got, FIXTURES, "direct");
+});
+
+test("browser -> CLI, direct, arrowtable from an apache-arrow Table", async () => {
+  const f = FIXTURES.filter((x) => x.type === "arrowtable");
+  const got = await browserToCli(f, { threshold: 500000, arrowAsTable: true });
+  // tableFromJSON makes float64 columns for numbers and dictionary-encoded strings: the rows agree.
+  assert.deepEqual(got.payloads[0].value.rows, f[0].rows);
+});
+
+test("browser -> CLI, link via the object store, every payload type", async () => {
+  const got = await browserToCli(FIXTURES, { threshold: 0 });
+  checkPayloads(got, FIXTURES, "link");
+});
+
+test("browser -> CLI, a 2 MB binary goes link by the default threshold", async () => {
+  const big = [{ name: "big", type: "binary", gen: { size: 2_000_000, mul: 31, add: 7, mod: 256 } }];
+  const got = await browserToCli(big, {});
+  checkPayloads(got, big, "link");
+});
+
+// --- CLI -> browser ---------------------------------------------------------------------------
+
+test("CLI -> browser, direct, every payload type", async () => {
+  const r = await cliToBrowser(FIXTURES, { threshold: 500000 });
+  assert.ok(r.ok, JSON.stringify(r.error));
+  checkPayloads(r.ok, FIXTURES, "direct");
+  assert.match(r.ok.timestamp, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+});
+
+test("CLI -> browser, link via the object store, every payload type", async () => {
+  const r = await cliToBrowser(FIXTURES, { threshold: 0 });
+  assert.ok(r.ok, JSON.stringify(r.error));
+  checkPayloads(r.ok, FIXTURES, "link");
+});
+
+test("CLI -> browser, link via fetch from an allowed HTTP origin", async () => {
+  const before = env.web.requests.length;
+  const r = await cliToBrowser(FIXTURES, {
+    threshold: 0,
+    cliArgs: ["--fileserver", `${env.web.origin}/store`, "--http-put"],
+    connectOpts: { allowed_origins: [`${env.web.origin}/store`] },
+  });
+  assert.ok(r.ok, JSON.stringify(r.error));
+  checkPayloads(r.ok, FIXTURES, "link");
+  const gets = env.web.requests.slice(before).filter((x) => x.startsWith("GET /store/"));
+  assert.equal(gets.length, FIXTURES.length, "one GET per link payload");
+});
+
+test("CLI -> browser, arrowtable as an apache-arrow Table and as IPC bytes", async () => {
+  const f = FIXTURES.filter((x) => x.type === "arrowtable");
+  const subj = subject("arrow");
+  await ok(async ({ ws, subj }) => {
+    window.conn = await nb.connect({ servers: ws });
+    window.sub = await window.conn.subscribe(subj, { arrow: "table" });
+  }, { ws: env.nats.wsUrl, subj });
+  const sent = await run(CLI, ["--server", env.nats.url, "send", subj, ...writeCliArgs(env.tmp, f)]);
+  assert.equal(sent.code, 0, sent.stderr);
+  const r = await ok(async () => {
+    const got = await window.sub.next({ timeout_ms: 15000 });
+    const table = got.payloads[0][1];
+    const ipc = await window.conn.smartreceive(
+      nb.arrow.tableToIPC(table), { arrow: "ipc" }).catch((e) => e.code); // not an envelope
+    await window.conn.close();
+    return {
+      rows: table.numRows, names: table.schema.fields.map((x) => x.name),
+      ids: Array.from(table.getChild("id"), (v) => Number(v)), names0: table.getChild("name").get(0), ipc,
+    };
+  });
+  assert.equal(r.rows, 2);
+  assert.deepEqual(r.names, ["id", "score", "name"]);
+  assert.deepEqual(r.ids, [1, 2]);
+  assert.equal(r.names0, "alice");
+  assert.equal(r.ipc, "INVALID_ENVELOPE");
+});
+
+// --- Python binding peer (when its venv is there) ---------------------------------------------
+
+const havePython = fs.existsSync(PYTHON);
+
+test("Python -> browser, pandas DataFrame arrowtable and bytes, direct and link", async () => {
+  if (!havePython) return "skip";
+  for (const threshold of [500000, 0]) {
+    const subj = subject("py2b");
+    await ok(async ({ ws, subj }) => {
+      window.conn = await nb.connect({ servers: ws });
+      window.sub = await window.conn.subscribe(subj);
+    }, { ws: env.nats.wsUrl, subj });
+    const script = `
+import sys, natsbridge, pandas as pd
+df = pd.DataFrame({"id": [1, 2, 3], "name": ["a", None, "c"], "x": [0.5, 1.5, -2.0]})
+with natsbridge.connect_sync(sys.argv[1]) as nc:
+    nc.smartsend_sync(sys.argv[2], [("df", df, "arrowtable"), ("raw", bytes(range(256)), "binary"), ("msg", "hi ✓", "text")], size_threshold=int(sys.argv[3]))
+`;
+    const py = await run(PYTHON, ["-c", script, env.nats.url, subj, String(threshold)]);
+    assert.equal(py.code, 0, py.stderr);
+    const r = await ok(async () => {
+      const e = await show(await window.sub.next({ timeout_ms: 15000 }));
+      await window.conn.close();
+      return e;
+    });
+    const transport = threshold === 0 ? "link" : "direct";
+    assert.deepEqual(r.payloads.map((p) => p.transport), [transport, transport, transport]);
+    assert.deepEqual(r.payloads[0].value.rows, [
+      { id: 1, name: "a", x: 0.5 }, { id: 2, name: null, x: 1.5 }, { id: 3, name: "c", x: -2 },
+    ]);
+    assert.deepEqual(r.payloads[1].value, { size: 256, sha256: sha256(affine(256, 1, 0, 256)) });
+    assert.equal(r.payloads[2].value, "hi ✓");
+  }
+});
+
+test("browser -> Python, every payload type, direct and link", async () => {
+  if (!havePython) return "skip";
+  for (const threshold of [500000, 0]) {
+    const subj = subject("b2py");
+    const script = `
+import sys, json, hashlib, natsbridge
+with natsbridge.connect_sync(sys.argv[1], arrow="pyarrow") as nc:
+    sub = nc.subscribe_sync(sys.argv[2])
+    print("ready", file=sys.stderr, flush=True)
+    env = sub.next_sync(timeout=20)
+    out = []
+    for (n, d, t), tr in zip(env["payloads"], env["transports"]):
+        if t == "arrowtable": d = {"rows": d.to_pylist()}
+        elif isinstance(d, bytes): d = {"size": len(d), "sha256": hashlib.sha256(d).hexdigest()}
+        out.append({"dataname": n, "payload_type": t, "transport": tr, "value": d})
+    print(json.dumps({"payloads": out}), flush=True)
+`;
+    const sub = await spawnReady(PYTHON, ["-c", script, env.nats.url, subj], "ready", { timeoutMs: 40_000 });
+    await browserSend(subj, FIXTURES, { threshold });
+    const out = await sub.done;
+    assert.equal(out.code, 0, out.stderr);
+    checkPayloads(JSON.parse(out.stdout.trim()), FIXTURES, threshold === 0 ? "link" : "direct");
+  }
+});
+
+// --- error codes for bad input ----------------------------------------------------------------
+
+test("smartsend: bad input is refused with its code, nothing published", async () => {
+  const cases = await ok(async ({ ws }) => {
+    const conn = await nb.connect({ servers: ws });
+    const sub = await conn.subscribe("wasmtest.nothing");
+    const code = async (data, opts) => conn.smartsend("wasmtest.nothing", data, opts).then(() => "sent", (e) => e.code);
+    const out = {
+      unknownType: await code([["x", "hi", "spreadsheet"]]),
+      typeCase: await code([["x", "hi", "Text"]]),
+      bytesAsText: await code([["x", new Uint8Array([1]), "text"]]),
+      textAsBinary: await code([["x", "hi", "binary"]]),
+      nan: await code([["x", { a: NaN }, "dictionary"]]),
+      infinity: await code([["x", [Infinity], "dictionary"]]),
+      bigint: await code([["x", { a: 1n }, "dictionary"]]),
+      undefinedMember: await code([["x", { a: undefined }, "dictionary"]]),
+      notRows: await code([["x", [1, 2], "jsontable"]]),
+      objectTable: await code([["x", { a: 1 }, "jsontable"]]),
+      arrowGarbage: await code([["x", new Uint8Array([1, 2, 3]), "arrowtable"]]),
+      notAnArray: await code("hello"),
+      notATriple: await code([["x", "hi"]]),
+      badThreshold: await code([["x", "hi", "text"]], { size_threshold: -1 }),
+      badMetadata: await code([["x", "hi", "text"]], { metadata: [1] }),
+      badPurpose: await code([["x", "hi", "text"]], { msg_purpose: 5 }),
+      emptySubject: await conn.smartsend("", [["x", "hi", "text"]]).then(() => "sent", (e) => e.code),
+      secondBad: await code([["ok", "fine", "text"], ["bad", "x", "image"]]),
+    };
+    out.delivered = await sub.next({ timeout_ms: 300 }).then(() => "delivered", (e) => e.code);
+    await conn.close();
+    return out;
+  }, { ws: env.nats.wsUrl });
+  assert.deepEqual(cases, {
+    unknownType: "INVALID_PAYLOAD_TYPE", typeCase: "INVALID_PAYLOAD_TYPE", bytesAsText: "INVALID_PAYLOAD_TYPE",
+    textAsBinary: "INVALID_PAYLOAD_TYPE", nan: "INVALID_PAYLOAD_TYPE", infinity: "INVALID_PAYLOAD_TYPE",
+    bigint: "INVALID_PAYLOAD_TYPE", undefinedMember: "INVALID_PAYLOAD_TYPE", notRows: "INVALID_PAYLOAD_TYPE",
+    objectTable: "INVALID_PAYLOAD_TYPE", arrowGarbage: "INVALID_PAYLOAD_TYPE", notAnArray: "INVALID_PAYLOAD_TYPE",
+    notATriple: "INVALID_PAYLOAD_TYPE", badThreshold: "INVALID_ENVELOPE", badMetadata: "INVALID_ENVELOPE",
+    badPurpose: "INVALID_ENVELOPE", emptySubject: "INVALID_ENVELOPE",
+    secondBad: "INVALID_PAYLOAD_TYPE", delivered: "TIMEOUT",
+  });
+});
+
+test("smartsend errors carry the correlation id", async () => {
+  const e = await errorCode(async ({ ws }) => {
+    const conn = await nb.connect({ servers: ws });
+    try {
+      await conn.smartsend("wasmtest.x", [["x", "hi", "nope"]], { correlation_id: "5f0c7d54-1c1e-4c57-9d57-8e5f3a3f0a11" });
+    } finally {
+      await conn.close();
+    }
+  }, { ws: env.nats.wsUrl });
+  assert.equal(e.code, "INVALID_PAYLOAD_TYPE");
+  assert.equal(e.correlation_id, "5f0c7d54-1c1e-4c57-9d57-8e5f3a3f0a11");
+});
+
+test("max_payload: no link store -> PAYLOAD_TOO_LARGE; failed upload -> UPLOAD_FAILED; both publish nothing", async () => {
+  const r = await ok(async ({ ws }) => {
+    const conn = await nb.connect({ servers: ws, object_store: false });
+    const sub = await conn.subscribe("wasmtest.big");
+    const big = new Uint8Array(1_200_000);
+    const code = (opts) => conn.smartsend("wasmtest.big", [["big", big, "binary"]], opts).then(() => "sent", (e) => e.code);
+    const out = {
+      maxPayload: conn.maxPayload,
+      // Direct by threshold, over max_payload, nowhere to move it.
+      tooLarge: await code({ size_threshold: 10_000_000 }),
+      // Link by threshold, the upload fails (no store), direct does not fit.
+      uploadFailed: await code({}),
+    };
+    // Link by threshold, upload fails, direct fits: sent direct (the seeds' fallback).
+    const [env] = await conn.smartsend("wasmtest.big", [["small", new Uint8Array(10), "binary"]], { size_threshold: 0 });
+    out.fallback = env.payloads[0].transport;
+    out.received = (await sub.next({ timeout_ms: 5000 })).payloads[0][0];
+    out.afterwards = await sub.next({ timeout_ms: 300 }).then(() => "delivered", (e) => e.code);
+    await conn.close();
+    return out;
+  }, { ws: env.nats.wsUrl });
+  assert.deepEqual(r, {
+    maxPayload: 1048576, tooLarge: "PAYLOAD_TOO_LARGE", uploadFailed: "UPLOAD_FAILED", fallback: "direct",
+    received: "small", afterwards: "TIMEOUT",
+  });
+});
+
+test("max_payload: a direct-sized payload over max_payload moves to the object store", async () => {
+  const r = await ok(async ({ ws }) => {
+    const conn = await nb.connect({ servers: ws });
+    const sub = await conn.subscribe("wasmtest.move");
+    const big = new Uint8Array(900_000).map((_, i) => i % 251);
+    const [sent] = await conn.smartsend("wasmtest.move", [["small", "hi", "text"], ["big", big, "binary"]], { size_threshold: 10_000_000 });
+    const got = await sub.next({ timeout_ms: 10000 });
+    await conn.close();
+    return { sent: sent.payloads.map((p) => p.transport), got: got.transports, same: got.payloads[1][1].every((b, i) => b === big[i]) };
+  }, { ws: env.nats.wsUrl });
+  assert.deepEqual(r, { sent: ["direct", "link"], got: ["direct", "link"], same: true });
+});
+
+test("smartreceive: bad envelopes and payloads get the core's codes", async () => {
+  const r = await ok(async () => {
+    const base = { correlation_id: "c0ffee00-0000-4000-8000-000000000000", payloads: [] };
+    const p = (over) => ({ id: "", dataname: "x", payload_type: "text", transport: "direct", encoding: "base64", size: 2, data: "aGk=", metadata: {}, ...over });
+    const code = (m) => nb.smartreceive(typeof m === "string" ? m : JSON.stringify(m)).then(() => "ok", (e) => [e.code, e.correlation_id]);
+    return {
+      notJson: await code("{"),
+      notObject: await code("[1]"),
+      unknownTransport: await code({ ...base, payloads: [p({ transport: "pigeon" })] }),
+      unknownType: await code({ ...base, payloads: [p({ payload_type: "spreadsheet" })] }),
+      badBase64: await code({ ...base, payloads: [p({ data: "***" })] }),
+      sizeMismatch: await code({ ...base, payloads: [p({ size: 3 })] }),
+      shaMismatch: await code({ ...base, payloads: [p({ metadata: { sha256: "00".repeat(32) } })] }),
+      textNotUtf8: await code({ ...base, payloads: [p({ data: "//4=", size: 2 })] }),
+      badJson: await code({ ...base, payloads: [p({ payload_type: "dictionary", data: btoa("{"), size: 1 })] }),
+      linkNotAllowed: await code({ ...base, payloads: [p({ transport: "link", encoding: "none", data: "http://evil.example/x" })] }),
+      objLinkNoConnection: await code({ ...base, payloads: [p({ transport: "link", encoding: "none", data: "nats-obj://natsbridge/x" })] }),
+      notAMessage: await nb.smartreceive(42).then(() => "ok", (e) => [e.code, e.correlation_id]),
+    };
+  });
+  const cid = "c0ffee00-0000-4000-8000-000000000000";
+  assert.deepEqual(r, {
+    notJson: ["INVALID_ENVELOPE", null], notObject: ["INVALID_ENVELOPE", null],
+    unknownTransport: ["INVALID_TRANSPORT", cid], unknownType: ["INVALID_PAYLOAD_TYPE", cid],
+    badBase64: ["DESERIALIZATION_ERROR", cid], sizeMismatch: ["CHECKSUM_MISMATCH", cid],
+    shaMismatch: ["CHECKSUM_MISMATCH", cid], textNotUtf8: ["DESERIALIZATION_ERROR", cid],
+    badJson: ["DESERIALIZATION_ERROR", cid], linkNotAllowed: ["URL_NOT_ALLOWED", cid],
+    objLinkNoConnection: ["URL_NOT_ALLOWED", cid], notAMessage: ["INVALID_ENVELOPE", null],
+  });
+});
+
+test("fetch links: backoff, fatal statuses, redirects, lies, caps, and no request for other origins", async () => {
+  const bytes = Buffer.from(affine(1000, 5, 3, 256));
+  env.web.store.set("blob.bin", bytes);
+  const o = env.web.origin;
+  const before = env.web.requests.length;
+  const r = await ok(async ({ o, size, sha }) => {
+    const link = (url, over = {}) => JSON.stringify({
+      correlation_id: "c0ffee00-0000-4000-8000-000000000001",
+      payloads: [{ dataname: "b", payload_type: "binary", transport: "link", encoding: "none", size, data: url, metadata: { sha256: sha }, ...over }],
+    });
+    const opts = { allowed_origins: [`${o}/store`, `${o}/flaky`, `${o}/redirect`, `${o}/lie`], retry: { retries: 3, base_delay_ms: 50, max_delay_ms: 5000 } };
+    const recv = async (url, over, extra = {}) => {
+      const t0 = performance.now();
+      try {
+        const env = await nb.smartreceive(link(url, over), { ...opts, ...extra });
+        return { ok: env.payloads[0][1].length, ms: performance.now() - t0 };
+      } catch (e) {
+        return { code: e.code, ms: performance.now() - t0 };
+      }
+    };
+    return {
+      plain: await recv(`${o}/store/blob.bin`),
+      flakyTwice: await recv(`${o}/flaky/2/blob.bin`),
+      flakyForever: await recv(`${o}/flaky/99/blob.bin`),
+      missing: await recv(`${o}/store/nope.bin`),
+      redirect: await recv(`${o}/redirect/blob.bin`),
+      lie: await recv(`${o}/lie/blob.bin`),
+      wrongSize: await recv(`${o}/store/blob.bin`, { size: size + 1 }),
+      otherPort: await recv(`http://127.0.0.1:1/store/blob.bin`),
+      pathOutside: await recv(`${o}/storeroom/blob.bin`),
+      dotDot: await recv(`${o}/store/../tests/page.html`),
+      overCap: await recv(`${o}/store/blob.bin`, {}, { max_download_bytes: 999 }),
+      badRetries: await recv(`${o}/store/blob.bin`, {}, { retry: { retries: "x" } }),
+      badOrigins: await recv(`${o}/store/blob.bin`, {}, { allowed_origins: "http://x" }),
+    };
+  }, { o, size: bytes.length, sha: sha256(bytes) });
+  assert.equal(r.plain.ok, 1000);
+  assert.equal(r.flakyTwice.ok, 1000);
+  assert.ok(r.flakyTwice.ms >= 50 + 100 - 5, `backoff slept 50 + 100 ms, took ${r.flakyTwice.ms}`);
+  assert.equal(r.flakyForever.code, "DOWNLOAD_FAILED");
+  assert.equal(r.missing.code, "DOWNLOAD_FAILED");
+  assert.equal(r.redirect.code, "DOWNLOAD_FAILED");
+  assert.equal(r.lie.code, "CHECKSUM_MISMATCH");
+  assert.equal(r.wrongSize.code, "CHECKSUM_MISMATCH");
+  assert.equal(r.otherPort.code, "URL_NOT_ALLOWED");
+  assert.equal(r.pathOutside.code, "URL_NOT_ALLOWED");
+  assert.equal(r.dotDot.code, "URL_NOT_ALLOWED");
+  assert.equal(r.overCap.code, "PAYLOAD_TOO_LARGE");
+  assert.equal(r.badRetries.code, "INVALID_ENVELOPE");
+  assert.equal(r.badOrigins.code, "INVALID_ENVELOPE");
+  const reqs = env.web.requests.slice(before);
+  const count = (p) => reqs.filter((x) => x === `GET ${p}`).length;
+  assert.equal(count("/flaky/2/blob.bin"), 3, "two 503s, then the bytes");
+  assert.equal(count("/flaky/99/blob.bin"), 3, "retries: 3 attempts in all");
+  assert.equal(count("/store/nope.bin"), 1, "404 is not retried");
+  assert.equal(count("/redirect/blob.bin"), 1, "a redirect is not retried");
+  assert.equal(count("/store/blob.bin"), 2, "plain and wrong-size; never for the cap");
+  assert.ok(!reqs.some((x) => x.startsWith("GET /storeroom") || x.startsWith("GET /tests/page.html")), reqs.join("\n"));
+});
+
+test("object store links: a missing object is DOWNLOAD_FAILED, a wrong sha256 CHECKSUM_MISMATCH", async () => {
+  const r = await ok(async ({ ws }) => {
+    const conn = await nb.connect({ servers: ws });
+    const [sent] = await conn.smartsend("wasmtest.obj", [["b", new Uint8Array([1, 2, 3]), "binary"]], { size_threshold: 0 });
+    const p = sent.payloads[0];
+    const msg = (over) => JSON.stringify({ ...sent, payloads: [{ ...p, ...over }] });
+    const code = (m) => conn.smartreceive(m).then((e) => Array.from(e.payloads[0][1]), (e) => e.code);
+    const out = {
+      url: p.data.startsWith("nats-obj://natsbridge/"),
+      good: await code(msg({})),
+      missing: await code(msg({ data: "nats-obj://natsbridge/00000000-0000-4000-8000-000000000000" })),
+      badSha: await code(msg({ metadata: { ...p.metadata, sha256: "ab".repeat(32) } })),
+      badSize: await code(msg({ size: 4 })),
+    };
+    await conn.close();
+    return out;
+  }, { ws: env.nats.wsUrl });
+  assert.deepEqual(r, { url: true, good: [1, 2, 3], missing: "DOWNLOAD_FAILED", badSha: "CHECKSUM_MISMATCH", badSize: "CHECKSUM_MISMATCH" });
+});
+
+test("subscribe: a bad message throws its code and the subscription goes on; TIMEOUT; connection failure", async () => {
+  const r = await ok(async ({ ws }) => {
+    const conn = await nb.connect({ servers: ws });
+    const sub = await conn.subscribe("wasmtest.sub");
+    conn.nc.publish("wasmtest.sub", "not json");
+    await conn.smartsend("wasmtest.sub", [["t", "after", "text"]]);
+    const first = await sub.next({ timeout_ms: 5000 }).then(() => "ok", (e) => e.code);
+    const seen = [];
+    for await (const env of sub) {
+      seen.push(env.payloads[0][1]);
+      break; // return() unsubscribes
+    }
+    const timeout = await (await conn.subscribe("wasmtest.quiet")).next({ timeout_ms: 100 }).then(() => "ok", (e) => e.code);
+    await conn.close();
+    const refused = await nb.connect({ servers: "ws://127.0.0.1:1" }).then(() => "connected", (e) => e.code);
+    const noServer = await nb.connect({}).then(() => "connected", (e) => e.code);
+    return { first, seen, timeout, refused, noServer };
+  }, { ws: env.nats.wsUrl });
+  assert.deepEqual(r, { first: "INVALID_ENVELOPE", seen: ["after"], timeout: "TIMEOUT", refused: "NATS_CONNECTION_FAILED", noServer: "NATS_CONNECTION_FAILED" });
+});
+
+test("request/reply: CLI requests, the browser replies (ACK, then NACK); browser requests, TIMEOUT", async () => {
+  const subj = subject("rpc");
+  await ok(async ({ ws, subj }) => {
+    window.conn = await nb.connect({ servers: ws, sender_name: "responder" });
+    const sub = await window.conn.subscribe(subj);
+    window.served = (async () => {
+      const req = await sub.next({ timeout_ms: 15000 });
+      await window.conn.reply(req, [["answer", `got ${req.payloads[0][1]}`, "text"]]);
+      const req2 = await sub.next({ timeout_ms: 15000 });
+      await window.conn.replyError(req2, new nb.NATSBridgeError("DOWNLOAD_FAILED", "could not fetch it"));
+      return { subject: req.subject, hasReply: typeof req.reply === "string" };
+    })();
+  }, { ws: env.nats.wsUrl, subj });
+  const ack = await run(CLI, ["--server", env.nats.url, "request", subj, "-p", "text:q=ping", "--json", "--timeout", "10",
+    "--correlation-id", "0b0e5c1e-6f5e-4c33-8a1f-2a64c3a3b001"]);
+  assert.equal(ack.code, 0, ack.stderr);
+  const reply = JSON.parse(ack.stdout.trim());
+  assert.equal(reply.msg_purpose, "ACK");
+  assert.equal(reply.correlation_id, "0b0e5c1e-6f5e-4c33-8a1f-2a64c3a3b001");
+  assert.equal(reply.sender_name, "responder");
+  assert.deepEqual(reply.payloads.map((p) => [p.dataname, p.value]), [["answer", "got ping"]]);
+  const nack = await run(CLI, ["--server", env.nats.url, "request", subj, "-p", "text:q=again", "--json", "--timeout", "10"]);
+  assert.notEqual(nack.code, 0);
+  assert.match(nack.stderr, /DOWNLOAD_FAILED/);
+  const served = await ok(async () => window.served);
+  assert.deepEqual(served, { subject: subj, hasReply: true });
+
+  // The browser as requester, a browser connection as responder, over the server.
+  const r = await ok(async ({ ws, subj }) => {
+    const requester = await nb.connect({ servers: ws });
+    const sub = await window.conn.subscribe(`${subj}.b`);
+    const serving = (async () => {
+      const req = await sub.next({ timeout_ms: 5000 });
+      await window.conn.reply(req, [["n", { echo: req.payloads[0][1] }, "dictionary"]], { metadata: { k: 1 } });
+      const req2 = await sub.next({ timeout_ms: 5000 });
+      await window.conn.replyError(req2, { code: "CHECKSUM_MISMATCH", message: "bad bytes" });
+      const req3 = await sub.next({ timeout_ms: 5000 });
+      await window.conn.replyError(req3, { code: "NOT_A_CODE", message: "x" }).catch((e) => e.code).then((c) => { window.badCode = c; });
+    })();
+    const env = await requester.request(`${subj}.b`, [["q", "hi", "text"]], { correlation_id: "0b0e5c1e-6f5e-4c33-8a1f-2a64c3a3b002" });
+    const nackErr = await requester.request(`${subj}.b`, [["q", "hi", "text"]], { correlation_id: "0b0e5c1e-6f5e-4c33-8a1f-2a64c3a3b003" })
+      .then(() => null, (e) => [e.code, e.correlation_id]);
+    const timedOut = await requester.request(`${subj}.b`, [["q", "hi", "text"]], { timeout_ms: 300 }).then(() => "ok", (e) => e.code);
+    await serving;
+    const noResponders = await requester.request(`${subj}.nobody`, [["q", "hi", "text"]], { timeout_ms: 2000 }).then(() => "ok", (e) => e.code);
+    const noReplyTo = await window.conn.reply({ correlation_id: "c" }, []).then(() => "ok", (e) => e.code);
+    await requester.close();
+    await window.conn.close();
+    return { purpose: env.msg_purpose, cid: env.correlation_id, value: env.payloads[0][1], meta: env.metadata,
+      nackErr, timedOut, badCode: window.badCode, noResponders, noReplyTo };
+  }, { ws: env.nats.wsUrl, subj });
+  assert.deepEqual(r, {
+    purpose: "ACK", cid: "0b0e5c1e-6f5e-4c33-8a1f-2a64c3a3b002", value: { echo: "hi" }, meta: { k: 1 },
+    nackErr: ["CHECKSUM_MISMATCH", "0b0e5c1e-6f5e-4c33-8a1f-2a64c3a3b003"], timedOut: "TIMEOUT",
+    badCode: "INVALID_ENVELOPE", noResponders: "TIMEOUT", noReplyTo: "INVALID_ENVELOPE",
+  });
+});
+
+test("seeds' one-call style: smartsend with broker_url reuses one connection", async () => {
+  const r = await ok(async ({ ws }) => {
+    const conn = await nb.connect({ servers: ws });
+    const sub = await conn.subscribe("wasmtest.seed");
+    const [a] = await nb.smartsend("wasmtest.seed", [["m", "one", "text"]], { broker_url: ws, msg_purpose: "event", metadata: { k: 1 } });
+    const [b] = await nb.smartsend("wasmtest.seed", [["m", "two", "text"]], { broker_url: ws, reply_to: "r.x" });
+    const x = await sub.next({ timeout_ms: 5000 });
+    const y = await sub.next({ timeout_ms: 5000 });
+    await conn.close();
+    return { same: a.sender_id === b.sender_id, broker: a.broker_url, purpose: x.msg_purpose, meta: x.metadata, reply: y.reply_to, texts: [x.payloads[0][1], y.payloads[0][1]] };
+  }, { ws: env.nats.wsUrl });
+  assert.deepEqual(r, { same: true, broker: env.nats.wsUrl, purpose: "event", meta: { k: 1 }, reply: "r.x", texts: ["one", "two"] });
+});
+
+test("malformed Arrow IPC never escapes as a crash: the core restarts, in-flight calls still finish", async () => {
+  env.web.store.set("slow.bin", affine(5000, 9, 1, 256));
+  const r = await ok(async ({ ws, o }) => {
+    // The core's own mutation sweep (core/tests/arrow_mutations.rs), on an apache-arrow JS stream.
+    const rows = Array.from({ length: 50 }, (_, i) => ({ id: i, name: `n${i}`, x: i * 0.5, ok: i % 2 === 0 }));
+    const good = nb.arrow.tableToIPC(nb.arrow.tableFromJSON(rows));
+    let seed = 0x9e3779b97f4a7c15n;
+    const M = (1n << 64n) - 1n;
+    const next = () => { seed ^= (seed << 13n) & M; seed ^= seed >> 7n; seed ^= (seed << 17n) & M; return seed; };
+    const message = (bytes) => JSON.stringify({ payloads: [{ dataname: "t", payload_type: "arrowtable", transport: "direct",
+      encoding: "base64", size: bytes.length, data: btoa(String.fromCharCode(...bytes)) }] });
+    const outcomes = {};
+    let aborting = null;
+    for (let round = 0; round < 600; round++) {
+      let bytes = good.slice();
+      if (round % 3 === 0) bytes = bytes.slice(0, Number(next() % BigInt(good.length)));
+      else for (let k = 0n, n = 1n + next() % 4n; k < n; k++) bytes[Number(next() % BigInt(bytes.length))] = Number(next() & 255n);
+      let key;
+      try {
+        await nb.smartreceive(message(bytes));
+        key = "ok";
+      } catch (e) {
+        key = e.name === "NATSBridgeError" ? e.code : `${e.name}: ${e.message}`;
+        if (/restarted/.test(e.message)) aborting ??= bytes;
+      }
+      outcomes[key] = (outcomes[key] ?? 0) + 1;
+    }
+    if (!aborting) return { outcomes };
+    // Sending such bytes as an arrowtable: refused with the sender's code.
+    const conn = await nb.connect({ servers: ws });
+    const sendCode = await conn.smartsend("wasmtest.arrow", [["t", aborting, "arrowtable"]]).then(() => "sent", (e) => e.code);
+    // A receive waiting for its download and a send waiting for its upload while the core restarts.
+    const link = JSON.stringify({ correlation_id: "c0ffee00-0000-4000-8000-000000000002", payloads: [{ dataname: "s",
+      payload_type: "binary", transport: "link", encoding: "none", size: 5000, data: `${o}/flaky/1/slow.bin` }] });
+    const receiving = conn.smartreceive(link, {});
+    const slowConn = await nb.connect({ servers: ws, allowed_origins: [`${o}/flaky`], retry: { base_delay_ms: 300 } });
+    const receiving2 = slowConn.smartreceive(link);
+    const sending = conn.smartsend("wasmtest.arrow", [["big", new Uint8Array(3_000_000).fill(7), "binary"]], { size_threshold: 0 });
+    const abortCode = await nb.smartreceive(message(aborting)).then(() => "ok", (e) => e.code);
+    const received = await receiving2.then((e) => e.payloads[0][1].length, (e) => e.code);
+    const sent = await sending.then(([e]) => e.payloads[0].transport, (e) => e.code);
+    const notAllowed = await receiving.then(() => "ok", (e) => e.code);
+    const after = await nb.smartreceive(message(good)).then((e) => e.payloads[0][1].length);
+    await conn.close();
+    await slowConn.close();
+    return { outcomes, sendCode, abortCode, received, sent, notAllowed, after };
+  }, { ws: env.nats.wsUrl, o: env.web.origin });
+  const kinds = Object.keys(r.outcomes).sort();
+  assert.deepEqual(kinds, ["DESERIALIZATION_ERROR", "ok"], JSON.stringify(r.outcomes));
+  assert.ok(r.sendCode, "the sweep found no input that aborts the core; the restart path went untested");
+  assert.deepEqual({ ...r, outcomes: undefined }, {
+    outcomes: undefined, sendCode: "INVALID_PAYLOAD_TYPE", abortCode: "DESERIALIZATION_ERROR", received: 5000,
+    sent: "link", notAllowed: "URL_NOT_ALLOWED", after: 50,
+  });
+});
+
+// --- the example page ------------------------------------------------------------------------
+
+/** A 2x2 RGB PNG, made here so the test needs no image file. */
+function tinyPng() {
+  const zlib = require("node:zlib");
+  const chunk = (type, data) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(zlib.crc32(Buffer.concat([Buffer.from(type), data])));
+    return Buffer.concat([len, Buffer.from(type), data, crc]);
+  };
+  const ihdr = Buffer.from([0, 0, 0, 2, 0, 0, 0, 2, 8, 2, 0, 0, 0]);
+  const raw = Buffer.from([0, 255, 0, 0, 0, 255, 0, 0, 0, 0, 255, 255, 255, 255]);
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk("IHDR", ihdr), chunk("IDAT", zlib.deflateSync(raw)), chunk("IEND", Buffer.alloc(0))]);
+}
+
+test("example page shows a received envelope: text, tables as HTML tables, the image as an image", async () => {
+  const page = await env.browser.context.newPage();
+  try {
+    await page.goto(`${env.web.origin}/examples/browser/index.html`);
+    await page.fill("#server", env.nats.wsUrl);
+    await page.click("#connect");
+    await page.waitForFunction(() => document.getElementById("status").textContent === "subscribed", null, { timeout: 15000 });
+    const png = path.join(env.tmp, "dot.png");
+    fs.writeFileSync(png, tinyPng());
+    const rows = path.join(env.tmp, "rows.json");
+    fs.writeFileSync(rows, JSON.stringify([{ city: "Oslo", temp: -3.5 }, { city: "Lima", temp: 19 }]));
+    const sent = await run(CLI, ["--server", env.nats.url, "send", "demo.cli", "-p", "text:msg=hello page",
+      "-p", `jsontable:cities=@${rows}`, "-p", `arrowtable:table=@${rows}`, "-p", `image:dot=@${png}`]);
+    assert.equal(sent.code, 0, sent.stderr);
+    await page.waitForSelector(".envelope img", { timeout: 15000 });
+    await page.waitForFunction(() => document.querySelector(".envelope img").complete, null, { timeout: 5000 });
+    const shown = await page.evaluate(() => {
+      const e = document.querySelector(".envelope");
+      const tables = [...e.querySelectorAll(".payload table")].map((t) => [...t.querySelectorAll("tr")].map((r) => [...r.children].map((c) => c.textContent)));
+      const img = e.querySelector("img");
+      return { text: e.querySelector(".payload pre").textContent, tables, img: [img.naturalWidth, img.naturalHeight] };
+    });
+    const table = [["city", "temp"], ["Oslo", "-3.5"], ["Lima", "19"]];
+    assert.deepEqual(shown, { text: "hello page", tables: [table, table], img: [2, 2] });
+  } finally {
+    await page.close();
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+
+async function main() {
+  const filter = process.argv[2];
+  const selected = tests.filter((t) => !filter || t.name.includes(filter));
+  const started = Date.now();
+  env = { tmp: fs.mkdtempSync(path.join(os.tmpdir(), "nb-wasm-test-")) };
+  let passed = 0, failed = 0, skipped = 0;
+  try {
+    env.nats = await startNats();
+    env.web = await startWeb();
+    env.browser = await startBrowser(env.web.origin);
+    env.page = env.browser.page;
+    for (const t of selected) {
+      const t0 = Date.now();
+      let timer;
+      try {
+        const result = await Promise.race([
+          t.fn(),
+          new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`timed out after ${TEST_TIMEOUT_MS} ms`)), TEST_TIMEOUT_MS); }),
+        ]);
+        if (result === "skip") {
+          skipped++;
+          console.log(`skip  ${t.name} (no Python binding at ${PYTHON})`);
+        } else {
+          passed++;
+          console.log(`ok    ${t.name} (${Date.now() - t0} ms)`);
+        }
+      } catch (e) {
+        failed++;
+        console.log(`FAIL  ${t.name}\n${e.stack ?? e}`);
+        const tail = env.browser.consoleLines.slice(-10);
+        if (tail.length) console.log(`  browser console:\n    ${tail.join("\n    ")}`);
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+  } finally {
+    await env.browser?.close();
+    await env.web?.close();
+    await env.nats?.close();
+    fs.rmSync(env.tmp, { recursive: true, force: true });
+  }
+  console.log(`browser (chromium): ${passed} passed, ${failed} failed, ${skipped} skipped in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  process.exit(failed ? 1 : 0);
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
