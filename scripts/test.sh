@@ -51,6 +51,9 @@ runner bash bindings-c/scripts/test.sh
 step "browser: the WASM core in headless Chromium over the nats-server websocket listener"
 runner bash bindings-wasm/scripts/test.sh
 
+step "Node.js binding: the addon packed with npm pack, installed in a clean dir, node:test against nats-server and Plik"
+runner bash bindings-node/scripts/test.sh
+
 step "interop matrix"
 runner python3 tests-interop/run.py
 

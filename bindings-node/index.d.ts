@@ -1,0 +1,263 @@
+// Types of the natsbridge package (hand-written; the addon's own are in native.d.ts).
+
+/// <reference types="node" />
+
+export type PayloadType = 'text' | 'dictionary' | 'arrowtable' | 'jsontable' | 'image' | 'audio' | 'video' | 'binary'
+
+/** The core's stable error codes (an `Error` thrown by this package has one in `.code`). */
+export type ErrorCode =
+  | 'INVALID_PAYLOAD_TYPE'
+  | 'UPLOAD_FAILED'
+  | 'DOWNLOAD_FAILED'
+  | 'INVALID_TRANSPORT'
+  | 'NATS_CONNECTION_FAILED'
+  | 'DESERIALIZATION_ERROR'
+  | 'INVALID_ENVELOPE'
+  | 'CHECKSUM_MISMATCH'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'URL_NOT_ALLOWED'
+  | 'TIMEOUT'
+
+/** What every error of this package is: an `Error` with the core's code and, when the message
+ * is known, its correlation id. */
+export interface NATSBridgeError extends Error {
+  code: ErrorCode
+  correlationId: string | null
+}
+
+/** An apache-arrow `Table` (structural, so apache-arrow stays an optional dependency). */
+export interface ArrowTableLike {
+  readonly schema: unknown
+  readonly batches: unknown[]
+  readonly numRows: number
+}
+
+/** `[dataname, data, payload_type]`. data: text → string; dictionary → any JSON value;
+ * jsontable → array of row objects; arrowtable → apache-arrow Table, Arrow IPC stream bytes or
+ * an array of row objects; image/audio/video/binary → Buffer / Uint8Array / ArrayBuffer. */
+export type Payload = [dataname: string, data: unknown, payloadType: PayloadType | string]
+
+/** A received payload: text → string; dictionary/jsontable → the JSON value; arrowtable →
+ * Array<Object> (default), an apache-arrow Table (`arrow: 'table'`) or IPC bytes (`'ipc'`);
+ * byte types → Buffer. */
+export type ReceivedPayload = [dataname: string, data: any, payloadType: PayloadType]
+
+export interface WirePayload {
+  id: string
+  dataname: string
+  payload_type: PayloadType
+  transport: 'direct' | 'link'
+  encoding: string
+  size: number
+  data: string
+  metadata: Record<string, unknown>
+}
+
+interface Header {
+  correlation_id: string
+  msg_id: string
+  timestamp: string
+  send_to: string
+  msg_purpose: string
+  sender_name: string
+  sender_id: string
+  receiver_name: string
+  receiver_id: string
+  reply_to: string
+  reply_to_msg_id: string
+  broker_url: string
+  metadata: Record<string, unknown>
+  /** On error replies (NACK). */
+  error?: { code: string; message: string; details: unknown }
+}
+
+/** The envelope as sent (`payloads` as on the wire). */
+export interface SentEnvelope extends Header {
+  payloads: WirePayload[]
+}
+
+/** A decoded message. */
+export interface Envelope extends Header {
+  payloads: ReceivedPayload[]
+  /** One per payload: how it travelled. */
+  transports: Array<'direct' | 'link'>
+  /** The subject it arrived on (from a subscription). */
+  subject?: string
+  /** Its NATS reply subject, if any. */
+  reply?: string
+}
+
+export type ArrowOut = 'rows' | 'table' | 'ipc'
+
+/** The seeds' `fileserver_upload_handler(fileserver_url, dataname, data) -> {url, ...}`: stores
+ * the bytes and returns where a receiver fetches them (a URL string also works). */
+export type UploadHandler = (
+  fileserverUrl: string,
+  dataname: string,
+  data: Buffer,
+) => { url: string; [key: string]: unknown } | string | Promise<{ url: string; [key: string]: unknown } | string>
+/** The seeds' `fileserver_download_handler(url, max_retries, base_delay, max_delay,
+ * correlation_id) -> bytes` (delays in ms); it retries on its own. */
+export type DownloadHandler = (
+  url: string,
+  maxRetries: number,
+  baseDelay: number,
+  maxDelay: number,
+  correlationId: string,
+) => Uint8Array | ArrayBuffer | Promise<Uint8Array | ArrayBuffer>
+
+/** Per-message options (the seeds' snake_case names are accepted too). */
+export interface SendOptions {
+  /** Payloads at or over this many serialized bytes go by link (default SIZE_THRESHOLD env, else 500000). */
+  sizeThreshold?: number
+  correlationId?: string
+  msgPurpose?: string
+  senderName?: string
+  senderId?: string
+  receiverName?: string
+  receiverId?: string
+  replyTo?: string
+  replyToMsgId?: string
+  metadata?: Record<string, unknown>
+}
+
+/** Where a one-call `smartsend` / `smartreceive` goes without a connection. */
+export interface CallTarget {
+  connection?: Connection
+  /** Default: NATS_URL, else nats://localhost:4222. One connection per URL per process. */
+  brokerUrl?: string
+  /** A Plik server for link payloads (default FILESERVER_URL, else the JetStream object store);
+   * with an upload handler, the handler's first argument. */
+  fileserverUrl?: string
+  /** Store this message's link payloads with your own function. */
+  fileserverUploadHandler?: UploadHandler
+}
+
+/** A one-call `smartreceive` fetching links with your own function (no connection needed). It
+ * serves URLs under `fileserverUrl` and `allowedOrigins` (`scheme://host[:port][/path]`, or
+ * `scheme:` for a whole custom scheme). */
+export interface ReceiveHandlerOptions {
+  fileserverDownloadHandler?: DownloadHandler
+  allowedOrigins?: string[]
+  retries?: number
+  baseDelay?: number
+  maxDelay?: number
+}
+
+export interface ConnectOptions {
+  /** nats.js names. */
+  servers?: string | string[]
+  port?: number
+  name?: string
+  user?: string
+  pass?: string
+  token?: string
+  /** An nkey seed (`SU...`). */
+  nkey?: string
+  credsFile?: string
+  tls?: { caFile?: string; certFile?: string; keyFile?: string } | null
+  /** -1: forever (default). */
+  maxReconnectAttempts?: number
+  /** Milliseconds. */
+  reconnectTimeWait?: number
+  /** Connect timeout, milliseconds. */
+  timeout?: number
+  /** Messages buffered per subscription. */
+  pendingLimit?: number
+  /** The bridge's own. */
+  sizeThreshold?: number
+  fileserverUrl?: string
+  fileserverKind?: 'plik' | 'http'
+  objectStore?: boolean
+  objectStoreBucket?: string
+  /** Milliseconds. */
+  objectStoreTtl?: number
+  /** Extra origins (`scheme://host[:port]`) link payloads may be downloaded from. */
+  allowedOrigins?: string[]
+  /** Download attempts (default 5), first delay and cap in milliseconds (100, 5000). */
+  retries?: number
+  baseDelay?: number
+  maxDelay?: number
+  maxDownloadBytes?: number
+  senderName?: string
+  senderId?: string
+  /** How received arrowtables are given (default 'rows'). */
+  arrow?: ArrowOut
+  /** Your own link store for the connection: uploads go to it first; the download handler
+   * serves URLs under `fileserverUrl` and `allowedOrigins`. */
+  fileserverUploadHandler?: UploadHandler
+  fileserverDownloadHandler?: DownloadHandler
+}
+
+export declare function smartsend(
+  subject: string,
+  data: Payload[],
+  opts?: SendOptions & CallTarget,
+): Promise<[env: SentEnvelope, msgJson: string]>
+
+/** msg: the message bytes, its text, or a nats.js `Msg`. */
+export declare function smartreceive(
+  msg: Uint8Array | ArrayBuffer | string | { data: Uint8Array },
+  opts?: Omit<CallTarget, 'fileserverUploadHandler'> & ReceiveHandlerOptions & { arrow?: ArrowOut },
+): Promise<Envelope>
+
+export declare function connect(opts?: ConnectOptions | string): Promise<Connection>
+
+/** Drains the process-wide connections of the one-call style. */
+export declare function close(): Promise<void>
+
+export declare class Connection {
+  private constructor()
+  readonly senderId: string
+  readonly maxPayload: number
+  smartsend(
+    subject: string,
+    data: Payload[],
+    opts?: SendOptions & { fileserverUrl?: string; fileserverUploadHandler?: UploadHandler },
+  ): Promise<[env: SentEnvelope, msgJson: string]>
+  smartreceive(msg: Uint8Array | ArrayBuffer | string | { data: Uint8Array }, opts?: { arrow?: ArrowOut }): Promise<Envelope>
+  /** Resolves once the server has the subscription. */
+  subscribe(subject: string, opts?: { queue?: string; arrow?: ArrowOut }): Promise<Subscription>
+  /** A NACK reply rejects with its code; no reply within `timeout` ms (default 5000): TIMEOUT. */
+  request(subject: string, data: Payload[], opts?: SendOptions & { timeout?: number; arrow?: ArrowOut }): Promise<Envelope>
+  reply(request: Envelope, data: Payload[], opts?: SendOptions): Promise<[env: SentEnvelope, msgJson: string]>
+  replyError(request: Envelope, code: ErrorCode, message: string): Promise<[env: SentEnvelope, msgJson: string]>
+  flush(): Promise<void>
+  /** Writes out pending publishes, delivers what is in flight, unsubscribes and closes. */
+  drain(): Promise<void>
+  /** Same as drain(). */
+  close(): Promise<void>
+  [Symbol.asyncDispose](): Promise<void>
+}
+
+export declare class Subscription implements AsyncIterableIterator<Envelope> {
+  private constructor()
+  /** The next envelope, null once closed; TIMEOUT when nothing arrives within `timeout` ms. */
+  nextMessage(opts?: { timeout?: number }): Promise<Envelope | null>
+  next(): Promise<IteratorResult<Envelope, undefined>>
+  return(): Promise<IteratorResult<Envelope, undefined>>
+  [Symbol.asyncIterator](): this
+  unsubscribe(): Promise<void>
+}
+
+export declare const ERROR_CODES: readonly ErrorCode[]
+export declare const PAYLOAD_TYPES: readonly PayloadType[]
+export declare const MSG_PURPOSES: readonly string[]
+export declare const DEFAULT_SIZE_THRESHOLD: number
+
+export declare const TEXT: 'text'
+export declare const DICTIONARY: 'dictionary'
+export declare const ARROWTABLE: 'arrowtable'
+export declare const JSONTABLE: 'jsontable'
+export declare const IMAGE: 'image'
+export declare const AUDIO: 'audio'
+export declare const VIDEO: 'video'
+export declare const BINARY: 'binary'
+
+export declare const ACK: 'ACK'
+export declare const NACK: 'NACK'
+export declare const UPDATE_STATUS: 'updateStatus'
+export declare const SHUTDOWN: 'shutdown'
+export declare const CHAT: 'chat'
+export declare const COMMAND: 'command'
+export declare const EVENT: 'event'

@@ -1,0 +1,9 @@
+// ESM entry: the same module as index.js (CommonJS), re-exported by name.
+import natsbridge from './index.js'
+
+export const {
+  smartsend, smartreceive, connect, close, Connection, Subscription, ERROR_CODES, PAYLOAD_TYPES, MSG_PURPOSES,
+  DEFAULT_SIZE_THRESHOLD, TEXT, DICTIONARY, ARROWTABLE, JSONTABLE, IMAGE, AUDIO, VIDEO, BINARY, ACK, NACK,
+  UPDATE_STATUS, SHUTDOWN, CHAT, COMMAND, EVENT,
+} = natsbridge
+export default natsbridge

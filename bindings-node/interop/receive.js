@@ -1,0 +1,41 @@
+'use strict'
+// tests-interop receiver: prints one JSON line per decoded message (tests-interop/README.md).
+const crypto = require('node:crypto')
+const nb = require('natsbridge')
+
+const HEADER = ['correlation_id', 'msg_id', 'timestamp', 'send_to', 'msg_purpose', 'sender_name', 'sender_id',
+  'receiver_name', 'receiver_id', 'reply_to', 'reply_to_msg_id', 'broker_url', 'metadata']
+
+function shown(data, type) {
+  if (type === 'arrowtable') return { rows: data }
+  if (Buffer.isBuffer(data)) return { size: data.length, sha256: crypto.createHash('sha256').update(data).digest('hex') }
+  return data
+}
+
+async function main() {
+  const [server, subject, count, timeout] = process.argv.slice(2)
+  const nc = await nb.connect({ servers: server })
+  const sub = await nc.subscribe(subject) // resolves once the server has the subscription
+  process.stderr.write(`ready: subscribed to ${subject}\n`)
+  for (let i = 0; i < Number(count); i++) {
+    let env
+    try {
+      env = await sub.nextMessage({ timeout: Number(timeout) * 1000 })
+    } catch (e) {
+      process.stderr.write(`error: ${e.message}\n`)
+      if (e.code === 'TIMEOUT') process.exit(1)
+      continue
+    }
+    const out = Object.fromEntries(HEADER.map((k) => [k, env[k]]))
+    out.payloads = env.payloads.map(([dataname, data, type], j) => ({
+      dataname, payload_type: type, transport: env.transports[j], value: shown(data, type),
+    }))
+    process.stdout.write(`${JSON.stringify(out)}\n`)
+  }
+  await nc.close()
+}
+
+main().catch((e) => {
+  process.stderr.write(`error: ${e.code ?? ''} ${e.message}\n`)
+  process.exit(1)
+})

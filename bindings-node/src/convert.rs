@@ -1,0 +1,266 @@
+//! JS values to core types and back. Conversion only: every rule about payloads lives in core.
+//!
+//! The hand-written `index.js` hands the addon payload data already in one of two shapes
+//! (a string or a `Uint8Array`) and gets back strings, JSON texts and Buffers, which it parses:
+//! V8's `JSON.parse` builds objects far faster than one N-API call per property.
+
+use bytes::Bytes;
+use napi::bindgen_prelude::{BufferSlice, Either, Object, ToNapiValue, Uint8Array, Unknown};
+use napi::{Env, JsStringLatin1, Result};
+use natsbridge::error::{Error, ErrorCode, Result as CoreResult};
+use natsbridge::io::{Outgoing, Received, SendOptions, Sent};
+use natsbridge::protocol::{Data, Envelope, ErrorBody, PayloadType, arrow};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// One payload as `index.js` passes it: `[dataname, data, payload_type]`, where data is a
+/// string (text, JSON text of a dictionary/jsontable, JSON rows of an arrowtable) or bytes
+/// (Arrow IPC stream, raw bytes, or JSON bytes).
+pub type PayloadIn = (String, Either<String, Uint8Array>, String);
+
+pub fn outgoing(payloads: Vec<PayloadIn>) -> CoreResult<Vec<Outgoing>> {
+    payloads
+        .into_iter()
+        .map(|(dataname, data, payload_type)| {
+            let payload_type = PayloadType::parse(&payload_type)?;
+            let data = match (payload_type, data) {
+                (PayloadType::Text, Either::A(s)) => Data::Text(s),
+                (PayloadType::Dictionary | PayloadType::JsonTable, Either::A(s)) => Data::JsonBytes(Bytes::from(s)),
+                (PayloadType::ArrowTable, Either::A(rows)) => Data::Arrow(rows_to_ipc(&dataname, &rows)?),
+                (PayloadType::ArrowTable, Either::B(b)) => Data::Arrow(Bytes::from_owner(b)),
+                (PayloadType::Dictionary | PayloadType::JsonTable, Either::B(b)) => {
+                    Data::JsonBytes(Bytes::from_owner(b))
+                }
+                // A string for a byte type: core's serialize names the mismatch.
+                (_, Either::A(s)) => Data::Text(s),
+                (_, Either::B(b)) => Data::Bytes(Bytes::from_owner(b)),
+            };
+            Ok(Outgoing::new(dataname, data, payload_type))
+        })
+        .collect()
+}
+
+/// An arrowtable given as row objects (the JSON-rows view), built into an IPC stream by core.
+fn rows_to_ipc(dataname: &str, rows: &str) -> CoreResult<Bytes> {
+    let value: Value = serde_json::from_str(rows).map_err(|e| {
+        Error::new(ErrorCode::InvalidPayloadType, format!("payload {dataname:?}: rows are not JSON: {e}"))
+    })?;
+    arrow::from_json_rows(&value)
+}
+
+/// Per-message options, with the seeds' meaning; `index.js` maps camelCase and snake_case names.
+#[napi_derive::napi(object)]
+#[derive(Default)]
+pub struct SendOpts {
+    pub size_threshold: Option<f64>,
+    pub correlation_id: Option<String>,
+    pub msg_purpose: Option<String>,
+    pub sender_name: Option<String>,
+    pub sender_id: Option<String>,
+    pub receiver_name: Option<String>,
+    pub receiver_id: Option<String>,
+    pub reply_to: Option<String>,
+    pub reply_to_msg_id: Option<String>,
+    /// JSON text of an object.
+    pub metadata: Option<String>,
+}
+
+pub fn send_options(o: Option<SendOpts>) -> CoreResult<SendOptions> {
+    let Some(o) = o else { return Ok(SendOptions::default()) };
+    let metadata = match o.metadata.as_deref().map(serde_json::from_str::<Value>) {
+        None => Map::new(),
+        Some(Ok(Value::Object(m))) => m,
+        Some(_) => return Err(Error::new(ErrorCode::InvalidEnvelope, "metadata must be a plain object")),
+    };
+    Ok(SendOptions {
+        size_threshold: o.size_threshold.map(byte_count).transpose()?,
+        correlation_id: o.correlation_id,
+        msg_purpose: o.msg_purpose,
+        sender_name: o.sender_name,
+        sender_id: o.sender_id,
+        receiver_name: o.receiver_name,
+        receiver_id: o.receiver_id,
+        reply_to: o.reply_to,
+        reply_to_msg_id: o.reply_to_msg_id,
+        metadata,
+        link_store: None,
+    })
+}
+
+/// A JS number that must be a whole, non-negative byte count.
+pub fn byte_count(n: f64) -> CoreResult<usize> {
+    if n.is_finite() && n >= 0.0 && n.fract() == 0.0 && n <= 9_007_199_254_740_991.0 {
+        Ok(n as usize)
+    } else {
+        Err(Error::new(ErrorCode::InvalidEnvelope, format!("a size threshold must be a whole number >= 0, not {n}")))
+    }
+}
+
+/// The envelope's header fields with the seeds' names, serialized for `JSON.parse` in JS.
+#[derive(Serialize)]
+struct Header<'a> {
+    correlation_id: &'a str,
+    msg_id: &'a str,
+    timestamp: &'a str,
+    send_to: &'a str,
+    msg_purpose: &'a str,
+    sender_name: &'a str,
+    sender_id: &'a str,
+    receiver_name: &'a str,
+    receiver_id: &'a str,
+    reply_to: &'a str,
+    reply_to_msg_id: &'a str,
+    broker_url: &'a str,
+    metadata: &'a Map<String, Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a ErrorBody>,
+}
+
+fn header_json(e: &Envelope) -> String {
+    let h = Header {
+        correlation_id: &e.correlation_id,
+        msg_id: &e.msg_id,
+        timestamp: &e.timestamp,
+        send_to: &e.send_to,
+        msg_purpose: &e.msg_purpose,
+        sender_name: &e.sender_name,
+        sender_id: &e.sender_id,
+        receiver_name: &e.receiver_name,
+        receiver_id: &e.receiver_id,
+        reply_to: &e.reply_to,
+        reply_to_msg_id: &e.reply_to_msg_id,
+        broker_url: &e.broker_url,
+        metadata: &e.metadata,
+        error: e.error.as_ref(),
+    };
+    serde_json::to_string(&h).expect("a header of strings and JSON values serializes")
+}
+
+/// How received arrowtables reach JS: the JSON-rows view (core's one implementation) or the
+/// IPC stream bytes (for an apache-arrow `Table`, or as they are).
+#[derive(Clone, Copy)]
+pub enum ArrowOut {
+    Rows,
+    Ipc,
+}
+
+/// Received byte payloads below this size are copied into a V8-owned Buffer.
+const COPY_BELOW: usize = 64 * 1024;
+
+enum Value2 {
+    Str(String),
+    Bytes(Vec<u8>),
+}
+
+/// A received message in the shapes JS receives, made off the JS thread.
+pub struct Ready {
+    header: String,
+    items: Vec<(String, Value2, &'static str, &'static str)>,
+    subject: Option<String>,
+    reply: Option<String>,
+}
+
+pub fn ready(r: Received, arrow_out: ArrowOut) -> CoreResult<Ready> {
+    let header = header_json(&r.envelope);
+    let mut items = Vec::with_capacity(r.payloads.len());
+    for p in r.payloads {
+        let value = match (p.data, arrow_out) {
+            (Data::Text(s), _) => Value2::Str(s),
+            (Data::Json(v), _) => Value2::Str(v.to_string()),
+            (Data::Arrow(b), ArrowOut::Rows) => Value2::Str(arrow::to_json_rows(&b)?.to_string()),
+            (Data::JsonBytes(b) | Data::Arrow(b) | Data::Bytes(b), _) => Value2::Bytes(Vec::from(b)),
+        };
+        items.push((p.dataname, value, p.payload_type.as_str(), p.transport.as_str()));
+    }
+    Ok(Ready { header, items, subject: r.subject, reply: r.reply })
+}
+
+/// `{h: headerJson, p: [dataname, value, payload_type, transport, ...], s: subject, r: reply}`:
+/// one flat array, so a message costs a handful of N-API calls.
+pub fn ready_to_js(env: &Env, r: Ready) -> Result<Unknown<'_>> {
+    let mut flat = env.create_array((r.items.len() * 4) as u32)?;
+    let mut i = 0;
+    for (dataname, value, payload_type, transport) in r.items {
+        flat.set(i, dataname)?;
+        match value {
+            Value2::Str(s) => flat.set(i + 1, s)?,
+            // Small: a copy V8 owns, so our buffer is reused at once. Large: handed over without
+            // a copy (freed when V8 collects it; until then each one is fresh memory).
+            Value2::Bytes(b) if b.len() < COPY_BELOW => flat.set(i + 1, BufferSlice::copy_from(env, &b)?)?,
+            Value2::Bytes(b) => flat.set(i + 1, BufferSlice::from_data(env, b)?)?,
+        }
+        flat.set(i + 2, payload_type)?;
+        flat.set(i + 3, transport)?;
+        i += 4;
+    }
+    let mut o = Object::new(env)?;
+    o.set("h", r.header)?;
+    o.set("p", flat)?;
+    o.set("s", r.subject)?;
+    o.set("r", r.reply)?;
+    o.into_unknown(env)
+}
+
+/// Payload data above this many bytes in all is not parsed again in JS (see [`sent_to_js`]).
+const LARGE_DIRECT: usize = 2048;
+/// An envelope at least this long becomes an external string (no copy into V8's heap).
+const EXTERNAL_JSON: usize = 256 * 1024;
+
+/// A published envelope for JS: `msgJson`, or for large direct data `[msgJson, skeleton,
+/// ranges]`, where `skeleton` is the JSON with each direct payload's data as `null` and `ranges`
+/// are `[start, end)` offsets of those data strings in `msgJson` (JS slices them: a V8 slice
+/// does not copy, and `JSON.parse` of a megabyte of base64 cost ~1 ms a message).
+pub fn sent_to_js(env: &Env, sent: Sent) -> Result<Unknown<'_>> {
+    let json = sent.json_str();
+    // ASCII: a one-byte JS string, copied without UTF-8 decoding, offsets equal in bytes and
+    // in JS string units.
+    let ascii = json.is_ascii();
+    let direct: usize = sent.envelope.payloads.iter().filter_map(|p| p.data.as_str()).map(str::len).sum();
+    if !ascii || direct < LARGE_DIRECT {
+        let text = if ascii { env.create_string_latin1(json)? } else { env.create_string(json)? };
+        return text.into_unknown(env);
+    }
+    // Large: an external string over our copy of the bytes, which V8 frees when it is collected
+    // (V8's own copy page-faulted fresh large-object pages: a third of a 1 MB send).
+    let text = if json.len() >= EXTERNAL_JSON {
+        JsStringLatin1::from_data(env, json.as_bytes().to_vec())?.into_value()
+    } else {
+        env.create_string_latin1(json)?
+    };
+    let Some((skeleton, ranges)) = data_ranges(json, &sent.envelope) else { return text.into_unknown(env) };
+    let mut out = env.create_array(3)?;
+    out.set(0, text)?;
+    out.set(1, env.create_string_latin1(skeleton)?)?;
+    out.set(2, ranges.into_iter().map(|r| r as u32).collect::<Vec<u32>>())?;
+    out.into_unknown(env)
+}
+
+/// The skeleton and data ranges of a sent envelope's payloads (None if the JSON is not laid out
+/// as expected: JS then parses it all). Header strings are escaped, so the first raw
+/// `"metadata":` is the envelope's; `"payloads":[` follows its object. Within the payloads every
+/// raw `"data":` is a data key (payload metadata holds core's own keys only), so the k-th one
+/// is payload k's.
+fn data_ranges(json: &str, envelope: &Envelope) -> Option<(Vec<u8>, Vec<usize>)> {
+    let bytes = json.as_bytes();
+    let metadata = json.find("\"metadata\":")? + 11 + serde_json::to_string(&envelope.metadata).ok()?.len();
+    let mut at = metadata + json.get(metadata..)?.strip_prefix(",\"payloads\":[").map(|_| 0)?;
+    let mut skeleton = Vec::with_capacity(1024);
+    let mut ranges = Vec::new();
+    let mut copied = 0;
+    for p in &envelope.payloads {
+        at += json[at..].find("\"data\":")? + 7;
+        let Some(data) = p.data.as_str() else { continue };
+        let (start, end) = (at + 1, at + 1 + data.len());
+        let quoted = bytes.get(at) == Some(&b'"') && bytes.get(end) == Some(&b'"');
+        if !quoted || !bytes[start..end].starts_with(&data.as_bytes()[..data.len().min(32)]) {
+            return None;
+        }
+        skeleton.extend_from_slice(&bytes[copied..at]);
+        skeleton.extend_from_slice(b"null");
+        copied = end + 1;
+        ranges.extend([start, end]);
+        at = end + 1;
+    }
+    skeleton.extend_from_slice(&bytes[copied..]);
+    Some((skeleton, ranges))
+}

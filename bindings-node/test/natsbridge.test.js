@@ -1,0 +1,503 @@
+'use strict'
+// The natsbridge package against a real nats-server (JetStream: the object store) and a real
+// Plik: every payload type over both transports, the error codes, and wire compatibility both
+// ways with a hand-written nats.js peer (test/peer.js).
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const crypto = require('node:crypto')
+const { connect: natsConnect } = require('@nats-io/transport-node')
+const arrow = require('apache-arrow')
+const nb = require('natsbridge')
+const peer = require('./peer')
+const { startNats, startPlik, freePort } = require('./servers')
+
+let nats, small, plik, nc
+test.before(async () => {
+  ;[nats, small, plik] = await Promise.all([startNats(), startNats('max_payload: 65536\n'), startPlik()])
+  nc = await nb.connect({ servers: nats.url, name: 'node-tests' })
+})
+test.after(async () => {
+  await nc?.close()
+  await nb.close()
+  await Promise.all([nats?.stop(), small?.stop(), plik?.stop()])
+})
+
+let n = 0
+const subject = (what) => `node.test.${what}.${++n}`
+const sha = (b) => crypto.createHash('sha256').update(b).digest('hex')
+const bytes = (size, mul = 7) => Buffer.from(Array.from({ length: size }, (_, i) => (i * mul) % 251))
+
+const SAMPLES = [
+  ['greeting', 'Héllo wörld 🌍 "q" \\ \u0001 \n', 'text'],
+  ['empty', '', 'text'],
+  ['config', { name: 'x', on: true, n: 1.5, list: [1, 'a', null], nested: { deep: {} } }, 'dictionary'],
+  ['scalar', 'just a string', 'dictionary'],
+  ['rows', [{ id: 1, name: 'a' }, { id: 2, name: null, extra: [1] }], 'jsontable'],
+  ['table', [{ id: 1, score: 0.5, name: 'alice', ok: true }, { id: 2, score: -1.25, name: null, ok: false }], 'arrowtable'],
+  ['photo', bytes(3000), 'image'],
+  ['sound', bytes(1000, 3), 'audio'],
+  ['clip', bytes(5000, 11), 'video'],
+  ['blob', Buffer.alloc(0), 'binary'],
+]
+
+function assertSame(got, [name, value, type]) {
+  assert.equal(got[0], name)
+  assert.equal(got[2], type)
+  if (Buffer.isBuffer(value)) {
+    assert.ok(Buffer.isBuffer(got[1]), `${name}: a Buffer`)
+    assert.equal(sha(got[1]), sha(value))
+  } else {
+    assert.deepEqual(got[1], value)
+  }
+}
+
+for (const transport of ['direct', 'link']) {
+  test(`every payload type round-trips one by one and together (${transport}, object store)`, async () => {
+    const subj = subject(`all.${transport}`)
+    const sub = await nc.subscribe(subj)
+    const sizeThreshold = transport === 'direct' ? undefined : 0
+    for (const sample of SAMPLES) {
+      const [env, msgJson] = await nc.smartsend(subj, [sample], { sizeThreshold })
+      assert.equal(env.payloads[0].transport, transport)
+      assert.deepEqual(JSON.parse(msgJson), env)
+      const got = await sub.nextMessage({ timeout: 5000 })
+      assert.equal(got.msg_id, env.msg_id)
+      assert.deepEqual(got.transports, [transport])
+      assertSame(got.payloads[0], sample)
+    }
+    await nc.smartsend(subj, SAMPLES, { sizeThreshold })
+    const all = await sub.nextMessage({ timeout: 5000 })
+    assert.equal(all.payloads.length, SAMPLES.length)
+    SAMPLES.forEach((s, i) => assertSame(all.payloads[i], s))
+    await sub.unsubscribe()
+  })
+}
+
+test('a direct payload is on the wire as the seeds describe: base64 of the serialized bytes', async () => {
+  const [env, msgJson] = await nc.smartsend(subject('wire'), [['photo', bytes(300), 'image'], ['d', { a: [1] }, 'dictionary']])
+  const wire = JSON.parse(msgJson)
+  assert.equal(wire.payloads[0].encoding, 'base64')
+  assert.equal(wire.payloads[0].size, 300)
+  assert.equal(wire.payloads[0].data, bytes(300).toString('base64'))
+  assert.equal(wire.payloads[0].metadata.payload_bytes, 300)
+  assert.equal(Buffer.from(wire.payloads[1].data, 'base64').toString(), '{"a":[1]}')
+  // Large direct data reaches env without a second parse (slices of msgJson): same result.
+  const [big, bigJson] = await nc.smartsend(subject('wire'), [
+    ['a', bytes(100_000), 'binary'], ['t', 'x', 'text'], ['l', bytes(600_000), 'binary'], ['b', bytes(20_000, 3), 'image'],
+  ])
+  assert.deepEqual(big, JSON.parse(bigJson))
+  assert.deepEqual(big.payloads.map((p) => p.transport), ['direct', 'direct', 'link', 'direct'])
+  assert.equal(big.payloads[3].data, bytes(20_000, 3).toString('base64'))
+  const [uni, uniJson] = await nc.smartsend(subject('wire'), [['ü', bytes(100_000), 'binary']])
+  assert.deepEqual(uni, JSON.parse(uniJson))
+  // The slicing path is taken (not its fallback), also with message metadata.
+  const native = require(require.resolve('natsbridge').replace(/index\.js$/, 'native.js'))
+  const meta = { metadata: '{"a":{"data":"x","payloads":[1]},"b":"y"}' }
+  const r = native.smartsend(subject('wire'), [['a', bytes(100_000), 'binary']], meta, nc._n, null)
+  assert.ok(Array.isArray(r) && r.length === 3, 'sliced')
+  assert.match(env.correlation_id, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
+  assert.match(env.timestamp, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/)
+  assert.equal(env.msg_purpose, 'chat')
+})
+
+test('link payloads go to Plik when a file server is configured', async () => {
+  const conn = await nb.connect({ servers: nats.url, fileserverUrl: plik.url })
+  try {
+    const subj = subject('plik')
+    const sub = await conn.subscribe(subj)
+    const big = bytes(600_000)
+    const [env] = await conn.smartsend(subj, [['big', big, 'binary'], ['small', 'hi', 'text']])
+    assert.equal(env.payloads[0].transport, 'link')
+    assert.ok(env.payloads[0].data.startsWith(`${plik.url}/file/`), env.payloads[0].data)
+    assert.equal(env.payloads[0].metadata.sha256, sha(big))
+    assert.equal(env.payloads[1].transport, 'direct')
+    const got = await sub.nextMessage({ timeout: 10000 })
+    assert.deepEqual(got.transports, ['link', 'direct'])
+    assert.equal(sha(got.payloads[0][1]), sha(big))
+    assert.equal(got.payloads[1][1], 'hi')
+  } finally {
+    await conn.close()
+  }
+})
+
+test('the threshold: 499,999 bytes go direct, 500,000 go by link (default)', async () => {
+  const [a] = await nc.smartsend(subject('t'), [['a', Buffer.alloc(499_999), 'binary']])
+  const [b] = await nc.smartsend(subject('t'), [['b', Buffer.alloc(500_000), 'binary']])
+  assert.equal(a.payloads[0].transport, 'direct')
+  assert.equal(b.payloads[0].transport, 'link')
+})
+
+test('arrowtable: apache-arrow Table in; rows, Table or IPC bytes out', async () => {
+  const table = arrow.tableFromArrays({
+    id: BigInt64Array.from([1n, 9007199254740993n]),
+    score: Float64Array.from([0.5, NaN]),
+    name: ['alice', 'bob'],
+  })
+  const subj = subject('arrow')
+  const rows = await nc.subscribe(subj)
+  const tables = await nc.subscribe(subj, { arrow: 'table' })
+  const ipc = await nc.subscribe(subj, { arrow: 'ipc' })
+  await nc.smartsend(subj, [['t', table, 'arrowtable']])
+  const r = await rows.nextMessage({ timeout: 5000 })
+  // The JSON-rows view: int64 beyond 2^53 as a decimal string, NaN as null (spec §10.2).
+  assert.deepEqual(r.payloads[0][1], [
+    { id: 1, score: 0.5, name: 'alice' },
+    { id: '9007199254740993', score: null, name: 'bob' },
+  ])
+  assert.doesNotThrow(() => JSON.stringify(r.payloads[0][1]))
+  const t = (await tables.nextMessage({ timeout: 5000 })).payloads[0][1]
+  assert.ok(t instanceof arrow.Table)
+  assert.equal(t.numRows, 2)
+  assert.equal(t.getChild('id').get(1), 9007199254740993n)
+  const b = (await ipc.nextMessage({ timeout: 5000 })).payloads[0][1]
+  assert.ok(Buffer.isBuffer(b))
+  assert.equal(arrow.tableFromIPC(b).getChild('name').get(0), 'alice')
+  for (const s of [rows, tables, ipc]) await s.unsubscribe()
+})
+
+test('wire compatibility: the hand-written nats.js peer reads what natsbridge sends', async () => {
+  const raw = await natsConnect({ servers: nats.url })
+  try {
+    const subj = subject('to-peer')
+    const sub = raw.subscribe(subj, { max: 1 })
+    await raw.flush()
+    const direct = SAMPLES.filter(([, , t]) => t !== 'arrowtable')
+    const table = arrow.tableFromJSON([{ a: 1, b: 'x' }])
+    await nc.smartsend(subj, [...direct, ['t', table, 'arrowtable']])
+    for await (const m of sub) {
+      const env = peer.decode(m.data)
+      direct.forEach((s, i) => assertSame(env.payloads[i], s))
+      const got = arrow.tableFromIPC(env.payloads[direct.length][1])
+      assert.deepEqual(got.toArray().map((r) => r.toJSON()), [{ a: 1, b: 'x' }])
+    }
+  } finally {
+    await raw.close()
+  }
+})
+
+test('wire compatibility: natsbridge reads what the hand-written nats.js peer sends', async () => {
+  const raw = await natsConnect({ servers: nats.url })
+  try {
+    const subj = subject('from-peer')
+    const sub = await nc.subscribe(subj)
+    const direct = SAMPLES.filter(([, , t]) => t !== 'arrowtable')
+    const ipc = arrow.tableToIPC(arrow.tableFromJSON([{ a: 1, b: 'x' }]), 'stream')
+    raw.publish(subj, peer.encode(subj, [...direct, ['t', ipc, 'arrowtable']]))
+    await raw.flush()
+    const env = await sub.nextMessage({ timeout: 5000 })
+    direct.forEach((s, i) => assertSame(env.payloads[i], s))
+    assert.deepEqual(env.payloads[direct.length][1], [{ a: 1, b: 'x' }])
+    assert.equal(env.sender_name, 'node-peer')
+    // smartreceive also takes the nats.js Msg itself.
+    const one = raw.subscribe(subj, { max: 1 })
+    await raw.flush()
+    raw.publish(subj, peer.encode(subj, [['m', 'from a Msg', 'text']]))
+    for await (const m of one) assert.equal((await nb.smartreceive(m)).payloads[0][1], 'from a Msg')
+    await sub.unsubscribe()
+  } finally {
+    await raw.close()
+  }
+})
+
+test('one-call style: smartsend with brokerUrl reuses one process-wide connection', async () => {
+  const raw = await natsConnect({ servers: nats.url })
+  try {
+    const subj = subject('one-call')
+    const sub = raw.subscribe(subj, { max: 2 })
+    await raw.flush()
+    await nb.smartsend(subj, [['a', 'one', 'text']], { brokerUrl: nats.url, msg_purpose: nb.EVENT })
+    const [env] = await nb.smartsend(subj, [['b', 'two', 'text']], { broker_url: nats.url })
+    assert.equal(env.broker_url, nats.url)
+    const got = []
+    for await (const m of sub) got.push(await nb.smartreceive(m))
+    assert.deepEqual(got.map((e) => e.payloads[0][1]), ['one', 'two'])
+    assert.equal(got[0].msg_purpose, 'event')
+    assert.equal(got[0].sender_id, got[1].sender_id) // one client
+  } finally {
+    await raw.close()
+  }
+})
+
+test('request / reply, and a NACK reply rejects with its code and correlation id', async () => {
+  const subj = subject('rpc')
+  const server = await nc.subscribe(subj)
+  const serving = (async () => {
+    for await (const req of server) {
+      if (req.payloads[0][1] === 'fail') await nc.replyError(req, 'DOWNLOAD_FAILED', 'no such file')
+      else await nc.reply(req, [['answer', { got: req.payloads[0][1] }, 'dictionary']])
+    }
+  })()
+  const rep = await nc.request(subj, [['q', 'hello', 'text']], { timeout: 5000, correlationId: 'cid-1' })
+  assert.deepEqual(rep.payloads[0][1], { got: 'hello' })
+  assert.equal(rep.msg_purpose, 'ACK')
+  assert.equal(rep.correlation_id, 'cid-1')
+  await assert.rejects(nc.request(subj, [['q', 'fail', 'text']], { correlationId: 'cid-2' }), (e) => {
+    assert.equal(e.code, 'DOWNLOAD_FAILED')
+    assert.equal(e.correlationId, 'cid-2')
+    assert.match(e.message, /no such file/)
+    return true
+  })
+  await server.unsubscribe()
+  await serving
+  await assert.rejects(nc.request(subject('nobody'), [['q', 'x', 'text']], { timeout: 300 }), { code: 'TIMEOUT' })
+})
+
+test('a subscription delivers many messages in order, and a bad one throws without ending it', async () => {
+  const subj = subject('many')
+  const sub = await nc.subscribe(subj)
+  const raw = await natsConnect({ servers: nats.url })
+  for (let i = 0; i < 1000; i++) await nc.smartsend(subj, [['i', { i }, 'dictionary']])
+  for (let i = 0; i < 1000; i++) assert.equal((await sub.nextMessage({ timeout: 5000 })).payloads[0][1].i, i)
+  raw.publish(subj, 'not json')
+  await raw.flush() // the server has it before the next send
+  await nc.smartsend(subj, [['i', { i: 1000 }, 'dictionary']])
+  await assert.rejects(sub.nextMessage({ timeout: 5000 }), { code: 'INVALID_ENVELOPE' })
+  assert.equal((await sub.nextMessage({ timeout: 5000 })).payloads[0][1].i, 1000)
+  await raw.close()
+  await sub.unsubscribe()
+})
+
+test('concurrent nextMessage calls lose nothing and keep the order', async () => {
+  const subj = subject('concurrent')
+  const sub = await nc.subscribe(subj)
+  const waiting = Array.from({ length: 10 }, () => sub.nextMessage({ timeout: 5000 }))
+  for (let i = 0; i < 300; i++) await nc.smartsend(subj, [['i', i, 'dictionary']])
+  const first = await Promise.all(waiting)
+  const rest = []
+  for (let i = 10; i < 300; i++) rest.push((await sub.nextMessage({ timeout: 5000 })).payloads[0][1])
+  assert.deepEqual([...first.map((e) => e.payloads[0][1]), ...rest], [...Array(300).keys()])
+  await sub.unsubscribe()
+})
+
+test('unsubscribe ends a waiting for-await loop; drain ends every subscription', async () => {
+  const sub = await nc.subscribe(subject('stop'))
+  const loop = (async () => {
+    let count = 0
+    for await (const _ of sub) count++
+    return count
+  })()
+  await new Promise((r) => setTimeout(r, 50))
+  await sub.unsubscribe()
+  assert.equal(await loop, 0)
+  const conn = await nb.connect(nats.url)
+  const s2 = await conn.subscribe(subject('drained'))
+  const waiting = s2.nextMessage()
+  await conn.drain()
+  assert.equal(await waiting, null)
+  await assert.rejects(conn.smartsend(subject('after'), [['a', 'b', 'text']]), { code: 'NATS_CONNECTION_FAILED' })
+})
+
+test('queue groups share the messages', async () => {
+  const subj = subject('queue')
+  const a = await nc.subscribe(subj, { queue: 'workers' })
+  const b = await nc.subscribe(subj, { queue: 'workers' })
+  for (let i = 0; i < 20; i++) await nc.smartsend(subj, [['i', String(i), 'text']])
+  await nc.flush()
+  const seen = []
+  for (const s of [a, b]) {
+    for (;;) {
+      try {
+        seen.push((await s.nextMessage({ timeout: 300 })).payloads[0][1])
+      } catch (e) {
+        assert.equal(e.code, 'TIMEOUT')
+        break
+      }
+    }
+  }
+  assert.deepEqual(seen.map(Number).sort((x, y) => x - y), [...Array(20).keys()])
+  await a.unsubscribe()
+  await b.unsubscribe()
+})
+
+test('errors: bad input fails before anything is sent, with the core code', async () => {
+  const s = subject('bad')
+  const cases = [
+    [[['x', 1, 'nope']], 'INVALID_PAYLOAD_TYPE', /unknown payload_type "nope"/],
+    [[['x', 5, 'text']], 'INVALID_PAYLOAD_TYPE', /needs a string/],
+    [[['x', Buffer.from('a'), 'text']], 'INVALID_PAYLOAD_TYPE', /needs a string/],
+    [[['x', 'text', 'image']], 'INVALID_PAYLOAD_TYPE', /bytes/],
+    [[['x', { a: 1 }, 'jsontable']], 'INVALID_PAYLOAD_TYPE', /array of row objects/],
+    [[['x', [1, 2], 'jsontable']], 'INVALID_PAYLOAD_TYPE', /./],
+    [[['x', { a: 1n }, 'dictionary']], 'INVALID_PAYLOAD_TYPE', /BigInt/],
+    [[['x', undefined, 'dictionary']], 'INVALID_PAYLOAD_TYPE', /not JSON-serializable/],
+    [[['x', Buffer.from('not arrow'), 'arrowtable']], 'INVALID_PAYLOAD_TYPE', /./],
+    [[['x', 'a,b', 'arrowtable']], 'INVALID_PAYLOAD_TYPE', /not a string/],
+    [[['x', 'a']], 'INVALID_PAYLOAD_TYPE', /payload 0/],
+    ['not a list', 'INVALID_PAYLOAD_TYPE', /array/],
+  ]
+  for (const [payloads, code, message] of cases) {
+    await assert.rejects(nc.smartsend(s, payloads), (e) => {
+      assert.ok(e instanceof Error)
+      assert.equal(e.code, code, `${require('node:util').inspect(payloads)}: ${e.message}`)
+      assert.match(e.message, message)
+      assert.ok('correlationId' in e)
+      return true
+    })
+  }
+  await assert.rejects(nc.smartsend('', [['a', 'b', 'text']]), { code: 'INVALID_ENVELOPE' })
+  await assert.rejects(nc.smartsend(s, [['a', 'b', 'text']], { bogus: 1 }), TypeError)
+  await assert.rejects(nc.smartsend(s, [['a', 'b', 'text']], { sizeThreshold: -1 }), { code: 'INVALID_ENVELOPE' })
+  await assert.rejects(nb.smartreceive(42), { code: 'INVALID_ENVELOPE' })
+})
+
+test('errors: receiving carries the code and the message correlation id', async () => {
+  const good = JSON.parse((await nc.smartsend(subject('r'), [['p', bytes(10), 'binary']]))[1])
+  const tamper = (f) => {
+    const env = structuredClone(good)
+    f(env)
+    return Buffer.from(JSON.stringify(env))
+  }
+  const cases = [
+    [tamper((e) => { e.payloads[0].size = 11 }), 'CHECKSUM_MISMATCH'],
+    [tamper((e) => { e.payloads[0].metadata.sha256 = 'ab'.repeat(32) }), 'CHECKSUM_MISMATCH'],
+    [tamper((e) => { e.payloads[0].transport = 'pigeon' }), 'INVALID_TRANSPORT'],
+    [tamper((e) => { e.payloads[0].payload_type = 'Binary' }), 'INVALID_PAYLOAD_TYPE'],
+    [tamper((e) => { e.payloads[0].data = '%%%%' }), 'DESERIALIZATION_ERROR'],
+    [tamper((e) => { Object.assign(e.payloads[0], { transport: 'link', encoding: 'none', data: 'http://127.0.0.1:9/x' }) }), 'URL_NOT_ALLOWED'],
+  ]
+  for (const [msg, code] of cases) {
+    await assert.rejects(nc.smartreceive(msg), (e) => {
+      assert.equal(e.code, code, e.message)
+      assert.equal(e.correlationId, good.correlation_id)
+      return true
+    })
+  }
+  await assert.rejects(nc.smartreceive(Buffer.from('{"payloads": 3}')), { code: 'INVALID_ENVELOPE', correlationId: null })
+})
+
+test('errors: DOWNLOAD_FAILED after the retries, PAYLOAD_TOO_LARGE and UPLOAD_FAILED', async () => {
+  const port = await freePort() // nothing listens there
+  const origin = `http://127.0.0.1:${port}`
+  const conn = await nb.connect({ servers: nats.url, allowedOrigins: [origin], retries: 2, baseDelay: 10 })
+  const link = JSON.parse((await nc.smartsend(subject('l'), [['p', 'x', 'text']], { sizeThreshold: 0 }))[1])
+  Object.assign(link.payloads[0], { data: `${origin}/file/x` })
+  const t0 = Date.now()
+  await assert.rejects(conn.smartreceive(Buffer.from(JSON.stringify(link))), { code: 'DOWNLOAD_FAILED' })
+  assert.ok(Date.now() - t0 < 5000)
+  await conn.close()
+
+  // No JetStream and max_payload 64 KiB: nowhere to put 100 KB.
+  const tight = await nb.connect({ servers: small.url })
+  assert.equal(tight.maxPayload, 65536)
+  await assert.rejects(tight.smartsend(subject('big'), [['b', Buffer.alloc(100_000), 'binary']]), (e) => {
+    assert.equal(e.code, 'PAYLOAD_TOO_LARGE')
+    assert.match(e.correlationId, /^[0-9a-f-]{36}$/)
+    return true
+  })
+  await tight.close()
+  const failing = await nb.connect({ servers: small.url, fileserverUrl: origin, retries: 1 })
+  await assert.rejects(failing.smartsend(subject('up'), [['b', Buffer.alloc(100_000), 'binary']]), { code: 'UPLOAD_FAILED' })
+  await failing.close()
+})
+
+test('errors: NATS_CONNECTION_FAILED for a server that is not there', async () => {
+  const port = await freePort()
+  await assert.rejects(nb.connect({ servers: `nats://127.0.0.1:${port}`, timeout: 500, maxReconnectAttempts: 0 }), {
+    code: 'NATS_CONNECTION_FAILED',
+  })
+  await assert.rejects(nb.connect({ servers: 'nats://127.0.0.1:4222', user: 'u' }), { code: 'NATS_CONNECTION_FAILED' })
+})
+
+test('constants: payload types, msg purposes, error codes', () => {
+  assert.deepEqual(nb.PAYLOAD_TYPES, ['text', 'dictionary', 'arrowtable', 'jsontable', 'image', 'audio', 'video', 'binary'])
+  assert.deepEqual(nb.MSG_PURPOSES, ['ACK', 'NACK', 'updateStatus', 'shutdown', 'chat', 'command', 'event'])
+  // The addon's list comes from an exhaustive match over core's codes; index.d.ts must agree.
+  const dts = require('node:fs').readFileSync(require.resolve('natsbridge').replace(/index\.js$/, 'index.d.ts'), 'utf8')
+  const union = dts.slice(dts.indexOf('export type ErrorCode'), dts.indexOf('/** What every error'))
+  assert.deepEqual(nb.ERROR_CODES, [...union.matchAll(/'([A-Z_]+)'/g)].map((m) => m[1]))
+  assert.equal(nb.ERROR_CODES.length, 11)
+  assert.equal(nb.DEFAULT_SIZE_THRESHOLD, 500000)
+  assert.equal(nb.ARROWTABLE, 'arrowtable')
+  assert.equal(nb.UPDATE_STATUS, 'updateStatus')
+})
+
+test('custom upload and download handlers (the seeds contracts) carry link payloads', async () => {
+  const store = new Map()
+  const calls = []
+  const conn = await nb.connect({
+    servers: nats.url,
+    fileserverUrl: 'mem://bucket',
+    fileserverUploadHandler: async (server, dataname, data) => {
+      const id = `${store.size}`
+      store.set(id, Buffer.from(data))
+      return { status: 200, uploadid: id, fileid: id, url: `${server}/${id}/${dataname}` }
+    },
+    // A plain (not async) function works too.
+    fileserverDownloadHandler: (url, retries, baseDelay, maxDelay, correlationId) => {
+      calls.push([retries, baseDelay, maxDelay, correlationId])
+      return store.get(url.split('/')[3])
+    },
+  })
+  try {
+    const subj = subject('handlers')
+    const sub = await conn.subscribe(subj)
+    const big = bytes(600_000)
+    const [env] = await conn.smartsend(subj, [['big', big, 'binary'], ['t', 'x', 'text']], { correlationId: 'h-1' })
+    assert.equal(env.payloads[0].data, 'mem://bucket/0/big')
+    const got = await sub.nextMessage({ timeout: 5000 })
+    assert.deepEqual(got.transports, ['link', 'direct'])
+    assert.equal(sha(got.payloads[0][1]), sha(big))
+    assert.deepEqual(calls, [[5, 100, 5000, 'h-1']])
+    // A URL the handler does not serve is refused before it is called.
+    const wire = JSON.parse((await conn.smartsend(subj, [['b', big, 'binary']]))[1])
+    await sub.nextMessage({ timeout: 5000 })
+    wire.payloads[0].data = 'other://x/0/b'
+    await assert.rejects(conn.smartreceive(Buffer.from(JSON.stringify(wire))), { code: 'URL_NOT_ALLOWED' })
+    assert.equal(calls.length, 2)
+    // One call, no connection: the message's own download handler.
+    wire.payloads[0].data = 'mem://bucket/1/b'
+    const one = await nb.smartreceive(Buffer.from(JSON.stringify(wire)), {
+      fileserverDownloadHandler: async (url) => store.get(url.split('/')[3]),
+      allowedOrigins: ['mem:'],
+    })
+    assert.equal(sha(one.payloads[0][1]), sha(big))
+  } finally {
+    await conn.close()
+  }
+})
+
+test('handler failures: UPLOAD_FAILED / DOWNLOAD_FAILED with the handler message; direct fallback', async () => {
+  const failing = { fileserverUploadHandler: async () => { throw new Error('disk full') } }
+  // The upload fails but the envelope still fits: the payload goes direct.
+  const [env] = await nc.smartsend(subject('fb'), [['p', 'small', 'text']], { sizeThreshold: 0, ...failing })
+  assert.equal(env.payloads[0].transport, 'direct')
+  const tight = await nb.connect({ servers: small.url, ...failing })
+  await assert.rejects(tight.smartsend(subject('uf'), [['b', Buffer.alloc(100_000), 'binary']]), (e) => {
+    assert.equal(e.code, 'UPLOAD_FAILED')
+    assert.match(e.message, /disk full/)
+    return true
+  })
+  // A handler returning junk fails the same way; here direct still fits.
+  const [junk] = await tight.smartsend(subject('uf'), [['b', 'x', 'text']], { sizeThreshold: 0, fileserverUploadHandler: () => 42 })
+  assert.equal(junk.payloads[0].transport, 'direct')
+  await assert.rejects(tight.smartsend(subject('uf'), [['b', Buffer.alloc(100_000), 'binary']], { fileserverUploadHandler: () => 42 }),
+    (e) => e.code === 'UPLOAD_FAILED' && /not \{url: string\}/.test(e.message))
+  await tight.close()
+  const link = JSON.parse((await nc.smartsend(subject('df'), [['p', 'x', 'text']], { sizeThreshold: 0 }))[1])
+  link.payloads[0].data = 'mem://bucket/x'
+  for (const handler of [async () => { throw new Error('gone') }, () => 'not bytes']) {
+    await assert.rejects(nb.smartreceive(Buffer.from(JSON.stringify(link)), {
+      fileserverDownloadHandler: handler, allowedOrigins: ['mem://bucket'],
+    }), (e) => e.code === 'DOWNLOAD_FAILED' && e.correlationId === link.correlation_id)
+  }
+  await assert.rejects(nb.connect({ servers: nats.url, fileserverDownloadHandler: () => null }), { code: 'URL_NOT_ALLOWED' })
+  await assert.rejects(nc.smartsend(subject('x'), [['a', 'b', 'text']], { fileserverUploadHandler: 'nope' }), TypeError)
+})
+
+test('connect options: token and user/password reach the server (nats.js names)', async () => {
+  const tokenServer = await startNats('authorization { token: "s3cret" }\n')
+  const userServer = await startNats('authorization { user: "alice", password: "pw" }\n')
+  try {
+    const ok = await nb.connect({ servers: tokenServer.url, token: 's3cret', name: 'tok' })
+    const [env] = await ok.smartsend(subject('auth'), [['a', 'b', 'text']])
+    assert.equal(env.broker_url, tokenServer.url)
+    await ok.close()
+    const bad = { timeout: 1000, maxReconnectAttempts: 0 }
+    await assert.rejects(nb.connect({ servers: tokenServer.url, token: 'wrong', ...bad }), { code: 'NATS_CONNECTION_FAILED' })
+    const alice = await nb.connect({ servers: [userServer.url], user: 'alice', pass: 'pw' })
+    await alice.close()
+    await assert.rejects(nb.connect({ servers: userServer.url, user: 'alice', pass: 'nope', ...bad }), { code: 'NATS_CONNECTION_FAILED' })
+  } finally {
+    await Promise.all([tokenServer.stop(), userServer.stop()])
+  }
+})
