@@ -48,10 +48,18 @@ function kindOf(v) {
   return typeof v
 }
 
+// JSON.stringify would write NaN and ±Infinity as null: refuse them, as the other bindings do.
+function finiteOnly(key, v) {
+  if (typeof v === 'number' && !Number.isFinite(v)) {
+    throw new RangeError(`${v} is not a JSON number (at key ${JSON.stringify(key)}; NaN and infinities are not allowed)`)
+  }
+  return v
+}
+
 function jsonText(name, type, value) {
   let text
   try {
-    text = JSON.stringify(value)
+    text = JSON.stringify(value, finiteOnly)
   } catch (e) {
     throw codedError('INVALID_PAYLOAD_TYPE', `payload ${JSON.stringify(name)} (${type}) is not JSON-serializable: ${e.message}`)
   }
@@ -423,13 +431,6 @@ class Connection {
     return this._n.senderId
   }
 
-  /** After drain()/close() nothing more is sent (async-nats may still take a publish while it
-   * closes, and would lose it). */
-  _open() {
-    if (this._closed !== null) throw codedError('NATS_CONNECTION_FAILED', 'the connection is closed')
-    return this._n
-  }
-
   get maxPayload() {
     return this._n.maxPayload
   }
@@ -438,7 +439,7 @@ class Connection {
     checkSubject(subject)
     const payloads = toNative(data)
     const send = sendOptions(opts, ['connection', 'fileserverUrl', 'fileserver_url', 'fileserverUploadHandler', 'fileserver_upload_handler'])
-    const out = native.smartsend(subject, payloads, send, this._open(), null, sendHandlers(opts))
+    const out = native.smartsend(subject, payloads, send, this._n, null, sendHandlers(opts))
     return sentPair(unwrap(out instanceof Promise ? await out : out))
   }
 
@@ -452,7 +453,7 @@ class Connection {
   async subscribe(subject, opts) {
     checkSubject(subject)
     const mode = arrowMode(opts?.arrow ?? this._arrow)
-    const r = this._open().subscribe(subject, opts?.queue ?? null, mode === 'rows')
+    const r = this._n.subscribe(subject, opts?.queue ?? null, mode === 'rows')
     return new Subscription(unwrap(r instanceof Promise ? await r : r), mode)
   }
 
@@ -463,24 +464,24 @@ class Connection {
     const payloads = toNative(data)
     const mode = arrowMode(opts?.arrow ?? this._arrow)
     const send = sendOptions(opts, ['timeout', 'arrow'])
-    return toEnvelope(unwrap(await this._open().request(subject, payloads, send, opts?.timeout ?? null, mode === 'rows')), mode)
+    return toEnvelope(unwrap(await this._n.request(subject, payloads, send, opts?.timeout ?? null, mode === 'rows')), mode)
   }
 
   /** Replies to a received request envelope (ACK unless `msgPurpose` says otherwise). */
   async reply(env, data, opts) {
     const payloads = toNative(data)
-    const r = this._open().reply(replyTo(env), payloads, sendOptions(opts, []))
+    const r = this._n.reply(replyTo(env), payloads, sendOptions(opts, []))
     return sentPair(unwrap(r instanceof Promise ? await r : r))
   }
 
   /** Replies with a NACK carrying `{code, message}`. */
   async replyError(env, code, message) {
-    const r = this._open().replyError(replyTo(env), String(code), String(message))
+    const r = this._n.replyError(replyTo(env), String(code), String(message))
     return sentPair(unwrap(r instanceof Promise ? await r : r))
   }
 
   async flush() {
-    unwrap(await this._open().flush())
+    unwrap(await this._n.flush())
   }
 
   /** Writes out pending publishes, delivers what is in flight, unsubscribes and closes. */

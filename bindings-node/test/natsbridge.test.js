@@ -320,6 +320,8 @@ test('errors: bad input fails before anything is sent, with the core code', asyn
     [[['x', [1, 2], 'jsontable']], 'INVALID_PAYLOAD_TYPE', /./],
     [[['x', { a: 1n }, 'dictionary']], 'INVALID_PAYLOAD_TYPE', /BigInt/],
     [[['x', undefined, 'dictionary']], 'INVALID_PAYLOAD_TYPE', /not JSON-serializable/],
+    [[['x', { a: [1, NaN] }, 'dictionary']], 'INVALID_PAYLOAD_TYPE', /NaN is not a JSON number/],
+    [[['x', [{ v: Infinity }], 'jsontable']], 'INVALID_PAYLOAD_TYPE', /Infinity is not a JSON number/],
     [[['x', Buffer.from('not arrow'), 'arrowtable']], 'INVALID_PAYLOAD_TYPE', /./],
     [[['x', 'a,b', 'arrowtable']], 'INVALID_PAYLOAD_TYPE', /not a string/],
     [[['x', 'a']], 'INVALID_PAYLOAD_TYPE', /payload 0/],
@@ -396,6 +398,16 @@ test('errors: NATS_CONNECTION_FAILED for a server that is not there', async () =
     code: 'NATS_CONNECTION_FAILED',
   })
   await assert.rejects(nb.connect({ servers: 'nats://127.0.0.1:4222', user: 'u' }), { code: 'NATS_CONNECTION_FAILED' })
+})
+
+test('errors: a closed connection refuses to send or subscribe (nothing is dropped silently)', async () => {
+  const c = await nb.connect({ servers: nats.url })
+  await c.close()
+  await assert.rejects(c.smartsend(subject('late'), [['m', 'late', 'text']], { correlationId: 'cid-closed' }), {
+    code: 'NATS_CONNECTION_FAILED',
+    correlationId: 'cid-closed',
+  })
+  await assert.rejects(c.subscribe(subject('late')), { code: 'NATS_CONNECTION_FAILED' })
 })
 
 test('constants: payload types, msg purposes, error codes', () => {

@@ -400,3 +400,14 @@ def test_natsbridge_to_peer(nats_url):
                                "broker_url", "metadata"]
     for p in wire["payloads"]:
         assert p["metadata"]["payload_bytes"] == p["size"]
+
+
+def test_a_closed_connection_refuses_to_send(nats_url):
+    """A send after close/drain raises instead of being dropped silently by the NATS client."""
+    nc = nb.connect_sync(nats_url)
+    nc.close_sync()
+    with pytest.raises(nb.NatsConnectionFailedError) as e:
+        nc.smartsend_sync(subject(), [("m", "late", "text")], correlation_id="cid-closed")
+    assert e.value.correlation_id == "cid-closed"
+    with pytest.raises(nb.NatsConnectionFailedError):
+        nc.subscribe_sync(subject())

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 import uuid
 
 import pytest
@@ -168,8 +169,8 @@ def test_ctrl_c_interrupts_a_blocking_call(nats_url):
         import natsbridge as nb
         nc = nb.connect_sync({nats_url!r})
         sub = nc.subscribe_sync("test.py.nothing.{uuid.uuid4().hex}")
-        print("waiting", flush=True)
         try:
+            print("waiting", flush=True)  # inside the try: the signal may land before the call
             sub.next_sync()  # no timeout: waits until interrupted
         except KeyboardInterrupt:
             nc.drain_sync()
@@ -179,6 +180,7 @@ def test_ctrl_c_interrupts_a_blocking_call(nats_url):
                             text=True)
     try:
         assert proc.stdout.readline().strip() == "waiting"
+        time.sleep(0.3)  # let it get into next_sync, which must then give way
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=10)
     finally:

@@ -567,3 +567,23 @@ async fn a_subscription_is_a_stream() {
     .unwrap();
     assert_eq!(got, (0..5).map(|i| Data::Json(json!(i))).collect::<Vec<_>>());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_drained_client_refuses_sends_and_subscribes() {
+    let server = NatsServer::start();
+    let c = client(&server).await;
+    let watcher = client(&server).await;
+    let mut sub = watcher.subscribe("t.drained", None).await.unwrap();
+    let text = |s: &str| vec![Outgoing::new("m", Data::Text(s.into()), PayloadType::Text)];
+    c.smartsend("t.drained", text("before"), &SendOptions::default()).await.unwrap();
+    c.drain().await.unwrap();
+    let opts = SendOptions { correlation_id: Some("cid-late".into()), ..Default::default() };
+    let e = c.smartsend("t.drained", text("after"), &opts).await.unwrap_err();
+    assert_eq!((e.code, e.correlation_id.as_deref()), (ErrorCode::NatsConnectionFailed, Some("cid-late")));
+    assert_eq!(c.subscribe("t.other", None).await.err().map(|e| e.code), Some(ErrorCode::NatsConnectionFailed));
+    // The message sent before the drain arrived; nothing after it.
+    let got = sub.next_timeout(Duration::from_secs(5)).await.unwrap().unwrap();
+    assert_eq!(got.payloads[0].data, Data::Text("before".into()));
+    let after = sub.next_timeout(Duration::from_millis(300)).await;
+    assert!(matches!(after, Some(Err(ref e)) if e.code == ErrorCode::Timeout), "{after:?}");
+}

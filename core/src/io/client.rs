@@ -87,6 +87,9 @@ struct Inner {
     max_payload: AtomicUsize,
     info_stale: Arc<AtomicBool>,
     replies: tokio::sync::OnceCell<Arc<Replies>>,
+    /// Set by `drain`: async-nats may accept a publish after its drain and never write it, so
+    /// the client refuses sends and subscribes from then on instead of losing them.
+    drained: AtomicBool,
 }
 
 /// A connected client. Cheap to clone; clones share the connection.
@@ -131,6 +134,7 @@ impl Client {
                 transfer_progress: bridge.transfer_progress.clone(),
                 slow_consumer_drops: drops,
                 max_payload: AtomicUsize::new(max_payload),
+                drained: AtomicBool::new(false),
                 info_stale,
                 replies: tokio::sync::OnceCell::new(),
                 nats,
@@ -167,7 +171,16 @@ impl Client {
         Ok(sent)
     }
 
+    /// NATS_CONNECTION_FAILED once the client was drained (or closed, which drains).
+    fn ensure_open(&self) -> Result<()> {
+        if self.inner.drained.load(Ordering::Acquire) {
+            return err(ErrorCode::NatsConnectionFailed, "the connection was drained (closed); connect again");
+        }
+        Ok(())
+    }
+
     async fn publish(&self, subject: &str, sent: &Sent, reply: Option<&str>) -> Result<()> {
+        self.ensure_open().map_err(|e| e.with_correlation_id(&sent.envelope.correlation_id))?;
         let body = sent.json.clone();
         let result = match reply {
             Some(r) => self.inner.nats.publish_with_reply(subject.to_owned(), r.to_owned(), body).await,
@@ -184,6 +197,7 @@ impl Client {
         let mut env = Envelope::new(subject);
         self.fill_header(&mut env, opts);
         let cid = env.correlation_id.clone();
+        self.ensure_open().map_err(|e| e.with_correlation_id(&cid))?;
         self.build_payloads(env, payloads, opts).await.map_err(|e| e.with_correlation_id(&cid))
     }
 
@@ -332,6 +346,7 @@ impl Client {
     /// Subscribes and returns once the server has the subscription, so a publish made after
     /// this returns is delivered to it.
     pub async fn subscribe(&self, subject: &str, queue_group: Option<&str>) -> Result<Subscription> {
+        self.ensure_open()?;
         let nats = &self.inner.nats;
         let sub = match queue_group {
             Some(q) => nats.queue_subscribe(subject.to_owned(), q.to_owned()).await,
@@ -469,6 +484,7 @@ impl Client {
     /// flight, then closes. (async-nats' drain alone can close before buffered publishes are
     /// written: a send-then-drain script lost 1 message in 20.)
     pub async fn drain(&self) -> Result<()> {
+        self.inner.drained.store(true, Ordering::Release);
         self.flush().await?;
         self.inner.nats.drain().await.map_err(connection_failed)
     }
