@@ -14,8 +14,7 @@ use napi::bindgen_prelude::{Buffer, FnArgs, Promise, Uint8Array};
 use napi::threadsafe_function::ThreadsafeFunction;
 use napi_derive::napi;
 use natsbridge::error::{Error, ErrorCode, Result as CoreResult};
-use natsbridge::io::store::{Fetch, FetchError, LinkStore, RetryPolicy, Stored, Upload};
-use url::Url;
+use natsbridge::io::store::{Fetch, FetchError, LinkStore, RetryPolicy, Stored, Upload, UrlScope};
 
 type UploadArgs = FnArgs<(String, String, Buffer)>;
 type DownloadArgs = FnArgs<(String, u32, f64, f64, String)>;
@@ -38,41 +37,11 @@ pub struct Handlers {
     pub max_delay: Option<f64>,
 }
 
-/// A URL prefix the download handler serves.
-struct Allowed {
-    scheme: String,
-    /// None: every URL of the scheme.
-    host: Option<String>,
-    port: Option<u16>,
-    /// Without its trailing slash.
-    path: String,
-}
-
-impl Allowed {
-    fn parse(s: &str) -> CoreResult<Allowed> {
-        let u = Url::parse(s.trim())
-            .map_err(|e| Error::new(ErrorCode::UrlNotAllowed, format!("allowed origin {s:?} is not a URL: {e}")))?;
-        let host = u.host_str().filter(|h| !h.is_empty()).map(str::to_ascii_lowercase);
-        let path = if host.is_some() { u.path().trim_end_matches('/').to_owned() } else { String::new() };
-        Ok(Allowed { scheme: u.scheme().to_owned(), port: u.port_or_known_default(), host, path })
-    }
-
-    fn matches(&self, url: &Url) -> bool {
-        if url.scheme() != self.scheme {
-            return false;
-        }
-        let Some(host) = &self.host else { return true };
-        url.host_str().is_some_and(|h| h.eq_ignore_ascii_case(host))
-            && url.port_or_known_default() == self.port
-            && (self.path.is_empty() || url.path().strip_prefix(&self.path).is_some_and(|rest| rest.starts_with('/')))
-    }
-}
-
 pub struct JsLinkStore {
     upload: Option<UploadFn>,
     download: Option<DownloadFn>,
     fileserver_url: String,
-    allowed: Vec<Allowed>,
+    allowed: Vec<UrlScope>,
     retry: RetryPolicy,
 }
 
@@ -80,12 +49,7 @@ impl JsLinkStore {
     pub fn new(h: Handlers) -> CoreResult<JsLinkStore> {
         let mut allowed = Vec::new();
         if h.download.is_some() {
-            if let Some(url) = h.fileserver_url.as_deref().filter(|u| !u.trim().is_empty()) {
-                allowed.push(Allowed::parse(url)?);
-            }
-            for origin in h.allowed_origins.iter().flatten() {
-                allowed.push(Allowed::parse(origin)?);
-            }
+            allowed = UrlScope::for_handler(h.fileserver_url.as_deref(), h.allowed_origins.iter().flatten())?;
             if allowed.is_empty() {
                 return Err(Error::new(
                     ErrorCode::UrlNotAllowed,
@@ -152,6 +116,6 @@ impl LinkStore for JsLinkStore {
     }
 
     fn serves(&self, url: &str) -> bool {
-        self.download.is_some() && Url::parse(url).is_ok_and(|u| self.allowed.iter().any(|a| a.matches(&u)))
+        self.download.is_some() && self.allowed.iter().any(|a| a.matches(url))
     }
 }

@@ -12,7 +12,7 @@ use crate::runtime::BridgeRuntime;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use natsbridge::error::{Error, ErrorCode, Result as CoreResult};
-use natsbridge::io::store::{Fetch, FetchError, LinkStore, Progress, RetryPolicy, Stored, Upload};
+use natsbridge::io::store::{Fetch, FetchError, LinkStore, Progress, RetryPolicy, Stored, Upload, UrlScope};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyMapping, PyString, PyTuple};
@@ -20,7 +20,6 @@ use pyo3_async_runtimes::generic::ContextExt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use url::Url;
 
 const UPLOAD: &str = "fileserver_upload_handler";
 
@@ -28,37 +27,6 @@ fn err<T>(code: ErrorCode, message: impl Into<String>) -> CoreResult<T> {
     Err(Error::new(code, message))
 }
 const DOWNLOAD: &str = "fileserver_download_handler";
-
-/// A URL pattern a download handler serves: `scheme://host[:port][/path]` (that origin, under
-/// that path) or `scheme:` (every URL of the scheme, for custom schemes without a host).
-#[derive(Clone, Debug)]
-struct Allowed {
-    scheme: String,
-    /// None: any URL of the scheme.
-    host: Option<String>,
-    port: Option<u16>,
-    /// Without its trailing slash; "" for the root.
-    path: String,
-}
-
-impl Allowed {
-    fn parse(s: &str) -> PyResult<Allowed> {
-        let u = Url::parse(s.trim()).map_err(|e| PyValueError::new_err(format!("allowed origin {s:?}: {e}")))?;
-        let host = u.host_str().filter(|h| !h.is_empty()).map(str::to_ascii_lowercase);
-        let path = if host.is_some() { u.path().trim_end_matches('/').to_owned() } else { String::new() };
-        Ok(Allowed { scheme: u.scheme().to_owned(), port: u.port_or_known_default(), host, path })
-    }
-
-    fn matches(&self, url: &Url) -> bool {
-        if url.scheme() != self.scheme {
-            return false;
-        }
-        let Some(host) = &self.host else { return true };
-        url.host_str().is_some_and(|h| h.eq_ignore_ascii_case(host))
-            && url.port_or_known_default() == self.port
-            && (self.path.is_empty() || url.path().strip_prefix(&self.path).is_some_and(|rest| rest.starts_with('/')))
-    }
-}
 
 /// A callable, checked when it is given.
 pub fn callable(value: &Bound<'_, PyAny>, key: &str) -> PyResult<Arc<Py<PyAny>>> {
@@ -90,7 +58,7 @@ pub struct PyLinkStore {
     /// The upload handler's first argument ("" when no file server is configured).
     fileserver_url: String,
     /// The URLs the download handler serves.
-    allowed: Vec<Allowed>,
+    allowed: Vec<UrlScope>,
     /// Passed to the download handler, which retries on its own (the seeds' contract).
     retry: RetryPolicy,
 }
@@ -107,12 +75,8 @@ impl PyLinkStore {
     ) -> PyResult<PyLinkStore> {
         let mut allowed = Vec::new();
         if download.is_some() {
-            if let Some(url) = fileserver_url.filter(|u| !u.trim().is_empty()) {
-                allowed.push(Allowed::parse(url)?);
-            }
-            for origin in allowed_origins {
-                allowed.push(Allowed::parse(origin)?);
-            }
+            allowed =
+                UrlScope::for_handler(fileserver_url, allowed_origins).map_err(|e| PyValueError::new_err(e.message))?;
             if allowed.is_empty() {
                 return Err(PyValueError::new_err(format!(
                     "{DOWNLOAD} serves the fileserver_url origin and allowed_origins: give at least one \
@@ -179,8 +143,7 @@ impl LinkStore for PyLinkStore {
         if self.download.is_none() {
             return false;
         }
-        let Ok(url) = Url::parse(url) else { return false };
-        self.allowed.iter().any(|a| a.matches(&url))
+        self.allowed.iter().any(|a| a.matches(url))
     }
 }
 

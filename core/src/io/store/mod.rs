@@ -152,8 +152,73 @@ pub async fn download_with_retry(store: &dyn LinkStore, fetch: Fetch<'_>, policy
     }
 }
 
+/// The URLs a host's download handler serves (the bindings' `allowed_origins`):
+/// `scheme://host[:port][/path]` is that origin under that path; `scheme:` is every URL of the
+/// scheme, for custom schemes without a host (`mem:`, `s3:`).
+#[derive(Clone, Debug)]
+pub struct UrlScope {
+    scheme: String,
+    /// None: any URL of the scheme.
+    host: Option<String>,
+    port: Option<u16>,
+    /// Without its trailing slash; "" for the root.
+    path: String,
+}
+
+impl UrlScope {
+    /// URL_NOT_ALLOWED when `pattern` is not a URL.
+    pub fn parse(pattern: &str) -> Result<UrlScope> {
+        let u = url::Url::parse(pattern.trim()).map_err(|e| {
+            Error::new(ErrorCode::UrlNotAllowed, format!("allowed origin {pattern:?} is not a URL: {e}"))
+        })?;
+        let host = u.host_str().filter(|h| !h.is_empty()).map(str::to_ascii_lowercase);
+        let path = if host.is_some() { u.path().trim_end_matches('/').to_owned() } else { String::new() };
+        Ok(UrlScope { scheme: u.scheme().to_owned(), port: u.port_or_known_default(), host, path })
+    }
+
+    /// The scopes of a download handler: the origin of `fileserver_url` (when given) and each of
+    /// `origins`. May be empty; a binding then says which of its options to set.
+    pub fn for_handler<'a>(
+        fileserver_url: Option<&'a str>,
+        origins: impl IntoIterator<Item = &'a String>,
+    ) -> Result<Vec<UrlScope>> {
+        let server = fileserver_url.filter(|u| !u.trim().is_empty());
+        server.into_iter().chain(origins.into_iter().map(String::as_str)).map(UrlScope::parse).collect()
+    }
+
+    pub fn matches(&self, url: &str) -> bool {
+        let Ok(url) = url::Url::parse(url) else { return false };
+        if url.scheme() != self.scheme {
+            return false;
+        }
+        let Some(host) = &self.host else { return true };
+        url.host_str().is_some_and(|h| h.eq_ignore_ascii_case(host))
+            && url.port_or_known_default() == self.port
+            && (self.path.is_empty() || url.path().strip_prefix(&self.path).is_some_and(|rest| rest.starts_with('/')))
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn url_scopes_match_origin_path_and_scheme() {
+        use super::UrlScope;
+        let under = UrlScope::parse("https://Files.example:8443/store/").unwrap();
+        assert!(under.matches("https://files.example:8443/store/a.bin"));
+        assert!(!under.matches("https://files.example:8443/storefront/a.bin"));
+        assert!(!under.matches("https://files.example/store/a.bin"));
+        assert!(!under.matches("http://files.example:8443/store/a.bin"));
+        let default_port = UrlScope::parse("https://files.example").unwrap();
+        assert!(default_port.matches("https://files.example:443/x"));
+        let scheme = UrlScope::parse("mem:").unwrap();
+        assert!(scheme.matches("mem://bucket/key") && scheme.matches("mem:key"));
+        assert!(!scheme.matches("memo://bucket/key") && !scheme.matches("not a url"));
+        let e = UrlScope::parse("no scheme").unwrap_err();
+        assert_eq!(e.code, crate::error::ErrorCode::UrlNotAllowed);
+        let scopes = UrlScope::for_handler(Some(" "), &["mem:".to_owned()]).unwrap();
+        assert_eq!(scopes.len(), 1);
+    }
+
     use super::*;
     use std::time::Duration;
 
