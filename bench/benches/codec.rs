@@ -5,7 +5,8 @@
 //! * `roundtrip/<case>`: both, one after the other
 //!
 //! Cases: one direct payload of 100 B, 10 KB (10,000 B) and 1 MB (1,000,000 B) binary, and a
-//! 10,000-row × 5-column Arrow table (IPC stream bytes). Run:
+//! 10,000-row × 5-column Arrow table (IPC stream bytes); and that table's JSON-rows view
+//! (`arrow_rows_10000x5/{value_to_string,text}`). Run:
 //! `cargo bench -p natsbridge-bench --bench codec` (2 s measurement, 20 samples per case).
 
 use criterion::{BenchmarkId, Criterion, Throughput, black_box, criterion_group, criterion_main};
@@ -44,6 +45,16 @@ fn codec(c: &mut Criterion) {
             b.iter(|| round_trip(&sender, SUBJECT, name, *t, black_box(data)).unwrap())
         });
     }
+    g.finish();
+
+    // The JSON-rows view hosts without Arrow use (Node's default, the browser, C): through a
+    // serde `Value`, and as text straight from arrow-json.
+    let ipc = natsbridge_bench::arrow_table_ipc(10_000);
+    let mut g = c.benchmark_group("arrow_rows_10000x5");
+    g.bench_function("value_to_string", |b| {
+        b.iter(|| natsbridge::protocol::arrow::to_json_rows(black_box(&ipc)).unwrap().to_string())
+    });
+    g.bench_function("text", |b| b.iter(|| natsbridge::protocol::arrow::to_json_rows_text(black_box(&ipc)).unwrap()));
     g.finish();
 }
 

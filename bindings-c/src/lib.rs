@@ -125,8 +125,8 @@ pub unsafe extern "C" fn natsbridge_arrow_to_json_rows(data: *const u8, len: usi
         let out = args::out_param(out, "out")?;
         // SAFETY: caller contract.
         let data = unsafe { args::bytes(data, len, "data") }?;
-        let rows = bridge::protocol::arrow::to_json_rows(&bytes::Bytes::copy_from_slice(data))?;
-        let s = args::owned_string(rows.to_string())?;
+        let rows = bridge::protocol::arrow::to_json_rows_text(&bytes::Bytes::copy_from_slice(data))?;
+        let s = args::owned_string(rows)?;
         // SAFETY: checked out-param.
         unsafe { args::write(out, s) };
         Ok(())

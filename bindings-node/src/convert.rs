@@ -167,7 +167,7 @@ pub fn ready(r: Received, arrow_out: ArrowOut) -> CoreResult<Ready> {
         let value = match (p.data, arrow_out) {
             (Data::Text(s), _) => Value2::Str(s),
             (Data::Json(v), _) => Value2::Str(v.to_string()),
-            (Data::Arrow(b), ArrowOut::Rows) => Value2::Str(arrow::to_json_rows(&b)?.to_string()),
+            (Data::Arrow(b), ArrowOut::Rows) => Value2::Str(arrow::to_json_rows_text(&b)?),
             (Data::JsonBytes(b) | Data::Arrow(b) | Data::Bytes(b), _) => Value2::Bytes(Vec::from(b)),
         };
         items.push((p.dataname, value, p.payload_type.as_str(), p.transport.as_str()));

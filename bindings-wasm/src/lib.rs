@@ -72,8 +72,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 /// The JSON-rows view of an Arrow IPC stream (spec/PROTOCOL.md §10.2), as JSON text.
 #[wasm_bindgen(js_name = arrowRowsJson)]
 pub fn arrow_rows_json(ipc: &[u8]) -> JsResult<String> {
-    let rows = arrow::to_json_rows(&Bytes::copy_from_slice(ipc)).map_err(to_js)?;
-    Ok(rows.to_string())
+    arrow::to_json_rows_text(&Bytes::copy_from_slice(ipc)).map_err(to_js)
 }
 
 /// A message re-serialized as `Envelope::to_json` writes it (nulls and missing fields filled in).
