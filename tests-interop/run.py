@@ -111,21 +111,6 @@ def stop_process(p: subprocess.Popen, grace: float = 3.0):
     CHILDREN.forget(p)
 
 
-def run_bounded(argv, env, cwd, timeout: float):
-    """Runs a command to completion or until `timeout`; returns (returncode|None, stdout, stderr)."""
-    p = CHILDREN.popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        out, err = p.communicate(timeout=timeout)
-        return p.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
-    except subprocess.TimeoutExpired:
-        stop_process(p, grace=1.0)
-        out, err = p.communicate()
-        return None, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
-    finally:
-        CHILDREN.forget(p)
-
-
 # --------------------------------------------------------------------------------------------
 # nats-server
 
@@ -356,6 +341,10 @@ class Participant:
             raise SetupError(f"{where}: a participant needs 'send', 'receive' or both")
         if self.send is not None and not isinstance(self.send.get("argv"), list):
             raise SetupError(f"{where}: send.argv must be a list of strings")
+        # A batch sender takes every remaining spec of a group in one run (slow start-up, e.g. a browser).
+        self.send_batch: bool = bool(self.send and self.send.get("batch"))
+        if self.send_batch and "{specs}" not in self.send["argv"]:
+            raise SetupError(f"{where}: a batch sender (send.batch) needs a whole \"{{specs}}\" element in send.argv")
         if self.receive is not None and not isinstance(self.receive.get("argv"), list):
             raise SetupError(f"{where}: receive.argv must be a list of strings")
         self.ready_timeout: float | None = d.get("ready_timeout")
@@ -436,10 +425,13 @@ def expand(template: str, variables: dict) -> str:
     return PLACEHOLDER_RE.sub(sub, template)
 
 
-def expand_argv(argv: list, variables: dict, payload_arg: list | None = None, payloads=None) -> list[str]:
+def expand_argv(argv: list, variables: dict, payload_arg: list | None = None, payloads=None,
+                specs: list[str] | None = None) -> list[str]:
     out: list[str] = []
     for item in argv:
-        if item == "{payload_args}":
+        if item == "{specs}" and specs is not None:
+            out.extend(specs)
+        elif item == "{payload_args}":
             if payload_arg is None:
                 raise SetupError("{payload_args} needs a payload_arg template")
             for p in payloads:
@@ -579,9 +571,8 @@ def check_message(case: Case, transport: str, subject: str, msg) -> list[str]:
 # --------------------------------------------------------------------------------------------
 # Receivers
 
-class Receiver:
-    """A running receive command: stdout lines (JSON messages) and stderr lines (`ready:`,
-    `error:`, logs) are read by two threads into one queue."""
+class LineProcess:
+    """A running command whose stdout and stderr lines are read by two threads into one queue."""
 
     def __init__(self, argv, env, cwd):
         self.argv = argv
@@ -590,7 +581,6 @@ class Receiver:
         self.proc = CHILDREN.popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.open_streams = 2
-        self.early: collections.deque = collections.deque()
         for name, stream in (("out", self.proc.stdout), ("err", self.proc.stderr)):
             threading.Thread(target=self._pump, args=(name, stream), daemon=True).start()
 
@@ -604,8 +594,6 @@ class Receiver:
 
     def next_event(self, deadline: float):
         """("out", line) | ("err", line) | ("exit", code) | ("timeout", None)."""
-        if self.early:
-            return self.early.popleft()
         quiet_since_exit = 0
         while True:
             remaining = deadline - time.monotonic()
@@ -634,6 +622,27 @@ class Receiver:
                 continue
             return (kind, line)
 
+    def alive(self) -> bool:
+        return self.proc.poll() is None and self.open_streams > 0
+
+    def stop(self):
+        stop_process(self.proc, grace=2.0)
+
+
+class Receiver(LineProcess):
+    """A running receive command: stdout lines are JSON messages, stderr lines `ready:`,
+    `error:` or logs."""
+
+    def __init__(self, argv, env, cwd):
+        super().__init__(argv, env, cwd)
+        self.early: collections.deque = collections.deque()  # stdout lines seen before `ready:`
+        self.ahead: dict[str, dict] = {}  # messages of later cases (a batch sender runs ahead), by subject
+
+    def next_event(self, deadline: float):
+        if self.early:
+            return self.early.popleft()
+        return super().next_event(deadline)
+
     def wait_ready(self, timeout: float) -> str | None:
         """None once a stderr line starts with `ready`, else why not."""
         deadline = time.monotonic() + timeout
@@ -652,11 +661,44 @@ class Receiver:
         finally:
             self.early.extend(stash)
 
-    def alive(self) -> bool:
-        return self.proc.poll() is None and self.open_streams > 0
 
-    def stop(self):
-        stop_process(self.proc, grace=2.0)
+class SendRun(LineProcess):
+    """One run of a send command. Single mode: one spec, sent once the command exits 0. Batch
+    mode: several specs, each confirmed in order by a stdout line `sent <spec path>`."""
+
+    def __init__(self, argv, env, cwd, batch: bool):
+        super().__init__(argv, env, cwd)
+        self.batch = batch
+
+    def stderr_text(self) -> str:
+        return "\n".join(self.stderr_tail)
+
+    def wait_sent(self, spec_path: str, timeout: float) -> str | None:
+        """None once the spec is sent, else why not."""
+        deadline = time.monotonic() + timeout
+        while True:
+            kind, line = self.next_event(deadline)
+            if kind == "timeout":
+                return (f"sender printed no `sent` line for this spec within {timeout:g} s" if self.batch
+                        else f"sender timed out after {timeout:g} s")
+            if kind == "exit":
+                if not self.batch and line == 0:
+                    return None
+                return f"sender exited with status {line}" + (" before confirming this spec" if self.batch else "")
+            if self.batch and kind == "out" and line.startswith("sent "):
+                confirmed = line[len("sent "):]
+                return None if confirmed == spec_path else \
+                    f"sender confirmed {confirmed} instead of this spec {spec_path} (specs must be sent in order)"
+
+    def wait_exit(self, timeout: float) -> str | None:
+        """Batch mode, after the last spec: None once the command exited 0, else why not."""
+        deadline = time.monotonic() + timeout
+        while True:
+            kind, line = self.next_event(deadline)
+            if kind == "timeout":
+                return f"did not exit within {timeout:g} s after its last `sent` line; stopped it"
+            if kind == "exit":
+                return None if line == 0 else f"exited with status {line} after its last `sent` line"
 
 
 # --------------------------------------------------------------------------------------------
@@ -706,19 +748,33 @@ def run_group(ctx: Ctx, s: Participant, r: Participant, transport: str, cases: l
         res = {"case": case.id, "status": status, "errors": errors, "seconds": round(time.monotonic() - started, 3)}
         if status == FAIL:
             if sender is not None:
-                res["sender_argv"] = sender[0]
-                res["sender_stderr"] = tail(sender[1])
+                res["sender_argv"] = sender.argv
+                res["sender_stderr"] = tail(sender.stderr_text())
             if receiver_log:
                 res["receiver_argv"] = rx_argv
                 res["receiver_stderr"] = tail(rx.stderr_tail) if rx else ""
         results[case.id] = res
         done_subjects.add(subject_for(ctx, s, r, transport, case.id))
 
+    def write_spec(case) -> tuple[str, str, int]:
+        """The case's send spec file: (path, subject, threshold)."""
+        subject = subject_for(ctx, s, r, transport, case.id)
+        threshold = case.threshold if case.threshold is not None else (
+            args.direct_threshold if transport == "direct" else args.link_threshold)
+        spec_path = senddir / f"{s.name}.{r.name}.{transport}.{case.id}.json"
+        spec = {
+            "server": ctx.server, "ws_server": ctx.ws_server, "subject": subject, "threshold": threshold,
+            "transport": transport,
+            "case": case.id,
+            "payloads": [{"dataname": p.dataname, "payload_type": p.payload_type, "file": str(p.file),
+                          "input": p.input} for p in case.payloads],
+        }
+        spec_path.write_text(json.dumps(spec, ensure_ascii=False, indent=1), "utf-8")
+        return str(spec_path), subject, threshold
+
     try:
         while pending:
-            case = pending[0]
             started = time.monotonic()
-            subject = subject_for(ctx, s, r, transport, case.id)
             # Receiver: (re)start it for the remaining messages when needed.
             if rx is None or not rx.alive():
                 if rx is not None:
@@ -734,70 +790,47 @@ def run_group(ctx: Ctx, s: Participant, r: Participant, transport: str, cases: l
                     pending.clear()
                     all_sent = False
                     break
-            # Sender: one message per run.
-            threshold = case.threshold if case.threshold is not None else (
-                args.direct_threshold if transport == "direct" else args.link_threshold)
-            spec_path = senddir / f"{s.name}.{r.name}.{transport}.{case.id}.json"
-            svars = dict(common, **s.vars, subject=subject, threshold=threshold, spec=str(spec_path))
-            spec = {
-                "server": ctx.server, "ws_server": ctx.ws_server, "subject": subject, "threshold": threshold,
-                "transport": transport,
-                "case": case.id,
-                "payloads": [{"dataname": p.dataname, "payload_type": p.payload_type, "file": str(p.file),
-                              "input": p.input} for p in case.payloads],
-            }
-            spec_path.write_text(json.dumps(spec, ensure_ascii=False, indent=1), "utf-8")
-            s_argv = expand_argv(s.send["argv"], svars, s.send.get("payload_arg"), case.payloads)
+            # Sender: one message per run, or every remaining case in one run for a batch sender.
+            batch = list(pending) if s.send_batch else pending[:1]
+            specs = [write_spec(c) for c in batch]
+            if s.send_batch:
+                svars = dict(common, **s.vars)
+                s_argv = expand_argv(s.send["argv"], svars, specs=[path for path, _, _ in specs])
+            else:
+                spec_path, subject, threshold = specs[0]
+                svars = dict(common, **s.vars, subject=subject, threshold=threshold, spec=spec_path)
+                s_argv = expand_argv(s.send["argv"], svars, s.send.get("payload_arg"), batch[0].payloads)
             if args.verbose:
-                print(f"  [{s.name}->{r.name} {transport}] {case.id}: {shlex.join(s_argv)}", file=sys.stderr)
-            rc, _out, err = run_bounded(s_argv, participant_env(s, svars), s.cwd and expand(s.cwd, svars),
-                                        args.send_timeout)
-            if rc != 0:
-                why = (f"sender timed out after {args.send_timeout:g} s" if rc is None
-                       else f"sender exited with status {rc}")
-                finish(case, FAIL, [why], started, sender=(s_argv, err), receiver_log=False)
-                pending.pop(0)
-                all_sent = False
-                continue
-            # Wait for this message's line (or an error line) from the receiver.
-            deadline = time.monotonic() + args.message_timeout
-            outcome = None
-            while outcome is None:
-                kind, line = rx.next_event(deadline)
-                if kind == "timeout":
-                    outcome = [f"no message from the receiver within {args.message_timeout:g} s after the send"]
-                    finish(case, FAIL, outcome, started, sender=(s_argv, err))
-                    rx.stop()  # it may be stuck; the next case starts a fresh one
-                    rx = None
-                elif kind == "exit":
-                    outcome = [f"receiver exited with status {line} before this message arrived"]
-                    finish(case, FAIL, outcome, started, sender=(s_argv, err))
-                    rx.stop()
-                    rx = None
-                elif kind == "err":
-                    if line.startswith("error"):
-                        outcome = [f"receiver reported: {line}"]
-                        finish(case, FAIL, outcome, started, sender=(s_argv, err))
-                elif kind == "out":
-                    if not line.strip():
-                        continue
-                    try:
-                        msg = json.loads(line)
-                    except ValueError:
-                        outcome = [f"receiver printed a line that is not JSON on stdout: {line[:200]!r}"]
-                        finish(case, FAIL, outcome, started, sender=(s_argv, err))
-                        continue
-                    send_to = (msg.get("send_to") or msg.get("subject")) if isinstance(msg, dict) else None
-                    if send_to in done_subjects:
-                        continue  # a late message for a case already decided
-                    if isinstance(msg, dict) and "error" in msg and "payloads" not in msg:
-                        outcome = [f"receiver reported: {_short(msg['error'], 400)}"]
-                        finish(case, FAIL, outcome, started, sender=(s_argv, err))
-                        continue
-                    errors = check_message(case, transport, subject, msg)
-                    outcome = errors
-                    finish(case, FAIL if errors else PASS, errors, started, sender=(s_argv, err))
-            pending.pop(0)
+                print(f"  [{s.name}->{r.name} {transport}] {', '.join(c.id for c in batch)}: {shlex.join(s_argv)}",
+                      file=sys.stderr)
+            sender = SendRun(s_argv, participant_env(s, svars), s.cwd and expand(s.cwd, svars), s.send_batch)
+            try:
+                for i, (case, (spec_path, subject, _threshold)) in enumerate(zip(batch, specs)):
+                    why = sender.wait_sent(spec_path, args.send_timeout)
+                    if why:
+                        # The next run (a fresh sender) starts with the case after this one.
+                        finish(case, FAIL, [why], started, sender=sender, receiver_log=False)
+                        pending.pop(0)
+                        all_sent = False
+                        break
+                    later_subjects = {later for _, later, _ in specs[i + 1:]}
+                    if not wait_message(ctx, rx, case, transport, subject, done_subjects, later_subjects,
+                                        lambda status, errors: finish(case, status, errors, started, sender=sender)):
+                        # The receiver may be stuck; a fresh one must be ready before anything else is sent.
+                        rx.stop()
+                        rx = None
+                        pending.pop(0)
+                        break
+                    pending.pop(0)
+                    started = time.monotonic()
+                else:
+                    if s.send_batch:
+                        why = sender.wait_exit(args.send_timeout)
+                        if why:
+                            ctx.warn(f"{s.name} (sending to {r.name}, {transport}, batch of {len(batch)}) {why}: "
+                                     f"{tail(sender.stderr_tail, 3)}")
+            finally:
+                sender.stop()
         # All messages sent: the receiver should exit by itself after --count messages.
         if rx is not None and all_sent and rx.proc.poll() is None:
             try:
@@ -812,6 +845,53 @@ def run_group(ctx: Ctx, s: Participant, r: Participant, transport: str, cases: l
         if rx is not None:
             rx.stop()
     return results
+
+
+def wait_message(ctx: Ctx, rx: Receiver, case: Case, transport: str, subject: str, done_subjects: set[str],
+                 later_subjects: set[str], finish) -> bool:
+    """Waits (--message-timeout) for the case's line from the receiver, or an error line, and
+    calls finish(status, errors). Lines of later cases of the batch are kept for them. False
+    when the receiver timed out or exited (it must be restarted)."""
+
+    def judge(msg):
+        if isinstance(msg, dict) and "error" in msg and "payloads" not in msg:
+            finish(FAIL, [f"receiver reported: {_short(msg['error'], 400)}"])
+        else:
+            errors = check_message(case, transport, subject, msg)
+            finish(FAIL if errors else PASS, errors)
+
+    if subject in rx.ahead:
+        judge(rx.ahead.pop(subject))
+        return True
+    deadline = time.monotonic() + ctx.args.message_timeout
+    while True:
+        kind, line = rx.next_event(deadline)
+        if kind == "timeout":
+            finish(FAIL, [f"no message from the receiver within {ctx.args.message_timeout:g} s after the send"])
+            return False
+        if kind == "exit":
+            finish(FAIL, [f"receiver exited with status {line} before this message arrived"])
+            return False
+        if kind == "err":
+            if line.startswith("error"):
+                finish(FAIL, [f"receiver reported: {line}"])
+                return True
+        elif kind == "out":
+            if not line.strip():
+                continue
+            try:
+                msg = json.loads(line)
+            except ValueError:
+                finish(FAIL, [f"receiver printed a line that is not JSON on stdout: {line[:200]!r}"])
+                return True
+            send_to = (msg.get("send_to") or msg.get("subject")) if isinstance(msg, dict) else None
+            if send_to in done_subjects:
+                continue  # a late message for a case already decided
+            if send_to in later_subjects:
+                rx.ahead[send_to] = msg
+                continue
+            judge(msg)
+            return True
 
 
 # --------------------------------------------------------------------------------------------
@@ -924,7 +1004,7 @@ def parse_args(argv=None):
     ap.add_argument("--link-threshold", type=int, default=0,
                     help="size threshold passed to senders for link cells (default %(default)s: every payload is a link)")
     ap.add_argument("--ready-timeout", type=float, default=30.0, help="seconds for a receiver's `ready:` line")
-    ap.add_argument("--send-timeout", type=float, default=30.0, help="seconds for one send command")
+    ap.add_argument("--send-timeout", type=float, default=30.0, help="seconds for one send command (batch senders: per spec)")
     ap.add_argument("--message-timeout", type=float, default=20.0,
                     help="seconds for a message to reach the receiver after its send command exited")
     ap.add_argument("--exit-grace", type=float, default=5.0,

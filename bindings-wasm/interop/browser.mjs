@@ -1,5 +1,5 @@
 // tests-interop participant (tests-interop/README.md): the browser bundle in headless Chromium.
-//   node browser.mjs send <spec.json>
+//   node browser.mjs send <spec.json>...   (a batch sender: one page sends every spec, in order)
 //   node browser.mjs receive <ws_server> <subject> <count> <timeout_seconds>
 // Needs the bundle (bindings-wasm/scripts/build.sh) and Debian chromium.
 
@@ -19,28 +19,33 @@ async function closeAll() {
 
 try {
   if (mode === "send") {
-    const spec = JSON.parse(fs.readFileSync(args[0], "utf8"));
-    const result = await page.evaluate(async (spec) => {
-      const bytesOf = (g) => Uint8Array.from({ length: g.size }, (_, i) => (i * g.mul + g.add) % g.mod);
-      const data = spec.payloads.map((p) => {
-        if (["image", "audio", "video", "binary"].includes(p.payload_type)) return [p.dataname, bytesOf(p.input), p.payload_type];
-        if (p.payload_type === "arrowtable") return [p.dataname, p.input.rows, p.payload_type];
-        return [p.dataname, p.input, p.payload_type];
-      });
-      try {
-        const conn = await nb.connect({ servers: spec.ws_server, sender_name: "browser" });
-        const [env] = await conn.smartsend(spec.subject, data, { size_threshold: spec.threshold });
-        await conn.drain();
-        return { ok: env.payloads.map((p) => `${p.dataname}:${p.transport}`) };
-      } catch (e) {
-        return { error: `${e.code ?? e.name}: ${e.message}` };
+    // Chromium's start-up dominates a send, so one page sends all specs; each `sent` line tells
+    // the runner that spec's message reached the server. The first failure ends the run.
+    for (const specPath of args) {
+      const spec = JSON.parse(fs.readFileSync(specPath, "utf8"));
+      const result = await page.evaluate(async (spec) => {
+        const bytesOf = (g) => Uint8Array.from({ length: g.size }, (_, i) => (i * g.mul + g.add) % g.mod);
+        const data = spec.payloads.map((p) => {
+          if (["image", "audio", "video", "binary"].includes(p.payload_type)) return [p.dataname, bytesOf(p.input), p.payload_type];
+          if (p.payload_type === "arrowtable") return [p.dataname, p.input.rows, p.payload_type];
+          return [p.dataname, p.input, p.payload_type];
+        });
+        try {
+          const conn = await nb.connect({ servers: spec.ws_server, sender_name: "browser" });
+          const [env] = await conn.smartsend(spec.subject, data, { size_threshold: spec.threshold });
+          await conn.drain();
+          return { ok: env.payloads.map((p) => `${p.dataname}:${p.transport}`) };
+        } catch (e) {
+          return { error: `${e.code ?? e.name}: ${e.message}` };
+        }
+      }, spec);
+      if (result.error) {
+        console.error(`error: ${spec.case}: ${result.error}`);
+        status = 1;
+        break;
       }
-    }, spec);
-    if (result.error) {
-      console.error(`error: ${result.error}`);
-      status = 1;
-    } else {
-      console.error(`sent ${result.ok.join(" ")}`);
+      console.error(`sent ${spec.case}: ${result.ok.join(" ")}`);
+      console.log(`sent ${specPath}`);
     }
   } else if (mode === "receive") {
     const [ws, subject, count, timeout] = [args[0], args[1], Number(args[2]), Number(args[3])];
@@ -67,7 +72,7 @@ try {
     }
     await page.evaluate(() => window.conn.drain());
   } else {
-    console.error("usage: browser.mjs send <spec> | receive <ws_server> <subject> <count> <timeout>");
+    console.error("usage: browser.mjs send <spec>... | receive <ws_server> <subject> <count> <timeout>");
     status = 2;
   }
 } catch (e) {
