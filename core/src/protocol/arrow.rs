@@ -101,10 +101,20 @@ fn write_rows(batches: &[RecordBatch]) -> Result<Vec<u8>> {
 fn numbers_are_js_safe(batch: &RecordBatch) -> bool {
     use arrow_array::cast::AsArray;
     use arrow_array::types::{Int64Type, UInt64Type};
-    let safe = MAX_SAFE_INTEGER;
     batch.columns().iter().all(|column| match column.data_type() {
-        DataType::Int64 => column.as_primitive::<Int64Type>().values().iter().all(|v| v.unsigned_abs() <= safe),
-        DataType::UInt64 => column.as_primitive::<UInt64Type>().values().iter().all(|&v| v <= safe),
+        DataType::Int64 => {
+            column.as_primitive::<Int64Type>().values().iter().all(|v| v.unsigned_abs() <= MAX_SAFE_INTEGER)
+        }
+        DataType::UInt64 => column.as_primitive::<UInt64Type>().values().iter().all(|&v| v <= MAX_SAFE_INTEGER),
+        other => writes_no_large_integer(other),
+    })
+}
+
+/// Types whose every JSON value is a string, a bool, null, a float or an integer of at most 32 bits.
+fn writes_no_large_integer(data_type: &DataType) -> bool {
+    match data_type {
+        // Only the dictionary's values are written (apache-arrow JS encodes strings this way).
+        DataType::Dictionary(_, values) => writes_no_large_integer(values),
         DataType::Null
         | DataType::Boolean
         | DataType::Int8
@@ -123,7 +133,7 @@ fn numbers_are_js_safe(batch: &RecordBatch) -> bool {
         | DataType::Date64
         | DataType::Timestamp(_, _) => true,
         _ => false,
-    })
+    }
 }
 
 /// Largest integer a JavaScript Number holds exactly (2^53 − 1).
@@ -296,6 +306,28 @@ mod tests {
         }
         let big = from_json_rows(&json!([{"big": 9_007_199_254_740_993_i64}])).unwrap();
         assert_eq!(to_json_rows_text(&big).unwrap(), r#"[{"big":"9007199254740993"}]"#);
+    }
+
+    #[test]
+    fn dictionary_strings_take_the_text_path() {
+        use arrow_array::types::Int32Type;
+        use arrow_array::{DictionaryArray, Int64Array};
+        let names: DictionaryArray<Int32Type> = ["a", "b", "a"].into_iter().collect();
+        let batch = RecordBatch::try_from_iter([
+            ("name", std::sync::Arc::new(names) as ArrayRef),
+            ("n", std::sync::Arc::new(Int64Array::from(vec![1, -2, 3])) as ArrayRef),
+        ])
+        .unwrap();
+        assert!(numbers_are_js_safe(&batch));
+        let mut ipc = Vec::new();
+        let mut writer = arrow_ipc::writer::StreamWriter::try_new(&mut ipc, &batch.schema()).unwrap();
+        writer.write(&batch).unwrap();
+        writer.finish().unwrap();
+        drop(writer);
+        let ipc = Bytes::from(ipc);
+        let text = to_json_rows_text(&ipc).unwrap();
+        assert_eq!(text, r#"[{"name":"a","n":1},{"name":"b","n":-2},{"name":"a","n":3}]"#);
+        assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), to_json_rows(&ipc).unwrap());
     }
 
     #[test]
