@@ -31,11 +31,12 @@ runner() {
 step "core::protocol builds for wasm32-unknown-unknown"
 cargo build -p natsbridge --no-default-features --target wasm32-unknown-unknown --quiet
 
-step "the README's demo prints all five payloads"
+step "the README's demo: the Rust CLI sends five payloads, the Python binding receives them"
 demo_out="$(bash scripts/demo.sh 2>&1)"
 echo "$demo_out"
-for line in "greeting +text +direct" "config +dictionary +direct" "readings +jsontable +direct" \
-            "table +arrowtable +direct" "blob +binary +link +2000000 B"; do
+for line in "python: greeting +text +direct 'Hello from natsbridge" "python: config +dictionary +direct \{'units'" \
+            "python: readings +jsontable +direct 3 rows" "python: table +arrowtable +direct 3 rows x 3 columns" \
+            "python: blob +binary +link +2,000,000 bytes"; do
     grep -Eq "$line" <<<"$demo_out" || { echo "demo output lacks: $line"; exit 1; }
 done
 

@@ -92,18 +92,27 @@ fn free_port() -> Result<u16, Error> {
 
 /// Starts a server, receives in a second process (`natsbridge sub`), sends five payload types
 /// from this one, prints what arrived, and stops the server.
-pub async fn demo() -> Result<(), Error> {
+/// `receiver`: the receiving program's argv with `{server}` and `{subject}` filled in; empty for
+/// this CLI's own `sub`.
+pub async fn demo(receiver: Vec<String>) -> Result<(), Error> {
     let server = DevServer::start(free_port()?, None).await?;
     eprintln!("started nats-server with JetStream on {}", server.url);
     let subject = "natsbridge.demo";
     let exe = std::env::current_exe().map_err(|e| failed(e.to_string()))?;
-    let mut receiver = Command::new(exe)
-        .args(["--server", &server.url, "sub", subject, "--count", "1", "--timeout", "30", "--ready"])
+    let argv: Vec<String> = if receiver.is_empty() {
+        let exe = exe.to_string_lossy();
+        let own = [&exe, "--server", &server.url, "sub", subject, "--count", "1", "--timeout", "30", "--ready"];
+        own.iter().map(|s| s.to_string()).collect()
+    } else {
+        receiver.iter().map(|a| a.replace("{server}", &server.url).replace("{subject}", subject)).collect()
+    };
+    let mut receiver = Command::new(&argv[0])
+        .args(&argv[1..])
         .stdout(Stdio::inherit())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .map_err(|e| failed(format!("cannot start the receiver process: {e}")))?;
+        .map_err(|e| failed(format!("cannot start the receiver process {:?}: {e}", argv[0])))?;
     let mut lines = BufReader::new(receiver.stderr.take().expect("piped stderr")).lines();
     loop {
         match tokio::time::timeout(Duration::from_secs(15), lines.next_line()).await {

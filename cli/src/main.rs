@@ -112,7 +112,12 @@ enum Command {
     },
     /// Start a local server, send a message with five payload types, receive it in a second
     /// process and print it.
-    Demo,
+    Demo {
+        /// The receiving program (default: this CLI's `sub`), e.g. `-- python receive.py {server}
+        /// {subject}`. It prints `ready:` on stderr once subscribed, then exits 0 after one message.
+        #[arg(last = true)]
+        receiver: Vec<String>,
+    },
 }
 
 #[derive(Args)]
@@ -254,6 +259,6 @@ async fn run(cli: Cli) -> Result<(), Error> {
             show::received(&reply, None, json)
         }
         Command::Dev { port, websocket_port } => dev::run_foreground(port, websocket_port).await,
-        Command::Demo => dev::demo().await,
+        Command::Demo { receiver } => dev::demo(receiver).await,
     }
 }
