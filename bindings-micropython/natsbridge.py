@@ -54,9 +54,10 @@ CHECKSUM_MISMATCH = "CHECKSUM_MISMATCH"
 PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
 URL_NOT_ALLOWED = "URL_NOT_ALLOWED"
 TIMEOUT = "TIMEOUT"
+INVALID_ARGUMENT = "INVALID_ARGUMENT"  # a caller mistake: a bad option, subject, URL or argument type
 ERROR_CODES = (INVALID_PAYLOAD_TYPE, UPLOAD_FAILED, DOWNLOAD_FAILED, INVALID_TRANSPORT, NATS_CONNECTION_FAILED,
                DESERIALIZATION_ERROR, INVALID_ENVELOPE, CHECKSUM_MISMATCH, PAYLOAD_TOO_LARGE, URL_NOT_ALLOWED,
-               TIMEOUT)
+               TIMEOUT, INVALID_ARGUMENT)
 
 #: The largest serialized payload MicroPython sends (bytes): the seeds' hard limit for 256 KB devices.
 MAX_PAYLOAD_SIZE = 50000
@@ -287,10 +288,14 @@ def _connection_failed(message):
     return NATSBridgeError(NATS_CONNECTION_FAILED, message)
 
 
+def _invalid(message, cid=None):
+    return NATSBridgeError(INVALID_ARGUMENT, message, cid)
+
+
 def _check_subject(subject, what="subject"):
     if not isinstance(subject, str) or not subject or " " in subject or "\t" in subject or "\r" in subject \
             or "\n" in subject:
-        raise _connection_failed("invalid %s %r: NATS subjects are non-empty and have no whitespace" % (what, subject))
+        raise _invalid("invalid %s %r: NATS subjects are non-empty and have no whitespace" % (what, subject))
 
 
 def _is_timeout(e):
@@ -318,7 +323,7 @@ class Connection:
         if "://" in url:
             scheme, url = url.split("://", 1)
         if scheme != "nats":
-            raise _connection_failed("%s: only nats:// URLs are supported (no TLS on MicroPython)" % self.url)
+            raise _invalid("%s: only nats:// URLs are supported (no TLS on MicroPython)" % self.url)
         user = password = token = None
         if "@" in url:
             auth, url = url.rsplit("@", 1)
@@ -331,6 +336,9 @@ class Connection:
             host, port = host.rsplit(":", 1)
         try:
             port = int(port)
+        except ValueError:
+            raise _invalid("%s: the port is not a number" % self.url)
+        try:
             addr = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)[0]
             self._sock = socket.socket(addr[0], addr[1], addr[2])
             self._sock.settimeout(self.timeout)
@@ -547,7 +555,7 @@ def _shared_connection(url):
 
 def _option(name, value):
     if not isinstance(value, str):
-        raise NATSBridgeError(INVALID_ENVELOPE, "%s must be a str, not %s" % (name, _type_name(value)))
+        raise _invalid("%s must be a str, not %s" % (name, _type_name(value)))
     return value
 
 
@@ -562,7 +570,7 @@ def smartsend(subject, data, connection=None, broker_url=None, correlation_id=No
     builds the published JSON as a bytearray (4/3 of the payloads' size more heap).
     Bad input raises NATSBridgeError before anything is published: INVALID_PAYLOAD_TYPE,
     PAYLOAD_TOO_LARGE (a payload over MAX_PAYLOAD_SIZE bytes, or an envelope over the server's
-    max_payload), INVALID_ENVELOPE (header options), NATS_CONNECTION_FAILED.
+    max_payload), INVALID_ARGUMENT (header options, subject), NATS_CONNECTION_FAILED.
     """
     if not isinstance(data, (list, tuple)):
         raise NATSBridgeError(INVALID_PAYLOAD_TYPE, "data must be a list of (dataname, data, payload_type) tuples,"
@@ -585,13 +593,13 @@ def smartsend(subject, data, connection=None, broker_url=None, correlation_id=No
     }
     cid = env["correlation_id"]
     if not msg_purpose:
-        raise NATSBridgeError(INVALID_ENVELOPE, "msg_purpose must not be empty", cid)
+        raise _invalid("msg_purpose must not be empty", cid)
     if not isinstance(env["metadata"], dict):
-        raise NATSBridgeError(INVALID_ENVELOPE, "metadata must be a dict", cid)
+        raise _invalid("metadata must be a dict", cid)
     try:
         _check_json(env["metadata"])
     except ValueError as e:
-        raise NATSBridgeError(INVALID_ENVELOPE, "metadata: %s" % e, cid)
+        raise _invalid("metadata: %s" % e, cid)
     for item in data:
         if not isinstance(item, (tuple, list)) or len(item) != 3 or not isinstance(item[0], str):
             raise NATSBridgeError(INVALID_PAYLOAD_TYPE, "each payload must be a (dataname, data, payload_type) tuple,"
@@ -749,7 +757,7 @@ def _message_bytes(msg):
         return data.encode()
     if _is_buffer(data):
         return data
-    raise _bad("a message is bytes, bytearray, str or an object with .data, not %s" % _type_name(msg))
+    raise _invalid("a message is bytes, bytearray, str or an object with .data, not %s" % _type_name(msg))
 
 
 def _get_str(obj, key, what, cid=None, required=False):

@@ -17,6 +17,7 @@ export type ErrorCode =
   | 'PAYLOAD_TOO_LARGE'
   | 'URL_NOT_ALLOWED'
   | 'TIMEOUT'
+  | 'INVALID_ARGUMENT'
 
 /** What every error of this package is: an `Error` with the core's code and, when the message
  * is known, its correlation id. */
@@ -90,25 +91,27 @@ export interface Envelope extends Header {
 export type ArrowOut = 'rows' | 'table' | 'ipc'
 
 /** The seeds' `fileserver_upload_handler(fileserver_url, dataname, data) -> {url, ...}`: stores
- * the bytes and returns where a receiver fetches them (a URL string also works). */
+ * the bytes and returns where a receiver fetches them (a URL string also works; a `status`
+ * outside 2xx fails the upload). */
 export type UploadHandler = (
   fileserverUrl: string,
   dataname: string,
   data: Buffer,
 ) => { url: string; [key: string]: unknown } | string | Promise<{ url: string; [key: string]: unknown } | string>
-/** The seeds' `fileserver_download_handler(url, max_retries, base_delay, max_delay,
- * correlation_id) -> bytes` (delays in ms); it retries on its own. */
+/** The seeds' `fileserver_download_handler(url, max_retries, base_delay_ms, max_delay_ms,
+ * correlation_id) -> bytes` (delays in whole milliseconds); it retries on its own. */
 export type DownloadHandler = (
   url: string,
   maxRetries: number,
-  baseDelay: number,
-  maxDelay: number,
+  baseDelayMs: number,
+  maxDelayMs: number,
   correlationId: string,
 ) => Uint8Array | ArrayBuffer | Promise<Uint8Array | ArrayBuffer>
 
-/** Per-message options (the seeds' snake_case names are accepted too). */
+/** Per-message options: core's names (`SEND_OPTION_NAMES`) in camelCase; the snake_case
+ * spelling is accepted too. An unknown name or a bad value is INVALID_ARGUMENT. */
 export interface SendOptions {
-  /** Payloads at or over this many serialized bytes go by link (default SIZE_THRESHOLD env, else 500000). */
+  /** Payloads at or over this many serialized bytes go by link (default: the connection's). */
   sizeThreshold?: number
   correlationId?: string
   msgPurpose?: string
@@ -121,10 +124,11 @@ export interface SendOptions {
   metadata?: Record<string, unknown>
 }
 
-/** Where a one-call `smartsend` / `smartreceive` goes without a connection. */
+/** Where a one-call `smartsend` goes without a connection. */
 export interface CallTarget {
   connection?: Connection
-  /** Default: NATS_URL, else nats://localhost:4222. One connection per URL per process. */
+  /** Default: NATS_URL, else nats://localhost:4222. One connection per URL and file server per
+   * process. */
   brokerUrl?: string
   /** A Plik server for link payloads (default FILESERVER_URL, else the JetStream object store);
    * with an upload handler, the handler's first argument. */
@@ -133,49 +137,67 @@ export interface CallTarget {
   fileserverUploadHandler?: UploadHandler
 }
 
-/** A one-call `smartreceive` fetching links with your own function (no connection needed). It
- * serves URLs under `fileserverUrl` and `allowedOrigins` (`scheme://host[:port][/path]`, or
- * `scheme:` for a whole custom scheme). */
-export interface ReceiveHandlerOptions {
+/** A one-call `smartreceive`: links through the process-wide connection of `brokerUrl`, or
+ * fetched by your own function (no connection needed), which serves URLs under the origin of
+ * `fileserverUrl` and `allowedOrigins` (`scheme://host[:port][/path]`, or `scheme:` for a whole
+ * custom scheme). */
+export interface ReceiveOptions {
+  connection?: Connection
+  brokerUrl?: string
+  fileserverUrl?: string
   fileserverDownloadHandler?: DownloadHandler
   allowedOrigins?: string[]
-  retries?: number
+  /** Given to the download handler: attempts, first delay and cap in milliseconds. */
+  maxRetries?: number
   baseDelay?: number
   maxDelay?: number
+  /** How received arrowtables are given (default 'rows'). */
+  arrow?: ArrowOut
 }
 
+/** Connection options: core's names (`OPTION_NAMES`) in camelCase, durations in milliseconds;
+ * the snake_case spelling is accepted too. An unknown name or a bad value is INVALID_ARGUMENT. */
 export interface ConnectOptions {
-  /** nats.js names. */
+  /** Default: NATS_URL, else nats://localhost:4222. A string may list several, comma-separated. */
   servers?: string | string[]
-  port?: number
   name?: string
   user?: string
-  pass?: string
+  password?: string
   token?: string
   /** An nkey seed (`SU...`). */
   nkey?: string
-  credsFile?: string
-  tls?: { caFile?: string; certFile?: string; keyFile?: string } | null
+  credentialsFile?: string
+  tlsCaFile?: string
+  tlsCertFile?: string
+  tlsKeyFile?: string
+  tlsRequired?: boolean
   /** -1: forever (default). */
   maxReconnectAttempts?: number
   /** Milliseconds. */
   reconnectTimeWait?: number
-  /** Connect timeout, milliseconds. */
-  timeout?: number
+  /** Milliseconds (default 5000). */
+  connectTimeout?: number
   /** Messages buffered per subscription. */
-  pendingLimit?: number
-  /** The bridge's own. */
+  pendingMsgsLimit?: number
+  /** Payloads at or over this many serialized bytes go by link (default SIZE_THRESHOLD env, else 500000). */
   sizeThreshold?: number
+  /** Default: FILESERVER_URL. */
   fileserverUrl?: string
+  /** 'plik' (default) or 'http' (PUT and GET on `{fileserverUrl}/{id}/{name}`). */
   fileserverKind?: 'plik' | 'http'
   objectStore?: boolean
   objectStoreBucket?: string
   /** Milliseconds. */
   objectStoreTtl?: number
-  /** Extra origins (`scheme://host[:port]`) link payloads may be downloaded from. */
+  /** Plik one-shot uploads: the first download consumes the file. */
+  plikOneshot?: boolean
+  /** Milliseconds. */
+  plikTtl?: number
+  plikToken?: string
+  /** Further origins (`scheme://host[:port][/path]`) link payloads may be downloaded from. */
   allowedOrigins?: string[]
   /** Download attempts (default 5), first delay and cap in milliseconds (100, 5000). */
-  retries?: number
+  maxRetries?: number
   baseDelay?: number
   maxDelay?: number
   maxDownloadBytes?: number
@@ -184,7 +206,7 @@ export interface ConnectOptions {
   /** How received arrowtables are given (default 'rows'). */
   arrow?: ArrowOut
   /** Your own link store for the connection: uploads go to it first; the download handler
-   * serves URLs under `fileserverUrl` and `allowedOrigins`. */
+   * serves URLs under the origin of `fileserverUrl` and `allowedOrigins`. */
   fileserverUploadHandler?: UploadHandler
   fileserverDownloadHandler?: DownloadHandler
 }
@@ -198,9 +220,10 @@ export declare function smartsend(
 /** msg: the message bytes, its text, or a nats.js `Msg`. */
 export declare function smartreceive(
   msg: Uint8Array | ArrayBuffer | string | { data: Uint8Array },
-  opts?: Omit<CallTarget, 'fileserverUploadHandler'> & ReceiveHandlerOptions & { arrow?: ArrowOut },
+  opts?: ReceiveOptions,
 ): Promise<Envelope>
 
+/** A string is `servers`. */
 export declare function connect(opts?: ConnectOptions | string): Promise<Connection>
 
 /** Drains the process-wide connections of the one-call style. */
@@ -224,25 +247,28 @@ export declare class Connection {
   replyError(request: Envelope, code: ErrorCode, message: string): Promise<[env: SentEnvelope, msgJson: string]>
   flush(): Promise<void>
   /** Writes out pending publishes, delivers what is in flight, unsubscribes and closes. */
-  drain(): Promise<void>
-  /** Same as drain(). */
   close(): Promise<void>
+  /** Same as close(). */
+  drain(): Promise<void>
   [Symbol.asyncDispose](): Promise<void>
 }
 
-export declare class Subscription implements AsyncIterableIterator<Envelope> {
+export declare class Subscription implements AsyncIterable<Envelope> {
   private constructor()
   /** The next envelope, null once closed; TIMEOUT when nothing arrives within `timeout` ms. */
-  nextMessage(opts?: { timeout?: number }): Promise<Envelope | null>
-  next(): Promise<IteratorResult<Envelope, undefined>>
-  return(): Promise<IteratorResult<Envelope, undefined>>
-  [Symbol.asyncIterator](): this
+  next(opts?: { timeout?: number }): Promise<Envelope | null>
+  /** Leaving a `for await` loop unsubscribes. */
+  [Symbol.asyncIterator](): AsyncIterableIterator<Envelope>
   unsubscribe(): Promise<void>
 }
 
 export declare const ERROR_CODES: readonly ErrorCode[]
 export declare const PAYLOAD_TYPES: readonly PayloadType[]
 export declare const MSG_PURPOSES: readonly string[]
+/** Every connection option by core's canonical snake_case name. */
+export declare const OPTION_NAMES: readonly string[]
+/** Every per-message option by core's canonical snake_case name. */
+export declare const SEND_OPTION_NAMES: readonly string[]
 export declare const DEFAULT_SIZE_THRESHOLD: number
 
 export declare const TEXT: 'text'

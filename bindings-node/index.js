@@ -1,13 +1,16 @@
 'use strict'
 // NATSBridge for Node.js: typed payloads over NATS, large ones through claim-check links.
-// The protocol and all I/O live in the Rust core (the private addon loaded by native.js); this
-// file adds JavaScript idioms only: option names, Arrow tables, async iteration, Error objects.
+// The protocol, the options and their checks, and all I/O live in the Rust core (the private
+// addon loaded by native.js); this file converts JavaScript values only: option names
+// (camelCase to core's snake_case), payload values, Arrow tables, async iteration, Error objects.
 
 const native = require('./native.js')
 
 const ERROR_CODES = Object.freeze(native.errorCodes())
 const PAYLOAD_TYPES = Object.freeze(native.payloadTypes())
 const MSG_PURPOSES = Object.freeze(native.msgPurposes())
+const OPTION_NAMES = Object.freeze(native.optionNames())
+const SEND_OPTION_NAMES = Object.freeze(native.sendOptionNames())
 const DEFAULT_SIZE_THRESHOLD = native.DEFAULT_SIZE_THRESHOLD
 
 const TEXT = 'text'
@@ -27,13 +30,15 @@ const CHAT = 'chat'
 const COMMAND = 'command'
 const EVENT = 'event'
 
-/** An Error with one of the core's codes, for bad input found before the core sees it. */
+/** An Error with one of the core's codes, for input that cannot reach the core as it is. */
 function codedError(code, message) {
   const e = new Error(`${code}: ${message}`)
   e.code = code
   e.correlationId = null
   return e
 }
+
+const invalid = (message) => codedError('INVALID_ARGUMENT', message)
 
 /** The addon returns errors as values (so they keep the core's code); they are thrown here. */
 function unwrap(r) {
@@ -48,6 +53,72 @@ function kindOf(v) {
   return typeof v
 }
 
+// --- options: core's names in camelCase or snake_case, durations in milliseconds -------------
+
+/** Core's spelling of an option name: camelCase becomes snake_case, snake_case stays. */
+function snake(key) {
+  return key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)
+}
+
+/** An options object keyed by core's names; undefined values are left out (unset). */
+function byCoreName(opts, what) {
+  if (opts == null) return {}
+  if (typeof opts !== 'object' || Array.isArray(opts)) throw invalid(`${what} options are an object, not ${kindOf(opts)}`)
+  const out = {}
+  for (const key of Object.keys(opts)) if (opts[key] !== undefined) out[snake(key)] = opts[key]
+  return out
+}
+
+/** Takes the keys `names` out of `o`: a call's host-side arguments, which the core never sees. */
+function take(o, names) {
+  const out = {}
+  for (const name of names) {
+    if (name in o) {
+      out[name] = o[name]
+      delete o[name]
+    }
+  }
+  return out
+}
+
+function refuseOthers(o, what, allowed) {
+  const extra = Object.keys(o)
+  if (extra.length > 0) throw invalid(`unknown ${what} option ${JSON.stringify(extra[0])}; the options are ${allowed.join(', ')}`)
+}
+
+/** JSON text of options for the core (null when there are none). A value JSON cannot carry is
+ * refused here rather than dropped or turned into null by JSON.stringify. */
+function optionsJson(o) {
+  if (Object.keys(o).length === 0) return null
+  try {
+    return JSON.stringify(o, (key, v) => {
+      if ((typeof v === 'number' && !Number.isFinite(v)) || typeof v === 'function' || typeof v === 'symbol') {
+        throw invalid(`option ${JSON.stringify(key)} cannot be ${typeof v === 'number' ? v : `a ${typeof v}`}`)
+      }
+      return v
+    })
+  } catch (e) {
+    throw e.code === 'INVALID_ARGUMENT' ? e : invalid(`options are not JSON values: ${e.message}`)
+  }
+}
+
+function arrowMode(mode) {
+  if (mode === undefined || mode === null) return 'rows'
+  if (mode === 'rows' || mode === 'table' || mode === 'ipc') return mode
+  throw invalid(`arrow must be "rows", "table" or "ipc", not ${JSON.stringify(mode)}`)
+}
+
+function checkSubject(subject) {
+  if (typeof subject !== 'string' || subject === '') throw invalid(`a subject is a non-empty string, not ${kindOf(subject)}`)
+}
+
+function checkTimeout(timeout) {
+  if (timeout != null && typeof timeout !== 'number') throw invalid(`timeout is a number of milliseconds, not ${kindOf(timeout)}`)
+  return timeout ?? null
+}
+
+// --- payloads -----------------------------------------------------------------------------------
+
 // JSON.stringify would write NaN and ±Infinity as null: refuse them, as the other bindings do.
 function finiteOnly(key, v) {
   if (typeof v === 'number' && !Number.isFinite(v)) {
@@ -56,15 +127,15 @@ function finiteOnly(key, v) {
   return v
 }
 
-function jsonText(name, type, value) {
+function jsonText(name, value) {
   let text
   try {
     text = JSON.stringify(value, finiteOnly)
   } catch (e) {
-    throw codedError('INVALID_PAYLOAD_TYPE', `payload ${JSON.stringify(name)} (${type}) is not JSON-serializable: ${e.message}`)
+    throw codedError('INVALID_PAYLOAD_TYPE', `payload ${JSON.stringify(name)} is not JSON-serializable: ${e.message}`)
   }
   if (text === undefined) {
-    throw codedError('INVALID_PAYLOAD_TYPE', `payload ${JSON.stringify(name)} (${type}) is not JSON-serializable: ${kindOf(value)}`)
+    throw codedError('INVALID_PAYLOAD_TYPE', `payload ${JSON.stringify(name)} is not JSON-serializable: ${kindOf(value)}`)
   }
   return text
 }
@@ -85,7 +156,8 @@ function isArrowTable(v) {
   return v !== null && typeof v === 'object' && Array.isArray(v.batches) && v.schema && typeof v.numRows === 'number'
 }
 
-/** `[[dataname, data, payload_type], ...]` in the two shapes the addon takes: string or bytes. */
+/** `[[dataname, data, payload_type, json], ...]` for the addon: data as bytes, a string, or JSON
+ * text (`json` true). What each means for its payload_type is the core's rule. */
 function toNative(data) {
   if (!Array.isArray(data)) {
     throw codedError('INVALID_PAYLOAD_TYPE', `payloads must be an array of [dataname, data, payload_type], not ${kindOf(data)}`)
@@ -97,87 +169,13 @@ function toNative(data) {
       throw codedError('INVALID_PAYLOAD_TYPE', `payload ${i} must be [dataname: string, data, payload_type: string]`)
     }
     const [name, value, type] = item
-    let v = value
-    if (value instanceof Uint8Array || typeof value === 'string') {
-      if (type === ARROWTABLE && typeof value === 'string') {
-        throw codedError('INVALID_PAYLOAD_TYPE', `payload ${JSON.stringify(name)}: an arrowtable is an apache-arrow Table, Arrow IPC stream bytes or an array of row objects, not a string`)
-      }
-      if (typeof value === 'string' && (type === DICTIONARY || type === JSONTABLE)) v = jsonText(name, type, value)
-    } else if (value instanceof ArrayBuffer) {
-      v = new Uint8Array(value)
-    } else if (ArrayBuffer.isView(value)) {
-      v = new Uint8Array(value.buffer, value.byteOffset, value.byteLength)
-    } else if (type === DICTIONARY || type === JSONTABLE) {
-      v = jsonText(name, type, value)
-    } else if (type === ARROWTABLE && isArrowTable(value)) {
-      v = arrow().tableToIPC(value, 'stream')
-    } else if (type === ARROWTABLE && Array.isArray(value)) {
-      v = jsonText(name, type, value) // rows: the core builds the table
-    } else if (PAYLOAD_TYPES.includes(type)) {
-      const want = type === TEXT ? 'a string' : type === ARROWTABLE ? 'an apache-arrow Table, IPC bytes or row objects' : 'a Buffer or Uint8Array'
-      throw codedError('INVALID_PAYLOAD_TYPE', `payload ${JSON.stringify(name)} has payload_type ${JSON.stringify(type)}, which needs ${want}, not ${kindOf(value)}`)
-    } else {
-      v = '' // an unknown payload_type: the core names it
-    }
-    out[i] = [name, v, type]
+    if (typeof value === 'string' || value instanceof Uint8Array) out[i] = [name, value, type, false]
+    else if (value instanceof ArrayBuffer) out[i] = [name, new Uint8Array(value), type, false]
+    else if (ArrayBuffer.isView(value)) out[i] = [name, new Uint8Array(value.buffer, value.byteOffset, value.byteLength), type, false]
+    else if (isArrowTable(value)) out[i] = [name, arrow().tableToIPC(value, 'stream'), type, false]
+    else out[i] = [name, jsonText(name, value), type, true]
   }
   return out
-}
-
-// Per-message options: camelCase, and the seeds' snake_case names.
-const SEND_KEYS = {
-  sizeThreshold: 'sizeThreshold', size_threshold: 'sizeThreshold',
-  correlationId: 'correlationId', correlation_id: 'correlationId',
-  msgPurpose: 'msgPurpose', msg_purpose: 'msgPurpose',
-  senderName: 'senderName', sender_name: 'senderName',
-  senderId: 'senderId', sender_id: 'senderId',
-  receiverName: 'receiverName', receiver_name: 'receiverName',
-  receiverId: 'receiverId', receiver_id: 'receiverId',
-  replyTo: 'replyTo', reply_to: 'replyTo',
-  replyToMsgId: 'replyToMsgId', reply_to_msg_id: 'replyToMsgId',
-  metadata: 'metadata',
-}
-// Keys a call takes besides the per-message options.
-const CALL_KEYS = new Set([
-  'connection', 'brokerUrl', 'broker_url', 'fileserverUrl', 'fileserver_url', 'arrow', 'timeout',
-  'fileserverUploadHandler', 'fileserver_upload_handler',
-])
-
-/** Splits a call's options into the addon's per-message options and the call's own keys. */
-function sendOptions(opts, allowed) {
-  if (opts == null) return null
-  let send = null
-  for (const key of Object.keys(opts)) {
-    const value = opts[key]
-    if (value === undefined) continue
-    const name = SEND_KEYS[key]
-    if (name === undefined) {
-      if (CALL_KEYS.has(key) && allowed.includes(key)) continue
-      throw new TypeError(`unexpected option ${JSON.stringify(key)}`)
-    }
-    send ??= {}
-    send[name] = name === 'metadata' ? metadataText(value) : value
-  }
-  return send
-}
-
-function metadataText(value) {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw codedError('INVALID_ENVELOPE', 'metadata must be a plain object')
-  }
-  return JSON.stringify(value)
-}
-
-function checkSubject(subject) {
-  if (typeof subject !== 'string' || subject === '') {
-    throw codedError('INVALID_ENVELOPE', `a subject is a non-empty string, not ${kindOf(subject)}`)
-  }
-}
-
-function arrowMode(mode) {
-  if (mode === undefined) return 'rows'
-  if (mode === 'rows' || mode === 'table' || mode === 'ipc') return mode
-  throw new TypeError(`arrow must be "rows", "table" or "ipc", not ${JSON.stringify(mode)}`)
 }
 
 /** The addon's `{h, p, s, r}` as the received envelope: header fields, then `payloads` as
@@ -203,96 +201,6 @@ function toEnvelope(o, mode) {
   return env
 }
 
-function handlerFn(fn, name) {
-  if (typeof fn !== 'function') throw new TypeError(`${name} must be a function, not ${kindOf(fn)}`)
-  return fn
-}
-
-/** The seeds' upload handler `(fileserverUrl, dataname, data) => {url, ...}` (plain or async)
- * as the addon calls it: always a Promise of the URL string. */
-function uploadHandler(fn) {
-  handlerFn(fn, 'fileserverUploadHandler')
-  return async (server, dataname, data) => {
-    const r = await fn(server, dataname, data)
-    const url = typeof r === 'string' ? r : r?.url
-    if (typeof url !== 'string') throw new Error(`returned ${kindOf(r)}, not {url: string}`)
-    return url
-  }
-}
-
-/** The seeds' download handler `(url, maxRetries, baseDelayMs, maxDelayMs, correlationId) =>
- * bytes` (plain or async), always a Promise of a Uint8Array. */
-function downloadHandler(fn) {
-  handlerFn(fn, 'fileserverDownloadHandler')
-  return async (...args) => {
-    const b = await fn(...args)
-    if (b instanceof Uint8Array) return b
-    if (b instanceof ArrayBuffer) return new Uint8Array(b)
-    if (ArrayBuffer.isView(b)) return new Uint8Array(b.buffer, b.byteOffset, b.byteLength)
-    throw new Error(`returned ${kindOf(b)}, not bytes`)
-  }
-}
-
-function sendHandlers(opts) {
-  const fn = opts?.fileserverUploadHandler ?? opts?.fileserver_upload_handler
-  if (fn == null) return null
-  return { upload: uploadHandler(fn), fileserverUrl: opts.fileserverUrl ?? opts.fileserver_url ?? process.env.FILESERVER_URL }
-}
-
-const RECEIVE_KEYS = new Set(['connection', 'brokerUrl', 'broker_url', 'fileserverUrl', 'fileserver_url', 'arrow',
-  'fileserverDownloadHandler', 'fileserver_download_handler', 'allowedOrigins', 'retries', 'baseDelay', 'maxDelay'])
-
-function receiveHandlers(opts) {
-  if (opts == null) return null
-  for (const key of Object.keys(opts)) {
-    if (!RECEIVE_KEYS.has(key)) throw new TypeError(`unexpected receive option ${JSON.stringify(key)}`)
-  }
-  const fn = opts.fileserverDownloadHandler ?? opts.fileserver_download_handler
-  if (fn == null) return null
-  if (opts.connection != null) {
-    throw new TypeError("a connection's download handler is given to connect(); this one is for calls without a connection")
-  }
-  return {
-    download: downloadHandler(fn),
-    fileserverUrl: opts.fileserverUrl ?? opts.fileserver_url ?? process.env.FILESERVER_URL,
-    allowedOrigins: opts.allowedOrigins,
-    retries: opts.retries,
-    baseDelay: opts.baseDelay,
-    maxDelay: opts.maxDelay,
-  }
-}
-
-function target(opts) {
-  if (opts == null) return null
-  const brokerUrl = opts.brokerUrl ?? opts.broker_url
-  const fileserverUrl = opts.fileserverUrl ?? opts.fileserver_url
-  return brokerUrl == null && fileserverUrl == null ? null : { brokerUrl, fileserverUrl }
-}
-
-// The connections live on the addon's threads and do not keep the event loop alive. So that a
-// script that ends without close() loses nothing it sent, the connections still open are
-// drained when the loop runs empty ('beforeExit'; not on process.exit()).
-const openConnections = new Set()
-let sharedInUse = false
-let exitHooked = false
-function hookExit() {
-  if (!exitHooked) {
-    exitHooked = true
-    process.on('beforeExit', () => {
-      if (!sharedInUse && openConnections.size === 0) return
-      const warn = (e) => process.emitWarning(`natsbridge: draining at exit failed: ${e.message}`, { code: e.code })
-      const pending = [...openConnections].map((c) => c.drain().catch(warn))
-      if (sharedInUse) pending.push(close().catch(warn))
-      return Promise.all(pending)
-    })
-  }
-}
-
-function useShared() {
-  sharedInUse = true
-  hookExit()
-}
-
 /** `[env, msgJson]` from what the addon returns: the msg_json, or for large direct data
  * `[msgJson, skeleton, ranges]` (the data strings are slices of msgJson, not parsed again). */
 function sentPair(r) {
@@ -309,30 +217,105 @@ function sentPair(r) {
   return [env, msgJson]
 }
 
-const SEND_OPTION_KEYS = ['connection', 'brokerUrl', 'broker_url', 'fileserverUrl', 'fileserver_url',
-  'fileserverUploadHandler', 'fileserver_upload_handler']
-
-/**
- * Sends `[[dataname, data, payload_type], ...]` as one envelope to `subject`; resolves to
- * `[env, msgJson]`. Without `opts.connection`, a process-wide connection per `brokerUrl`
- * (else NATS_URL, else nats://localhost:4222) is made on first use.
- */
-async function smartsend(subject, data, opts) {
-  checkSubject(subject)
-  const payloads = toNative(data)
-  const send = sendOptions(opts, SEND_OPTION_KEYS)
-  const conn = opts?.connection
-  if (conn == null) useShared()
-  const handlers = sendHandlers(opts)
-  const r = native.smartsend(subject, payloads, send, conn == null ? null : conn._open(), conn == null ? target(handlers === null ? opts : { brokerUrl: opts.brokerUrl ?? opts.broker_url }) : null, handlers)
-  return sentPair(unwrap(r instanceof Promise ? await r : r))
-}
-
 function messageBytes(msg) {
   if (msg instanceof Uint8Array || typeof msg === 'string') return msg
   if (msg instanceof ArrayBuffer) return new Uint8Array(msg)
   if (msg !== null && typeof msg === 'object' && msg.data instanceof Uint8Array) return msg.data // a nats.js Msg
   throw codedError('INVALID_ENVELOPE', `a message is a Buffer, Uint8Array, string or nats.js Msg, not ${kindOf(msg)}`)
+}
+
+/** The JSON of a received envelope's header (with `reply`): what the core reads a reply's
+ * subject and header from. */
+function requestJson(request) {
+  if (request === null || typeof request !== 'object') return JSON.stringify(request ?? null)
+  const { payloads, transports, ...header } = request
+  try {
+    return JSON.stringify(header)
+  } catch (e) {
+    throw invalid(`the request is not a received envelope: ${e.message}`)
+  }
+}
+
+// --- handlers: the seeds' contracts (README "One vocabulary") -------------------------------------
+
+function checkHandler(fn, name) {
+  if (typeof fn !== 'function') throw invalid(`${name} must be a function, not ${kindOf(fn)}`)
+}
+
+/** `(fileserverUrl, dataname, data) => {url, ...} | url` (plain or async) as the addon calls it:
+ * a Promise of the JSON text of its answer, which the core reads. */
+function uploadHandler(fn) {
+  if (fn == null) return null
+  checkHandler(fn, 'fileserverUploadHandler')
+  return async (server, dataname, data) => JSON.stringify(await fn(server, dataname, data)) ?? 'null'
+}
+
+/** `(url, maxRetries, baseDelayMs, maxDelayMs, correlationId) => bytes` (plain or async) as the
+ * addon calls it: a Promise of a Uint8Array. */
+function downloadHandler(fn) {
+  if (fn == null) return null
+  checkHandler(fn, 'fileserverDownloadHandler')
+  return async (...args) => {
+    const b = await fn(...args)
+    if (b instanceof Uint8Array) return b
+    if (b instanceof ArrayBuffer) return new Uint8Array(b)
+    if (ArrayBuffer.isView(b)) return new Uint8Array(b.buffer, b.byteOffset, b.byteLength)
+    throw new Error(`returned ${kindOf(b)}, not bytes`)
+  }
+}
+
+// --- lifetimes -----------------------------------------------------------------------------------
+
+// The connections live on the addon's threads and do not keep the event loop alive. So that a
+// script that ends without close() loses nothing it sent, the connections still open are
+// drained when the loop runs empty ('beforeExit'; not on process.exit()).
+const openConnections = new Set()
+let sharedInUse = false
+let exitHooked = false
+function hookExit() {
+  if (!exitHooked) {
+    exitHooked = true
+    process.on('beforeExit', () => {
+      if (!sharedInUse && openConnections.size === 0) return
+      const warn = (e) => process.emitWarning(`natsbridge: draining at exit failed: ${e.message}`, { code: e.code })
+      const pending = [...openConnections].map((c) => c.close().catch(warn))
+      if (sharedInUse) pending.push(close().catch(warn))
+      return Promise.all(pending)
+    })
+  }
+}
+
+function useShared() {
+  sharedInUse = true
+  hookExit()
+}
+
+// --- the one-call style ------------------------------------------------------------------------
+
+function checkConnection(c) {
+  if (!(c instanceof Connection)) throw invalid(`connection must be a Connection from connect(), not ${kindOf(c)}`)
+  return c
+}
+
+/**
+ * Sends `[[dataname, data, payload_type], ...]` as one envelope to `subject`; resolves to
+ * `[env, msgJson]`. Without `opts.connection`, a process-wide connection per `brokerUrl` (else
+ * NATS_URL, else nats://localhost:4222) and `fileserverUrl` is made on first use.
+ */
+async function smartsend(subject, data, opts) {
+  const o = byCoreName(opts, 'smartsend')
+  const { connection, broker_url: brokerUrl } = take(o, ['connection', 'broker_url'])
+  if (connection != null) {
+    if (brokerUrl != null) throw invalid('give either connection or brokerUrl, not both')
+    return checkConnection(connection).smartsend(subject, data, o)
+  }
+  checkSubject(subject)
+  const payloads = toNative(data)
+  const { fileserver_upload_handler: upload, ...call } = take(o, ['fileserver_upload_handler', 'fileserver_url'])
+  if (brokerUrl != null) call.broker_url = brokerUrl
+  useShared()
+  const r = native.smartsend(subject, payloads, optionsJson(o), null, optionsJson(call), uploadHandler(upload))
+  return sentPair(unwrap(r instanceof Promise ? await r : r))
 }
 
 /**
@@ -342,13 +325,18 @@ function messageBytes(msg) {
  * (an apache-arrow Table) or "ipc" (the IPC stream bytes).
  */
 async function smartreceive(msg, opts) {
-  const handlers = receiveHandlers(opts)
-  const conn = opts?.connection
-  if (conn !== undefined && conn !== null) return conn.smartreceive(msg, { arrow: opts.arrow })
-  const mode = arrowMode(opts?.arrow)
-  const t = handlers === null ? target(opts) : null
-  if (t !== null) useShared()
-  const r = native.smartreceive(messageBytes(msg), mode === 'rows', null, t, handlers)
+  const o = byCoreName(opts, 'smartreceive')
+  const host = take(o, ['connection', 'arrow', 'fileserver_download_handler'])
+  if (host.connection != null) {
+    if (host.fileserver_download_handler != null || Object.keys(o).length > 0) {
+      throw invalid("with a connection, smartreceive takes only arrow: the connection's options and handlers apply")
+    }
+    return checkConnection(host.connection).smartreceive(msg, { arrow: host.arrow })
+  }
+  const mode = arrowMode(host.arrow)
+  const download = downloadHandler(host.fileserver_download_handler)
+  useShared()
+  const r = native.smartreceive(messageBytes(msg), mode === 'rows', null, optionsJson(o), download)
   return toEnvelope(unwrap(r instanceof Promise ? await r : r), mode)
 }
 
@@ -359,64 +347,34 @@ async function close() {
   unwrap(r instanceof Promise ? await r : r)
 }
 
-function connectOptions(opts) {
-  if (typeof opts === 'string') return { servers: opts.split(',').map((s) => s.trim()) }
-  if (opts == null) return {}
-  const o = { ...opts }
-  if (typeof o.servers === 'string') o.servers = o.servers.split(',').map((s) => s.trim())
-  if (o.port !== undefined) {
-    o.servers = [`nats://127.0.0.1:${o.port}`]
-    delete o.port
-  }
-  if (o.tls != null) {
-    o.tlsCaFile = o.tls.caFile
-    o.tlsCertFile = o.tls.certFile
-    o.tlsKeyFile = o.tls.keyFile
-    o.tlsRequired = true
-  }
-  delete o.tls
-  delete o.arrow
-  delete o.fileserverUploadHandler
-  delete o.fileserverDownloadHandler
-  return o
-}
-
-function connectHandlers(opts) {
-  if (opts === null || typeof opts !== 'object') return null
-  const up = opts.fileserverUploadHandler
-  const down = opts.fileserverDownloadHandler
-  if (up == null && down == null) return null
-  return { upload: up == null ? undefined : uploadHandler(up), download: down == null ? undefined : downloadHandler(down) }
-}
+// --- connections ---------------------------------------------------------------------------------
 
 /**
- * Connects to NATS. Options use nats.js names (`servers`, `name`, `user`, `pass`, `token`,
- * `tls: {caFile, certFile, keyFile}`, `maxReconnectAttempts`, `reconnectTimeWait`, `timeout`)
- * plus the bridge's own (`sizeThreshold`, `fileserverUrl`, `allowedOrigins`, ...; see index.d.ts).
+ * Connects to NATS. Options by core's names in camelCase (or snake_case), durations in
+ * milliseconds: `servers` (string or array), `name`, `user`, `password`, `token`, `nkey`,
+ * `credentialsFile`, `tlsCaFile`, ..., `sizeThreshold`, `fileserverUrl`, ... (index.d.ts lists
+ * them); and `arrow`, `fileserverUploadHandler`, `fileserverDownloadHandler`. A string is the
+ * servers.
  */
 async function connect(opts) {
-  const mode = arrowMode(typeof opts === 'object' && opts !== null ? opts.arrow : undefined)
-  const r = native.connect(connectOptions(opts), connectHandlers(opts))
+  const o = typeof opts === 'string' ? { servers: opts } : byCoreName(opts, 'connect')
+  const host = take(o, ['arrow', 'fileserver_upload_handler', 'fileserver_download_handler'])
+  const mode = arrowMode(host.arrow)
+  const upload = uploadHandler(host.fileserver_upload_handler)
+  const download = downloadHandler(host.fileserver_download_handler)
+  const r = native.connect(optionsJson(o), upload, download)
   const conn = new Connection(unwrap(r instanceof Promise ? await r : r), mode)
   openConnections.add(conn)
   hookExit()
   return conn
 }
 
-function replyTo(env) {
-  if (env === null || typeof env !== 'object' || typeof env.correlation_id !== 'string') {
-    throw codedError('INVALID_ENVELOPE', 'reply to a received envelope (it has no correlation_id)')
-  }
-  return {
-    correlationId: env.correlation_id,
-    msgId: env.msg_id,
-    sendTo: env.send_to,
-    senderName: env.sender_name,
-    senderId: env.sender_id,
-    replyTo: env.reply_to,
-    subject: env.subject,
-    reply: env.reply,
-  }
+/** The `{arrow}` of a call that takes nothing else. */
+function arrowOption(opts, fallback) {
+  const o = byCoreName(opts, 'smartreceive')
+  const { arrow } = take(o, ['arrow'])
+  refuseOthers(o, 'Connection.smartreceive', ['arrow'])
+  return arrowMode(arrow ?? fallback)
 }
 
 /** One NATS connection with the bridge's link stores. */
@@ -435,16 +393,23 @@ class Connection {
     return this._n.maxPayload
   }
 
+  /** Per-message options, and `fileserverUrl` / `fileserverUploadHandler` for this message. */
   async smartsend(subject, data, opts) {
     checkSubject(subject)
     const payloads = toNative(data)
-    const send = sendOptions(opts, ['connection', 'fileserverUrl', 'fileserver_url', 'fileserverUploadHandler', 'fileserver_upload_handler'])
-    const out = native.smartsend(subject, payloads, send, this._n, null, sendHandlers(opts))
-    return sentPair(unwrap(out instanceof Promise ? await out : out))
+    let r
+    if (opts == null) {
+      r = native.smartsend(subject, payloads, null, this._n, null, null)
+    } else {
+      const o = byCoreName(opts, 'smartsend')
+      const { fileserver_upload_handler: upload, ...call } = take(o, ['fileserver_upload_handler', 'fileserver_url'])
+      r = native.smartsend(subject, payloads, optionsJson(o), this._n, optionsJson(call), uploadHandler(upload))
+    }
+    return sentPair(unwrap(r instanceof Promise ? await r : r))
   }
 
   async smartreceive(msg, opts) {
-    const mode = arrowMode(opts?.arrow ?? this._arrow)
+    const mode = opts == null ? this._arrow : arrowOption(opts, this._arrow)
     const r = native.smartreceive(messageBytes(msg), mode === 'rows', this._n, null, null)
     return toEnvelope(unwrap(r instanceof Promise ? await r : r), mode)
   }
@@ -452,8 +417,12 @@ class Connection {
   /** Resolves once the server has the subscription. Options: `queue`, `arrow`. */
   async subscribe(subject, opts) {
     checkSubject(subject)
-    const mode = arrowMode(opts?.arrow ?? this._arrow)
-    const r = this._n.subscribe(subject, opts?.queue ?? null, mode === 'rows')
+    const o = byCoreName(opts, 'subscribe')
+    const { queue, arrow } = take(o, ['queue', 'arrow'])
+    refuseOthers(o, 'subscribe', ['queue', 'arrow'])
+    if (queue != null && (typeof queue !== 'string' || queue === '')) throw invalid(`queue is a non-empty string, not ${kindOf(queue)}`)
+    const mode = arrowMode(arrow ?? this._arrow)
+    const r = this._n.subscribe(subject, queue ?? null, mode === 'rows')
     return new Subscription(unwrap(r instanceof Promise ? await r : r), mode)
   }
 
@@ -462,21 +431,23 @@ class Connection {
   async request(subject, data, opts) {
     checkSubject(subject)
     const payloads = toNative(data)
-    const mode = arrowMode(opts?.arrow ?? this._arrow)
-    const send = sendOptions(opts, ['timeout', 'arrow'])
-    return toEnvelope(unwrap(await this._n.request(subject, payloads, send, opts?.timeout ?? null, mode === 'rows')), mode)
+    const o = byCoreName(opts, 'request')
+    const { timeout, arrow } = take(o, ['timeout', 'arrow'])
+    const mode = arrowMode(arrow ?? this._arrow)
+    const r = this._n.request(subject, payloads, optionsJson(o), checkTimeout(timeout), mode === 'rows')
+    return toEnvelope(unwrap(await r), mode)
   }
 
   /** Replies to a received request envelope (ACK unless `msgPurpose` says otherwise). */
-  async reply(env, data, opts) {
+  async reply(request, data, opts) {
     const payloads = toNative(data)
-    const r = this._n.reply(replyTo(env), payloads, sendOptions(opts, []))
+    const r = this._n.reply(requestJson(request), payloads, optionsJson(byCoreName(opts, 'reply')))
     return sentPair(unwrap(r instanceof Promise ? await r : r))
   }
 
-  /** Replies with a NACK carrying `{code, message}`. */
-  async replyError(env, code, message) {
-    const r = this._n.replyError(replyTo(env), String(code), String(message))
+  /** Replies with a NACK carrying `{code, message}`; `code` is one of ERROR_CODES. */
+  async replyError(request, code, message) {
+    const r = this._n.replyError(requestJson(request), String(code), String(message))
     return sentPair(unwrap(r instanceof Promise ? await r : r))
   }
 
@@ -484,27 +455,36 @@ class Connection {
     unwrap(await this._n.flush())
   }
 
-  /** Writes out pending publishes, delivers what is in flight, unsubscribes and closes. */
-  async drain() {
+  /** Writes out pending publishes, delivers what is in flight, unsubscribes and closes; nothing
+   * keeps the process alive after it. */
+  async close() {
     openConnections.delete(this)
     this._closed ??= this._n.drain()
     unwrap(await this._closed)
   }
 
-  /** Same as `drain()`: nothing published before is lost, and nothing keeps the process alive. */
-  async close() {
-    return this.drain()
+  /** Same as `close()`. */
+  async drain() {
+    return this.close()
   }
 
   async [Symbol.asyncDispose]() {
-    return this.drain()
+    return this.close()
   }
 }
 
 const BATCH = 256
 
-/** Decoded envelopes from one subscription, in arrival order: `for await (const env of sub)`.
- * A message that fails to decode throws its error; the subscription goes on. */
+function nextTimeout(opts) {
+  const o = byCoreName(opts, 'next')
+  const { timeout } = take(o, ['timeout'])
+  refuseOthers(o, 'next', ['timeout'])
+  return checkTimeout(timeout)
+}
+
+/** Decoded envelopes from one subscription, in arrival order: `await sub.next({timeout})` or
+ * `for await (const env of sub)`. A message that fails to decode throws its error; the
+ * subscription goes on. */
 class Subscription {
   constructor(nativeSubscription, arrow) {
     this._n = nativeSubscription
@@ -517,11 +497,12 @@ class Subscription {
 
   /** The next envelope, or null once the subscription is closed. TIMEOUT error when nothing
    * arrives within `opts.timeout` ms. Concurrent calls share one fetch from the addon. */
-  async nextMessage(opts) {
+  async next(opts) {
+    const ms = opts == null ? null : nextTimeout(opts)
     while (this._at === this._queue.length) {
       if (this._done) return null
       if (this._fetching === null) {
-        const r = this._n.nextBatch(BATCH, opts?.timeout ?? null)
+        const r = this._n.nextBatch(BATCH, ms)
         if (!(r instanceof Promise)) {
           this._accept(r)
           continue
@@ -557,18 +538,22 @@ class Subscription {
     }
   }
 
-  async next() {
-    const env = await this.nextMessage()
-    return env === null ? { value: undefined, done: true } : { value: env, done: false }
-  }
-
-  async return() {
-    await this.unsubscribe()
-    return { value: undefined, done: true }
-  }
-
+  /** An iterator over the envelopes; leaving a `for await` loop unsubscribes. */
   [Symbol.asyncIterator]() {
-    return this
+    const sub = this
+    return {
+      async next() {
+        const env = await sub.next()
+        return env === null ? { value: undefined, done: true } : { value: env, done: false }
+      },
+      async return() {
+        await sub.unsubscribe()
+        return { value: undefined, done: true }
+      },
+      [Symbol.asyncIterator]() {
+        return this
+      },
+    }
   }
 
   async unsubscribe() {
@@ -589,6 +574,8 @@ module.exports = {
   ERROR_CODES,
   PAYLOAD_TYPES,
   MSG_PURPOSES,
+  OPTION_NAMES,
+  SEND_OPTION_NAMES,
   DEFAULT_SIZE_THRESHOLD,
   TEXT,
   DICTIONARY,

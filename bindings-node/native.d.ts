@@ -15,11 +15,12 @@ export declare class Connection {
   get maxPayload(): number
   /** Resolves once the server has the subscription. */
   subscribe(subject: string, queue: string | undefined | null, arrowRows: boolean): Subscription | Error | Promise<Subscription | Error>
-  request(subject: string, payloads: Array<PayloadIn>, opts: SendOpts | undefined | null, timeout: number | undefined | null, arrowRows: boolean): Received | Error | Promise<Received | Error>
-  /** Replies to a received request (see core's `Client::reply`); the msg_json published. */
-  reply(to: ReplyTo, payloads: Array<PayloadIn>, opts?: SendOpts | undefined | null): string | Error | Promise<string | Error>
+  /** Sends a request and waits up to `timeout` ms (default 5000) for the reply. */
+  request(subject: string, payloads: Array<PayloadIn>, options: string | undefined | null, timeout: number | undefined | null, arrowRows: boolean): object | Error | Promise<object | Error>
+  /** Replies to a received request (core's `Client::reply`); the msg_json published. */
+  reply(request: string, payloads: Array<PayloadIn>, options?: string | undefined | null): string | Array<unknown> | Error | Promise<string | Array<unknown> | Error>
   /** Replies with a NACK carrying `{code, message}`. */
-  replyError(to: ReplyTo, code: string, message: string): string | Error | Promise<string | Error>
+  replyError(request: string, code: string, message: string): string | Array<unknown> | Error | Promise<string | Array<unknown> | Error>
   flush(): null | Error | Promise<null | Error>
   /** Writes out pending publishes, delivers what is in flight to subscriptions, then closes. */
   drain(): null | Error | Promise<null | Error>
@@ -35,113 +36,38 @@ export declare class Subscription {
   unsubscribe(): null | Error | Promise<null | Error>
 }
 
-/** Drains every one-call client (index.js calls it from `close()` and at `beforeExit`). */
+/** Drains every one-call connection (index.js calls it from `close()` and at `beforeExit`). */
 export declare function closeShared(): null | Error | Promise<null | Error>
 
-export declare function connect(opts?: ConnectOpts | undefined | null, handlers?: Handlers | undefined | null): Connection | Error | Promise<Connection | Error>
-
 /**
- * Connect options: nats.js's names (index.js maps `tls: {caFile, ...}` and friends), then the
- * bridge's own.
+ * Connects with `options` (core's names, durations in milliseconds) and the connection's
+ * handlers.
  */
-export interface ConnectOpts {
-  servers?: Array<string>
-  name?: string
-  user?: string
-  pass?: string
-  token?: string
-  /** An nkey seed (`SU...`). */
-  nkey?: string
-  credsFile?: string
-  tlsCaFile?: string
-  tlsCertFile?: string
-  tlsKeyFile?: string
-  tlsRequired?: boolean
-  /** -1: forever. */
-  maxReconnectAttempts?: number
-  /** Milliseconds, as in nats.js. */
-  reconnectTimeWait?: number
-  /** Connect timeout in milliseconds (nats.js `timeout`). */
-  timeout?: number
-  pendingLimit?: number
-  sizeThreshold?: number
-  fileserverUrl?: string
-  /** "plik" (default) or "http" (PUT/GET). */
-  fileserverKind?: string
-  objectStore?: boolean
-  objectStoreBucket?: string
-  objectStoreTtl?: number
-  allowedOrigins?: Array<string>
-  retries?: number
-  baseDelay?: number
-  maxDelay?: number
-  maxDownloadBytes?: number
-  senderName?: string
-  senderId?: string
-}
+export declare function connect(options?: string | undefined | null, upload?: UploadFn | undefined | null, download?: DownloadFn | undefined | null): Connection | Error | Promise<Connection | Error>
 
 export declare const DEFAULT_SIZE_THRESHOLD: number
 
 /** Core's error codes, in core's order. */
 export declare function errorCodes(): Array<string>
 
-export interface Handlers {
-  upload?: UploadFn
-  download?: DownloadFn
-  /** The upload handler's first argument; its origin is one the download handler serves. */
-  fileserverUrl?: string
-  /**
-   * More URL prefixes (`scheme://host[:port][/path]`, or `scheme:` for a whole custom scheme)
-   * the download handler serves.
-   */
-  allowedOrigins?: Array<string>
-  retries?: number
-  baseDelay?: number
-  maxDelay?: number
-}
-
 export declare function msgPurposes(): Array<string>
+
+/** Every connection option by core's canonical (snake_case) name. */
+export declare function optionNames(): Array<string>
 
 export declare function payloadTypes(): Array<string>
 
-/** What a reply needs of the request envelope (index.js passes the received env's fields). */
-export interface ReplyTo {
-  correlationId: string
-  msgId?: string
-  sendTo?: string
-  senderName?: string
-  senderId?: string
-  replyTo?: string
-  subject?: string
-  reply?: string
-}
-
-/** Per-message options, with the seeds' meaning; `index.js` maps camelCase and snake_case names. */
-export interface SendOpts {
-  sizeThreshold?: number
-  correlationId?: string
-  msgPurpose?: string
-  senderName?: string
-  senderId?: string
-  receiverName?: string
-  receiverId?: string
-  replyTo?: string
-  replyToMsgId?: string
-  /** JSON text of an object. */
-  metadata?: string
-}
+/** Every per-message option by core's canonical name. */
+export declare function sendOptionNames(): Array<string>
 
 /**
- * Decodes a message. Direct payloads need no connection; links go through `conn`, else the
- * one-call client of `target`.
+ * Decodes a message on `conn`, else as core's one-call `smartreceive` (direct payloads need no
+ * connection; a download handler fetches links alone).
  */
-export declare function smartreceive(msg: Uint8Array | string, arrowRows: boolean, conn?: Connection | undefined | null, target?: Target | undefined | null, handlers?: Handlers | undefined | null): Received | Error | Promise<Received | Error>
+export declare function smartreceive(msg: Uint8Array | string, arrowRows: boolean, conn?: Connection | undefined | null, call?: string | undefined | null, download?: DownloadFn | undefined | null): object | Error | Promise<object | Error>
 
-/** Sends payloads as one envelope; the msg_json string published (an Error object on failure). */
-export declare function smartsend(subject: string, payloads: Array<PayloadIn>, opts?: SendOpts | undefined | null, conn?: Connection | undefined | null, target?: Target | undefined | null, handlers?: Handlers | undefined | null): string | Error | Promise<string | Error>
-
-/** Where a one-call send or receive goes. */
-export interface Target {
-  brokerUrl?: string
-  fileserverUrl?: string
-}
+/**
+ * Sends payloads as one envelope, on `conn` or else through the one-call connection of `call`;
+ * the msg_json published (an Error object on failure).
+ */
+export declare function smartsend(subject: string, payloads: Array<PayloadIn>, options?: string | undefined | null, conn?: Connection | undefined | null, call?: string | undefined | null, upload?: UploadFn | undefined | null): string | Array<unknown> | Error | Promise<string | Array<unknown> | Error>

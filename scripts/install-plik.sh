@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the real Plik server (root-gg/plik) as `plikd`, for the link-store tests (DESIGN §7).
+# Builds the real Plik server (root-gg/plik) as `plikd`, for the link-store tests (README "Tests").
 #
 # Usage: scripts/install-plik.sh [OUT_DIR]
 #   OUT_DIR defaults to the directory of $PLIK_BIN when set, else <repo>/.tmp/bin.

@@ -18,7 +18,7 @@ const { Objm } = require('@nats-io/obj')
 const nbRequire = createRequire(require.resolve('natsbridge'))
 const arrow = nbRequire('apache-arrow') // the copy natsbridge uses
 const REPO = path.resolve(__dirname, '../..')
-const { startNats } = require(path.join(REPO, 'bindings-node/test/servers.js'))
+const { startNats } = require(path.join(REPO, 'servers/js/servers.js'))
 const peer = require(path.join(REPO, 'bindings-node/test/peer.js'))
 
 const args = process.argv.slice(2)
@@ -419,7 +419,7 @@ async function link(url) {
 }
 
 async function main() {
-  const server = await startNats(`max_payload: ${8 * 1024 * 1024}\njetstream { store_dir: "${fs.mkdtempSync(path.join(os.tmpdir(), 'nbbench-js-'))}" }\n`)
+  const server = await startNats({ config: `max_payload: ${8 * 1024 * 1024}` })
   const started = Date.now()
   const load0 = os.loadavg().map((x) => x.toFixed(2)).join(' ')
   try {

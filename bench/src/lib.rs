@@ -2,7 +2,7 @@
 //! smartreceive run around their I/O, and the test payloads (binary blobs, an Arrow table).
 //!
 //! The criterion bench (`benches/codec.rs`) times these functions alone; the end-to-end binary
-//! (`src/bin/e2e.rs`) uses them to pre-encode the envelope the raw-transport floor publishes and
+//! (`src/bin/e2e/`) uses them to pre-encode the envelope the raw-transport floor publishes and
 //! for its diagnostic rows that run core's codec over raw async-nats.
 
 use arrow_array::{

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# bindings-c + bindings-julia: builds libnatsbridge (debug), checks the header for drift,
-# installs to a temp prefix, compiles the C tests against the *installed* header and library
-# (pkg-config), runs them plainly, under valgrind and under AddressSanitizer against a real
-# nats-server (JetStream) and Plik, compiles and runs the README example, runs the interop participants (C <-> CLI,
-# and Python when its venv exists), then the Julia parser and ccall checks.
+# bindings-c + bindings-julia: builds libnatsbridge (debug), checks the top-level
+# include/natsbridge.h for drift, installs to a temp prefix, compiles the C tests against the
+# *installed* header and library (pkg-config), runs them plainly, under valgrind and under
+# AddressSanitizer against a real nats-server (JetStream) and Plik (servers/python's starter),
+# compiles and runs the README example, runs the interop participants (C <-> CLI, and Python
+# when its venv exists), then the Julia parser and ccall checks.
 # Prints "bindings-c: N passed, M failed". Env: NATS_SERVER_BIN, PLIK_BIN, SKIP_VALGRIND=1, SKIP_INTEROP=1.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
@@ -12,12 +13,10 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/natsbridge-c.XXXXXX")"
 prefix="$work/prefix"
 passed=0
 failed=0
-nats_pid=""
-plik_pid=""
+servers_pid=""
 
 cleanup() {
-  if [ -n "$nats_pid" ]; then kill "$nats_pid" 2>/dev/null || true; wait "$nats_pid" 2>/dev/null || true; fi
-  if [ -n "$plik_pid" ]; then kill "$plik_pid" 2>/dev/null || true; wait "$plik_pid" 2>/dev/null || true; fi
+  if [ -n "$servers_pid" ]; then kill "$servers_pid" 2>/dev/null || true; wait "$servers_pid" 2>/dev/null || true; fi
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -80,37 +79,24 @@ gcc $cflags -o "$bin/test_api.static" "$here/tests/test_api.c" \
   "$prefix/lib/libnatsbridge.a" $(pkg-config --static --libs-only-l natsbridge | sed 's/-lnatsbridge//') -pthread
 pass "tests compiled (plain, ASan, static)"
 
-step "nats-server"
-nats_bin="${NATS_SERVER_BIN:-$repo/.venv/bin/nats-server}"
-[ -x "$nats_bin" ] || nats_bin="$(command -v nats-server || true)"
-[ -n "$nats_bin" ] || { echo "no nats-server: run scripts/setup.sh (top level) or set NATS_SERVER_BIN" >&2; exit 2; }
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-"$nats_bin" -a 127.0.0.1 -p "$port" -js -sd "$work/js" >"$work/nats.log" 2>&1 &
-nats_pid=$!
-for _ in $(seq 100); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-  sleep 0.1
+step "nats-server (JetStream) and Plik, by the Python server starter"
+# servers/python/natsbridge_servers.py prints nats=<url>, plik=<url>, ready; it stops both
+# servers when its standard input closes or it is terminated (cleanup).
+coproc SERVERS { exec python3 "$repo/servers/python/natsbridge_servers.py" nats --plik 2>"$work/servers.log"; }
+servers_pid=$SERVERS_PID
+while read -r -t 120 line <&"${SERVERS[0]}"; do
+  case "$line" in
+    nats=*) export NATS_URL="${line#nats=}" ;;
+    plik=*) export PLIK_URL="${line#plik=}" ;;
+    ready) break ;;
+  esac
 done
-export NATS_URL="nats://127.0.0.1:$port"
+if [ -z "${NATS_URL:-}" ] || [ -z "${PLIK_URL:-}" ]; then
+  cat "$work/servers.log" >&2
+  echo "the servers did not start" >&2
+  exit 2
+fi
 manifest="$(python3 "$here/scripts/vectors.py" "$repo/spec/vectors" "$work/vectors")"
-
-step "Plik (the seeds' file server) for the link tests through a file server"
-plik_bin="${PLIK_BIN:-$repo/.tmp/bin/plikd}"
-[ -x "$plik_bin" ] || plik_bin="$(bash "$repo/scripts/install-plik.sh")"
-plik_port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-mkdir -p "$work/plik/files"
-: >"$work/plik/plikd.cfg"
-(cd "$work/plik" && exec env $(env | grep -o '^PLIKD_[A-Z_]*' | sed 's/^/-u /') \
-  PLIKD_LISTEN_ADDRESS=127.0.0.1 PLIKD_LISTEN_PORT="$plik_port" PLIKD_NO_WEB_INTERFACE=true \
-  PLIKD_DATA_BACKEND=file PLIKD_DATA_BACKEND_CONFIG="{\"Directory\": \"$work/plik/files\"}" \
-  PLIKD_METADATA_BACKEND_CONFIG="{\"Driver\": \"sqlite3\", \"ConnectionString\": \"$work/plik/plik.db\"}" \
-  PLIKD_AUTHENTICATION=false "$plik_bin" --config "$work/plik/plikd.cfg") >"$work/plik.log" 2>&1 &
-plik_pid=$!
-for _ in $(seq 150); do
-  python3 -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$plik_port/version', timeout=1)" 2>/dev/null && break
-  sleep 0.1
-done
-export PLIK_URL="http://127.0.0.1:$plik_port"
 
 step "C tests"
 run_counted "test_api" "$bin/test_api" "$manifest"

@@ -6,9 +6,11 @@ use crate::envelope::Envelope;
 use crate::message::Message;
 use crate::options::ConnectOptions;
 use crate::runtime::block_on;
-use crate::status::{Outcome, Status, guard, invalid, status_from_i32};
+use crate::status::{Outcome, Status, guard, invalid};
 use bridge::error::{Error, ErrorCode};
-use bridge::io::{Client as CoreClient, ConnectOptions as CoreConnectOptions, Subscription as CoreSubscription};
+use bridge::io::{
+    Client as CoreClient, ConnectOptions as CoreConnectOptions, ReplyTo, Subscription as CoreSubscription,
+};
 use std::ffi::{CString, c_char};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -26,14 +28,14 @@ pub struct Subscription {
     last_error: Mutex<CString>,
 }
 
-fn deliver(out: *mut *mut Envelope, received: bridge::io::Received) -> Outcome {
+pub fn deliver(out: *mut *mut Envelope, received: bridge::io::Received) -> Outcome {
     let envelope = Envelope::new(received)?;
     // SAFETY: `out` was checked by the caller with args::out_param.
     unsafe { args::write(out, Box::into_raw(Box::new(envelope))) };
     Ok(())
 }
 
-fn deliver_json(out: *mut *mut c_char, json: &[u8]) -> Outcome {
+pub fn deliver_json(out: *mut *mut c_char, json: &[u8]) -> Outcome {
     if !out.is_null() {
         let s = args::owned_string(json)?;
         // SAFETY: non-NULL out-param, valid for writes by the caller's contract.
@@ -45,7 +47,7 @@ fn deliver_json(out: *mut *mut c_char, json: &[u8]) -> Outcome {
 /// Connects to NATS. `url` (may be NULL) is added to the options' servers; with neither, the
 /// `NATS_URL` environment variable or nats://localhost:4222. `options` may be NULL (defaults)
 /// and is not consumed. Fails with NATS_CONNECTION_FAILED (within the `connect_timeout_ms`
-/// option, default 5000 ms).
+/// option, default 5000 ms); a malformed URL or option combination is INVALID_ARGUMENT.
 ///
 /// Ownership: the caller owns `*out` and frees it with `natsbridge_client_free`.
 /// Thread safety: any thread.
@@ -63,12 +65,9 @@ pub unsafe extern "C" fn natsbridge_client_connect(
         // SAFETY: caller contract.
         let url = unsafe { args::optional_text(url, "url") }?;
         // SAFETY: caller contract.
-        let mut opts = match unsafe { options.as_ref() } {
-            Some(o) => o.resolved()?,
-            None => CoreConnectOptions::default(),
-        };
+        let mut opts = unsafe { options.as_ref() }.map_or_else(CoreConnectOptions::default, |o| o.core.clone());
         if let Some(url) = url {
-            opts.servers.push(url.to_owned());
+            opts.settings.servers.push(url.to_owned());
         }
         let core = block_on(CoreClient::connect(opts))??;
         // SAFETY: checked out-param.
@@ -100,7 +99,8 @@ pub unsafe extern "C" fn natsbridge_client_send(
         let (client, subject, message) = unsafe {
             (args::handle(client, "client")?, args::text(subject, "subject")?, args::handle(message, "message")?)
         };
-        let sent = block_on(client.core.smartsend(subject, message.payloads.clone(), &message.options))??;
+        let opts = message.options_on(&client.core)?;
+        let sent = block_on(client.core.smartsend(subject, message.payloads.clone(), &opts))??;
         deliver_json(envelope_json, &sent.json)
     })
 }
@@ -129,7 +129,7 @@ pub unsafe extern "C" fn natsbridge_client_receive(
     })
 }
 
-/// Subscribes to `subject` (wildcards allowed), in queue group `queue_group` unless it is NULL,
+/// Subscribes to `subject` (wildcards allowed), in queue group `queue` unless it is NULL,
 /// and returns once the server has the subscription (a publish made after this is delivered).
 ///
 /// Ownership: the caller owns `*out` (`natsbridge_subscription_free`); it keeps the connection
@@ -141,18 +141,14 @@ pub unsafe extern "C" fn natsbridge_client_receive(
 pub unsafe extern "C" fn natsbridge_client_subscribe(
     client: *const Client,
     subject: *const c_char,
-    queue_group: *const c_char,
+    queue: *const c_char,
     out: *mut *mut Subscription,
 ) -> Status {
     guard(|| {
         let out = args::out_param(out, "out")?;
         // SAFETY: caller contract.
         let (client, subject, queue) = unsafe {
-            (
-                args::handle(client, "client")?,
-                args::text(subject, "subject")?,
-                args::optional_text(queue_group, "queue_group")?,
-            )
+            (args::handle(client, "client")?, args::text(subject, "subject")?, args::optional_text(queue, "queue")?)
         };
         let core = block_on(client.core.subscribe(subject, queue))??;
         let sub = Subscription { core: Mutex::new(core), last_error: Mutex::new(CString::default()) };
@@ -242,15 +238,41 @@ pub unsafe extern "C" fn natsbridge_client_request(
         let (client, subject, message) = unsafe {
             (args::handle(client, "client")?, args::text(subject, "subject")?, args::handle(message, "message")?)
         };
-        let timeout = Duration::from_millis(timeout_ms);
-        let received = block_on(client.core.request(subject, message.payloads.clone(), &message.options, timeout))??;
+        let (opts, timeout) = (message.options_on(&client.core)?, Duration::from_millis(timeout_ms));
+        let received = block_on(client.core.request(subject, message.payloads.clone(), &opts, timeout))??;
         deliver(out, received)
     })
 }
 
+fn reply(client: &Client, to: &ReplyTo, message: &Message, envelope_json: *mut *mut c_char) -> Outcome {
+    let opts = message.options_on(&client.core)?;
+    let sent = block_on(client.core.reply(to, message.payloads.clone(), &opts))??;
+    deliver_json(envelope_json, &sent.json)
+}
+
+fn reply_error(client: &Client, to: &ReplyTo, code: i32, text: &str, envelope_json: *mut *mut c_char) -> Outcome {
+    let Some(code) = Status::code(code) else {
+        return Err(invalid(format!("code {code} is not an error code (1 to {})", ErrorCode::ALL.len())));
+    };
+    let sent = block_on(client.core.reply_error(to, &Error::new(code, text)))??;
+    deliver_json(envelope_json, &sent.json)
+}
+
+/// A request given as the JSON of a received envelope, as a host language holds it.
+///
+/// # Safety
+/// `request_json` is NULL or NUL-terminated.
+unsafe fn reply_to_json(request_json: *const c_char) -> Outcome<ReplyTo> {
+    // SAFETY: caller contract.
+    let text = unsafe { args::text(request_json, "request_json") }?;
+    let value = serde_json::from_str(text).map_err(|e| invalid(format!("request_json is not JSON: {e}")))?;
+    Ok(ReplyTo::from_json(&value)?)
+}
+
 /// Replies to a received request with `message` (msg_purpose ACK unless the message sets one;
-/// same correlation id; reply_to_msg_id = the request's msg_id). INVALID_ENVELOPE when the
-/// request has no reply address. `envelope_json` may be NULL.
+/// same correlation id; reply_to_msg_id = the request's msg_id; sent to its reply_to, else its
+/// NATS reply subject). INVALID_ENVELOPE when the request has no reply address. `envelope_json`
+/// may be NULL.
 ///
 /// Ownership: `*envelope_json` is the caller's (`natsbridge_string_free`).
 /// Thread safety: any thread.
@@ -269,13 +291,39 @@ pub unsafe extern "C" fn natsbridge_client_reply(
         let (client, request, message) = unsafe {
             (args::handle(client, "client")?, args::handle(request, "request")?, args::handle(message, "message")?)
         };
-        let sent = block_on(client.core.reply(&request.received, message.payloads.clone(), &message.options))??;
-        deliver_json(envelope_json, &sent.json)
+        reply(client, &ReplyTo::of(&request.received), message, envelope_json)
+    })
+}
+
+/// `natsbridge_client_reply` for a request held as JSON: an object with the received envelope's
+/// `correlation_id`, `msg_id`, `sender_name`, `sender_id`, `reply_to` and `reply` (its NATS
+/// reply subject), as `natsbridge_envelope_field` reads them; other members are ignored. JSON
+/// that is not such an object: INVALID_ARGUMENT.
+///
+/// Ownership: `*envelope_json` is the caller's (`natsbridge_string_free`).
+/// Thread safety: any thread.
+///
+/// # Safety
+/// `client`, `message` NULL or live; `request_json` NULL or NUL-terminated; `envelope_json`
+/// NULL or valid for writes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsbridge_client_reply_json(
+    client: *const Client,
+    request_json: *const c_char,
+    message: *const Message,
+    envelope_json: *mut *mut c_char,
+) -> Status {
+    guard(|| {
+        // SAFETY: caller contract.
+        let (client, to, message) = unsafe {
+            (args::handle(client, "client")?, reply_to_json(request_json)?, args::handle(message, "message")?)
+        };
+        reply(client, &to, message, envelope_json)
     })
 }
 
 /// Replies to a received request with a NACK carrying `{code, message}`; `code` is one of the
-/// statuses 1..11 (the core error codes). Other values: INVALID_ARGUMENT.
+/// statuses 1 to 12 (the core error codes). Other values: INVALID_ARGUMENT.
 ///
 /// Ownership: `*envelope_json` (if not NULL) is the caller's (`natsbridge_string_free`).
 /// Thread safety: any thread.
@@ -300,11 +348,32 @@ pub unsafe extern "C" fn natsbridge_client_reply_error(
                 args::text(error_message, "error_message")?,
             )
         };
-        let Some(code) = status_from_i32(code).and_then(|s| s.code()) else {
-            return Err(invalid(format!("code {code} is not an error code (1..11)")));
+        reply_error(client, &ReplyTo::of(&request.received), code, text, envelope_json)
+    })
+}
+
+/// `natsbridge_client_reply_error` for a request held as JSON (as `natsbridge_client_reply_json`).
+///
+/// Ownership: `*envelope_json` (if not NULL) is the caller's (`natsbridge_string_free`).
+/// Thread safety: any thread.
+///
+/// # Safety
+/// `client` NULL or live; `request_json`, `error_message` NULL or NUL-terminated;
+/// `envelope_json` NULL or valid for writes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsbridge_client_reply_error_json(
+    client: *const Client,
+    request_json: *const c_char,
+    code: i32,
+    error_message: *const c_char,
+    envelope_json: *mut *mut c_char,
+) -> Status {
+    guard(|| {
+        // SAFETY: caller contract.
+        let (client, to, text) = unsafe {
+            (args::handle(client, "client")?, reply_to_json(request_json)?, args::text(error_message, "error_message")?)
         };
-        let sent = block_on(client.core.reply_error(&request.received, &Error::new(code, text)))??;
-        deliver_json(envelope_json, &sent.json)
+        reply_error(client, &to, code, text, envelope_json)
     })
 }
 
@@ -341,7 +410,11 @@ pub unsafe extern "C" fn natsbridge_client_close(client: *const Client, timeout_
     })
 }
 
-fn bounded(fut: impl std::future::Future<Output = bridge::error::Result<()>>, timeout_ms: u64, what: &str) -> Outcome {
+pub fn bounded(
+    fut: impl std::future::Future<Output = bridge::error::Result<()>>,
+    timeout_ms: u64,
+    what: &str,
+) -> Outcome {
     // The timer is made inside the runtime's context (block_on enters it while polling).
     match block_on(async { tokio::time::timeout(Duration::from_millis(timeout_ms), fut).await })? {
         Ok(result) => Ok(result?),

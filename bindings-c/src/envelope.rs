@@ -6,6 +6,7 @@ use crate::status::{Outcome, Status, guard, invalid};
 use bridge::io::Received;
 use bridge::protocol::{Data, PayloadType, Transport};
 use std::ffi::{CStr, CString, c_char};
+use std::sync::OnceLock;
 
 struct Payload {
     dataname: CString,
@@ -32,17 +33,14 @@ fn c_text(s: &str) -> CString {
     })
 }
 
+/// A payload type's name as a C string (core's names, made once).
 fn type_name(t: PayloadType) -> &'static CStr {
-    match t {
-        PayloadType::Text => c"text",
-        PayloadType::Dictionary => c"dictionary",
-        PayloadType::ArrowTable => c"arrowtable",
-        PayloadType::JsonTable => c"jsontable",
-        PayloadType::Image => c"image",
-        PayloadType::Audio => c"audio",
-        PayloadType::Video => c"video",
-        PayloadType::Binary => c"binary",
-    }
+    static NAMES: OnceLock<Vec<CString>> = OnceLock::new();
+    let names = NAMES.get_or_init(|| {
+        PayloadType::ALL.iter().map(|p| CString::new(p.as_str()).expect("no NUL in a type name")).collect()
+    });
+    let index = PayloadType::ALL.iter().position(|p| *p == t).expect("every type is in ALL");
+    &names[index]
 }
 
 fn transport_name(t: Transport) -> &'static CStr {

@@ -1,184 +1,141 @@
-//! Custom link stores from C function pointers (the seeds' fileserver_upload_handler /
-//! fileserver_download_handler, DESIGN §3). The calls happen synchronously inside the store's
-//! futures, which the blocking API polls on the caller's thread (`runtime::block_on`): a handler
-//! runs on the thread that called send / receive / next / request, never on a tokio worker.
+//! The seeds' fileserver_upload_handler / fileserver_download_handler as C function pointers,
+//! wrapped as core's handlers. Core decides which URLs they serve and what their answers mean;
+//! here a call is made and its return code and buffer become the result. The call is made when
+//! core invokes the handler, inside a future the blocking API polls on the caller's thread
+//! (`runtime::block_on`): a handler runs on the thread that made the natsbridge call.
 
 use crate::args;
-use crate::status::{Outcome, Status, guard, invalid};
-use bridge::error::{Error, ErrorCode};
-use bridge::io::store::{Fetch, FetchError, LinkStore, Stored, Upload};
+use crate::status::{Status, guard};
+use bridge::io::store::{DownloadCall, DownloadHandler, UploadCall, UploadHandler, UploadReply};
 use bytes::Bytes;
-use futures::future::BoxFuture;
 use std::ffi::{CString, c_char, c_int, c_void};
+use std::sync::Arc;
 
 /// Bytes a handler hands back: the URL an upload handler stored the data at, the bytes a
 /// download handler fetched, or, when the handler fails, its error message. Made by the library
 /// for one handler call and valid only during that call.
+#[derive(Default)]
 pub struct Buffer {
     bytes: Vec<u8>,
 }
 
-/// Uploads `data` and appends the URL receivers will fetch to `url_out`. Returns 0 on success;
-/// on failure returns non-zero and may append an error message to `url_out`. `fileserver_url`
-/// is the configured file server ("" when none). All pointers are borrowed for the call.
+/// The seeds' `fileserver_upload_handler(fileserver_url, dataname, data)`: stores `len` bytes
+/// and appends to `url_out` the URL receivers will fetch, or the seeds' reply object as JSON
+/// (`{"status": 200, "url": ...}`; a status outside 2xx is a failure). Returns 0 on success; on
+/// failure returns non-zero and may append an error message to `url_out` instead.
+/// `fileserver_url` is the configured file server ("" when none). Every pointer is borrowed
+/// for the call.
 pub type UploadFn = Option<
     unsafe extern "C" fn(
         user_data: *mut c_void,
         fileserver_url: *const c_char,
         dataname: *const c_char,
-        correlation_id: *const c_char,
         data: *const u8,
         len: usize,
         url_out: *mut Buffer,
     ) -> c_int,
 >;
 
-/// Fetches `url` (whose envelope says it holds `size` bytes) and appends the bytes to
-/// `bytes_out`. Returns 0 on success; on failure returns non-zero and may append an error
-/// message instead. No retries are made by the library: retry inside the handler if wanted.
+/// The seeds' `fileserver_download_handler(url, max_retries, base_delay_ms, max_delay_ms,
+/// correlation_id)`: fetches `url` and appends its bytes to `bytes_out`, retrying on its own
+/// (up to `max_retries` attempts, waiting `base_delay_ms` doubling up to `max_delay_ms`: the
+/// connection's options). Returns 0 on success; on failure returns non-zero and may append an
+/// error message instead. Every pointer is borrowed for the call.
 pub type DownloadFn = Option<
     unsafe extern "C" fn(
         user_data: *mut c_void,
         url: *const c_char,
-        size: u64,
+        max_retries: u32,
+        base_delay_ms: u64,
+        max_delay_ms: u64,
         correlation_id: *const c_char,
         bytes_out: *mut Buffer,
     ) -> c_int,
 >;
 
-/// The user's `user_data`. The C API documents that it must be usable from every thread that
-/// calls natsbridge with this client.
+/// The caller's `user_data`. The C API documents that it must be usable from every thread that
+/// calls natsbridge with this client or message.
 #[derive(Clone, Copy)]
 struct UserData(*mut c_void);
-// SAFETY: only passed back to the user's handlers, under the documented contract above.
+// SAFETY: only passed back to the caller's handlers, under the documented contract above.
 unsafe impl Send for UserData {}
 // SAFETY: as above.
 unsafe impl Sync for UserData {}
 
-#[derive(Clone)]
-pub struct CLinkStore {
-    upload: UploadFn,
-    download: DownloadFn,
-    user_data: UserData,
-    fileserver_url: CString,
-    /// URL prefixes the download handler serves.
-    prefixes: Vec<String>,
-}
-
-/// A download prefix must end at a boundary ("scheme://host/..." ending in '/', or "scheme:"),
-/// so "http://files" cannot also claim "http://files.evil.example/".
-pub fn check_prefix(prefix: &str) -> Outcome {
-    let bounded = prefix.ends_with('/') || (prefix.ends_with(':') && !prefix.contains('/'));
-    if prefix.is_empty() || !bounded {
-        return Err(invalid(format!(
-            "handler URL prefix {prefix:?} must end with '/' (e.g. \"http://files.local/\") or be a scheme (\"mystore:\")"
-        )));
-    }
-    Ok(())
-}
-
-impl CLinkStore {
-    pub fn new(
-        upload: UploadFn,
-        download: DownloadFn,
-        user_data: *mut c_void,
-        fileserver_url: Option<&str>,
-        prefixes: Vec<String>,
-    ) -> Outcome<CLinkStore> {
-        if upload.is_none() && download.is_none() {
-            return Err(invalid("give an upload handler, a download handler, or both"));
-        }
-        if download.is_some() && prefixes.is_empty() {
-            return Err(invalid("a download handler needs the URL prefixes it serves (option \"handler_url_prefix\")"));
-        }
-        let fileserver_url =
-            CString::new(fileserver_url.unwrap_or_default()).map_err(|_| invalid("fileserver_url holds a NUL byte"))?;
-        Ok(CLinkStore { upload, download, user_data: UserData(user_data), fileserver_url, prefixes })
+impl UserData {
+    // A method, so closures capture the Send wrapper rather than its raw pointer field.
+    fn get(self) -> *mut c_void {
+        self.0
     }
 }
 
 fn c_string(s: &str, what: &str) -> Result<CString, String> {
-    CString::new(s).map_err(|_| format!("{what} holds a NUL byte"))
+    CString::new(s).map_err(|_| format!("was not called: {what} holds a NUL byte"))
 }
 
-/// The handler's message, or a generic one when it left none.
-fn failure_text(handler: &str, rc: c_int, buffer: Buffer) -> String {
+/// A failed call: its return code and the message it left, if any.
+fn failed(rc: c_int, buffer: Buffer) -> String {
     let message = String::from_utf8_lossy(&buffer.bytes);
-    if message.trim().is_empty() {
-        format!("{handler} failed (returned {rc})")
-    } else {
-        format!("{handler} failed (returned {rc}): {message}")
-    }
+    if message.trim().is_empty() { format!("returned {rc}") } else { format!("returned {rc}: {message}") }
 }
 
-impl LinkStore for CLinkStore {
-    fn upload<'a>(&'a self, upload: Upload<'a>) -> BoxFuture<'a, bridge::error::Result<Stored>> {
-        let result = self.call_upload(&upload).map_err(|m| Error::new(ErrorCode::UploadFailed, m));
+/// Core's upload handler over a C function (None for NULL).
+pub fn upload_handler(f: UploadFn, user_data: *mut c_void) -> Option<UploadHandler> {
+    let f = f?;
+    let user_data = UserData(user_data);
+    Some(Arc::new(move |call: UploadCall| {
+        let result = (|| {
+            let server = c_string(&call.fileserver_url, "fileserver_url")?;
+            let name = c_string(&call.dataname, "dataname")?;
+            let mut out = Buffer::default();
+            // SAFETY: every pointer is valid for the call; the handler's contract is in the header.
+            let rc = unsafe {
+                f(user_data.get(), server.as_ptr(), name.as_ptr(), call.data.as_ptr(), call.data.len(), &mut out)
+            };
+            if rc != 0 {
+                return Err(failed(rc, out));
+            }
+            let text = String::from_utf8(out.bytes).map_err(|_| "gave a URL that is not UTF-8".to_owned())?;
+            // The seeds' reply object ({"status": 200, "url": ...}) as JSON, or the URL itself.
+            let reply = if text.trim_start().starts_with('{') {
+                serde_json::from_str(&text).map_err(|e| format!("gave a JSON reply that does not parse: {e}"))?
+            } else {
+                serde_json::Value::String(text)
+            };
+            UploadReply::from_json(&reply)
+        })();
         Box::pin(std::future::ready(result))
-    }
-
-    /// Fatal on any failure: the handler retries on its own if it wants to.
-    fn download<'a>(&'a self, fetch: Fetch<'a>) -> BoxFuture<'a, Result<Bytes, FetchError>> {
-        let result =
-            self.call_download(&fetch).map_err(|m| FetchError::Fatal(Error::new(ErrorCode::DownloadFailed, m)));
-        Box::pin(std::future::ready(result))
-    }
-
-    fn takes_uploads(&self) -> bool {
-        self.upload.is_some()
-    }
-
-    fn serves(&self, url: &str) -> bool {
-        self.download.is_some() && self.prefixes.iter().any(|p| url.starts_with(p.as_str()) && url.len() > p.len())
-    }
+    }))
 }
 
-impl CLinkStore {
-    // The calls happen when the store is asked (not when its future is polled): the core polls
-    // that future on the caller's thread anyway, and a ready future keeps it simple.
-    fn call_upload(&self, upload: &Upload<'_>) -> Result<Stored, String> {
-        let Some(handler) = self.upload else {
-            return Err("no upload handler".into());
-        };
-        let name = c_string(upload.dataname, "dataname")?;
-        let cid = c_string(upload.correlation_id, "correlation_id")?;
-        let mut out = Buffer { bytes: Vec::new() };
-        // SAFETY: every pointer is valid for the call; the handler's contract is in the header.
-        let rc = unsafe {
-            handler(
-                self.user_data.0,
-                self.fileserver_url.as_ptr(),
-                name.as_ptr(),
-                cid.as_ptr(),
-                upload.bytes.as_ptr(),
-                upload.bytes.len(),
-                &mut out,
-            )
-        };
-        if rc != 0 {
-            return Err(failure_text("the upload handler", rc, out));
-        }
-        match String::from_utf8(out.bytes) {
-            Ok(url) if !url.trim().is_empty() => Ok(Stored::from(url)),
-            Ok(_) => Err("the upload handler returned 0 but gave no URL".into()),
-            Err(_) => Err("the upload handler's URL is not UTF-8".into()),
-        }
-    }
-
-    fn call_download(&self, fetch: &Fetch<'_>) -> Result<Bytes, String> {
-        let Some(handler) = self.download else {
-            return Err(format!("no download handler for {}", fetch.url));
-        };
-        let url = c_string(fetch.url, "url")?;
-        let cid = c_string(fetch.correlation_id, "correlation_id")?;
-        let mut out = Buffer { bytes: Vec::new() };
-        // SAFETY: as in call_upload.
-        let rc = unsafe { handler(self.user_data.0, url.as_ptr(), fetch.size, cid.as_ptr(), &mut out) };
-        if rc != 0 {
-            return Err(failure_text("the download handler", rc, out));
-        }
-        Ok(Bytes::from(out.bytes))
-    }
+/// Core's download handler over a C function (None for NULL).
+pub fn download_handler(f: DownloadFn, user_data: *mut c_void) -> Option<DownloadHandler> {
+    let f = f?;
+    let user_data = UserData(user_data);
+    Some(Arc::new(move |call: DownloadCall| {
+        let result = (|| {
+            let url = c_string(&call.url, "url")?;
+            let cid = c_string(&call.correlation_id, "correlation_id")?;
+            let mut out = Buffer::default();
+            // SAFETY: as in upload_handler.
+            let rc = unsafe {
+                f(
+                    user_data.get(),
+                    url.as_ptr(),
+                    call.max_retries,
+                    call.base_delay_ms,
+                    call.max_delay_ms,
+                    cid.as_ptr(),
+                    &mut out,
+                )
+            };
+            if rc != 0 {
+                return Err(failed(rc, out));
+            }
+            Ok(Bytes::from(out.bytes))
+        })();
+        Box::pin(std::future::ready(result))
+    }))
 }
 
 /// Appends `len` bytes to a handler's output buffer. Call it only inside the handler that was

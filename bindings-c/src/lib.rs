@@ -1,5 +1,5 @@
-//! libnatsbridge: the C ABI of NATSBridge (DESIGN §6 "C"), shared by C programs and Julia's
-//! `ccall`. Conversion and error mapping only; the protocol and I/O are the core's.
+//! libnatsbridge: the C ABI of NATSBridge, shared by C programs and Julia's `ccall`. Conversion
+//! and error mapping only; the protocol, I/O, options and handler rules are the core's.
 //!
 //! Conventions: every function returns a `natsbridge_status` (0 = OK) and writes results through
 //! out-params; `natsbridge_last_error()` gives the message. Handles are opaque. Everything the
@@ -12,6 +12,7 @@ mod client;
 mod envelope;
 mod handlers;
 mod message;
+mod one_call;
 mod options;
 mod runtime;
 mod status;

@@ -1,71 +1,34 @@
-//! An outgoing message: payloads in order, and the seeds' per-message send options.
+//! An outgoing message: payloads in order, the seeds' per-message send options, and an optional
+//! per-message upload handler.
 
 use crate::args;
-use crate::handlers::{CLinkStore, UploadFn};
+use crate::handlers::{self, UploadFn};
 use crate::status::{Outcome, Status, guard, invalid};
-use bridge::io::{Outgoing, SendOptions};
-use bridge::protocol::{Data, PayloadType};
+use bridge::io::store::UploadHandler;
+use bridge::io::{Client, Outgoing, SendOptions};
+use bridge::protocol::HostValue;
 use bytes::Bytes;
+use serde_json::Value;
+use std::borrow::Cow;
 use std::ffi::{c_char, c_void};
-use std::sync::Arc;
 
 /// A message being built. Reusable: sending does not consume it.
 #[derive(Default)]
 pub struct Message {
     pub payloads: Vec<Outgoing>,
     pub options: SendOptions,
-}
-
-/// The core's value for serialized bytes of a payload type. Text must be UTF-8 here; JSON and
-/// Arrow bytes are checked by the core when the message is sent.
-fn data(dataname: &str, payload_type: PayloadType, bytes: &[u8]) -> Outcome<Data> {
-    Ok(match payload_type {
-        PayloadType::Text => match std::str::from_utf8(bytes) {
-            Ok(s) => Data::Text(s.to_owned()),
-            Err(e) => {
-                return Err(bridge::error::Error::new(
-                    bridge::error::ErrorCode::InvalidPayloadType,
-                    format!("payload {dataname:?} has payload_type \"text\" but its bytes are not UTF-8: {e}"),
-                )
-                .into());
-            }
-        },
-        PayloadType::Dictionary | PayloadType::JsonTable => Data::JsonBytes(Bytes::copy_from_slice(bytes)),
-        PayloadType::ArrowTable => Data::Arrow(Bytes::copy_from_slice(bytes)),
-        PayloadType::Image | PayloadType::Audio | PayloadType::Video | PayloadType::Binary => {
-            Data::Bytes(Bytes::copy_from_slice(bytes))
-        }
-    })
+    /// The seeds' per-call fileserver_upload_handler.
+    pub upload: Option<UploadHandler>,
 }
 
 impl Message {
-    fn set(&mut self, key: &str, value: &str) -> Outcome {
-        let o = &mut self.options;
-        let text = || Some(value.to_owned());
-        match key {
-            "correlation_id" => o.correlation_id = text(),
-            "msg_purpose" => o.msg_purpose = text(),
-            "sender_name" => o.sender_name = text(),
-            "sender_id" => o.sender_id = text(),
-            "receiver_name" => o.receiver_name = text(),
-            "receiver_id" => o.receiver_id = text(),
-            "reply_to" => o.reply_to = text(),
-            "reply_to_msg_id" => o.reply_to_msg_id = text(),
-            "size_threshold" => {
-                o.size_threshold = Some(
-                    value
-                        .trim()
-                        .parse()
-                        .map_err(|_| invalid(format!("option \"size_threshold\" needs a byte count, not {value:?}")))?,
-                )
-            }
-            "metadata" => match serde_json::from_str(value) {
-                Ok(serde_json::Value::Object(map)) => o.metadata = map,
-                _ => return Err(invalid(format!("option \"metadata\" needs a JSON object, not {value:?}"))),
-            },
-            _ => return Err(invalid(format!("unknown message option {key:?}"))),
-        }
-        Ok(())
+    /// The send options on `client`: a per-message upload handler takes this message's links.
+    pub fn options_on(&self, client: &Client) -> Outcome<Cow<'_, SendOptions>> {
+        let Some(handler) = &self.upload else {
+            return Ok(Cow::Borrowed(&self.options));
+        };
+        let link_store = Some(client.upload_handler_store(handler.clone(), None)?);
+        Ok(Cow::Owned(SendOptions { link_store, ..self.options.clone() }))
     }
 }
 
@@ -110,16 +73,15 @@ pub unsafe extern "C" fn natsbridge_message_add(
         // SAFETY: caller contract.
         let message = unsafe { args::handle_mut(message, "message") }?;
         // SAFETY: caller contract.
-        let (dataname, type_name, bytes) = unsafe {
+        let (dataname, payload_type, bytes) = unsafe {
             (
                 args::text(dataname, "dataname")?,
                 args::text(payload_type, "payload_type")?,
                 args::bytes(data, len, "data")?,
             )
         };
-        let payload_type = PayloadType::parse(type_name)?;
-        let value = self::data(dataname, payload_type, bytes)?;
-        message.payloads.push(Outgoing::new(dataname, value, payload_type));
+        let value = HostValue::Bytes(Bytes::copy_from_slice(bytes));
+        message.payloads.push(Outgoing::from_host(dataname, payload_type, value)?);
         Ok(())
     })
 }
@@ -127,7 +89,7 @@ pub unsafe extern "C" fn natsbridge_message_add(
 /// Sets a send option. Keys: `correlation_id`, `msg_purpose` (ACK, NACK, updateStatus, shutdown,
 /// chat, command, event, or any non-empty text), `sender_name`, `sender_id`, `receiver_name`,
 /// `receiver_id`, `reply_to`, `reply_to_msg_id`, `size_threshold` (bytes), `metadata` (a JSON
-/// object). Unknown keys and malformed values: INVALID_ARGUMENT.
+/// object's text). Unknown keys and malformed values: INVALID_ARGUMENT.
 ///
 /// Ownership: copied. Thread safety: one thread at a time per `message`.
 ///
@@ -144,12 +106,19 @@ pub unsafe extern "C" fn natsbridge_message_set(
         let message = unsafe { args::handle_mut(message, "message") }?;
         // SAFETY: caller contract.
         let (key, value) = unsafe { (args::text(key, "key")?, args::text(value, "value")?) };
-        message.set(key, value)
+        // C passes text; metadata is an object, given as its JSON.
+        let value = match key {
+            "metadata" => serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_owned())),
+            _ => Value::String(value.to_owned()),
+        };
+        Ok(message.options.set(key, &value)?)
     })
 }
 
 /// Sends this message's link payloads through `upload` instead of the client's store (the
-/// seeds' per-call `fileserver_upload_handler`). The handler runs on the sending thread.
+/// seeds' per-call `fileserver_upload_handler`; its first argument is the one-call
+/// `fileserver_url`, else the client's `fileserver_url` option, else ""). The handler runs on
+/// the sending thread.
 ///
 /// Ownership: `user_data` stays the caller's and must outlive the message's sends.
 /// Thread safety: one thread at a time per `message`.
@@ -165,10 +134,7 @@ pub unsafe extern "C" fn natsbridge_message_set_upload_handler(
     guard(|| {
         // SAFETY: caller contract.
         let message = unsafe { args::handle_mut(message, "message") }?;
-        let Some(upload) = upload else {
-            return Err(invalid("upload is NULL"));
-        };
-        message.options.link_store = Some(Arc::new(CLinkStore::new(Some(upload), None, user_data, None, Vec::new())?));
+        message.upload = Some(handlers::upload_handler(upload, user_data).ok_or_else(|| invalid("upload is NULL"))?);
         Ok(())
     })
 }

@@ -1,99 +1,57 @@
-//! Connection options: a handle filled with `natsbridge_connect_options_set(opts, key, value)`
-//! (the keys are the NATS clients' and the seeds' option names) and the handler setter.
+//! Connection options: core's `Settings` filled by name from text, in C's spelling of the one
+//! vocabulary (core's canonical names; a duration's key ends in `_ms`), and the handler setter.
 
 use crate::args;
-use crate::handlers::{CLinkStore, DownloadFn, UploadFn, check_prefix};
+use crate::handlers::{self, DownloadFn, UploadFn};
 use crate::status::{Outcome, Status, guard, invalid};
-use bridge::io::{ConnectOptions as CoreConnectOptions, FileServerKind};
-use std::ffi::{c_char, c_void};
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
+use bridge::io::ConnectOptions as CoreConnectOptions;
+use bridge::protocol::{OptionName, TimeUnit};
+use serde_json::Value;
+use std::ffi::{CString, c_char, c_void};
+use std::sync::OnceLock;
 
 /// Options for `natsbridge_client_connect`. Not shared between threads while being filled.
+#[derive(Default)]
 pub struct ConnectOptions {
     pub core: CoreConnectOptions,
-    handlers: Option<(UploadFn, DownloadFn, *mut c_void)>,
-    handler_prefixes: Vec<String>,
 }
 
-impl ConnectOptions {
-    /// The core options, with the C handlers (if any) as the custom link store.
-    pub fn resolved(&self) -> Outcome<CoreConnectOptions> {
-        let mut core = self.core.clone();
-        if let Some((upload, download, user_data)) = self.handlers {
-            let fileserver_url = core.bridge.resolved_fileserver_url();
-            let store =
-                CLinkStore::new(upload, download, user_data, fileserver_url.as_deref(), self.handler_prefixes.clone())?;
-            core.bridge.link_store = Some(Arc::new(store));
-        }
-        Ok(core)
+/// The C key of an option: its canonical name, with `_ms` for a duration.
+fn c_key(option: OptionName) -> String {
+    if option.is_duration() { format!("{}_ms", option.as_str()) } else { option.as_str().to_owned() }
+}
+
+/// Names this API used before the one vocabulary, and what replaced them.
+const RENAMED: [(&str, &str); 5] = [
+    ("require_tls", "tls_required"),
+    ("max_reconnects", "max_reconnect_attempts"),
+    ("subscription_capacity", "pending_msgs_limit"),
+    ("allowed_origin", "allowed_origins"),
+    (
+        "handler_url_prefix",
+        "allowed_origins (a download handler serves the origin of fileserver_url and allowed_origins)",
+    ),
+];
+
+/// The canonical name for a C key: durations only with their `_ms` suffix.
+fn canonical(key: &str) -> Outcome<&str> {
+    if let Some(base) = key.strip_suffix("_ms")
+        && base.parse::<OptionName>().is_ok_and(OptionName::is_duration)
+    {
+        return Ok(base);
     }
-}
-
-fn number<T: std::str::FromStr>(key: &str, value: &str) -> Outcome<T> {
-    value.trim().parse().map_err(|_| invalid(format!("option {key:?} needs a non-negative integer, not {value:?}")))
-}
-
-fn flag(key: &str, value: &str) -> Outcome<bool> {
-    match value.trim() {
-        "true" | "1" | "yes" => Ok(true),
-        "false" | "0" | "no" => Ok(false),
-        _ => Err(invalid(format!("option {key:?} needs true or false, not {value:?}"))),
-    }
-}
-
-fn millis(key: &str, value: &str) -> Outcome<Duration> {
-    number(key, value).map(Duration::from_millis)
-}
-
-impl ConnectOptions {
-    fn set(&mut self, key: &str, value: &str) -> Outcome {
-        let o = &mut self.core;
-        let b = &mut o.bridge;
-        let text = || Some(value.to_owned());
-        match key {
-            "servers" => o.servers.extend(value.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())),
-            "name" => o.name = text(),
-            "user" => o.user = text(),
-            "password" => o.password = text(),
-            "token" => o.token = text(),
-            "nkey" => o.nkey = text(),
-            "credentials_file" => o.credentials_file = Some(PathBuf::from(value)),
-            "tls_ca_file" => o.tls_ca_file = Some(PathBuf::from(value)),
-            "tls_cert_file" => o.tls_cert_file = Some(PathBuf::from(value)),
-            "tls_key_file" => o.tls_key_file = Some(PathBuf::from(value)),
-            "require_tls" => o.require_tls = flag(key, value)?,
-            "max_reconnects" => o.max_reconnects = Some(number(key, value)?),
-            "reconnect_time_wait_ms" => o.reconnect_time_wait = millis(key, value)?,
-            "connect_timeout_ms" => o.connect_timeout = millis(key, value)?,
-            "subscription_capacity" => o.subscription_capacity = number(key, value)?,
-            "size_threshold" => b.size_threshold = Some(number(key, value)?),
-            "fileserver_url" => b.fileserver_url = text(),
-            "fileserver_kind" => {
-                b.fileserver_kind = match value {
-                    "plik" => FileServerKind::Plik,
-                    "http" => FileServerKind::HttpPut,
-                    _ => return Err(invalid(format!("option \"fileserver_kind\" is plik or http, not {value:?}"))),
-                }
-            }
-            "object_store" => b.object_store = flag(key, value)?,
-            "object_store_bucket" => b.object_store_bucket = value.to_owned(),
-            "object_store_ttl_ms" => b.object_store_ttl = millis(key, value)?,
-            "allowed_origin" => b.allowed_origins.push(value.to_owned()),
-            "max_retries" => b.retry.retries = number(key, value)?,
-            "base_delay_ms" => b.retry.base_delay = millis(key, value)?,
-            "max_delay_ms" => b.retry.max_delay = millis(key, value)?,
-            "max_download_bytes" => b.max_download_bytes = number(key, value)?,
-            "sender_name" => b.sender_name = value.to_owned(),
-            "sender_id" => b.sender_id = text(),
-            "handler_url_prefix" => {
-                check_prefix(value)?;
-                self.handler_prefixes.push(value.to_owned());
-            }
-            _ => return Err(invalid(format!("unknown connect option {key:?}"))),
+    match key.parse::<OptionName>() {
+        Ok(option) if option.is_duration() => {
+            Err(invalid(format!("option {key:?} is a duration: give it in milliseconds as \"{key}_ms\"")))
         }
-        Ok(())
+        Ok(_) => Ok(key),
+        Err(_) => Err(match RENAMED.iter().find(|(old, _)| *old == key) {
+            Some((_, new)) => invalid(format!("option {key:?} is now {new}")),
+            None => invalid(format!(
+                "unknown option {key:?}; the options are {}",
+                OptionName::ALL.iter().map(|o| c_key(*o)).collect::<Vec<_>>().join(", ")
+            )),
+        }),
     }
 }
 
@@ -109,23 +67,24 @@ impl ConnectOptions {
 pub unsafe extern "C" fn natsbridge_connect_options_new(out: *mut *mut ConnectOptions) -> Status {
     guard(|| {
         let out = args::out_param(out, "out")?;
-        let opts = ConnectOptions { core: CoreConnectOptions::default(), handlers: None, handler_prefixes: Vec::new() };
         // SAFETY: checked out-param.
-        unsafe { args::write(out, Box::into_raw(Box::new(opts))) };
+        unsafe { args::write(out, Box::into_raw(Box::<ConnectOptions>::default())) };
         Ok(())
     })
 }
 
-/// Sets one option from text. Keys: `servers` (comma-separated URLs, added to the list),
-/// `name`, `user`, `password`, `token`, `nkey` (seed), `credentials_file`, `tls_ca_file`,
-/// `tls_cert_file`, `tls_key_file`, `require_tls` (true/false), `max_reconnects`,
-/// `reconnect_time_wait_ms`, `connect_timeout_ms`, `subscription_capacity`, `size_threshold`
+/// Sets one option from text. `key` is a connection option's name in the one vocabulary
+/// (`natsbridge_option_names()` lists them): `servers`, `name`, `user`, `password`, `token`,
+/// `nkey` (seed), `credentials_file`, `tls_ca_file`, `tls_cert_file`, `tls_key_file`,
+/// `tls_required` (true/false), `max_reconnect_attempts` (-1: forever),
+/// `reconnect_time_wait_ms`, `connect_timeout_ms`, `pending_msgs_limit`, `size_threshold`
 /// (bytes; payloads this size or larger go by link), `fileserver_url`, `fileserver_kind`
 /// (plik/http), `object_store` (true/false), `object_store_bucket`, `object_store_ttl_ms`,
-/// `allowed_origin` (one more origin downloads may come from; repeatable), `max_retries`,
-/// `base_delay_ms`, `max_delay_ms`, `max_download_bytes`, `sender_name`, `sender_id`,
-/// `handler_url_prefix` (a URL prefix the download handler serves, ending in '/' or a bare
-/// "scheme:"; repeatable). Unknown keys and malformed values: INVALID_ARGUMENT.
+/// `plik_oneshot` (true/false), `plik_ttl_ms`, `plik_token`, `allowed_origins`, `max_retries`,
+/// `base_delay_ms`, `max_delay_ms`, `max_download_bytes`, `sender_name`, `sender_id`.
+/// Durations are milliseconds and their keys end in `_ms`. The lists (`servers`,
+/// `allowed_origins`) take comma-separated items and add to the list on every call. Unknown
+/// keys, a duration without `_ms`, and malformed values: INVALID_ARGUMENT.
 ///
 /// Ownership: `key` and `value` are copied. Thread safety: one thread at a time per `opts`.
 ///
@@ -142,15 +101,41 @@ pub unsafe extern "C" fn natsbridge_connect_options_set(
         let opts = unsafe { args::handle_mut(opts, "opts") }?;
         // SAFETY: caller contract.
         let (key, value) = unsafe { (args::text(key, "key")?, args::text(value, "value")?) };
-        opts.set(key, value)
+        Ok(opts.core.settings.set(canonical(key)?, &Value::String(value.to_owned()), TimeUnit::Millis)?)
     })
 }
 
-/// Installs custom link-store handlers (the seeds' fileserver upload/download handlers). Either
-/// may be NULL, not both. Uploads of link payloads go to `upload`; links whose URL starts with a
-/// `handler_url_prefix` option are fetched with `download`. Handlers run on the thread that made
-/// the natsbridge call (send, receive, subscription_next, request), never on a library thread,
-/// and must not call blocking natsbridge functions (those fail with INVALID_ARGUMENT there).
+/// Every key `natsbridge_connect_options_set` takes, as a NULL-terminated array.
+///
+/// Ownership: static, never freed. Thread safety: any thread.
+#[unsafe(no_mangle)]
+pub extern "C" fn natsbridge_option_names() -> *const *const c_char {
+    struct Names {
+        _keys: Vec<CString>,
+        pointers: Vec<*const c_char>,
+    }
+    // SAFETY: the pointers point into `_keys`, which is never changed or dropped.
+    unsafe impl Send for Names {}
+    // SAFETY: as above; read-only after it is made.
+    unsafe impl Sync for Names {}
+    static NAMES: OnceLock<Names> = OnceLock::new();
+    let names = NAMES.get_or_init(|| {
+        let keys: Vec<CString> =
+            OptionName::ALL.iter().map(|o| CString::new(c_key(*o)).expect("no NUL in a name")).collect();
+        let pointers = keys.iter().map(|k| k.as_ptr()).chain([std::ptr::null()]).collect();
+        Names { _keys: keys, pointers }
+    });
+    names.pointers.as_ptr()
+}
+
+/// Installs the seeds' fileserver_upload_handler / fileserver_download_handler. Either may be
+/// NULL, not both. Uploads of link payloads go to `upload` (its first argument is the
+/// `fileserver_url` option, "" when unset); `download` fetches the links under the origin of
+/// the `fileserver_url` option and of each `allowed_origins` entry (set at least one; e.g.
+/// allowed_origins "mystore:" for every mystore: URL), with the connection's retry options.
+/// Handlers run on the thread that made the natsbridge call (send, receive, subscription_next,
+/// request, reply), never on a library thread, and must not call blocking natsbridge functions
+/// (those fail with INVALID_ARGUMENT there).
 ///
 /// Ownership: `user_data` stays the caller's; it must stay valid while any client made from
 /// these options lives, and be usable from every thread that uses such a client.
@@ -171,7 +156,8 @@ pub unsafe extern "C" fn natsbridge_connect_options_set_handlers(
         if upload.is_none() && download.is_none() {
             return Err(invalid("give an upload handler, a download handler, or both"));
         }
-        opts.handlers = Some((upload, download, user_data));
+        opts.core.upload_handler = handlers::upload_handler(upload, user_data);
+        opts.core.download_handler = handlers::download_handler(download, user_data);
         Ok(())
     })
 }

@@ -1,46 +1,9 @@
-//! The library's one tokio runtime (DESIGN §8): made on first use, shared by every call and
-//! every client, and made anew in a child process after `fork()` (the child has none of the
-//! parent's worker threads).
+//! The C side of core's process-wide runtime (`one_call::runtime`, made anew after `fork()`):
+//! blocking calls poll their future on the caller's thread, so host handlers run there too.
 
 use crate::status::{Outcome, invalid};
+use bridge::io::one_call::runtime;
 use std::future::Future;
-use std::sync::Mutex;
-use tokio::runtime::Runtime;
-
-struct State {
-    pid: u32,
-    runtime: &'static Runtime,
-    /// Runtimes of the parent processes this one was forked from: never dropped (dropping would
-    /// wait for worker threads that do not exist here), kept here so they stay reachable.
-    inherited: Vec<&'static Runtime>,
-}
-
-static STATE: Mutex<Option<State>> = Mutex::new(None);
-
-fn new_runtime() -> &'static Runtime {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("natsbridge")
-        .enable_all()
-        .build()
-        .expect("cannot start the tokio runtime");
-    Box::leak(Box::new(rt))
-}
-
-pub fn runtime() -> &'static Runtime {
-    let mut guard = STATE.lock().unwrap_or_else(|p| p.into_inner());
-    let pid = std::process::id();
-    match guard.as_mut() {
-        Some(state) if state.pid == pid => state.runtime,
-        Some(state) => {
-            let parent = std::mem::replace(&mut state.runtime, new_runtime());
-            state.inherited.push(parent);
-            state.pid = pid;
-            state.runtime
-        }
-        None => guard.insert(State { pid, runtime: new_runtime(), inherited: Vec::new() }).runtime,
-    }
-}
 
 /// Runs `fut` to completion on the calling thread (I/O is driven by the runtime's workers).
 /// Because the future is polled here, link-store handlers it calls run on the caller's thread.

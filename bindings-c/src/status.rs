@@ -5,9 +5,12 @@ use bridge::error::{Error, ErrorCode};
 use std::cell::RefCell;
 use std::ffi::{CStr, CString, c_char};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::OnceLock;
 
-/// Result of every call. 0 is success; 1..=11 are the core's stable error codes (DESIGN §4);
-/// the last two are C-only: a NULL or malformed argument, and a bug caught at the boundary.
+/// Result of every call. 0 is success; 1 to 12 are the core's stable error codes, in the core's
+/// order (spec/PROTOCOL.md); 12, INVALID_ARGUMENT, is a mistake of the calling program: a NULL
+/// or malformed argument, an unknown option or bad value, an index out of range, or a blocking
+/// call from inside a handler. INTERNAL_ERROR is a bug caught at the boundary.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Status {
@@ -23,17 +26,14 @@ pub enum Status {
     PayloadTooLarge = 9,
     UrlNotAllowed = 10,
     Timeout = 11,
-    /// A NULL pointer where one is required, a string that is not UTF-8, an unknown option name
-    /// or value, an index out of range, or a call the library cannot serve from this thread.
-    /// No core code fits these: they are mistakes in the calling program, not in the data.
-    InvalidArgument = 100,
+    InvalidArgument = 12,
     /// A panic inside the library, caught before it reached C. Always a bug in NATSBridge.
     InternalError = 101,
 }
 
 impl Status {
     /// No `_ =>` arm: a new core code breaks this build until it has a status.
-    pub fn of(code: ErrorCode) -> Status {
+    pub const fn of(code: ErrorCode) -> Status {
         match code {
             ErrorCode::InvalidPayloadType => Status::InvalidPayloadType,
             ErrorCode::UploadFailed => Status::UploadFailed,
@@ -46,46 +46,25 @@ impl Status {
             ErrorCode::PayloadTooLarge => Status::PayloadTooLarge,
             ErrorCode::UrlNotAllowed => Status::UrlNotAllowed,
             ErrorCode::Timeout => Status::Timeout,
+            ErrorCode::InvalidArgument => Status::InvalidArgument,
         }
     }
 
-    /// The core code of a status, for statuses that have one (C passes them to reply_error).
-    pub fn code(self) -> Option<ErrorCode> {
-        match self {
-            Status::InvalidPayloadType => Some(ErrorCode::InvalidPayloadType),
-            Status::UploadFailed => Some(ErrorCode::UploadFailed),
-            Status::DownloadFailed => Some(ErrorCode::DownloadFailed),
-            Status::InvalidTransport => Some(ErrorCode::InvalidTransport),
-            Status::NatsConnectionFailed => Some(ErrorCode::NatsConnectionFailed),
-            Status::DeserializationError => Some(ErrorCode::DeserializationError),
-            Status::InvalidEnvelope => Some(ErrorCode::InvalidEnvelope),
-            Status::ChecksumMismatch => Some(ErrorCode::ChecksumMismatch),
-            Status::PayloadTooLarge => Some(ErrorCode::PayloadTooLarge),
-            Status::UrlNotAllowed => Some(ErrorCode::UrlNotAllowed),
-            Status::Timeout => Some(ErrorCode::Timeout),
-            Status::Ok | Status::InvalidArgument | Status::InternalError => None,
-        }
-    }
-
-    fn name(self) -> &'static CStr {
-        match self {
-            Status::Ok => c"OK",
-            Status::InvalidPayloadType => c"INVALID_PAYLOAD_TYPE",
-            Status::UploadFailed => c"UPLOAD_FAILED",
-            Status::DownloadFailed => c"DOWNLOAD_FAILED",
-            Status::InvalidTransport => c"INVALID_TRANSPORT",
-            Status::NatsConnectionFailed => c"NATS_CONNECTION_FAILED",
-            Status::DeserializationError => c"DESERIALIZATION_ERROR",
-            Status::InvalidEnvelope => c"INVALID_ENVELOPE",
-            Status::ChecksumMismatch => c"CHECKSUM_MISMATCH",
-            Status::PayloadTooLarge => c"PAYLOAD_TOO_LARGE",
-            Status::UrlNotAllowed => c"URL_NOT_ALLOWED",
-            Status::Timeout => c"TIMEOUT",
-            Status::InvalidArgument => c"INVALID_ARGUMENT",
-            Status::InternalError => c"INTERNAL_ERROR",
-        }
+    /// The core code of statuses 1 to 12 (C passes them to reply_error).
+    pub fn code(value: i32) -> Option<ErrorCode> {
+        let index = usize::try_from(value).ok()?.checked_sub(1)?;
+        ErrorCode::ALL.get(index).copied()
     }
 }
+
+// Status n is core code n of `ErrorCode::ALL`: checked when this crate compiles.
+const _: () = {
+    let mut i = 0;
+    while i < ErrorCode::ALL.len() {
+        assert!(Status::of(ErrorCode::ALL[i]) as usize == i + 1, "status numbers follow ErrorCode::ALL");
+        i += 1;
+    }
+};
 
 /// Why a call failed: a status and its message (and the message's correlation id, if known).
 #[derive(Debug)]
@@ -102,11 +81,7 @@ impl From<Error> for Failure {
 }
 
 pub fn invalid(message: impl Into<String>) -> Failure {
-    Failure {
-        status: Status::InvalidArgument,
-        message: format!("INVALID_ARGUMENT: {}", message.into()),
-        correlation_id: None,
-    }
+    Error::invalid_argument(message).into()
 }
 
 pub type Outcome<T = ()> = Result<T, Failure>;
@@ -121,7 +96,7 @@ thread_local! {
         RefCell::new(LastError { message: CString::default(), correlation_id: CString::default() });
 }
 
-fn c_string_lossy(s: String) -> CString {
+pub fn c_string_lossy(s: String) -> CString {
     CString::new(s).unwrap_or_else(|e| {
         let mut bytes = e.into_vec();
         bytes.retain(|&b| b != 0);
@@ -182,31 +157,24 @@ pub extern "C" fn natsbridge_last_error_correlation_id() -> *const c_char {
     LAST_ERROR.try_with(|last| last.borrow().correlation_id.as_ptr()).unwrap_or(c"".as_ptr())
 }
 
-/// The stable name of a status: "OK", "TIMEOUT", ..., "INVALID_ARGUMENT", "INTERNAL_ERROR";
-/// "UNKNOWN" for a value that is not a status.
+/// The stable name of a status: "OK", the core's code for 1 to 12 ("INVALID_PAYLOAD_TYPE" ...
+/// "TIMEOUT", "INVALID_ARGUMENT"), "INTERNAL_ERROR"; "UNKNOWN" for a value that is not a status.
 ///
 /// Ownership: static string, never freed. Thread safety: any thread.
 #[unsafe(no_mangle)]
 pub extern "C" fn natsbridge_status_name(status: i32) -> *const c_char {
-    status_from_i32(status).map_or(c"UNKNOWN", Status::name).as_ptr()
-}
-
-pub fn status_from_i32(value: i32) -> Option<Status> {
-    const ALL: [Status; 14] = [
-        Status::Ok,
-        Status::InvalidPayloadType,
-        Status::UploadFailed,
-        Status::DownloadFailed,
-        Status::InvalidTransport,
-        Status::NatsConnectionFailed,
-        Status::DeserializationError,
-        Status::InvalidEnvelope,
-        Status::ChecksumMismatch,
-        Status::PayloadTooLarge,
-        Status::UrlNotAllowed,
-        Status::Timeout,
-        Status::InvalidArgument,
-        Status::InternalError,
-    ];
-    ALL.into_iter().find(|s| *s as i32 == value)
+    // The core's names, as C strings made once.
+    static CODE_NAMES: OnceLock<Vec<CString>> = OnceLock::new();
+    let name = |s: &CStr| s.as_ptr();
+    match status {
+        0 => name(c"OK"),
+        s if s == Status::InternalError as i32 => name(c"INTERNAL_ERROR"),
+        s if Status::code(s).is_some() => {
+            let names = CODE_NAMES.get_or_init(|| {
+                ErrorCode::ALL.iter().map(|c| CString::new(c.as_str()).expect("no NUL in a code")).collect()
+            });
+            names[s as usize - 1].as_ptr()
+        }
+        _ => name(c"UNKNOWN"),
+    }
 }

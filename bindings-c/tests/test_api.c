@@ -57,12 +57,43 @@ static void test_invalid_arguments(void) {
     natsbridge_connect_options *opts = NULL;
     REQUIRE_OK(natsbridge_connect_options_new(&opts));
     CHECK_STATUS(natsbridge_connect_options_set(opts, "bogus", "1"), NATSBRIDGE_STATUS_INVALID_ARGUMENT);
-    CHECK_STATUS(natsbridge_connect_options_set(opts, "require_tls", "maybe"), NATSBRIDGE_STATUS_INVALID_ARGUMENT);
+    CHECK(strstr(natsbridge_last_error(), "unknown option \"bogus\"") != NULL);
+    CHECK(strstr(natsbridge_last_error(), "connect_timeout_ms") != NULL); /* the list is in C's spelling */
+    CHECK_STATUS(natsbridge_connect_options_set(opts, "tls_required", "maybe"), NATSBRIDGE_STATUS_INVALID_ARGUMENT);
     CHECK_STATUS(natsbridge_connect_options_set(opts, "connect_timeout_ms", "soon"), NATSBRIDGE_STATUS_INVALID_ARGUMENT);
-    CHECK_STATUS(natsbridge_connect_options_set(opts, "handler_url_prefix", "http://files"), NATSBRIDGE_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(natsbridge_connect_options_set(opts, "connect_timeout_ms", "-5"), NATSBRIDGE_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(natsbridge_connect_options_set(opts, "size_threshold", "lots"), NATSBRIDGE_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(natsbridge_connect_options_set(opts, "max_retries", "0"), NATSBRIDGE_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(natsbridge_connect_options_set(opts, "fileserver_kind", "http_put"), NATSBRIDGE_STATUS_INVALID_ARGUMENT);
+    /* A duration only with its _ms suffix; _ms only on a duration. */
+    CHECK_STATUS(natsbridge_connect_options_set(opts, "connect_timeout", "500"), NATSBRIDGE_STATUS_INVALID_ARGUMENT);
+    CHECK(strstr(natsbridge_last_error(), "\"connect_timeout_ms\"") != NULL);
+    CHECK_STATUS(natsbridge_connect_options_set(opts, "name_ms", "x"), NATSBRIDGE_STATUS_INVALID_ARGUMENT);
+    CHECK_OK(natsbridge_connect_options_set(opts, "connect_timeout_ms", "1500.5"));
+    /* The names before the one vocabulary are refused, naming their successor. */
+    static const char *const renamed[][2] = {
+        {"require_tls", "tls_required"},
+        {"max_reconnects", "max_reconnect_attempts"},
+        {"subscription_capacity", "pending_msgs_limit"},
+        {"allowed_origin", "allowed_origins"},
+        {"handler_url_prefix", "allowed_origins"},
+    };
+    for (size_t i = 0; i < sizeof renamed / sizeof renamed[0]; i++) {
+        CHECK_STATUS(natsbridge_connect_options_set(opts, renamed[i][0], "1"), NATSBRIDGE_STATUS_INVALID_ARGUMENT);
+        CHECK(strstr(natsbridge_last_error(), renamed[i][1]) != NULL);
+    }
     CHECK_STATUS(natsbridge_connect_options_set_handlers(opts, NULL, NULL, NULL), NATSBRIDGE_STATUS_INVALID_ARGUMENT);
     CHECK_STATUS(natsbridge_connect_options_set(NULL, "name", "x"), NATSBRIDGE_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(natsbridge_connect_options_set(opts, NULL, "x"), NATSBRIDGE_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(natsbridge_connect_options_set(opts, "name", NULL), NATSBRIDGE_STATUS_INVALID_ARGUMENT);
     natsbridge_connect_options_free(opts);
+
+    /* The one-call functions check their arguments too. */
+    CHECK_STATUS(natsbridge_smartsend(NULL, msg, NULL, NULL, NULL), NATSBRIDGE_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(natsbridge_smartsend("s", NULL, NULL, NULL, NULL), NATSBRIDGE_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(natsbridge_smartreceive(NULL, 3, NULL, NULL, &env), NATSBRIDGE_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(natsbridge_smartreceive((const uint8_t *)"{}", 2, NULL, NULL, NULL), NATSBRIDGE_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(natsbridge_client_reply_json(NULL, "{}", msg, NULL), NATSBRIDGE_STATUS_INVALID_ARGUMENT);
 
     /* Every *_free takes NULL. */
     natsbridge_client_free(NULL);
@@ -73,9 +104,98 @@ static void test_invalid_arguments(void) {
     natsbridge_string_free(NULL);
     natsbridge_bytes_free(NULL, 0);
     CHECK(client == NULL);
-    CHECK(strcmp(natsbridge_status_name(NATSBRIDGE_STATUS_TIMEOUT), "TIMEOUT") == 0);
     CHECK(strcmp(natsbridge_status_name(12345), "UNKNOWN") == 0);
+    CHECK(strcmp(natsbridge_status_name(13), "UNKNOWN") == 0);
+    CHECK(strcmp(natsbridge_status_name(-1), "UNKNOWN") == 0);
     CHECK(strcmp(natsbridge_version(), "0.1.0") == 0);
+    natsbridge_message_free(msg);
+}
+
+/* ---- the one vocabulary: C's status names and option keys are core's (README "One vocabulary") ---- */
+#define STATUS_NAMED(s) CHECK(strcmp(natsbridge_status_name(NATSBRIDGE_STATUS_##s), #s) == 0)
+
+static int listed(const char *const *names, const char *name) {
+    for (size_t i = 0; names[i]; i++)
+        if (strcmp(names[i], name) == 0) return 1;
+    return 0;
+}
+
+static void test_vocabulary(void) {
+    /* Status n is core's code n, under core's name. */
+    STATUS_NAMED(OK);
+    STATUS_NAMED(INVALID_PAYLOAD_TYPE);
+    STATUS_NAMED(UPLOAD_FAILED);
+    STATUS_NAMED(DOWNLOAD_FAILED);
+    STATUS_NAMED(INVALID_TRANSPORT);
+    STATUS_NAMED(NATS_CONNECTION_FAILED);
+    STATUS_NAMED(DESERIALIZATION_ERROR);
+    STATUS_NAMED(INVALID_ENVELOPE);
+    STATUS_NAMED(CHECKSUM_MISMATCH);
+    STATUS_NAMED(PAYLOAD_TOO_LARGE);
+    STATUS_NAMED(URL_NOT_ALLOWED);
+    STATUS_NAMED(TIMEOUT);
+    STATUS_NAMED(INVALID_ARGUMENT);
+    STATUS_NAMED(INTERNAL_ERROR);
+    CHECK(NATSBRIDGE_STATUS_TIMEOUT == 11 && NATSBRIDGE_STATUS_INVALID_ARGUMENT == 12);
+
+    /* The connection options of the README's table, in C's spelling, are exactly the library's. */
+    static const char *const vocabulary[] = {
+        "servers", "name", "user", "password", "token", "nkey", "credentials_file", "tls_ca_file",
+        "tls_cert_file", "tls_key_file", "tls_required", "max_reconnect_attempts", "reconnect_time_wait_ms",
+        "connect_timeout_ms", "pending_msgs_limit", "size_threshold", "fileserver_url", "fileserver_kind",
+        "object_store", "object_store_bucket", "object_store_ttl_ms", "plik_oneshot", "plik_ttl_ms", "plik_token",
+        "allowed_origins", "max_retries", "base_delay_ms", "max_delay_ms", "max_download_bytes", "sender_name",
+        "sender_id", NULL,
+    };
+    const char *const *names = natsbridge_option_names();
+    CHECK(names != NULL);
+    if (!names) return;
+    size_t count = 0;
+    for (; names[count]; count++) {
+        if (!listed(vocabulary, names[count])) {
+            checks_failed++;
+            fprintf(stderr, "FAIL option %s is not in the README's vocabulary\n", names[count]);
+        }
+    }
+    for (size_t i = 0; vocabulary[i]; i++) CHECK(listed(names, vocabulary[i]));
+    CHECK(count == sizeof vocabulary / sizeof vocabulary[0] - 1);
+
+    /* Every listed key is accepted ("1" is a number, a flag, a duration and a text), and a
+     * duration's name without its _ms is not. */
+    natsbridge_connect_options *opts = NULL;
+    REQUIRE_OK(natsbridge_connect_options_new(&opts));
+    size_t durations = 0;
+    for (size_t i = 0; names[i]; i++) {
+        const char *key = names[i];
+        natsbridge_status st = natsbridge_connect_options_set(opts, key, strcmp(key, "fileserver_kind") == 0 ? "http" : "1");
+        if (st == NATSBRIDGE_STATUS_OK) {
+            checks_passed++;
+        } else {
+            checks_failed++;
+            fprintf(stderr, "FAIL option %s: %s\n", key, natsbridge_last_error());
+        }
+        size_t len = strlen(key);
+        if (len > 3 && strcmp(key + len - 3, "_ms") == 0) {
+            char base[64];
+            snprintf(base, sizeof base, "%.*s", (int)(len - 3), key);
+            CHECK_STATUS(natsbridge_connect_options_set(opts, base, "1"), NATSBRIDGE_STATUS_INVALID_ARGUMENT);
+            durations++;
+        }
+    }
+    CHECK(durations == 6);
+    natsbridge_connect_options_free(opts);
+
+    /* The per-message options of the table. */
+    static const char *const send_options[] = {"size_threshold", "correlation_id", "msg_purpose", "sender_name",
+                                               "sender_id", "receiver_name", "receiver_id", "reply_to",
+                                               "reply_to_msg_id"};
+    natsbridge_message *msg = NULL;
+    REQUIRE_OK(natsbridge_message_new(&msg));
+    for (size_t i = 0; i < sizeof send_options / sizeof send_options[0]; i++)
+        CHECK_OK(natsbridge_message_set(msg, send_options[i], "1"));
+    CHECK_OK(natsbridge_message_set(msg, "metadata", "{\"k\":[1]}"));
+    CHECK_STATUS(natsbridge_message_set(msg, "correlation", "1"), NATSBRIDGE_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(natsbridge_message_set(msg, "msg_purpose", ""), NATSBRIDGE_STATUS_INVALID_ARGUMENT);
     natsbridge_message_free(msg);
 }
 
@@ -85,11 +205,15 @@ static void test_connect_failure(void) {
     natsbridge_client *client = NULL;
     REQUIRE_OK(natsbridge_connect_options_new(&opts));
     REQUIRE_OK(natsbridge_connect_options_set(opts, "connect_timeout_ms", "500"));
-    REQUIRE_OK(natsbridge_connect_options_set(opts, "max_reconnects", "0"));
+    REQUIRE_OK(natsbridge_connect_options_set(opts, "max_reconnect_attempts", "0"));
     /* Port 1 on loopback: nothing listens there. */
     CHECK_STATUS(natsbridge_client_connect("nats://127.0.0.1:1", opts, &client), NATSBRIDGE_STATUS_NATS_CONNECTION_FAILED);
     CHECK(client == NULL);
-    CHECK_STATUS(natsbridge_client_connect("not a url ::", opts, &client), NATSBRIDGE_STATUS_NATS_CONNECTION_FAILED);
+    /* A malformed URL and an incomplete option pair are the caller's mistakes. */
+    CHECK_STATUS(natsbridge_client_connect("not a url ::", opts, &client), NATSBRIDGE_STATUS_INVALID_ARGUMENT);
+    REQUIRE_OK(natsbridge_connect_options_set(opts, "user", "alice"));
+    CHECK_STATUS(natsbridge_client_connect(nats_url, opts, &client), NATSBRIDGE_STATUS_INVALID_ARGUMENT);
+    CHECK(client == NULL);
     natsbridge_connect_options_free(opts);
 }
 
@@ -307,68 +431,110 @@ struct responder {
     natsbridge_client *client;
     natsbridge_subscription *sub;
     int handled;
+    natsbridge_status bad_codes[2]; /* reply_error with codes 0 and 13 */
 };
+
+/* The request as a host language holds it (Julia's Dict): its header fields as JSON. */
+static void request_json(const natsbridge_envelope *req, char *out, size_t size) {
+    const char *cid = "", *msg_id = "", *reply = "";
+    natsbridge_envelope_field(req, "correlation_id", &cid);
+    natsbridge_envelope_field(req, "msg_id", &msg_id);
+    natsbridge_envelope_field(req, "reply", &reply);
+    snprintf(out, size, "{\"correlation_id\":\"%s\",\"msg_id\":\"%s\",\"reply\":\"%s\",\"payloads\":[1]}", cid, msg_id,
+             reply);
+}
 
 static void *respond(void *arg) {
     struct responder *r = arg;
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 4; i++) {
         natsbridge_envelope *req = NULL;
         if (natsbridge_subscription_next(r->sub, 5000, &req) != NATSBRIDGE_STATUS_OK) break;
         const uint8_t *data = NULL;
         size_t len = 0;
+        char json[512];
+        request_json(req, json, sizeof json);
         natsbridge_envelope_payload(req, 0, NULL, NULL, NULL, &data, &len);
+        natsbridge_message *msg = NULL;
+        natsbridge_message_new(&msg);
+        natsbridge_message_add(msg, "answer", "text", data, len); /* echo */
+        natsbridge_message_add(msg, "extra", "dictionary", (const uint8_t *)"{\"n\":42}", 8);
         if (len == 4 && memcmp(data, "fail", 4) == 0) {
+            r->bad_codes[0] = natsbridge_client_reply_error(r->client, req, 0, "no code", NULL);
+            r->bad_codes[1] = natsbridge_client_reply_error(r->client, req, 13, "no code", NULL);
             natsbridge_client_reply_error(r->client, req, NATSBRIDGE_STATUS_DOWNLOAD_FAILED, "the responder says no", NULL);
+        } else if (len == 4 && memcmp(data, "nack", 4) == 0) {
+            natsbridge_client_reply_error_json(r->client, json, NATSBRIDGE_STATUS_INVALID_ARGUMENT, "bad question", NULL);
+        } else if (len == 4 && memcmp(data, "json", 4) == 0) {
+            natsbridge_client_reply_json(r->client, json, msg, NULL);
         } else {
-            natsbridge_message *msg = NULL;
-            natsbridge_message_new(&msg);
-            natsbridge_message_add(msg, "answer", "text", data, len); /* echo */
-            natsbridge_message_add(msg, "extra", "dictionary", (const uint8_t *)"{\"n\":42}", 8);
             natsbridge_client_reply(r->client, req, msg, NULL);
-            natsbridge_message_free(msg);
         }
+        natsbridge_message_free(msg);
         natsbridge_envelope_free(req);
         r->handled++;
     }
     return NULL;
 }
 
-static void test_request_reply(void) {
-    natsbridge_client *client = connect_client(NULL);
-    struct responder r = {client, NULL, 0};
-    REQUIRE_OK(natsbridge_client_subscribe(client, "c.service", NULL, &r.sub));
-    pthread_t thread;
-    pthread_create(&thread, NULL, respond, &r);
-
+/* One request; the reply's answer payload must echo `question`. */
+static void ask(natsbridge_client *client, const char *question) {
     natsbridge_message *msg = NULL;
     REQUIRE_OK(natsbridge_message_new(&msg));
-    CHECK_OK(natsbridge_message_add(msg, "question", "text", (const uint8_t *)"ping", 4));
+    CHECK_OK(natsbridge_message_add(msg, "question", "text", (const uint8_t *)question, strlen(question)));
+    CHECK_OK(natsbridge_message_set(msg, "sender_name", "asker"));
     natsbridge_envelope *reply = NULL;
     CHECK_OK(natsbridge_client_request(client, "c.service", msg, 5000, &reply));
     if (reply) {
-        const char *purpose = NULL, *name = NULL;
+        const char *purpose = NULL, *name = NULL, *receiver = NULL;
         const uint8_t *data = NULL;
         size_t len = 0, count = 0;
         CHECK_OK(natsbridge_envelope_field(reply, "msg_purpose", &purpose));
         CHECK(purpose && strcmp(purpose, "ACK") == 0);
+        CHECK_OK(natsbridge_envelope_field(reply, "receiver_name", &receiver));
+        /* reply() names the request's sender; the JSON form carried no sender_name. */
+        CHECK(receiver && strcmp(receiver, strcmp(question, "json") == 0 ? "" : "asker") == 0);
         CHECK_OK(natsbridge_envelope_payload_count(reply, &count));
         CHECK(count == 2);
         CHECK_OK(natsbridge_envelope_payload(reply, 0, &name, NULL, NULL, &data, &len));
-        CHECK(name && strcmp(name, "answer") == 0 && bytes_equal(data, len, "ping", 4));
+        CHECK(name && strcmp(name, "answer") == 0 && bytes_equal(data, len, question, strlen(question)));
         CHECK_OK(natsbridge_envelope_payload(reply, 1, NULL, NULL, NULL, &data, &len));
         CHECK(bytes_equal(data, len, "{\"n\":42}", 8));
         natsbridge_envelope_free(reply);
     }
     natsbridge_message_free(msg);
+}
 
+static void test_request_reply(void) {
+    natsbridge_client *client = connect_client(NULL);
+    struct responder r = {client, NULL, 0, {NATSBRIDGE_STATUS_OK, NATSBRIDGE_STATUS_OK}};
+    REQUIRE_OK(natsbridge_client_subscribe(client, "c.service", NULL, &r.sub));
+    pthread_t thread;
+    pthread_create(&thread, NULL, respond, &r);
+
+    ask(client, "ping");
+    ask(client, "json");
+    natsbridge_message *msg = NULL;
+    natsbridge_envelope *reply = NULL;
     REQUIRE_OK(natsbridge_message_new(&msg));
     CHECK_OK(natsbridge_message_add(msg, "question", "text", (const uint8_t *)"fail", 4));
-    reply = NULL;
     CHECK_STATUS(natsbridge_client_request(client, "c.service", msg, 5000, &reply), NATSBRIDGE_STATUS_DOWNLOAD_FAILED);
     CHECK(strstr(natsbridge_last_error(), "the responder says no") != NULL);
     CHECK(reply == NULL);
+    natsbridge_message_free(msg);
+    REQUIRE_OK(natsbridge_message_new(&msg));
+    CHECK_OK(natsbridge_message_add(msg, "question", "text", (const uint8_t *)"nack", 4));
+    CHECK_STATUS(natsbridge_client_request(client, "c.service", msg, 5000, &reply), NATSBRIDGE_STATUS_INVALID_ARGUMENT);
+    CHECK(strstr(natsbridge_last_error(), "bad question") != NULL);
     pthread_join(thread, NULL);
-    CHECK(r.handled == 2);
+    CHECK(r.handled == 4);
+    CHECK(r.bad_codes[0] == NATSBRIDGE_STATUS_INVALID_ARGUMENT && r.bad_codes[1] == NATSBRIDGE_STATUS_INVALID_ARGUMENT);
+    /* A request as JSON must be an object with a correlation id. */
+    CHECK_STATUS(natsbridge_client_reply_json(client, "[1]", msg, NULL), NATSBRIDGE_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(natsbridge_client_reply_json(client, "{not json", msg, NULL), NATSBRIDGE_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(natsbridge_client_reply_error_json(client, "{\"msg_id\":\"m\"}", 11, "x", NULL),
+                 NATSBRIDGE_STATUS_INVALID_ARGUMENT);
+    /* ...and with no address to reply to, INVALID_ENVELOPE. */
+    CHECK_STATUS(natsbridge_client_reply_json(client, "{\"correlation_id\":\"c\"}", msg, NULL), NATSBRIDGE_STATUS_INVALID_ENVELOPE);
 
     /* Nobody listens: TIMEOUT (no responders), and an idle subscription times out. */
     CHECK_STATUS(natsbridge_client_request(client, "c.nobody", msg, 2000, &reply), NATSBRIDGE_STATUS_TIMEOUT);
@@ -499,6 +665,107 @@ static void test_plik(void) {
     natsbridge_client_free(client);
 }
 
+/* ---- the one-call style: natsbridge_smartsend / natsbridge_smartreceive without a client ---- */
+static natsbridge_message *one_payload(const char *type, const uint8_t *data, size_t len, const char *threshold) {
+    natsbridge_message *msg = NULL;
+    REQUIRE_OK(natsbridge_message_new(&msg));
+    CHECK_OK(natsbridge_message_add(msg, "p", type, data, len));
+    if (threshold) CHECK_OK(natsbridge_message_set(msg, "size_threshold", threshold));
+    return msg;
+}
+
+/* Decodes `json` with natsbridge_smartreceive and checks its one payload. */
+static void check_one_call_receive(const char *json, const char *fileserver_url, const char *transport,
+                                   const uint8_t *data, size_t len) {
+    natsbridge_envelope *env = NULL;
+    CHECK_OK(natsbridge_smartreceive((const uint8_t *)json, strlen(json), NULL, fileserver_url, &env));
+    if (!env) return;
+    const char *got_transport = NULL;
+    const uint8_t *got = NULL;
+    size_t got_len = 0;
+    CHECK_OK(natsbridge_envelope_payload(env, 0, NULL, NULL, &got_transport, &got, &got_len));
+    CHECK(got_transport && strcmp(got_transport, transport) == 0);
+    CHECK(bytes_equal(got, got_len, data, len));
+    natsbridge_envelope_free(env);
+}
+
+static void test_one_call(void) {
+    natsbridge_client *client = connect_client(NULL);
+    natsbridge_subscription *sub = NULL;
+    REQUIRE_OK(natsbridge_client_subscribe(client, "c.onecall", NULL, &sub));
+    size_t len = 5000;
+    uint8_t *bytes = malloc(len);
+    for (size_t i = 0; i < len; i++) bytes[i] = (uint8_t)(i * 7 + 1);
+
+    /* NULL broker: NATS_URL. The subscriber gets what was sent. */
+    natsbridge_message *msg = one_payload("binary", bytes, len, NULL);
+    char *json = NULL;
+    CHECK_OK(natsbridge_smartsend("c.onecall", msg, NULL, NULL, &json));
+    natsbridge_envelope *env = NULL;
+    CHECK_OK(natsbridge_subscription_next(sub, 5000, &env));
+    const char *cid = NULL;
+    if (env) CHECK_OK(natsbridge_envelope_field(env, "correlation_id", &cid));
+    CHECK(json && cid && strstr(json, cid) != NULL);
+    natsbridge_envelope_free(env);
+    /* A direct message decodes without a connection. */
+    if (json) check_one_call_receive(json, NULL, "direct", bytes, len);
+    natsbridge_string_free(json);
+    natsbridge_message_free(msg);
+
+    /* Links through the JetStream object store of the shared connection (an explicit broker_url). */
+    msg = one_payload("binary", bytes, len, "100");
+    json = NULL;
+    CHECK_OK(natsbridge_smartsend("c.onecall", msg, nats_url, NULL, &json));
+    CHECK(json && strstr(json, "\"data\":\"nats-obj://") != NULL);
+    if (json) check_one_call_receive(json, NULL, "link", bytes, len);
+    env = NULL;
+    CHECK_OK(natsbridge_subscription_next(sub, 5000, &env));
+    natsbridge_envelope_free(env);
+    natsbridge_string_free(json);
+
+    /* Links through Plik when fileserver_url names it (sender and receiver alike). */
+    const char *plik = getenv("PLIK_URL");
+    CHECK(plik != NULL);
+    if (plik) {
+        json = NULL;
+        CHECK_OK(natsbridge_smartsend("c.onecall.plik", msg, NULL, plik, &json));
+        char prefix[256];
+        snprintf(prefix, sizeof prefix, "\"data\":\"%s/file/", plik);
+        CHECK(json && strstr(json, prefix) != NULL);
+        if (json) check_one_call_receive(json, plik, "link", bytes, len);
+        /* A receiver that was not told of this file server refuses its links. */
+        env = NULL;
+        if (json)
+            CHECK_STATUS(natsbridge_smartreceive((const uint8_t *)json, strlen(json), NULL, NULL, &env),
+                         NATSBRIDGE_STATUS_URL_NOT_ALLOWED);
+        CHECK(env == NULL);
+        natsbridge_string_free(json);
+    }
+    natsbridge_message_free(msg);
+
+    /* Decode errors keep their codes; a broker nobody listens on is NATS_CONNECTION_FAILED. */
+    CHECK_STATUS(natsbridge_smartreceive((const uint8_t *)"{oops", 5, NULL, NULL, &env), NATSBRIDGE_STATUS_INVALID_ENVELOPE);
+    msg = one_payload("text", (const uint8_t *)"x", 1, NULL);
+    CHECK_STATUS(natsbridge_smartsend("c.onecall", msg, "nats://127.0.0.1:1", NULL, NULL),
+                 NATSBRIDGE_STATUS_NATS_CONNECTION_FAILED);
+
+    /* shared_close drains the shared connections; the next call connects again. */
+    CHECK_OK(natsbridge_shared_close(5000));
+    CHECK_OK(natsbridge_smartsend("c.onecall", msg, NULL, NULL, NULL));
+    CHECK_OK(natsbridge_shared_close(5000));
+    env = NULL;
+    CHECK_OK(natsbridge_subscription_next(sub, 5000, &env));
+    const uint8_t *data = NULL;
+    size_t got = 0;
+    if (env) CHECK_OK(natsbridge_envelope_payload(env, 0, NULL, NULL, NULL, &data, &got));
+    CHECK(bytes_equal(data, got, "x", 1));
+    natsbridge_envelope_free(env);
+    natsbridge_message_free(msg);
+    free(bytes);
+    natsbridge_subscription_free(sub);
+    natsbridge_client_free(client);
+}
+
 /* ---- fork: the child gets a runtime of its own ---- */
 static void test_fork(void) {
     natsbridge_client *client = connect_client(NULL);
@@ -541,6 +808,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     test_invalid_arguments();
+    test_vocabulary();
     test_connect_failure();
     round_trip(NULL, "direct");
     round_trip("0", "link");
@@ -549,6 +817,7 @@ int main(int argc, char **argv) {
     test_request_reply();
     test_threads();
     test_plik();
+    test_one_call();
     /* Under valgrind the forked child's own exit-time leak check sees its runtime threads cut
      * off by _exit; scripts/test.sh runs this test plainly and under ASan only. */
     if (!getenv("NATSBRIDGE_SKIP_FORK")) test_fork();

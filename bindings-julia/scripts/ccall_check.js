@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Checks NATSBridge.jl without Julia: every .jl file must parse (tree-sitter-julia), and every
-// `ccall`, `@ccall`, `@threadcall` into libnatsbridge must name a function of
-// bindings-c/include/natsbridge.h with the same number of arguments and C-compatible Julia
+// `ccall`, `@ccall`, `@threadcall` into libnatsbridge must name a function of the repository's
+// include/natsbridge.h with the same number of arguments and C-compatible Julia
 // types (return type included); every `@cfunction` must match one of the header's callback
 // typedefs. Usage: ccall_check.js [--header H] [files or dirs...]  (default: the package).
 'use strict';
@@ -40,18 +40,20 @@ function parseHeader(text) {
     callbacks.set(m[2], { ret: m[1].trim(), params: splitParams(m[3]) });
   }
   const functions = new Map();
-  for (const m of src.matchAll(/(?<=^|[;{}]) ?((?:const )?[\w]+(?: [\w]+)?(?: ?\*)*) ?\b(natsbridge_\w+) ?\(([^()]*)\) ?;/g)) {
+  // Return types: `T`, `const T *`, and pointers to const pointers (`const char *const *`).
+  for (const m of src.matchAll(/(?<=^|[;{}]) ?((?:const )?[\w]+(?: [\w]+)?(?: ?\*(?: ?const\b)?)*) ?\b(natsbridge_\w+) ?\(([^()]*)\) ?;/g)) {
     functions.set(m[2], { ret: m[1].trim(), params: splitParams(m[3]) });
   }
   return { enums, handles, callbacks, functions };
 }
 
-// A C type's kind: i32, u64, usize, char, u8, void, handle, fnptr, followed by one '*' per level.
+// A C type's kind: i32, u32, u64, usize, char, u8, void, handle, fnptr, then one '*' per level.
 function cKind(ctype, header) {
   const stars = (ctype.match(/\*/g) || []).length;
   const base = ctype.replace(/\*/g, ' ').replace(/\b(const|struct|enum)\b/g, ' ').trim().replace(/\s+/g, ' ');
   let kind;
   if (header.enums.has(base) || base === 'int32_t' || base === 'int') kind = 'i32';
+  else if (base === 'uint32_t') kind = 'u32';
   else if (base === 'uint64_t') kind = 'u64';
   else if (base === 'size_t') kind = 'usize';
   else if (base === 'char') kind = 'char';
@@ -66,6 +68,7 @@ function cKind(ctype, header) {
 // Julia types a C kind may be declared as in a ccall.
 const ACCEPTED = {
   i32: ['Cint', 'Int32'],
+  u32: ['UInt32', 'Cuint'],
   u64: ['UInt64', 'Culonglong'],
   usize: ['Csize_t', 'UInt', 'UInt64'],
   void: ['Cvoid', 'Nothing'],
@@ -257,7 +260,7 @@ function juliaFiles(target) {
 
 function main(argv) {
   const pkg = path.resolve(__dirname, '..');
-  let headerPath = path.resolve(pkg, '..', 'bindings-c', 'include', 'natsbridge.h');
+  let headerPath = path.resolve(pkg, '..', 'include', 'natsbridge.h');
   const targets = [];
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--header') headerPath = argv[++i];

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Julia package's checks without Julia: installs the parser (npm ci, tree-sitter-julia with
 # prebuilt binaries), parses every .jl and checks each ccall/@threadcall/@ccall/@cfunction
-# against bindings-c/include/natsbridge.h, then proves the checker fails on mutations.
+# against the top-level include/natsbridge.h, then proves the checker fails on mutations.
 # Prints "julia checks: N passed, M failed".
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"

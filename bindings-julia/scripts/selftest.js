@@ -9,7 +9,7 @@ const path = require('path');
 const { check } = require('./ccall_check.js');
 
 const pkg = path.resolve(__dirname, '..');
-const headerPath = path.resolve(pkg, '..', 'bindings-c', 'include', 'natsbridge.h');
+const headerPath = path.resolve(pkg, '..', 'include', 'natsbridge.h');
 const header = fs.readFileSync(headerPath, 'utf8');
 const files = ['src/NATSBridge.jl', 'test/runtests.jl'].map((f) => ({
   file: f,
@@ -63,8 +63,9 @@ expectProblem('argument added in the header', {
 
 // 4. An argument dropped from a ccall's type tuple (and its value).
 expectProblem('argument dropped in a ccall', {
-  jl: replaceOnce(source, `(Ptr{Cvoid}, UInt64),
-                client.ptr, round(UInt64, timeout * 1000))`, '(Ptr{Cvoid},), client.ptr)', 'drop arg'),
+  jl: replaceOnce(source, `(:natsbridge_client_close, libnatsbridge), Cint, (Ptr{Cvoid}, UInt64),
+                                    client.ptr, milliseconds(timeout))`,
+    '(:natsbridge_client_close, libnatsbridge), Cint, (Ptr{Cvoid},), client.ptr)', 'drop arg'),
 }, /natsbridge_client_close takes 2 arguments/);
 
 // 5. A type changed: size_t declared as Cint.
@@ -87,14 +88,34 @@ expectProblem('values and types disagree', {
 
 // 8. The @threadcall is checked too.
 expectProblem('@threadcall argument list changed', {
-  jl: replaceOnce(source, '(Ptr{Cvoid}, UInt64, Ref{Ptr{Cvoid}}), sub.ptr, UInt64(200), out)',
-    '(Ptr{Cvoid}, Cint, Ref{Ptr{Cvoid}}), sub.ptr, Cint(200), out)', 'threadcall'),
+  jl: replaceOnce(source, '(Ptr{Cvoid}, UInt64, Ref{Ptr{Cvoid}}), sub.ptr, timeout_ms, out)',
+    '(Ptr{Cvoid}, Cint, Ref{Ptr{Cvoid}}), sub.ptr, Cint(timeout_ms), out)', 'threadcall'),
 }, /natsbridge_subscription_next argument 2 is uint64_t, declared here as Cint/);
 
-// 9. A callback signature that matches no typedef.
+// 9. A callback signature that matches no typedef: the download handler without its retry
+// arguments, or with max_retries as the wrong integer type.
 expectProblem('@cfunction signature changed', {
-  jl: replaceOnce(source, '(Ptr{Cvoid}, Cstring, UInt64, Cstring, Ptr{Cvoid})', '(Ptr{Cvoid}, Cstring, Cstring, Ptr{Cvoid})', 'cb'),
+  jl: replaceOnce(source, '(Ptr{Cvoid}, Cstring, UInt32, UInt64, UInt64, Cstring, Ptr{Cvoid})',
+    '(Ptr{Cvoid}, Cstring, UInt64, Cstring, Ptr{Cvoid})', 'cb'),
 }, /@cfunction .* matches no callback typedef/);
+expectProblem('@cfunction argument type changed', {
+  jl: replaceOnce(source, '(Ptr{Cvoid}, Cstring, UInt32, UInt64, UInt64, Cstring, Ptr{Cvoid})',
+    '(Ptr{Cvoid}, Cstring, UInt64, UInt64, UInt64, Cstring, Ptr{Cvoid})', 'cb type'),
+}, /@cfunction .* matches no callback typedef/);
+
+// 12. The one-call functions: an argument dropped from natsbridge_smartsend's ccall.
+expectProblem('one-call ccall argument dropped', {
+  jl: replaceOnce(source, `(Cstring, Ptr{Cvoid}, Ptr{UInt8}, Ptr{UInt8}, Ref{Ptr{Cchar}}),
+                                         String(subject), message.ptr, c_or_null(broker_url),
+                                         c_or_null(fileserver_url), json)`, `(Cstring, Ptr{Cvoid}, Ptr{UInt8}, Ref{Ptr{Cchar}}),
+                                         String(subject), message.ptr, c_or_null(broker_url), json)`, 'one-call'),
+}, /natsbridge_smartsend takes 5 arguments/);
+
+// 13. A return type that is a pointer to pointers (the option names) must be declared as one.
+expectProblem('pointer-to-pointer return type changed', {
+  jl: replaceOnce(source, '(:natsbridge_option_names, libnatsbridge), Ptr{Ptr{Cchar}}, ()',
+    '(:natsbridge_option_names, libnatsbridge), Ptr{Cchar}, ()', 'ret'),
+}, /natsbridge_option_names returns const char \*const \*, declared here as Ptr\{Cchar\}/);
 
 // 10. A syntax error is reported with its line.
 expectProblem('syntax error', {

@@ -1,9 +1,10 @@
 """
     NATSBridge
 
-Julia front end of NATSBridge: `ccall`s into libnatsbridge (the C API of bindings-c; see
-include/natsbridge.h there). The protocol, I/O and error codes are the Rust core's; this module
-converts Julia values to the bytes the wire carries and back.
+Julia front end of NATSBridge: `ccall`s into libnatsbridge (the C API declared in the
+repository's include/natsbridge.h). The protocol, I/O, options, one-call connections and error
+codes are the Rust core's; this module converts Julia values to the bytes the wire carries and
+back, and seconds to the C API's milliseconds.
 
 The library is `ENV["NATSBRIDGE_LIB"]` if set, else `deps/lib/libnatsbridge.so` beside this
 package (`make install PREFIX=<package>/deps` in bindings-c puts it there).
@@ -20,7 +21,8 @@ using JSON3
 using Libdl
 using Tables
 
-export smartsend, smartreceive, connect, subscribe, request, NATSBridgeError, Client, Subscription
+export smartsend, smartreceive, connect, subscribe, next, request, reply, reply_error, NATSBridgeError, Client,
+       Subscription
 
 function _library_path()
     path = get(ENV, "NATSBRIDGE_LIB", "")
@@ -36,7 +38,8 @@ const libnatsbridge = _library_path()
     NATSBridgeError(code, message, correlation_id)
 
 A failed call. `code` is the core's stable code as a Symbol (`:TIMEOUT`, `:INVALID_PAYLOAD_TYPE`,
-`:DOWNLOAD_FAILED`, ...) or one of the C API's own `:INVALID_ARGUMENT` and `:INTERNAL_ERROR`.
+`:DOWNLOAD_FAILED`, ..., `:INVALID_ARGUMENT` for a caller mistake), or `:INTERNAL_ERROR` for a
+bug caught at the C boundary.
 """
 struct NATSBridgeError <: Exception
     code::Symbol
@@ -45,6 +48,8 @@ struct NATSBridgeError <: Exception
 end
 
 Base.showerror(io::IO, e::NATSBridgeError) = print(io, "NATSBridgeError(", e.code, "): ", e.message)
+
+invalid_argument(message) = NATSBridgeError(:INVALID_ARGUMENT, "INVALID_ARGUMENT: " * message, "")
 
 status_name(status::Cint) =
     Symbol(unsafe_string(ccall((:natsbridge_status_name, libnatsbridge), Cstring, (Cint,), status)))
@@ -56,6 +61,16 @@ function check(status::Cint)
     throw(NATSBridgeError(status_name(status), message, cid))
 end
 
+"""The C status of a core error code (`:TIMEOUT` or "TIMEOUT"): the library names them."""
+function status_of(code)
+    status = Cint(1)
+    while (name = status_name(status)) !== :UNKNOWN
+        name === Symbol(code) && return status
+        status += Cint(1)
+    end
+    throw(invalid_argument("$(repr(code)) is not an error code"))
+end
+
 take_string!(ptr::Ptr{Cchar}) =
     try
         unsafe_string(ptr)
@@ -63,7 +78,10 @@ take_string!(ptr::Ptr{Cchar}) =
         ccall((:natsbridge_string_free, libnatsbridge), Cvoid, (Ptr{Cchar},), ptr)
     end
 
-# ---- custom link-store handlers (the seeds' fileserver_upload_handler / _download_handler) -----
+# A string argument that may be absent (NULL); ccall keeps the String alive for the call.
+c_or_null(s) = s === nothing ? C_NULL : String(s)
+
+# ---- the seeds' handlers: fileserver_upload_handler / fileserver_download_handler --------------
 
 """What a client's or message's handlers need while C holds `pointer_from_objref` of it."""
 mutable struct Handlers
@@ -73,30 +91,35 @@ end
 
 buffer_append(buffer::Ptr{Cvoid}, bytes::AbstractVector{UInt8}) =
     ccall((:natsbridge_buffer_append, libnatsbridge), Cint, (Ptr{Cvoid}, Ptr{UInt8}, Csize_t),
-          buffer, bytes, length(bytes))
-
+          buffer, Vector{UInt8}(bytes), length(bytes))
 buffer_append(buffer::Ptr{Cvoid}, text::AbstractString) = buffer_append(buffer, Vector{UInt8}(codeunits(String(text))))
+buffer_append(buffer::Ptr{Cvoid}, io::IO) = buffer_append(buffer, read(io))
+
+# An upload handler answers with the URL or the seeds' reply Dict ("url", "status"); the
+# library reads either (a Dict goes as its JSON).
+upload_answer(result::AbstractString) = String(result)
+upload_answer(result) = JSON3.write(result)
 
 # Handler failures go back to C as a message; nothing is thrown across the boundary.
 function upload_trampoline(user_data::Ptr{Cvoid}, fileserver_url::Cstring, dataname::Cstring,
-                           correlation_id::Cstring, data::Ptr{UInt8}, len::Csize_t, url_out::Ptr{Cvoid})::Cint
+                           data::Ptr{UInt8}, len::Csize_t, url_out::Ptr{Cvoid})::Cint
     try
         handlers = unsafe_pointer_to_objref(user_data)::Handlers
         bytes = copy(unsafe_wrap(Array, data, len))
         result = handlers.upload(unsafe_string(fileserver_url), unsafe_string(dataname), bytes)
-        url = result isa AbstractDict ? string(result["url"]) : string(result)
-        return buffer_append(url_out, url) == 0 ? Cint(0) : Cint(1)
+        return buffer_append(url_out, upload_answer(result)) == 0 ? Cint(0) : Cint(1)
     catch e
         buffer_append(url_out, sprint(showerror, e))
         return Cint(1)
     end
 end
 
-function download_trampoline(user_data::Ptr{Cvoid}, url::Cstring, size::UInt64, correlation_id::Cstring,
-                             bytes_out::Ptr{Cvoid})::Cint
+function download_trampoline(user_data::Ptr{Cvoid}, url::Cstring, max_retries::UInt32, base_delay_ms::UInt64,
+                             max_delay_ms::UInt64, correlation_id::Cstring, bytes_out::Ptr{Cvoid})::Cint
     try
         handlers = unsafe_pointer_to_objref(user_data)::Handlers
-        bytes = handlers.download(unsafe_string(url), size, unsafe_string(correlation_id))
+        bytes = handlers.download(unsafe_string(url), Int(max_retries), Int(base_delay_ms), Int(max_delay_ms),
+                                  unsafe_string(correlation_id))
         return buffer_append(bytes_out, bytes) == 0 ? Cint(0) : Cint(1)
     catch e
         buffer_append(bytes_out, sprint(showerror, e))
@@ -104,9 +127,9 @@ function download_trampoline(user_data::Ptr{Cvoid}, url::Cstring, size::UInt64, 
     end
 end
 
-upload_cfunction() = @cfunction(upload_trampoline, Cint,
-                                (Ptr{Cvoid}, Cstring, Cstring, Cstring, Ptr{UInt8}, Csize_t, Ptr{Cvoid}))
-download_cfunction() = @cfunction(download_trampoline, Cint, (Ptr{Cvoid}, Cstring, UInt64, Cstring, Ptr{Cvoid}))
+upload_cfunction() = @cfunction(upload_trampoline, Cint, (Ptr{Cvoid}, Cstring, Cstring, Ptr{UInt8}, Csize_t, Ptr{Cvoid}))
+download_cfunction() = @cfunction(download_trampoline, Cint,
+                                  (Ptr{Cvoid}, Cstring, UInt32, UInt64, UInt64, Cstring, Ptr{Cvoid}))
 
 # ---- client -----------------------------------------------------------------------------------
 
@@ -124,33 +147,61 @@ mutable struct Client
     end
 end
 
-function option_text(value)
-    value isa Bool && return value ? "true" : "false"
-    value isa AbstractVector && return join(string.(value), ",")
-    return string(value)
+const OPTION_NAMES = Set{String}()
+
+"""The C API's option keys (a duration's ends in `_ms`), read from the library once."""
+function option_names()
+    if isempty(OPTION_NAMES)
+        names = ccall((:natsbridge_option_names, libnatsbridge), Ptr{Ptr{Cchar}}, ())
+        i = 1
+        while (name = unsafe_load(names, i)) != C_NULL
+            push!(OPTION_NAMES, unsafe_string(name))
+            i += 1
+        end
+    end
+    return OPTION_NAMES
+end
+
+option_text(value::Bool) = value ? "true" : "false"
+option_text(value) = string(value)
+
+"""Sets one option given in Julia's spelling (durations in seconds) on a C options object."""
+function set_option(opts::Ptr{Cvoid}, key::Symbol, value)
+    value === nothing && return nothing
+    name = String(key)
+    endswith(name, "_ms") && throw(invalid_argument("option $(name): Julia takes durations in seconds, " *
+                                                    "as $(chop(name; tail=3))"))
+    if "$(name)_ms" in option_names()
+        name = "$(name)_ms"
+        value = value isa Real ? 1000 * value : value
+    end
+    # servers and allowed_origins: the library adds each call's items to the list.
+    for item in (value isa Union{AbstractVector,Tuple} ? value : (value,))
+        check(ccall((:natsbridge_connect_options_set, libnatsbridge), Cint, (Ptr{Cvoid}, Cstring, Cstring),
+                    opts, name, option_text(item)))
+    end
 end
 
 """
-    connect(url=nothing; kwargs...) -> Client
+    connect(url=nothing; options...) -> Client
 
-Connects to NATS (`url`, else `ENV["NATS_URL"]`, else nats://localhost:4222). Keyword
-arguments are the C API's connect options (`name`, `user`, `password`, `token`,
-`size_threshold`, `fileserver_url`, `allowed_origin`, `max_retries`, ...), plus
-`fileserver_upload_handler(fileserver_url, dataname, bytes) -> url or Dict("url"=>...)`,
-`fileserver_download_handler(url, size, correlation_id) -> bytes` and `handler_url_prefix`.
+Connects to NATS (`url`, else the `servers` option, else `ENV["NATS_URL"]`, else
+nats://localhost:4222). `options` are the connection options of the one vocabulary in
+snake_case, durations in seconds (`name`, `user`, `password`, `token`, `tls_required`,
+`max_reconnect_attempts`, `connect_timeout`, `size_threshold`, `fileserver_url`,
+`allowed_origins`, `max_retries`, `base_delay`, `max_delay`, ...), plus the seeds' handlers
+`fileserver_upload_handler(fileserver_url, dataname, bytes) -> Dict("url" => ...) or a URL` and
+`fileserver_download_handler(url, max_retries, base_delay_ms, max_delay_ms, correlation_id) ->
+bytes`; the download handler serves the origin of `fileserver_url` and `allowed_origins`.
 """
 function connect(url::Union{Nothing,AbstractString}=nothing; fileserver_upload_handler=nothing,
-                 fileserver_download_handler=nothing, kwargs...)
+                 fileserver_download_handler=nothing, options...)
     opts = Ref{Ptr{Cvoid}}(C_NULL)
     check(ccall((:natsbridge_connect_options_new, libnatsbridge), Cint, (Ref{Ptr{Cvoid}},), opts))
     handlers = nothing
     try
-        for (key, value) in kwargs
-            values = key === :allowed_origin || key === :handler_url_prefix ? vcat(value) : [value]
-            for v in values
-                check(ccall((:natsbridge_connect_options_set, libnatsbridge), Cint, (Ptr{Cvoid}, Cstring, Cstring),
-                            opts[], String(key), option_text(v)))
-            end
+        for (key, value) in options
+            set_option(opts[], key, value)
         end
         if fileserver_upload_handler !== nothing || fileserver_download_handler !== nothing
             handlers = Handlers(fileserver_upload_handler, fileserver_download_handler)
@@ -161,36 +212,30 @@ function connect(url::Union{Nothing,AbstractString}=nothing; fileserver_upload_h
                         pointer_from_objref(handlers)))
         end
         out = Ref{Ptr{Cvoid}}(C_NULL)
-        server = url === nothing ? C_NULL : String(url)  # ccall keeps the String alive for the call
         check(ccall((:natsbridge_client_connect, libnatsbridge), Cint, (Ptr{UInt8}, Ptr{Cvoid}, Ref{Ptr{Cvoid}}),
-                    server, opts[], out))
+                    c_or_null(url), opts[], out))
         return Client(out[], handlers)
     finally
         ccall((:natsbridge_connect_options_free, libnatsbridge), Cvoid, (Ptr{Cvoid},), opts[])
     end
 end
 
-"""Drains and closes the connection (waiting up to `timeout` seconds)."""
-function Base.close(client::Client; timeout::Real=10)
+milliseconds(seconds::Real) = round(UInt64, 1000 * seconds)
+
+"""Drains and closes the connection, waiting up to `timeout` seconds."""
+function Base.close(client::Client; timeout::Real=10.0)
     client.ptr == C_NULL && return nothing
-    check(ccall((:natsbridge_client_close, libnatsbridge), Cint, (Ptr{Cvoid}, UInt64),
-                client.ptr, round(UInt64, timeout * 1000)))
+    GC.@preserve client check(ccall((:natsbridge_client_close, libnatsbridge), Cint, (Ptr{Cvoid}, UInt64),
+                                    client.ptr, milliseconds(timeout)))
     return nothing
 end
 
-const SHARED = Dict{Tuple{String,String},Client}()
-const SHARED_LOCK = ReentrantLock()
-
-"""The process-wide client per (broker_url, fileserver_url) of the seeds' one-call style."""
-function shared_client(broker_url::AbstractString, fileserver_url::AbstractString)
-    lock(SHARED_LOCK) do
-        get!(SHARED, (String(broker_url), String(fileserver_url))) do
-            isempty(fileserver_url) ? connect(broker_url) : connect(broker_url; fileserver_url=fileserver_url)
-        end
-    end
+"""Waits up to `timeout` seconds until everything sent is written to the server."""
+function Base.flush(client::Client; timeout::Real=10.0)
+    GC.@preserve client check(ccall((:natsbridge_client_flush, libnatsbridge), Cint, (Ptr{Cvoid}, UInt64),
+                                    client.ptr, milliseconds(timeout)))
+    return nothing
 end
-
-default_broker() = get(ENV, "NATS_URL", "nats://localhost:4222")
 
 # ---- payload conversion -----------------------------------------------------------------------
 
@@ -247,18 +292,17 @@ mutable struct Message
     end
 end
 
-const SEND_OPTIONS = (:correlation_id, :msg_purpose, :sender_name, :sender_id, :receiver_name, :receiver_id,
-                      :reply_to, :reply_to_msg_id, :size_threshold, :metadata)
-
-function Message(data; fileserver_upload_handler=nothing, kwargs...)
+"""A message of `(dataname, value, payload_type)` payloads and per-message options (the library
+checks their names: `correlation_id`, `msg_purpose`, `metadata`, ...)."""
+function Message(data; fileserver_upload_handler=nothing, options...)
     message = Message()
     for (dataname, value, payload_type) in data
         bytes = serialize(value, payload_type)
         check(ccall((:natsbridge_message_add, libnatsbridge), Cint, (Ptr{Cvoid}, Cstring, Cstring, Ptr{UInt8}, Csize_t),
                     message.ptr, String(dataname), String(payload_type), bytes, length(bytes)))
     end
-    for (key, value) in kwargs
-        key in SEND_OPTIONS || throw(ArgumentError("unknown smartsend option $(key)"))
+    for (key, value) in options
+        value === nothing && continue
         text = key === :metadata ? JSON3.write(value) : string(value)
         check(ccall((:natsbridge_message_set, libnatsbridge), Cint, (Ptr{Cvoid}, Cstring, Cstring),
                     message.ptr, String(key), text))
@@ -272,14 +316,14 @@ function Message(data; fileserver_upload_handler=nothing, kwargs...)
 end
 
 const FIELDS = ("correlation_id", "msg_id", "timestamp", "send_to", "msg_purpose", "sender_name", "sender_id",
-                "receiver_name", "receiver_id", "reply_to", "reply_to_msg_id", "broker_url")
+                "receiver_name", "receiver_id", "reply_to", "reply_to_msg_id", "broker_url", "subject", "reply")
 
 """Reads a decoded envelope into the seeds' shape, then frees it."""
 function take_envelope!(ptr::Ptr{Cvoid})
     try
         env = Dict{String,Any}()
         value = Ref{Ptr{Cchar}}(C_NULL)
-        for name in (FIELDS..., "metadata", "subject")
+        for name in (FIELDS..., "metadata")
             check(ccall((:natsbridge_envelope_field, libnatsbridge), Cint, (Ptr{Cvoid}, Cstring, Ref{Ptr{Cchar}}),
                         ptr, name, value))
             env[name] = unsafe_string(value[])
@@ -308,73 +352,150 @@ function take_envelope!(ptr::Ptr{Cvoid})
     end
 end
 
-# ---- the seeds' API ---------------------------------------------------------------------------
+"""A received envelope's header as the library reads a request to reply to (its string fields)."""
+request_json(request::AbstractDict) = JSON3.write(Dict(string(k) => v for (k, v) in request if v isa AbstractString))
 
-"""
-    smartsend(subject, data; broker_url, fileserver_url, client, kwargs...) -> (env, env_json)
-
-`data` is a list of `(dataname, value, payload_type)`. Sends on `client` if given, else on the
-process-wide client for `broker_url` (default `ENV["NATS_URL"]`). Other keywords:
-`size_threshold`, `correlation_id`, `msg_purpose`, `sender_name`, `receiver_name`,
-`receiver_id`, `reply_to`, `reply_to_msg_id`, `metadata`, `fileserver_upload_handler`.
-Returns the envelope as a Dict and the JSON published.
-"""
-function smartsend(subject::AbstractString, data; broker_url::AbstractString=default_broker(),
-                   fileserver_url::AbstractString="", client::Union{Nothing,Client}=nothing, kwargs...)
-    c = client === nothing ? shared_client(broker_url, fileserver_url) : client
-    message = Message(data; kwargs...)
-    json = Ref{Ptr{Cchar}}(C_NULL)
-    GC.@preserve message c check(ccall((:natsbridge_client_send, libnatsbridge), Cint,
-                                       (Ptr{Cvoid}, Cstring, Ptr{Cvoid}, Ref{Ptr{Cchar}}),
-                                       c.ptr, String(subject), message.ptr, json))
+"""The JSON a send published, and the envelope as a Dict."""
+function sent(json::Ref{Ptr{Cchar}})
     text = take_string!(json[])
     return copy(JSON3.read(text)), text
 end
 
+function message_bytes(msg)
+    msg isa AbstractVector{UInt8} && return Vector{UInt8}(msg)
+    msg isa AbstractString && return Vector{UInt8}(codeunits(String(msg)))
+    hasproperty(msg, :payload) && return Vector{UInt8}(codeunits(String(msg.payload)))
+    return Vector{UInt8}(msg.data)
+end
+
+# ---- the seeds' API ---------------------------------------------------------------------------
+
 """
-    smartreceive(msg; broker_url, fileserver_url, client) -> Dict
+    smartsend(subject, data; client=nothing, broker_url=nothing, fileserver_url=nothing, options...) -> (env, env_json)
+
+`data` is a list of `(dataname, value, payload_type)`. Sends on `client` if given; else in the
+seeds' one-call style, on the library's process-wide connection to `broker_url` (default
+`ENV["NATS_URL"]`) whose links go to `fileserver_url` (default `ENV["FILESERVER_URL"]`, else
+the JetStream object store). Other keywords: the per-message options `size_threshold`,
+`correlation_id`, `msg_purpose`, `sender_name`, `sender_id`, `receiver_name`, `receiver_id`,
+`reply_to`, `reply_to_msg_id`, `metadata`, and `fileserver_upload_handler` (gets
+`fileserver_url` as its first argument). Returns the envelope as a Dict and the JSON published.
+"""
+function smartsend(subject::AbstractString, data; client::Union{Nothing,Client}=nothing,
+                   broker_url::Union{Nothing,AbstractString}=nothing,
+                   fileserver_url::Union{Nothing,AbstractString}=nothing, options...)
+    message = Message(data; options...)
+    json = Ref{Ptr{Cchar}}(C_NULL)
+    if client === nothing
+        GC.@preserve message check(ccall((:natsbridge_smartsend, libnatsbridge), Cint,
+                                         (Cstring, Ptr{Cvoid}, Ptr{UInt8}, Ptr{UInt8}, Ref{Ptr{Cchar}}),
+                                         String(subject), message.ptr, c_or_null(broker_url),
+                                         c_or_null(fileserver_url), json))
+    else
+        broker_url === fileserver_url === nothing ||
+            throw(invalid_argument("broker_url and fileserver_url choose the one-call connection; not with client"))
+        GC.@preserve message client check(ccall((:natsbridge_client_send, libnatsbridge), Cint,
+                                                (Ptr{Cvoid}, Cstring, Ptr{Cvoid}, Ref{Ptr{Cchar}}),
+                                                client.ptr, String(subject), message.ptr, json))
+    end
+    return sent(json)
+end
+
+"""
+    smartreceive(msg; client=nothing, broker_url=nothing, fileserver_url=nothing) -> Dict
 
 Decodes a message: raw bytes, a String, or anything with a `payload` or `data` field (a
-NATS.jl message). Link payloads are fetched by the client's stores. The result has the envelope
-fields and `"payloads" => [(dataname, value, payload_type), ...]` in order.
+NATS.jl message). Links are fetched by `client`'s stores, else (one-call style) through the
+library's process-wide connection to `broker_url` with `fileserver_url`; a message of direct
+payloads needs no connection. The result has the envelope fields and
+`"payloads" => [(dataname, value, payload_type), ...]` in order.
 """
-function smartreceive(msg; broker_url::AbstractString=default_broker(), fileserver_url::AbstractString="",
-                      client::Union{Nothing,Client}=nothing)
-    bytes = msg isa AbstractVector{UInt8} ? Vector{UInt8}(msg) :
-            msg isa AbstractString ? Vector{UInt8}(codeunits(String(msg))) :
-            hasproperty(msg, :payload) ? Vector{UInt8}(codeunits(String(msg.payload))) :
-            Vector{UInt8}(msg.data)
-    c = client === nothing ? shared_client(broker_url, fileserver_url) : client
+function smartreceive(msg; client::Union{Nothing,Client}=nothing, broker_url::Union{Nothing,AbstractString}=nothing,
+                      fileserver_url::Union{Nothing,AbstractString}=nothing)
+    bytes = message_bytes(msg)
     out = Ref{Ptr{Cvoid}}(C_NULL)
-    GC.@preserve c check(ccall((:natsbridge_client_receive, libnatsbridge), Cint,
-                               (Ptr{Cvoid}, Ptr{UInt8}, Csize_t, Ref{Ptr{Cvoid}}), c.ptr, bytes, length(bytes), out))
+    if client === nothing
+        check(ccall((:natsbridge_smartreceive, libnatsbridge), Cint,
+                    (Ptr{UInt8}, Csize_t, Ptr{UInt8}, Ptr{UInt8}, Ref{Ptr{Cvoid}}),
+                    bytes, length(bytes), c_or_null(broker_url), c_or_null(fileserver_url), out))
+    else
+        broker_url === fileserver_url === nothing ||
+            throw(invalid_argument("broker_url and fileserver_url choose the one-call connection; not with client"))
+        GC.@preserve client check(ccall((:natsbridge_client_receive, libnatsbridge), Cint,
+                                        (Ptr{Cvoid}, Ptr{UInt8}, Csize_t, Ref{Ptr{Cvoid}}),
+                                        client.ptr, bytes, length(bytes), out))
+    end
     return take_envelope!(out[])
 end
 
 """
-    request(client, subject, data; timeout=10, kwargs...) -> Dict
+    request(client, subject, data; timeout=5.0, options...) -> Dict
 
-Sends a request and returns the decoded reply; a NACK reply throws its error.
+Sends a request and returns the decoded reply, waiting up to `timeout` seconds (else
+`:TIMEOUT`); a NACK reply throws its error.
 """
-function request(client::Client, subject::AbstractString, data; timeout::Real=10, kwargs...)
-    message = Message(data; kwargs...)
+function request(client::Client, subject::AbstractString, data; timeout::Real=5.0, options...)
+    message = Message(data; options...)
     out = Ref{Ptr{Cvoid}}(C_NULL)
     GC.@preserve message client check(ccall((:natsbridge_client_request, libnatsbridge), Cint,
                                             (Ptr{Cvoid}, Cstring, Ptr{Cvoid}, UInt64, Ref{Ptr{Cvoid}}),
-                                            client.ptr, String(subject), message.ptr,
-                                            round(UInt64, timeout * 1000), out))
+                                            client.ptr, String(subject), message.ptr, milliseconds(timeout), out))
     return take_envelope!(out[])
+end
+
+"""
+    reply(client, request, data; options...) -> (env, env_json)
+
+Replies to a received request (a Dict from `next`, iteration or `smartreceive`): to its
+`reply_to`, else its NATS reply subject, with its correlation id, `reply_to_msg_id` = its
+`msg_id`, `msg_purpose` ACK unless given. `options` as `smartsend`'s per-message options.
+"""
+function reply(client::Client, request::AbstractDict, data; options...)
+    message = Message(data; options...)
+    json = Ref{Ptr{Cchar}}(C_NULL)
+    GC.@preserve message client check(ccall((:natsbridge_client_reply_json, libnatsbridge), Cint,
+                                            (Ptr{Cvoid}, Cstring, Ptr{Cvoid}, Ref{Ptr{Cchar}}),
+                                            client.ptr, request_json(request), message.ptr, json))
+    return sent(json)
+end
+
+"""
+    reply_error(client, request, code, message) -> (env, env_json)
+
+Replies to a received request with a NACK carrying `{code, message}`; `code` is a core error
+code (`:TIMEOUT`, `"INVALID_ARGUMENT"`, ...). The requester's `request` throws it.
+"""
+function reply_error(client::Client, request::AbstractDict, code, message::AbstractString)
+    json = Ref{Ptr{Cchar}}(C_NULL)
+    GC.@preserve client check(ccall((:natsbridge_client_reply_error_json, libnatsbridge), Cint,
+                                    (Ptr{Cvoid}, Cstring, Cint, Cstring, Ref{Ptr{Cchar}}),
+                                    client.ptr, request_json(request), status_of(code), String(message), json))
+    return sent(json)
+end
+
+"""Drains the one-call style's connections; later one-call sends connect again."""
+close_shared(; timeout::Real=5.0) =
+    check(ccall((:natsbridge_shared_close, libnatsbridge), Cint, (UInt64,), milliseconds(timeout)))
+
+# At exit, so that one-call sends still buffered are written; a failure there has no one to tell.
+function drain_shared_at_exit()
+    try
+        close_shared()
+    catch e
+        @debug "NATSBridge: draining the one-call connections at exit failed" exception = e
+    end
 end
 
 # ---- subscriptions ----------------------------------------------------------------------------
 
-"""A subscription: `sub.channel` yields decoded messages (Dicts) or NATSBridgeErrors."""
+"""A subscription: `next(sub)` or iteration yields decoded messages (Dicts)."""
 mutable struct Subscription
     ptr::Ptr{Cvoid}
     client::Client
-    channel::Channel{Any}
-    function Subscription(ptr::Ptr{Cvoid}, client::Client, channel::Channel{Any})
-        sub = new(ptr, client, channel)
+    # Held while a pull runs, so close(sub) never frees the handle under it.
+    lock::ReentrantLock
+    function Subscription(ptr::Ptr{Cvoid}, client::Client)
+        sub = new(ptr, client, ReentrantLock())
         finalizer(sub) do s
             ccall((:natsbridge_subscription_free, libnatsbridge), Cvoid, (Ptr{Cvoid},), s.ptr)
             s.ptr = C_NULL
@@ -383,17 +504,16 @@ mutable struct Subscription
     end
 end
 
-Base.iterate(sub::Subscription, state=nothing) = iterate(sub.channel, state)
-Base.take!(sub::Subscription) = take!(sub.channel)
-Base.close(sub::Subscription) = close(sub.channel)
+# How long one blocking pull waits: a waiting `next` notices close(sub) this soon.
+const PULL_SLICE = 0.2
 
 # `@threadcall` runs the blocking pull on libuv's thread pool, so waiting never blocks a Julia
-# thread; short timeouts let the task notice a closed channel. The pool thread's
-# natsbridge_last_error() is not ours, so a failure's message comes from the subscription.
-function pull(sub)
+# thread. The pool thread's natsbridge_last_error() is not ours, so a failure's message comes
+# from the subscription.
+function pull(sub::Subscription, timeout_ms::UInt64)
     out = Ref{Ptr{Cvoid}}(C_NULL)
     status = @threadcall((:natsbridge_subscription_next, libnatsbridge), Cint,
-                         (Ptr{Cvoid}, UInt64, Ref{Ptr{Cvoid}}), sub.ptr, UInt64(200), out)
+                         (Ptr{Cvoid}, UInt64, Ref{Ptr{Cvoid}}), sub.ptr, timeout_ms, out)
     status == 0 && return out[]
     message = Ref{Ptr{Cchar}}(C_NULL)
     check(ccall((:natsbridge_subscription_last_error, libnatsbridge), Cint, (Ptr{Cvoid}, Ref{Ptr{Cchar}}),
@@ -402,38 +522,67 @@ function pull(sub)
 end
 
 """
-    subscribe(client, subject; queue_group=nothing, buffer=64) -> Subscription
+    next(sub; timeout=nothing) -> Dict or nothing
 
-Subscribes (returning once the server has the subscription) and starts a task that pulls
-decoded messages into `sub.channel`. A message that fails to decode is put there as its
-`NATSBridgeError`; the subscription goes on. `close(sub)` stops it.
+The next decoded message; `nothing` once the subscription or connection is closed. With a
+`timeout` in seconds, throws `:TIMEOUT` when none arrives in time. A message that fails to
+decode throws its `NATSBridgeError`; the subscription goes on.
 """
-function subscribe(client::Client, subject::AbstractString; queue_group::Union{Nothing,AbstractString}=nothing,
-                   buffer::Integer=64)
-    out = Ref{Ptr{Cvoid}}(C_NULL)
-    group = queue_group === nothing ? C_NULL : String(queue_group)
-    GC.@preserve client check(ccall((:natsbridge_client_subscribe, libnatsbridge), Cint,
-                                                (Ptr{Cvoid}, Cstring, Ptr{UInt8}, Ref{Ptr{Cvoid}}),
-                                                client.ptr, String(subject), group, out))
-    channel = Channel{Any}(buffer)
-    sub = Subscription(out[], client, channel)
-    errormonitor(@async begin
-        while isopen(channel)
-            pulled = pull(sub)
-            if pulled isa NATSBridgeError
-                pulled.code === :TIMEOUT && continue
-                pulled.code === :NATS_CONNECTION_FAILED && (close(channel); break)
-                put!(channel, pulled)
-            else
-                put!(channel, take_envelope!(pulled))
-            end
+function next(sub::Subscription; timeout::Union{Nothing,Real}=nothing)
+    deadline = timeout === nothing ? Inf : time() + timeout
+    while true
+        slice = milliseconds(clamp(deadline - time(), 0, PULL_SLICE))
+        pulled = lock(sub.lock) do
+            sub.ptr == C_NULL ? nothing : pull(sub, slice)
         end
-    end)
-    return sub
+        pulled === nothing && return nothing
+        pulled isa Ptr && return take_envelope!(pulled)
+        if pulled.code === :TIMEOUT
+            time() < deadline && continue
+            throw(NATSBridgeError(:TIMEOUT, "TIMEOUT: no message within $(timeout) s", ""))
+        end
+        pulled.code === :NATS_CONNECTION_FAILED && return nothing
+        throw(pulled)
+    end
+end
+
+Base.IteratorSize(::Type{Subscription}) = Base.SizeUnknown()
+Base.eltype(::Type{Subscription}) = Dict{String,Any}
+
+function Base.iterate(sub::Subscription, _state=nothing)
+    msg = next(sub)
+    return msg === nothing ? nothing : (msg, nothing)
+end
+
+"""Unsubscribes; a `next` waiting on `sub` returns `nothing`."""
+function Base.close(sub::Subscription)
+    lock(sub.lock) do
+        ccall((:natsbridge_subscription_free, libnatsbridge), Cvoid, (Ptr{Cvoid},), sub.ptr)
+        sub.ptr = C_NULL
+    end
+    return nothing
+end
+
+"""
+    subscribe(client, subject; queue=nothing) -> Subscription
+
+Subscribes (in queue group `queue` unless `nothing`), returning once the server has the
+subscription. Read it with `next(sub; timeout)` or `for msg in sub`; `close(sub)` ends it.
+"""
+function subscribe(client::Client, subject::AbstractString; queue::Union{Nothing,AbstractString}=nothing)
+    out = Ref{Ptr{Cvoid}}(C_NULL)
+    GC.@preserve client check(ccall((:natsbridge_client_subscribe, libnatsbridge), Cint,
+                                    (Ptr{Cvoid}, Cstring, Ptr{UInt8}, Ref{Ptr{Cvoid}}),
+                                    client.ptr, String(subject), c_or_null(queue), out))
+    return Subscription(out[], client)
 end
 
 function __init__()
-    isfile(libnatsbridge) || @warn "NATSBridge: $(libnatsbridge) does not exist; set NATSBRIDGE_LIB to libnatsbridge"
+    if isfile(libnatsbridge)
+        atexit(drain_shared_at_exit)
+    else
+        @warn "NATSBridge: $(libnatsbridge) does not exist; set NATSBRIDGE_LIB to libnatsbridge"
+    end
 end
 
 end # module

@@ -8,19 +8,26 @@ using NATSBridge
 
 const URL = get(ENV, "NATS_URL", "nats://127.0.0.1:4222")
 
-function receive_one(sub; timeout=5.0)
-    deadline = time() + timeout
-    while time() < deadline
-        isready(sub.channel) && return take!(sub)
-        sleep(0.01)
+caught(f) =
+    try
+        f()
+        nothing
+    catch e
+        e
     end
-    error("no message within $(timeout) s")
-end
 
 @testset "NATSBridge.jl" begin
+    @testset "the README's vocabulary" begin
+        for name in (:smartsend, :smartreceive, :connect, :subscribe, :next, :request, :reply, :reply_error)
+            @test name in names(NATSBridge)
+        end
+        @test hasmethod(flush, Tuple{NATSBridge.Client})
+        @test hasmethod(close, Tuple{NATSBridge.Client})
+    end
+
     @testset "every payload type, direct and link" begin
         for (threshold, transport) in ((500_000, "direct"), (0, "link"))
-            client = connect(URL; size_threshold=threshold)
+            client = connect(URL; size_threshold=threshold, connect_timeout=2.5)
             sub = subscribe(client, "jl.roundtrip.$(transport)")
             df = DataFrame(x=[1, 2, 3], name=["a", "b", missing])
             data = [
@@ -36,7 +43,7 @@ end
             env, json = smartsend("jl.roundtrip.$(transport)", data; client=client, msg_purpose="event")
             @test env["msg_purpose"] == "event"
             @test occursin("\"payload_type\":\"arrowtable\"", json)
-            msg = receive_one(sub)
+            msg = next(sub; timeout=5.0)
             @test msg["send_to"] == "jl.roundtrip.$(transport)"
             @test [p[1] for p in msg["payloads"]] == [d[1] for d in data]
             @test all(==(transport), msg["transports"])
@@ -50,55 +57,112 @@ end
             @test msg["payloads"][7][2] == UInt8[]
             @test msg["payloads"][8][2] == data[8][2]
             close(sub)
+            @test next(sub) === nothing
             close(client)
         end
     end
 
-    @testset "smartreceive of raw bytes" begin
+    @testset "the one-call style" begin
+        sub_client = connect(URL)
+        sub = subscribe(sub_client, "jl.raw")
         env, json = smartsend("jl.raw", [("n", "1", "text")]; broker_url=URL)
-        decoded = smartreceive(Vector{UInt8}(codeunits(json)); broker_url=URL)
+        decoded = smartreceive(Vector{UInt8}(codeunits(json)))
         @test decoded["correlation_id"] == env["correlation_id"]
         @test decoded["payloads"] == [("n", "1", "text")]
+        @test next(sub; timeout=5.0)["correlation_id"] == env["correlation_id"]
+        # A link through the object store of the shared connection.
+        blob = rand(UInt8, 2000)
+        env, json = smartsend("jl.raw", [("blob", blob, "binary")]; broker_url=URL, size_threshold=100)
+        decoded = smartreceive(json; broker_url=URL)
+        @test decoded["payloads"][1][2] == blob && decoded["transports"] == ["link"]
+        NATSBridge.close_shared()
+        for msg in sub  # iteration yields decoded messages
+            @test msg["correlation_id"] == env["correlation_id"]
+            break
+        end
+        close(sub)
+        close(sub_client)
+    end
+
+    @testset "subscriptions: queue groups and time limits" begin
+        client = connect(URL)
+        sub = subscribe(client, "jl.queue"; queue="workers")
+        err = caught(() -> next(sub; timeout=0.3))
+        @test err isa NATSBridgeError && err.code === :TIMEOUT
+        smartsend("jl.queue", [("n", "1", "text")]; client=client)
+        @test next(sub; timeout=5.0)["payloads"] == [("n", "1", "text")]
+        flush(client; timeout=2.0)
+        close(client; timeout=5.0)
+    end
+
+    @testset "request, reply and reply_error" begin
+        client = connect(URL)
+        sub = subscribe(client, "jl.service")
+        responder = @async for req in sub
+            question = req["payloads"][1][2]
+            if question == "fail"
+                reply_error(client, req, :DOWNLOAD_FAILED, "the responder says no")
+            else
+                reply(client, req, [("answer", question, "text")]; msg_purpose="ACK")
+            end
+            question == "fail" && break
+        end
+        answer = request(client, "jl.service", [("q", "ping", "text")]; timeout=5.0, sender_name="asker")
+        @test answer["payloads"] == [("answer", "ping", "text")]
+        @test answer["msg_purpose"] == "ACK" && answer["receiver_name"] == "asker"
+        err = caught(() -> request(client, "jl.service", [("q", "fail", "text")]; timeout=5.0))
+        @test err isa NATSBridgeError && err.code === :DOWNLOAD_FAILED && occursin("the responder says no", err.message)
+        wait(responder)
+        err = caught(() -> reply_error(client, Dict("correlation_id" => "c"), :NO_SUCH_CODE, "x"))
+        @test err isa NATSBridgeError && err.code === :INVALID_ARGUMENT
+        err = caught(() -> request(client, "jl.nobody", [("q", "?", "text")]; timeout=1.0))
+        @test err isa NATSBridgeError && err.code === :TIMEOUT
+        close(sub)
+        close(client)
     end
 
     @testset "errors carry the core's codes" begin
         client = connect(URL)
-        err = try
-            smartsend("jl.bad", [("x", "1", "spreadsheet")]; client=client)
-            nothing
-        catch e
-            e
-        end
+        err = caught(() -> smartsend("jl.bad", [("x", "1", "spreadsheet")]; client=client))
         @test err isa NATSBridgeError && err.code === :INVALID_PAYLOAD_TYPE
-        err = try
-            request(client, "jl.nobody", [("q", "?", "text")]; timeout=1)
-            nothing
-        catch e
-            e
-        end
-        @test err isa NATSBridgeError && err.code === :TIMEOUT
-        err = try
-            smartreceive("{not json"; client=client)
-            nothing
-        catch e
-            e
-        end
+        err = caught(() -> smartreceive("{not json"; client=client))
         @test err isa NATSBridgeError && err.code === :INVALID_ENVELOPE
-        @test_throws NATSBridgeError connect("nats://127.0.0.1:1"; connect_timeout_ms=500, max_reconnects=0)
+        err = caught(() -> smartsend("jl.bad", [("x", "1", "text")]; client=client, no_such_option=1))
+        @test err isa NATSBridgeError && err.code === :INVALID_ARGUMENT
+        for bad in ((; bogus=1), (; connect_timeout_ms=500), (; require_tls=true), (; connect_timeout=-1))
+            err = caught(() -> connect(URL; bad...))
+            @test err isa NATSBridgeError && err.code === :INVALID_ARGUMENT
+        end
+        err = caught(() -> connect("nats://127.0.0.1:1"; connect_timeout=0.5, max_reconnect_attempts=0))
+        @test err isa NATSBridgeError && err.code === :NATS_CONNECTION_FAILED
         close(client)
     end
 
-    @testset "custom handlers" begin
+    @testset "the seeds' handlers" begin
         store = Dict{String,Vector{UInt8}}()
-        upload(server, name, bytes) = (url = "mem://store/$(length(store))/$(name)"; store[url] = bytes; Dict("url" => url))
-        download(url, size, cid) = store[url]
-        client = connect(URL; size_threshold=10, handler_url_prefix="mem://store/",
-                         fileserver_upload_handler=upload, fileserver_download_handler=download)
+        calls = []
+        function upload(server, name, bytes)
+            url = "$(server)/$(length(store))/$(name)"
+            store[url] = bytes
+            return Dict("status" => 200, "url" => url)
+        end
+        function download(url, max_retries, base_delay_ms, max_delay_ms, correlation_id)
+            push!(calls, (max_retries, base_delay_ms, max_delay_ms, correlation_id))
+            return store[url]
+        end
+        client = connect(URL; size_threshold=10, fileserver_url="mem://store", max_retries=3, base_delay=0.05,
+                         max_delay=0.4, fileserver_upload_handler=upload, fileserver_download_handler=download)
         env, json = smartsend("jl.handlers", [("big", rand(UInt8, 100), "binary")]; client=client)
         @test occursin("mem://store/0/big", json)
         decoded = smartreceive(json; client=client)
         @test decoded["payloads"][1][2] == store["mem://store/0/big"]
         @test decoded["transports"] == ["link"]
+        @test calls == [(3, 50, 400, env["correlation_id"])]
+        # A per-message upload handler, in the one-call style too.
+        mine(server, name, bytes) = "mem://mine/$(name)"
+        env, json = smartsend("jl.handlers", [("big", rand(UInt8, 100), "binary")]; size_threshold=10,
+                              fileserver_upload_handler=mine)
+        @test occursin("mem://mine/big", json)
         close(client)
     end
 end

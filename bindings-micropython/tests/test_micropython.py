@@ -254,6 +254,7 @@ code("receive_int", lambda: nb.smartreceive(42))
 code("receive_truncated", lambda: nb.smartreceive(b'{{"payloads": ['))
 code("dead_server", lambda: nb.connect("nats://127.0.0.1:{dead_port}"))
 code("tls_url", lambda: nb.connect("tls://127.0.0.1:{dead_port}"))
+code("bad_port", lambda: nb.connect("nats://127.0.0.1:port"))
 print("next_msg_timeout", nc.next_msg(timeout=0.2))
 send([("t", "the only message", "text")])
 nc.flush()
@@ -283,20 +284,27 @@ def test_bad_input_gets_the_core_codes_and_publishes_nothing(nats_url):
         "data_not_list": "INVALID_PAYLOAD_TYPE",
         "payload_not_triple": "INVALID_PAYLOAD_TYPE",
         "dataname_not_str": "INVALID_PAYLOAD_TYPE",
-        "subject_space": "NATS_CONNECTION_FAILED",  # as the core: async-nats refuses the subject
-        "subject_empty": "NATS_CONNECTION_FAILED",
-        "sender_name_int": "INVALID_ENVELOPE",
-        "metadata_nan": "INVALID_ENVELOPE",
-        "msg_purpose_empty": "INVALID_ENVELOPE",
+        # caller mistakes are INVALID_ARGUMENT, never another code
+        "subject_space": "INVALID_ARGUMENT",
+        "subject_empty": "INVALID_ARGUMENT",
+        "sender_name_int": "INVALID_ARGUMENT",
+        "metadata_nan": "INVALID_ARGUMENT",
+        "msg_purpose_empty": "INVALID_ARGUMENT",
         "receive_not_json": "INVALID_ENVELOPE",
-        "receive_int": "INVALID_ENVELOPE",
+        "receive_int": "INVALID_ARGUMENT",
         "receive_truncated": "INVALID_ENVELOPE",
         "dead_server": "NATS_CONNECTION_FAILED",
-        "tls_url": "NATS_CONNECTION_FAILED",
+        "tls_url": "INVALID_ARGUMENT",
+        "bad_port": "INVALID_ARGUMENT",
         "next_msg_timeout": "None",
     }
     assert first is not None and first[0] == "bad.x"
     assert natsbridge.smartreceive_sync(first[1])["payloads"] == [("t", "the only message", "text")]
+
+
+def test_error_codes_are_the_cores():
+    proc = run_mpy("import natsbridge as nb\nprint(' '.join(nb.ERROR_CODES))")
+    assert proc.stdout.split() == natsbridge._natsbridge.error_codes()
 
 
 HEAP_PROGRAM = """

@@ -20,7 +20,7 @@ async function main() {
   for (let i = 0; i < Number(count); i++) {
     let env
     try {
-      env = await sub.nextMessage({ timeout: Number(timeout) * 1000 })
+      env = await sub.next({ timeout: Number(timeout) * 1000 })
     } catch (e) {
       process.stderr.write(`error: ${e.message}\n`)
       if (e.code === 'TIMEOUT') process.exit(1)

@@ -35,7 +35,8 @@ npm install --no-audit --no-fund --prefer-offline --loglevel=error \
   "./$tarball" "apache-arrow@$arrow" "@nats-io/transport-node@$nats"
 
 set +e
-NATSBRIDGE_VECTORS="$repo/spec/vectors" node --test --test-reporter=spec --test-reporter-destination=stdout \
+# The tests find the repository (servers/js/servers.js, spec/vectors, README.md) through this.
+NATSBRIDGE_REPO="$repo" node --test --test-reporter=spec --test-reporter-destination=stdout \
   --test-reporter=tap --test-reporter-destination="$consumer/results.tap" test/ 
 rc=$?
 set -e

@@ -1,99 +1,35 @@
 //! JS values to core types and back. Conversion only: every rule about payloads lives in core.
 //!
-//! The hand-written `index.js` hands the addon payload data already in one of two shapes
-//! (a string or a `Uint8Array`) and gets back strings, JSON texts and Buffers, which it parses:
-//! V8's `JSON.parse` builds objects far faster than one N-API call per property.
+//! The hand-written `index.js` hands the addon payload data as a string (or JSON text it made
+//! with `JSON.stringify`) or a `Uint8Array`, and gets back strings, JSON texts and Buffers, which
+//! it parses: V8's `JSON.parse` builds objects far faster than one N-API call per property.
 
 use bytes::Bytes;
 use napi::bindgen_prelude::{BufferSlice, Either, Object, ToNapiValue, Uint8Array, Unknown};
 use napi::{Env, JsStringLatin1, Result};
-use natsbridge::error::{Error, ErrorCode, Result as CoreResult};
-use natsbridge::io::{Outgoing, Received, SendOptions, Sent};
-use natsbridge::protocol::{Data, Envelope, ErrorBody, PayloadType, arrow};
+use natsbridge::error::Result as CoreResult;
+use natsbridge::io::{Outgoing, Received, Sent};
+use natsbridge::protocol::{Data, Envelope, ErrorBody, HostValue, arrow};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-/// One payload as `index.js` passes it: `[dataname, data, payload_type]`, where data is a
-/// string (text, JSON text of a dictionary/jsontable, JSON rows of an arrowtable) or bytes
-/// (Arrow IPC stream, raw bytes, or JSON bytes).
-pub type PayloadIn = (String, Either<String, Uint8Array>, String);
+/// One payload as `index.js` passes it: `[dataname, data, payload_type, json]`, where data is a
+/// string (JSON text when `json`) or bytes.
+pub type PayloadIn = (String, Either<String, Uint8Array>, String, bool);
 
+/// Core's one rule for host values (`Outgoing::from_host`) decides what each one means.
 pub fn outgoing(payloads: Vec<PayloadIn>) -> CoreResult<Vec<Outgoing>> {
     payloads
         .into_iter()
-        .map(|(dataname, data, payload_type)| {
-            let payload_type = PayloadType::parse(&payload_type)?;
-            let data = match (payload_type, data) {
-                (PayloadType::Text, Either::A(s)) => Data::Text(s),
-                (PayloadType::Dictionary | PayloadType::JsonTable, Either::A(s)) => Data::JsonBytes(Bytes::from(s)),
-                (PayloadType::ArrowTable, Either::A(rows)) => Data::Arrow(rows_to_ipc(&dataname, &rows)?),
-                (PayloadType::ArrowTable, Either::B(b)) => Data::Arrow(Bytes::from_owner(b)),
-                (PayloadType::Dictionary | PayloadType::JsonTable, Either::B(b)) => {
-                    Data::JsonBytes(Bytes::from_owner(b))
-                }
-                // A string for a byte type: core's serialize names the mismatch.
-                (_, Either::A(s)) => Data::Text(s),
-                (_, Either::B(b)) => Data::Bytes(Bytes::from_owner(b)),
+        .map(|(dataname, data, payload_type, json)| {
+            let value = match data {
+                Either::A(text) if json => HostValue::JsonText(text),
+                Either::A(text) => HostValue::Text(text),
+                Either::B(bytes) => HostValue::Bytes(Bytes::from_owner(bytes)),
             };
-            Ok(Outgoing::new(dataname, data, payload_type))
+            Outgoing::from_host(dataname, &payload_type, value)
         })
         .collect()
-}
-
-/// An arrowtable given as row objects (the JSON-rows view), built into an IPC stream by core.
-fn rows_to_ipc(dataname: &str, rows: &str) -> CoreResult<Bytes> {
-    let value: Value = serde_json::from_str(rows).map_err(|e| {
-        Error::new(ErrorCode::InvalidPayloadType, format!("payload {dataname:?}: rows are not JSON: {e}"))
-    })?;
-    arrow::from_json_rows(&value)
-}
-
-/// Per-message options, with the seeds' meaning; `index.js` maps camelCase and snake_case names.
-#[napi_derive::napi(object)]
-#[derive(Default)]
-pub struct SendOpts {
-    pub size_threshold: Option<f64>,
-    pub correlation_id: Option<String>,
-    pub msg_purpose: Option<String>,
-    pub sender_name: Option<String>,
-    pub sender_id: Option<String>,
-    pub receiver_name: Option<String>,
-    pub receiver_id: Option<String>,
-    pub reply_to: Option<String>,
-    pub reply_to_msg_id: Option<String>,
-    /// JSON text of an object.
-    pub metadata: Option<String>,
-}
-
-pub fn send_options(o: Option<SendOpts>) -> CoreResult<SendOptions> {
-    let Some(o) = o else { return Ok(SendOptions::default()) };
-    let metadata = match o.metadata.as_deref().map(serde_json::from_str::<Value>) {
-        None => Map::new(),
-        Some(Ok(Value::Object(m))) => m,
-        Some(_) => return Err(Error::new(ErrorCode::InvalidEnvelope, "metadata must be a plain object")),
-    };
-    Ok(SendOptions {
-        size_threshold: o.size_threshold.map(byte_count).transpose()?,
-        correlation_id: o.correlation_id,
-        msg_purpose: o.msg_purpose,
-        sender_name: o.sender_name,
-        sender_id: o.sender_id,
-        receiver_name: o.receiver_name,
-        receiver_id: o.receiver_id,
-        reply_to: o.reply_to,
-        reply_to_msg_id: o.reply_to_msg_id,
-        metadata,
-        link_store: None,
-    })
-}
-
-/// A JS number that must be a whole, non-negative byte count.
-pub fn byte_count(n: f64) -> CoreResult<usize> {
-    if n.is_finite() && n >= 0.0 && n.fract() == 0.0 && n <= 9_007_199_254_740_991.0 {
-        Ok(n as usize)
-    } else {
-        Err(Error::new(ErrorCode::InvalidEnvelope, format!("a size threshold must be a whole number >= 0, not {n}")))
-    }
 }
 
 /// The envelope's header fields with the seeds' names, serialized for `JSON.parse` in JS.

@@ -6,21 +6,15 @@ use napi::bindgen_prelude::{ToNapiValue, Unknown};
 use napi::{Env, Result, Status};
 use natsbridge::error::{Error, ErrorCode};
 
-/// The code string of every core code. No `_ =>` arm: a new code in core breaks this build
-/// until `index.js`/`index.d.ts` know it too (the test suite compares both lists with this one).
+/// The JS `code` of a core code: core's string. No `_ =>` arm: a new code in core breaks this
+/// build until `index.d.ts` knows it too (the test suite compares its `ErrorCode` union with
+/// `ERROR_CODES`, which comes from here).
 pub fn code_name(code: ErrorCode) -> &'static str {
+    use ErrorCode::*;
     match code {
-        ErrorCode::InvalidPayloadType => "INVALID_PAYLOAD_TYPE",
-        ErrorCode::UploadFailed => "UPLOAD_FAILED",
-        ErrorCode::DownloadFailed => "DOWNLOAD_FAILED",
-        ErrorCode::InvalidTransport => "INVALID_TRANSPORT",
-        ErrorCode::NatsConnectionFailed => "NATS_CONNECTION_FAILED",
-        ErrorCode::DeserializationError => "DESERIALIZATION_ERROR",
-        ErrorCode::InvalidEnvelope => "INVALID_ENVELOPE",
-        ErrorCode::ChecksumMismatch => "CHECKSUM_MISMATCH",
-        ErrorCode::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
-        ErrorCode::UrlNotAllowed => "URL_NOT_ALLOWED",
-        ErrorCode::Timeout => "TIMEOUT",
+        InvalidPayloadType | UploadFailed | DownloadFailed | InvalidTransport | NatsConnectionFailed
+        | DeserializationError | InvalidEnvelope | ChecksumMismatch | PayloadTooLarge | UrlNotAllowed | Timeout
+        | InvalidArgument => code.as_str(),
     }
 }
 

@@ -1,6 +1,6 @@
 //! A subscription handing JS decoded envelopes in batches: every message already waiting (and
 //! decodable without waiting) comes back from one call, so a busy subscription costs one
-//! N-API round trip per batch, not a Promise per message (DESIGN §9).
+//! N-API round trip per batch, not a Promise per message.
 
 use crate::convert::{self, ArrowOut, Ready};
 use crate::errors;
@@ -10,6 +10,7 @@ use napi::{Env, Result};
 use napi_derive::napi;
 use natsbridge::error::{Error, ErrorCode, Result as CoreResult};
 use natsbridge::io::Received;
+use natsbridge::protocol::TimeUnit;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -185,9 +186,9 @@ impl Subscription {
                 return batch_to_js(env, None);
             }
         }
-        let timeout = match timeout.map(|ms| Duration::try_from_secs_f64(ms / 1000.0)).transpose() {
+        let timeout = match timeout.map(|ms| TimeUnit::Millis.duration("timeout", ms)).transpose() {
             Ok(t) => t,
-            Err(_) => return errors::to_js(env, &Error::new(ErrorCode::Timeout, "timeout must be milliseconds >= 0")),
+            Err(e) => return errors::to_js(env, &e),
         };
         runtime::spawn(env, wait_batch(self.shared.clone(), max, arrow, timeout), batch_to_js)
     }

@@ -6,7 +6,8 @@ const assert = require('node:assert/strict')
 const { execFile } = require('node:child_process')
 const path = require('node:path')
 const { connect: natsConnect } = require('@nats-io/transport-node')
-const { startNats } = require('./servers')
+const REPO = process.env.NATSBRIDGE_REPO ?? path.join(__dirname, '../..')
+const { startNats } = require(path.join(REPO, 'servers/js/servers.js'))
 
 // The package under test: this folder (self-reference), or the installed tarball's copy.
 const PKG = path.dirname(require.resolve('natsbridge'))
@@ -44,7 +45,7 @@ test('ESM import, named and default', async () => {
     console.log(e.payloads[0][1], ERROR_CODES.length, nb.smartreceive === smartreceive)`
   const r = await run(['--input-type=module', '-e', js, DIRECT])
   assert.equal(r.code, 0, r.stderr)
-  assert.equal(r.stdout.trim(), 'hi 11 true')
+  assert.equal(r.stdout.trim(), 'hi 12 true')
 })
 
 async function expectDelivered(subject, script) {

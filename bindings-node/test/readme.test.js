@@ -6,7 +6,8 @@ const assert = require('node:assert/strict')
 const { execFile } = require('node:child_process')
 const fs = require('node:fs')
 const path = require('node:path')
-const { startNats } = require('./servers')
+const REPO = process.env.NATSBRIDGE_REPO ?? path.join(__dirname, '../..')
+const { startNats } = require(path.join(REPO, 'servers/js/servers.js'))
 
 // The README that ships in the package under test.
 const README = path.join(path.dirname(require.resolve('natsbridge')), 'README.md')

@@ -7,9 +7,10 @@ const crypto = require('node:crypto')
 const fs = require('node:fs')
 const path = require('node:path')
 const nb = require('natsbridge')
-const { startNats } = require('./servers')
+const REPO = process.env.NATSBRIDGE_REPO ?? path.join(__dirname, '../..')
+const { startNats } = require(path.join(REPO, 'servers/js/servers.js'))
 
-const DIR = process.env.NATSBRIDGE_VECTORS || path.join(__dirname, '../../spec/vectors')
+const DIR = path.join(REPO, 'spec/vectors')
 const vectors = fs.readdirSync(DIR).filter((f) => f.endsWith('.json')).sort()
 
 function message(v) {

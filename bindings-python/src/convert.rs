@@ -1,11 +1,9 @@
 //! Python values to core types and back. Conversion only: every rule about payloads lives in core.
 
-use crate::errors::coded;
+use crate::errors::{coded, to_py};
 use bytes::Bytes;
 use natsbridge::error::ErrorCode;
-use natsbridge::io::{Outgoing, Received, SendOptions};
-use natsbridge::protocol::{Data, Envelope, PayloadType, Transport, WirePayload};
-use pyo3::exceptions::PyTypeError;
+use natsbridge::protocol::{Data, Envelope, HostValue, Outgoing, PayloadType, Received, Transport, WirePayload};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
@@ -30,10 +28,15 @@ pub fn bytes_like(obj: &Bound<'_, PyAny>) -> PyResult<Option<Bytes>> {
     Ok(None)
 }
 
-/// A JSON value from dicts, lists, tuples, str, int, float, bool and None.
-pub fn to_json(obj: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
+/// A JSON value from dicts, lists, tuples, str, int, float, bool and None; what is not JSON is
+/// an error with `code` (INVALID_PAYLOAD_TYPE for a payload, INVALID_ARGUMENT for an option).
+pub fn to_json(obj: &Bound<'_, PyAny>, code: ErrorCode) -> PyResult<Value> {
+    json_value(obj, 0, &|message| coded(code, message))
+}
+
+fn json_value(obj: &Bound<'_, PyAny>, depth: usize, bad: &dyn Fn(String) -> PyErr) -> PyResult<Value> {
     if depth > 512 {
-        return Err(bad("JSON value nested deeper than 512 levels"));
+        return Err(bad("JSON value nested deeper than 512 levels".into()));
     }
     if obj.is_none() {
         return Ok(Value::Null);
@@ -65,15 +68,15 @@ pub fn to_json(obj: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
             let Ok(key) = k.cast::<PyString>() else {
                 return Err(bad(format!("JSON object keys must be str, not {}", k.get_type().name()?)));
             };
-            map.insert(key.to_str()?.to_owned(), to_json(&v, depth + 1)?);
+            map.insert(key.to_str()?.to_owned(), json_value(&v, depth + 1, bad)?);
         }
         return Ok(Value::Object(map));
     }
     if let Ok(l) = obj.cast::<PyList>() {
-        return l.iter().map(|v| to_json(&v, depth + 1)).collect::<PyResult<Vec<_>>>().map(Value::Array);
+        return l.iter().map(|v| json_value(&v, depth + 1, bad)).collect::<PyResult<Vec<_>>>().map(Value::Array);
     }
     if let Ok(t) = obj.cast::<PyTuple>() {
-        return t.iter().map(|v| to_json(&v, depth + 1)).collect::<PyResult<Vec<_>>>().map(Value::Array);
+        return t.iter().map(|v| json_value(&v, depth + 1, bad)).collect::<PyResult<Vec<_>>>().map(Value::Array);
     }
     // numpy scalars and arrays (np.int64, np.bool_, ndarray) as the Python values `tolist` gives,
     // as pandas' own JSON export treats them.
@@ -82,49 +85,25 @@ pub fn to_json(obj: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
         && let Ok(plain) = obj.call_method0("tolist")
         && !plain.get_type().is(&ty)
     {
-        return to_json(&plain, depth + 1);
+        return json_value(&plain, depth + 1, bad);
     }
     Err(bad(format!("a {} is not JSON-serializable", ty.name()?)))
 }
 
-/// One `(dataname, data, payload_type)` tuple to an [`Outgoing`]. The payload_type is checked
-/// here; whether the data fits the type is core's `serialize`, which runs before publishing.
+/// One `(dataname, data, payload_type)` tuple to an [`Outgoing`], by core's rule for host
+/// values: bytes-like, str, or anything else as a JSON value.
 pub fn outgoing(item: &Bound<'_, PyAny>) -> PyResult<Outgoing> {
     let (dataname, data, payload_type): (String, Bound<'_, PyAny>, String) = item.extract().map_err(|_| {
         bad(format!("each payload must be a (dataname, data, payload_type) tuple, not {}", describe(item)))
     })?;
-    let payload_type = PayloadType::parse(&payload_type).map_err(crate::errors::to_py)?;
     let value = if let Some(b) = bytes_like(&data)? {
-        match payload_type {
-            PayloadType::ArrowTable => Data::Arrow(b),
-            PayloadType::Dictionary | PayloadType::JsonTable => Data::JsonBytes(b),
-            _ => Data::Bytes(b),
-        }
+        HostValue::Bytes(b)
     } else if let Ok(s) = data.cast::<PyString>() {
-        match payload_type {
-            PayloadType::Text => Data::Text(s.to_str()?.to_owned()),
-            // A str is a valid JSON value for dictionary.
-            _ if payload_type.is_bytes() || payload_type == PayloadType::ArrowTable => {
-                return Err(bad(format!(
-                    "payload {dataname:?} has payload_type {:?}, which needs bytes, but the data is str",
-                    payload_type.as_str()
-                )));
-            }
-            _ => Data::Json(Value::String(s.to_str()?.to_owned())),
-        }
+        HostValue::Text(s.to_str()?.to_owned())
     } else {
-        match payload_type {
-            PayloadType::Dictionary | PayloadType::JsonTable => Data::Json(to_json(&data, 0)?),
-            _ => {
-                return Err(bad(format!(
-                    "payload {dataname:?} has payload_type {:?}, which cannot hold a {}",
-                    payload_type.as_str(),
-                    data.get_type().name()?
-                )));
-            }
-        }
+        HostValue::Json(to_json(&data, ErrorCode::InvalidPayloadType)?)
     };
-    Ok(Outgoing::new(dataname, value, payload_type))
+    Outgoing::from_host(dataname, &payload_type, value).map_err(to_py)
 }
 
 fn describe(obj: &Bound<'_, PyAny>) -> String {
@@ -140,35 +119,6 @@ pub fn outgoing_list(payloads: &Bound<'_, PyAny>) -> PyResult<Vec<Outgoing>> {
         out.push(outgoing(&item?)?);
     }
     Ok(out)
-}
-
-/// Per-message options. Unknown keys are a TypeError, as for a keyword argument.
-pub fn send_options(opts: Option<&Bound<'_, PyDict>>) -> PyResult<SendOptions> {
-    let mut o = SendOptions::default();
-    let Some(opts) = opts else { return Ok(o) };
-    for (k, v) in opts.iter() {
-        if v.is_none() {
-            continue;
-        }
-        let key: String = k.extract()?;
-        match key.as_str() {
-            "size_threshold" => o.size_threshold = Some(v.extract()?),
-            "correlation_id" => o.correlation_id = Some(v.extract()?),
-            "msg_purpose" => o.msg_purpose = Some(v.extract()?),
-            "sender_name" => o.sender_name = Some(v.extract()?),
-            "sender_id" => o.sender_id = Some(v.extract()?),
-            "receiver_name" => o.receiver_name = Some(v.extract()?),
-            "receiver_id" => o.receiver_id = Some(v.extract()?),
-            "reply_to" => o.reply_to = Some(v.extract()?),
-            "reply_to_msg_id" => o.reply_to_msg_id = Some(v.extract()?),
-            "metadata" => match to_json(&v, 0)? {
-                Value::Object(m) => o.metadata = m,
-                _ => return Err(PyTypeError::new_err("metadata must be a dict")),
-            },
-            other => return Err(PyTypeError::new_err(format!("unexpected send option {other:?}"))),
-        }
-    }
-    Ok(o)
 }
 
 /// A JSON value as Python objects.

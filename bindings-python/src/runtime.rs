@@ -1,68 +1,21 @@
-//! The binding's one tokio runtime (DESIGN §8): made lazily, shared by every call, remade in a
-//! child process after `fork()` (a forked child has none of the parent's worker threads), and
-//! the process-wide clients of the one-call style, which belong to the runtime that made them.
+//! The Python side of core's process-wide runtime (`one_call::runtime()`, fork-aware): GIL
+//! sections at interpreter exit, the glue pyo3-async-runtimes needs, eager polling, a Ctrl-C
+//! aware `block_on`, and draining the one-call style's shared connections at exit.
 
-use natsbridge::error::Result;
-use natsbridge::io::{Client, ConnectOptions};
+use natsbridge::io::one_call;
 use pyo3::prelude::*;
 use pyo3_async_runtimes::TaskLocals;
 use pyo3_async_runtimes::generic::{ContextExt, Runtime as GenericRuntime};
 use std::cell::OnceCell;
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::runtime::Runtime;
 
-struct State {
-    pid: u32,
-    runtime: &'static Runtime,
-    /// One client per (broker_url, fileserver_url) for the one-call style.
-    clients: HashMap<(String, Option<String>), Client>,
-}
-
-static STATE: Mutex<Option<State>> = Mutex::new(None);
-
-fn with_state<T>(f: impl FnOnce(&mut State) -> T) -> T {
-    let mut guard = STATE.lock().unwrap_or_else(|p| p.into_inner());
-    let pid = std::process::id();
-    if guard.as_ref().is_none_or(|s| s.pid != pid) {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("natsbridge")
-            .enable_all()
-            .build()
-            .expect("cannot start the tokio runtime");
-        // After a fork the parent's runtime has no threads here; it is leaked, never dropped
-        // (dropping would wait for workers that do not exist). Its clients go with it, and so do
-        // its threads' Python sections.
-        if let Some(old) = guard.take() {
-            std::mem::forget(old.clients);
-            *sections() = Sections::default();
-        }
-        *guard = Some(State { pid, runtime: Box::leak(Box::new(runtime)), clients: HashMap::new() });
-    }
-    f(guard.as_mut().expect("just set"))
-}
-
-/// The runtime of this process.
+/// The runtime of this process (made anew in a forked child).
 pub fn runtime() -> &'static Runtime {
-    with_state(|s| s.runtime)
-}
-
-/// The process-wide client for `url` (and file server), connected on first use, so the one-call
-/// style reuses one connection. It lives with the runtime, so a forked child starts afresh.
-pub async fn shared_client(url: &str, fileserver_url: Option<&str>) -> Result<Client> {
-    let key = (url.to_owned(), fileserver_url.map(str::to_owned));
-    if let Some(c) = with_state(|s| s.clients.get(&key).cloned()) {
-        return Ok(c);
-    }
-    let mut opts = ConnectOptions::with_server(url);
-    opts.bridge.fileserver_url = key.1.clone();
-    let client = Client::connect(opts).await?;
-    // Two first calls racing both connect; the first stored wins and the other is dropped.
-    Ok(with_state(|s| s.clients.entry(key).or_insert(client).clone()))
+    one_call::runtime()
 }
 
 /// Runtime threads that are running Python code (or about to), and whether the interpreter is
@@ -71,17 +24,24 @@ pub async fn shared_client(url: &str, fileserver_url: Option<&str>) -> Result<Cl
 /// the GIL inside `call_soon_threadsafe`, the awaiting coroutine finishes, the script ends, and
 /// the thread then crashes dropping its arguments; about 1 async script in 10 segfaulted at exit).
 /// An `atexit` hook ([`before_exit`]) waits for the sections in flight and refuses new ones.
-#[derive(Default)]
+/// They belong to the process: a forked child has none of its parent's threads, so its count
+/// starts afresh.
 struct Sections {
+    pid: u32,
     active: usize,
     exiting: bool,
 }
 
-static SECTIONS: Mutex<Sections> = Mutex::new(Sections { active: 0, exiting: false });
+static SECTIONS: Mutex<Sections> = Mutex::new(Sections { pid: 0, active: 0, exiting: false });
 static SECTIONS_DONE: Condvar = Condvar::new();
 
 fn sections() -> MutexGuard<'static, Sections> {
-    SECTIONS.lock().unwrap_or_else(|p| p.into_inner())
+    let mut s = SECTIONS.lock().unwrap_or_else(|p| p.into_inner());
+    let pid = std::process::id();
+    if s.pid != pid {
+        *s = Sections { pid, active: 0, exiting: false };
+    }
+    s
 }
 
 /// While alive, [`before_exit`] waits for this thread to leave Python.
@@ -108,11 +68,18 @@ pub fn python_section() -> Option<PythonSection> {
     Some(PythonSection(()))
 }
 
-/// The `atexit` hook: waits (GIL released, at most 5 s) until no runtime thread is in Python,
-/// and keeps them out from then on.
+/// The `atexit` hook: drains the one-call style's shared connections (core never does, and a
+/// script that sends and exits must lose nothing), then waits (GIL released, at most 5 s each)
+/// until no runtime thread is in Python, and keeps them out from then on.
 #[pyfunction]
 pub fn before_exit(py: Python<'_>) {
     py.detach(|| {
+        let clients = one_call::take_shared_clients();
+        if !clients.is_empty() {
+            let drains = futures::future::join_all(clients.iter().map(|c| c.drain()));
+            // Errors are moot at exit: a connection that cannot drain has nothing left to deliver.
+            let _ = runtime().block_on(async { tokio::time::timeout(Duration::from_secs(5), drains).await });
+        }
         let deadline = Instant::now() + Duration::from_secs(5);
         let mut s = sections();
         s.exiting = true;

@@ -26,30 +26,30 @@ class MemStore:
 
     def __init__(self):
         self.blobs = {}
-        self.uploads = []    # (file_server_url, dataname, size)
-        self.downloads = []  # (url, max_retries, base_delay, max_delay, correlation_id)
+        self.uploads = []    # (fileserver_url, dataname, size)
+        self.downloads = []  # (url, max_retries, base_delay_ms, max_delay_ms, correlation_id)
         self.loops = []      # the running loop an async handler saw
 
-    def upload(self, file_server_url, dataname, data):
+    def upload(self, fileserver_url, dataname, data):
         assert type(data) is bytes
         key = uuid.uuid4().hex
         self.blobs[key] = data
-        self.uploads.append((file_server_url, dataname, len(data)))
+        self.uploads.append((fileserver_url, dataname, len(data)))
         return {"status": 200, "uploadid": key, "fileid": "f", "url": f"mem://store/{key}/{dataname}"}
 
-    def download(self, url, max_retries, base_delay, max_delay, correlation_id):
-        self.downloads.append((url, max_retries, base_delay, max_delay, correlation_id))
+    def download(self, url, max_retries, base_delay_ms, max_delay_ms, correlation_id):
+        self.downloads.append((url, max_retries, base_delay_ms, max_delay_ms, correlation_id))
         return self.blobs[url.split("/")[3]]
 
-    async def upload_async(self, file_server_url, dataname, data):
+    async def upload_async(self, fileserver_url, dataname, data):
         self.loops.append(asyncio.get_running_loop())
         await asyncio.sleep(0.01)
-        return self.upload(file_server_url, dataname, data)
+        return self.upload(fileserver_url, dataname, data)
 
-    async def download_async(self, url, max_retries, base_delay, max_delay, correlation_id):
+    async def download_async(self, url, max_retries, base_delay_ms, max_delay_ms, correlation_id):
         self.loops.append(asyncio.get_running_loop())
         await asyncio.sleep(0.01)
-        return bytearray(self.download(url, max_retries, base_delay, max_delay, correlation_id))
+        return bytearray(self.download(url, max_retries, base_delay_ms, max_delay_ms, correlation_id))
 
     def handlers(self, kind):
         if kind == "async":
@@ -71,7 +71,7 @@ def test_connection_handlers_round_trip(nats_url, kind):
 
     async def go():
         async with nb.connect(nats_url, fileserver_upload_handler=up, fileserver_download_handler=down,
-                              allowed_origins=["mem://store"], retries=3, base_delay=10, max_delay=200) as nc:
+                              allowed_origins=["mem://store"], max_retries=3, base_delay=0.01, max_delay=0.2) as nc:
             subj = subject()
             sub = await nc.subscribe(subj)
             env, _ = await nc.smartsend(subj, PAYLOADS, size_threshold=300)
@@ -86,7 +86,9 @@ def test_connection_handlers_round_trip(nats_url, kind):
     assert sorted(u[1:] for u in store.uploads) == [("big", 5120), ("cfg", len(json.dumps(PAYLOADS[2][1], separators=(",", ":"))))]
     assert all(u[0] == "" for u in store.uploads)  # no fileserver_url configured
     assert sorted(d[0] for d in store.downloads) == sorted(p["data"] for p in env["payloads"] if p["transport"] == "link")
+    # delays given in seconds reach the handler as the seeds' integer milliseconds
     assert all(d[1:] == (3, 10, 200, env["correlation_id"]) for d in store.downloads)
+    assert all(type(d[2]) is int and type(d[3]) is int for d in store.downloads)
     if kind == "async":  # awaited on the caller's own event loop
         assert store.loops and all(lp is loop for lp in store.loops)
 
@@ -135,7 +137,7 @@ def test_one_call_handlers_round_trip(nats_url, kind):
     # the blocking twin, no NATS connection needed at all
     store.downloads.clear()
     again = nb.smartreceive_sync(msg.data, fileserver_download_handler=down, fileserver_url="mem://store",
-                                 retries=2, base_delay=1, max_delay=2)
+                                 max_retries=2, base_delay=0.001, max_delay=0.002)
     assert again["payloads"] == PAYLOADS
     assert {d[1:4] for d in store.downloads} == {(2, 1, 2)}
 
@@ -254,18 +256,33 @@ def test_raising_upload_handler_per_message(small_nats_url):
 
 
 @pytest.mark.parametrize("result,why", [
-    (None, "not a dict"),
-    ("mem://x", "not a dict"),
-    ({"status": 200}, "without \"url\""),
-    ({"url": ""}, "not a non-empty str"),
-    ({"url": 7}, "not a non-empty str"),
-    ({"status": 500, "url": "mem://store/x"}, "status 500"),
+    (None, "returned null, not an object"),
+    (object(), "returned object, not a dict"),
+    ({"status": 200}, "returned no \"url\""),
+    ({"url": ""}, "returned an empty \"url\""),
+    ({"url": 7}, "not a string"),
+    ({"status": 500, "url": "mem://store/x"}, "returned status 500"),
 ])
 def test_bad_upload_result_is_upload_failed(small_nats_url, result, why):
     with pytest.raises(nb.UploadFailedError) as info:
         nb.smartsend_sync(subject(), [("b", b"\x04" * 100_000, "binary")], broker_url=small_nats_url,
                           fileserver_upload_handler=lambda *a: result, size_threshold=100)
     assert why in str(info.value)
+    assert "fileserver_upload_handler" in str(info.value)
+
+
+def test_upload_result_may_be_the_url_itself(nats_url):
+    """The seeds' dict, or only its URL (core's UploadReply)."""
+    store = MemStore()
+
+    def upload(fileserver_url, dataname, data):
+        return store.upload(fileserver_url, dataname, data)["url"]
+
+    env, msg_json = nb.smartsend_sync(subject(), [("b", b"\x04" * 1000, "binary")], broker_url=nats_url,
+                                      fileserver_upload_handler=upload, size_threshold=100)
+    assert env["payloads"][0]["data"].startswith("mem://store/")
+    got = nb.smartreceive_sync(msg_json, fileserver_download_handler=store.download, allowed_origins=["mem:"])
+    assert got["payloads"] == [("b", b"\x04" * 1000, "binary")]
 
 
 def link_message(url, data=b"payload"):
@@ -336,18 +353,26 @@ def test_failing_download_handler_on_a_connection(nats_url):
 
 
 def test_handler_argument_errors(nats_url):
-    with pytest.raises(TypeError, match="must be callable"):
+    with pytest.raises(nb.InvalidArgumentError, match="must be callable"):
         nb.connect_sync(nats_url, fileserver_upload_handler="not callable")
-    with pytest.raises(ValueError, match="allowed_origins"):
+    with pytest.raises(nb.InvalidArgumentError, match="must be callable"):
+        nb.smartsend_sync(subject(), [("a", "b", "text")], broker_url=nats_url, fileserver_upload_handler=42)
+    with pytest.raises(nb.InvalidArgumentError, match="allowed_origins"):
         nb.connect_sync(nats_url, fileserver_download_handler=MemStore().download)
-    with pytest.raises(ValueError, match="allowed_origins"):
+    with pytest.raises(nb.InvalidArgumentError, match="allowed_origins"):
         nb.smartreceive_sync(link_message("mem://store/k/p")[0], fileserver_download_handler=lambda *a: b"")
     with nb.connect_sync(nats_url) as nc:
-        with pytest.raises(TypeError, match="connect"):
+        with pytest.raises(nb.InvalidArgumentError, match="connect"):
             nb.smartreceive_sync(b"{}", connection=nc, fileserver_download_handler=lambda *a: b"",
                                  allowed_origins=["mem:"])
-    with pytest.raises(TypeError, match="unexpected"):
+        with pytest.raises(nb.InvalidArgumentError, match="broker_url"):
+            nc.smartsend_sync(subject(), [("a", "b", "text")], broker_url=nats_url)
+    with pytest.raises(nb.InvalidArgumentError, match="unknown smartreceive option"):
         nb.smartreceive_sync(b"{}", no_such_option=1)
+    with pytest.raises(nb.InvalidArgumentError, match="unknown smartreceive option \"retries\""):
+        nb.smartreceive_sync(b"{}", retries=2)  # the old name: max_retries now
+    with pytest.raises(nb.InvalidArgumentError, match="base_delay"):
+        nb.smartreceive_sync(b"{}", base_delay=-1)
 
 
 # ---- reply / reply_error ------------------------------------------------------------------------
@@ -468,11 +493,13 @@ def test_reply_argument_errors(nats_url):
     with nb.connect_sync(nats_url) as nc:
         with pytest.raises(nb.InvalidEnvelopeError):  # no reply_to and no NATS reply subject
             nc.reply_sync({"correlation_id": "c", "msg_id": "m", "reply_to": ""}, [("a", "b", "text")])
-        with pytest.raises(ValueError, match="unknown error code"):
+        with pytest.raises(nb.InvalidArgumentError, match="unknown error code"):
             nc.reply_error_sync({"correlation_id": "c", "reply_to": "x"}, "NOPE", "m")
-        with pytest.raises(ValueError, match="correlation_id"):
+        with pytest.raises(nb.InvalidArgumentError, match="correlation_id"):
             nc.reply_sync({"reply_to": "x"}, [])
-        with pytest.raises(TypeError):
+        with pytest.raises(nb.InvalidArgumentError, match="not a string"):
+            nc.reply_sync({"correlation_id": 5, "reply_to": "x"}, [])
+        with pytest.raises(nb.InvalidArgumentError, match="envelope dict"):
             nc.reply_sync("not an envelope", [])
 
 

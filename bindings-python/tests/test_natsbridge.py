@@ -145,6 +145,19 @@ def test_arrow_output_choices():
     assert isinstance(nb.smartreceive_sync(msg, arrow="polars")["payloads"][0][1], polars.DataFrame)
 
 
+@needs_arrow
+def test_arrowtable_from_row_dicts(nats_url):
+    """A list of row dicts is an arrowtable too: core infers the schema and builds the IPC stream."""
+    rows = [{"id": 1, "name": "a", "score": 0.5}, {"id": 2, "name": "b", "score": 1.5}]
+    with nb.connect_sync(nats_url, arrow="pyarrow") as nc:
+        sub = nc.subscribe_sync(subj := subject())
+        nc.smartsend_sync(subj, [("rows", rows, "arrowtable")])
+        got = sub.next_sync(timeout=10)
+    table = got["payloads"][0][1]
+    assert table.to_pylist() == rows
+    assert table.schema.field("id").type == pa.int64()
+
+
 def test_header_fields_and_options(nats_url):
     async def go():
         async with nb.connect(nats_url, sender_name="conn-name") as nc:
@@ -168,14 +181,18 @@ def test_header_fields_and_options(nats_url):
 
 def test_every_core_code_has_a_subclass():
     assert sorted(nb.ERRORS) == sorted(nb._natsbridge.error_codes())
-    assert len(nb.ERRORS) == 11
+    assert len(nb.ERRORS) == 12
     for code, cls in nb.ERRORS.items():
         assert issubclass(cls, nb.NATSBridgeError) and cls.code == code
+    # a caller mistake is also a ValueError, as Python code expects of a bad argument
+    assert nb.ERRORS["INVALID_ARGUMENT"] is nb.InvalidArgumentError
+    assert issubclass(nb.InvalidArgumentError, ValueError)
+    assert not any(issubclass(cls, ValueError) for code, cls in nb.ERRORS.items() if code != "INVALID_ARGUMENT")
 
 
 @pytest.mark.parametrize("payloads", [
     [("a", "x", "nope")],                   # unknown payload type
-    [("a", b"bytes", "text")],              # data does not fit the type
+    [("a", b"\xff\xfe", "text")],            # data does not fit the type (not UTF-8)
     [("a", {"k": 1}, "jsontable")],         # not rows
     [("a", {"k": float("nan")}, "dictionary")],
     [("a", object(), "dictionary")],
@@ -208,7 +225,7 @@ def test_bad_input_raises_before_publishing(nats_url, payloads):
 def test_error_carries_correlation_id(nats_url):
     async def go():
         async with nb.connect(nats_url) as nc:
-            await nc.smartsend(subject(), [("a", b"x", "text")], correlation_id="cid-err")
+            await nc.smartsend(subject(), [("a", b"not arrow ipc", "arrowtable")], correlation_id="cid-err")
 
     with pytest.raises(nb.InvalidPayloadTypeError) as info:
         run(go())

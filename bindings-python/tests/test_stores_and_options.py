@@ -114,13 +114,54 @@ def test_object_store_ttl_and_bucket_options(nats_url):
     assert got["payloads"] == [("blob", BLOB, "audio")]
 
 
-def test_bad_option_values_are_errors_before_connecting(dead_url):
-    with pytest.raises(TypeError):
-        nb.connect_sync(dead_url, transfer_progress="not callable")
-    with pytest.raises(ValueError):
-        nb.connect_sync(dead_url, plik_ttl=-1)
-    with pytest.raises(TypeError):
-        nb.connect_sync(dead_url, plik_tll=60)
+@pytest.mark.parametrize("options,why", [
+    ({"transfer_progress": "not callable"}, "transfer_progress must be callable"),
+    ({"plik_ttl": -1}, "plik_ttl"),
+    ({"connect_timeout": "soon"}, "connect_timeout"),
+    ({"size_threshold": 1.5}, "size_threshold"),
+    ({"plik_tll": 60}, "unknown option \"plik_tll\""),
+    ({"fileserver_kind": "http_put"}, "fileserver_kind"),  # the old spelling: "http" now
+    ({"nkeys_seed": "SU..."}, "unknown option \"nkeys_seed\""),  # nkey now
+    ({"user_credentials": "x.creds"}, "unknown option \"user_credentials\""),  # credentials_file now
+    ({"retries": 3}, "unknown option \"retries\""),  # max_retries now
+    ({"max_retries": 0}, "max_retries"),
+    ({"allowed_origins": 5}, "allowed_origins"),
+    ({"sender_name": object()}, "JSON"),
+])
+def test_bad_options_are_invalid_arguments_before_connecting(dead_url, options, why):
+    with pytest.raises(nb.InvalidArgumentError, match=why) as info:
+        nb.connect_sync(dead_url, **options)
+    assert info.value.code == "INVALID_ARGUMENT"
+    assert isinstance(info.value, ValueError) and isinstance(info.value, nb.NATSBridgeError)
+
+
+@pytest.mark.parametrize("options,why", [
+    ({"size_threshold": -1}, "size_threshold"),
+    ({"correlation": "x"}, "unknown send option"),
+    ({"metadata": [1]}, "metadata"),
+    ({"msg_purpose": ""}, "msg_purpose"),
+    ({"transfer_progress": print}, "unknown send option"),
+])
+def test_bad_send_options_are_invalid_arguments(nats_url, options, why):
+    with pytest.raises(nb.InvalidArgumentError, match=why):
+        nb.smartsend_sync(subject(), [("a", "b", "text")], broker_url=nats_url, **options)
+    with pytest.raises(nb.InvalidArgumentError, match=why):
+        run(nb.smartsend(subject(), [("a", "b", "text")], broker_url=nats_url, **options))
+    with nb.connect_sync(nats_url) as nc:
+        with pytest.raises(nb.InvalidArgumentError, match=why):
+            nc.smartsend_sync(subject(), [("a", "b", "text")], **options)
+
+
+def test_bad_timeouts_are_invalid_arguments(nats_url):
+    with nb.connect_sync(nats_url) as nc:
+        sub = nc.subscribe_sync(subject())
+        for bad in (-1, float("nan"), "soon"):
+            with pytest.raises(nb.InvalidArgumentError, match="timeout"):
+                sub.next_sync(timeout=bad)
+            with pytest.raises(nb.InvalidArgumentError, match="timeout"):
+                nc.request_sync(subject(), [("q", "?", "text")], timeout=bad)
+        with pytest.raises(nb.InvalidArgumentError, match="a message is bytes"):
+            nc.smartreceive_sync(42)
 
 
 def test_tls_with_ca_and_client_certificate(tls_server):
@@ -173,7 +214,7 @@ def test_ctrl_c_interrupts_a_blocking_call(nats_url):
             print("waiting", flush=True)  # inside the try: the signal may land before the call
             sub.next_sync()  # no timeout: waits until interrupted
         except KeyboardInterrupt:
-            nc.drain_sync()
+            nc.close_sync()
             print("interrupted", flush=True)
     """)
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -192,9 +233,9 @@ def test_ctrl_c_interrupts_a_blocking_call(nats_url):
 @pytest.fixture(scope="module")
 def auth_servers():
     """Two servers: one wants a token, one a user and password."""
-    from conftest import _serve
-    token_gen = _serve(config='authorization { token: "s3cret-token" }\n')
-    user_gen = _serve(config='authorization { user: "alice", password: "pw-1" }\n')
+    from conftest import serve
+    token_gen = serve('authorization { token: "s3cret-token" }', jetstream=False)
+    user_gen = serve('authorization { user: "alice", password: "pw-1" }', jetstream=False)
     yield next(token_gen), next(user_gen)
     for gen in (token_gen, user_gen):
         next(gen, None)

@@ -66,18 +66,18 @@ try {
     };
     const rounds = 20;
     const perOp = async (fn) => ((await time(async () => { for (let i = 0; i < rounds; i++) await fn(); })) / rounds).toFixed(1);
-    const [, nbJson] = await conn.smartsend("b.void", [["b", big, "binary"]], { size_threshold: 2_000_000 });
+    const [, nbJson] = await conn.smartsend("b.void", [["b", big, "binary"]], { sizeThreshold: 2_000_000 });
     const peerJson = peerEnvelope("b.void", "b", big, "binary");
     out["600 KB binary direct, ms encode+decode"] = {
       natsbridge: await perOp(async () => {
-        const [, json] = await conn.smartsend("b.void", [["b", big, "binary"]], { size_threshold: 2_000_000 });
+        const [, json] = await conn.smartsend("b.void", [["b", big, "binary"]], { sizeThreshold: 2_000_000 });
         await conn.smartreceive(json);
       }),
       peer: await perOp(async () => peerDecode(enc.encode(peerEnvelope("b.void", "b", big, "binary")))),
     };
     out["envelope bytes for 600 KB"] = { natsbridge: nbJson.length, peer: peerJson.length };
     const t0 = performance.now();
-    const [sent] = await conn.smartsend("b.void", [["b", new Uint8Array(20_000_000).fill(3), "binary"]], { size_threshold: 0 });
+    const [sent] = await conn.smartsend("b.void", [["b", new Uint8Array(20_000_000).fill(3), "binary"]], { sizeThreshold: 0 });
     const put = performance.now() - t0;
     const t1 = performance.now();
     await conn.smartreceive(JSON.stringify(sent));

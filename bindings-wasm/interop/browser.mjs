@@ -31,9 +31,9 @@ try {
           return [p.dataname, p.input, p.payload_type];
         });
         try {
-          const conn = await nb.connect({ servers: spec.ws_server, sender_name: "browser" });
-          const [env] = await conn.smartsend(spec.subject, data, { size_threshold: spec.threshold });
-          await conn.drain();
+          const conn = await nb.connect({ servers: spec.ws_server, senderName: "browser" });
+          const [env] = await conn.smartsend(spec.subject, data, { sizeThreshold: spec.threshold });
+          await conn.close();
           return { ok: env.payloads.map((p) => `${p.dataname}:${p.transport}`) };
         } catch (e) {
           return { error: `${e.code ?? e.name}: ${e.message}` };
@@ -57,7 +57,7 @@ try {
     for (let i = 0; i < count; i++) {
       const r = await page.evaluate(async (timeoutMs) => {
         try {
-          return { ok: await show(await window.sub.next({ timeout_ms: timeoutMs })) };
+          return { ok: await show(await window.sub.next({ timeout: timeoutMs })) };
         } catch (e) {
           return { error: { code: e.code ?? e.name, message: e.message } };
         }
@@ -70,7 +70,7 @@ try {
       if (r.error) console.error(`error: ${r.error.code}: ${r.error.message}`);
       else console.log(JSON.stringify(r.ok));
     }
-    await page.evaluate(() => window.conn.drain());
+    await page.evaluate(() => window.conn.close());
   } else {
     console.error("usage: browser.mjs send <spec>... | receive <ws_server> <subject> <count> <timeout>");
     status = 2;

@@ -1,7 +1,7 @@
 // The one error class of the browser binding. The WASM core builds its errors with it too
 // (setErrorClass), so `err instanceof NATSBridgeError` and `err.code` hold for every failure.
 
-/** The 11 stable error codes (core/src/error.rs); the tests check this list against the core's. */
+/** The stable error codes (core/src/error.rs); the tests check this list against the core's. */
 export const ERROR_CODES = Object.freeze([
   "INVALID_PAYLOAD_TYPE",
   "UPLOAD_FAILED",
@@ -14,6 +14,7 @@ export const ERROR_CODES = Object.freeze([
   "PAYLOAD_TOO_LARGE",
   "URL_NOT_ALLOWED",
   "TIMEOUT",
+  "INVALID_ARGUMENT",
 ]);
 
 export class NATSBridgeError extends Error {

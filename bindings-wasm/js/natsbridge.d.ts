@@ -1,5 +1,7 @@
 // Types of the public API (js/natsbridge.js). Hand-written; the private WASM module's own
-// declarations are generated into ../pkg/natsbridge_wasm.d.ts.
+// declarations are generated into ../pkg/natsbridge_wasm.d.ts. Option names are core's
+// (README "One vocabulary") in camelCase; their snake_case spellings are accepted too. Durations
+// are milliseconds. tests/browser.test.mjs checks these names against the core's.
 import type { NatsConnection, Msg } from "@nats-io/nats-core";
 import type { Table } from "apache-arrow";
 
@@ -10,7 +12,7 @@ export type PayloadType =
 export type ErrorCode =
   | "INVALID_PAYLOAD_TYPE" | "UPLOAD_FAILED" | "DOWNLOAD_FAILED" | "INVALID_TRANSPORT"
   | "NATS_CONNECTION_FAILED" | "DESERIALIZATION_ERROR" | "INVALID_ENVELOPE" | "CHECKSUM_MISMATCH"
-  | "PAYLOAD_TOO_LARGE" | "URL_NOT_ALLOWED" | "TIMEOUT";
+  | "PAYLOAD_TOO_LARGE" | "URL_NOT_ALLOWED" | "TIMEOUT" | "INVALID_ARGUMENT";
 export type ArrowOut = "rows" | "table" | "ipc";
 
 /** text: string; dictionary: any JSON value; jsontable: row objects; arrowtable: an apache-arrow
@@ -23,7 +25,6 @@ export declare const MSG_PURPOSE: Readonly<{
   ACK: "ACK"; NACK: "NACK"; UPDATE_STATUS: "updateStatus"; SHUTDOWN: "shutdown"; CHAT: "chat";
   COMMAND: "command"; EVENT: "event";
 }>;
-export declare const OBJECT_STORE_SCHEME: "nats-obj://";
 
 export declare class NATSBridgeError extends Error {
   constructor(code: ErrorCode, message: string, correlationId?: string | null);
@@ -55,58 +56,94 @@ export interface Received extends EnvelopeHeader {
   reply?: string;
 }
 
-export interface RetryOptions { retries?: number; base_delay_ms?: number; max_delay_ms?: number }
-export interface ReceiveOptions {
-  arrow?: ArrowOut;
-  allowed_origins?: string[];
-  retry?: RetryOptions;
-  max_download_bytes?: number;
+/** Where links may be fetched from and how (links from other origins: URL_NOT_ALLOWED, no request). */
+export interface DownloadOptions {
+  /** `scheme://host[:port][/path]`: links under it are fetched (no redirects followed). */
+  allowedOrigins?: string | string[];
+  /** Attempts per link in all (default 5). */
+  maxRetries?: number;
+  /** ms before the second attempt, doubling after each (default 100). */
+  baseDelay?: number;
+  /** ms, the longest wait between attempts (default 5000). */
+  maxDelay?: number;
+  /** Links declaring more bytes are refused with PAYLOAD_TOO_LARGE (default 4 GiB). */
+  maxDownloadBytes?: number;
 }
-export interface ConnectOptions extends ReceiveOptions {
+/** Connection options by core's names (the defaults are core's). */
+export interface ConnectOptions extends DownloadOptions {
+  /** ws:// or wss:// URLs of nats-server websocket listeners (a comma-separated string or a list). */
   servers?: string | string[];
-  broker_url?: string;
-  name?: string; user?: string; pass?: string; token?: string;
-  max_reconnects?: number;
-  size_threshold?: number;
-  sender_name?: string; sender_id?: string;
-  object_store?: boolean; object_store_bucket?: string; object_store_ttl_ms?: number;
+  name?: string; user?: string; password?: string; token?: string;
+  /** -1: forever (the default). */
+  maxReconnectAttempts?: number;
+  reconnectTimeWait?: number;
+  connectTimeout?: number;
+  /** Payloads of this many serialized bytes or more go by link (default 500,000). */
+  sizeThreshold?: number;
+  /** Use the JetStream object store for links (default true). */
+  objectStore?: boolean;
+  objectStoreBucket?: string;
+  /** ms an uploaded object is kept (the bucket's max age when it is created; default 1 h). */
+  objectStoreTtl?: number;
+  senderName?: string;
+  /** Default: a UUID made once per connection. */
+  senderId?: string;
+  /** How an arrowtable is returned (default "rows"). */
+  arrow?: ArrowOut;
+  /** The WASM module (see init). */
   wasm?: unknown;
 }
+/** Per-message options by core's names. */
 export interface SendOptions {
-  correlation_id?: string; msg_purpose?: string; sender_name?: string; sender_id?: string;
-  receiver_name?: string; receiver_id?: string; reply_to?: string; reply_to_msg_id?: string;
-  broker_url?: string; metadata?: Record<string, unknown>; size_threshold?: number;
+  sizeThreshold?: number;
+  correlationId?: string;
+  msgPurpose?: string;
+  senderName?: string;
+  senderId?: string;
+  receiverName?: string;
+  receiverId?: string;
+  replyTo?: string;
+  replyToMsgId?: string;
+  metadata?: Record<string, unknown>;
 }
 export type Message = Msg | Uint8Array | ArrayBuffer | string;
 
 export declare function init(wasm?: unknown): Promise<void>;
 export declare function connect(opts: ConnectOptions): Promise<Connection>;
+/** On `connection`, else on the shared connection of `brokerUrl` and the connection options. */
 export declare function smartsend(subject: string, data: Payload[],
-  opts: SendOptions & ConnectOptions & { connection?: Connection }): Promise<[Envelope, string]>;
+  opts: SendOptions & ConnectOptions & { connection?: Connection; brokerUrl?: string }): Promise<[Envelope, string]>;
+/** With `connection` or `brokerUrl` links may come from the object store; else from allowedOrigins only. */
 export declare function smartreceive(msg: Message,
-  opts?: ReceiveOptions & { connection?: Connection; wasm?: unknown }): Promise<Received>;
+  opts?: DownloadOptions & { arrow?: ArrowOut; connection?: Connection; brokerUrl?: string; wasm?: unknown }): Promise<Received>;
+/** Closes (drains) the shared connections of the one-call style. */
+export declare function close(): Promise<void>;
 export declare function sha256Hex(bytes: Uint8Array): Promise<string>;
 export declare function canonicalEnvelope(message: Message): Promise<string>;
-export declare function coreConstants(): Promise<{ errorCodes: string[]; msgPurposes: string[]; sizeThreshold: number }>;
+export declare function coreConstants(): Promise<{
+  errorCodes: string[]; msgPurposes: string[]; sizeThreshold: number; optionNames: string[];
+  sendOptionNames: string[]; unavailableOptions: string[];
+}>;
 
 export declare class Connection {
   readonly nc: NatsConnection;
-  readonly broker_url: string;
   readonly maxPayload: number;
   smartsend(subject: string, data: Payload[], opts?: SendOptions): Promise<[Envelope, string]>;
   smartreceive(msg: Message, opts?: { arrow?: ArrowOut }): Promise<Received>;
   subscribe(subject: string, opts?: { queue?: string; arrow?: ArrowOut }): Promise<Subscription>;
-  /** Resolves with the reply; a NACK reply rejects with its error; no reply in time: TIMEOUT. */
-  request(subject: string, data: Payload[], opts?: SendOptions & { timeout_ms?: number; arrow?: ArrowOut }): Promise<Received>;
+  /** Resolves with the reply; a NACK reply rejects with its error; no reply in `timeout` ms (default 5000): TIMEOUT. */
+  request(subject: string, data: Payload[], opts?: SendOptions & { timeout?: number; arrow?: ArrowOut }): Promise<Received>;
   reply(request: Received, data: Payload[], opts?: SendOptions): Promise<[Envelope, string]>;
-  replyError(request: Received, error: NATSBridgeError | { code: ErrorCode; message: string }): Promise<[Envelope, string]>;
+  replyError(request: Received, code: ErrorCode, message: string): Promise<[Envelope, string]>;
+  flush(): Promise<void>;
   drain(): Promise<void>;
+  /** Drains first: what was published is sent, what is in flight is delivered. */
   close(): Promise<void>;
 }
 
 export declare class Subscription implements AsyncIterable<Received> {
-  /** The next envelope, null once closed; TIMEOUT after timeout_ms; a bad message throws its code. */
-  next(opts?: { timeout_ms?: number }): Promise<Received | null>;
+  /** The next envelope, null once closed; TIMEOUT after `timeout` ms; a bad message throws its code. */
+  next(opts?: { timeout?: number }): Promise<Received | null>;
   [Symbol.asyncIterator](): AsyncIterator<Received>;
   unsubscribe(): void;
 }

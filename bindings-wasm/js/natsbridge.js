@@ -1,7 +1,9 @@
-// NATSBridge for browsers. The wire format (envelope, codecs, checks, transport rules) is the Rust
-// core compiled to WebAssembly (../pkg, built from ../src/lib.rs); this module adds what a browser
-// has: NATS over WebSocket (@nats-io/nats-core wsconnect), the JetStream object store
-// (@nats-io/obj) for link payloads, fetch for HTTP links, and apache-arrow for tables.
+// NATSBridge for browsers. Every rule (options and their defaults, the envelope and codecs, which
+// payloads go by link, where a link may be fetched from, retries, size and sha256 checks) is the
+// Rust core compiled to WebAssembly (../pkg, built from ../src/lib.rs). This module drives the
+// core's send and receive machines with what a browser has: NATS over WebSocket
+// (@nats-io/nats-core wsconnect), the JetStream object store (@nats-io/obj), fetch, Web Crypto and
+// apache-arrow. It reports what happened and does what the machine says next.
 
 import { wsconnect } from "@nats-io/nats-core";
 import { Objm } from "@nats-io/obj";
@@ -24,24 +26,6 @@ export const MSG_PURPOSE = Object.freeze({
   EVENT: "event",
 });
 
-export const OBJECT_STORE_SCHEME = "nats-obj://";
-
-const DEFAULTS = Object.freeze({
-  size_threshold: 500_000,
-  object_store: true,
-  object_store_bucket: "natsbridge",
-  object_store_ttl_ms: 3_600_000,
-  allowed_origins: [],
-  retry: { retries: 5, base_delay_ms: 100, max_delay_ms: 5_000 },
-  max_download_bytes: 4 * 1024 ** 3,
-  arrow: "rows",
-});
-const OBJECT_CHUNK_SIZE = 128 * 1024;
-const HEADER_FIELDS = [
-  "correlation_id", "msg_purpose", "sender_name", "sender_id", "receiver_name", "receiver_id",
-  "reply_to", "reply_to_msg_id", "broker_url", "metadata",
-];
-
 let wasmReady = null;
 
 // wasm32 has no unwinding: a panic in the core (arrow-ipc panics on some malformed IPC streams,
@@ -50,6 +34,8 @@ let wasmReady = null;
 // the code of its stage. `coreGeneration` counts resets: core objects from an older generation are
 // never freed or used again, and an operation that a reset interrupted runs once more.
 let coreGeneration = 0;
+const RESTARTED = Symbol("the WASM core restarted");
+const CLOSED = Symbol("the receive is over");
 
 function restartCore() {
   core.__wbg_reset_state();
@@ -66,15 +52,38 @@ function coreError(e, code, correlationId) {
   return e;
 }
 
-/** Runs `op()`; when a core restart (by another call) interrupted it, runs it once more. */
-async function withCore(op) {
-  const generation = coreGeneration;
-  try {
-    return await op();
-  } catch (e) {
-    if (generation === coreGeneration || e instanceof NATSBridgeError) throw e;
-    return op();
-  }
+/** Throws RESTARTED when the core restarted since `generation`: its objects are gone. */
+function alive(generation) {
+  if (generation !== coreGeneration) throw RESTARTED;
+}
+
+/** For a fetch of receive `run`: throws when the core restarted or the receive is over. */
+function live(run) {
+  alive(run.generation);
+  if (!run.open) throw CLOSED;
+}
+
+function free(object, generation) {
+  if (generation === coreGeneration) object.free();
+}
+
+/** Runs `op()` (a value or a promise); when a core restart interrupted it, runs it once more. */
+function withCore(op, code) {
+  const run = (onError) => {
+    try {
+      const r = op();
+      return r instanceof Promise ? r.catch(onError) : r;
+    } catch (e) {
+      return onError(e);
+    }
+  };
+  const twice = (e) => {
+    throw e === RESTARTED ? new NATSBridgeError(code, "the WASM core restarted twice during this call") : e;
+  };
+  return run((e) => {
+    if (e !== RESTARTED) throw e;
+    return run(twice);
+  });
 }
 
 /**
@@ -88,10 +97,17 @@ export function init(wasm) {
   return wasmReady;
 }
 
-/** The core's own lists, for checking this module's constants against them. */
+/** The core's own lists, for checking this module's constants and names against them. */
 export async function coreConstants() {
   await init();
-  return { errorCodes: core.errorCodes(), msgPurposes: core.msgPurposes(), sizeThreshold: core.defaultSizeThreshold() };
+  return {
+    errorCodes: core.errorCodes(),
+    msgPurposes: core.msgPurposes(),
+    sizeThreshold: core.defaultSizeThreshold(),
+    optionNames: core.optionNames(),
+    sendOptionNames: core.sendOptionNames(),
+    unavailableOptions: core.unavailableOptions(),
+  };
 }
 
 /** Lowercase hex SHA-256, computed by the WASM core. */
@@ -114,118 +130,145 @@ function fail(code, message, correlationId) {
   return new NATSBridgeError(code, message, correlationId);
 }
 
-/** Retryable or fatal download failures (core's FetchError). */
-class FetchFailure {
-  constructor(retryable, error) {
-    this.retryable = retryable;
-    this.error = error;
+function optionsObject(opts, what) {
+  if (opts === undefined || opts === null) return {};
+  if (typeof opts !== "object" || Array.isArray(opts)) throw fail("INVALID_ARGUMENT", `${what} options are an object`);
+  return opts;
+}
+
+/** Refuses keys of a JS-side options object (`{queue}`, `{timeout}`, `{arrow}`) not in `allowed`. */
+function hostOptions(opts, allowed, what) {
+  optionsObject(opts, what);
+  for (const key of Object.keys(opts ?? {})) {
+    if (!allowed.includes(key)) {
+      throw fail("INVALID_ARGUMENT", `unknown ${what} option ${JSON.stringify(key)}; the options are ${allowed.join(", ")}`);
+    }
   }
+  return opts ?? {};
+}
+
+function checkTimeout(ms) {
+  if (typeof ms !== "number" || !Number.isFinite(ms) || ms < 0) {
+    throw fail("INVALID_ARGUMENT", `timeout is a number of milliseconds >= 0, not ${String(ms)}`);
+  }
+}
+
+function arrowMode(mode) {
+  if (mode === undefined) return "rows";
+  if (mode === "rows" || mode === "table" || mode === "ipc") return mode;
+  throw fail("INVALID_ARGUMENT", `arrow must be "rows", "table" or "ipc", not ${JSON.stringify(mode)}`);
 }
 
 /**
- * Connects to a nats-server websocket listener (`ws://` or `wss://`).
- * Options: servers (required), name, user, pass, token, size_threshold, sender_name, sender_id,
- * object_store (true), object_store_bucket ("natsbridge"), object_store_ttl_ms (1 h),
- * allowed_origins (HTTP bases links may be fetched from), retry {retries, base_delay_ms,
- * max_delay_ms}, max_download_bytes, arrow ("rows" | "table" | "ipc"), wasm (see init).
+ * Connects to a nats-server websocket listener (`ws://` or `wss://`). Options by core's names in
+ * camelCase or snake_case, durations in milliseconds (README "One vocabulary"): servers, name,
+ * user, password, token, maxReconnectAttempts, reconnectTimeWait, connectTimeout, sizeThreshold,
+ * objectStore, objectStoreBucket, objectStoreTtl, allowedOrigins, maxRetries, baseDelay, maxDelay,
+ * maxDownloadBytes, senderName, senderId; and arrow ("rows" | "table" | "ipc"), wasm (see init).
  */
 export async function connect(opts = {}) {
-  await init(opts.wasm);
-  const servers = opts.servers ?? opts.broker_url;
-  if (!servers || (Array.isArray(servers) && servers.length === 0)) {
-    throw fail("NATS_CONNECTION_FAILED", "no server given: pass servers: \"ws://host:port\" (a websocket listener)");
-  }
-  const list = Array.isArray(servers) ? servers : [servers];
-  if (opts.size_threshold !== undefined) checkThreshold(opts.size_threshold);
-  downloadOptions(opts);
+  const { wasm, arrow, ...options } = optionsObject(opts, "connect");
+  await init(wasm);
+  arrowMode(arrow);
+  const config = new core.Config(options);
   let nc;
   try {
-    const auth = {};
-    for (const k of ["name", "user", "pass", "token"]) if (opts[k] !== undefined) auth[k] = opts[k];
-    nc = await wsconnect({ servers: list, ...auth, maxReconnectAttempts: opts.max_reconnects ?? 10 });
+    const natsOptions = config.natsOptions();
+    try {
+      nc = await wsconnect(natsOptions);
+    } catch (e) {
+      throw fail("NATS_CONNECTION_FAILED", `cannot connect to ${natsOptions.servers.join(", ")}: ${e.message}`);
+    }
   } catch (e) {
-    throw fail("NATS_CONNECTION_FAILED", `cannot connect to ${list.join(", ")}: ${e.message}`);
+    config.free();
+    throw e;
   }
-  return new Connection(nc, list.join(","), opts);
+  return new Connection(nc, options, config, arrow);
 }
 
 export class Connection {
-  #objectStores = new Map();
+  #options;
+  #config;
+  #senderId;
+  #generation;
+  #arrow;
+  #buckets = new Map();
 
-  constructor(nc, brokerUrl, opts) {
+  constructor(nc, options, config, arrow) {
     this.nc = nc;
-    this.broker_url = brokerUrl;
-    this.options = {
-      ...DEFAULTS,
-      ...opts,
-      ...downloadOptions(opts),
-      sender_id: opts.sender_id ?? crypto.randomUUID(),
-      sender_name: opts.sender_name ?? "",
-    };
+    this.#options = options;
+    this.#arrow = arrowMode(arrow);
+    this.#adopt(config);
+  }
+
+  #adopt(config) {
+    config.setJetStream(Boolean(this.nc.info?.jetstream));
+    this.#config = config;
+    this.#senderId = config.senderId;
+    this.#generation = coreGeneration;
+  }
+
+  /** The connection's core config; a core restart drops it, so it is made again (same sender id). */
+  get #cfg() {
+    if (this.#generation !== coreGeneration) this.#adopt(new core.Config(this.#options, this.#senderId));
+    return this.#config;
   }
 
   /** The server's max_payload from its INFO. */
   get maxPayload() {
-    return this.nc.info?.max_payload ?? 1024 * 1024;
+    return this.nc.info.max_payload;
   }
 
-  get #hasObjectStore() {
-    return Boolean(this.options.object_store && this.nc.info?.jetstream);
-  }
-
-  /** The bucket, created (TTL as max age) the first time it is needed. */
+  /** The object store bucket `name`, created (with the TTL as max age) if it is the connection's. */
   #bucket(name) {
-    let store = this.#objectStores.get(name);
+    let store = this.#buckets.get(name);
     if (!store) {
+      const { bucket, ttl } = this.#cfg.objectStore();
       const objm = new Objm(this.nc);
-      store = name === this.options.object_store_bucket
-        ? objm.create(name, { ttl: this.options.object_store_ttl_ms * 1_000_000 })
-        : objm.open(name);
+      store = name === bucket ? objm.create(name, { ttl }) : objm.open(name);
       // A failed open is not cached: the next call tries again.
-      store.catch(() => this.#objectStores.delete(name));
-      this.#objectStores.set(name, store);
+      store.catch(() => this.#buckets.delete(name));
+      this.#buckets.set(name, store);
     }
     return store;
   }
 
-  async #upload(plan, index) {
-    if (!this.#hasObjectStore) {
-      throw fail("UPLOAD_FAILED", "no link store is configured (the object store needs JetStream on the server)");
-    }
-    const bucket = this.options.object_store_bucket;
-    try {
-      const store = await this.#bucket(bucket);
-      const name = crypto.randomUUID();
-      const info = await store.putBlob({ name, options: { max_chunk_size: OBJECT_CHUNK_SIZE } }, plan.bytes(index));
-      return { url: `${OBJECT_STORE_SCHEME}${bucket}/${name}`, sha256: objectDigestHex(info.digest) };
-    } catch (e) {
-      throw fail("UPLOAD_FAILED", `object store upload of ${JSON.stringify(plan.dataname(index))} failed: ${e.message}`);
-    }
+  /**
+   * Serializes the payloads (`[[dataname, data, payload_type], ...]`), moves large ones to the
+   * object store, and publishes the envelope. Returns `[envelope, envelopeJson]`. Options: the
+   * per-message options (correlationId, msgPurpose, senderName, senderId, receiverName,
+   * receiverId, replyTo, replyToMsgId, metadata, sizeThreshold), camelCase or snake_case.
+   */
+  smartsend(subject, data, opts = {}) {
+    return this.#send((cfg, maxPayload) => new core.Sending(cfg, subject, opts, maxPayload), data);
   }
 
   /**
-   * Serializes the payloads (`[[dataname, data, payload_type], ...]`), moves large ones to the
-   * object store, and publishes the envelope. Returns `[envelope, envelopeJson]`.
-   * Options: the envelope header fields (correlation_id, msg_purpose, sender_name, sender_id,
-   * receiver_name, receiver_id, reply_to, reply_to_msg_id, metadata) and size_threshold.
+   * Replies to a received request (an envelope from subscribe or smartreceive): to its reply_to,
+   * else its NATS reply subject, with its correlation_id, reply_to_msg_id = its msg_id,
+   * msg_purpose ACK and the receiver fields naming its sender, unless `opts` sets them.
    */
-  smartsend(subject, data, opts = {}) {
-    return this.#send(subject, data, opts);
+  reply(request, data, opts = {}) {
+    return this.#send((cfg, maxPayload) => core.Sending.reply(cfg, request, opts, maxPayload), data);
   }
 
-  #send(subject, data, opts, error) {
-    // A message that needs no upload is built and published synchronously: a loop of awaited
-    // sends then leaves nats.js one socket write for many messages instead of one each.
+  /** Replies with a NACK whose error body carries `code` (one of ERROR_CODES) and `message`. */
+  replyError(request, code, message) {
+    return this.#send((cfg, maxPayload) => core.Sending.replyError(cfg, request, code, message, maxPayload), []);
+  }
+
+  /** Builds and publishes. A message that needs no upload is built and published synchronously:
+   * a loop of awaited sends then leaves nats.js one socket write for many messages. */
+  #send(make, data) {
     try {
-      const built = this.#build(subject, data, opts, error);
-      if (typeof built === "string") return Promise.resolve(this.#publish(subject, built));
-      return built.then((json) => this.#publish(subject, json));
+      const built = withCore(() => this.#build(make, data), "INVALID_PAYLOAD_TYPE");
+      return built instanceof Promise ? built.then((b) => this.#publish(b)) : Promise.resolve(this.#publish(built));
     } catch (e) {
       return Promise.reject(e);
     }
   }
 
-  #publish(subject, json) {
+  #publish({ subject, json }) {
     const env = JSON.parse(json);
     try {
       this.nc.publish(subject, json);
@@ -235,86 +278,104 @@ export class Connection {
     return [env, json];
   }
 
-  /** The envelope JSON, or a promise of it when payloads go to the object store. */
-  #build(subject, data, opts, error) {
-    if (typeof subject !== "string" || subject === "") {
-      throw fail("INVALID_ENVELOPE", "subject must be a non-empty string");
-    }
+  /** `{subject, json}` to publish, or a promise of it when the machine asks for uploads. */
+  #build(make, data) {
     if (!Array.isArray(data)) {
       throw fail("INVALID_PAYLOAD_TYPE", "data must be an array of [dataname, data, payload_type] items");
     }
-    const threshold = opts.size_threshold ?? this.options.size_threshold;
-    checkThreshold(threshold);
-    const header = {
-      sender_name: this.options.sender_name,
-      sender_id: this.options.sender_id,
-      broker_url: this.broker_url,
-    };
-    for (const k of HEADER_FIELDS) if (opts[k] !== undefined && opts[k] !== null) header[k] = opts[k];
-    if (error) header.error = error;
-    return this.#buildWithoutUploads(subject, data, threshold, header)
-      ?? withCore(() => this.#buildOnce(subject, data, threshold, header));
+    if (this.nc.isClosed() || this.nc.isDraining()) {
+      throw fail("NATS_CONNECTION_FAILED", "the connection was closed (drained); connect again");
+    }
+    const generation = coreGeneration;
+    let sending;
+    try {
+      sending = make(this.#cfg, this.maxPayload);
+    } catch (e) {
+      throw coreError(e, "INVALID_ARGUMENT");
+    }
+    // Read now: after an abort the instance is not called again.
+    const cid = sending.correlationId;
+    let step;
+    try {
+      data.forEach((item, i) => addPayload(sending, item, i));
+      step = sending.step();
+      if (step.action === "publish") {
+        const built = { subject: sending.subject, json: sending.json() };
+        sending.free();
+        return built;
+      }
+    } catch (e) {
+      // coreError first: after an abort it restarts the core, and the dead instance is not freed.
+      const error = withCorrelationId(coreError(e, "INVALID_PAYLOAD_TYPE", cid), cid);
+      free(sending, generation);
+      throw error;
+    }
+    return this.#uploads(sending, step, generation, cid);
   }
 
-  /** The envelope JSON when no payload needs the object store, else null (and nothing sent). */
-  #buildWithoutUploads(subject, data, threshold, header) {
-    const generation = coreGeneration;
-    const plan = new core.SendPlan(subject, JSON.stringify(header), threshold, this.maxPayload, this.#hasObjectStore);
-    const cid = plan.correlationId;
+  /** Drives the send machine through its uploads: runs each upload it names, reports each result. */
+  async #uploads(sending, first, generation, cid) {
+    const running = new Map();
     try {
-      data.forEach((item, i) => addPayload(plan, item, i));
-      return plan.start().length === 0 && plan.fit() === -1 ? plan.json() : null;
+      for (let step = first; step.action !== "publish"; step = sending.step()) {
+        if (step.action === "upload") {
+          running.set(step.index, this.#put(sending.bytes(step.index), sending.dataname(step.index), step));
+          continue;
+        }
+        const [index, digest, error] = await Promise.race(running.values());
+        alive(generation);
+        running.delete(index);
+        if (error) sending.uploadFailed(index, error.message);
+        else sending.uploaded(index, digest);
+      }
+      return { subject: sending.subject, json: sending.json() };
     } catch (e) {
+      if (e === RESTARTED) throw e;
       throw withCorrelationId(coreError(e, "INVALID_PAYLOAD_TYPE", cid), cid);
     } finally {
-      if (generation === coreGeneration) plan.free();
+      free(sending, generation);
     }
   }
 
-  async #buildOnce(subject, data, threshold, header) {
-    const generation = coreGeneration;
-    const plan = new core.SendPlan(subject, JSON.stringify(header), threshold, this.maxPayload, this.#hasObjectStore);
-    // Read now: after an abort the instance is not called again.
-    const cid = plan.correlationId;
+  /** One object store upload: `[index, digest]`, or `[index, undefined, error]`. */
+  async #put(bytes, dataname, step) {
     try {
-      data.forEach((item, i) => addPayload(plan, item, i));
-      const first = plan.start();
-      const uploads = await Promise.allSettled(Array.from(first, (i) => this.#upload(plan, i)));
-      uploads.forEach((r, k) => {
-        if (r.status === "fulfilled") plan.setLink(first[k], r.value.url, r.value.sha256);
-        else plan.uploadFailed(first[k], r.reason.message);
-      });
-      for (let i = plan.fit(); i >= 0; i = plan.fit()) {
-        const { url, sha256 } = await this.#upload(plan, i);
-        plan.setLink(i, url, sha256);
-      }
-      return plan.json();
+      const { chunkSize } = this.#cfg.objectStore();
+      const store = await this.#bucket(step.bucket);
+      const info = await store.putBlob({ name: step.name, options: { max_chunk_size: chunkSize } }, bytes);
+      return [step.index, info.digest];
     } catch (e) {
-      if (generation !== coreGeneration) throw e;
-      throw withCorrelationId(coreError(e, "INVALID_PAYLOAD_TYPE", cid), cid);
-    } finally {
-      if (generation === coreGeneration) plan.free();
+      return [step.index, undefined, new Error(`object store upload of ${JSON.stringify(dataname)} failed: ${e.message}`)];
     }
   }
 
   /**
    * Decodes a message (a nats Msg, Uint8Array, ArrayBuffer or string): checks the envelope,
-   * fetches link payloads (object store of this connection, or fetch from allowed_origins, with
-   * backoff), verifies size and sha256, and deserializes every payload in order. Returns the
-   * envelope with `payloads` as `[[dataname, data, payload_type], ...]` and `transports`.
-   * Options: arrow ("rows" | "table" | "ipc").
+   * fetches link payloads (this connection's object store, or fetch from allowedOrigins, as the
+   * core's receive machine says), verifies size and sha256, and deserializes every payload in
+   * order. Returns the envelope with `payloads` as `[[dataname, data, payload_type], ...]` and
+   * `transports`. Options: arrow ("rows" | "table" | "ipc").
    */
   smartreceive(msg, opts = {}) {
-    return receive(msg, { ...this.options, ...opts, bucket: (name) => this.#bucket(name), connected: this.#hasObjectStore });
+    const { arrow } = hostOptions(opts, ["arrow"], "smartreceive");
+    return this.#receive(msg, arrow, false);
+  }
+
+  #receive(msg, arrow, nack) {
+    const links = { config: () => this.#cfg, bucket: (name) => this.#bucket(name) };
+    return receive(msg, links, arrowMode(arrow ?? this.#arrow), nack);
   }
 
   /**
-   * Sends a request envelope and waits for one reply (`timeout_ms`, default 5000): the decoded
+   * Sends a request envelope and waits for one reply (`timeout` ms, default 5000): the decoded
    * reply, or the reply's error when it is a NACK. No reply in time, or no responders: TIMEOUT.
+   * Options: the per-message options, timeout and arrow.
    */
   async request(subject, data, opts = {}) {
-    const timeout = opts.timeout_ms ?? 5000;
-    const json = await this.#build(subject, data, opts);
+    const { timeout = 5000, arrow, ...options } = optionsObject(opts, "request");
+    checkTimeout(timeout);
+    const make = (cfg, maxPayload) => new core.Sending(cfg, subject, options, maxPayload);
+    const { json } = await withCore(() => this.#build(make, data), "INVALID_PAYLOAD_TYPE");
     const cid = JSON.parse(json).correlation_id;
     let reply;
     try {
@@ -323,45 +384,37 @@ export class Connection {
       const timedOut = /timeout|no responders/i.test(`${e.name} ${e.message}`);
       throw fail(timedOut ? "TIMEOUT" : "NATS_CONNECTION_FAILED", `request to ${JSON.stringify(subject)}: ${e.message}`, cid);
     }
-    const env = await this.smartreceive(reply, opts);
-    if (env.error) throw core.errorReply(reply.data);
-    return env;
+    return this.#receive(reply, arrow, true);
   }
 
   /**
-   * Replies to a received request (an envelope from subscribe): to its reply_to, else its NATS
-   * reply subject, with its correlation_id, reply_to_msg_id = its msg_id, msg_purpose ACK and
-   * the receiver fields naming its sender, unless `opts` sets them. Returns `[envelope, json]`.
-   */
-  async reply(request, data, opts = {}) {
-    const subject = replySubject(request);
-    return this.#send(subject, data, { ...replyDefaults(request, "ACK"), ...opts });
-  }
-
-  /** Replies with a NACK carrying `error` (a NATSBridgeError, or {code, message}) as its error body. */
-  async replyError(request, error) {
-    const subject = replySubject(request);
-    const body = {
-      code: error.code,
-      message: error.reason ?? error.message,
-      details: { correlation_id: request.correlation_id },
-    };
-    return this.#send(subject, [], replyDefaults(request, "NACK"), body);
-  }
-
-  /**
-   * Subscribes (optionally in a queue group) and resolves once the server has the subscription.
-   * The result is an async iterable of decoded envelopes; see Subscription.
+   * Subscribes (in queue group `queue`, if given) and resolves once the server has the
+   * subscription. The result is an async iterable of decoded envelopes; see Subscription.
    */
   async subscribe(subject, opts = {}) {
+    const { queue, arrow } = hostOptions(opts, ["queue", "arrow"], "subscribe");
+    if (typeof subject !== "string" || subject === "") throw fail("INVALID_ARGUMENT", "a subject is a non-empty string");
+    if (queue !== undefined && (typeof queue !== "string" || queue === "")) {
+      throw fail("INVALID_ARGUMENT", "queue is a non-empty string");
+    }
+    arrowMode(arrow);
     let sub;
     try {
-      sub = this.nc.subscribe(subject, opts.queue ? { queue: opts.queue } : undefined);
+      sub = this.nc.subscribe(subject, queue ? { queue } : undefined);
       await this.nc.flush();
     } catch (e) {
       throw fail("NATS_CONNECTION_FAILED", `subscribe to ${JSON.stringify(subject)} failed: ${e.message}`);
     }
-    return new Subscription(this, sub, opts);
+    return new Subscription(this, sub, arrow);
+  }
+
+  /** Waits until the server has everything published so far. */
+  async flush() {
+    try {
+      await this.nc.flush();
+    } catch (e) {
+      throw fail("NATS_CONNECTION_FAILED", `flush failed: ${e.message}`);
+    }
   }
 
   /** Delivers what is in flight, unsubscribes everything and closes. */
@@ -373,13 +426,15 @@ export class Connection {
     }
   }
 
+  /** Drains (publishes what is buffered, delivers what is in flight), then closes. */
   async close() {
-    await this.nc.close();
+    if (!this.nc.isClosed() && !this.nc.isDraining()) await this.drain();
+    await this.nc.closed();
   }
 }
 
 /**
- * Decoded envelopes of one subscription: `for await (const env of sub)`, or `await sub.next({timeout_ms})`.
+ * Decoded envelopes of one subscription: `for await (const env of sub)`, or `await sub.next({timeout})`.
  * A message that cannot be decoded makes `next()` (and the loop) throw its NATSBridgeError; the
  * subscription goes on, so a new loop or `next()` gets the following messages.
  */
@@ -388,35 +443,37 @@ export class Subscription {
   #sub;
   #messages;
   #pending = null;
-  #opts;
+  #arrow;
 
-  constructor(conn, sub, opts) {
+  constructor(conn, sub, arrow) {
     this.#conn = conn;
     this.#sub = sub;
     this.#messages = sub[Symbol.asyncIterator]();
-    this.#opts = opts;
+    this.#arrow = arrow;
   }
 
-  /** The next envelope, or null once the subscription is closed. TIMEOUT after `timeout_ms`. */
+  /** The next envelope, or null once the subscription is closed. TIMEOUT after `timeout` ms. */
   async next(opts = {}) {
+    const { timeout } = hostOptions(opts, ["timeout"], "next");
+    if (timeout !== undefined) checkTimeout(timeout);
     // The pending read outlives a timeout, so the message it gets is not lost.
     this.#pending ??= this.#messages.next();
     let result;
-    if (opts.timeout_ms === undefined) {
+    if (timeout === undefined) {
       result = await this.#pending;
     } else {
       let timer;
-      const timeout = new Promise((resolve) => {
-        timer = setTimeout(resolve, opts.timeout_ms, "timeout");
+      const expired = {};
+      const timedOut = new Promise((resolve) => {
+        timer = setTimeout(resolve, timeout, expired);
       });
-      result = await Promise.race([this.#pending, timeout]);
+      result = await Promise.race([this.#pending, timedOut]);
       clearTimeout(timer);
-      if (result === "timeout") throw fail("TIMEOUT", `no message within ${opts.timeout_ms} ms`);
+      if (result === expired) throw fail("TIMEOUT", `no message within ${timeout} ms`);
     }
     this.#pending = null;
     if (result.done) return null;
-    const env = await this.#conn.smartreceive(result.value, this.#opts);
-    return env;
+    return this.#conn.smartreceive(result.value, this.#arrow === undefined ? {} : { arrow: this.#arrow });
   }
 
   [Symbol.asyncIterator]() {
@@ -437,75 +494,56 @@ export class Subscription {
   }
 }
 
-// The seeds' one-call style: a connection per broker URL, made on first use.
+// The seeds' one-call style: one connection per connection settings, under the key the core
+// makes of them, connected on first use.
 const shared = new Map();
 
-async function sharedConnection(opts) {
-  const url = opts.broker_url;
-  if (!url) throw fail("NATS_CONNECTION_FAILED", "pass broker_url (a ws:// URL) or connection");
-  let conn = shared.get(url);
+function sharedConnection(call) {
+  let conn = shared.get(call.key);
   if (!conn) {
-    conn = connect({ ...opts, servers: url });
-    conn.catch(() => shared.delete(url));
-    shared.set(url, conn);
+    conn = connect(call.connect);
+    conn.catch(() => shared.delete(call.key));
+    shared.set(call.key, conn);
   }
   return conn;
 }
 
-/** `smartsend(subject, [[dataname, data, payload_type], ...], {broker_url | connection, ...})`. */
+/**
+ * `smartsend(subject, [[dataname, data, payload_type], ...], options)`. With `connection`, on that
+ * connection; else on the shared connection of `brokerUrl` (a ws:// URL) and the connection
+ * options given, made on first use.
+ */
 export async function smartsend(subject, data, opts = {}) {
-  const conn = opts.connection ?? (await sharedConnection(opts));
-  return conn.smartsend(subject, data, opts);
+  const { connection, wasm, ...options } = optionsObject(opts, "smartsend");
+  if (connection) return connection.smartsend(subject, data, options);
+  await init(wasm);
+  const call = core.callOptions(options, "send");
+  return (await sharedConnection(call)).smartsend(subject, data, call.send);
 }
 
 /**
- * `smartreceive(msg, opts)`. With `connection`, link payloads may come from its object store;
- * without one, only direct payloads and fetch links from `allowed_origins` can be read.
+ * `smartreceive(msg, options)`. With `connection`, link payloads may come from its object store;
+ * with `brokerUrl`, through the shared connection of the one-call style; otherwise only direct
+ * payloads and links under `allowedOrigins` can be read. Options: arrow, and the download options
+ * (allowedOrigins, maxRetries, baseDelay, maxDelay, maxDownloadBytes).
  */
 export async function smartreceive(msg, opts = {}) {
-  if (opts.connection) return opts.connection.smartreceive(msg, opts);
-  await init(opts.wasm);
-  return receive(msg, { ...DEFAULTS, ...opts, ...downloadOptions(opts), connected: false });
+  const { connection, wasm, arrow, ...options } = optionsObject(opts, "smartreceive");
+  if (connection) return connection.smartreceive(msg, { arrow, ...options });
+  await init(wasm);
+  const call = core.callOptions(options, "receive");
+  if (call.key !== null) return (await sharedConnection(call)).smartreceive(msg, { arrow });
+  const links = { config: () => new core.Config(call.connect), release: (config) => config.free() };
+  return receive(msg, links, arrowMode(arrow), false);
 }
 
-/** The download options with defaults, checked (a bad retry count would retry without end). */
-function downloadOptions(opts) {
-  const retry = { ...DEFAULTS.retry, ...(opts.retry ?? {}) };
-  const bad = (what, v) => fail("INVALID_ENVELOPE", `${what} must be ${v}`);
-  if (!Number.isSafeInteger(retry.retries) || retry.retries < 1) throw bad("retry.retries", "an integer >= 1");
-  for (const k of ["base_delay_ms", "max_delay_ms"]) {
-    if (!Number.isFinite(retry[k]) || retry[k] < 0) throw bad(`retry.${k}`, "a number >= 0");
-  }
-  const origins = opts.allowed_origins ?? DEFAULTS.allowed_origins;
-  if (!Array.isArray(origins) || origins.some((o) => typeof o !== "string")) throw bad("allowed_origins", "an array of URLs");
-  const cap = opts.max_download_bytes ?? DEFAULTS.max_download_bytes;
-  if (!Number.isFinite(cap) || cap < 0) throw bad("max_download_bytes", "a number >= 0");
-  return { retry, allowed_origins: origins, max_download_bytes: cap };
-}
-
-function replySubject(request) {
-  const subject = request?.reply_to || request?.reply;
-  if (!subject) {
-    throw fail("INVALID_ENVELOPE", "the message has no reply_to and no NATS reply subject", request?.correlation_id);
-  }
-  return subject;
-}
-
-function replyDefaults(request, purpose) {
-  return {
-    correlation_id: request.correlation_id,
-    reply_to_msg_id: request.msg_id,
-    msg_purpose: purpose,
-    receiver_name: request.sender_name,
-    receiver_id: request.sender_id,
-  };
-}
-
-function checkThreshold(t) {
-  if (!Number.isSafeInteger(t) || t < 0) {
-    // The core's code for a bad SIZE_THRESHOLD.
-    throw fail("INVALID_ENVELOPE", `size_threshold must be a non-negative integer byte count, not ${String(t)}`);
-  }
+/** Closes (drains) the shared connections of the one-call style. */
+export async function close() {
+  const conns = [...shared.values()];
+  shared.clear();
+  const closing = await Promise.allSettled(conns.map(async (c) => (await c).close()));
+  const failed = closing.find((r) => r.status === "rejected" && r.reason instanceof NATSBridgeError);
+  if (failed) throw failed.reason;
 }
 
 function withCorrelationId(e, cid) {
@@ -520,22 +558,23 @@ function isArrowTable(v) {
     && typeof v.getChild === "function";
 }
 
-/** JSON text of a dictionary/jsontable value. JSON.stringify would turn NaN into null and drop
- * undefined members; those are refused instead, so nothing changes silently on the way. */
+/** JSON text of a value. JSON.stringify would turn NaN into null and drop undefined members;
+ * those are refused instead, so nothing changes silently on the way. */
 function strictJson(value, dataname) {
   const refuse = (what) =>
     fail("INVALID_PAYLOAD_TYPE", `payload ${JSON.stringify(dataname)} holds ${what}, which JSON cannot carry`);
-  const text = JSON.stringify(value, (key, v) => {
+  return JSON.stringify(value, (key, v) => {
     if (typeof v === "number" && !Number.isFinite(v)) throw refuse(String(v));
     if (v === undefined || typeof v === "function" || typeof v === "symbol" || typeof v === "bigint") {
       throw refuse(typeof v === "bigint" ? "a BigInt" : String(typeof v));
     }
     return v;
   });
-  return text;
 }
 
-function addPayload(plan, item, position) {
+/** A payload as the core takes it: a string, bytes (an apache-arrow Table as its IPC stream), or
+ * JSON text of any other value; the core decides what it is by its payload_type. */
+function addPayload(sending, item, position) {
   if (!Array.isArray(item) || item.length !== 3) {
     throw fail("INVALID_PAYLOAD_TYPE", `payload ${position} must be [dataname, data, payload_type]`);
   }
@@ -543,13 +582,11 @@ function addPayload(plan, item, position) {
   if (typeof name !== "string" || typeof type !== "string") {
     throw fail("INVALID_PAYLOAD_TYPE", `payload ${position}: dataname and payload_type must be strings`);
   }
-  if (typeof value === "string") plan.addText(name, type, value);
-  else if (value instanceof Uint8Array) plan.addBytes(name, type, value);
-  else if (value instanceof ArrayBuffer) plan.addBytes(name, type, new Uint8Array(value));
-  else if (ArrayBuffer.isView(value)) plan.addBytes(name, type, new Uint8Array(value.buffer, value.byteOffset, value.byteLength));
-  else if (isArrowTable(value)) plan.addBytes(name, type, tableToIPC(value, "stream"));
-  else if (type === "arrowtable" && Array.isArray(value)) plan.addRows(name, type, strictJson(value, name));
-  else plan.addJson(name, type, strictJson(value, name));
+  if (typeof value === "string" || value instanceof Uint8Array) sending.add(name, type, value);
+  else if (value instanceof ArrayBuffer) sending.add(name, type, new Uint8Array(value));
+  else if (ArrayBuffer.isView(value)) sending.add(name, type, new Uint8Array(value.buffer, value.byteOffset, value.byteLength));
+  else if (isArrowTable(value)) sending.add(name, type, tableToIPC(value, "stream"));
+  else sending.addJson(name, type, strictJson(value, name));
 }
 
 function messageBytes(msg) {
@@ -560,56 +597,7 @@ function messageBytes(msg) {
   throw fail("INVALID_ENVELOPE", "a message is a nats Msg (with .data), Uint8Array, ArrayBuffer or string");
 }
 
-/** Whether `url` lies under the HTTP base `base`: same scheme, host and port, path below. */
-function underBase(base, url) {
-  let b, u;
-  try {
-    b = new URL(base);
-    u = new URL(url);
-  } catch {
-    return false;
-  }
-  if (b.protocol !== u.protocol || b.hostname !== u.hostname || b.port !== u.port) return false;
-  if (u.username || u.password) return false;
-  const prefix = b.pathname.endsWith("/") ? b.pathname : `${b.pathname}/`;
-  return u.pathname === b.pathname || u.pathname.startsWith(prefix);
-}
-
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** The sleep after failed attempt `attempt` (1-based): base, doubling, capped (core's RetryPolicy). */
-function delayAfter(retry, attempt) {
-  return Math.min(retry.base_delay_ms * 2 ** (attempt - 1), retry.max_delay_ms);
-}
-
-async function downloadWithRetry(fetchOnce, url, retry) {
-  const attempts = Math.max(1, retry.retries);
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await fetchOnce();
-    } catch (e) {
-      if (!(e instanceof FetchFailure)) throw e;
-      if (!e.retryable) throw e.error;
-      if (attempt >= attempts) {
-        throw fail("DOWNLOAD_FAILED", `failed to fetch ${url} after ${attempts} attempts: ${e.error.message}`);
-      }
-      await sleep(delayAfter(retry, attempt));
-    }
-  }
-}
-
-/** An object store digest (`SHA-256=<base64url>`) as lowercase hex; undefined if it is not one. */
-function objectDigestHex(digest) {
-  if (typeof digest !== "string" || !digest.startsWith("SHA-256=")) return undefined;
-  const b64 = digest.slice(8).replace(/-/g, "+").replace(/_/g, "/");
-  let bytes;
-  try {
-    bytes = Uint8Array.from(atob(b64.padEnd(Math.ceil(b64.length / 4) * 4, "=")), (c) => c.charCodeAt(0));
-  } catch {
-    return undefined;
-  }
-  return bytes.length === 32 ? hex(bytes) : undefined;
-}
 
 function hex(bytes) {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
@@ -622,184 +610,159 @@ async function webCryptoSha256(bytes) {
   return hex(new Uint8Array(await crypto.subtle.digest("SHA-256", bytes)));
 }
 
-function displayUrl(url) {
-  return url.split(/[?#]/)[0];
+/** `[bytes, ended]`: at most `limit` bytes of a body stream, and whether it ended there (else
+ * the rest is cancelled unread). */
+async function readAtMost(stream, limit) {
+  if (!stream) return [new Uint8Array(0), true];
+  const buf = new Uint8Array(limit);
+  let filled = 0;
+  const reader = stream.getReader();
+  while (filled < limit) {
+    const { done, value } = await reader.read();
+    if (done) return [buf.subarray(0, filled), true];
+    const n = Math.min(value.length, limit - filled);
+    buf.set(value.subarray(0, n), filled);
+    filled += n;
+  }
+  await reader.cancel().catch(() => {});
+  return [buf, false];
 }
 
-/** One GET: status before body, no redirects, at most `size` bytes read (core's HTTP rules). */
-async function httpGetOnce(url, size) {
-  const shown = displayUrl(url);
-  const retryable = (m) => new FetchFailure(true, fail("DOWNLOAD_FAILED", `GET ${shown}: ${m}`));
-  const fatal = (code, m) => new FetchFailure(false, fail(code, `GET ${shown}: ${m}`));
+/** One GET of fetch step `f`, no redirects followed; the core judges the head, then the bytes. */
+async function httpGet(receiving, config, f, run) {
   let resp;
   try {
-    resp = await fetch(url, { redirect: "manual", cache: "no-store", credentials: "omit" });
+    resp = await fetch(f.url, { redirect: "manual", cache: "no-store", credentials: "omit" });
   } catch (e) {
-    throw retryable(e.message);
+    live(run);
+    return receiving.fetchFailed(config, f.id, { network: e.message });
   }
-  if (resp.type === "opaqueredirect" || (resp.status >= 300 && resp.status < 400)) {
-    throw fatal("DOWNLOAD_FAILED", "redirected, refusing");
+  live(run);
+  const length = resp.headers.get("content-length");
+  const status = resp.type === "opaqueredirect" ? undefined : resp.status;
+  const head = receiving.head(config, f.id, status, resp.headers.get("location") ?? undefined,
+    length === null ? undefined : Number(length));
+  if (head === null) {
+    await resp.body?.cancel().catch(() => {});
+    return undefined;
   }
-  if (!resp.ok) {
-    const body = (await resp.text().catch(() => "")).trim().slice(0, 512);
-    const m = body ? `HTTP ${resp.status}: ${body}` : `HTTP ${resp.status}`;
-    throw resp.status >= 500 || resp.status === 429 ? retryable(m) : fatal("DOWNLOAD_FAILED", m);
+  let bytes;
+  try {
+    [bytes] = await readAtMost(resp.body, head.read);
+  } catch (e) {
+    live(run);
+    return receiving.fetchFailed(config, f.id, { network: `reading body: ${e.message}` });
   }
-  const announced = resp.headers.get("content-length");
-  if (announced !== null && Number(announced) !== size) {
-    throw fatal("CHECKSUM_MISMATCH", `server announces ${announced} bytes, the envelope says ${size}`);
+  if (!head.payload) {
+    live(run);
+    return receiving.fetchFailed(config, f.id, { status: resp.status, detail: bytes });
   }
-  const buf = new Uint8Array(size);
-  let filled = 0;
-  const reader = resp.body.getReader();
-  for (;;) {
-    let chunk;
-    try {
-      chunk = await reader.read();
-    } catch (e) {
-      throw retryable(`reading body: ${e.message}`);
-    }
-    if (chunk.done) break;
-    if (chunk.value.length > size - filled) {
-      await reader.cancel().catch(() => {});
-      throw fatal("CHECKSUM_MISMATCH", `body is longer than the expected ${size} bytes`);
-    }
-    buf.set(chunk.value, filled);
-    filled += chunk.value.length;
-  }
-  if (filled !== size) throw fatal("CHECKSUM_MISMATCH", `body has ${filled} bytes, the envelope says ${size}`);
-  return { bytes: buf, sha256: await webCryptoSha256(buf) };
+  const sha256 = await webCryptoSha256(bytes);
+  live(run);
+  return receiving.fetched(f.id, bytes, sha256);
 }
 
-async function objectGetOnce(ctx, url, size) {
-  const rest = url.slice(OBJECT_STORE_SCHEME.length);
-  const slash = rest.indexOf("/");
-  const fatal = (code, m) => new FetchFailure(false, fail(code, m));
-  const retryable = (m) => new FetchFailure(true, fail("DOWNLOAD_FAILED", m));
-  if (slash <= 0) throw fatal("DOWNLOAD_FAILED", `not an object store URL: ${url}`);
-  const [bucket, name] = [rest.slice(0, slash), rest.slice(slash + 1)];
-  const shown = `object ${JSON.stringify(name)} in bucket ${JSON.stringify(bucket)}`;
+/** One object store get of fetch step `f`. */
+async function objectGet(receiving, config, f, links, run) {
+  const shown = `object ${JSON.stringify(f.name)} in bucket ${JSON.stringify(f.bucket)}`;
+  const report = (fact) => {
+    live(run);
+    receiving.fetchFailed(config, f.id, fact);
+  };
   let store;
   try {
-    store = await ctx.bucket(bucket);
+    store = await links.bucket(f.bucket);
   } catch (e) {
-    throw fatal("DOWNLOAD_FAILED", `object store bucket ${JSON.stringify(bucket)} not available: ${e.message}`);
+    return report({ notFound: `object store bucket ${JSON.stringify(f.bucket)} not available: ${e.message}` });
   }
   let object;
   try {
-    object = await store.get(name);
+    object = await store.get(f.name);
   } catch (e) {
-    throw retryable(`object store get of ${shown} failed: ${e.message}`);
+    return report({ network: `object store get of ${shown} failed: ${e.message}` });
   }
-  if (object === null) throw fatal("DOWNLOAD_FAILED", `${shown} not found`);
-  if (object.info.size !== size) {
+  if (object === null) return report({ notFound: `${shown} not found` });
+  live(run);
+  const read = receiving.objectHead(config, f.id, object.info.size);
+  if (read === undefined) {
     await object.data.cancel().catch(() => {});
-    throw fatal("CHECKSUM_MISMATCH", `${shown} has ${object.info.size} bytes, the envelope says ${size}`);
+    return undefined;
   }
-  const buf = new Uint8Array(size);
-  let filled = 0;
-  const reader = object.data.getReader();
+  let bytes;
   try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      if (value.length > size - filled) {
-        await reader.cancel().catch(() => {});
-        throw fatal("CHECKSUM_MISMATCH", `${shown} is longer than its ${size} bytes`);
-      }
-      buf.set(value, filled);
-      filled += value.length;
-    }
-  } catch (e) {
-    if (e instanceof FetchFailure) throw e;
+    let ended;
+    [bytes, ended] = await readAtMost(object.data, read);
     // nats.js checks the bytes against the stored digest at the end of the read.
-    if (/digest/.test(e.message)) throw fatal("CHECKSUM_MISMATCH", `${shown}: ${e.message}`);
-    throw retryable(`object store read of ${shown} failed: ${e.message}`);
+    const error = ended ? await object.error : null;
+    if (error) throw error;
+  } catch (e) {
+    const digest = /digest/.test(e.message);
+    return report(digest ? { digestMismatch: `${shown}: ${e.message}` } : { network: `object store read of ${shown} failed: ${e.message}` });
   }
-  const error = await object.error;
-  if (error) {
-    if (/digest/.test(error.message)) throw fatal("CHECKSUM_MISMATCH", `${shown}: ${error.message}`);
-    throw retryable(`object store read of ${shown} failed: ${error.message}`);
-  }
-  if (filled !== size) throw fatal("CHECKSUM_MISMATCH", `${shown} has ${filled} bytes, the envelope says ${size}`);
-  // The bytes matched the stored digest (checked by nats.js just now), so that digest is theirs.
-  return { bytes: buf, sha256: objectDigestHex(object.info.digest) };
+  live(run);
+  // The bytes matched the stored digest, so that digest is theirs.
+  return receiving.fetched(f.id, bytes, object.info.digest);
 }
 
-/** Allowed origin (no request otherwise) and download cap, then the fetch with retries. */
-function planDownload(ctx, url, size, dataname) {
-  const ours = url.startsWith(OBJECT_STORE_SCHEME) && ctx.connected;
-  const allowed = ours || ctx.allowed_origins.some((base) => underBase(base, url));
-  if (!allowed) {
-    throw fail("URL_NOT_ALLOWED",
-      `payload ${JSON.stringify(dataname)} links to ${displayUrl(url)}, which is not an allowed origin; no request was made`);
-  }
-  if (size > ctx.max_download_bytes) {
-    throw fail("PAYLOAD_TOO_LARGE",
-      `payload ${JSON.stringify(dataname)} is ${size} bytes, over the download limit of ${ctx.max_download_bytes}`);
-  }
-  const once = ours ? () => objectGetOnce(ctx, url, size) : () => httpGetOnce(url, size);
-  return () => downloadWithRetry(once, displayUrl(url), ctx.retry);
+/** Sleeps the delay the machine names, then makes the fetch; resolves to its id once reported. */
+async function fetchLink(receiving, config, f, links, run) {
+  if (f.delayMs > 0) await sleep(f.delayMs);
+  live(run);
+  if (f.store === "object") await objectGet(receiving, config, f, links, run);
+  else await httpGet(receiving, config, f, run);
+  return f.id;
 }
 
-function toHost(value, type, arrow) {
-  if (type === "dictionary" || type === "jsontable") return JSON.parse(value);
-  if (type !== "arrowtable") return value;
-  switch (arrow) {
-    case "rows":
-      return JSON.parse(core.arrowRowsJson(value));
-    case "table":
-      return tableFromIPC(value);
-    case "ipc":
-      return value;
-    default:
-      throw fail("INVALID_PAYLOAD_TYPE", `arrow must be "rows", "table" or "ipc", not ${JSON.stringify(arrow)}`);
-  }
-}
-
-async function receive(msg, ctx) {
-  const env = await withCore(() => receiveOnce(messageBytes(msg), ctx));
+/** `links`: {config() -> the core config of the receive, bucket(name)?, release(config)?}. */
+async function receive(msg, links, arrow, nack) {
+  const bytes = messageBytes(msg);
+  const env = await withCore(() => receiveOnce(bytes, links, arrow, nack), "DESERIALIZATION_ERROR");
   // Where a nats Msg came from, for replies (as the Python binding's `subject` and `reply`).
   if (typeof msg?.subject === "string") env.subject = msg.subject;
   if (msg?.reply) env.reply = msg.reply;
   return env;
 }
 
-async function receiveOnce(bytes, ctx) {
+/** Drives the receive machine: makes each fetch it names, then reads the decoded payloads. */
+async function receiveOnce(bytes, links, arrow, nack) {
   const generation = coreGeneration;
-  let incoming;
+  let receiving;
   try {
-    incoming = new core.Incoming(bytes);
+    receiving = new core.Receiving(bytes);
   } catch (e) {
     throw coreError(e, "INVALID_ENVELOPE");
   }
+  const cid = receiving.correlationId;
+  const run = { generation, open: true };
+  const running = new Map();
+  let config;
   try {
-    const cid = incoming.correlationId;
-    try {
-      const downloads = [];
-      for (let i = 0; i < incoming.length; i++) {
-        const url = incoming.linkUrl(i);
-        if (url !== undefined) downloads.push([i, planDownload(ctx, url, incoming.size(i), incoming.dataname(i))]);
+    config = links.config();
+    for (let step = receiving.step(config); step.action !== "done"; step = receiving.step(config)) {
+      if (step.action === "fetch") {
+        running.set(step.id, fetchLink(receiving, config, step, links, run));
+        continue;
       }
-      const fetched = await Promise.allSettled(downloads.map(([, run]) => run()));
-      fetched.forEach((r, k) => {
-        if (r.status === "rejected") throw r.reason;
-        incoming.setLinkBytes(downloads[k][0], r.value.bytes, r.value.sha256);
-      });
-      const env = JSON.parse(incoming.envelopeJson());
-      env.transports = env.payloads.map((p) => p.transport);
-      const payloads = [];
-      for (let i = 0; i < incoming.length; i++) {
-        const type = incoming.payloadType(i);
-        payloads.push([incoming.dataname(i), toHost(incoming.value(i), type, ctx.arrow), type]);
-      }
-      env.payloads = payloads;
-      return env;
-    } catch (e) {
-      if (generation !== coreGeneration) throw e;
-      throw withCorrelationId(coreError(e, "DESERIALIZATION_ERROR", cid), cid);
+      running.delete(await Promise.race(running.values()));
+      alive(generation);
     }
+    const env = JSON.parse(receiving.envelopeJson());
+    const error = nack ? receiving.errorReply() : null;
+    if (error) throw error;
+    env.payloads = receiving.payloads(arrow === "rows");
+    if (arrow === "table") for (const p of env.payloads) if (p[2] === "arrowtable") p[1] = tableFromIPC(p[1]);
+    env.transports = receiving.transports();
+    return env;
+  } catch (e) {
+    if (e === RESTARTED) throw e;
+    throw withCorrelationId(coreError(e, "DESERIALIZATION_ERROR", cid), cid);
   } finally {
-    if (generation === coreGeneration) incoming.free();
+    // Fetches still running after a failure find the receive closed and stop.
+    run.open = false;
+    for (const fetching of running.values()) fetching.catch(() => {});
+    if (generation === coreGeneration) {
+      receiving.free();
+      if (config) links.release?.(config);
+    }
   }
 }

@@ -1,20 +1,151 @@
 /* @ts-self-types="./natsbridge_wasm.d.ts" */
 
 /**
- * One received message, checked by core: direct payloads are decoded and verified, link
- * payloads wait for the host to fetch their bytes (`setLinkBytes` verifies them).
+ * A connection's settings as core resolves them, and what follows from them: the sender, the
+ * threshold, and (after `connected`) the link sources of receives.
  */
-export class Incoming {
+export class Config {
     __destroy_into_raw() {
         const ptr = this.__wbg_ptr;
         this.__wbg_ptr = 0;
-        IncomingFinalization.unregister(this);
+        ConfigFinalization.unregister(this);
         return ptr;
     }
     free() {
         const ptr = this.__destroy_into_raw();
         __wbg_call_guard();
-        wasm.__wbg_incoming_free(ptr, 0);
+        wasm.__wbg_config_free(ptr, 0);
+
+    }
+    /**
+     * The options of nats.js `wsconnect` (INVALID_ARGUMENT when no server is named: a page has
+     * no default server).
+     * @returns {any}
+     */
+    natsOptions() {
+        if (this.__wbg_inst !== undefined && this.__wbg_inst !== __wbg_instance_id) {
+            throw new Error('Invalid stale object from previous Wasm instance');
+        }
+        let ret;
+        __wbg_call_guard();
+        ret = wasm.config_natsOptions(this.__wbg_ptr);
+        if (ret[2]) {
+            throw takeFromExternrefTable0(ret[1]);
+        }
+        return takeFromExternrefTable0(ret[0]);
+    }
+    /**
+     * `options`: connection options by core's names (camelCase or snake_case), durations in
+     * milliseconds. `sender_id`: the id to keep (a restarted core rebuilds a connection's config).
+     * @param {any} options
+     * @param {string | null} [sender_id]
+     */
+    constructor(options, sender_id) {
+        var ptr0 = isLikeNone(sender_id) ? 0 : passStringToWasm0(sender_id, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+        var len0 = WASM_VECTOR_LEN;
+        let ret;
+        __wbg_call_guard();
+        ret = wasm.config_new(options, ptr0, len0);
+        if (ret[2]) {
+            throw takeFromExternrefTable0(ret[1]);
+        }
+        this.__wbg_ptr = ret[0];
+        Object.defineProperty(this, '__wbg_inst', { value: __wbg_instance_id, writable: true });
+        ConfigFinalization.register(this, { ptr: ret[0], instance: __wbg_instance_id }, this);
+        return this;
+    }
+    /**
+     * The object store as @nats-io/obj takes it: `{bucket, ttl (ns, the bucket's max age when it
+     * is created), chunkSize}`.
+     * @returns {any}
+     */
+    objectStore() {
+        if (this.__wbg_inst !== undefined && this.__wbg_inst !== __wbg_instance_id) {
+            throw new Error('Invalid stale object from previous Wasm instance');
+        }
+        let ret;
+        __wbg_call_guard();
+        ret = wasm.config_objectStore(this.__wbg_ptr);
+        return ret;
+    }
+    /**
+     * @returns {string}
+     */
+    get senderId() {
+        let deferred1_0;
+        let deferred1_1;
+        try {
+            if (this.__wbg_inst !== undefined && this.__wbg_inst !== __wbg_instance_id) {
+                throw new Error('Invalid stale object from previous Wasm instance');
+            }
+            let ret;
+            __wbg_call_guard();
+            ret = wasm.config_senderId(this.__wbg_ptr);
+            deferred1_0 = ret[0];
+            deferred1_1 = ret[1];
+            return getStringFromWasm0(ret[0], ret[1]);
+        } finally {
+            __wbg_call_guard();
+            wasm.__wbindgen_free(deferred1_0, deferred1_1, 1);
+        }
+    }
+    /**
+     * @param {boolean} jetstream
+     */
+    setJetStream(jetstream) {
+        if (this.__wbg_inst !== undefined && this.__wbg_inst !== __wbg_instance_id) {
+            throw new Error('Invalid stale object from previous Wasm instance');
+        }
+        let ret;
+        __wbg_call_guard();
+        ret = wasm.config_setJetStream(this.__wbg_ptr, jetstream);
+        if (ret[1]) {
+            throw takeFromExternrefTable0(ret[0]);
+        }
+    }
+    /**
+     * The settings as text: equal settings, equal keys (the one-call style's shared connections).
+     * @returns {string}
+     */
+    get sharedKey() {
+        let deferred1_0;
+        let deferred1_1;
+        try {
+            if (this.__wbg_inst !== undefined && this.__wbg_inst !== __wbg_instance_id) {
+                throw new Error('Invalid stale object from previous Wasm instance');
+            }
+            let ret;
+            __wbg_call_guard();
+            ret = wasm.config_sharedKey(this.__wbg_ptr);
+            deferred1_0 = ret[0];
+            deferred1_1 = ret[1];
+            return getStringFromWasm0(ret[0], ret[1]);
+        } finally {
+            __wbg_call_guard();
+            wasm.__wbindgen_free(deferred1_0, deferred1_1, 1);
+        }
+    }
+}
+if (Symbol.dispose) Config.prototype[Symbol.dispose] = Config.prototype.free;
+
+/**
+ * One received message as core's receive machine: `step(config)` says what to do —
+ * `{action: "fetch", id, store: "object" | "http", url, bucket, name, size, attempt, delayMs}`
+ * (sleep delayMs, fetch, answer with `head`/`objectHead` and `fetched` or `fetchFailed`),
+ * `{action: "wait"}` (hand back the next result) or `{action: "done"}` (the payloads are read
+ * by `envelopeJson`, `dataname`, `payloadType`, `transport` and `value`).
+ */
+export class Receiving {
+    __destroy_into_raw() {
+        const ptr = this.__wbg_ptr;
+        this.__wbg_ptr = 0;
+        ReceivingFinalization.unregister(this);
+        return ptr;
+    }
+    free() {
+        const ptr = this.__destroy_into_raw();
+        __wbg_call_guard();
+        wasm.__wbg_receiving_free(ptr, 0);
 
     }
     /**
@@ -29,29 +160,7 @@ export class Incoming {
             }
             let ret;
             __wbg_call_guard();
-            ret = wasm.incoming_correlationId(this.__wbg_ptr);
-            deferred1_0 = ret[0];
-            deferred1_1 = ret[1];
-            return getStringFromWasm0(ret[0], ret[1]);
-        } finally {
-            __wbg_call_guard();
-            wasm.__wbindgen_free(deferred1_0, deferred1_1, 1);
-        }
-    }
-    /**
-     * @param {number} index
-     * @returns {string}
-     */
-    dataname(index) {
-        let deferred1_0;
-        let deferred1_1;
-        try {
-            if (this.__wbg_inst !== undefined && this.__wbg_inst !== __wbg_instance_id) {
-                throw new Error('Invalid stale object from previous Wasm instance');
-            }
-            let ret;
-            __wbg_call_guard();
-            ret = wasm.incoming_dataname(this.__wbg_ptr, index);
+            ret = wasm.receiving_correlationId(this.__wbg_ptr);
             deferred1_0 = ret[0];
             deferred1_1 = ret[1];
             return getStringFromWasm0(ret[0], ret[1]);
@@ -73,7 +182,7 @@ export class Incoming {
             }
             let ret;
             __wbg_call_guard();
-            ret = wasm.incoming_envelopeJson(this.__wbg_ptr);
+            ret = wasm.receiving_envelopeJson(this.__wbg_ptr);
             deferred1_0 = ret[0];
             deferred1_1 = ret[1];
             return getStringFromWasm0(ret[0], ret[1]);
@@ -83,37 +192,97 @@ export class Incoming {
         }
     }
     /**
-     * @returns {number}
+     * The error an error reply (NACK) carries, with its code and correlation id; null for any
+     * other message.
+     * @returns {any}
      */
-    get length() {
+    errorReply() {
         if (this.__wbg_inst !== undefined && this.__wbg_inst !== __wbg_instance_id) {
             throw new Error('Invalid stale object from previous Wasm instance');
         }
         let ret;
         __wbg_call_guard();
-        ret = wasm.incoming_length(this.__wbg_ptr);
-        return ret >>> 0;
+        ret = wasm.receiving_errorReply(this.__wbg_ptr);
+        return ret;
     }
     /**
-     * The URL of a link payload, or undefined for a direct one.
-     * @param {number} index
-     * @returns {string | undefined}
+     * Fetch `id` failed: `fact` is what the host saw — `{network: message}`, `{notFound:
+     * message}`, `{digestMismatch: message}`, or `{status, detail: Uint8Array}` (the start of an
+     * error answer's body). Core decides whether it is tried again.
+     * @param {Config} config
+     * @param {number} id
+     * @param {any} fact
      */
-    linkUrl(index) {
+    fetchFailed(config, id, fact) {
         if (this.__wbg_inst !== undefined && this.__wbg_inst !== __wbg_instance_id) {
             throw new Error('Invalid stale object from previous Wasm instance');
         }
-        let ret;
-        __wbg_call_guard();
-        ret = wasm.incoming_linkUrl(this.__wbg_ptr, index);
-        let v1;
-        if (ret[0] !== 0) {
-            v1 = getStringFromWasm0(ret[0], ret[1]);
-            wasm.__wbindgen_free(ret[0], ret[1] * 1, 1);
+        _assertClass(config, Config);
+        if ((config).__wbg_inst !== undefined && (config).__wbg_inst !== __wbg_instance_id) {
+            throw new Error('Invalid stale object from previous Wasm instance');
         }
-        return v1;
+        __wbg_call_guard();
+        wasm.receiving_fetchFailed(this.__wbg_ptr, config.__wbg_ptr, id, fact);
     }
     /**
+     * The bytes of fetch `id` (at most size + 1 read). `digest`: their sha256 when the host has
+     * it, as lowercase hex (Web Crypto) or the object store's `SHA-256=<base64url>`; else core
+     * hashes them.
+     * @param {number} id
+     * @param {Uint8Array | number[]} bytes
+     * @param {string | null} [digest]
+     */
+    fetched(id, bytes, digest) {
+        if (this.__wbg_inst !== undefined && this.__wbg_inst !== __wbg_instance_id) {
+            throw new Error('Invalid stale object from previous Wasm instance');
+        }
+        const val3 = +id;
+        let ptr0, len0, ptr1, len1;
+        try {
+            ptr0 = passArray8ToWasm0(bytes, wasm.__wbindgen_malloc);
+            len0 = WASM_VECTOR_LEN;
+            ptr1 = isLikeNone(digest) ? 0 : passStringToWasm0(digest, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+            len1 = WASM_VECTOR_LEN;
+        } catch (e) {
+            if (ptr1) { wasm.__wbindgen_free(ptr1, len1 * 1, 1); }
+            if (ptr0) { wasm.__wbindgen_free(ptr0, len0 * 1, 1); }
+            throw e;
+        }
+        __wbg_call_guard();
+        wasm.receiving_fetched(this.__wbg_ptr, val3, ptr0, len0, ptr1, len1);
+    }
+    /**
+     * The head of fetch `id`'s HTTP answer: `status` (undefined for an opaque redirect), its
+     * Location and announced length. Returns `{read, payload}`: read at most `read` bytes of the
+     * body and answer `fetched(id, ...)` (payload true) or `fetchFailed(id, {status, detail})`;
+     * or null: the answer is judged, read no more.
+     * @param {Config} config
+     * @param {number} id
+     * @param {number | null} [status]
+     * @param {string | null} [location]
+     * @param {number | null} [content_length]
+     * @returns {any}
+     */
+    head(config, id, status, location, content_length) {
+        if (this.__wbg_inst !== undefined && this.__wbg_inst !== __wbg_instance_id) {
+            throw new Error('Invalid stale object from previous Wasm instance');
+        }
+        _assertClass(config, Config);
+        if ((config).__wbg_inst !== undefined && (config).__wbg_inst !== __wbg_instance_id) {
+            throw new Error('Invalid stale object from previous Wasm instance');
+        }
+        const val2 = +id;
+        const val3 = +(isLikeNone(status) ? 0xFFFFFF : status);
+        const val4 = +(isLikeNone(content_length) ? 0 : content_length);
+        var ptr0 = isLikeNone(location) ? 0 : passStringToWasm0(location, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+        var len0 = WASM_VECTOR_LEN;
+        let ret;
+        __wbg_call_guard();
+        ret = wasm.receiving_head(this.__wbg_ptr, config.__wbg_ptr, val2, val3, ptr0, len0, !isLikeNone(content_length), val4);
+        return ret;
+    }
+    /**
+     * Parses the message and checks every payload.
      * @param {Uint8Array | number[]} message
      */
     constructor(message) {
@@ -121,155 +290,124 @@ export class Incoming {
         const len0 = WASM_VECTOR_LEN;
         let ret;
         __wbg_call_guard();
-        ret = wasm.incoming_new(ptr0, len0);
+        ret = wasm.receiving_new(ptr0, len0);
         if (ret[2]) {
             throw takeFromExternrefTable0(ret[1]);
         }
         this.__wbg_ptr = ret[0];
         Object.defineProperty(this, '__wbg_inst', { value: __wbg_instance_id, writable: true });
-        IncomingFinalization.register(this, { ptr: ret[0], instance: __wbg_instance_id }, this);
+        ReceivingFinalization.register(this, { ptr: ret[0], instance: __wbg_instance_id }, this);
         return this;
     }
     /**
-     * @param {number} index
-     * @returns {string}
+     * The size an object's info announces. Returns how many bytes of its data to read at most
+     * (then answer `fetched`), or undefined: the fetch failed by it, read nothing.
+     * @param {Config} config
+     * @param {number} id
+     * @param {number} size
+     * @returns {number | undefined}
      */
-    payloadType(index) {
-        let deferred1_0;
-        let deferred1_1;
-        try {
-            if (this.__wbg_inst !== undefined && this.__wbg_inst !== __wbg_instance_id) {
-                throw new Error('Invalid stale object from previous Wasm instance');
-            }
-            let ret;
-            __wbg_call_guard();
-            ret = wasm.incoming_payloadType(this.__wbg_ptr, index);
-            deferred1_0 = ret[0];
-            deferred1_1 = ret[1];
-            return getStringFromWasm0(ret[0], ret[1]);
-        } finally {
-            __wbg_call_guard();
-            wasm.__wbindgen_free(deferred1_0, deferred1_1, 1);
-        }
-    }
-    /**
-     * Checks fetched link bytes against the declared size and sha256, and keeps them. `sha256`:
-     * the bytes' hex digest when the host has it (Web Crypto, or an object store that checked
-     * the bytes against its stored digest), else the bytes are hashed here.
-     * @param {number} index
-     * @param {Uint8Array | number[]} bytes
-     * @param {string | null} [sha256]
-     */
-    setLinkBytes(index, bytes, sha256) {
+    objectHead(config, id, size) {
         if (this.__wbg_inst !== undefined && this.__wbg_inst !== __wbg_instance_id) {
             throw new Error('Invalid stale object from previous Wasm instance');
         }
-        const val3 = +index;
-        let ptr0, len0, ptr1, len1;
-        try {
-            ptr0 = passArray8ToWasm0(bytes, wasm.__wbindgen_malloc);
-            len0 = WASM_VECTOR_LEN;
-            ptr1 = isLikeNone(sha256) ? 0 : passStringToWasm0(sha256, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
-            len1 = WASM_VECTOR_LEN;
-        } catch (e) {
-            if (ptr1) { wasm.__wbindgen_free(ptr1, len1 * 1, 1); }
-            if (ptr0) { wasm.__wbindgen_free(ptr0, len0 * 1, 1); }
-            throw e;
+        _assertClass(config, Config);
+        if ((config).__wbg_inst !== undefined && (config).__wbg_inst !== __wbg_instance_id) {
+            throw new Error('Invalid stale object from previous Wasm instance');
         }
         let ret;
         __wbg_call_guard();
-        ret = wasm.incoming_setLinkBytes(this.__wbg_ptr, val3, ptr0, len0, ptr1, len1);
-        if (ret[1]) {
-            throw takeFromExternrefTable0(ret[0]);
-        }
+        ret = wasm.receiving_objectHead(this.__wbg_ptr, config.__wbg_ptr, id, size);
+        return ret[0] === 0 ? undefined : ret[1];
     }
     /**
-     * The declared size in bytes (a JS number: exact up to 2^53).
-     * @param {number} index
-     * @returns {number}
+     * The payloads as `[dataname, value, payload_type]`: text → string, dictionary and
+     * jsontable → their JSON value, arrowtable → its rows (with `rows`, spec/PROTOCOL.md §10.2)
+     * or its IPC stream bytes, the byte types → Uint8Array.
+     * @param {boolean} rows
+     * @returns {Array<any>}
      */
-    size(index) {
+    payloads(rows) {
         if (this.__wbg_inst !== undefined && this.__wbg_inst !== __wbg_instance_id) {
             throw new Error('Invalid stale object from previous Wasm instance');
         }
         let ret;
         __wbg_call_guard();
-        ret = wasm.incoming_size(this.__wbg_ptr, index);
-        return ret;
-    }
-    /**
-     * The payload's value: text → string, dictionary/jsontable → JSON text (the host parses it),
-     * arrowtable (checked) and the byte types → Uint8Array.
-     * @param {number} index
-     * @returns {any}
-     */
-    value(index) {
-        if (this.__wbg_inst !== undefined && this.__wbg_inst !== __wbg_instance_id) {
-            throw new Error('Invalid stale object from previous Wasm instance');
-        }
-        let ret;
-        __wbg_call_guard();
-        ret = wasm.incoming_value(this.__wbg_ptr, index);
+        ret = wasm.receiving_payloads(this.__wbg_ptr, rows);
         if (ret[2]) {
             throw takeFromExternrefTable0(ret[1]);
         }
         return takeFromExternrefTable0(ret[0]);
     }
+    /**
+     * What to do next (see the type's description), by the config's sources and limits.
+     * @param {Config} config
+     * @returns {any}
+     */
+    step(config) {
+        if (this.__wbg_inst !== undefined && this.__wbg_inst !== __wbg_instance_id) {
+            throw new Error('Invalid stale object from previous Wasm instance');
+        }
+        _assertClass(config, Config);
+        if ((config).__wbg_inst !== undefined && (config).__wbg_inst !== __wbg_instance_id) {
+            throw new Error('Invalid stale object from previous Wasm instance');
+        }
+        let ret;
+        __wbg_call_guard();
+        ret = wasm.receiving_step(this.__wbg_ptr, config.__wbg_ptr);
+        if (ret[2]) {
+            throw takeFromExternrefTable0(ret[1]);
+        }
+        return takeFromExternrefTable0(ret[0]);
+    }
+    /**
+     * How each payload travelled: "direct" or "link".
+     * @returns {string[]}
+     */
+    transports() {
+        if (this.__wbg_inst !== undefined && this.__wbg_inst !== __wbg_instance_id) {
+            throw new Error('Invalid stale object from previous Wasm instance');
+        }
+        let ret;
+        __wbg_call_guard();
+        ret = wasm.receiving_transports(this.__wbg_ptr);
+        var v1 = getArrayJsValueFromWasm0(ret[0], ret[1]);
+        wasm.__wbindgen_free(ret[0], ret[1] * 4, 4);
+        return v1;
+    }
 }
-if (Symbol.dispose) Incoming.prototype[Symbol.dispose] = Incoming.prototype.free;
+if (Symbol.dispose) Receiving.prototype[Symbol.dispose] = Receiving.prototype.free;
 
 /**
- * One smartsend without the I/O: the payloads are serialized here, the host uploads the ones
- * this plan names (object store) and publishes `json()`. The transport rules are core's
- * (spec/PROTOCOL.md §7): threshold first, upload failures fall back to direct, and while the
- * envelope is over max_payload the largest direct payload moves to link.
+ * One smartsend (or reply) as core's send machine: the host adds the payloads, then asks
+ * `step()` what to do — `{action: "upload", index, bucket, name}` (store `bytes(index)` as that
+ * object and answer `uploaded` or `uploadFailed`), `{action: "wait"}` (hand back the next upload
+ * result) or `{action: "publish"}` (publish `json()` to `subject`).
  */
-export class SendPlan {
+export class Sending {
+    static __wrap(ptr) {
+        const obj = Object.create(Sending.prototype);
+        obj.__wbg_ptr = ptr;
+        Object.defineProperty(obj, '__wbg_inst', { value: __wbg_instance_id, writable: true });
+
+        SendingFinalization.register(obj, { ptr, instance: __wbg_instance_id }, obj);
+        return obj;
+    }
     __destroy_into_raw() {
         const ptr = this.__wbg_ptr;
         this.__wbg_ptr = 0;
-        SendPlanFinalization.unregister(this);
+        SendingFinalization.unregister(this);
         return ptr;
     }
     free() {
         const ptr = this.__destroy_into_raw();
         __wbg_call_guard();
-        wasm.__wbg_sendplan_free(ptr, 0);
+        wasm.__wbg_sending_free(ptr, 0);
 
     }
     /**
-     * Bytes: Arrow IPC stream bytes for an arrowtable, the raw bytes for the byte types.
-     * @param {string} dataname
-     * @param {string} payload_type
-     * @param {Uint8Array | number[]} bytes
-     */
-    addBytes(dataname, payload_type, bytes) {
-        if (this.__wbg_inst !== undefined && this.__wbg_inst !== __wbg_instance_id) {
-            throw new Error('Invalid stale object from previous Wasm instance');
-        }
-        let ptr0, len0, ptr1, len1, ptr2, len2;
-        try {
-            ptr0 = passStringToWasm0(dataname, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
-            len0 = WASM_VECTOR_LEN;
-            ptr1 = passStringToWasm0(payload_type, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
-            len1 = WASM_VECTOR_LEN;
-            ptr2 = passArray8ToWasm0(bytes, wasm.__wbindgen_malloc);
-            len2 = WASM_VECTOR_LEN;
-        } catch (e) {
-            if (ptr2) { wasm.__wbindgen_free(ptr2, len2 * 1, 1); }
-            if (ptr1) { wasm.__wbindgen_free(ptr1, len1 * 1, 1); }
-            if (ptr0) { wasm.__wbindgen_free(ptr0, len0 * 1, 1); }
-            throw e;
-        }
-        let ret;
-        __wbg_call_guard();
-        ret = wasm.sendplan_addBytes(this.__wbg_ptr, ptr0, len0, ptr1, len1, ptr2, len2);
-        if (ret[1]) {
-            throw takeFromExternrefTable0(ret[0]);
-        }
-    }
-    /**
-     * JSON text from the host's `JSON.stringify` (core checks it, and the rows of a jsontable).
+     * A payload given as JSON text (`JSON.stringify` of a dictionary, a jsontable's rows, or an
+     * arrowtable's rows, which core builds into an IPC stream).
      * @param {string} dataname
      * @param {string} payload_type
      * @param {string} json
@@ -294,74 +432,41 @@ export class SendPlan {
         }
         let ret;
         __wbg_call_guard();
-        ret = wasm.sendplan_addJson(this.__wbg_ptr, ptr0, len0, ptr1, len1, ptr2, len2);
+        ret = wasm.sending_addJson(this.__wbg_ptr, ptr0, len0, ptr1, len1, ptr2, len2);
         if (ret[1]) {
             throw takeFromExternrefTable0(ret[0]);
         }
     }
     /**
-     * An arrowtable given as JSON rows (`Array<Object>`): core builds the IPC stream.
+     * A payload given as a string or bytes (Uint8Array: an arrowtable's IPC stream, or raw bytes).
      * @param {string} dataname
      * @param {string} payload_type
-     * @param {string} rows_json
+     * @param {any} value
      */
-    addRows(dataname, payload_type, rows_json) {
+    add(dataname, payload_type, value) {
         if (this.__wbg_inst !== undefined && this.__wbg_inst !== __wbg_instance_id) {
             throw new Error('Invalid stale object from previous Wasm instance');
         }
-        let ptr0, len0, ptr1, len1, ptr2, len2;
+        let ptr0, len0, ptr1, len1;
         try {
             ptr0 = passStringToWasm0(dataname, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
             len0 = WASM_VECTOR_LEN;
             ptr1 = passStringToWasm0(payload_type, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
             len1 = WASM_VECTOR_LEN;
-            ptr2 = passStringToWasm0(rows_json, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
-            len2 = WASM_VECTOR_LEN;
         } catch (e) {
-            if (ptr2) { wasm.__wbindgen_free(ptr2, len2 * 1, 1); }
             if (ptr1) { wasm.__wbindgen_free(ptr1, len1 * 1, 1); }
             if (ptr0) { wasm.__wbindgen_free(ptr0, len0 * 1, 1); }
             throw e;
         }
         let ret;
         __wbg_call_guard();
-        ret = wasm.sendplan_addRows(this.__wbg_ptr, ptr0, len0, ptr1, len1, ptr2, len2);
+        ret = wasm.sending_add(this.__wbg_ptr, ptr0, len0, ptr1, len1, value);
         if (ret[1]) {
             throw takeFromExternrefTable0(ret[0]);
         }
     }
     /**
-     * @param {string} dataname
-     * @param {string} payload_type
-     * @param {string} text
-     */
-    addText(dataname, payload_type, text) {
-        if (this.__wbg_inst !== undefined && this.__wbg_inst !== __wbg_instance_id) {
-            throw new Error('Invalid stale object from previous Wasm instance');
-        }
-        let ptr0, len0, ptr1, len1, ptr2, len2;
-        try {
-            ptr0 = passStringToWasm0(dataname, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
-            len0 = WASM_VECTOR_LEN;
-            ptr1 = passStringToWasm0(payload_type, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
-            len1 = WASM_VECTOR_LEN;
-            ptr2 = passStringToWasm0(text, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
-            len2 = WASM_VECTOR_LEN;
-        } catch (e) {
-            if (ptr2) { wasm.__wbindgen_free(ptr2, len2 * 1, 1); }
-            if (ptr1) { wasm.__wbindgen_free(ptr1, len1 * 1, 1); }
-            if (ptr0) { wasm.__wbindgen_free(ptr0, len0 * 1, 1); }
-            throw e;
-        }
-        let ret;
-        __wbg_call_guard();
-        ret = wasm.sendplan_addText(this.__wbg_ptr, ptr0, len0, ptr1, len1, ptr2, len2);
-        if (ret[1]) {
-            throw takeFromExternrefTable0(ret[0]);
-        }
-    }
-    /**
-     * The serialized bytes of payload `index` (what an upload stores).
+     * Payload `index`'s serialized bytes: what the upload stores.
      * @param {number} index
      * @returns {Uint8Array}
      */
@@ -371,7 +476,7 @@ export class SendPlan {
         }
         let ret;
         __wbg_call_guard();
-        ret = wasm.sendplan_bytes(this.__wbg_ptr, index);
+        ret = wasm.sending_bytes(this.__wbg_ptr, index);
         return ret;
     }
     /**
@@ -386,7 +491,7 @@ export class SendPlan {
             }
             let ret;
             __wbg_call_guard();
-            ret = wasm.sendplan_correlationId(this.__wbg_ptr);
+            ret = wasm.sending_correlationId(this.__wbg_ptr);
             deferred1_0 = ret[0];
             deferred1_1 = ret[1];
             return getStringFromWasm0(ret[0], ret[1]);
@@ -408,7 +513,7 @@ export class SendPlan {
             }
             let ret;
             __wbg_call_guard();
-            ret = wasm.sendplan_dataname(this.__wbg_ptr, index);
+            ret = wasm.sending_dataname(this.__wbg_ptr, index);
             deferred1_0 = ret[0];
             deferred1_1 = ret[1];
             return getStringFromWasm0(ret[0], ret[1]);
@@ -418,25 +523,7 @@ export class SendPlan {
         }
     }
     /**
-     * Builds the envelope. Returns -1 when it fits max_payload (then `json()` is what to
-     * publish), else the index of the payload to upload next; fails with PAYLOAD_TOO_LARGE or
-     * UPLOAD_FAILED when nothing more can move to link.
-     * @returns {number}
-     */
-    fit() {
-        if (this.__wbg_inst !== undefined && this.__wbg_inst !== __wbg_instance_id) {
-            throw new Error('Invalid stale object from previous Wasm instance');
-        }
-        let ret;
-        __wbg_call_guard();
-        ret = wasm.sendplan_fit(this.__wbg_ptr);
-        if (ret[2]) {
-            throw takeFromExternrefTable0(ret[1]);
-        }
-        return ret[0];
-    }
-    /**
-     * The envelope JSON to publish (after `fit()` returned -1).
+     * The envelope JSON to publish, once `step()` said publish.
      * @returns {string}
      */
     json() {
@@ -448,7 +535,7 @@ export class SendPlan {
             }
             let ret;
             __wbg_call_guard();
-            ret = wasm.sendplan_json(this.__wbg_ptr);
+            ret = wasm.sending_json(this.__wbg_ptr);
             deferred1_0 = ret[0];
             deferred1_1 = ret[1];
             return getStringFromWasm0(ret[0], ret[1]);
@@ -458,82 +545,111 @@ export class SendPlan {
         }
     }
     /**
-     * `header_json`: the header options as a JSON object (unset fields omitted).
-     * @param {string} subject
-     * @param {string} header_json
-     * @param {number} threshold
+     * A message to `subject` with per-message `options`. `max_payload`: the server's, from its INFO.
+     * @param {Config} config
+     * @param {any} subject
+     * @param {any} options
      * @param {number} max_payload
-     * @param {boolean} has_store
      */
-    constructor(subject, header_json, threshold, max_payload, has_store) {
-        const val3 = +threshold;
-        const val4 = +max_payload;
-        const val5 = +has_store;
-        let ptr0, len0, ptr1, len1;
-        try {
-            ptr0 = passStringToWasm0(subject, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
-            len0 = WASM_VECTOR_LEN;
-            ptr1 = passStringToWasm0(header_json, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
-            len1 = WASM_VECTOR_LEN;
-        } catch (e) {
-            if (ptr1) { wasm.__wbindgen_free(ptr1, len1 * 1, 1); }
-            if (ptr0) { wasm.__wbindgen_free(ptr0, len0 * 1, 1); }
-            throw e;
+    constructor(config, subject, options, max_payload) {
+        _assertClass(config, Config);
+        if ((config).__wbg_inst !== undefined && (config).__wbg_inst !== __wbg_instance_id) {
+            throw new Error('Invalid stale object from previous Wasm instance');
         }
         let ret;
         __wbg_call_guard();
-        ret = wasm.sendplan_new(ptr0, len0, ptr1, len1, val3, val4, val5);
+        ret = wasm.sending_new(config.__wbg_ptr, subject, options, max_payload);
         if (ret[2]) {
             throw takeFromExternrefTable0(ret[1]);
         }
         this.__wbg_ptr = ret[0];
         Object.defineProperty(this, '__wbg_inst', { value: __wbg_instance_id, writable: true });
-        SendPlanFinalization.register(this, { ptr: ret[0], instance: __wbg_instance_id }, this);
+        SendingFinalization.register(this, { ptr: ret[0], instance: __wbg_instance_id }, this);
         return this;
     }
     /**
-     * Payload `index` was stored at `url`. `sha256`: the hex digest when the store computed it
-     * while storing (the object store does), else it is computed here.
-     * @param {number} index
-     * @param {string} url
-     * @param {string | null} [sha256]
+     * A NACK to `request` reporting `code` (one of the error codes) and `message`.
+     * @param {Config} config
+     * @param {any} request
+     * @param {any} code
+     * @param {any} message
+     * @param {number} max_payload
+     * @returns {Sending}
      */
-    setLink(index, url, sha256) {
-        if (this.__wbg_inst !== undefined && this.__wbg_inst !== __wbg_instance_id) {
+    static replyError(config, request, code, message, max_payload) {
+        _assertClass(config, Config);
+        if ((config).__wbg_inst !== undefined && (config).__wbg_inst !== __wbg_instance_id) {
             throw new Error('Invalid stale object from previous Wasm instance');
         }
-        const val3 = +index;
-        let ptr0, len0, ptr1, len1;
-        try {
-            ptr0 = passStringToWasm0(url, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
-            len0 = WASM_VECTOR_LEN;
-            ptr1 = isLikeNone(sha256) ? 0 : passStringToWasm0(sha256, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
-            len1 = WASM_VECTOR_LEN;
-        } catch (e) {
-            if (ptr1) { wasm.__wbindgen_free(ptr1, len1 * 1, 1); }
-            if (ptr0) { wasm.__wbindgen_free(ptr0, len0 * 1, 1); }
-            throw e;
-        }
+        let ret;
         __wbg_call_guard();
-        wasm.sendplan_setLink(this.__wbg_ptr, val3, ptr0, len0, ptr1, len1);
+        ret = wasm.sending_replyError(config.__wbg_ptr, request, code, message, max_payload);
+        if (ret[2]) {
+            throw takeFromExternrefTable0(ret[1]);
+        }
+        return Sending.__wrap(ret[0]);
     }
     /**
-     * Plans transports by the threshold; returns the indices to upload first.
-     * @returns {Uint32Array}
+     * A reply to `request` (an envelope from smartreceive or a subscription): to its reply_to,
+     * else its NATS reply subject, with the header a reply takes unless `options` sets it.
+     * @param {Config} config
+     * @param {any} request
+     * @param {any} options
+     * @param {number} max_payload
+     * @returns {Sending}
      */
-    start() {
+    static reply(config, request, options, max_payload) {
+        _assertClass(config, Config);
+        if ((config).__wbg_inst !== undefined && (config).__wbg_inst !== __wbg_instance_id) {
+            throw new Error('Invalid stale object from previous Wasm instance');
+        }
+        let ret;
+        __wbg_call_guard();
+        ret = wasm.sending_reply(config.__wbg_ptr, request, options, max_payload);
+        if (ret[2]) {
+            throw takeFromExternrefTable0(ret[1]);
+        }
+        return Sending.__wrap(ret[0]);
+    }
+    /**
+     * What to do next (see the type's description). An error ends the send: publish nothing.
+     * @returns {any}
+     */
+    step() {
         if (this.__wbg_inst !== undefined && this.__wbg_inst !== __wbg_instance_id) {
             throw new Error('Invalid stale object from previous Wasm instance');
         }
         let ret;
         __wbg_call_guard();
-        ret = wasm.sendplan_start(this.__wbg_ptr);
-        var v1 = getArrayU32FromWasm0(ret[0], ret[1]).slice();
-        wasm.__wbindgen_free(ret[0], ret[1] * 4, 4);
-        return v1;
+        ret = wasm.sending_step(this.__wbg_ptr);
+        if (ret[2]) {
+            throw takeFromExternrefTable0(ret[1]);
+        }
+        return takeFromExternrefTable0(ret[0]);
     }
     /**
-     * The upload of payload `index` failed: it goes direct if the envelope still fits.
+     * Where the message goes.
+     * @returns {string}
+     */
+    get subject() {
+        let deferred1_0;
+        let deferred1_1;
+        try {
+            if (this.__wbg_inst !== undefined && this.__wbg_inst !== __wbg_instance_id) {
+                throw new Error('Invalid stale object from previous Wasm instance');
+            }
+            let ret;
+            __wbg_call_guard();
+            ret = wasm.sending_subject(this.__wbg_ptr);
+            deferred1_0 = ret[0];
+            deferred1_1 = ret[1];
+            return getStringFromWasm0(ret[0], ret[1]);
+        } finally {
+            __wbg_call_guard();
+            wasm.__wbindgen_free(deferred1_0, deferred1_1, 1);
+        }
+    }
+    /**
      * @param {number} index
      * @param {string} message
      */
@@ -545,15 +661,30 @@ export class SendPlan {
         const ptr0 = passStringToWasm0(message, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
         const len0 = WASM_VECTOR_LEN;
         __wbg_call_guard();
-        wasm.sendplan_uploadFailed(this.__wbg_ptr, val2, ptr0, len0);
+        wasm.sending_uploadFailed(this.__wbg_ptr, val2, ptr0, len0);
+    }
+    /**
+     * The upload of payload `index` is stored. `digest`: the object store's digest of the bytes
+     * (`SHA-256=<base64url>`), when it has one; else core hashes them.
+     * @param {number} index
+     * @param {string | null} [digest]
+     */
+    uploaded(index, digest) {
+        if (this.__wbg_inst !== undefined && this.__wbg_inst !== __wbg_instance_id) {
+            throw new Error('Invalid stale object from previous Wasm instance');
+        }
+        const val2 = +index;
+        var ptr0 = isLikeNone(digest) ? 0 : passStringToWasm0(digest, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+        var len0 = WASM_VECTOR_LEN;
+        __wbg_call_guard();
+        wasm.sending_uploaded(this.__wbg_ptr, val2, ptr0, len0);
     }
 }
-if (Symbol.dispose) SendPlan.prototype[Symbol.dispose] = SendPlan.prototype.free;
+if (Symbol.dispose) Sending.prototype[Symbol.dispose] = Sending.prototype.free;
 
 export function __wbg_reset_state () {
     __wbg_instance_id++;
     cachedDataViewMemory0 = null;
-    cachedUint32ArrayMemory0 = null;
     cachedUint8ArrayMemory0 = null;
     if (typeof numBytesDecoded !== 'undefined') numBytesDecoded = 0;
     if (typeof WASM_VECTOR_LEN !== 'undefined') WASM_VECTOR_LEN = 0;
@@ -564,32 +695,24 @@ export function __wbg_reset_state () {
 }
 
 /**
- * The JSON-rows view of an Arrow IPC stream (spec/PROTOCOL.md §10.2), as JSON text.
- * @param {Uint8Array | number[]} ipc
- * @returns {string}
+ * The one-call style's options (`smartsend(subject, data, {brokerUrl, ...})`) for a `purpose`
+ * ("send" or "receive"): `broker_url` names the servers, per-message names go to the send, the
+ * rest are connection options. Returns `{send, connect, key}`: `key` names the shared connection
+ * of those connection options; null for a receive that names no server (it needs none).
+ * @param {any} options
+ * @param {string} purpose
+ * @returns {any}
  */
-export function arrowRowsJson(ipc) {
-    let deferred3_0;
-    let deferred3_1;
-    try {
-        const ptr0 = passArray8ToWasm0(ipc, wasm.__wbindgen_malloc);
-        const len0 = WASM_VECTOR_LEN;
-        let ret;
-        __wbg_call_guard();
-        ret = wasm.arrowRowsJson(ptr0, len0);
-        var ptr2 = ret[0];
-        var len2 = ret[1];
-        if (ret[3]) {
-            ptr2 = 0; len2 = 0;
-            throw takeFromExternrefTable0(ret[2]);
-        }
-        deferred3_0 = ptr2;
-        deferred3_1 = len2;
-        return getStringFromWasm0(ptr2, len2);
-    } finally {
-        __wbg_call_guard();
-        wasm.__wbindgen_free(deferred3_0, deferred3_1, 1);
+export function callOptions(options, purpose) {
+    const ptr0 = passStringToWasm0(purpose, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+    const len0 = WASM_VECTOR_LEN;
+    let ret;
+    __wbg_call_guard();
+    ret = wasm.callOptions(options, ptr0, len0);
+    if (ret[2]) {
+        throw takeFromExternrefTable0(ret[1]);
     }
+    return takeFromExternrefTable0(ret[0]);
 }
 
 /**
@@ -632,7 +755,7 @@ export function defaultSizeThreshold() {
 }
 
 /**
- * The 11 stable error codes, in core's order.
+ * Core's error codes, in core's order.
  * @returns {string[]}
  */
 export function errorCodes() {
@@ -645,24 +768,6 @@ export function errorCodes() {
 }
 
 /**
- * The error an error reply (NACK) carries, with its code (an unknown code reads as
- * INVALID_ENVELOPE) and correlation id; null for any other message.
- * @param {Uint8Array | number[]} message
- * @returns {any}
- */
-export function errorReply(message) {
-    const ptr0 = passArray8ToWasm0(message, wasm.__wbindgen_malloc);
-    const len0 = WASM_VECTOR_LEN;
-    let ret;
-    __wbg_call_guard();
-    ret = wasm.errorReply(ptr0, len0);
-    if (ret[2]) {
-        throw takeFromExternrefTable0(ret[1]);
-    }
-    return takeFromExternrefTable0(ret[0]);
-}
-
-/**
  * The `msg_purpose` values the seeds name.
  * @returns {string[]}
  */
@@ -670,6 +775,32 @@ export function msgPurposes() {
     let ret;
     __wbg_call_guard();
     ret = wasm.msgPurposes();
+    var v1 = getArrayJsValueFromWasm0(ret[0], ret[1]);
+    wasm.__wbindgen_free(ret[0], ret[1] * 4, 4);
+    return v1;
+}
+
+/**
+ * Every connection option by its canonical name (README "One vocabulary").
+ * @returns {string[]}
+ */
+export function optionNames() {
+    let ret;
+    __wbg_call_guard();
+    ret = wasm.optionNames();
+    var v1 = getArrayJsValueFromWasm0(ret[0], ret[1]);
+    wasm.__wbindgen_free(ret[0], ret[1] * 4, 4);
+    return v1;
+}
+
+/**
+ * Every per-message option by its canonical name.
+ * @returns {string[]}
+ */
+export function sendOptionNames() {
+    let ret;
+    __wbg_call_guard();
+    ret = wasm.sendOptionNames();
     var v1 = getArrayJsValueFromWasm0(ret[0], ret[1]);
     wasm.__wbindgen_free(ret[0], ret[1] * 4, 4);
     return v1;
@@ -706,9 +837,61 @@ export function sha256Hex(bytes) {
         wasm.__wbindgen_free(deferred2_0, deferred2_1, 1);
     }
 }
+
+/**
+ * The connection options a page cannot use (INVALID_ARGUMENT when given).
+ * @returns {string[]}
+ */
+export function unavailableOptions() {
+    let ret;
+    __wbg_call_guard();
+    ret = wasm.unavailableOptions();
+    var v1 = getArrayJsValueFromWasm0(ret[0], ret[1]);
+    wasm.__wbindgen_free(ret[0], ret[1] * 4, 4);
+    return v1;
+}
 function __wbg_get_imports() {
     const import0 = {
         __proto__: null,
+        __wbg___wbindgen_boolean_get_4f1baf9a00be3c74: function(arg0) {
+            const v = arg0;
+            const ret = typeof(v) === 'boolean' ? v : undefined;
+            return isLikeNone(ret) ? 0xFFFFFF : ret ? 1 : 0;
+        },
+        __wbg___wbindgen_debug_string_f249a2a76caa9a55: function(arg0, arg1) {
+            const ret = debugString(arg1);
+            const ptr1 = passStringToWasm0(ret, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+            const len1 = WASM_VECTOR_LEN;
+            getDataViewMemory0().setInt32((arg0 >>> 0) + 4 * 1, len1, true);
+            getDataViewMemory0().setInt32((arg0 >>> 0) + 4 * 0, ptr1, true);
+        },
+        __wbg___wbindgen_is_null_c22311b1cc228e3a: function(arg0) {
+            const ret = arg0 === null;
+            return ret;
+        },
+        __wbg___wbindgen_is_object_8b968c3ab8e96595: function(arg0) {
+            const val = arg0;
+            const ret = typeof(val) === 'object' && val !== null;
+            return ret;
+        },
+        __wbg___wbindgen_is_undefined_be5b34249ff1fc15: function(arg0) {
+            const ret = arg0 === undefined;
+            return ret;
+        },
+        __wbg___wbindgen_number_get_934b640d0889af78: function(arg0, arg1) {
+            const obj = arg1;
+            const ret = typeof(obj) === 'number' ? obj : undefined;
+            getDataViewMemory0().setFloat64((arg0 >>> 0) + 8 * 1, isLikeNone(ret) ? 0 : ret, true);
+            getDataViewMemory0().setInt32((arg0 >>> 0) + 4 * 0, !isLikeNone(ret), true);
+        },
+        __wbg___wbindgen_string_get_7ce8eee7fd327545: function(arg0, arg1) {
+            const obj = arg1;
+            const ret = typeof(obj) === 'string' ? obj : undefined;
+            var ptr1 = isLikeNone(ret) ? 0 : passStringToWasm0(ret, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+            var len1 = WASM_VECTOR_LEN;
+            getDataViewMemory0().setInt32((arg0 >>> 0) + 4 * 1, len1, true);
+            getDataViewMemory0().setInt32((arg0 >>> 0) + 4 * 0, ptr1, true);
+        },
         __wbg___wbindgen_throw_4c88d8bf264fd984: function(arg0, arg1) {
             throw new Error(getStringFromWasm0(arg0, arg1));
         },
@@ -716,11 +899,75 @@ function __wbg_get_imports() {
             const ret = Reflect.construct(arg0, arg1);
             return ret;
         }, arguments); },
+        __wbg_entries_7bb1459bd9b5c2b9: function(arg0) {
+            const ret = Object.entries(arg0);
+            return ret;
+        },
+        __wbg_from_eac91875c8a5ffa4: function(arg0) {
+            const ret = Array.from(arg0);
+            return ret;
+        },
         __wbg_getRandomValues_66707e3bcfdab577: function() { return handleError(function (arg0, arg1) {
             globalThis.crypto.getRandomValues(getArrayU8FromWasm0(arg0, arg1));
         }, arguments); },
+        __wbg_get_2080c49015e35254: function() { return handleError(function (arg0, arg1) {
+            const ret = Reflect.get(arg0, arg1);
+            return ret;
+        }, arguments); },
+        __wbg_get_d7176cfb76d71114: function(arg0, arg1) {
+            const ret = arg0[arg1 >>> 0];
+            return ret;
+        },
+        __wbg_get_unchecked_e6325ad374eff861: function(arg0, arg1) {
+            const ret = arg0[arg1 >>> 0];
+            return ret;
+        },
+        __wbg_instanceof_ArrayBuffer_12cdaa4161423e6b: function(arg0) {
+            let result;
+            try {
+                result = arg0 instanceof ArrayBuffer;
+            } catch (_) {
+                result = false;
+            }
+            const ret = result;
+            return ret;
+        },
+        __wbg_instanceof_Uint8Array_d7aeb0dcb3108fea: function(arg0) {
+            let result;
+            try {
+                result = arg0 instanceof Uint8Array;
+            } catch (_) {
+                result = false;
+            }
+            const ret = result;
+            return ret;
+        },
+        __wbg_isArray_bcf1376d0d732d08: function(arg0) {
+            const ret = Array.isArray(arg0);
+            return ret;
+        },
+        __wbg_isView_7c4f5a7c257b3a84: function(arg0) {
+            const ret = ArrayBuffer.isView(arg0);
+            return ret;
+        },
+        __wbg_length_186163212ffe79c3: function(arg0) {
+            const ret = arg0.length;
+            return ret;
+        },
+        __wbg_length_b03a0fabb109b1e9: function(arg0) {
+            const ret = arg0.length;
+            return ret;
+        },
+        __wbg_new_37eb45aaf5eeb820: function() {
+            const ret = new Array();
+            return ret;
+        },
         __wbg_new_787b9fb330d55d78: function(arg0, arg1) {
             const ret = new Error(getStringFromWasm0(arg0, arg1));
+            return ret;
+        },
+        __wbg_new_cd4348290afae586: function() {
+            const ret = new Object();
             return ret;
         },
         __wbg_new_from_slice_b8daf545a41c6aa0: function(arg0, arg1) {
@@ -735,11 +982,27 @@ function __wbg_get_imports() {
             const ret = Array.of(arg0, arg1, arg2);
             return ret;
         },
+        __wbg_parse_c3f72b5a24f83c01: function() { return handleError(function (arg0, arg1) {
+            const ret = JSON.parse(getStringFromWasm0(arg0, arg1));
+            return ret;
+        }, arguments); },
+        __wbg_prototypesetcall_13162965d1fe7aa3: function(arg0, arg1, arg2) {
+            Uint8Array.prototype.set.call(getArrayU8FromWasm0(arg0, arg1), arg2);
+        },
+        __wbg_push_c9f4893fc209f768: function(arg0, arg1) {
+            const ret = arg0.push(arg1);
+            return ret;
+        },
         __wbg_set_2793479888329cb6: function() { return handleError(function (arg0, arg1, arg2) {
             const ret = Reflect.set(arg0, arg1, arg2);
             return ret;
         }, arguments); },
-        __wbindgen_generic_0000000000000001: function(arg0, arg1) {
+        __wbindgen_generic_0000000000000001: function(arg0) {
+            // Cast intrinsic for `F64 -> Externref`.
+            const ret = arg0;
+            return ret;
+        },
+        __wbindgen_generic_0000000000000002: function(arg0, arg1) {
             // Cast intrinsic for `Ref(String) -> Externref`.
             const ret = getStringFromWasm0(arg0, arg1);
             return ret;
@@ -768,21 +1031,90 @@ function __wbg_call_guard() {
 
 
 let __wbg_instance_id = 0;
-const IncomingFinalization = (typeof FinalizationRegistry === 'undefined')
+const ConfigFinalization = (typeof FinalizationRegistry === 'undefined')
     ? { register: () => {}, unregister: () => {} }
     : new FinalizationRegistry(({ ptr, instance }) => {
-    if (instance === __wbg_instance_id) wasm.__wbg_incoming_free(ptr, 1);
+    if (instance === __wbg_instance_id) wasm.__wbg_config_free(ptr, 1);
 });
-const SendPlanFinalization = (typeof FinalizationRegistry === 'undefined')
+const ReceivingFinalization = (typeof FinalizationRegistry === 'undefined')
     ? { register: () => {}, unregister: () => {} }
     : new FinalizationRegistry(({ ptr, instance }) => {
-    if (instance === __wbg_instance_id) wasm.__wbg_sendplan_free(ptr, 1);
+    if (instance === __wbg_instance_id) wasm.__wbg_receiving_free(ptr, 1);
+});
+const SendingFinalization = (typeof FinalizationRegistry === 'undefined')
+    ? { register: () => {}, unregister: () => {} }
+    : new FinalizationRegistry(({ ptr, instance }) => {
+    if (instance === __wbg_instance_id) wasm.__wbg_sending_free(ptr, 1);
 });
 
 function addToExternrefTable0(obj) {
     const idx = wasm.__externref_table_alloc();
     wasm.__wbindgen_externrefs.set(idx, obj);
     return idx;
+}
+
+function _assertClass(instance, klass) {
+    if (!(instance instanceof klass)) {
+        throw new Error(`expected instance of ${klass.name}`);
+    }
+}
+
+function debugString(val) {
+    switch (typeof val) {
+        // primitive types
+        case 'number':
+        case 'boolean':
+        case 'undefined':
+        return `${val}`;
+        case 'string':
+        return JSON.stringify(val);
+        case 'bigint':
+        return `${val}n`;
+        case 'symbol':
+        return val.description !== undefined
+            ? `Symbol(${val.description})`
+            : 'Symbol';
+        case 'function':
+        return typeof val.name === 'string' && val.name !== ''
+            ? `Function(${val.name})`
+            : 'Function';
+        case 'object': {
+            if (val === null) {
+                return 'null';
+            }
+            // objects
+            if (Array.isArray(val)) {
+                return '[' + Array.from(val, debugString).join(', ') + ']';
+            }
+            // errors
+            if (val instanceof Error) {
+                return `${val.name}: ${val.message}\n${val.stack}`;
+            }
+
+            const toStringOutput = toString.call(val);
+            // Test for built-in
+            const className = /\[object ([^\]]+)\]/.exec(toStringOutput)?.[1];
+
+            // Failed to match the standard '[object ClassName]'
+            if (className === undefined) {
+                return toStringOutput;
+            }
+            if (className === 'Object') {
+                // we're a user defined class or Object
+                // JSON.stringify avoids problems with cycles, and is generally much
+                // easier than looping through ownProperties of `val`.
+                try {
+                    return 'Object(' + JSON.stringify(val) + ')';
+                } catch (_) {
+                    return 'Object';
+                }
+            }
+            // TODO we could test for more things here, like `Set`s and `Map`s.
+            return className;
+        }
+        // Per MDN: 'This list of values is exhaustive.'
+        // https://developer.mozilla.org/en-US/docs/Web/JavaScript/Reference/Operators/typeof#description
+    }
 }
 
 function getArrayJsValueFromWasm0(ptr, len) {
@@ -794,11 +1126,6 @@ function getArrayJsValueFromWasm0(ptr, len) {
     }
     wasm.__externref_drop_slice(ptr, len);
     return result;
-}
-
-function getArrayU32FromWasm0(ptr, len) {
-    ptr = ptr >>> 0;
-    return getUint32ArrayMemory0().subarray(ptr / 4, ptr / 4 + len);
 }
 
 function getArrayU8FromWasm0(ptr, len) {
@@ -817,14 +1144,6 @@ function getDataViewMemory0() {
 function getStringFromWasm0(ptr, len) {
     ptr = ptr >>> 0;
     return decodeText(getUint8ArrayMemory0().subarray(ptr, ptr + len));
-}
-
-let cachedUint32ArrayMemory0 = null;
-function getUint32ArrayMemory0() {
-    if (cachedUint32ArrayMemory0 === null || cachedUint32ArrayMemory0.byteLength === 0) {
-        cachedUint32ArrayMemory0 = new Uint32Array(wasm.memory.buffer);
-    }
-    return cachedUint32ArrayMemory0;
 }
 
 let cachedUint8ArrayMemory0 = null;
@@ -935,7 +1254,6 @@ function __wbg_finalize_init(instance, module) {
     wasm = instance.exports;
     wasmModule = module;
     cachedDataViewMemory0 = null;
-    cachedUint32ArrayMemory0 = null;
     cachedUint8ArrayMemory0 = null;
     wasm.__wbindgen_start();
     return wasm;

@@ -1,17 +1,20 @@
-//! The browser build of the NATSBridge core: `natsbridge::protocol` (codec, envelope, checks) for
-//! wasm32 through wasm-bindgen. No I/O here: js/natsbridge.js does the NATS WebSocket, the object
-//! store and fetch, and calls in here for everything the wire format decides.
+//! The browser build of the NATSBridge core: thin wasm-bindgen wrappers over `natsbridge::protocol`
+//! (the options, the send and receive machines, replies, payload conversion). js/natsbridge.js
+//! drives the machines with what a browser has (the NATS WebSocket, the object store, fetch): it
+//! reports what happened and does what the machine says next; every rule is core's.
 //!
 //! This module is private to the package; js/natsbridge.js is the public API.
 
 use bytes::Bytes;
 use natsbridge::error::{Error, ErrorCode};
 use natsbridge::protocol::{
-    self, Data, DecodedPayload, Envelope, ErrorBody, PayloadSource, PayloadType, Transport, WirePayload, arrow,
+    self, Data, Envelope, FetchFailure, HostValue, HttpHead, LinkFetch, ObjectLink, OptionName, Outgoing, ReceivePlan,
+    ReceiveRules, ReceiveStep, Received, ReplyTo, SendLimits, SendOptionName, SendOptions, SendPlan, SendStep, Sender,
+    Sent, Settings, TimeUnit, UrlScope, arrow,
 };
-use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::cell::RefCell;
+use std::collections::HashMap;
 use wasm_bindgen::prelude::*;
 
 thread_local! {
@@ -46,7 +49,7 @@ fn to_js(e: Error) -> JsValue {
 
 type JsResult<T> = Result<T, JsValue>;
 
-/// The 11 stable error codes, in core's order.
+/// Core's error codes, in core's order.
 #[wasm_bindgen(js_name = errorCodes)]
 pub fn error_codes() -> Vec<String> {
     ErrorCode::ALL.iter().map(|c| c.as_str().to_owned()).collect()
@@ -56,6 +59,37 @@ pub fn error_codes() -> Vec<String> {
 #[wasm_bindgen(js_name = msgPurposes)]
 pub fn msg_purposes() -> Vec<String> {
     protocol::msg_purpose::ALL.iter().map(|p| (*p).to_owned()).collect()
+}
+
+/// Every connection option by its canonical name (README "One vocabulary").
+#[wasm_bindgen(js_name = optionNames)]
+pub fn option_names() -> Vec<String> {
+    OptionName::ALL.iter().map(|o| o.as_str().to_owned()).collect()
+}
+
+/// Every per-message option by its canonical name.
+#[wasm_bindgen(js_name = sendOptionNames)]
+pub fn send_option_names() -> Vec<String> {
+    SendOptionName::ALL.iter().map(|o| o.as_str().to_owned()).collect()
+}
+
+/// The connection options a page cannot use (INVALID_ARGUMENT when given).
+#[wasm_bindgen(js_name = unavailableOptions)]
+pub fn unavailable_options() -> Vec<String> {
+    OptionName::ALL.iter().filter(|o| not_in_browsers(**o).is_some()).map(|o| o.as_str().to_owned()).collect()
+}
+
+fn not_in_browsers(option: OptionName) -> Option<&'static str> {
+    use OptionName::*;
+    match option {
+        Nkey | CredentialsFile => Some("a page signs in with user and password or a token"),
+        TlsCaFile | TlsCertFile | TlsKeyFile | TlsRequired => Some("TLS is the browser's: name a wss:// server"),
+        PendingMsgsLimit => Some("the browser's NATS client has no such limit"),
+        FileserverUrl | FileserverKind | PlikOneshot | PlikTtl | PlikToken => {
+            Some("a page uploads links to the object store only (Plik sends no CORS headers)")
+        }
+        _ => None,
+    }
 }
 
 #[wasm_bindgen(js_name = defaultSizeThreshold)]
@@ -69,347 +103,736 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     protocol::sha256_hex(bytes)
 }
 
-/// The JSON-rows view of an Arrow IPC stream (spec/PROTOCOL.md §10.2), as JSON text.
-#[wasm_bindgen(js_name = arrowRowsJson)]
-pub fn arrow_rows_json(ipc: &[u8]) -> JsResult<String> {
-    arrow::to_json_rows_text(&Bytes::copy_from_slice(ipc)).map_err(to_js)
-}
-
 /// A message re-serialized as `Envelope::to_json` writes it (nulls and missing fields filled in).
 #[wasm_bindgen(js_name = canonicalEnvelopeJson)]
 pub fn canonical_envelope_json(message: &[u8]) -> JsResult<String> {
     Ok(Envelope::parse(message).map_err(to_js)?.to_json())
 }
 
-/// The error an error reply (NACK) carries, with its code (an unknown code reads as
-/// INVALID_ENVELOPE) and correlation id; null for any other message.
-#[wasm_bindgen(js_name = errorReply)]
-pub fn error_reply(message: &[u8]) -> JsResult<JsValue> {
-    Ok(Envelope::parse(message).map_err(to_js)?.error_reply().map_or(JsValue::NULL, to_js))
+// --- options: JS objects, camelCase or snake_case, milliseconds ---------------------------------
+
+/// An option name in core's spelling: camelCase becomes snake_case, snake_case stays.
+fn canonical_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    for c in name.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('_');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
-/// The envelope header fields a sender may set (`smartsend` options), as JSON from the host.
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct Header {
-    correlation_id: Option<String>,
-    msg_purpose: Option<String>,
-    sender_name: Option<String>,
-    sender_id: Option<String>,
-    receiver_name: Option<String>,
-    receiver_id: Option<String>,
-    reply_to: Option<String>,
-    reply_to_msg_id: Option<String>,
-    broker_url: Option<String>,
-    metadata: Option<Map<String, Value>>,
-    /// An error reply (NACK) body.
-    error: Option<ErrorBody>,
+fn not_json(what: &str) -> Error {
+    Error::invalid_argument(format!("{what} is not a JSON value (a string, number, boolean, null, array or object)"))
 }
 
-struct Serialized {
-    dataname: String,
-    payload_type: PayloadType,
-    bytes: Bytes,
-}
-
-/// One smartsend without the I/O: the payloads are serialized here, the host uploads the ones
-/// this plan names (object store) and publishes `json()`. The transport rules are core's
-/// (spec/PROTOCOL.md §7): threshold first, upload failures fall back to direct, and while the
-/// envelope is over max_payload the largest direct payload moves to link.
-#[wasm_bindgen]
-pub struct SendPlan {
-    envelope: Envelope,
-    payloads: Vec<Serialized>,
-    plan: Vec<Transport>,
-    wire: Vec<Option<WirePayload>>,
-    threshold: usize,
-    max_payload: usize,
-    has_store: bool,
-    upload_error: Option<Error>,
-    json: String,
-}
-
-#[wasm_bindgen]
-impl SendPlan {
-    /// `header_json`: the header options as a JSON object (unset fields omitted).
-    #[wasm_bindgen(constructor)]
-    pub fn new(
-        subject: &str,
-        header_json: &str,
-        threshold: usize,
-        max_payload: usize,
-        has_store: bool,
-    ) -> JsResult<SendPlan> {
-        let header: Header = serde_json::from_str(header_json)
-            .map_err(|e| to_js(Error::new(ErrorCode::InvalidEnvelope, format!("bad smartsend options: {e}"))))?;
-        let mut envelope = Envelope::new(subject);
-        envelope.timestamp = protocol::timestamp_from_unix_ms(js_sys::Date::now() as u64);
-        let set = |field: &mut String, value: Option<String>| {
-            if let Some(v) = value {
-                *field = v;
+/// A JS value as JSON; None for undefined. Whole numbers stay integers.
+fn json_of(v: &JsValue, what: &str) -> Result<Option<Value>, Error> {
+    if v.is_undefined() {
+        return Ok(None);
+    }
+    if v.is_null() {
+        return Ok(Some(Value::Null));
+    }
+    if let Some(b) = v.as_bool() {
+        return Ok(Some(Value::Bool(b)));
+    }
+    if let Some(s) = v.as_string() {
+        return Ok(Some(Value::String(s)));
+    }
+    if let Some(n) = v.as_f64() {
+        if n.fract() == 0.0 && n.abs() <= 9_007_199_254_740_992.0 {
+            return Ok(Some(Value::from(n as i64)));
+        }
+        return serde_json::Number::from_f64(n).map(|n| Some(Value::Number(n))).ok_or_else(|| not_json(what));
+    }
+    if js_sys::Array::is_array(v) {
+        let array = js_sys::Array::from(v);
+        let items = array.iter().map(|item| json_of(&item, what).map(|j| j.unwrap_or(Value::Null)));
+        return items.collect::<Result<Vec<_>, _>>().map(|a| Some(Value::Array(a)));
+    }
+    if v.is_object() && !js_sys::ArrayBuffer::is_view(v) && !v.is_instance_of::<js_sys::ArrayBuffer>() {
+        let object = js_sys::Object::from(v.clone());
+        let mut map = Map::new();
+        for entry in js_sys::Object::entries(&object).iter() {
+            let entry = js_sys::Array::from(&entry);
+            let key = entry.get(0).as_string().unwrap_or_default();
+            if let Some(value) = json_of(&entry.get(1), what)? {
+                map.insert(key, value);
             }
-        };
-        set(&mut envelope.correlation_id, header.correlation_id);
-        set(&mut envelope.msg_purpose, header.msg_purpose);
-        set(&mut envelope.sender_name, header.sender_name);
-        set(&mut envelope.sender_id, header.sender_id);
-        set(&mut envelope.receiver_name, header.receiver_name);
-        set(&mut envelope.receiver_id, header.receiver_id);
-        set(&mut envelope.reply_to, header.reply_to);
-        set(&mut envelope.reply_to_msg_id, header.reply_to_msg_id);
-        set(&mut envelope.broker_url, header.broker_url);
-        envelope.metadata = header.metadata.unwrap_or_default();
-        if let Some(body) = &header.error
-            && ErrorCode::parse(&body.code).is_none()
+        }
+        return Ok(Some(Value::Object(map)));
+    }
+    Err(not_json(what))
+}
+
+/// An options object by canonical names (undefined members left out). Undefined or null: none.
+fn options(v: &JsValue) -> Result<Map<String, Value>, Error> {
+    if v.is_undefined() || v.is_null() {
+        return Ok(Map::new());
+    }
+    if !v.is_object() || js_sys::Array::is_array(v) {
+        return Err(Error::invalid_argument("options are an object of names and values"));
+    }
+    let mut map = Map::new();
+    for entry in js_sys::Object::entries(&js_sys::Object::from(v.clone())).iter() {
+        let entry = js_sys::Array::from(&entry);
+        let given = entry.get(0).as_string().unwrap_or_default();
+        let Some(value) = json_of(&entry.get(1), &format!("option {given:?}"))? else { continue };
+        let name = canonical_name(&given);
+        if map.insert(name.clone(), value).is_some() {
+            return Err(Error::invalid_argument(format!("option {name:?} is given twice")));
+        }
+    }
+    Ok(map)
+}
+
+fn json_to_js(v: &impl serde::Serialize) -> JsValue {
+    let text = serde_json::to_string(v).expect("JSON values serialize");
+    js_sys::JSON::parse(&text).expect("serde_json writes JSON")
+}
+
+/// Settings from options by canonical name, refusing what a page cannot use.
+fn settings_of(options: &Map<String, Value>) -> Result<Settings, Error> {
+    for (name, value) in options {
+        if let Ok(option) = name.parse::<OptionName>()
+            && let Some(why) = not_in_browsers(option)
+            && !value.is_null()
         {
-            return Err(to_js(Error::new(
-                ErrorCode::InvalidEnvelope,
-                format!("an error reply needs one of the error codes, not {:?}", body.code),
+            return Err(Error::invalid_argument(format!("option {name:?} is not available in the browser: {why}")));
+        }
+    }
+    let mut settings = Settings::default();
+    settings.apply(options, TimeUnit::Millis)?;
+    Ok(settings)
+}
+
+/// The one-call style's options (`smartsend(subject, data, {brokerUrl, ...})`) for a `purpose`
+/// ("send" or "receive"): `broker_url` names the servers, per-message names go to the send, the
+/// rest are connection options. Returns `{send, connect, key}`: `key` names the shared connection
+/// of those connection options; null for a receive that names no server (it needs none).
+#[wasm_bindgen(js_name = callOptions)]
+pub fn call_options(options: &JsValue, purpose: &str) -> JsResult<JsValue> {
+    let mut connect = Map::new();
+    let mut send = Map::new();
+    for (name, value) in self::options(options).map_err(to_js)? {
+        if name == "broker_url" {
+            connect.insert("servers".to_owned(), value);
+        } else if name.parse::<SendOptionName>().is_ok() {
+            if purpose != "send" {
+                return Err(to_js(Error::invalid_argument(format!(
+                    "{name:?} is a send option, not a {purpose} option"
+                ))));
+            }
+            send.insert(name, value);
+        } else {
+            connect.insert(name, value);
+        }
+    }
+    let settings = settings_of(&connect).map_err(to_js)?;
+    let key = if purpose == "send" || !settings.servers.is_empty() {
+        if settings.servers.is_empty() {
+            return Err(to_js(Error::invalid_argument("pass brokerUrl (a ws:// or wss:// URL) or a connection")));
+        }
+        Value::String(format!("{settings:?}"))
+    } else {
+        Value::Null
+    };
+    Ok(json_to_js(&serde_json::json!({ "send": send, "connect": connect, "key": key })))
+}
+
+/// Which kind of store a receive source is; js/natsbridge.js fetches by kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Store {
+    Object,
+    Http,
+}
+
+/// A connection's settings as core resolves them, and what follows from them: the sender, the
+/// threshold, and (after `connected`) the link sources of receives.
+#[wasm_bindgen]
+pub struct Config {
+    settings: Settings,
+    sender: Sender,
+    threshold: usize,
+    /// Whether the object store takes uploads and serves `nats-obj:` links.
+    object_store: bool,
+    rules: ReceiveRules,
+    stores: Vec<Store>,
+}
+
+#[wasm_bindgen]
+impl Config {
+    /// `options`: connection options by core's names (camelCase or snake_case), durations in
+    /// milliseconds. `sender_id`: the id to keep (a restarted core rebuilds a connection's config).
+    #[wasm_bindgen(constructor)]
+    pub fn new(options: &JsValue, sender_id: Option<String>) -> JsResult<Config> {
+        let settings = self::options(options).and_then(|o| settings_of(&o)).map_err(to_js)?;
+        let threshold = settings.resolved_threshold().map_err(to_js)?;
+        let sender = Sender {
+            name: settings.sender_name.clone(),
+            id: sender_id.or_else(|| settings.sender_id.clone()).unwrap_or_else(protocol::new_id),
+            broker_url: settings.servers.join(","),
+        };
+        let mut config = Config {
+            settings,
+            sender,
+            threshold,
+            object_store: false,
+            rules: ReceiveRules::default(),
+            stores: Vec::new(),
+        };
+        config.connected(false).map_err(to_js)?;
+        Ok(config)
+    }
+
+    /// Connected, to a server with JetStream or not: the object store (when enabled) takes
+    /// uploads and is source 0 of receives; each allowed origin is a source after it.
+    fn connected(&mut self, jetstream: bool) -> Result<(), Error> {
+        let s = &self.settings;
+        self.object_store = s.object_store && jetstream;
+        let mut sources = Vec::new();
+        self.stores.clear();
+        if self.object_store {
+            sources.push(vec![UrlScope::scheme("nats-obj")]);
+            self.stores.push(Store::Object);
+        }
+        for origin in &s.allowed_origins {
+            sources.push(vec![UrlScope::parse(origin)?]);
+            self.stores.push(Store::Http);
+        }
+        self.rules = ReceiveRules { sources, retry: s.retry, max_download_bytes: s.max_download_bytes };
+        Ok(())
+    }
+
+    #[wasm_bindgen(js_name = setJetStream)]
+    pub fn set_jetstream(&mut self, jetstream: bool) -> JsResult<()> {
+        self.connected(jetstream).map_err(to_js)
+    }
+
+    /// The options of nats.js `wsconnect` (INVALID_ARGUMENT when no server is named: a page has
+    /// no default server).
+    #[wasm_bindgen(js_name = natsOptions)]
+    pub fn nats_options(&self) -> JsResult<JsValue> {
+        let s = &self.settings;
+        if s.servers.is_empty() {
+            return Err(to_js(Error::invalid_argument(
+                "no server given: pass servers: \"ws://host:port\" (a websocket listener)",
             )));
         }
-        envelope.error = header.error;
-        Ok(SendPlan {
-            envelope,
+        let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+        let mut o = serde_json::json!({
+            "servers": s.servers,
+            "maxReconnectAttempts": s.max_reconnect_attempts.map_or(-1, |n| n as i64),
+            "reconnectTimeWait": ms(s.reconnect_time_wait),
+            "timeout": ms(s.connect_timeout),
+        });
+        for (key, value) in [("name", &s.name), ("user", &s.user), ("pass", &s.password), ("token", &s.token)] {
+            if let Some(v) = value {
+                o[key] = Value::String(v.clone());
+            }
+        }
+        Ok(json_to_js(&o))
+    }
+
+    /// The object store as @nats-io/obj takes it: `{bucket, ttl (ns, the bucket's max age when it
+    /// is created), chunkSize}`.
+    #[wasm_bindgen(js_name = objectStore)]
+    pub fn object_store(&self) -> JsValue {
+        let s = &self.settings;
+        json_to_js(&serde_json::json!({
+            "bucket": s.object_store_bucket,
+            "ttl": s.object_store_ttl.as_nanos() as f64,
+            "chunkSize": protocol::OBJECT_STORE_CHUNK_SIZE,
+        }))
+    }
+
+    /// The settings as text: equal settings, equal keys (the one-call style's shared connections).
+    #[wasm_bindgen(getter, js_name = sharedKey)]
+    pub fn shared_key(&self) -> String {
+        format!("{:?}", self.settings)
+    }
+
+    #[wasm_bindgen(getter, js_name = senderId)]
+    pub fn sender_id(&self) -> String {
+        self.sender.id.clone()
+    }
+}
+
+// --- sending --------------------------------------------------------------------------------
+
+/// One smartsend (or reply) as core's send machine: the host adds the payloads, then asks
+/// `step()` what to do — `{action: "upload", index, bucket, name}` (store `bytes(index)` as that
+/// object and answer `uploaded` or `uploadFailed`), `{action: "wait"}` (hand back the next upload
+/// result) or `{action: "publish"}` (publish `json()` to `subject`).
+#[wasm_bindgen]
+pub struct Sending {
+    subject: String,
+    envelope: Option<Envelope>,
+    payloads: Vec<Outgoing>,
+    limits: SendLimits,
+    bucket: String,
+    plan: Option<SendPlan>,
+    uploads: HashMap<usize, ObjectLink>,
+    sent: Option<Sent>,
+    failed: Option<Error>,
+}
+
+fn step_object(action: &str) -> js_sys::Object {
+    let o = js_sys::Object::new();
+    set(&o, "action", &action.into());
+    o
+}
+
+fn set(o: &js_sys::Object, key: &str, value: &JsValue) {
+    js_sys::Reflect::set(o, &key.into(), value).expect("setting a property of a plain object");
+}
+
+/// A received envelope as the host holds it, for `ReplyTo::from_json`: its own properties that
+/// are strings, numbers, booleans or null; the payloads and other objects stand as empty objects
+/// (a reply needs only header fields, and converting payload data would copy it).
+fn request_json(request: &JsValue) -> Value {
+    if !request.is_object() || js_sys::Array::is_array(request) {
+        return json_of(request, "the request").ok().flatten().unwrap_or(Value::Null);
+    }
+    let mut map = Map::new();
+    for entry in js_sys::Object::entries(&js_sys::Object::from(request.clone())).iter() {
+        let entry = js_sys::Array::from(&entry);
+        let value = entry.get(1);
+        let json = if value.is_object() {
+            Value::Object(Map::new())
+        } else {
+            json_of(&value, "").ok().flatten().unwrap_or(Value::Null)
+        };
+        map.insert(entry.get(0).as_string().unwrap_or_default(), json);
+    }
+    Value::Object(map)
+}
+
+#[wasm_bindgen]
+impl Sending {
+    /// A message to `subject` with per-message `options`. `max_payload`: the server's, from its INFO.
+    #[wasm_bindgen(constructor)]
+    pub fn new(config: &Config, subject: &JsValue, options: &JsValue, max_payload: f64) -> JsResult<Sending> {
+        let opts = self::options(options).and_then(|o| SendOptions::from_json(&o)).map_err(to_js)?;
+        Sending::start(config, &subject.as_string().unwrap_or_default(), &opts, max_payload).map_err(to_js)
+    }
+
+    /// A reply to `request` (an envelope from smartreceive or a subscription): to its reply_to,
+    /// else its NATS reply subject, with the header a reply takes unless `options` sets it.
+    pub fn reply(config: &Config, request: &JsValue, options: &JsValue, max_payload: f64) -> JsResult<Sending> {
+        let reply = || -> Result<Sending, Error> {
+            let to = ReplyTo::from_json(&request_json(request))?;
+            let opts = to.options(&SendOptions::from_json(&self::options(options)?)?);
+            Sending::start(config, to.subject()?, &opts, max_payload)
+        };
+        reply().map_err(to_js)
+    }
+
+    /// A NACK to `request` reporting `code` (one of the error codes) and `message`.
+    #[wasm_bindgen(js_name = replyError)]
+    pub fn reply_error(
+        config: &Config,
+        request: &JsValue,
+        code: &JsValue,
+        message: &JsValue,
+        max_payload: f64,
+    ) -> JsResult<Sending> {
+        let nack = || -> Result<Sending, Error> {
+            let to = ReplyTo::from_json(&request_json(request))?;
+            let code = code.as_string().and_then(|c| ErrorCode::parse(&c)).ok_or_else(|| {
+                Error::invalid_argument(format!(
+                    "an error reply's code is one of {}, not {code:?}",
+                    error_codes().join(", ")
+                ))
+            })?;
+            let message =
+                message.as_string().ok_or_else(|| Error::invalid_argument("an error reply's message is a string"))?;
+            let (opts, body) = to.error_reply(&Error::new(code, message));
+            let mut send = Sending::start(config, to.subject()?, &opts, max_payload)?;
+            if let Some(envelope) = &mut send.envelope {
+                envelope.error = Some(body);
+            }
+            Ok(send)
+        };
+        nack().map_err(to_js)
+    }
+
+    fn start(config: &Config, subject: &str, opts: &SendOptions, max_payload: f64) -> Result<Sending, Error> {
+        protocol::check_subject(subject)?;
+        let mut envelope = config.sender.envelope(subject, opts);
+        envelope.timestamp = protocol::timestamp_from_unix_ms(js_sys::Date::now() as u64);
+        let limits = SendLimits {
+            threshold: opts.size_threshold.unwrap_or(config.threshold),
+            max_payload: max_payload as usize,
+            can_upload: config.object_store,
+        };
+        Ok(Sending {
+            subject: subject.to_owned(),
+            envelope: Some(envelope),
             payloads: Vec::new(),
-            plan: Vec::new(),
-            wire: Vec::new(),
-            threshold,
-            max_payload,
-            has_store,
-            upload_error: None,
-            json: String::new(),
+            limits,
+            bucket: config.settings.object_store_bucket.clone(),
+            plan: None,
+            uploads: HashMap::new(),
+            sent: None,
+            failed: None,
+        })
+    }
+
+    /// Where the message goes.
+    #[wasm_bindgen(getter)]
+    pub fn subject(&self) -> String {
+        self.subject.clone()
+    }
+
+    fn cid(&self) -> &str {
+        match (&self.envelope, &self.plan, &self.sent) {
+            (Some(e), _, _) => &e.correlation_id,
+            (_, Some(p), _) => p.correlation_id(),
+            (_, _, Some(s)) => &s.envelope.correlation_id,
+            _ => "",
+        }
+    }
+
+    #[wasm_bindgen(getter, js_name = correlationId)]
+    pub fn correlation_id(&self) -> String {
+        self.cid().to_owned()
+    }
+
+    fn push(&mut self, dataname: String, payload_type: &str, value: HostValue) -> JsResult<()> {
+        let payload = Outgoing::from_host(dataname, payload_type, value);
+        let payload = payload.map_err(|e| to_js(e.with_correlation_id(self.cid())))?;
+        self.payloads.push(payload);
+        Ok(())
+    }
+
+    /// A payload given as a string or bytes (Uint8Array: an arrowtable's IPC stream, or raw bytes).
+    pub fn add(&mut self, dataname: String, payload_type: &str, value: &JsValue) -> JsResult<()> {
+        let value = if let Some(s) = value.as_string() {
+            HostValue::Text(s)
+        } else if let Some(bytes) = value.dyn_ref::<js_sys::Uint8Array>() {
+            HostValue::Bytes(Bytes::from(bytes.to_vec()))
+        } else {
+            let e = Error::new(ErrorCode::InvalidPayloadType, format!("payload {dataname:?} is not a string or bytes"));
+            return Err(to_js(e.with_correlation_id(self.cid())));
+        };
+        self.push(dataname, payload_type, value)
+    }
+
+    /// A payload given as JSON text (`JSON.stringify` of a dictionary, a jsontable's rows, or an
+    /// arrowtable's rows, which core builds into an IPC stream).
+    #[wasm_bindgen(js_name = addJson)]
+    pub fn add_json(&mut self, dataname: String, payload_type: &str, json: String) -> JsResult<()> {
+        self.push(dataname, payload_type, HostValue::JsonText(json))
+    }
+
+    /// What to do next (see the type's description). An error ends the send: publish nothing.
+    pub fn step(&mut self) -> JsResult<JsValue> {
+        if let Some(e) = &self.failed {
+            return Err(to_js(e.clone()));
+        }
+        if self.sent.is_some() {
+            return Ok(step_object("publish").into());
+        }
+        if self.plan.is_none() {
+            let envelope = self.envelope.take().expect("a send has its envelope until it is planned");
+            match SendPlan::new(envelope, std::mem::take(&mut self.payloads), self.limits) {
+                Ok(plan) => self.plan = Some(plan),
+                Err(e) => {
+                    self.failed = Some(e.clone());
+                    return Err(to_js(e));
+                }
+            }
+        }
+        let plan = self.plan.as_mut().expect("planned above");
+        let step = plan.step().map_err(to_js)?;
+        Ok(match step {
+            SendStep::Upload(index) => {
+                let link = ObjectLink::new(&self.bucket);
+                let o = step_object("upload");
+                set(&o, "index", &(index as f64).into());
+                set(&o, "bucket", &link.bucket.as_str().into());
+                set(&o, "name", &link.name.as_str().into());
+                self.uploads.insert(index, link);
+                o.into()
+            }
+            SendStep::Wait => step_object("wait").into(),
+            SendStep::Publish => {
+                self.sent = self.plan.take().map(SendPlan::finish);
+                step_object("publish").into()
+            }
+        })
+    }
+
+    fn plan(&mut self) -> &mut SendPlan {
+        self.plan.as_mut().expect("uploads are answered while the send is planned")
+    }
+
+    pub fn dataname(&mut self, index: usize) -> String {
+        self.plan().dataname(index).to_owned()
+    }
+
+    /// Payload `index`'s serialized bytes: what the upload stores.
+    pub fn bytes(&mut self, index: usize) -> js_sys::Uint8Array {
+        js_sys::Uint8Array::from(&self.plan().bytes(index)[..])
+    }
+
+    /// The upload of payload `index` is stored. `digest`: the object store's digest of the bytes
+    /// (`SHA-256=<base64url>`), when it has one; else core hashes them.
+    pub fn uploaded(&mut self, index: usize, digest: Option<String>) {
+        let link = self.uploads.remove(&index).expect("uploaded() answers an upload step");
+        let sha256 = digest.as_deref().and_then(protocol::object_digest_hex);
+        self.plan().uploaded(index, link.url(), sha256);
+    }
+
+    #[wasm_bindgen(js_name = uploadFailed)]
+    pub fn upload_failed(&mut self, index: usize, message: String) {
+        self.uploads.remove(&index);
+        self.plan().upload_failed(index, Error::new(ErrorCode::UploadFailed, message));
+    }
+
+    /// The envelope JSON to publish, once `step()` said publish.
+    pub fn json(&self) -> String {
+        self.sent.as_ref().expect("json() after step() said publish").json_str().to_owned()
+    }
+}
+
+// --- receiving --------------------------------------------------------------------------------
+
+/// One received message as core's receive machine: `step(config)` says what to do —
+/// `{action: "fetch", id, store: "object" | "http", url, bucket, name, size, attempt, delayMs}`
+/// (sleep delayMs, fetch, answer with `head`/`objectHead` and `fetched` or `fetchFailed`),
+/// `{action: "wait"}` (hand back the next result) or `{action: "done"}` (the payloads are read
+/// by `envelopeJson`, `dataname`, `payloadType`, `transport` and `value`).
+#[wasm_bindgen]
+pub struct Receiving {
+    plan: Option<ReceivePlan>,
+    correlation_id: String,
+    fetches: HashMap<u32, LinkFetch>,
+    next_id: u32,
+    received: Option<Received>,
+}
+
+#[wasm_bindgen]
+impl Receiving {
+    /// Parses the message and checks every payload.
+    #[wasm_bindgen(constructor)]
+    pub fn new(message: &[u8]) -> JsResult<Receiving> {
+        let plan = ReceivePlan::new(message).map_err(to_js)?;
+        Ok(Receiving {
+            correlation_id: plan.correlation_id().to_owned(),
+            plan: Some(plan),
+            fetches: HashMap::new(),
+            next_id: 0,
+            received: None,
         })
     }
 
     #[wasm_bindgen(getter, js_name = correlationId)]
     pub fn correlation_id(&self) -> String {
-        self.envelope.correlation_id.clone()
+        self.correlation_id.clone()
     }
 
-    fn add(&mut self, dataname: &str, payload_type: &str, data: impl FnOnce(PayloadType) -> Data) -> JsResult<()> {
-        let cid = self.envelope.correlation_id.clone();
-        let fail = |e: Error| to_js(e.with_correlation_id(&cid));
-        let payload_type = PayloadType::parse(payload_type).map_err(fail)?;
-        let bytes = protocol::serialize(dataname, payload_type, &data(payload_type)).map_err(fail)?;
-        self.payloads.push(Serialized { dataname: dataname.to_owned(), payload_type, bytes });
-        Ok(())
+    fn plan(&mut self) -> &mut ReceivePlan {
+        self.plan.as_mut().expect("the receive is running")
     }
 
-    #[wasm_bindgen(js_name = addText)]
-    pub fn add_text(&mut self, dataname: &str, payload_type: &str, text: String) -> JsResult<()> {
-        self.add(dataname, payload_type, |_| Data::Text(text))
-    }
-
-    /// JSON text from the host's `JSON.stringify` (core checks it, and the rows of a jsontable).
-    #[wasm_bindgen(js_name = addJson)]
-    pub fn add_json(&mut self, dataname: &str, payload_type: &str, json: String) -> JsResult<()> {
-        self.add(dataname, payload_type, |_| Data::JsonBytes(Bytes::from(json)))
-    }
-
-    /// Bytes: Arrow IPC stream bytes for an arrowtable, the raw bytes for the byte types.
-    #[wasm_bindgen(js_name = addBytes)]
-    pub fn add_bytes(&mut self, dataname: &str, payload_type: &str, bytes: Vec<u8>) -> JsResult<()> {
-        self.add(dataname, payload_type, |t| match t {
-            PayloadType::ArrowTable => Data::Arrow(Bytes::from(bytes)),
-            _ => Data::Bytes(Bytes::from(bytes)),
-        })
-    }
-
-    /// An arrowtable given as JSON rows (`Array<Object>`): core builds the IPC stream.
-    #[wasm_bindgen(js_name = addRows)]
-    pub fn add_rows(&mut self, dataname: &str, payload_type: &str, rows_json: &str) -> JsResult<()> {
-        let cid = self.envelope.correlation_id.clone();
-        let fail = |e: Error| to_js(e.with_correlation_id(&cid));
-        if PayloadType::parse(payload_type).map_err(fail)? != PayloadType::ArrowTable {
-            return self.add_json(dataname, payload_type, rows_json.to_owned());
+    /// What to do next (see the type's description), by the config's sources and limits.
+    pub fn step(&mut self, config: &Config) -> JsResult<JsValue> {
+        loop {
+            let Some(plan) = self.plan.as_mut() else { return Ok(step_object("done").into()) };
+            match plan.step(&config.rules).map_err(to_js)? {
+                ReceiveStep::Fetch(fetch) => {
+                    let store = config.stores[fetch.source];
+                    let o = step_object("fetch");
+                    if store == Store::Object {
+                        match ObjectLink::parse(&fetch.url) {
+                            Ok(link) => {
+                                set(&o, "bucket", &link.bucket.into());
+                                set(&o, "name", &link.name.into());
+                            }
+                            Err(failure) => {
+                                plan.fetch_failed(&fetch, failure, &config.rules);
+                                continue;
+                            }
+                        }
+                    }
+                    let id = self.next_id;
+                    self.next_id += 1;
+                    set(&o, "id", &id.into());
+                    set(&o, "store", &(if store == Store::Object { "object" } else { "http" }).into());
+                    set(&o, "url", &fetch.url.as_str().into());
+                    set(&o, "size", &(fetch.size as f64).into());
+                    set(&o, "attempt", &fetch.attempt.into());
+                    set(&o, "delayMs", &(fetch.delay.as_secs_f64() * 1000.0).into());
+                    self.fetches.insert(id, fetch);
+                    return Ok(o.into());
+                }
+                ReceiveStep::Wait => return Ok(step_object("wait").into()),
+                ReceiveStep::Done => {
+                    let plan = self.plan.take().expect("running");
+                    self.received = Some(plan.finish().map_err(to_js)?);
+                    return Ok(step_object("done").into());
+                }
+            }
         }
-        let rows: Value = serde_json::from_str(rows_json).map_err(|e| {
-            fail(Error::new(ErrorCode::InvalidPayloadType, format!("payload {dataname:?}: rows are not JSON: {e}")))
-        })?;
-        let ipc = arrow::from_json_rows(&rows).map_err(fail)?;
-        self.add(dataname, payload_type, |_| Data::Arrow(ipc))
     }
 
-    /// Plans transports by the threshold; returns the indices to upload first.
-    pub fn start(&mut self) -> Vec<u32> {
-        self.plan = self.payloads.iter().map(|p| protocol::transport_for_size(p.bytes.len(), self.threshold)).collect();
-        self.wire = vec![None; self.payloads.len()];
-        (0..self.plan.len() as u32).filter(|&i| self.plan[i as usize] == Transport::Link).collect()
+    fn take(&mut self, id: u32) -> LinkFetch {
+        self.fetches.remove(&id).expect("an answer to a fetch step")
     }
 
-    pub fn dataname(&self, index: usize) -> String {
-        self.payloads[index].dataname.clone()
-    }
-
-    /// The serialized bytes of payload `index` (what an upload stores).
-    pub fn bytes(&self, index: usize) -> js_sys::Uint8Array {
-        js_sys::Uint8Array::from(&self.payloads[index].bytes[..])
-    }
-
-    /// Payload `index` was stored at `url`. `sha256`: the hex digest when the store computed it
-    /// while storing (the object store does), else it is computed here.
-    #[wasm_bindgen(js_name = setLink)]
-    pub fn set_link(&mut self, index: usize, url: String, sha256: Option<String>) {
-        let p = &self.payloads[index];
-        let sha256 = sha256.unwrap_or_else(|| protocol::sha256_hex(&p.bytes));
-        self.wire[index] = Some(protocol::link_payload(&p.dataname, p.payload_type, p.bytes.len(), url, sha256));
-        self.plan[index] = Transport::Link;
-    }
-
-    /// The upload of payload `index` failed: it goes direct if the envelope still fits.
-    #[wasm_bindgen(js_name = uploadFailed)]
-    pub fn upload_failed(&mut self, index: usize, message: &str) {
-        self.plan[index] = Transport::Direct;
-        self.upload_error = Some(Error::new(ErrorCode::UploadFailed, message));
-    }
-
-    /// Builds the envelope. Returns -1 when it fits max_payload (then `json()` is what to
-    /// publish), else the index of the payload to upload next; fails with PAYLOAD_TOO_LARGE or
-    /// UPLOAD_FAILED when nothing more can move to link.
-    pub fn fit(&mut self) -> JsResult<i32> {
-        let cid = self.envelope.correlation_id.clone();
-        self.envelope.payloads = self
-            .plan
-            .iter()
-            .zip(&self.wire)
-            .zip(&self.payloads)
-            .map(|((t, wire), p)| match (t, wire) {
-                (Transport::Link, Some(w)) => w.clone(),
-                _ => protocol::direct_payload(&p.dataname, p.payload_type, &p.bytes, false),
-            })
-            .collect();
-        let json = self.envelope.to_json();
-        if json.len() <= self.max_payload {
-            self.json = json;
-            return Ok(-1);
-        }
-        let fail = |e: Error| Err(to_js(e.with_correlation_id(&cid)));
-        let too_large = |why: &str| {
-            Error::new(
-                ErrorCode::PayloadTooLarge,
-                format!(
-                    "the envelope is {} bytes, over the server's max_payload of {}; {why}",
-                    json.len(),
-                    self.max_payload
-                ),
-            )
+    /// The head of fetch `id`'s HTTP answer: `status` (undefined for an opaque redirect), its
+    /// Location and announced length. Returns `{read, payload}`: read at most `read` bytes of the
+    /// body and answer `fetched(id, ...)` (payload true) or `fetchFailed(id, {status, detail})`;
+    /// or null: the answer is judged, read no more.
+    pub fn head(
+        &mut self,
+        config: &Config,
+        id: u32,
+        status: Option<u16>,
+        location: Option<String>,
+        content_length: Option<f64>,
+    ) -> JsValue {
+        let fetch = &self.fetches[&id];
+        let announced = content_length.filter(|n| n.is_finite() && *n >= 0.0).map(|n| n as u64);
+        let (read, payload) = match HttpHead::of(&fetch.url, status, location.as_deref(), announced, fetch.size) {
+            HttpHead::Payload => (fetch.size as f64 + 1.0, true),
+            HttpHead::Detail => (protocol::HTTP_ERROR_DETAIL_BYTES as f64, false),
+            HttpHead::Fail(failure) => {
+                let fetch = self.take(id);
+                self.plan().fetch_failed(&fetch, failure, &config.rules);
+                return JsValue::NULL;
+            }
         };
-        let sizes: Vec<usize> = self.payloads.iter().map(|p| p.bytes.len()).collect();
-        let Some(index) = protocol::largest_direct(&self.plan, &sizes) else {
-            return fail(too_large("every payload is already a link"));
+        let o = js_sys::Object::new();
+        set(&o, "read", &read.into());
+        set(&o, "payload", &payload.into());
+        o.into()
+    }
+
+    /// The size an object's info announces. Returns how many bytes of its data to read at most
+    /// (then answer `fetched`), or undefined: the fetch failed by it, read nothing.
+    #[wasm_bindgen(js_name = objectHead)]
+    pub fn object_head(&mut self, config: &Config, id: u32, size: f64) -> Option<f64> {
+        let expected = self.fetches[&id].size;
+        let Some(failure) = FetchFailure::announced(Some(size as u64), expected) else {
+            return Some(expected as f64 + 1.0);
         };
-        if let Some(e) = self.upload_error.take() {
-            return fail(Error::new(
-                ErrorCode::UploadFailed,
-                format!("{}; direct transport does not fit either", e.message),
-            ));
-        }
-        if !self.has_store {
-            return fail(too_large("no link store is configured (the object store needs JetStream)"));
-        }
-        Ok(index as i32)
+        let fetch = self.take(id);
+        self.plan().fetch_failed(&fetch, failure, &config.rules);
+        None
     }
 
-    /// The envelope JSON to publish (after `fit()` returned -1).
-    pub fn json(&self) -> String {
-        self.json.clone()
+    /// The bytes of fetch `id` (at most size + 1 read). `digest`: their sha256 when the host has
+    /// it, as lowercase hex (Web Crypto) or the object store's `SHA-256=<base64url>`; else core
+    /// hashes them.
+    pub fn fetched(&mut self, id: u32, bytes: Vec<u8>, digest: Option<String>) {
+        let fetch = self.take(id);
+        let sha256 = digest.map(|d| protocol::object_digest_hex(&d).unwrap_or(d));
+        self.plan().fetched(&fetch, Bytes::from(bytes), sha256.as_deref());
     }
-}
 
-/// One received message, checked by core: direct payloads are decoded and verified, link
-/// payloads wait for the host to fetch their bytes (`setLinkBytes` verifies them).
-#[wasm_bindgen]
-pub struct Incoming {
-    envelope: Envelope,
-    decoded: Vec<DecodedPayload>,
-    fetched: Vec<Option<Bytes>>,
-}
+    /// Fetch `id` failed: `fact` is what the host saw — `{network: message}`, `{notFound:
+    /// message}`, `{digestMismatch: message}`, or `{status, detail: Uint8Array}` (the start of an
+    /// error answer's body). Core decides whether it is tried again.
+    #[wasm_bindgen(js_name = fetchFailed)]
+    pub fn fetch_failed(&mut self, config: &Config, id: u32, fact: &JsValue) {
+        let get = |key: &str| js_sys::Reflect::get(fact, &key.into()).unwrap_or(JsValue::UNDEFINED);
+        let text = |key: &str| get(key).as_string();
+        let failure = if let Some(m) = text("network") {
+            FetchFailure::Network(m)
+        } else if let Some(m) = text("notFound") {
+            FetchFailure::NotFound(m)
+        } else if let Some(m) = text("digestMismatch") {
+            FetchFailure::DigestMismatch(m)
+        } else if let Some(status) = get("status").as_f64() {
+            let detail = get("detail").dyn_into::<js_sys::Uint8Array>().map(|d| d.to_vec()).unwrap_or_default();
+            FetchFailure::http_status(status as u16, &detail)
+        } else {
+            FetchFailure::Network(format!("the driver reported {fact:?}"))
+        };
+        let fetch = self.take(id);
+        self.plan().fetch_failed(&fetch, failure, &config.rules);
+    }
 
-#[wasm_bindgen]
-impl Incoming {
-    #[wasm_bindgen(constructor)]
-    pub fn new(message: &[u8]) -> JsResult<Incoming> {
-        let (envelope, decoded) = protocol::decode_message(message).map_err(to_js)?;
-        let fetched = vec![None; decoded.len()];
-        Ok(Incoming { envelope, decoded, fetched })
+    fn received(&self) -> &Received {
+        self.received.as_ref().expect("read after step() said done")
     }
 
     /// The envelope as JSON (direct payloads' inline data is null; link payloads keep their URL).
     #[wasm_bindgen(js_name = envelopeJson)]
     pub fn envelope_json(&self) -> String {
-        self.envelope.to_json()
+        self.received().envelope.to_json()
     }
 
-    #[wasm_bindgen(getter, js_name = correlationId)]
-    pub fn correlation_id(&self) -> String {
-        self.envelope.correlation_id.clone()
+    /// The error an error reply (NACK) carries, with its code and correlation id; null for any
+    /// other message.
+    #[wasm_bindgen(js_name = errorReply)]
+    pub fn error_reply(&self) -> JsValue {
+        self.received().envelope.error_reply().map_or(JsValue::NULL, to_js)
     }
 
-    #[wasm_bindgen(getter)]
-    pub fn length(&self) -> usize {
-        self.decoded.len()
-    }
-
-    pub fn dataname(&self, index: usize) -> String {
-        self.decoded[index].dataname.clone()
-    }
-
-    #[wasm_bindgen(js_name = payloadType)]
-    pub fn payload_type(&self, index: usize) -> String {
-        self.decoded[index].payload_type.as_str().to_owned()
-    }
-
-    /// The URL of a link payload, or undefined for a direct one.
-    #[wasm_bindgen(js_name = linkUrl)]
-    pub fn link_url(&self, index: usize) -> Option<String> {
-        match &self.decoded[index].source {
-            PayloadSource::Link(url) => Some(url.clone()),
-            PayloadSource::Inline(_) => None,
+    /// The payloads as `[dataname, value, payload_type]`: text → string, dictionary and
+    /// jsontable → their JSON value, arrowtable → its rows (with `rows`, spec/PROTOCOL.md §10.2)
+    /// or its IPC stream bytes, the byte types → Uint8Array.
+    pub fn payloads(&self, rows: bool) -> JsResult<js_sys::Array> {
+        let received = self.received();
+        let parse = |text: &str| js_sys::JSON::parse(text);
+        let out = js_sys::Array::new();
+        for p in &received.payloads {
+            let value = match &p.data {
+                Data::Text(s) => JsValue::from_str(s),
+                Data::Json(v) => parse(&v.to_string())?,
+                Data::JsonBytes(b) => parse(&String::from_utf8_lossy(b))?,
+                Data::Arrow(b) if rows => {
+                    let text =
+                        arrow::to_json_rows_text(b).map_err(|e| to_js(e.with_correlation_id(&self.correlation_id)))?;
+                    parse(&text)?
+                }
+                Data::Arrow(b) | Data::Bytes(b) => js_sys::Uint8Array::from(&b[..]).into(),
+            };
+            out.push(&js_sys::Array::of3(&p.dataname.as_str().into(), &value, &p.payload_type.as_str().into()));
         }
+        Ok(out)
     }
 
-    /// The declared size in bytes (a JS number: exact up to 2^53).
-    pub fn size(&self, index: usize) -> f64 {
-        self.decoded[index].size as f64
+    /// How each payload travelled: "direct" or "link".
+    pub fn transports(&self) -> Vec<String> {
+        self.received().payloads.iter().map(|p| p.transport.as_str().to_owned()).collect()
     }
+}
 
-    /// Checks fetched link bytes against the declared size and sha256, and keeps them. `sha256`:
-    /// the bytes' hex digest when the host has it (Web Crypto, or an object store that checked
-    /// the bytes against its stored digest), else the bytes are hashed here.
-    #[wasm_bindgen(js_name = setLinkBytes)]
-    pub fn set_link_bytes(&mut self, index: usize, bytes: Vec<u8>, sha256: Option<String>) -> JsResult<()> {
-        let p = &self.decoded[index];
-        let checked = match (&sha256, &p.sha256) {
-            (Some(actual), Some(expected)) if !actual.eq_ignore_ascii_case(expected) => Err(Error::new(
-                ErrorCode::ChecksumMismatch,
-                format!("payload {:?} sha256 is {actual}, metadata says {expected}", p.dataname),
-            )),
-            (Some(_), _) => p.verify_size(&bytes),
-            (None, _) => p.verify(&bytes),
-        };
-        checked.map_err(|e| to_js(e.with_correlation_id(&self.envelope.correlation_id)))?;
-        self.fetched[index] = Some(Bytes::from(bytes));
-        Ok(())
-    }
+#[cfg(test)]
+mod tests {
+    use super::canonical_name;
+    use natsbridge::protocol::{OptionName, SendOptionName};
 
-    /// The payload's value: text → string, dictionary/jsontable → JSON text (the host parses it),
-    /// arrowtable (checked) and the byte types → Uint8Array.
-    pub fn value(&self, index: usize) -> JsResult<JsValue> {
-        let p = &self.decoded[index];
-        let cid = &self.envelope.correlation_id;
-        let bytes = match (&p.source, &self.fetched[index]) {
-            (PayloadSource::Inline(b), _) | (PayloadSource::Link(_), Some(b)) => b.clone(),
-            (PayloadSource::Link(url), None) => {
-                return Err(to_js(
-                    Error::new(ErrorCode::DownloadFailed, format!("payload {:?}: {url} was not fetched", p.dataname))
-                        .with_correlation_id(cid),
-                ));
+    #[test]
+    fn camel_case_names_are_core_names() {
+        assert_eq!(canonical_name("objectStoreTtl"), "object_store_ttl");
+        assert_eq!(canonical_name("max_retries"), "max_retries");
+        let camel = |snake: &str| {
+            let mut out = String::new();
+            let mut upper = false;
+            for c in snake.chars() {
+                if c == '_' {
+                    upper = true;
+                } else {
+                    out.push(if upper { c.to_ascii_uppercase() } else { c });
+                    upper = false;
+                }
             }
+            out
         };
-        match protocol::deserialize(p.payload_type, bytes).map_err(|e| to_js(e.with_correlation_id(cid)))? {
-            Data::Text(s) => Ok(JsValue::from_str(&s)),
-            Data::Json(v) => Ok(JsValue::from_str(&v.to_string())),
-            Data::JsonBytes(b) | Data::Arrow(b) | Data::Bytes(b) => Ok(js_sys::Uint8Array::from(&b[..]).into()),
+        let names = OptionName::ALL.iter().map(|o| o.as_str()).chain(SendOptionName::ALL.iter().map(|o| o.as_str()));
+        for name in names {
+            assert_eq!(canonical_name(&camel(name)), name);
+            assert_eq!(canonical_name(name), name);
         }
     }
 }

@@ -110,7 +110,7 @@ async function browserSend(subj, fixtures, opts = {}) {
         if (f.type === "arrowtable" && opts.arrowAsTable) return [f.name, nb.arrow.tableFromJSON(f.rows), f.type];
         return [f.name, f.type === "arrowtable" ? f.rows : f.value, f.type];
       });
-      const [sent, json] = await conn.smartsend(subj, data, { size_threshold: opts.threshold, sender_name: "browser" });
+      const [sent, json] = await conn.smartsend(subj, data, { sizeThreshold: opts.threshold, senderName: "browser" });
       await conn.drain();
       return { sent, json };
     } finally {
@@ -123,7 +123,7 @@ async function browserSend(subj, fixtures, opts = {}) {
 async function browserToCli(fixtures, { threshold, cliArgs = [], arrowAsTable = false } = {}) {
   const subj = subject("b2c");
   const sub = await spawnReady(
-    CLI, ["--server", env.nats.url, ...cliArgs, "sub", subj, "--count", "1", "--json", "--ready", "--timeout", "20"],
+    CLI, ["--servers", env.nats.url, ...cliArgs, "sub", subj, "--count", "1", "--json", "--ready", "--timeout", "20"],
     "", { timeoutMs: 30_000 },
   );
   const { sent } = await browserSend(subj, fixtures, { threshold, arrowAsTable });
@@ -144,9 +144,9 @@ async function cliToBrowser(fixtures, { threshold, cliArgs = [], connectOpts = {
   }, { ws: env.nats.wsUrl, subj, connectOpts });
   try {
     const args = writeCliArgs(env.tmp, fixtures);
-    const sent = await run(CLI, ["--server", env.nats.url, ...cliArgs, "send", subj, ...args, "--threshold", String(threshold), "--print"]);
+    const sent = await run(CLI, ["--servers", env.nats.url, ...cliArgs, "send", subj, ...args, "--size-threshold", String(threshold), "--print"]);
     assert.equal(sent.code, 0, sent.stderr);
-    return await inPage(async ({ receiveOpts }) => show(await window.sub.next({ timeout_ms: 15000, ...receiveOpts })), { receiveOpts });
+    return await inPage(async ({ receiveOpts }) => show(await window.sub.next({ timeout: 15000, ...receiveOpts })), { receiveOpts });
   } finally {
     await ok(async () => window.conn.close());
   }
@@ -214,6 +214,7 @@ test("golden vectors decode and re-encode in the browser", async () => {
 test("constants match the core's", async () => {
   const r = await ok(async () => ({ core: await nb.coreConstants(), codes: nb.ERROR_CODES, purposes: Object.values(nb.MSG_PURPOSE) }));
   assert.deepEqual(r.codes, r.core.errorCodes);
+  assert.ok(r.codes.includes("INVALID_ARGUMENT"));
   assert.deepEqual(r.purposes, r.core.msgPurposes);
   assert.equal(r.core.sizeThreshold, 500000);
 });
@@ -262,7 +263,7 @@ test("CLI -> browser, link via fetch from an allowed HTTP origin", async () => {
   const before = env.web.requests.length;
   const r = await cliToBrowser(FIXTURES, {
     threshold: 0,
-    cliArgs: ["--fileserver", `${env.web.origin}/store`, "--http-put"],
+    cliArgs: ["--fileserver-url", `${env.web.origin}/store`, "--fileserver-kind", "http"],
     connectOpts: { allowed_origins: [`${env.web.origin}/store`] },
   });
   assert.ok(r.ok, JSON.stringify(r.error));
@@ -278,10 +279,10 @@ test("CLI -> browser, arrowtable as an apache-arrow Table and as IPC bytes", asy
     window.conn = await nb.connect({ servers: ws });
     window.sub = await window.conn.subscribe(subj, { arrow: "table" });
   }, { ws: env.nats.wsUrl, subj });
-  const sent = await run(CLI, ["--server", env.nats.url, "send", subj, ...writeCliArgs(env.tmp, f)]);
+  const sent = await run(CLI, ["--servers", env.nats.url, "send", subj, ...writeCliArgs(env.tmp, f)]);
   assert.equal(sent.code, 0, sent.stderr);
   const r = await ok(async () => {
-    const got = await window.sub.next({ timeout_ms: 15000 });
+    const got = await window.sub.next({ timeout: 15000 });
     const table = got.payloads[0][1];
     const ipc = await window.conn.smartreceive(
       nb.arrow.tableToIPC(table), { arrow: "ipc" }).catch((e) => e.code); // not an envelope
@@ -319,7 +320,7 @@ with natsbridge.connect_sync(sys.argv[1]) as nc:
     const py = await run(PYTHON, ["-c", script, env.nats.url, subj, String(threshold)]);
     assert.equal(py.code, 0, py.stderr);
     const r = await ok(async () => {
-      const e = await show(await window.sub.next({ timeout_ms: 15000 }));
+      const e = await show(await window.sub.next({ timeout: 15000 }));
       await window.conn.close();
       return e;
     });
@@ -368,7 +369,7 @@ test("smartsend: bad input is refused with its code, nothing published", async (
     const out = {
       unknownType: await code([["x", "hi", "spreadsheet"]]),
       typeCase: await code([["x", "hi", "Text"]]),
-      bytesAsText: await code([["x", new Uint8Array([1]), "text"]]),
+      bytesAsText: await code([["x", new Uint8Array([0xff]), "text"]]),
       textAsBinary: await code([["x", "hi", "binary"]]),
       nan: await code([["x", { a: NaN }, "dictionary"]]),
       infinity: await code([["x", [Infinity], "dictionary"]]),
@@ -379,13 +380,14 @@ test("smartsend: bad input is refused with its code, nothing published", async (
       arrowGarbage: await code([["x", new Uint8Array([1, 2, 3]), "arrowtable"]]),
       notAnArray: await code("hello"),
       notATriple: await code([["x", "hi"]]),
-      badThreshold: await code([["x", "hi", "text"]], { size_threshold: -1 }),
+      badThreshold: await code([["x", "hi", "text"]], { sizeThreshold: -1 }),
+      unknownOption: await code([["x", "hi", "text"]], { correlation: "x" }),
       badMetadata: await code([["x", "hi", "text"]], { metadata: [1] }),
       badPurpose: await code([["x", "hi", "text"]], { msg_purpose: 5 }),
       emptySubject: await conn.smartsend("", [["x", "hi", "text"]]).then(() => "sent", (e) => e.code),
       secondBad: await code([["ok", "fine", "text"], ["bad", "x", "image"]]),
     };
-    out.delivered = await sub.next({ timeout_ms: 300 }).then(() => "delivered", (e) => e.code);
+    out.delivered = await sub.next({ timeout: 300 }).then(() => "delivered", (e) => e.code);
     await conn.close();
     return out;
   }, { ws: env.nats.wsUrl });
@@ -394,8 +396,8 @@ test("smartsend: bad input is refused with its code, nothing published", async (
     textAsBinary: "INVALID_PAYLOAD_TYPE", nan: "INVALID_PAYLOAD_TYPE", infinity: "INVALID_PAYLOAD_TYPE",
     bigint: "INVALID_PAYLOAD_TYPE", undefinedMember: "INVALID_PAYLOAD_TYPE", notRows: "INVALID_PAYLOAD_TYPE",
     objectTable: "INVALID_PAYLOAD_TYPE", arrowGarbage: "INVALID_PAYLOAD_TYPE", notAnArray: "INVALID_PAYLOAD_TYPE",
-    notATriple: "INVALID_PAYLOAD_TYPE", badThreshold: "INVALID_ENVELOPE", badMetadata: "INVALID_ENVELOPE",
-    badPurpose: "INVALID_ENVELOPE", emptySubject: "INVALID_ENVELOPE",
+    notATriple: "INVALID_PAYLOAD_TYPE", badThreshold: "INVALID_ARGUMENT", unknownOption: "INVALID_ARGUMENT",
+    badMetadata: "INVALID_ARGUMENT", badPurpose: "INVALID_ARGUMENT", emptySubject: "INVALID_ARGUMENT",
     secondBad: "INVALID_PAYLOAD_TYPE", delivered: "TIMEOUT",
   });
 });
@@ -422,15 +424,15 @@ test("max_payload: no link store -> PAYLOAD_TOO_LARGE; failed upload -> UPLOAD_F
     const out = {
       maxPayload: conn.maxPayload,
       // Direct by threshold, over max_payload, nowhere to move it.
-      tooLarge: await code({ size_threshold: 10_000_000 }),
+      tooLarge: await code({ sizeThreshold: 10_000_000 }),
       // Link by threshold, the upload fails (no store), direct does not fit.
       uploadFailed: await code({}),
     };
     // Link by threshold, upload fails, direct fits: sent direct (the seeds' fallback).
     const [env] = await conn.smartsend("wasmtest.big", [["small", new Uint8Array(10), "binary"]], { size_threshold: 0 });
     out.fallback = env.payloads[0].transport;
-    out.received = (await sub.next({ timeout_ms: 5000 })).payloads[0][0];
-    out.afterwards = await sub.next({ timeout_ms: 300 }).then(() => "delivered", (e) => e.code);
+    out.received = (await sub.next({ timeout: 5000 })).payloads[0][0];
+    out.afterwards = await sub.next({ timeout: 300 }).then(() => "delivered", (e) => e.code);
     await conn.close();
     return out;
   }, { ws: env.nats.wsUrl });
@@ -445,8 +447,8 @@ test("max_payload: a direct-sized payload over max_payload moves to the object s
     const conn = await nb.connect({ servers: ws });
     const sub = await conn.subscribe("wasmtest.move");
     const big = new Uint8Array(900_000).map((_, i) => i % 251);
-    const [sent] = await conn.smartsend("wasmtest.move", [["small", "hi", "text"], ["big", big, "binary"]], { size_threshold: 10_000_000 });
-    const got = await sub.next({ timeout_ms: 10000 });
+    const [sent] = await conn.smartsend("wasmtest.move", [["small", "hi", "text"], ["big", big, "binary"]], { sizeThreshold: 10_000_000 });
+    const got = await sub.next({ timeout: 10000 });
     await conn.close();
     return { sent: sent.payloads.map((p) => p.transport), got: got.transports, same: got.payloads[1][1].every((b, i) => b === big[i]) };
   }, { ws: env.nats.wsUrl });
@@ -494,7 +496,7 @@ test("fetch links: backoff, fatal statuses, redirects, lies, caps, and no reques
       correlation_id: "c0ffee00-0000-4000-8000-000000000001",
       payloads: [{ dataname: "b", payload_type: "binary", transport: "link", encoding: "none", size, data: url, metadata: { sha256: sha }, ...over }],
     });
-    const opts = { allowed_origins: [`${o}/store`, `${o}/flaky`, `${o}/redirect`, `${o}/lie`], retry: { retries: 3, base_delay_ms: 50, max_delay_ms: 5000 } };
+    const opts = { allowed_origins: [`${o}/store`, `${o}/flaky`, `${o}/redirect`, `${o}/lie`], maxRetries: 3, baseDelay: 50, max_delay: 5000 };
     const recv = async (url, over, extra = {}) => {
       const t0 = performance.now();
       try {
@@ -516,8 +518,9 @@ test("fetch links: backoff, fatal statuses, redirects, lies, caps, and no reques
       pathOutside: await recv(`${o}/storeroom/blob.bin`),
       dotDot: await recv(`${o}/store/../tests/page.html`),
       overCap: await recv(`${o}/store/blob.bin`, {}, { max_download_bytes: 999 }),
-      badRetries: await recv(`${o}/store/blob.bin`, {}, { retry: { retries: "x" } }),
-      badOrigins: await recv(`${o}/store/blob.bin`, {}, { allowed_origins: "http://x" }),
+      badRetries: await recv(`${o}/store/blob.bin`, {}, { maxRetries: "x" }),
+      badOrigins: await recv(`${o}/store/blob.bin`, {}, { allowed_origins: ["not a url"] }),
+      oldRetry: await recv(`${o}/store/blob.bin`, {}, { retry: { retries: 2 } }),
     };
   }, { o, size: bytes.length, sha: sha256(bytes) });
   assert.equal(r.plain.ok, 1000);
@@ -532,8 +535,9 @@ test("fetch links: backoff, fatal statuses, redirects, lies, caps, and no reques
   assert.equal(r.pathOutside.code, "URL_NOT_ALLOWED");
   assert.equal(r.dotDot.code, "URL_NOT_ALLOWED");
   assert.equal(r.overCap.code, "PAYLOAD_TOO_LARGE");
-  assert.equal(r.badRetries.code, "INVALID_ENVELOPE");
-  assert.equal(r.badOrigins.code, "INVALID_ENVELOPE");
+  assert.equal(r.badRetries.code, "INVALID_ARGUMENT");
+  assert.equal(r.badOrigins.code, "INVALID_ARGUMENT");
+  assert.equal(r.oldRetry.code, "INVALID_ARGUMENT");
   const reqs = env.web.requests.slice(before);
   const count = (p) => reqs.filter((x) => x === `GET ${p}`).length;
   assert.equal(count("/flaky/2/blob.bin"), 3, "two 503s, then the bytes");
@@ -570,35 +574,35 @@ test("subscribe: a bad message throws its code and the subscription goes on; TIM
     const sub = await conn.subscribe("wasmtest.sub");
     conn.nc.publish("wasmtest.sub", "not json");
     await conn.smartsend("wasmtest.sub", [["t", "after", "text"]]);
-    const first = await sub.next({ timeout_ms: 5000 }).then(() => "ok", (e) => e.code);
+    const first = await sub.next({ timeout: 5000 }).then(() => "ok", (e) => e.code);
     const seen = [];
     for await (const env of sub) {
       seen.push(env.payloads[0][1]);
       break; // return() unsubscribes
     }
-    const timeout = await (await conn.subscribe("wasmtest.quiet")).next({ timeout_ms: 100 }).then(() => "ok", (e) => e.code);
+    const timeout = await (await conn.subscribe("wasmtest.quiet")).next({ timeout: 100 }).then(() => "ok", (e) => e.code);
     await conn.close();
     const refused = await nb.connect({ servers: "ws://127.0.0.1:1" }).then(() => "connected", (e) => e.code);
     const noServer = await nb.connect({}).then(() => "connected", (e) => e.code);
     return { first, seen, timeout, refused, noServer };
   }, { ws: env.nats.wsUrl });
-  assert.deepEqual(r, { first: "INVALID_ENVELOPE", seen: ["after"], timeout: "TIMEOUT", refused: "NATS_CONNECTION_FAILED", noServer: "NATS_CONNECTION_FAILED" });
+  assert.deepEqual(r, { first: "INVALID_ENVELOPE", seen: ["after"], timeout: "TIMEOUT", refused: "NATS_CONNECTION_FAILED", noServer: "INVALID_ARGUMENT" });
 });
 
 test("request/reply: CLI requests, the browser replies (ACK, then NACK); browser requests, TIMEOUT", async () => {
   const subj = subject("rpc");
   await ok(async ({ ws, subj }) => {
-    window.conn = await nb.connect({ servers: ws, sender_name: "responder" });
+    window.conn = await nb.connect({ servers: ws, senderName: "responder" });
     const sub = await window.conn.subscribe(subj);
     window.served = (async () => {
-      const req = await sub.next({ timeout_ms: 15000 });
+      const req = await sub.next({ timeout: 15000 });
       await window.conn.reply(req, [["answer", `got ${req.payloads[0][1]}`, "text"]]);
-      const req2 = await sub.next({ timeout_ms: 15000 });
-      await window.conn.replyError(req2, new nb.NATSBridgeError("DOWNLOAD_FAILED", "could not fetch it"));
+      const req2 = await sub.next({ timeout: 15000 });
+      await window.conn.replyError(req2, "DOWNLOAD_FAILED", "could not fetch it");
       return { subject: req.subject, hasReply: typeof req.reply === "string" };
     })();
   }, { ws: env.nats.wsUrl, subj });
-  const ack = await run(CLI, ["--server", env.nats.url, "request", subj, "-p", "text:q=ping", "--json", "--timeout", "10",
+  const ack = await run(CLI, ["--servers", env.nats.url, "request", subj, "-p", "text:q=ping", "--json", "--timeout", "10",
     "--correlation-id", "0b0e5c1e-6f5e-4c33-8a1f-2a64c3a3b001"]);
   assert.equal(ack.code, 0, ack.stderr);
   const reply = JSON.parse(ack.stdout.trim());
@@ -606,7 +610,7 @@ test("request/reply: CLI requests, the browser replies (ACK, then NACK); browser
   assert.equal(reply.correlation_id, "0b0e5c1e-6f5e-4c33-8a1f-2a64c3a3b001");
   assert.equal(reply.sender_name, "responder");
   assert.deepEqual(reply.payloads.map((p) => [p.dataname, p.value]), [["answer", "got ping"]]);
-  const nack = await run(CLI, ["--server", env.nats.url, "request", subj, "-p", "text:q=again", "--json", "--timeout", "10"]);
+  const nack = await run(CLI, ["--servers", env.nats.url, "request", subj, "-p", "text:q=again", "--json", "--timeout", "10"]);
   assert.notEqual(nack.code, 0);
   assert.match(nack.stderr, /DOWNLOAD_FAILED/);
   const served = await ok(async () => window.served);
@@ -617,19 +621,19 @@ test("request/reply: CLI requests, the browser replies (ACK, then NACK); browser
     const requester = await nb.connect({ servers: ws });
     const sub = await window.conn.subscribe(`${subj}.b`);
     const serving = (async () => {
-      const req = await sub.next({ timeout_ms: 5000 });
+      const req = await sub.next({ timeout: 5000 });
       await window.conn.reply(req, [["n", { echo: req.payloads[0][1] }, "dictionary"]], { metadata: { k: 1 } });
-      const req2 = await sub.next({ timeout_ms: 5000 });
-      await window.conn.replyError(req2, { code: "CHECKSUM_MISMATCH", message: "bad bytes" });
-      const req3 = await sub.next({ timeout_ms: 5000 });
-      await window.conn.replyError(req3, { code: "NOT_A_CODE", message: "x" }).catch((e) => e.code).then((c) => { window.badCode = c; });
+      const req2 = await sub.next({ timeout: 5000 });
+      await window.conn.replyError(req2, "CHECKSUM_MISMATCH", "bad bytes");
+      const req3 = await sub.next({ timeout: 5000 });
+      await window.conn.replyError(req3, "NOT_A_CODE", "x").catch((e) => e.code).then((c) => { window.badCode = c; });
     })();
     const env = await requester.request(`${subj}.b`, [["q", "hi", "text"]], { correlation_id: "0b0e5c1e-6f5e-4c33-8a1f-2a64c3a3b002" });
     const nackErr = await requester.request(`${subj}.b`, [["q", "hi", "text"]], { correlation_id: "0b0e5c1e-6f5e-4c33-8a1f-2a64c3a3b003" })
       .then(() => null, (e) => [e.code, e.correlation_id]);
-    const timedOut = await requester.request(`${subj}.b`, [["q", "hi", "text"]], { timeout_ms: 300 }).then(() => "ok", (e) => e.code);
+    const timedOut = await requester.request(`${subj}.b`, [["q", "hi", "text"]], { timeout: 300 }).then(() => "ok", (e) => e.code);
     await serving;
-    const noResponders = await requester.request(`${subj}.nobody`, [["q", "hi", "text"]], { timeout_ms: 2000 }).then(() => "ok", (e) => e.code);
+    const noResponders = await requester.request(`${subj}.nobody`, [["q", "hi", "text"]], { timeout: 2000 }).then(() => "ok", (e) => e.code);
     const noReplyTo = await window.conn.reply({ correlation_id: "c" }, []).then(() => "ok", (e) => e.code);
     await requester.close();
     await window.conn.close();
@@ -639,22 +643,36 @@ test("request/reply: CLI requests, the browser replies (ACK, then NACK); browser
   assert.deepEqual(r, {
     purpose: "ACK", cid: "0b0e5c1e-6f5e-4c33-8a1f-2a64c3a3b002", value: { echo: "hi" }, meta: { k: 1 },
     nackErr: ["CHECKSUM_MISMATCH", "0b0e5c1e-6f5e-4c33-8a1f-2a64c3a3b003"], timedOut: "TIMEOUT",
-    badCode: "INVALID_ENVELOPE", noResponders: "TIMEOUT", noReplyTo: "INVALID_ENVELOPE",
+    badCode: "INVALID_ARGUMENT", noResponders: "TIMEOUT", noReplyTo: "INVALID_ENVELOPE",
   });
 });
 
-test("seeds' one-call style: smartsend with broker_url reuses one connection", async () => {
+test("seeds' one-call style: one shared connection per connection settings, keyed by the core", async () => {
   const r = await ok(async ({ ws }) => {
     const conn = await nb.connect({ servers: ws });
     const sub = await conn.subscribe("wasmtest.seed");
     const [a] = await nb.smartsend("wasmtest.seed", [["m", "one", "text"]], { broker_url: ws, msg_purpose: "event", metadata: { k: 1 } });
-    const [b] = await nb.smartsend("wasmtest.seed", [["m", "two", "text"]], { broker_url: ws, reply_to: "r.x" });
-    const x = await sub.next({ timeout_ms: 5000 });
-    const y = await sub.next({ timeout_ms: 5000 });
+    // The same settings spelled in camelCase: the same connection.
+    const [b] = await nb.smartsend("wasmtest.seed", [["m", "two", "text"]], { brokerUrl: ws, replyTo: "r.x" });
+    // Other connection settings (maxRetries): another connection; senderName and sizeThreshold
+    // are this message's.
+    const [c] = await nb.smartsend("wasmtest.seed", [["m", "big", "text"]], { brokerUrl: ws, maxRetries: 2, senderName: "other", sizeThreshold: 0 });
+    const x = await sub.next({ timeout: 5000 });
+    const y = await sub.next({ timeout: 5000 });
+    const z = await sub.next({ timeout: 5000 });
+    // A link from the object store, read through the shared connection of brokerUrl; without one
+    // nothing serves it.
+    const [link] = await conn.smartsend("wasmtest.void", [["b", new Uint8Array([5, 6, 7]), "binary"]], { sizeThreshold: 0 });
+    const viaBroker = await nb.smartreceive(JSON.stringify(link), { brokerUrl: ws }).then((e) => Array.from(e.payloads[0][1]));
+    const alone = await nb.smartreceive(JSON.stringify(link)).then(() => "ok", (e) => e.code);
+    await nb.close();
     await conn.close();
-    return { same: a.sender_id === b.sender_id, broker: a.broker_url, purpose: x.msg_purpose, meta: x.metadata, reply: y.reply_to, texts: [x.payloads[0][1], y.payloads[0][1]] };
+    return { same: a.sender_id === b.sender_id, other: a.sender_id !== c.sender_id, broker: a.broker_url, purpose: x.msg_purpose,
+      meta: x.metadata, reply: y.reply_to, texts: [x.payloads[0][1], y.payloads[0][1], z.payloads[0][1]],
+      senders: [x.sender_name, z.sender_name], transports: [x.transports[0], z.transports[0]], viaBroker, alone };
   }, { ws: env.nats.wsUrl });
-  assert.deepEqual(r, { same: true, broker: env.nats.wsUrl, purpose: "event", meta: { k: 1 }, reply: "r.x", texts: ["one", "two"] });
+  assert.deepEqual(r, { same: true, other: true, broker: env.nats.wsUrl, purpose: "event", meta: { k: 1 }, reply: "r.x",
+    texts: ["one", "two", "big"], senders: ["", "other"], transports: ["direct", "link"], viaBroker: [5, 6, 7], alone: "URL_NOT_ALLOWED" });
 });
 
 test("malformed Arrow IPC never escapes as a crash: the core restarts, in-flight calls still finish", async () => {
@@ -692,9 +710,9 @@ test("malformed Arrow IPC never escapes as a crash: the core restarts, in-flight
     const link = JSON.stringify({ correlation_id: "c0ffee00-0000-4000-8000-000000000002", payloads: [{ dataname: "s",
       payload_type: "binary", transport: "link", encoding: "none", size: 5000, data: `${o}/flaky/1/slow.bin` }] });
     const receiving = conn.smartreceive(link, {});
-    const slowConn = await nb.connect({ servers: ws, allowed_origins: [`${o}/flaky`], retry: { base_delay_ms: 300 } });
+    const slowConn = await nb.connect({ servers: ws, allowedOrigins: [`${o}/flaky`], baseDelay: 300 });
     const receiving2 = slowConn.smartreceive(link);
-    const sending = conn.smartsend("wasmtest.arrow", [["big", new Uint8Array(3_000_000).fill(7), "binary"]], { size_threshold: 0 });
+    const sending = conn.smartsend("wasmtest.arrow", [["big", new Uint8Array(3_000_000).fill(7), "binary"]], { sizeThreshold: 0 });
     const abortCode = await nb.smartreceive(message(aborting)).then(() => "ok", (e) => e.code);
     const received = await receiving2.then((e) => e.payloads[0][1].length, (e) => e.code);
     const sent = await sending.then(([e]) => e.payloads[0].transport, (e) => e.code);
@@ -706,11 +724,187 @@ test("malformed Arrow IPC never escapes as a crash: the core restarts, in-flight
   }, { ws: env.nats.wsUrl, o: env.web.origin });
   const kinds = Object.keys(r.outcomes).sort();
   assert.deepEqual(kinds, ["DESERIALIZATION_ERROR", "ok"], JSON.stringify(r.outcomes));
-  assert.ok(r.sendCode, "the sweep found no input that aborts the core; the restart path went untested");
+  assert.ok(r.sendCode, `the sweep found no input that aborts the core; the restart path went untested: ${JSON.stringify(r.outcomes)}`);
   assert.deepEqual({ ...r, outcomes: undefined }, {
     outcomes: undefined, sendCode: "INVALID_PAYLOAD_TYPE", abortCode: "DESERIALIZATION_ERROR", received: 5000,
     sent: "link", notAllowed: "URL_NOT_ALLOWED", after: 50,
   });
+});
+
+// --- the core's rules, driven from the browser ----------------------------------------------
+
+/** GET times (ms) of `path` in the web server's log since index `from`. */
+function getTimes(from, path) {
+  const { requests, requestTimes } = env.web;
+  return requests.map((r, i) => [r, requestTimes[i]]).slice(from).filter(([r]) => r === `GET ${path}`).map(([, t]) => t);
+}
+
+test("fetch retries follow core's schedule: attempts, doubling delays up to the cap, then DOWNLOAD_FAILED", async () => {
+  const bytes = Buffer.from(affine(700, 3, 1, 256));
+  env.web.store.set("sched.bin", bytes);
+  const o = env.web.origin;
+  const before = env.web.requests.length;
+  const r = await ok(async ({ o, size, sha }) => {
+    const link = (url) => JSON.stringify({ correlation_id: "c0ffee00-0000-4000-8000-00000000000a",
+      payloads: [{ dataname: "b", payload_type: "binary", transport: "link", encoding: "none", size, data: url, metadata: { sha256: sha } }] });
+    // camelCase and snake_case spellings, durations in ms.
+    const opts = { allowedOrigins: `${o}/flaky`, maxRetries: 4, base_delay: 80, maxDelay: 200 };
+    const recv = (url) => nb.smartreceive(link(url), opts).then((e) => e.payloads[0][1].length, (e) => [e.code, e.reason]);
+    return { recovered: await recv(`${o}/flaky/3/sched.bin`), exhausted: await recv(`${o}/flaky/99/sched.bin`) };
+  }, { o, size: bytes.length, sha: sha256(bytes) });
+  assert.equal(r.recovered, 700);
+  assert.equal(r.exhausted[0], "DOWNLOAD_FAILED");
+  assert.match(r.exhausted[1], /after 4 attempts: HTTP 503: try later$/);
+  const gaps = (ts) => ts.slice(1).map((t, i) => t - ts[i]);
+  for (const path of ["/flaky/3/sched.bin", "/flaky/99/sched.bin"]) {
+    const times = getTimes(before, path);
+    assert.equal(times.length, 4, `${path}: maxRetries 4 is 4 attempts in all`);
+    gaps(times).forEach((gap, i) => {
+      const want = [80, 160, 200][i];
+      assert.ok(gap >= want - 5 && gap < want + 150, `${path}: wait ${i + 1} was ${gap} ms, core says ${want}`);
+    });
+  }
+});
+
+test("a link nobody serves is URL_NOT_ALLOWED before any request, even beside an allowed one", async () => {
+  env.web.store.set("ok.bin", Buffer.from("fine"));
+  const o = env.web.origin;
+  const before = env.web.requests.length;
+  const r = await ok(async ({ o, ws }) => {
+    const payload = (dataname, data) => ({ dataname, payload_type: "binary", transport: "link", encoding: "none", size: 4, data });
+    const msg = (...payloads) => JSON.stringify({ correlation_id: "c0ffee00-0000-4000-8000-00000000000b", payloads });
+    const code = (p) => p.then(() => "ok", (e) => [e.code, e.correlation_id]);
+    const mixed = msg(payload("a", `${o}/store/ok.bin`), payload("b", `${o}/private/x.bin`));
+    const objectLink = msg(payload("a", "nats-obj://natsbridge/00000000-0000-4000-8000-000000000000"));
+    const noStore = await nb.connect({ servers: ws, objectStore: false, allowedOrigins: [`${o}/store`] });
+    const out = {
+      mixed: await code(nb.smartreceive(mixed, { allowedOrigins: [`${o}/store`] })),
+      userinfo: await code(nb.smartreceive(msg(payload("a", `${o.replace("//", "//u:p@")}/store/ok.bin`)), { allowedOrigins: [`${o}/store`] })),
+      objectNoStore: await code(noStore.smartreceive(objectLink)),
+      allowedAlone: await nb.smartreceive(msg(payload("a", `${o}/store/ok.bin`)), { allowedOrigins: [`${o}/store`] }).then((e) => e.payloads[0][1].length),
+    };
+    await noStore.close();
+    return out;
+  }, { o, ws: env.nats.wsUrl });
+  const cid = "c0ffee00-0000-4000-8000-00000000000b";
+  assert.deepEqual(r, { mixed: ["URL_NOT_ALLOWED", cid], userinfo: ["URL_NOT_ALLOWED", cid], objectNoStore: ["URL_NOT_ALLOWED", cid], allowedAlone: 4 });
+  const reqs = env.web.requests.slice(before);
+  assert.deepEqual(reqs.filter((x) => x.startsWith("GET /store/") || x.startsWith("GET /private/")), ["GET /store/ok.bin"],
+    "only the message whose links are all allowed made a request");
+});
+
+test("every caller mistake is INVALID_ARGUMENT", async () => {
+  const r = await ok(async ({ ws }) => {
+    const code = (p) => Promise.resolve().then(p).then(() => "ok", (e) => (e.name === "NATSBridgeError" ? e.code : `${e.name}: ${e.message}`));
+    const connect = (opts) => code(() => nb.connect({ servers: ws, ...opts }));
+    const conn = await nb.connect({ servers: ws });
+    const sub = await conn.subscribe("wasmtest.args");
+    const out = {
+      unknown: await connect({ bogus: 1 }),
+      badThreshold: await connect({ sizeThreshold: -1 }),
+      fractionalThreshold: await connect({ size_threshold: 1.5 }),
+      zeroRetries: await connect({ maxRetries: 0 }),
+      negativeDelay: await connect({ baseDelay: -5 }),
+      nanDelay: await connect({ maxDelay: NaN }),
+      badTtl: await connect({ objectStoreTtl: "soon" }),
+      badFlag: await connect({ objectStore: "maybe" }),
+      badOrigin: await connect({ allowedOrigins: ["not a url"] }),
+      twice: await connect({ maxRetries: 2, max_retries: 3 }),
+      oldRetry: await connect({ retry: { retries: 2 } }),
+      oldTtl: await connect({ object_store_ttl_ms: 1000 }),
+      oldPass: await connect({ pass: "x" }),
+      unavailable: await connect({ nkey: "SUAAAAAAAA" }),
+      fileserver: await connect({ fileserverUrl: "http://127.0.0.1:1/plik" }),
+      badArrow: await connect({ arrow: "columns" }),
+      notAnObject: await code(() => nb.connect(`${ws}`)),
+      noServer: await code(() => nb.connect({})),
+      nextOldName: await code(() => sub.next({ timeout_ms: 10 })),
+      nextNegative: await code(() => sub.next({ timeout: -1 })),
+      subscribeQueue: await code(() => conn.subscribe("wasmtest.args", { queue: 5 })),
+      subscribeUnknown: await code(() => conn.subscribe("wasmtest.args", { queue_group: "q" })),
+      requestTimeout: await code(() => conn.request("wasmtest.args", [], { timeout: "5s" })),
+      requestOldName: await code(() => conn.request("wasmtest.args", [], { timeout_ms: 100 })),
+      sendOption: await code(() => conn.smartsend("wasmtest.args", [], { correlation: "c" })),
+      sendSubject: await code(() => conn.smartsend(42, [])),
+      replyCode: await code(() => conn.replyError({ correlation_id: "c", reply: "r" }, "NOPE", "x")),
+      replyMessage: await code(() => conn.replyError({ correlation_id: "c", reply: "r" }, "TIMEOUT", 5)),
+      replyRequest: await code(() => conn.reply("not an envelope", [])),
+      receiveOption: await code(() => conn.smartreceive("{}", { allowedOrigins: ["http://x"] })),
+      oneCallNoBroker: await code(() => nb.smartsend("wasmtest.args", [["t", "x", "text"]], {})),
+      oneCallReceiveSendOption: await code(() => nb.smartreceive("{}", { msgPurpose: "event" })),
+    };
+    out.delivered = await sub.next({ timeout: 200 }).then(() => "delivered", (e) => e.code);
+    await conn.close();
+    return out;
+  }, { ws: env.nats.wsUrl });
+  const { delivered, ...mistakes } = r;
+  for (const [name, code] of Object.entries(mistakes)) assert.equal(code, "INVALID_ARGUMENT", name);
+  assert.equal(delivered, "TIMEOUT", "nothing was published");
+});
+
+test("close() drains: messages already on their way are delivered before the connection closes", async () => {
+  const r = await ok(async ({ ws }) => {
+    const receiver = await nb.connect({ servers: ws });
+    const sender = await nb.connect({ servers: ws });
+    const sub = await receiver.subscribe("wasmtest.drain");
+    const n = 3000;
+    // Not awaited one by one: they are published as fast as the sender can, then flushed.
+    const sends = Array.from({ length: n }, (_, i) => sender.smartsend("wasmtest.drain", [["i", `${i}`.padEnd(500), "text"]]));
+    await Promise.all(sends);
+    await sender.flush();
+    const closing = receiver.close();
+    let got = 0;
+    for (;;) {
+      const env = await sub.next({ timeout: 5000 });
+      if (env === null) break;
+      got++;
+    }
+    await closing;
+    await sender.close();
+    const afterClose = await sender.smartsend("wasmtest.drain", [["i", "late", "text"]]).then(() => "sent", (e) => e.code);
+    return { got, closed: receiver.nc.isClosed(), afterClose };
+  }, { ws: env.nats.wsUrl });
+  assert.deepEqual(r, { got: 3000, closed: true, afterClose: "NATS_CONNECTION_FAILED" });
+});
+
+test("vocabulary: the browser takes core's option names, camelCase and snake_case, and its types list them", async () => {
+  const r = await ok(async ({ ws }) => {
+    const core = await nb.coreConstants();
+    const camel = (s) => s.replace(/_([a-z])/g, (_, c) => c.toUpperCase());
+    const message = (p) => p.then(() => "accepted", (e) => e.reason);
+    const conn = await nb.connect({ servers: ws });
+    const connect = {};
+    for (const name of core.optionNames) {
+      // A value of the wrong kind: core names the option it checked, or says a page cannot use it.
+      for (const spelling of new Set([name, camel(name)])) connect[spelling] = await message(nb.connect({ servers: ws, [spelling]: {} }));
+    }
+    const send = {};
+    for (const name of core.sendOptionNames) {
+      for (const spelling of new Set([name, camel(name)])) send[spelling] = await message(conn.smartsend("wasmtest.vocab", [], { [spelling]: [] }));
+    }
+    const typo = await message(nb.connect({ servers: ws, sizeThresold: 1 }));
+    await conn.close();
+    return { core, connect, send, typo };
+  }, { ws: env.nats.wsUrl });
+  const camel = (s) => s.replace(/_([a-z])/g, (_, c) => c.toUpperCase());
+  for (const name of r.core.optionNames) {
+    for (const spelling of [name, camel(name)]) {
+      const why = r.connect[spelling];
+      if (r.core.unavailableOptions.includes(name)) assert.match(why, /not available in the browser/, spelling);
+      else assert.ok(why.startsWith(`option "${name}" needs`), `${spelling}: ${why}`);
+    }
+  }
+  for (const name of r.core.sendOptionNames) {
+    for (const spelling of [name, camel(name)]) assert.ok(r.send[spelling].startsWith(`option "${name}" needs`), `${spelling}: ${r.send[spelling]}`);
+  }
+  assert.match(r.typo, /^unknown option "size_thresold"/);
+  // The public types name exactly core's options a page can use, in camelCase.
+  const dts = fs.readFileSync(path.join(repo, "bindings-wasm/js/natsbridge.d.ts"), "utf8");
+  const keys = (iface) => [...dts.match(new RegExp(`interface ${iface}\\b[^{]*\\{([^}]*)\\}`))[1].matchAll(/(\w+)\?:/g)].map((m) => m[1]);
+  const connectKeys = [...keys("ConnectOptions"), ...keys("DownloadOptions")].filter((k) => k !== "arrow" && k !== "wasm").sort();
+  const available = r.core.optionNames.filter((n) => !r.core.unavailableOptions.includes(n)).map(camel).sort();
+  assert.deepEqual(connectKeys, available);
+  assert.deepEqual(keys("SendOptions").sort(), r.core.sendOptionNames.map(camel).sort());
 });
 
 // --- the example page ------------------------------------------------------------------------
@@ -741,7 +935,7 @@ test("example page shows a received envelope: text, tables as HTML tables, the i
     fs.writeFileSync(png, tinyPng());
     const rows = path.join(env.tmp, "rows.json");
     fs.writeFileSync(rows, JSON.stringify([{ city: "Oslo", temp: -3.5 }, { city: "Lima", temp: 19 }]));
-    const sent = await run(CLI, ["--server", env.nats.url, "send", "demo.cli", "-p", "text:msg=hello page",
+    const sent = await run(CLI, ["--servers", env.nats.url, "send", "demo.cli", "-p", "text:msg=hello page",
       "-p", `jsontable:cities=@${rows}`, "-p", `arrowtable:table=@${rows}`, "-p", `image:dot=@${png}`]);
     assert.equal(sent.code, 0, sent.stderr);
     await page.waitForSelector(".envelope img", { timeout: 15000 });

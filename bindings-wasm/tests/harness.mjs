@@ -79,7 +79,7 @@ const TYPES = { ".html": "text/html", ".js": "text/javascript", ".mjs": "text/ja
  *   GET /flaky/<n>/<key>          503 for the first n requests, then the stored bytes
  *   GET /redirect/<key>           302 to /store/<key>
  *   GET /lie/<key>                the stored bytes with the first byte changed
- * `requests` lists every request as "METHOD /path".
+ * `requests` lists every request as "METHOD /path", `requestTimes` when each came (ms, Date.now()).
  */
 export async function startWeb(extraRoots = {}) {
   const roots = {
@@ -94,10 +94,12 @@ export async function startWeb(extraRoots = {}) {
   const store = new Map();
   const counts = new Map();
   const requests = [];
+  const requestTimes = [];
   const server = http.createServer(async (req, res) => {
     const url = new URL(req.url, "http://x");
     const p = decodeURIComponent(url.pathname);
     requests.push(`${req.method} ${p}`);
+    requestTimes.push(Date.now());
     const send = (status, body = "", headers = {}) => {
       res.writeHead(status, headers);
       res.end(body);
@@ -143,6 +145,7 @@ export async function startWeb(extraRoots = {}) {
     origin: `http://127.0.0.1:${server.address().port}`,
     store,
     requests,
+    requestTimes,
     async close() {
       server.closeAllConnections();
       server.close();

@@ -7,7 +7,8 @@ mod show;
 
 use clap::{Args, Parser, Subcommand};
 use natsbridge::error::Error;
-use natsbridge::io::{Client, ConnectOptions, FileServerKind, SendOptions};
+use natsbridge::io::{Client, ConnectOptions, SendOptions};
+use natsbridge::protocol::TimeUnit;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -21,10 +22,12 @@ struct Cli {
     command: Command,
 }
 
+/// Connection options: each flag is one of core's option names in kebab-case (durations in
+/// seconds), so the CLI, Python and C share one vocabulary.
 #[derive(Args)]
 struct ConnArgs {
     /// NATS server URL (repeat for several); default $NATS_URL or nats://localhost:4222.
-    #[arg(short, long = "server", global = true)]
+    #[arg(short = 's', long = "servers", global = true)]
     servers: Vec<String>,
     /// Connection name shown by the server.
     #[arg(long, global = true)]
@@ -39,25 +42,30 @@ struct ConnArgs {
     #[arg(long, global = true, env = "NATS_NKEY", hide_env_values = true)]
     nkey: Option<String>,
     #[arg(long, global = true)]
-    creds: Option<PathBuf>,
+    credentials_file: Option<String>,
     #[arg(long, global = true)]
-    tls_ca: Option<PathBuf>,
+    tls_ca_file: Option<String>,
     #[arg(long, global = true)]
-    tls_cert: Option<PathBuf>,
+    tls_cert_file: Option<String>,
     #[arg(long, global = true)]
-    tls_key: Option<PathBuf>,
+    tls_key_file: Option<String>,
+    #[arg(long, global = true)]
+    tls_required: bool,
     /// File server for link payloads (default $FILESERVER_URL; none: the JetStream object store).
     #[arg(long, global = true)]
-    fileserver: Option<String>,
-    /// The file server is a plain HTTP PUT/GET server rather than Plik.
+    fileserver_url: Option<String>,
+    /// plik (default) or http (a plain PUT/GET server).
     #[arg(long, global = true)]
-    http_put: bool,
+    fileserver_kind: Option<String>,
     /// Plik one-shot uploads (the first download deletes the file).
     #[arg(long, global = true)]
-    oneshot: bool,
-    /// Further origins link payloads may be downloaded from.
-    #[arg(long = "allow-origin", global = true)]
+    plik_oneshot: bool,
+    /// Further origins link payloads may be downloaded from (repeatable).
+    #[arg(long, global = true)]
     allowed_origins: Vec<String>,
+    /// Download attempts per link.
+    #[arg(long, global = true)]
+    max_retries: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -120,13 +128,14 @@ enum Command {
     },
 }
 
+/// Per-message options: core's send option names in kebab-case.
 #[derive(Args)]
 struct MessageArgs {
     /// A payload, `TYPE:NAME=VALUE`; types: text dictionary jsontable arrowtable image audio video binary.
     #[arg(short = 'p', long = "payload", required = true)]
     payloads: Vec<String>,
     #[arg(long)]
-    purpose: Option<String>,
+    msg_purpose: Option<String>,
     #[arg(long)]
     correlation_id: Option<String>,
     #[arg(long)]
@@ -135,53 +144,68 @@ struct MessageArgs {
     receiver_name: Option<String>,
     #[arg(long)]
     reply_to: Option<String>,
-    /// Size threshold in bytes for link transport.
+    /// Payloads of this many bytes or more go by link.
     #[arg(long)]
-    threshold: Option<usize>,
+    size_threshold: Option<String>,
+}
+
+/// Sets each given `(option name, value)` through core's vocabulary (INVALID_ARGUMENT on a bad value).
+fn named<'a>(pairs: impl IntoIterator<Item = (&'a str, Option<&'a String>)>) -> Vec<(&'a str, serde_json::Value)> {
+    pairs.into_iter().filter_map(|(name, v)| v.map(|v| (name, serde_json::Value::String(v.clone())))).collect()
 }
 
 impl MessageArgs {
-    fn send_options(&self) -> SendOptions {
-        SendOptions {
-            size_threshold: self.threshold,
-            correlation_id: self.correlation_id.clone(),
-            msg_purpose: self.purpose.clone(),
-            sender_name: self.sender_name.clone(),
-            receiver_name: self.receiver_name.clone(),
-            reply_to: self.reply_to.clone(),
-            ..Default::default()
+    fn send_options(&self) -> Result<SendOptions, Error> {
+        let mut opts = SendOptions::default();
+        for (name, value) in named([
+            ("msg_purpose", self.msg_purpose.as_ref()),
+            ("correlation_id", self.correlation_id.as_ref()),
+            ("sender_name", self.sender_name.as_ref()),
+            ("receiver_name", self.receiver_name.as_ref()),
+            ("reply_to", self.reply_to.as_ref()),
+            ("size_threshold", self.size_threshold.as_ref()),
+        ]) {
+            opts.set(name, &value)?;
         }
+        Ok(opts)
     }
 }
 
 impl ConnArgs {
-    fn options(&self) -> ConnectOptions {
-        let mut o = ConnectOptions {
-            servers: self.servers.clone(),
-            name: self.name.clone(),
-            user: self.user.clone(),
-            password: self.password.clone(),
-            token: self.token.clone(),
-            nkey: self.nkey.clone(),
-            credentials_file: self.creds.clone(),
-            tls_ca_file: self.tls_ca.clone(),
-            tls_cert_file: self.tls_cert.clone(),
-            tls_key_file: self.tls_key.clone(),
-            ..Default::default()
-        };
-        o.bridge.fileserver_url = self.fileserver.clone();
-        if self.http_put {
-            o.bridge.fileserver_kind = FileServerKind::HttpPut;
+    fn options(&self) -> Result<ConnectOptions, Error> {
+        let mut o = ConnectOptions::default();
+        let s = &mut o.settings;
+        s.sender_name = "natsbridge-cli".into();
+        let flag = |on: bool| on.then(|| "true".to_owned());
+        let (tls_required, plik_oneshot) = (flag(self.tls_required), flag(self.plik_oneshot));
+        let lists = [("servers", &self.servers), ("allowed_origins", &self.allowed_origins)];
+        for (name, items) in lists {
+            s.set(name, &serde_json::json!(items), TimeUnit::Seconds)?;
         }
-        o.bridge.plik.oneshot = self.oneshot;
-        o.bridge.allowed_origins = self.allowed_origins.clone();
-        o.bridge.sender_name = "natsbridge-cli".into();
-        o
+        for (name, value) in named([
+            ("name", self.name.as_ref()),
+            ("user", self.user.as_ref()),
+            ("password", self.password.as_ref()),
+            ("token", self.token.as_ref()),
+            ("nkey", self.nkey.as_ref()),
+            ("credentials_file", self.credentials_file.as_ref()),
+            ("tls_ca_file", self.tls_ca_file.as_ref()),
+            ("tls_cert_file", self.tls_cert_file.as_ref()),
+            ("tls_key_file", self.tls_key_file.as_ref()),
+            ("tls_required", tls_required.as_ref()),
+            ("fileserver_url", self.fileserver_url.as_ref()),
+            ("fileserver_kind", self.fileserver_kind.as_ref()),
+            ("plik_oneshot", plik_oneshot.as_ref()),
+            ("max_retries", self.max_retries.as_ref()),
+        ]) {
+            s.set(name, &value, TimeUnit::Seconds)?;
+        }
+        Ok(o)
     }
 
     async fn connect(&self, progress: &show::TransferProgress) -> Result<Client, Error> {
-        let mut options = self.options();
-        options.bridge.transfer_progress = Some(progress.callback());
+        let mut options = self.options()?;
+        options.transfer_progress = Some(progress.callback());
         Client::connect(options).await
     }
 }
@@ -208,7 +232,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
         Command::Send { subject, msg, print } => {
             let payloads = payload_arg::parse_all(&msg.payloads)?;
             let client = cli.conn.connect(&progress).await?;
-            let sent = client.smartsend(&subject, payloads, &msg.send_options()).await;
+            let sent = client.smartsend(&subject, payloads, &msg.send_options()?).await;
             progress.finish();
             let sent = sent?;
             client.flush().await?;
@@ -255,10 +279,53 @@ async fn run(cli: Cli) -> Result<(), Error> {
             let payloads = payload_arg::parse_all(&msg.payloads)?;
             let client = cli.conn.connect(&progress).await?;
             let reply =
-                client.request(&subject, payloads, &msg.send_options(), Duration::from_secs_f64(timeout)).await?;
+                client.request(&subject, payloads, &msg.send_options()?, Duration::from_secs_f64(timeout)).await?;
             show::received(&reply, None, json)
         }
         Command::Dev { port, websocket_port } => dev::run_foreground(port, websocket_port).await,
         Command::Demo { receiver } => dev::demo(receiver).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+    use natsbridge::protocol::{OptionName, SendOptionName};
+
+    fn flags(cmd: &clap::Command) -> Vec<String> {
+        cmd.get_arguments().filter_map(|a| a.get_long()).map(|l| l.replace('-', "_")).collect()
+    }
+
+    /// The CLI's connection and message flags are core's option names (README "One vocabulary").
+    #[test]
+    fn flags_are_core_option_names() {
+        let cli = Cli::command();
+        let options: Vec<&str> = OptionName::ALL.iter().map(|o| o.as_str()).collect();
+        let conn_flags = flags(&cli);
+        assert!(conn_flags.len() >= 15, "{conn_flags:?}");
+        for flag in conn_flags {
+            assert!(options.contains(&flag.as_str()), "--{flag} is not a core option name");
+        }
+        let send_options: Vec<&str> = SendOptionName::ALL.iter().map(|o| o.as_str()).collect();
+        for command in ["send", "request"] {
+            let sub = cli.find_subcommand(command).unwrap();
+            for flag in
+                flags(sub).into_iter().filter(|f| !matches!(f.as_str(), "payload" | "print" | "timeout" | "json"))
+            {
+                assert!(send_options.contains(&flag.as_str()), "{command} --{flag} is not a core send option name");
+            }
+        }
+    }
+
+    #[test]
+    fn bad_option_values_are_invalid_arguments() {
+        use clap::Parser;
+        let cli = Cli::parse_from(["natsbridge", "--fileserver-kind", "ftp", "send", "s", "-p", "text:a=b"]);
+        let e = cli.conn.options().err().unwrap();
+        assert_eq!(e.code, natsbridge::error::ErrorCode::InvalidArgument);
+        let cli = Cli::parse_from(["natsbridge", "send", "s", "-p", "text:a=b", "--size-threshold=lots"]);
+        let super::Command::Send { msg, .. } = cli.command else { panic!("send") };
+        assert_eq!(msg.send_options().err().unwrap().code, natsbridge::error::ErrorCode::InvalidArgument);
     }
 }

@@ -3,8 +3,9 @@
 
 use std::fmt;
 
-/// Stable error codes (DESIGN §4). The string form is part of the public contract.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// Stable error codes (spec/PROTOCOL.md §9). The string form is part of the public contract.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, strum::IntoStaticStr, strum::EnumString, strum::VariantArray)]
+#[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
 pub enum ErrorCode {
     InvalidPayloadType,
     UploadFailed,
@@ -17,41 +18,21 @@ pub enum ErrorCode {
     PayloadTooLarge,
     UrlNotAllowed,
     Timeout,
+    /// A caller mistake or bad configuration: an unknown option, a bad threshold or duration,
+    /// NULL from C. Never borrowed from another code.
+    InvalidArgument,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 11] = [
-        ErrorCode::InvalidPayloadType,
-        ErrorCode::UploadFailed,
-        ErrorCode::DownloadFailed,
-        ErrorCode::InvalidTransport,
-        ErrorCode::NatsConnectionFailed,
-        ErrorCode::DeserializationError,
-        ErrorCode::InvalidEnvelope,
-        ErrorCode::ChecksumMismatch,
-        ErrorCode::PayloadTooLarge,
-        ErrorCode::UrlNotAllowed,
-        ErrorCode::Timeout,
-    ];
+    /// Every code, in this order (the C status enum numbers them from 1 in the same order).
+    pub const ALL: &'static [ErrorCode] = <ErrorCode as strum::VariantArray>::VARIANTS;
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorCode::InvalidPayloadType => "INVALID_PAYLOAD_TYPE",
-            ErrorCode::UploadFailed => "UPLOAD_FAILED",
-            ErrorCode::DownloadFailed => "DOWNLOAD_FAILED",
-            ErrorCode::InvalidTransport => "INVALID_TRANSPORT",
-            ErrorCode::NatsConnectionFailed => "NATS_CONNECTION_FAILED",
-            ErrorCode::DeserializationError => "DESERIALIZATION_ERROR",
-            ErrorCode::InvalidEnvelope => "INVALID_ENVELOPE",
-            ErrorCode::ChecksumMismatch => "CHECKSUM_MISMATCH",
-            ErrorCode::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
-            ErrorCode::UrlNotAllowed => "URL_NOT_ALLOWED",
-            ErrorCode::Timeout => "TIMEOUT",
-        }
+        self.into()
     }
 
     pub fn parse(s: &str) -> Option<ErrorCode> {
-        ErrorCode::ALL.into_iter().find(|c| c.as_str() == s)
+        s.parse().ok()
     }
 }
 
@@ -72,6 +53,11 @@ pub struct Error {
 impl Error {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Error { code, message: message.into(), correlation_id: None }
+    }
+
+    /// An INVALID_ARGUMENT error: a caller mistake or bad configuration.
+    pub fn invalid_argument(message: impl Into<String>) -> Self {
+        Error::new(ErrorCode::InvalidArgument, message)
     }
 
     /// Attach a correlation id unless one is already set (the innermost one wins).
@@ -100,4 +86,33 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Shorthand used throughout core: `err(ErrorCode::X, format!(..))`.
 pub(crate) fn err<T>(code: ErrorCode, message: impl Into<String>) -> Result<T> {
     Err(Error::new(code, message))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorCode;
+
+    #[test]
+    fn codes_have_their_contract_strings() {
+        let names: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "INVALID_PAYLOAD_TYPE",
+                "UPLOAD_FAILED",
+                "DOWNLOAD_FAILED",
+                "INVALID_TRANSPORT",
+                "NATS_CONNECTION_FAILED",
+                "DESERIALIZATION_ERROR",
+                "INVALID_ENVELOPE",
+                "CHECKSUM_MISMATCH",
+                "PAYLOAD_TOO_LARGE",
+                "URL_NOT_ALLOWED",
+                "TIMEOUT",
+                "INVALID_ARGUMENT",
+            ]
+        );
+        assert!(ErrorCode::ALL.iter().all(|c| ErrorCode::parse(c.as_str()) == Some(*c)));
+        assert_eq!(ErrorCode::parse("invalid_argument"), None);
+    }
 }

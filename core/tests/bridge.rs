@@ -3,10 +3,10 @@
 mod common;
 
 use bytes::Bytes;
-use common::nats::NatsServer;
 use natsbridge::error::ErrorCode;
-use natsbridge::io::{Client, ConnectOptions, Outgoing, SendOptions};
+use natsbridge::io::{Client, ConnectOptions, Outgoing, ReplyTo, SendOptions};
 use natsbridge::protocol::{self, Data, PayloadType, Transport, arrow};
+use natsbridge_servers::NatsServer;
 use serde_json::json;
 use std::time::Duration;
 
@@ -36,7 +36,7 @@ async fn every_payload_type_over_both_transports() {
     let server = NatsServer::start();
     let c = client(&server).await;
     let mut sub = c.subscribe("t.types", None).await.unwrap();
-    for payload_type in PayloadType::ALL {
+    for &payload_type in PayloadType::ALL {
         for (threshold, transport) in [(usize::MAX, Transport::Direct), (1, Transport::Link)] {
             let data = sample(payload_type, 2000);
             let opts = SendOptions { size_threshold: Some(threshold), ..Default::default() };
@@ -128,7 +128,7 @@ async fn envelope_over_max_payload_moves_largest_to_link() {
 async fn too_large_without_a_link_store_fails_before_publishing() {
     let server = NatsServer::with_config("max_payload: 65536");
     let mut opts = ConnectOptions::with_server(&server.url());
-    opts.bridge.object_store = false;
+    opts.settings.object_store = false;
     let c = Client::connect(opts).await.unwrap();
     let watcher = client(&server).await;
     let mut sub = watcher.subscribe("t.nolink", None).await.unwrap();
@@ -156,7 +156,7 @@ async fn under_threshold_without_link_store_but_fitting_goes_direct() {
     // A payload over the threshold falls back to direct when no store takes it and it fits.
     let server = NatsServer::start();
     let mut opts = ConnectOptions::with_server(&server.url());
-    opts.bridge.object_store = false;
+    opts.settings.object_store = false;
     let c = Client::connect(opts).await.unwrap();
     let data = Data::Bytes(Bytes::from(vec![3u8; 5000]));
     let send = SendOptions { size_threshold: Some(100), ..Default::default() };
@@ -196,12 +196,16 @@ async fn request_reply_and_nack() {
             match &req.payloads[0].data {
                 Data::Text(t) if t == "fail" => {
                     let e = natsbridge::error::Error::new(ErrorCode::DownloadFailed, "could not fetch it");
-                    responder.reply_error(&req, &e).await.unwrap();
+                    responder.reply_error(&ReplyTo::of(&req), &e).await.unwrap();
                 }
                 Data::Text(t) => {
                     let up = Data::Text(t.to_uppercase());
                     responder
-                        .reply(&req, vec![Outgoing::new("answer", up, PayloadType::Text)], &SendOptions::default())
+                        .reply(
+                            &ReplyTo::of(&req),
+                            vec![Outgoing::new("answer", up, PayloadType::Text)],
+                            &SendOptions::default(),
+                        )
                         .await
                         .unwrap();
                 }
@@ -263,26 +267,26 @@ async fn receive_side_errors_have_codes() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn connection_errors() {
-    let port = common::nats::free_port();
+    let port = natsbridge_servers::free_port();
     let mut opts = ConnectOptions::with_server(&format!("nats://127.0.0.1:{port}"));
-    opts.connect_timeout = Duration::from_secs(1);
+    opts.settings.connect_timeout = Duration::from_secs(1);
     let e = Client::connect(opts).await.err().unwrap();
     assert_eq!(e.code, ErrorCode::NatsConnectionFailed);
 
     let server = NatsServer::with_config("authorization { token: \"s3cret\" }");
     let mut opts = ConnectOptions::with_server(&server.url());
-    opts.token = Some("s3cret".into());
+    opts.settings.token = Some("s3cret".into());
     Client::connect(opts.clone()).await.unwrap();
-    opts.token = Some("wrong".into());
-    opts.max_reconnects = Some(1);
+    opts.settings.token = Some("wrong".into());
+    opts.settings.max_reconnect_attempts = Some(1);
     assert_eq!(Client::connect(opts).await.err().unwrap().code, ErrorCode::NatsConnectionFailed);
 
     let server = NatsServer::with_config("authorization { user: alice, password: \"pw\" }");
     let mut opts = ConnectOptions::with_server(&server.url());
-    opts.user = Some("alice".into());
-    opts.password = Some("pw".into());
+    opts.settings.user = Some("alice".into());
+    opts.settings.password = Some("pw".into());
     Client::connect(opts.clone()).await.unwrap();
-    opts.password = Some("nope".into());
+    opts.settings.password = Some("nope".into());
     assert_eq!(Client::connect(opts).await.err().unwrap().code, ErrorCode::NatsConnectionFailed);
 }
 
@@ -290,7 +294,7 @@ async fn connection_errors() {
 async fn slow_consumer_drops_are_counted() {
     let server = NatsServer::start();
     let mut opts = ConnectOptions::with_server(&server.url());
-    opts.subscription_capacity = 4;
+    opts.settings.pending_msgs_limit = 4;
     let c = Client::connect(opts).await.unwrap();
     let _sub = c.subscribe("t.slow", None).await.unwrap();
     let msg = vec![Outgoing::new("t", Data::Text("x".into()), PayloadType::Text)];
@@ -335,19 +339,16 @@ impl natsbridge::io::store::LinkStore for MemoryStore {
     fn download<'a>(
         &'a self,
         fetch: natsbridge::io::store::Fetch<'a>,
-    ) -> futures::future::BoxFuture<'a, Result<Bytes, natsbridge::io::store::FetchError>> {
+    ) -> futures::future::BoxFuture<'a, Result<natsbridge::io::store::Fetched, natsbridge::protocol::FetchFailure>>
+    {
         Box::pin(async move {
-            self.objects.lock().unwrap().get(fetch.url).cloned().ok_or_else(|| {
-                natsbridge::io::store::FetchError::Fatal(natsbridge::error::Error::new(
-                    ErrorCode::DownloadFailed,
-                    "gone",
-                ))
-            })
+            let found = self.objects.lock().unwrap().get(fetch.url).cloned();
+            found.map(Into::into).ok_or_else(|| natsbridge::protocol::FetchFailure::NotFound("gone".into()))
         })
     }
 
-    fn serves(&self, url: &str) -> bool {
-        url.starts_with("mem://")
+    fn scopes(&self) -> Vec<natsbridge::protocol::UrlScope> {
+        vec![natsbridge::protocol::UrlScope::scheme("mem")]
     }
 }
 
@@ -355,7 +356,7 @@ impl natsbridge::io::store::LinkStore for MemoryStore {
 async fn custom_link_store_takes_links() {
     let server = NatsServer::start();
     let mut opts = ConnectOptions::with_server(&server.url());
-    opts.bridge.link_store = Some(MemoryStore::new(false));
+    opts.link_store = Some(MemoryStore::new(false));
     let c = Client::connect(opts).await.unwrap();
     let mut sub = c.subscribe("t.custom", None).await.unwrap();
     let data = Data::Bytes(Bytes::from(vec![4u8; 1000]));
@@ -372,7 +373,7 @@ async fn custom_link_store_takes_links() {
 async fn failed_upload_falls_back_to_direct_only_when_it_fits() {
     let server = NatsServer::with_config("max_payload: 65536");
     let mut opts = ConnectOptions::with_server(&server.url());
-    opts.bridge.link_store = Some(MemoryStore::new(true));
+    opts.link_store = Some(MemoryStore::new(true));
     let c = Client::connect(opts).await.unwrap();
     let send = SendOptions { size_threshold: Some(10), ..Default::default() };
     let fits = Data::Bytes(Bytes::from(vec![1u8; 1000]));
@@ -388,7 +389,7 @@ async fn download_cap_refuses_before_fetching() {
     let server = NatsServer::start();
     let sender = client(&server).await;
     let mut opts = ConnectOptions::with_server(&server.url());
-    opts.bridge.max_download_bytes = 1000;
+    opts.settings.max_download_bytes = 1000;
     let receiver = Client::connect(opts).await.unwrap();
     let send = SendOptions { size_threshold: Some(10), ..Default::default() };
     let data = Data::Bytes(Bytes::from(vec![1u8; 5000]));
@@ -400,11 +401,11 @@ async fn download_cap_refuses_before_fetching() {
 #[tokio::test(flavor = "multi_thread")]
 async fn plik_links_end_to_end_and_only_from_allowed_origins() {
     let server = NatsServer::start();
-    let plik = common::plik::Plik::start().await;
+    let plik = natsbridge_servers::Plik::start();
     let with_plik = |oneshot: bool| {
         let mut o = ConnectOptions::with_server(&server.url());
-        o.bridge.fileserver_url = Some(plik.url.clone());
-        o.bridge.plik.oneshot = oneshot;
+        o.settings.fileserver_url = Some(plik.url.clone());
+        o.settings.plik_oneshot = oneshot;
         o
     };
     let sender = Client::connect(with_plik(false)).await.unwrap();
@@ -440,13 +441,13 @@ async fn plik_links_end_to_end_and_only_from_allowed_origins() {
 async fn transfer_progress_counts_every_link_byte() {
     use std::sync::atomic::{AtomicU64, Ordering};
     let server = NatsServer::start();
-    let plik = common::plik::Plik::start().await;
+    let plik = natsbridge_servers::Plik::start();
     for fileserver in [None, Some(plik.url.clone())] {
         let moved = std::sync::Arc::new(AtomicU64::new(0));
         let counter = moved.clone();
         let mut opts = ConnectOptions::with_server(&server.url());
-        opts.bridge.fileserver_url = fileserver.clone();
-        opts.bridge.transfer_progress = Some(std::sync::Arc::new(move |n| {
+        opts.settings.fileserver_url = fileserver.clone();
+        opts.transfer_progress = Some(std::sync::Arc::new(move |n| {
             counter.fetch_add(n, Ordering::Relaxed);
         }));
         let c = Client::connect(opts).await.unwrap();
@@ -525,7 +526,11 @@ async fn concurrent_requests_each_get_their_own_reply() {
         while let Some(Ok(req)) = service.next().await {
             let echo = req.payloads[0].data.clone();
             responder
-                .reply(&req, vec![Outgoing::new("echo", echo, PayloadType::Dictionary)], &SendOptions::default())
+                .reply(
+                    &ReplyTo::of(&req),
+                    vec![Outgoing::new("echo", echo, PayloadType::Dictionary)],
+                    &SendOptions::default(),
+                )
                 .await
                 .unwrap();
         }

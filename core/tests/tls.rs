@@ -2,10 +2,10 @@
 
 mod common;
 
-use common::nats::NatsServer;
 use natsbridge::error::ErrorCode;
 use natsbridge::io::{Client, ConnectOptions, Outgoing, SendOptions};
 use natsbridge::protocol::{Data, PayloadType};
+use natsbridge_servers::NatsServer;
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -50,14 +50,14 @@ fn server_config(pki: &Pki) -> String {
 
 fn options(server: &NatsServer, ca: Option<&Path>, client_cert: bool, pki: &Pki) -> ConnectOptions {
     let mut o = ConnectOptions::with_server(&format!("tls://127.0.0.1:{}", server.port));
-    o.tls_ca_file = ca.map(Path::to_path_buf);
+    o.settings.tls_ca_file = ca.map(Path::to_path_buf);
     if client_cert {
-        o.tls_cert_file = Some(pki.path("client.pem"));
-        o.tls_key_file = Some(pki.path("client-key.pem"));
+        o.settings.tls_cert_file = Some(pki.path("client.pem"));
+        o.settings.tls_key_file = Some(pki.path("client-key.pem"));
     }
-    o.require_tls = true;
-    o.max_reconnects = Some(1);
-    o.connect_timeout = Duration::from_secs(3);
+    o.settings.tls_required = true;
+    o.settings.max_reconnect_attempts = Some(1);
+    o.settings.connect_timeout = Duration::from_secs(3);
     o
 }
 

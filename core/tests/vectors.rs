@@ -509,8 +509,4 @@ fn threshold_rule() {
     assert_eq!(protocol::transport_for_size(499_999, DEFAULT_SIZE_THRESHOLD), Transport::Direct);
     assert_eq!(protocol::transport_for_size(500_000, DEFAULT_SIZE_THRESHOLD), Transport::Link);
     assert_eq!(protocol::transport_for_size(0, DEFAULT_SIZE_THRESHOLD), Transport::Direct);
-    // max_payload: the largest direct payload moves to link first.
-    let plan = [Transport::Direct, Transport::Link, Transport::Direct, Transport::Direct];
-    assert_eq!(protocol::largest_direct(&plan, &[10, 1_000, 300, 20]), Some(2));
-    assert_eq!(protocol::largest_direct(&[Transport::Link], &[5]), None);
 }

@@ -51,7 +51,7 @@ let conn;
 
 $("connect").onclick = async () => {
   try {
-    conn = await connect({ servers: $("server").value, sender_name: "example-page" });
+    conn = await connect({ servers: $("server").value, senderName: "example-page" });
     const sub = await conn.subscribe($("subject").value);
     $("status").textContent = "subscribed";
     $("send").disabled = false;

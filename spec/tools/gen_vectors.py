@@ -582,10 +582,18 @@ def main():
           "error {code, message, details}. The correlation_id is the request's.",
           env, {"payloads": [], "error_reply": "DOWNLOAD_FAILED"}, as_sent=True)
 
+    env = envelope("nack-invalid-argument", [], msg_purpose="NACK", reply_to_msg_id=original,
+                   error={"code": "INVALID_ARGUMENT", "message": "unknown option \"colour\"",
+                          "details": {"correlation_id": uid("nack-invalid-argument/correlation_id")}})
+    write("nack-invalid-argument",
+          "An error reply reporting a caller mistake: INVALID_ARGUMENT, the 12th code, reads as itself "
+          "(not as an unknown code).",
+          env, {"payloads": [], "error_reply": "INVALID_ARGUMENT"}, as_sent=True)
+
     env = envelope("nack-unknown", [], msg_purpose="NACK",
                    error={"code": "QUOTA_EXCEEDED", "message": "over quota", "details": None})
     write("nack-unknown-error-code",
-          "Receive-only: an error reply whose code is not one of the 11 reads as INVALID_ENVELOPE (message kept).",
+          "Receive-only: an error reply whose code is not one of the 12 reads as INVALID_ENVELOPE (message kept).",
           env, {"payloads": [], "error_reply": "INVALID_ENVELOPE"}, as_sent=False)
 
     # --- bad input ----------------------------------------------------------------------------------

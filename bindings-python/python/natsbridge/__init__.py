@@ -3,10 +3,15 @@
 The protocol and all I/O live in the Rust core (``natsbridge._natsbridge``); this module adds
 Python idioms only: keyword arguments, Arrow conversion, context managers, iterators.
 
-Custom link stores: ``fileserver_upload_handler(file_server_url, dataname, data) -> {"url": ...}``
-and ``fileserver_download_handler(url, max_retries, base_delay, max_delay, correlation_id) -> bytes``
-(the seeds' contracts), plain functions or coroutine functions, given to :func:`connect` for the
-whole connection or to :func:`smartsend` / :func:`smartreceive` for one message.
+Options have core's names in snake_case, durations in seconds (the README's "One vocabulary");
+a caller mistake (unknown option, bad value, non-callable handler) raises
+:class:`InvalidArgumentError`, which is also a ``ValueError``.
+
+Custom link stores: ``fileserver_upload_handler(fileserver_url, dataname, data) -> {"url": ...}``
+(or the URL str) and ``fileserver_download_handler(url, max_retries, base_delay_ms, max_delay_ms,
+correlation_id) -> bytes`` (the seeds' contracts: delays in integer milliseconds), plain functions
+or coroutine functions, given to :func:`connect` for the whole connection or to
+:func:`smartsend` / :func:`smartreceive` for one message.
 
 Naming rule: every call that waits is a coroutine (``smartsend``, ``connect``, ``nc.request``)
 with a blocking twin of the same name plus ``_sync`` (``smartsend_sync``, ``connect_sync``,
@@ -24,6 +29,7 @@ from ._natsbridge import (
     ChecksumMismatchError,
     DeserializationError,
     DownloadFailedError,
+    InvalidArgumentError,
     InvalidEnvelopeError,
     InvalidPayloadTypeError,
     InvalidTransportError,
@@ -37,17 +43,18 @@ from ._natsbridge import (
 
 __version__: str = _nb.__version__
 
-# Waits for the native runtime's threads to leave Python before the interpreter finalizes.
+# Drains the one-call style's shared connections (a script that sends and exits loses nothing),
+# then waits for the native runtime's threads to leave Python before the interpreter finalizes.
 atexit.register(_nb.before_exit)
 
 __all__ = [
-    "smartsend", "smartsend_sync", "smartreceive", "smartreceive_sync", "connect", "connect_sync",
-    "Connection", "Subscription", "NATSBridgeError", "InvalidPayloadTypeError", "UploadFailedError",
-    "DownloadFailedError", "InvalidTransportError", "NatsConnectionFailedError", "DeserializationError",
-    "InvalidEnvelopeError", "ChecksumMismatchError", "PayloadTooLargeError", "UrlNotAllowedError",
-    "TimeoutError", "ERRORS", "PAYLOAD_TYPES", "MSG_PURPOSES", "TEXT", "DICTIONARY", "ARROWTABLE",
+    "smartsend", "smartsend_sync", "smartreceive", "smartreceive_sync", "connect", "connect_sync", "Connection",
+    "Subscription", "NATSBridgeError", "InvalidPayloadTypeError", "UploadFailedError", "DownloadFailedError",
+    "InvalidTransportError", "NatsConnectionFailedError", "DeserializationError", "InvalidEnvelopeError",
+    "ChecksumMismatchError", "PayloadTooLargeError", "UrlNotAllowedError", "TimeoutError",
+    "InvalidArgumentError", "ERRORS", "PAYLOAD_TYPES", "MSG_PURPOSES", "TEXT", "DICTIONARY", "ARROWTABLE",
     "JSONTABLE", "IMAGE", "AUDIO", "VIDEO", "BINARY", "ACK", "NACK", "UPDATE_STATUS", "SHUTDOWN", "CHAT",
-    "COMMAND", "EVENT", "DEFAULT_SIZE_THRESHOLD",
+    "COMMAND", "EVENT", "DEFAULT_SIZE_THRESHOLD", "OPTION_NAMES", "SEND_OPTION_NAMES",
 ]
 
 # Payload types (the seeds' strings).
@@ -73,6 +80,11 @@ MSG_PURPOSES: Tuple[str, ...] = tuple(_nb.MSG_PURPOSES)
 
 DEFAULT_SIZE_THRESHOLD: int = _nb.DEFAULT_SIZE_THRESHOLD
 
+#: Core's connection option names (:func:`connect` takes these and the three host-only
+#: callables) and per-message option names (:func:`smartsend`, ``request``, ``reply``).
+OPTION_NAMES: Tuple[str, ...] = tuple(_nb.OPTION_NAMES)
+SEND_OPTION_NAMES: Tuple[str, ...] = tuple(_nb.SEND_OPTION_NAMES)
+
 #: Error code string -> exception class, one per code of the core.
 ERRORS = {cls.code: cls for cls in (getattr(_nb, n) for n in dir(_nb)) if isinstance(cls, type)
           and issubclass(cls, NATSBridgeError) and cls is not NATSBridgeError}
@@ -80,9 +92,9 @@ ERRORS = {cls.code: cls for cls in (getattr(_nb, n) for n in dir(_nb)) if isinst
 Payload = Tuple[str, Any, str]
 ArrowOut = Literal["pandas", "pyarrow", "polars", "ipc"]
 Envelope = dict
-#: ``(file_server_url, dataname, data) -> {"status": 200, "uploadid": ..., "fileid": ..., "url": ...}``
-#: (only "url" is required), or a coroutine function returning that.
-UploadHandler = Callable[[str, str, bytes], Union[dict, Awaitable[dict]]]
+#: ``(fileserver_url, dataname, data) -> {"status": 200, "uploadid": ..., "fileid": ..., "url": ...}``
+#: (only "url" is required; the URL str alone also works), or a coroutine function returning that.
+UploadHandler = Callable[[str, str, bytes], Union[dict, str, Awaitable[Union[dict, str]]]]
 #: ``(url, max_retries, base_delay_ms, max_delay_ms, correlation_id) -> bytes``, or a coroutine function.
 DownloadHandler = Callable[[str, int, int, int, str], Union[bytes, Awaitable[bytes]]]
 
@@ -108,9 +120,10 @@ def _is_pandas(obj: Any) -> bool:
 
 
 def _to_ipc(obj: Any) -> Any:
-    """An Arrow IPC stream of a pyarrow, pandas or polars table, or any ``__arrow_c_stream__``."""
-    if isinstance(obj, (bytes, bytearray, memoryview)):
-        return obj  # already IPC stream bytes
+    """An Arrow IPC stream of a pyarrow, pandas or polars table, or any ``__arrow_c_stream__``.
+    IPC bytes and a list of row dicts go to core as they are (core builds the table from rows)."""
+    if isinstance(obj, (bytes, bytearray, memoryview, list)):
+        return obj
     pa = _pyarrow()
     if isinstance(obj, pa.Table):
         reader = obj.to_reader()
@@ -125,8 +138,8 @@ def _to_ipc(obj: Any) -> Any:
     elif hasattr(obj, "to_arrow"):  # polars < 1.0
         reader = obj.to_arrow().to_reader()
     else:
-        raise _error(InvalidPayloadTypeError, f"an arrowtable needs a table (pyarrow, pandas, polars or "
-                                              f"__arrow_c_stream__), not {type(obj).__name__}")
+        raise _error(InvalidPayloadTypeError, f"an arrowtable needs a table (pyarrow, pandas, polars, "
+                                              f"__arrow_c_stream__ or a list of row dicts), not {type(obj).__name__}")
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, reader.schema) as writer:
         for batch in reader:
@@ -146,7 +159,7 @@ def _from_ipc(data: bytes, arrow: str) -> Any:
         return polars.from_arrow(table)
     if arrow == "pandas":
         return table.to_pandas()
-    raise ValueError(f"arrow must be 'pandas', 'pyarrow', 'polars' or 'ipc', not {arrow!r}")
+    raise _error(InvalidArgumentError, f"arrow must be 'pandas', 'pyarrow', 'polars' or 'ipc', not {arrow!r}")
 
 
 def _prepare(data: Iterable[Payload]) -> list:
@@ -171,7 +184,8 @@ def _finish(env: dict, arrow: str) -> dict:
 
 
 def _message_bytes(msg: Any) -> Any:
-    return msg if isinstance(msg, (bytes, bytearray, memoryview, str)) else msg.data
+    # Anything else is checked by the native module (INVALID_ARGUMENT).
+    return msg if isinstance(msg, (bytes, bytearray, memoryview, str)) else getattr(msg, "data", msg)
 
 
 def _send_opts(**opts: Any) -> dict:
@@ -196,21 +210,24 @@ async def smartsend(
     reply_to_msg_id: Optional[str] = None,
     metadata: Optional[dict] = None,
     fileserver_upload_handler: Optional[UploadHandler] = None,
+    **options: Any,
 ) -> Tuple[dict, str]:
     """Send ``[(dataname, data, payload_type), ...]`` as one envelope; returns ``(env, msg_json)``.
 
-    Without ``connection``, a process-wide connection per ``broker_url`` (else ``NATS_URL``,
-    else nats://localhost:4222) is made on first use and reused. Bad input raises before
-    anything is published. ``fileserver_upload_handler`` takes this message's link payloads
-    (it is called with ``fileserver_url``, else the connection's, else ``FILESERVER_URL``, else
-    ""); if it fails, a payload goes direct when the envelope still fits, else
-    :class:`UploadFailedError` carries the handler's exception text.
+    The per-message options are core's (:data:`SEND_OPTION_NAMES`); any other name raises
+    :class:`InvalidArgumentError`. Without ``connection``, a process-wide connection per
+    ``broker_url`` (else ``NATS_URL``, else nats://localhost:4222) and ``fileserver_url`` is made
+    on first use, reused, and drained at interpreter exit. Bad input raises before anything is
+    published. ``fileserver_upload_handler`` takes this message's link payloads (it is called
+    with ``fileserver_url``, else the connection's, else ``FILESERVER_URL``, else ""); if it
+    fails, a payload goes direct when the envelope still fits, else :class:`UploadFailedError`
+    carries the handler's exception text.
     """
     opts = _send_opts(broker_url=broker_url, fileserver_url=fileserver_url, size_threshold=size_threshold,
                       correlation_id=correlation_id, msg_purpose=msg_purpose, sender_name=sender_name,
                       sender_id=sender_id, receiver_name=receiver_name, receiver_id=receiver_id, reply_to=reply_to,
                       reply_to_msg_id=reply_to_msg_id, metadata=metadata,
-                      fileserver_upload_handler=fileserver_upload_handler)
+                      fileserver_upload_handler=fileserver_upload_handler, **options)
     native = connection._native if connection is not None else None
     return await _nb.smartsend(subject, _prepare(data), native, opts)
 
@@ -225,26 +242,30 @@ def smartsend_sync(subject: str, data: Sequence[Payload], *, connection: Optiona
 async def smartreceive(msg: Any, *, connection: Optional["Connection"] = None, broker_url: Optional[str] = None,
                        fileserver_url: Optional[str] = None, arrow: ArrowOut = "pandas",
                        fileserver_download_handler: Optional[DownloadHandler] = None,
-                       allowed_origins: Optional[Sequence[str]] = None, retries: Optional[int] = None,
-                       base_delay: Optional[int] = None, max_delay: Optional[int] = None) -> dict:
+                       allowed_origins: Optional[Sequence[str]] = None, max_retries: Optional[int] = None,
+                       base_delay: Optional[float] = None, max_delay: Optional[float] = None,
+                       **options: Any) -> dict:
     """Decode a message: ``bytes`` or any object with ``.data`` (e.g. a nats-py ``Msg``).
 
     Returns the envelope as a dict with the seeds' field names; ``payloads`` is a list of
     ``(dataname, data, payload_type)`` tuples (``transports`` says how each travelled). Link
-    payloads are fetched through ``connection`` or the process-wide connection of ``broker_url``.
+    payloads are fetched through ``connection`` or the process-wide connection of ``broker_url``
+    and ``fileserver_url``; the other options are for the one-call style only (a connection has
+    its own, from :func:`connect`), and an unknown one raises :class:`InvalidArgumentError`.
 
     With ``fileserver_download_handler`` (no connection), links are fetched by the handler alone
     and no NATS connection is made. It serves only URLs the caller allows: the origin of
     ``fileserver_url`` (else ``FILESERVER_URL``) and each of ``allowed_origins``
     (``scheme://host[:port][/path]``, or ``scheme:`` for every URL of a custom scheme); any
-    other link raises :class:`UrlNotAllowedError`. It is called with ``retries``, ``base_delay``
-    and ``max_delay`` (ms; defaults 5, 100, 5000) and does its own retrying; its exception
-    raises :class:`DownloadFailedError` with the exception text.
+    other link raises :class:`UrlNotAllowedError`. It is called with ``max_retries``,
+    ``base_delay`` and ``max_delay`` (given in seconds, defaults 5, 0.1, 5.0; the handler gets the
+    delays in integer ms) and does its own retrying; its exception raises
+    :class:`DownloadFailedError` with the exception text.
     """
     native = connection._native if connection is not None else None
     opts = _send_opts(broker_url=broker_url, fileserver_url=fileserver_url,
                       fileserver_download_handler=fileserver_download_handler, allowed_origins=allowed_origins,
-                      retries=retries, base_delay=base_delay, max_delay=max_delay)
+                      max_retries=max_retries, base_delay=base_delay, max_delay=max_delay, **options)
     return _finish(await _nb.smartreceive(_message_bytes(msg), native, opts), arrow)
 
 
@@ -291,7 +312,7 @@ class Subscription:
 
 
 class Connection:
-    """One NATS connection with the bridge's link stores. ``async with`` drains it on exit."""
+    """One NATS connection with the bridge's link stores. ``async with`` closes (drains) it on exit."""
 
     def __init__(self, native: Any, arrow: str = "pandas") -> None:
         self._native = native
@@ -331,7 +352,8 @@ class Connection:
 
     async def request(self, subject: str, data: Sequence[Payload], *, timeout: float = 5.0,
                       arrow: Optional[ArrowOut] = None, **opts: Any) -> dict:
-        """Send a request envelope and wait for one reply (a NACK reply raises its error)."""
+        """Send a request envelope and wait up to ``timeout`` seconds for one reply (a NACK reply
+        raises its error). Keyword arguments as for :meth:`smartsend`."""
         env = await self._native.request(subject, _prepare(data), timeout, _send_opts(**opts))
         return _finish(env, arrow or self._arrow)
 
@@ -369,28 +391,29 @@ class Connection:
     def flush_sync(self) -> None:
         self._native.flush_sync()
 
-    async def drain(self) -> None:
-        """Deliver what is in flight, unsubscribe everything and close."""
-        await self._native.drain()
+    async def close(self) -> None:
+        """Drain, then close: write out what is buffered, deliver what is in flight to the
+        subscriptions, unsubscribe everything and close the connection."""
+        await self._native.close()
 
-    def drain_sync(self) -> None:
-        self._native.drain_sync()
+    def close_sync(self) -> None:
+        self._native.close_sync()
 
-    # The core closes by draining; close is drain.
-    close = drain
-    close_sync = drain_sync
+    # close drains; the old name stays.
+    drain = close
+    drain_sync = close_sync
 
     async def __aenter__(self) -> "Connection":
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
-        await self.drain()
+        await self.close()
 
     def __enter__(self) -> "Connection":
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self.drain_sync()
+        self.close_sync()
 
 
 def _code(code: Union[str, Type[NATSBridgeError]]) -> str:
@@ -403,7 +426,7 @@ def _connect_opts(servers: Union[str, Sequence[str], None], opts: dict) -> dict:
     out = _send_opts(**opts)
     if servers is not None:
         out["servers"] = [servers] if isinstance(servers, str) else list(servers)
-    for key in ("user_credentials", "tls_ca_file", "tls_cert_file", "tls_key_file"):
+    for key in ("credentials_file", "tls_ca_file", "tls_cert_file", "tls_key_file"):
         if key in out:
             out[key] = os.fspath(out[key])
     return out
@@ -425,33 +448,50 @@ class _Connecting:
 
     async def __aexit__(self, *exc: Any) -> None:
         if self._conn is not None:
-            await self._conn.drain()
+            await self._conn.close()
 
 
 def connect(servers: Union[str, Sequence[str], None] = None, *, arrow: ArrowOut = "pandas",
             **options: Any) -> _Connecting:
-    """Connect. Options use nats-py's names: ``name, user, password, token, nkeys_seed,
-    user_credentials, tls_ca_file, tls_cert_file, tls_key_file, tls_required,
-    max_reconnect_attempts (-1: forever), reconnect_time_wait, connect_timeout (seconds),
-    pending_msgs_limit``; and the bridge's: ``fileserver_url, fileserver_kind ("plik" |
-    "http_put"), size_threshold, object_store, object_store_bucket, object_store_ttl (seconds),
-    plik_oneshot, plik_ttl (seconds; 0: the server's default), plik_token, allowed_origins,
-    max_download_bytes, sender_name, sender_id, retries, base_delay, max_delay (ms),
-    transfer_progress`` (``callable(nbytes)``, told each chunk of every link upload and
-    download, from a runtime thread: keep it quick); and the seeds' handlers, plain or
-    coroutine functions:
+    """Connect to a NATS server (with its link stores) and return a :class:`Connection`.
 
-    - ``fileserver_upload_handler(file_server_url, dataname, data) -> {"url": ...}`` takes every
-      link upload of the connection (called with ``fileserver_url``, else ``FILESERVER_URL``, else "").
-    - ``fileserver_download_handler(url, max_retries, base_delay, max_delay, correlation_id) ->
-      bytes`` fetches the links it serves: the origin of ``fileserver_url`` and each of
-      ``allowed_origins`` (``scheme://host[:port][/path]``, or ``scheme:`` for every URL of a
-      custom scheme); at least one must be given. Other links (e.g. the object store's) go to
-      the connection's other stores. It does its own retrying; an exception is
+    Options are core's (:data:`OPTION_NAMES`, the README's "One vocabulary"), durations in
+    seconds; an unknown name or a bad value raises :class:`InvalidArgumentError`. Each line
+    below names options, then says what they are:
+
+    - ``servers``: the first argument, a URL or a list of them (None: ``NATS_URL``, else
+      nats://localhost:4222).
+    - ``name``: the connection name the server shows.
+    - ``user``, ``password``, ``token``, ``nkey``, ``credentials_file``: authentication
+      (``nkey`` is an nkey seed, ``credentials_file`` a .creds file).
+    - ``tls_ca_file``, ``tls_cert_file``, ``tls_key_file``, ``tls_required``: TLS.
+    - ``max_reconnect_attempts``, ``reconnect_time_wait``, ``connect_timeout``: reconnecting
+      (-1 attempts is forever).
+    - ``pending_msgs_limit``: messages buffered per subscription.
+    - ``size_threshold``: payloads this large (serialized) or larger go by link (default 500,000).
+    - ``fileserver_url``, ``fileserver_kind``: the file server links are uploaded to, and its
+      kind, ``"plik"`` or ``"http"``.
+    - ``object_store``, ``object_store_bucket``, ``object_store_ttl``: the JetStream object store.
+    - ``plik_oneshot``, ``plik_ttl``, ``plik_token``: Plik uploads (a ttl of 0 is the server's default).
+    - ``allowed_origins``: further origins links may be fetched from.
+    - ``max_retries``, ``base_delay``, ``max_delay``: the download retry policy.
+    - ``max_download_bytes``: larger link payloads are refused.
+    - ``sender_name``, ``sender_id``: the envelopes' sender (sender_id: a UUID unless given).
+    - ``transfer_progress``: ``callable(nbytes)``, told each chunk of every link upload and
+      download, from a runtime thread (keep it quick).
+    - ``fileserver_upload_handler``: ``(fileserver_url, dataname, data) -> {"url": ...}`` takes
+      every link upload of the connection (called with ``fileserver_url``, else
+      ``FILESERVER_URL``, else "").
+    - ``fileserver_download_handler``: ``(url, max_retries, base_delay_ms, max_delay_ms,
+      correlation_id) -> bytes`` fetches the links it serves: the origin of ``fileserver_url``
+      and each of ``allowed_origins`` (``scheme://host[:port][/path]``, or ``scheme:`` for every
+      URL of a custom scheme); at least one must be given. Other links (e.g. the object
+      store's) go to the connection's other stores. It does its own retrying; an exception is
       :class:`DownloadFailedError`. Without an upload handler, uploads still go to the file
       server or the object store.
 
-    ``async with natsbridge.connect(url) as nc`` and ``nc = await natsbridge.connect(url)`` both work.
+    The handlers are plain or coroutine functions. ``async with natsbridge.connect(url) as nc``
+    and ``nc = await natsbridge.connect(url)`` both work; leaving the block closes (drains).
     """
     opts = _connect_opts(servers, options)
 
@@ -463,5 +503,5 @@ def connect(servers: Union[str, Sequence[str], None] = None, *, arrow: ArrowOut 
 
 def connect_sync(servers: Union[str, Sequence[str], None] = None, *, arrow: ArrowOut = "pandas",
                  **options: Any) -> Connection:
-    """Blocking twin of :func:`connect`; ``with natsbridge.connect_sync(url) as nc`` drains on exit."""
+    """Blocking twin of :func:`connect`; ``with natsbridge.connect_sync(url) as nc`` closes (drains) on exit."""
     return Connection(_nb.connect_sync(_connect_opts(servers, options)), arrow)

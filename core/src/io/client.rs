@@ -1,86 +1,36 @@
-//! The NATSBridge client: one NATS connection, the link stores, and smartsend / smartreceive /
-//! subscribe / request built on them.
+//! The NATSBridge client: one NATS connection and its link stores, driving the claim-check
+//! machines of `protocol` ([`SendPlan`], [`ReceivePlan`]) with tokio, async-nats and reqwest.
 
-use super::options::{BridgeOptions, ConnectOptions, FileServerKind, SendOptions};
-use super::store::{self, Fetch, LinkStore, Upload, http::HttpStore, objstore::ObjectStoreLink, plik::PlikStore};
+use super::options::ConnectOptions;
+use super::store::{
+    Fetch, HandlerStore, LinkStore, Progress, Upload, UploadHandler, http::HttpStore, objstore::ObjectStoreLink, plik,
+};
 use crate::error::{Error, ErrorCode, Result, err};
 use crate::protocol::{
-    self, Data, DecodedPayload, Envelope, ErrorBody, PayloadSource, PayloadType, Transport, WirePayload,
+    self, Envelope, FileServerKind, Outgoing, ReceivePlan, ReceiveRules, ReceiveStep, Received, ReplyTo, SendLimits,
+    SendOptions, SendPlan, SendStep, Sender, Sent, Settings,
 };
 use async_nats::Subject;
 use bytes::Bytes;
 use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-/// One payload to send: the seeds' `(dataname, data, payload_type)`.
-#[derive(Clone, Debug)]
-pub struct Outgoing {
-    pub dataname: String,
-    pub payload_type: PayloadType,
-    pub data: Data,
-}
-
-impl Outgoing {
-    pub fn new(dataname: impl Into<String>, data: Data, payload_type: PayloadType) -> Self {
-        Outgoing { dataname: dataname.into(), payload_type, data }
-    }
-}
-
-/// A received payload: the seeds' `(dataname, data, payload_type)`, plus how it travelled.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Incoming {
-    pub dataname: String,
-    pub payload_type: PayloadType,
-    pub data: Data,
-    pub transport: Transport,
-}
-
-/// A decoded message. `envelope.payloads` keeps the wire payloads (ids, metadata, URLs);
-/// `payloads` holds the decoded values in the same order.
-#[derive(Clone, Debug)]
-pub struct Received {
-    pub envelope: Envelope,
-    pub payloads: Vec<Incoming>,
-    /// The subject the message arrived on (None when decoded from bytes).
-    pub subject: Option<String>,
-    /// The NATS reply subject of the message, if it had one.
-    pub reply: Option<String>,
-}
-
-/// What `smartsend` returns: the envelope and the exact JSON published.
-#[derive(Clone, Debug)]
-pub struct Sent {
-    pub envelope: Envelope,
-    /// UTF-8 JSON; kept as `Bytes` so publishing shares it instead of copying.
-    pub json: Bytes,
-}
-
-impl Sent {
-    fn new(envelope: Envelope) -> Sent {
-        let json = Bytes::from(envelope.to_json());
-        Sent { envelope, json }
-    }
-
-    pub fn json_str(&self) -> &str {
-        std::str::from_utf8(&self.json).expect("envelope JSON is UTF-8")
-    }
-}
-
 struct Inner {
     nats: async_nats::Client,
-    broker_url: String,
-    sender_id: String,
-    sender_name: String,
+    sender: Sender,
     threshold: usize,
-    /// Where uploads go, in order of preference: custom store, file server, object store.
+    /// The configured file server (option or `FILESERVER_URL`): a per-message upload handler's
+    /// first argument.
+    fileserver_url: Option<String>,
+    /// Where uploads go, in order of preference: custom store, handlers, file server, object store.
     upload_store: Option<Arc<dyn LinkStore>>,
-    /// Every store downloads may come from; a link no store serves is refused.
+    /// Every store downloads may come from, numbered as `rules.sources`.
     stores: Vec<Arc<dyn LinkStore>>,
-    retry: store::RetryPolicy,
-    max_download_bytes: u64,
-    transfer_progress: Option<store::Progress>,
+    rules: ReceiveRules,
+    transfer_progress: Option<Progress>,
     slow_consumer_drops: Arc<AtomicU64>,
     /// The server's max_payload, read from INFO again after each (re)connect: `server_info()`
     /// clones the whole INFO, too much for every send.
@@ -104,34 +54,43 @@ fn connection_failed(e: impl std::fmt::Display) -> Error {
 
 impl Client {
     pub async fn connect(opts: ConnectOptions) -> Result<Client> {
-        let servers = opts.resolved_servers();
+        let settings = &opts.settings;
+        let servers = settings.resolved_servers();
         let addrs = servers
             .iter()
             .map(|s| {
-                s.parse::<async_nats::ServerAddr>().map_err(|e| connection_failed(format!("bad server URL {s:?}: {e}")))
+                s.parse::<async_nats::ServerAddr>()
+                    .map_err(|e| Error::invalid_argument(format!("bad server URL {s:?}: {e}")))
             })
             .collect::<Result<Vec<_>>>()?;
+        let threshold = settings.resolved_threshold()?;
         let drops = Arc::new(AtomicU64::new(0));
         let info_stale = Arc::new(AtomicBool::new(false));
-        let nats = nats_options(&opts, drops.clone(), info_stale.clone())
+        let nats = nats_options(settings, drops.clone(), info_stale.clone())
             .await?
             .connect(addrs)
             .await
             .map_err(|e| connection_failed(format!("cannot connect to {}: {e}", servers.join(", "))))?;
-        let bridge = &opts.bridge;
-        let (upload_store, stores) = link_stores(bridge, &nats)?;
+        let (upload_store, stores) = link_stores(&opts, &nats)?;
+        let rules = ReceiveRules {
+            sources: stores.iter().map(|s| s.scopes()).collect(),
+            retry: settings.retry,
+            max_download_bytes: settings.max_download_bytes,
+        };
         let max_payload = nats.server_info().max_payload;
         Ok(Client {
             inner: Arc::new(Inner {
-                broker_url: servers.join(","),
-                sender_id: bridge.sender_id.clone().unwrap_or_else(protocol::new_id),
-                sender_name: bridge.sender_name.clone(),
-                threshold: bridge.resolved_threshold()?,
+                sender: Sender {
+                    name: settings.sender_name.clone(),
+                    id: settings.sender_id.clone().unwrap_or_else(protocol::new_id),
+                    broker_url: servers.join(","),
+                },
+                threshold,
+                fileserver_url: settings.resolved_fileserver_url(),
                 upload_store,
                 stores,
-                retry: bridge.retry,
-                max_download_bytes: bridge.max_download_bytes,
-                transfer_progress: bridge.transfer_progress.clone(),
+                rules,
+                transfer_progress: opts.transfer_progress.clone(),
                 slow_consumer_drops: drops,
                 max_payload: AtomicUsize::new(max_payload),
                 drained: AtomicBool::new(false),
@@ -161,7 +120,18 @@ impl Client {
     }
 
     pub fn sender_id(&self) -> &str {
-        &self.inner.sender_id
+        &self.inner.sender.id
+    }
+
+    /// A per-message store over a host's upload handler (`SendOptions::link_store`). Its first
+    /// argument is `fileserver_url`, else the connection's file server.
+    pub fn upload_handler_store(
+        &self,
+        handler: UploadHandler,
+        fileserver_url: Option<&str>,
+    ) -> Result<Arc<dyn LinkStore>> {
+        let server = fileserver_url.or(self.inner.fileserver_url.as_deref());
+        Ok(Arc::new(HandlerStore::new(Some(handler), None, server, &[], self.inner.rules.retry)?))
     }
 
     /// Serializes the payloads, moves large ones to the link store, and publishes the envelope.
@@ -194,139 +164,45 @@ impl Client {
 
     /// Builds the envelope (uploading link payloads) without publishing it.
     pub async fn build(&self, subject: &str, payloads: Vec<Outgoing>, opts: &SendOptions) -> Result<Sent> {
-        let mut env = Envelope::new(subject);
-        self.fill_header(&mut env, opts);
-        let cid = env.correlation_id.clone();
+        protocol::check_subject(subject)?;
+        self.build_envelope(self.inner.sender.envelope(subject, opts), payloads, opts).await
+    }
+
+    /// Drives the send plan: uploads run concurrently on this task (a host handler store is
+    /// then called on the thread that polls the send).
+    async fn build_envelope(&self, envelope: Envelope, payloads: Vec<Outgoing>, opts: &SendOptions) -> Result<Sent> {
+        let cid = envelope.correlation_id.clone();
         self.ensure_open().map_err(|e| e.with_correlation_id(&cid))?;
-        self.build_payloads(env, payloads, opts).await.map_err(|e| e.with_correlation_id(&cid))
-    }
-
-    fn fill_header(&self, env: &mut Envelope, opts: &SendOptions) {
-        let set = |field: &mut String, value: &Option<String>| {
-            if let Some(v) = value {
-                field.clone_from(v);
-            }
-        };
-        set(&mut env.correlation_id, &opts.correlation_id);
-        set(&mut env.msg_purpose, &opts.msg_purpose);
-        env.sender_name = opts.sender_name.clone().unwrap_or_else(|| self.inner.sender_name.clone());
-        env.sender_id = opts.sender_id.clone().unwrap_or_else(|| self.inner.sender_id.clone());
-        set(&mut env.receiver_name, &opts.receiver_name);
-        set(&mut env.receiver_id, &opts.receiver_id);
-        set(&mut env.reply_to, &opts.reply_to);
-        set(&mut env.reply_to_msg_id, &opts.reply_to_msg_id);
-        env.broker_url.clone_from(&self.inner.broker_url);
-        env.metadata = opts.metadata.clone();
-    }
-
-    async fn build_payloads(&self, mut env: Envelope, payloads: Vec<Outgoing>, opts: &SendOptions) -> Result<Sent> {
-        let cid = env.correlation_id.clone();
-        let threshold = opts.size_threshold.unwrap_or(self.inner.threshold);
-        let max_payload = self.max_payload();
         let store = opts.link_store.clone().or_else(|| self.inner.upload_store.clone());
-
-        let serialized = payloads
-            .iter()
-            .map(|p| protocol::serialize(&p.dataname, p.payload_type, &p.data))
-            .collect::<Result<Vec<Bytes>>>()?;
-        let sizes: Vec<usize> = serialized.iter().map(Bytes::len).collect();
-        let mut plan: Vec<Transport> = sizes.iter().map(|&s| protocol::transport_for_size(s, threshold)).collect();
-        let mut wire: Vec<Option<WirePayload>> = vec![None; payloads.len()];
-
-        // Threshold links first, uploaded concurrently. A failed upload falls back to direct
-        // (the envelope-size check below then decides whether that still fits).
-        let uploads =
-            plan.iter().enumerate().filter(|(_, t)| **t == Transport::Link).map(|(i, _)| i).collect::<Vec<_>>();
-        let results = futures::future::join_all(
-            uploads.iter().map(|&i| self.upload(store.as_deref(), &payloads[i], serialized[i].clone(), &cid)),
-        )
-        .await;
-        let mut last_upload_error = None;
-        for (&i, result) in uploads.iter().zip(results) {
-            match result {
-                Ok(p) => wire[i] = Some(p),
-                Err(e) => {
-                    tracing::warn!(correlation_id = %cid, dataname = %payloads[i].dataname, error = %e, "upload failed; trying direct transport");
-                    plan[i] = Transport::Direct;
-                    last_upload_error = Some(e);
+        let limits = SendLimits {
+            threshold: opts.size_threshold.unwrap_or(self.inner.threshold),
+            max_payload: self.max_payload(),
+            can_upload: store.is_some(),
+        };
+        let mut plan = SendPlan::new(envelope, payloads, limits)?;
+        let mut uploads = FuturesUnordered::new();
+        loop {
+            match plan.step()? {
+                SendStep::Upload(i) => {
+                    let store = store.clone().expect("the plan uploads only when a store takes uploads");
+                    let (dataname, bytes) = (plan.dataname(i).to_owned(), plan.bytes(i).clone());
+                    let (cid, progress) = (cid.clone(), self.inner.transfer_progress.clone());
+                    uploads.push(async move { (i, upload(store.as_ref(), &dataname, bytes, &cid, progress).await) });
+                }
+                SendStep::Wait => match uploads.next().await.expect("the plan waits only on running uploads") {
+                    (i, Ok((url, sha256))) => plan.uploaded(i, url, sha256),
+                    (i, Err(e)) => {
+                        tracing::warn!(correlation_id = %cid, dataname = plan.dataname(i), error = %e, "upload failed");
+                        plan.upload_failed(i, e);
+                    }
+                },
+                SendStep::Publish => {
+                    let sent = plan.finish();
+                    tracing::debug!(correlation_id = %cid, bytes = sent.json.len(), "envelope built");
+                    return Ok(sent);
                 }
             }
         }
-
-        loop {
-            env.payloads = plan
-                .iter()
-                .enumerate()
-                .map(|(i, t)| match (t, &wire[i]) {
-                    (Transport::Link, Some(p)) => p.clone(),
-                    _ => {
-                        protocol::direct_payload(&payloads[i].dataname, payloads[i].payload_type, &serialized[i], false)
-                    }
-                })
-                .collect();
-            let sent = Sent::new(env);
-            if sent.json.len() <= max_payload {
-                tracing::debug!(correlation_id = %cid, bytes = sent.json.len(), payloads = plan.len(), "envelope built");
-                return Ok(sent);
-            }
-            let json_len = sent.json.len();
-            env = sent.envelope;
-            let too_large = |why: String| {
-                Error::new(
-                    ErrorCode::PayloadTooLarge,
-                    format!("the envelope is {json_len} bytes, over the server's max_payload of {max_payload}; {why}"),
-                )
-            };
-            let Some(i) = protocol::largest_direct(&plan, &sizes) else {
-                return Err(too_large("every payload is already a link".into()));
-            };
-            if let Some(e) = last_upload_error.take() {
-                return Err(Error::new(
-                    ErrorCode::UploadFailed,
-                    format!("{}; direct transport does not fit either", e.message),
-                ));
-            }
-            if store.is_none() {
-                return Err(too_large("no link store is configured (set fileserver_url or enable JetStream)".into()));
-            }
-            wire[i] = Some(self.upload(store.as_deref(), &payloads[i], serialized[i].clone(), &cid).await?);
-            plan[i] = Transport::Link;
-        }
-    }
-
-    async fn upload(
-        &self,
-        store: Option<&dyn LinkStore>,
-        p: &Outgoing,
-        bytes: Bytes,
-        cid: &str,
-    ) -> Result<WirePayload> {
-        let Some(store) = store else {
-            return err(ErrorCode::UploadFailed, "no link store is configured");
-        };
-        let size = bytes.len();
-        tracing::debug!(correlation_id = %cid, dataname = %p.dataname, size, "uploading link payload");
-        let upload = store.upload(Upload {
-            dataname: &p.dataname,
-            bytes: bytes.clone(),
-            correlation_id: cid,
-            progress: self.inner.transfer_progress.clone(),
-        });
-        let (url, sha256) = if store.checks_sha256() {
-            let stored = upload.await?;
-            let sha256 = match stored.sha256 {
-                Some(s) => s,
-                None => protocol::sha256_hex(&bytes),
-            };
-            (stored.url, sha256)
-        } else {
-            // Hash on another thread while the bytes travel.
-            let hashing = tokio::task::spawn_blocking(move || protocol::sha256_hex(&bytes));
-            let (stored, sha256) = futures::future::join(upload, hashing).await;
-            let sha256 = sha256.map_err(|e| Error::new(ErrorCode::UploadFailed, format!("hashing stopped: {e}")))?;
-            (stored?.url, sha256)
-        };
-        Ok(protocol::link_payload(&p.dataname, p.payload_type, size, url, sha256))
     }
 
     /// Decodes a message: checks the envelope, fetches links (allowed origins only, with
@@ -334,19 +210,20 @@ impl Client {
     /// `envelope.payloads` keeps each wire payload's fields; a direct payload's inline `data` is
     /// not kept (null): its decoded value is in `payloads`.
     pub async fn smartreceive(&self, message: &[u8]) -> Result<Received> {
-        let links = Links {
-            stores: &self.inner.stores,
-            retry: self.inner.retry,
-            max_download_bytes: self.inner.max_download_bytes,
-            progress: self.inner.transfer_progress.as_ref(),
-        };
-        receive(message, &links).await
+        let stores = &self.inner.stores;
+        receive(message, |i| stores[i].as_ref(), &self.inner.rules, self.inner.transfer_progress.as_ref()).await
     }
 
     /// Subscribes and returns once the server has the subscription, so a publish made after
     /// this returns is delivered to it.
     pub async fn subscribe(&self, subject: &str, queue_group: Option<&str>) -> Result<Subscription> {
         self.ensure_open()?;
+        protocol::check_subject(subject)?;
+        if let Some(q) = queue_group
+            && (q.is_empty() || q.contains([' ', '\t', '\r', '\n']))
+        {
+            return Err(Error::invalid_argument(format!("{q:?} is not a queue group name: non-empty, no whitespace")));
+        }
         let nats = &self.inner.nats;
         let sub = match queue_group {
             Some(q) => nats.queue_subscribe(subject.to_owned(), q.to_owned()).await,
@@ -440,38 +317,23 @@ impl Client {
             .await
     }
 
-    /// Replies to a received request: msg_purpose ACK unless set, same correlation id,
-    /// reply_to_msg_id = the request's msg_id, sent to its reply_to (or NATS reply subject).
-    pub async fn reply(&self, to: &Received, payloads: Vec<Outgoing>, opts: &SendOptions) -> Result<Sent> {
-        let subject = reply_subject(to)?;
-        let mut opts = opts.clone();
-        opts.correlation_id.get_or_insert_with(|| to.envelope.correlation_id.clone());
-        opts.reply_to_msg_id.get_or_insert_with(|| to.envelope.msg_id.clone());
-        opts.msg_purpose.get_or_insert_with(|| protocol::msg_purpose::ACK.to_owned());
-        opts.receiver_name.get_or_insert_with(|| to.envelope.sender_name.clone());
-        opts.receiver_id.get_or_insert_with(|| to.envelope.sender_id.clone());
-        self.smartsend(&subject, payloads, &opts).await
+    /// Replies to a received request: to its reply_to (else its NATS reply subject), with its
+    /// correlation id, reply_to_msg_id = its msg_id, msg_purpose ACK unless set, and receiver
+    /// fields naming its sender.
+    pub async fn reply(&self, to: &ReplyTo, payloads: Vec<Outgoing>, opts: &SendOptions) -> Result<Sent> {
+        let subject = to.subject()?;
+        self.smartsend(subject, payloads, &to.options(opts)).await
     }
 
     /// Replies with a NACK carrying `error` as `{code, message, details}`.
-    pub async fn reply_error(&self, to: &Received, error: &Error) -> Result<Sent> {
-        let subject = reply_subject(to)?;
-        let opts = SendOptions {
-            correlation_id: Some(to.envelope.correlation_id.clone()),
-            reply_to_msg_id: Some(to.envelope.msg_id.clone()),
-            msg_purpose: Some(protocol::msg_purpose::NACK.to_owned()),
-            receiver_name: Some(to.envelope.sender_name.clone()),
-            receiver_id: Some(to.envelope.sender_id.clone()),
-            ..Default::default()
-        };
-        let mut built = self.build(&subject, Vec::new(), &opts).await?;
-        built.envelope.error = Some(ErrorBody {
-            code: error.code.as_str().to_owned(),
-            message: error.message.clone(),
-            details: serde_json::json!({ "correlation_id": to.envelope.correlation_id }),
-        });
-        let sent = Sent::new(built.envelope);
-        self.publish(&subject, &sent, None).await?;
+    pub async fn reply_error(&self, to: &ReplyTo, error: &Error) -> Result<Sent> {
+        let subject = to.subject()?;
+        protocol::check_subject(subject)?;
+        let (opts, body) = to.error_reply(error);
+        let mut envelope = self.inner.sender.envelope(subject, &opts);
+        envelope.error = Some(body);
+        let sent = self.build_envelope(envelope, Vec::new(), &opts).await?;
+        self.publish(subject, &sent, None).await?;
         Ok(sent)
     }
 
@@ -490,102 +352,93 @@ impl Client {
     }
 }
 
-/// Where a receive may fetch link payloads from, and its limits.
-struct Links<'a> {
-    stores: &'a [Arc<dyn LinkStore>],
-    retry: store::RetryPolicy,
-    max_download_bytes: u64,
-    progress: Option<&'a store::Progress>,
-}
-
-async fn receive(message: &[u8], links: &Links<'_>) -> Result<Received> {
-    let (envelope, decoded) = protocol::decode_message(message)?;
-    let cid = envelope.correlation_id.clone();
-    // Links are fetched concurrently; a message without links needs no futures at all.
-    let fetches = decoded.iter().filter_map(|p| match &p.source {
-        PayloadSource::Link(url) => Some(fetch_link(links, p, url, &cid)),
-        PayloadSource::Inline(_) => None,
-    });
-    let fetched = futures::future::join_all(fetches).await;
-    assemble(envelope, decoded, fetched).map_err(|e| e.with_correlation_id(&cid))
-}
-
-/// Allowed origin (no request otherwise), download cap, retries, then size and sha256.
-async fn fetch_link(links: &Links<'_>, p: &DecodedPayload, url: &str, correlation_id: &str) -> Result<Bytes> {
-    let Some(store) = links.stores.iter().find(|s| s.serves(url)) else {
-        return err(
-            ErrorCode::UrlNotAllowed,
-            format!("payload {:?} links to {url}, which is not an allowed origin; no request was made", p.dataname),
-        );
-    };
-    if p.size > links.max_download_bytes {
-        return err(
-            ErrorCode::PayloadTooLarge,
-            format!(
-                "payload {:?} is {} bytes, over the download limit of {}",
-                p.dataname, p.size, links.max_download_bytes
-            ),
-        );
-    }
-    let fetch = Fetch { url, size: p.size, sha256: p.sha256.as_deref(), correlation_id, progress: links.progress };
-    let bytes = store::download_with_retry(store.as_ref(), fetch, links.retry).await?;
+/// One upload: the URL and, from stores that hash while storing, the sha256. Other stores'
+/// bytes are hashed on another thread while they travel.
+async fn upload(
+    store: &dyn LinkStore,
+    dataname: &str,
+    bytes: Bytes,
+    correlation_id: &str,
+    progress: Option<Progress>,
+) -> Result<(String, Option<String>)> {
+    tracing::debug!(correlation_id, dataname, size = bytes.len(), "uploading link payload");
+    let upload = store.upload(Upload { dataname, bytes: bytes.clone(), correlation_id, progress });
     if store.checks_sha256() {
-        p.verify_size(&bytes)?;
-    } else {
-        p.verify(&bytes)?;
+        let stored = upload.await?;
+        return Ok((stored.url, stored.sha256));
     }
-    Ok(bytes)
+    let hashing = tokio::task::spawn_blocking(move || protocol::sha256_hex(&bytes));
+    let (stored, sha256) = futures::future::join(upload, hashing).await;
+    let sha256 = sha256.map_err(|e| Error::new(ErrorCode::UploadFailed, format!("hashing stopped: {e}")))?;
+    Ok((stored?.url, Some(sha256)))
 }
 
-/// Decodes a message whose links are fetched from `store` alone (a host's download handler
-/// for one call), with no NATS connection.
-pub async fn smartreceive_with_store(
+/// Drives the receive plan: fetches run concurrently on this task, each from the store the plan
+/// names (`store(source)`), after the delay it names.
+async fn receive<'s>(
     message: &[u8],
-    store: Arc<dyn LinkStore>,
-    retry: store::RetryPolicy,
-    max_download_bytes: u64,
+    store: impl Fn(usize) -> &'s dyn LinkStore,
+    rules: &ReceiveRules,
+    progress: Option<&Progress>,
 ) -> Result<Received> {
-    receive(message, &Links { stores: &[store], retry, max_download_bytes, progress: None }).await
+    let mut plan = ReceivePlan::new(message)?;
+    let cid = plan.correlation_id().to_owned();
+    let mut fetches = FuturesUnordered::new();
+    loop {
+        match plan.step(rules)? {
+            ReceiveStep::Fetch(f) => {
+                let store = store(f.source);
+                let cid = cid.as_str();
+                fetches.push(async move {
+                    if !f.delay.is_zero() {
+                        tokio::time::sleep(f.delay).await;
+                    }
+                    let fetch = Fetch { url: &f.url, size: f.size, correlation_id: cid, progress };
+                    let result = store.download(fetch).await;
+                    (f, result)
+                });
+            }
+            ReceiveStep::Wait => match fetches.next().await.expect("the plan waits only on running fetches") {
+                (f, Ok(fetched)) => plan.fetched(&f, fetched.bytes, fetched.sha256.as_deref()),
+                (f, Err(failure)) => {
+                    tracing::debug!(correlation_id = %cid, url = protocol::display_url(&f.url), attempt = f.attempt, failure = ?failure, "download failed");
+                    plan.fetch_failed(&f, failure, rules)
+                }
+            },
+            ReceiveStep::Done => return plan.finish(),
+        }
+    }
+}
+
+/// Decodes a message whose links are fetched by `store` alone (a host's download handler for one
+/// call), with no NATS connection. `rules.sources` is replaced by the store's scopes.
+pub async fn smartreceive_with_store(message: &[u8], store: &dyn LinkStore, rules: ReceiveRules) -> Result<Received> {
+    let rules = ReceiveRules { sources: vec![store.scopes()], ..rules };
+    receive(message, |_| store, &rules, None).await
 }
 
 /// Decodes a message whose payloads are all direct, without a connection. `Ok(None)` when it
 /// has link payloads: those need a client's link stores (`Client::smartreceive`).
 pub fn smartreceive_direct(message: &[u8]) -> Result<Option<Received>> {
-    let (envelope, decoded) = protocol::decode_message(message)?;
-    if decoded.iter().any(|p| matches!(p.source, PayloadSource::Link(_))) {
+    let plan = ReceivePlan::new(message)?;
+    if plan.has_links() {
         return Ok(None);
     }
-    let cid = envelope.correlation_id.clone();
-    assemble(envelope, decoded, Vec::new()).map(Some).map_err(|e| e.with_correlation_id(&cid))
+    plan.finish().map(Some)
 }
 
-/// The decoded payloads in envelope order; `fetched` holds each link payload's bytes in turn.
-fn assemble(envelope: Envelope, decoded: Vec<DecodedPayload>, fetched: Vec<Result<Bytes>>) -> Result<Received> {
-    let mut fetched = fetched.into_iter();
-    let mut payloads = Vec::with_capacity(decoded.len());
-    for p in decoded {
-        let (transport, bytes) = match p.source {
-            PayloadSource::Inline(bytes) => (Transport::Direct, bytes),
-            PayloadSource::Link(_) => (Transport::Link, fetched.next().expect("one result per link")?),
-        };
-        let data = protocol::deserialize(p.payload_type, bytes)?;
-        payloads.push(Incoming { dataname: p.dataname, payload_type: p.payload_type, data, transport });
-    }
-    Ok(Received { envelope, payloads, subject: None, reply: None })
-}
-
-/// async-nats options from ours. Slow-consumer events are counted in `drops`; a (re)connect
-/// marks the cached INFO stale.
+/// async-nats options from the settings. Slow-consumer events are counted in `drops`; a
+/// (re)connect marks the cached INFO stale.
 async fn nats_options(
-    opts: &ConnectOptions,
+    opts: &Settings,
     drops: Arc<AtomicU64>,
     info_stale: Arc<AtomicBool>,
 ) -> Result<async_nats::ConnectOptions> {
     let wait = opts.reconnect_time_wait;
     let mut o = async_nats::ConnectOptions::new()
         .connection_timeout(opts.connect_timeout)
-        .subscription_capacity(opts.subscription_capacity)
-        .max_reconnects(opts.max_reconnects)
+        .subscription_capacity(opts.pending_msgs_limit)
+        .max_reconnects(opts.max_reconnect_attempts)
         .reconnect_delay_callback(move |attempts| if attempts <= 1 { Duration::ZERO } else { wait })
         .event_callback(move |event| {
             let (drops, stale) = (drops.clone(), info_stale.clone());
@@ -609,7 +462,7 @@ async fn nats_options(
     match (&opts.user, &opts.password) {
         (Some(u), Some(p)) => o = o.user_and_password(u.clone(), p.clone()),
         (Some(_), None) | (None, Some(_)) => {
-            return err(ErrorCode::NatsConnectionFailed, "user and password must be given together");
+            return Err(Error::invalid_argument("user and password must be given together"));
         }
         (None, None) => {}
     }
@@ -620,7 +473,10 @@ async fn nats_options(
         o = o.nkey(seed.clone());
     }
     if let Some(path) = &opts.credentials_file {
-        o = o.credentials_file(path).await.map_err(connection_failed)?;
+        o = o
+            .credentials_file(path)
+            .await
+            .map_err(|e| Error::invalid_argument(format!("cannot read credentials_file {}: {e}", path.display())))?;
     }
     if let Some(ca) = &opts.tls_ca_file {
         o = o.add_root_certificates(ca.clone());
@@ -628,9 +484,9 @@ async fn nats_options(
     match (&opts.tls_cert_file, &opts.tls_key_file) {
         (Some(c), Some(k)) => o = o.add_client_certificate(c.clone(), k.clone()),
         (None, None) => {}
-        _ => return err(ErrorCode::NatsConnectionFailed, "tls_cert_file and tls_key_file must be given together"),
+        _ => return Err(Error::invalid_argument("tls_cert_file and tls_key_file must be given together")),
     }
-    if opts.require_tls {
+    if opts.tls_required {
         o = o.require_tls(true);
     }
     Ok(o)
@@ -638,44 +494,57 @@ async fn nats_options(
 
 type Stores = (Option<Arc<dyn LinkStore>>, Vec<Arc<dyn LinkStore>>);
 
-/// The store uploads go to (custom, else file server, else object store) and every store
-/// downloads may come from.
-fn link_stores(bridge: &BridgeOptions, nats: &async_nats::Client) -> Result<Stores> {
+/// The store uploads go to and every store downloads may come from, in order: the caller's own
+/// store, the host's handlers, the file server, the allowed origins (unless a download handler
+/// serves them), the object store.
+fn link_stores(opts: &ConnectOptions, nats: &async_nats::Client) -> Result<Stores> {
+    let settings = &opts.settings;
     let mut stores: Vec<Arc<dyn LinkStore>> = Vec::new();
     let mut upload_store: Option<Arc<dyn LinkStore>> = None;
-    let mut add = |store: Arc<dyn LinkStore>, takes_uploads: bool| {
-        if takes_uploads && upload_store.is_none() {
+    let mut add = |store: Arc<dyn LinkStore>| {
+        if store.takes_uploads() && upload_store.is_none() {
             upload_store = Some(store.clone());
         }
         stores.push(store);
     };
-    if let Some(custom) = &bridge.link_store {
-        add(custom.clone(), custom.takes_uploads());
+    if let Some(custom) = &opts.link_store {
+        add(custom.clone());
     }
-    if let Some(url) = bridge.resolved_fileserver_url() {
-        match bridge.fileserver_kind {
-            FileServerKind::Plik => add(Arc::new(PlikStore::new(&url, bridge.plik.clone())?), true),
-            FileServerKind::HttpPut => add(Arc::new(HttpStore::new(&url)?), true),
+    let fileserver_url = settings.resolved_fileserver_url();
+    let handlers = opts.upload_handler.is_some() || opts.download_handler.is_some();
+    if handlers {
+        add(Arc::new(HandlerStore::new(
+            opts.upload_handler.clone(),
+            opts.download_handler.clone(),
+            fileserver_url.as_deref(),
+            &settings.allowed_origins,
+            settings.retry,
+        )?));
+    }
+    // With handlers, fileserver_url may be only the handlers' argument (any scheme).
+    let file_server = fileserver_url.filter(|u| !handlers || u.starts_with("http://") || u.starts_with("https://"));
+    if let Some(url) = file_server {
+        match settings.fileserver_kind {
+            FileServerKind::Plik => add(Arc::new(plik::PlikStore::new(
+                &url,
+                plik::PlikOptions {
+                    oneshot: settings.plik_oneshot,
+                    ttl: settings.plik_ttl,
+                    user_token: settings.plik_token.clone(),
+                },
+            )?)),
+            FileServerKind::Http => add(Arc::new(HttpStore::new(&url)?)),
         }
     }
-    for origin in &bridge.allowed_origins {
-        add(Arc::new(HttpStore::new(origin)?), false);
+    if opts.download_handler.is_none() {
+        for origin in &settings.allowed_origins {
+            add(Arc::new(HttpStore::download_only(origin)?));
+        }
     }
-    if bridge.object_store && nats.server_info().jetstream {
-        add(Arc::new(ObjectStoreLink::new(nats.clone(), &bridge.object_store_bucket, bridge.object_store_ttl)), true);
+    if settings.object_store && nats.server_info().jetstream {
+        add(Arc::new(ObjectStoreLink::new(nats.clone(), &settings.object_store_bucket, settings.object_store_ttl)));
     }
     Ok((upload_store, stores))
-}
-
-fn reply_subject(to: &Received) -> Result<String> {
-    if !to.envelope.reply_to.is_empty() {
-        return Ok(to.envelope.reply_to.clone());
-    }
-    match &to.reply {
-        Some(r) => Ok(r.clone()),
-        None => Err(Error::new(ErrorCode::InvalidEnvelope, "the message has no reply_to and no NATS reply subject")
-            .with_correlation_id(&to.envelope.correlation_id)),
-    }
 }
 
 /// Routes replies arriving on `<prefix>.*` to the request waiting for each subject.

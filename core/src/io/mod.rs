@@ -1,10 +1,13 @@
-//! Everything that touches a socket: the NATS client, link stores, smartsend/smartreceive.
+//! Everything that touches a socket: the NATS client and the link stores, driving the machines
+//! of `protocol`; and the process-wide parts the bindings share (runtime, one-call clients).
 
 mod client;
+pub mod one_call;
 mod options;
 pub mod store;
 
-pub use client::{
-    Client, Incoming, Outgoing, Received, Sent, Subscription, smartreceive_direct, smartreceive_with_store,
+pub use crate::protocol::{
+    DEFAULT_NATS_URL, FileServerKind, Incoming, Outgoing, Received, ReplyTo, SendOptions, Sent, Settings,
 };
-pub use options::{BridgeOptions, ConnectOptions, DEFAULT_NATS_URL, FileServerKind, SendOptions};
+pub use client::{Client, Subscription, smartreceive_direct, smartreceive_with_store};
+pub use options::ConnectOptions;

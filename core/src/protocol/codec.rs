@@ -1,4 +1,4 @@
-//! Payload serialization by `payload_type` (DESIGN §2): text → UTF-8, dictionary and jsontable →
+//! Payload serialization by `payload_type` (spec/PROTOCOL.md §4): text → UTF-8, dictionary and jsontable →
 //! JSON, arrowtable → Arrow IPC stream, image/audio/video/binary → the bytes themselves.
 
 use super::{PayloadType, arrow};
@@ -18,6 +18,18 @@ pub enum Data {
     Arrow(Bytes),
     /// image, audio, video, binary.
     Bytes(Bytes),
+}
+
+/// A payload value as a host language hands it over, before its payload_type says what it is
+/// ([`super::Outgoing::from_host`] holds the rules).
+#[derive(Clone, Debug, PartialEq)]
+pub enum HostValue {
+    Bytes(Bytes),
+    Text(String),
+    /// A JSON value the binding converted from host objects.
+    Json(Value),
+    /// JSON text the host serialized itself (`JSON.stringify`).
+    JsonText(String),
 }
 
 impl Data {

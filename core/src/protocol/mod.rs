@@ -1,31 +1,50 @@
-//! Wire protocol v1: the envelope and payload model, payload codecs, transport planning and
-//! validation. No I/O here: this module builds for `wasm32-unknown-unknown` and is the one
-//! codec every binding (and the browser build) uses. spec/PROTOCOL.md is its prose twin.
+//! Wire protocol v1: the envelope and payload model, payload codecs, validation, and the
+//! claim-check rules as sans-IO machines ([`SendPlan`], [`ReceivePlan`]). No I/O here: this
+//! module builds for `wasm32-unknown-unknown`; core's tokio client and the browser's JS both drive
+//! the same machines. spec/PROTOCOL.md is its prose twin.
 
 pub mod arrow;
 mod codec;
+mod driver;
 mod envelope;
 mod json;
+mod options;
+mod receive;
+mod reply;
+mod send;
 mod time;
+mod url_scope;
 
-pub use codec::{Data, deserialize, serialize};
+pub use codec::{Data, HostValue, deserialize, serialize};
+pub use driver::{
+    HTTP_ERROR_DETAIL_BYTES, HttpHead, OBJECT_STORE_CHUNK_SIZE, OBJECT_STORE_SCHEME, ObjectLink, object_digest_hex,
+};
 pub use envelope::{
     DecodedPayload, Envelope, ErrorBody, PayloadSource, WirePayload, decode_inline, decode_message, direct_payload,
     link_payload,
 };
+pub use options::{DEFAULT_NATS_URL, FileServerKind, OptionName, SendOptionName, Settings, TimeUnit};
+pub use receive::{
+    DEFAULT_MAX_DOWNLOAD_BYTES, FetchFailure, Incoming, LinkFetch, ReceivePlan, ReceiveRules, ReceiveStep, Received,
+    RetryPolicy, display_url,
+};
+pub use reply::ReplyTo;
+pub use send::{Outgoing, SendLimits, SendOptions, SendPlan, SendStep, Sender, Sent};
 pub use time::timestamp_from_unix_ms;
 #[cfg(not(target_arch = "wasm32"))]
 pub use time::timestamp_now;
+pub use url_scope::UrlScope;
 
 use crate::error::{ErrorCode, Result, err};
 use sha2::Digest as _;
 
 /// Default size threshold in bytes: a payload is sent direct iff its serialized size is below it
-/// (DESIGN §2 **D**: 500,000, not the seeds' env-table 1,000,000).
+/// (spec/PROTOCOL.md §7.1: 500,000, not the seeds' env-table 1,000,000).
 pub const DEFAULT_SIZE_THRESHOLD: usize = 500_000;
 
 /// The eight payload types of the seeds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, strum::IntoStaticStr, strum::EnumString, strum::VariantArray)]
+#[strum(serialize_all = "lowercase")]
 pub enum PayloadType {
     Text,
     Dictionary,
@@ -38,41 +57,22 @@ pub enum PayloadType {
 }
 
 impl PayloadType {
-    pub const ALL: [PayloadType; 8] = [
-        PayloadType::Text,
-        PayloadType::Dictionary,
-        PayloadType::ArrowTable,
-        PayloadType::JsonTable,
-        PayloadType::Image,
-        PayloadType::Audio,
-        PayloadType::Video,
-        PayloadType::Binary,
-    ];
+    pub const ALL: &'static [PayloadType] = <PayloadType as strum::VariantArray>::VARIANTS;
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            PayloadType::Text => "text",
-            PayloadType::Dictionary => "dictionary",
-            PayloadType::ArrowTable => "arrowtable",
-            PayloadType::JsonTable => "jsontable",
-            PayloadType::Image => "image",
-            PayloadType::Audio => "audio",
-            PayloadType::Video => "video",
-            PayloadType::Binary => "binary",
-        }
+        self.into()
     }
 
     pub fn parse(s: &str) -> Result<PayloadType> {
-        match PayloadType::ALL.into_iter().find(|t| t.as_str() == s) {
-            Some(t) => Ok(t),
-            None => err(
+        s.parse().map_err(|_| {
+            crate::error::Error::new(
                 ErrorCode::InvalidPayloadType,
                 format!(
                     "unknown payload_type {s:?}; expected one of text, dictionary, arrowtable, \
                      jsontable, image, audio, video, binary"
                 ),
-            ),
-        }
+            )
+        })
     }
 
     /// image, audio, video and binary carry raw bytes.
@@ -121,15 +121,16 @@ pub fn transport_for_size(size: usize, threshold: usize) -> Transport {
     if size < threshold { Transport::Direct } else { Transport::Link }
 }
 
-/// When an envelope is over the server's max_payload, the largest direct payload moves to link
-/// next. Returns its index, or None when every payload is already a link.
-pub fn largest_direct(plan: &[Transport], sizes: &[usize]) -> Option<usize> {
-    plan.iter()
-        .zip(sizes)
-        .enumerate()
-        .filter(|(_, (t, _))| **t == Transport::Direct)
-        .max_by_key(|(_, (_, size))| **size)
-        .map(|(i, _)| i)
+/// A NATS subject as every binding takes it: non-empty, no whitespace, no empty token (no leading,
+/// trailing or doubled dot). A bad one is the caller's mistake: INVALID_ARGUMENT, before any I/O.
+pub fn check_subject(subject: &str) -> Result<()> {
+    let bad_token = subject.split('.').any(str::is_empty);
+    if bad_token || subject.contains([' ', '\t', '\r', '\n']) {
+        return Err(crate::error::Error::invalid_argument(format!(
+            "{subject:?} is not a NATS subject: dot-separated tokens, none empty, no whitespace"
+        )));
+    }
+    Ok(())
 }
 
 /// Standard alphabet, padded. SIMD where the CPU has it: base64 was most of a 10 KB codec pass.
@@ -156,4 +157,20 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 pub fn new_id() -> String {
     let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
     uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf).to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_subject;
+    use crate::error::ErrorCode;
+
+    #[test]
+    fn subjects_are_tokens_without_whitespace() {
+        for good in ["a", "a.b", "sensors.*.temp", "a.>", "_INBOX.x.1"] {
+            assert!(check_subject(good).is_ok(), "{good}");
+        }
+        for bad in ["", ".a", "a.", "a..b", "a b", "a\tb", "a\r\n"] {
+            assert_eq!(check_subject(bad).unwrap_err().code, ErrorCode::InvalidArgument, "{bad:?}");
+        }
+    }
 }

@@ -1,7 +1,5 @@
-//! Real servers for the integration tests, each started on a free loopback port and stopped on drop.
+//! Test-only helpers of the integration tests (the real servers come from the `servers` crate).
 #![allow(dead_code)]
 
 pub mod flaky_http;
-pub mod nats;
-pub mod plik;
 pub mod schema;

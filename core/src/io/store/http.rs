@@ -3,12 +3,13 @@
 //! Three parts:
 //! * [`HttpClientConfig`] and [`client_for`]: one lazily built `reqwest::Client` per configuration
 //!   (and per tokio runtime, see [`client_for`]), with a `plik_client/…` User-Agent and no redirects;
-//! * [`get`]: the one GET routine of every HTTP store (status before body, bounded read, error
-//!   classification into [`FetchError::Retryable`] / [`FetchError::Fatal`]);
+//! * [`get`]: the one GET routine of every HTTP store (status before body, bounded read; what
+//!   went wrong is reported as a [`FetchFailure`] and judged by the receive plan);
 //! * [`HttpStore`]: PUT `{base}/{uuid}/{dataname}` then GET that URL.
 
-use super::{Fetch, FetchError, LinkStore, Progress, Stored, Upload};
+use super::{Fetch, Fetched, LinkStore, Progress, Stored, Upload};
 use crate::error::{Error, ErrorCode, Result};
+use crate::protocol::{FetchFailure, HTTP_ERROR_DETAIL_BYTES, HttpHead, UrlScope, display_url};
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use reqwest::{Client, StatusCode};
@@ -21,9 +22,6 @@ use url::Url;
 /// with a redirect to its web UI; `plik_client` is on its list (1.3.x; older builds only know
 /// curl/wget/go-http-client…, see [`get`]'s redirect hook).
 pub const USER_AGENT: &str = concat!("plik_client/natsbridge-", env!("CARGO_PKG_VERSION"));
-
-/// How many bytes of an error response's body end up in the error message.
-const ERROR_BODY_LIMIT: usize = 512;
 
 /// Client settings. Stores with equal settings share one `reqwest::Client` (and its connection pool).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -85,11 +83,6 @@ pub fn client_for(config: &HttpClientConfig) -> std::result::Result<Client, reqw
     Ok(client)
 }
 
-/// A URL as shown in messages and logs: without the query (pre-signed URLs carry secrets there).
-pub(crate) fn display_url(url: &str) -> &str {
-    url.split(['?', '#']).next().unwrap_or(url)
-}
-
 /// Makes `dataname` usable as the last segment of a URL and as a multipart file name, keeping it
 /// readable: never empty, no path separators or control characters, not `.`/`..`, at most 255 bytes.
 pub fn sanitize_file_name(dataname: &str) -> String {
@@ -110,13 +103,9 @@ pub fn sanitize_file_name(dataname: &str) -> String {
     name
 }
 
-/// Decides what a 3xx answer means for one store (Plik's web-UI error redirects carry the real
-/// status). `None` keeps the default: fatal, "redirected to …, refusing".
-pub(crate) type RedirectHook = fn(status: StatusCode, location: &str, url: &str) -> Option<FetchError>;
-
-fn fetch_error(url: &str, what: impl std::fmt::Display) -> Error {
-    Error::new(ErrorCode::DownloadFailed, format!("GET {}: {what}", display_url(url)))
-}
+/// Reads a 3xx answer for one store (Plik's web-UI error redirects carry the real status).
+/// `None` keeps it a redirect, which the receive plan refuses.
+pub(crate) type RedirectHook = fn(location: &str) -> Option<FetchFailure>;
 
 /// Whether a transport-level failure is worth another attempt: connection refused/reset,
 /// timeouts and broken bodies are; a request that could not even be built is not.
@@ -124,27 +113,25 @@ fn is_retryable(e: &reqwest::Error) -> bool {
     !e.is_builder() && !e.is_redirect()
 }
 
-/// Reads at most [`ERROR_BODY_LIMIT`] bytes of an error answer's body as text.
-pub(crate) async fn error_body(mut resp: reqwest::Response) -> String {
+/// The start of an error answer's body (at most [`HTTP_ERROR_DETAIL_BYTES`] bytes are read).
+async fn error_body(mut resp: reqwest::Response) -> Vec<u8> {
     let mut buf = Vec::new();
     // Bounded: a few chunks at most, each under the read timeout.
-    while buf.len() < ERROR_BODY_LIMIT {
+    while buf.len() < HTTP_ERROR_DETAIL_BYTES {
         match resp.chunk().await {
-            Ok(Some(chunk)) => buf.extend_from_slice(&chunk[..chunk.len().min(ERROR_BODY_LIMIT - buf.len())]),
+            Ok(Some(chunk)) => buf.extend_from_slice(&chunk[..chunk.len().min(HTTP_ERROR_DETAIL_BYTES - buf.len())]),
             _ => break,
         }
     }
-    let truncated = buf.len() >= ERROR_BODY_LIMIT;
-    let mut text = String::from_utf8_lossy(&buf).trim().to_owned();
-    if truncated {
-        text.push('…');
-    }
-    text
+    buf
 }
 
-/// Formats a non-success status and Plik-style plain-text body: `HTTP 404 Not Found: file … removed`.
-pub(crate) fn status_message(status: StatusCode, body: &str) -> String {
-    if body.is_empty() { format!("HTTP {status}") } else { format!("HTTP {status}: {body}") }
+/// An upload's error answer as text: `HTTP 404 Not Found: file … removed`.
+pub(crate) async fn error_text(status: StatusCode, resp: reqwest::Response) -> String {
+    match FetchFailure::http_status(status.as_u16(), &error_body(resp).await) {
+        FetchFailure::Status { detail, .. } if !detail.is_empty() => format!("HTTP {status}: {detail}"),
+        _ => format!("HTTP {status}"),
+    }
 }
 
 /// A request body that reports each chunk as the connection takes it.
@@ -159,90 +146,70 @@ pub(crate) fn body_with_progress(bytes: Bytes, progress: Option<Progress>) -> re
     reqwest::Body::wrap_stream(futures::stream::iter(chunks))
 }
 
-/// One GET attempt, shared by the HTTP stores.
-///
-/// The status is checked before the body: 2xx is read; 3xx is fatal (redirects are never followed,
-/// so a web page cannot pass for the payload); 429 and 5xx are retryable; other 4xx are fatal.
-/// The body is read into a buffer of `expected_size` bytes and the read stops at the first byte
-/// beyond it (CHECKSUM_MISMATCH, nothing more is read); a shorter body is a CHECKSUM_MISMATCH too.
+/// One GET attempt, shared by the HTTP stores: redirects are never followed, the status is read
+/// before the body, and at most `fetch.size + 1` bytes of the body are read.
 pub(crate) async fn get(
     config: &HttpClientConfig,
     fetch: Fetch<'_>,
     on_redirect: Option<RedirectHook>,
-) -> std::result::Result<Bytes, FetchError> {
+) -> std::result::Result<Fetched, FetchFailure> {
     let (url, expected_size, progress) = (fetch.url, fetch.size, fetch.progress);
     let client = client_for(config).map_err(|e| {
-        FetchError::Fatal(fetch_error(url, format!("cannot build the HTTP client: {}", error_chain(&e))))
+        FetchFailure::Final(Error::new(
+            ErrorCode::DownloadFailed,
+            format!("GET {}: cannot build the HTTP client: {}", display_url(url), error_chain(&e)),
+        ))
     })?;
     let mut resp = match client.get(url).send().await {
         Ok(resp) => resp,
-        Err(e) if is_retryable(&e) => {
-            return Err(FetchError::Retryable(fetch_error(url, error_chain(&e.without_url()))));
+        Err(e) if is_retryable(&e) => return Err(FetchFailure::Network(error_chain(&e.without_url()))),
+        Err(e) => {
+            let what = format!("GET {}: {}", display_url(url), error_chain(&e.without_url()));
+            return Err(FetchFailure::Final(Error::new(ErrorCode::DownloadFailed, what)));
         }
-        Err(e) => return Err(FetchError::Fatal(fetch_error(url, error_chain(&e.without_url())))),
     };
     let status = resp.status();
-    if status.is_redirection() {
-        let location =
-            resp.headers().get(reqwest::header::LOCATION).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-        let location = location.unwrap_or_default();
-        if let Some(hook) = on_redirect
-            && let Some(e) = hook(status, &location, url)
-        {
-            return Err(e);
+    let location =
+        resp.headers().get(reqwest::header::LOCATION).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    match HttpHead::of(url, Some(status.as_u16()), location.as_deref(), resp.content_length(), expected_size) {
+        HttpHead::Payload => {}
+        HttpHead::Detail => return Err(FetchFailure::http_status(status.as_u16(), &error_body(resp).await)),
+        HttpHead::Fail(failure) => {
+            let decoded = location.as_deref().zip(on_redirect).and_then(|(location, hook)| hook(location));
+            return Err(decoded.unwrap_or(failure));
         }
-        return Err(FetchError::Fatal(fetch_error(
-            url,
-            format!("HTTP {status}, redirected to {location:?}, refusing"),
-        )));
     }
-    if !status.is_success() {
-        let body = error_body(resp).await;
-        let e = fetch_error(url, status_message(status, &body));
-        return Err(if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
-            FetchError::Retryable(e)
-        } else {
-            FetchError::Fatal(e)
-        });
-    }
-
-    let mismatch = |what: String| {
-        FetchError::Fatal(Error::new(ErrorCode::ChecksumMismatch, format!("GET {}: {what}", display_url(url))))
-    };
-    if let Some(len) = resp.content_length()
-        && len != expected_size
-    {
-        return Err(mismatch(format!("server announces {len} bytes, the envelope says {expected_size}")));
-    }
-    let capacity = usize::try_from(expected_size)
-        .map_err(|_| FetchError::Fatal(fetch_error(url, format!("size {expected_size} does not fit in memory"))))?;
+    let limit = usize::try_from(expected_size).ok().and_then(|n| n.checked_add(1)).ok_or_else(|| {
+        FetchFailure::Final(Error::new(
+            ErrorCode::DownloadFailed,
+            format!("GET {}: size {expected_size} does not fit in memory", display_url(url)),
+        ))
+    })?;
     let mut buf: Vec<u8> = Vec::new();
-    buf.try_reserve_exact(capacity)
-        .map_err(|_| FetchError::Fatal(fetch_error(url, format!("cannot allocate {expected_size} bytes"))))?;
+    buf.try_reserve_exact(limit - 1).map_err(|_| {
+        FetchFailure::Final(Error::new(
+            ErrorCode::DownloadFailed,
+            format!("GET {}: cannot allocate {expected_size} bytes", display_url(url)),
+        ))
+    })?;
     loop {
         match resp.chunk().await {
             Ok(Some(chunk)) => {
-                if chunk.len() > capacity - buf.len() {
-                    return Err(mismatch(format!("body is longer than the expected {expected_size} bytes")));
-                }
-                buf.extend_from_slice(&chunk);
+                // One byte past the size is enough for the plan to see the body is too long.
+                let room = limit - buf.len();
+                buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
                 if let Some(report) = progress {
                     report(chunk.len() as u64);
                 }
+                if buf.len() == limit {
+                    break;
+                }
             }
             Ok(None) => break,
-            Err(e) => {
-                return Err(FetchError::Retryable(fetch_error(
-                    url,
-                    format!("reading body: {}", error_chain(&e.without_url())),
-                )));
-            }
+            Err(e) => return Err(FetchFailure::Network(format!("reading body: {}", error_chain(&e.without_url())))),
         }
     }
-    if buf.len() != capacity {
-        return Err(mismatch(format!("body has {} bytes, the envelope says {expected_size}", buf.len())));
-    }
-    Ok(Bytes::from(buf))
+    Ok(Fetched::from(Bytes::from(buf)))
 }
 
 /// A reqwest error with its sources ("error sending request: connection refused"), which its
@@ -263,41 +230,14 @@ pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 
 /// Parses a store's base URL: absolute http(s), no query or fragment.
 pub(crate) fn parse_base_url(what: &str, base: &str) -> Result<Url> {
-    let url = Url::parse(base)
-        .map_err(|e| Error::new(ErrorCode::UrlNotAllowed, format!("invalid {what} URL {base:?}: {e}")))?;
+    let url = Url::parse(base).map_err(|e| Error::invalid_argument(format!("invalid {what} URL {base:?}: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(Error::new(
-            ErrorCode::UrlNotAllowed,
-            format!("{what} URL must be http(s)://host[:port][/path], got {base:?}"),
-        ));
+        return Err(Error::invalid_argument(format!("{what} URL must be http(s)://host[:port][/path], got {base:?}")));
     }
     if url.query().is_some() || url.fragment().is_some() {
-        return Err(Error::new(
-            ErrorCode::UrlNotAllowed,
-            format!("{what} URL must not have a query or fragment: {base:?}"),
-        ));
+        return Err(Error::invalid_argument(format!("{what} URL must not have a query or fragment: {base:?}")));
     }
     Ok(url)
-}
-
-/// The base URL's path without its trailing slash ("" for the root).
-pub(crate) fn base_path(base: &Url) -> &str {
-    base.path().trim_end_matches('/')
-}
-
-/// Whether `url` has `base`'s scheme, host and port, and a path under `base_path + prefix`
-/// (prefix starting with '/', e.g. "/" or "/file/"), with something after it.
-pub(crate) fn same_origin_under(base: &Url, prefix: &str, url: &str) -> bool {
-    let Ok(url) = Url::parse(url) else { return false };
-    if url.scheme() != base.scheme()
-        || url.host() != base.host()
-        || url.port_or_known_default() != base.port_or_known_default()
-    {
-        return false;
-    }
-    let path = url.path();
-    let base = base_path(base);
-    path.strip_prefix(base).and_then(|rest| rest.strip_prefix(prefix)).is_some_and(|rest| !rest.is_empty())
 }
 
 /// `base` with `segments` appended, each percent-encoded as one path segment.
@@ -317,22 +257,23 @@ pub(crate) fn join_segments(base: &Url, segments: &[&str]) -> Url {
 pub struct HttpStore {
     base: Url,
     http: HttpClientConfig,
+    /// False for an allowed origin that links may come from but uploads do not go to.
+    takes_uploads: bool,
 }
 
 impl HttpStore {
     /// `base_url`: absolute http(s) URL, optionally with a path (`http://host:8080/natsbridge`).
     pub fn new(base_url: &str) -> Result<Self> {
-        Ok(HttpStore { base: parse_base_url("HTTP store", base_url)?, http: HttpClientConfig::default() })
+        Ok(HttpStore {
+            base: parse_base_url("HTTP store", base_url)?,
+            http: HttpClientConfig::default(),
+            takes_uploads: true,
+        })
     }
 
-    /// Use other timeouts.
-    pub fn with_http_config(mut self, config: HttpClientConfig) -> Self {
-        self.http = config;
-        self
-    }
-
-    pub fn base_url(&self) -> &Url {
-        &self.base
+    /// An allowed origin: links under `base_url` may be fetched; nothing is uploaded there.
+    pub fn download_only(base_url: &str) -> Result<Self> {
+        Ok(HttpStore { takes_uploads: false, ..HttpStore::new(base_url)? })
     }
 
     async fn put(&self, upload: Upload<'_>) -> Result<String> {
@@ -353,8 +294,7 @@ impl HttpStore {
             .map_err(|e| fail(format!("PUT {}: {}", display_url(url.as_str()), error_chain(&e.without_url()))))?;
         let status = resp.status();
         if !status.is_success() {
-            let body = error_body(resp).await;
-            return Err(fail(format!("PUT {}: {}", display_url(url.as_str()), status_message(status, &body))));
+            return Err(fail(format!("PUT {}: {}", display_url(url.as_str()), error_text(status, resp).await)));
         }
         tracing::debug!(correlation_id = upload.correlation_id, url = %url, size, "uploaded to HTTP store");
         Ok(url.into())
@@ -366,12 +306,16 @@ impl LinkStore for HttpStore {
         Box::pin(async move { self.put(upload).await.map(Stored::from) })
     }
 
-    fn download<'a>(&'a self, fetch: Fetch<'a>) -> BoxFuture<'a, std::result::Result<Bytes, FetchError>> {
+    fn download<'a>(&'a self, fetch: Fetch<'a>) -> BoxFuture<'a, std::result::Result<Fetched, FetchFailure>> {
         Box::pin(get(&self.http, fetch, None))
     }
 
-    fn serves(&self, url: &str) -> bool {
-        same_origin_under(&self.base, "/", url)
+    fn takes_uploads(&self) -> bool {
+        self.takes_uploads
+    }
+
+    fn scopes(&self) -> Vec<UrlScope> {
+        vec![UrlScope::under(&self.base, "")]
     }
 }
 
@@ -392,22 +336,13 @@ mod tests {
     }
 
     #[test]
-    fn joins_and_serves() {
+    fn joins_and_scopes() {
         let base = Url::parse("http://127.0.0.1:8080/store/").unwrap();
         let u = join_segments(&base, &["id", "a b?#%é"]);
         assert_eq!(u.as_str(), "http://127.0.0.1:8080/store/id/a%20b%3F%23%25%C3%A9");
-        assert!(same_origin_under(&base, "/", u.as_str()));
-        assert!(!same_origin_under(&base, "/", "http://127.0.0.1:8080/storex/id/a"));
-        assert!(!same_origin_under(&base, "/", "http://127.0.0.1:8080/store/"));
-        assert!(!same_origin_under(&base, "/", "http://127.0.0.1:8080/store/../etc/x"));
-        assert!(!same_origin_under(&base, "/", "https://127.0.0.1:8080/store/id/a"));
-        assert!(!same_origin_under(&base, "/", "http://127.0.0.1:8081/store/id/a"));
-        let root = Url::parse("http://localhost").unwrap();
-        assert!(same_origin_under(&root, "/", "http://localhost:80/x"));
-    }
-
-    #[test]
-    fn display_url_drops_query() {
-        assert_eq!(display_url("http://h/p?sig=secret"), "http://h/p");
+        let store = HttpStore::new(base.as_str()).unwrap();
+        assert!(store.scopes()[0].matches(u.as_str()));
+        assert!(!store.scopes()[0].matches("http://127.0.0.1:8080/storex/id/a"));
+        assert_eq!(HttpStore::new("ftp://h").err().unwrap().code, ErrorCode::InvalidArgument);
     }
 }

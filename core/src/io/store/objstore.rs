@@ -1,13 +1,14 @@
-//! JetStream object store link store: the embedded default (DESIGN §3). Needs no server beyond
+//! JetStream object store link store: the embedded default (spec/PROTOCOL.md §7.2). Needs no server beyond
 //! NATS. URLs are `nats-obj://<bucket>/<object>`. Objects follow ADR-20 (chunks on
 //! `$O.<bucket>.C.<nuid>`, info on `$O.<bucket>.M.<base64url(name)>`), so nats-py, nats.js and
 //! nats.c read them too.
 //!
 //! Uploads publish chunks with a window of acks in flight: stock async-nats `put` awaits each
-//! chunk's ack in turn and tops out near 110 MB/s on loopback (DESIGN §9).
+//! chunk's ack in turn and tops out near 110 MB/s on loopback (bench/RESULTS.md).
 
-use super::{Fetch, FetchError, LinkStore, Stored, Upload};
+use super::{Fetch, Fetched, LinkStore, Stored, Upload};
 use crate::error::{Error, ErrorCode, Result};
+use crate::protocol::{FetchFailure, OBJECT_STORE_CHUNK_SIZE as CHUNK_SIZE, ObjectLink, UrlScope, object_digest_hex};
 use async_nats::jetstream::{self, object_store};
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -17,8 +18,6 @@ use std::time::Duration;
 use tokio::io::AsyncReadExt;
 use tokio::sync::OnceCell;
 
-pub const SCHEME: &str = "nats-obj://";
-const CHUNK_SIZE: usize = 128 * 1024;
 const ACKS_IN_FLIGHT: usize = 64;
 
 pub struct ObjectStoreLink {
@@ -68,7 +67,8 @@ impl ObjectStoreLink {
     async fn put(&self, upload: Upload<'_>) -> Result<Stored> {
         self.store().await?;
         let fail = |m: String| Error::new(ErrorCode::UploadFailed, m);
-        let name = crate::protocol::new_id();
+        let link = ObjectLink::new(&self.bucket);
+        let name = link.name.clone();
         let nuid = crate::protocol::new_id().replace('-', "");
         let chunk_subject = format!("$O.{}.C.{}", self.bucket, nuid);
         let report = |n: u64| {
@@ -126,55 +126,40 @@ impl ObjectStoreLink {
             .map_err(|e| fail(format!("object store info publish failed: {e}")))?
             .await
             .map_err(|e| fail(format!("object store info not acknowledged: {e}")))?;
-        Ok(Stored { url: format!("{SCHEME}{}/{}", self.bucket, name), sha256: Some(hex::encode(digest)) })
+        Ok(Stored { url: link.url(), sha256: Some(hex::encode(digest)) })
     }
 
-    async fn get(&self, fetch: Fetch<'_>) -> Result<Bytes, FetchError> {
-        let (url, expected_size) = (fetch.url, fetch.size);
-        let fatal = |m: String| FetchError::Fatal(Error::new(ErrorCode::DownloadFailed, m));
-        let Some((bucket, name)) = url.strip_prefix(SCHEME).and_then(|rest| rest.split_once('/')) else {
-            return Err(fatal(format!("not an object store URL: {url}")));
-        };
+    /// The object's bytes, and its stored digest as hex: the reader checks the bytes against
+    /// that digest at the end of the stream, so the receive plan compares it to the envelope's.
+    async fn get(&self, fetch: Fetch<'_>) -> Result<Fetched, FetchFailure> {
+        let final_error = |m: String| FetchFailure::Final(Error::new(ErrorCode::DownloadFailed, m));
+        let ObjectLink { bucket, name } = ObjectLink::parse(fetch.url)?;
+        let (bucket, name) = (bucket.as_str(), name.as_str());
         let store = if bucket == self.bucket {
-            self.store().await.map_err(FetchError::Retryable)?.clone()
+            self.store().await.map_err(|e| FetchFailure::Network(e.message))?.clone()
         } else {
             self.js
                 .get_object_store(bucket)
                 .await
-                .map_err(|e| fatal(format!("object store bucket {bucket:?} not available: {e}")))?
+                .map_err(|e| final_error(format!("object store bucket {bucket:?} not available: {e}")))?
         };
         let mut object = store.get(name).await.map_err(|e| match e.kind() {
-            object_store::GetErrorKind::NotFound => fatal(format!("object {name:?} not found in bucket {bucket:?}")),
-            _ => FetchError::Retryable(Error::new(ErrorCode::DownloadFailed, format!("object store get failed: {e}"))),
-        })?;
-        if object.info.size as u64 != expected_size {
-            return Err(FetchError::Fatal(Error::new(
-                ErrorCode::ChecksumMismatch,
-                format!("object {name:?} has {} bytes, the envelope says {expected_size}", object.info.size),
-            )));
-        }
-        // The reader checks the bytes against the stored digest at the end of the stream, so
-        // matching that digest to the envelope's sha256 verifies the bytes in the same pass.
-        if let Some(expected) = fetch.sha256 {
-            let stored = object.info.digest.as_deref().and_then(|d| d.strip_prefix("SHA-256="));
-            let stored = stored.and_then(|d| base64_simd::URL_SAFE.decode_to_vec(d).ok()).map(hex::encode);
-            if !stored.as_ref().is_some_and(|s| s.eq_ignore_ascii_case(expected)) {
-                return Err(FetchError::Fatal(Error::new(
-                    ErrorCode::ChecksumMismatch,
-                    format!("object {name:?} has digest {stored:?}, the envelope says sha256 {expected}"),
-                )));
+            object_store::GetErrorKind::NotFound => {
+                FetchFailure::NotFound(format!("object {name:?} not found in bucket {bucket:?}"))
             }
+            _ => FetchFailure::Network(format!("object store get failed: {e}")),
+        })?;
+        if let Some(failure) = FetchFailure::announced(Some(object.info.size as u64), fetch.size) {
+            return Err(failure);
         }
-        let mut buf = Vec::with_capacity(expected_size as usize);
+        let sha256 = object.info.digest.as_deref().and_then(object_digest_hex);
+        let mut buf = Vec::with_capacity(object.info.size);
         loop {
             let n = object.read_buf(&mut buf).await.map_err(|e| {
                 if e.kind() == std::io::ErrorKind::InvalidData {
-                    FetchError::Fatal(Error::new(ErrorCode::ChecksumMismatch, format!("object {name:?}: {e}")))
+                    FetchFailure::DigestMismatch(format!("object {name:?}: {e}"))
                 } else {
-                    FetchError::Retryable(Error::new(
-                        ErrorCode::DownloadFailed,
-                        format!("object store read failed: {e}"),
-                    ))
+                    FetchFailure::Network(format!("object store read failed: {e}"))
                 }
             })?;
             if n == 0 {
@@ -184,7 +169,7 @@ impl ObjectStoreLink {
                 report(n as u64);
             }
         }
-        Ok(Bytes::from(buf))
+        Ok(Fetched { bytes: Bytes::from(buf), sha256 })
     }
 }
 
@@ -193,7 +178,7 @@ impl LinkStore for ObjectStoreLink {
         Box::pin(self.put(upload))
     }
 
-    fn download<'a>(&'a self, fetch: Fetch<'a>) -> BoxFuture<'a, Result<Bytes, FetchError>> {
+    fn download<'a>(&'a self, fetch: Fetch<'a>) -> BoxFuture<'a, Result<Fetched, FetchFailure>> {
         Box::pin(self.get(fetch))
     }
 
@@ -201,7 +186,7 @@ impl LinkStore for ObjectStoreLink {
         true
     }
 
-    fn serves(&self, url: &str) -> bool {
-        url.starts_with(SCHEME)
+    fn scopes(&self) -> Vec<UrlScope> {
+        vec![UrlScope::scheme(crate::protocol::OBJECT_STORE_SCHEME.trim_end_matches("://"))]
     }
 }

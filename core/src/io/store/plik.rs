@@ -1,4 +1,4 @@
-//! Plik link store (DESIGN §3, reference/ecosystem.md §1).
+//! Plik link store (spec/PROTOCOL.md §7.2).
 //!
 //! Upload: `POST /upload` with `{"oneShot", "ttl"}` → upload id + upload token; then
 //! `POST /file/{uploadId}` (multipart, part `file`, header `X-UploadToken`) → file id. The link is
@@ -14,12 +14,12 @@
 //! * errors are plain text, not JSON: the message goes into the error as is.
 
 use super::http::{
-    HttpClientConfig, body_with_progress, client_for, display_url, error_body, error_chain, get, join_segments,
-    parse_base_url, same_origin_under, sanitize_file_name, status_message,
+    HttpClientConfig, body_with_progress, client_for, error_chain, error_text, get, join_segments, parse_base_url,
+    sanitize_file_name,
 };
-use super::{Fetch, FetchError, LinkStore, Stored, Upload};
+use super::{Fetch, Fetched, LinkStore, Stored, Upload};
 use crate::error::{Error, ErrorCode, Result};
-use bytes::Bytes;
+use crate::protocol::{FetchFailure, UrlScope, display_url};
 use futures::future::BoxFuture;
 use reqwest::StatusCode;
 use serde::Deserialize;
@@ -74,20 +74,6 @@ impl PlikStore {
     /// `server_url`: Plik's base URL, e.g. `http://127.0.0.1:8080` (with its `Path` if it has one).
     pub fn new(server_url: &str, options: PlikOptions) -> Result<Self> {
         Ok(PlikStore { server: parse_base_url("Plik server", server_url)?, options, http: HttpClientConfig::default() })
-    }
-
-    /// Use other timeouts.
-    pub fn with_http_config(mut self, config: HttpClientConfig) -> Self {
-        self.http = config;
-        self
-    }
-
-    pub fn server_url(&self) -> &Url {
-        &self.server
-    }
-
-    pub fn options(&self) -> &PlikOptions {
-        &self.options
     }
 
     fn ttl_secs(&self) -> u64 {
@@ -164,8 +150,7 @@ impl PlikStore {
             req.send().await.map_err(|e| fail(format!("{method} {shown}: {}", error_chain(&e.without_url()))))?;
         let status = resp.status();
         if !status.is_success() {
-            let body = error_body(resp).await;
-            return Err(fail(format!("{method} {shown}: {}", status_message(status, &body))));
+            return Err(fail(format!("{method} {shown}: {}", error_text(status, resp).await)));
         }
         let mut buf = Vec::new();
         while let Some(chunk) = resp
@@ -186,31 +171,22 @@ impl PlikStore {
 }
 
 /// Plik's web-UI error redirect (`Location: {path}/#/?err=<message>&errcode=<status>&uri=…`) back
-/// into the status it stands for: 5xx and 429 stay retryable, the rest is fatal.
-fn plik_redirect(status: StatusCode, location: &str, url: &str) -> Option<FetchError> {
+/// into the status it stands for.
+fn plik_redirect(location: &str) -> Option<FetchFailure> {
     let (_, query) = location.split_once("#/?")?;
     // The message is not escaped by older Plik builds: read `err` up to `&errcode=` by hand.
     let err_start = query.find("err=")? + "err=".len();
     let code_at = query.find("&errcode=")?;
     let message = query.get(err_start..code_at)?;
     let code: String = query[code_at + "&errcode=".len()..].chars().take_while(char::is_ascii_digit).collect();
-    let code = StatusCode::from_bytes(code.as_bytes()).ok()?;
+    let status = StatusCode::from_bytes(code.as_bytes()).ok()?;
     let message = url::form_urlencoded::parse(format!("m={message}").as_bytes())
         .next()
         .map(|(_, v)| v.into_owned())
         .unwrap_or_else(|| message.to_owned());
-    let e = Error::new(
-        ErrorCode::DownloadFailed,
-        format!(
-            "GET {}: {} (Plik answered HTTP {status} to its web UI)",
-            display_url(url),
-            status_message(code, &message)
-        ),
-    );
-    Some(if code.is_server_error() || code == StatusCode::TOO_MANY_REQUESTS {
-        FetchError::Retryable(e)
-    } else {
-        FetchError::Fatal(e)
+    Some(FetchFailure::Status {
+        status: status.as_u16(),
+        detail: format!("{message} (Plik answered with a redirect to its web UI)"),
     })
 }
 
@@ -219,12 +195,12 @@ impl LinkStore for PlikStore {
         Box::pin(async move { self.put(upload).await.map(Stored::from) })
     }
 
-    fn download<'a>(&'a self, fetch: Fetch<'a>) -> BoxFuture<'a, std::result::Result<Bytes, FetchError>> {
+    fn download<'a>(&'a self, fetch: Fetch<'a>) -> BoxFuture<'a, std::result::Result<Fetched, FetchFailure>> {
         Box::pin(get(&self.http, fetch, Some(plik_redirect)))
     }
 
-    fn serves(&self, url: &str) -> bool {
-        same_origin_under(&self.server, "/file/", url)
+    fn scopes(&self) -> Vec<UrlScope> {
+        vec![UrlScope::under(&self.server, "/file")]
     }
 }
 
@@ -235,33 +211,32 @@ mod tests {
     #[test]
     fn decodes_plik_web_ui_redirects() {
         let loc = "/#/?err=file a b.bin (X1) is not available : removed&errcode=404&uri=/file/u/X1/a b.bin";
-        match plik_redirect(StatusCode::MOVED_PERMANENTLY, loc, "http://h/file/u/X1/a%20b.bin?x=1") {
-            Some(FetchError::Fatal(e)) => {
-                assert_eq!(e.code, ErrorCode::DownloadFailed);
-                assert!(e.message.contains("404") && e.message.contains("is not available : removed"), "{}", e.message);
-                assert!(!e.message.contains("x=1"));
+        match plik_redirect(loc) {
+            Some(FetchFailure::Status { status: 404, detail }) => {
+                assert!(detail.starts_with("file a b.bin (X1) is not available : removed"), "{detail}")
             }
-            other => panic!("expected a fatal error, got {other:?}"),
+            other => panic!("expected a 404, got {other:?}"),
         }
         let loc = "/plik/#/?err=internal%20server%20error&errcode=500&uri=/x";
-        match plik_redirect(StatusCode::MOVED_PERMANENTLY, loc, "http://h/x") {
-            Some(FetchError::Retryable(e)) => assert!(e.message.contains("internal server error"), "{}", e.message),
-            other => panic!("expected a retryable error, got {other:?}"),
+        match plik_redirect(loc) {
+            Some(FetchFailure::Status { status: 500, detail }) => assert!(detail.contains("internal server error")),
+            other => panic!("expected a 500, got {other:?}"),
         }
-        assert!(plik_redirect(StatusCode::FOUND, "http://elsewhere/login", "http://h/x").is_none());
+        assert!(plik_redirect("http://elsewhere/login").is_none());
     }
 
     #[test]
-    fn ttl_rounds_up_and_serves_checks_origin_and_prefix() {
+    fn ttl_rounds_up_and_scope_is_the_file_path() {
         let s = PlikStore::new(
             "http://127.0.0.1:8080",
             PlikOptions { ttl: Duration::from_millis(1500), ..Default::default() },
         )
         .unwrap();
         assert_eq!(s.ttl_secs(), 2);
-        assert!(s.serves("http://127.0.0.1:8080/file/u/f/n"));
-        assert!(!s.serves("http://127.0.0.1:8080/upload/u"));
-        assert!(!s.serves("http://localhost:8080/file/u/f/n"));
-        assert!(PlikStore::new("ftp://h", PlikOptions::default()).is_err());
+        let scope = &s.scopes()[0];
+        assert!(scope.matches("http://127.0.0.1:8080/file/u/f/n"));
+        assert!(!scope.matches("http://127.0.0.1:8080/upload/u"));
+        assert!(!scope.matches("http://localhost:8080/file/u/f/n"));
+        assert_eq!(PlikStore::new("ftp://h", PlikOptions::default()).err().unwrap().code, ErrorCode::InvalidArgument);
     }
 }

@@ -13,8 +13,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-// Result of every call. 0 is success; 1..=11 are the core's stable error codes (DESIGN §4);
-// the last two are C-only: a NULL or malformed argument, and a bug caught at the boundary.
+// Result of every call. 0 is success; 1 to 12 are the core's stable error codes, in the core's
+// order (spec/PROTOCOL.md); 12, INVALID_ARGUMENT, is a mistake of the calling program: a NULL
+// or malformed argument, an unknown option or bad value, an index out of range, or a blocking
+// call from inside a handler. INTERNAL_ERROR is a bug caught at the boundary.
 typedef enum {
   NATSBRIDGE_STATUS_OK = 0,
   NATSBRIDGE_STATUS_INVALID_PAYLOAD_TYPE = 1,
@@ -28,10 +30,7 @@ typedef enum {
   NATSBRIDGE_STATUS_PAYLOAD_TOO_LARGE = 9,
   NATSBRIDGE_STATUS_URL_NOT_ALLOWED = 10,
   NATSBRIDGE_STATUS_TIMEOUT = 11,
-  // A NULL pointer where one is required, a string that is not UTF-8, an unknown option name
-  // or value, an index out of range, or a call the library cannot serve from this thread.
-  // No core code fits these: they are mistakes in the calling program, not in the data.
-  NATSBRIDGE_STATUS_INVALID_ARGUMENT = 100,
+  NATSBRIDGE_STATUS_INVALID_ARGUMENT = 12,
   // A panic inside the library, caught before it reached C. Always a bug in NATSBridge.
   NATSBRIDGE_STATUS_INTERNAL_ERROR = 101,
 } natsbridge_status;
@@ -57,23 +56,29 @@ typedef struct natsbridge_message natsbridge_message;
 // A subscription; `next` calls on one subscription are serialized.
 typedef struct natsbridge_subscription natsbridge_subscription;
 
-// Uploads `data` and appends the URL receivers will fetch to `url_out`. Returns 0 on success;
-// on failure returns non-zero and may append an error message to `url_out`. `fileserver_url`
-// is the configured file server ("" when none). All pointers are borrowed for the call.
+// The seeds' `fileserver_upload_handler(fileserver_url, dataname, data)`: stores `len` bytes
+// and appends to `url_out` the URL receivers will fetch, or the seeds' reply object as JSON
+// (`{"status": 200, "url": ...}`; a status outside 2xx is a failure). Returns 0 on success; on
+// failure returns non-zero and may append an error message to `url_out` instead.
+// `fileserver_url` is the configured file server ("" when none). Every pointer is borrowed
+// for the call.
 typedef int (*natsbridge_upload_fn)(void *user_data,
                                     const char *fileserver_url,
                                     const char *dataname,
-                                    const char *correlation_id,
                                     const uint8_t *data,
                                     size_t len,
                                     natsbridge_buffer *url_out);
 
-// Fetches `url` (whose envelope says it holds `size` bytes) and appends the bytes to
-// `bytes_out`. Returns 0 on success; on failure returns non-zero and may append an error
-// message instead. No retries are made by the library: retry inside the handler if wanted.
+// The seeds' `fileserver_download_handler(url, max_retries, base_delay_ms, max_delay_ms,
+// correlation_id)`: fetches `url` and appends its bytes to `bytes_out`, retrying on its own
+// (up to `max_retries` attempts, waiting `base_delay_ms` doubling up to `max_delay_ms`: the
+// connection's options). Returns 0 on success; on failure returns non-zero and may append an
+// error message instead. Every pointer is borrowed for the call.
 typedef int (*natsbridge_download_fn)(void *user_data,
                                       const char *url,
-                                      uint64_t size,
+                                      uint32_t max_retries,
+                                      uint64_t base_delay_ms,
+                                      uint64_t max_delay_ms,
                                       const char *correlation_id,
                                       natsbridge_buffer *bytes_out);
 
@@ -128,7 +133,7 @@ natsbridge_status natsbridge_arrow_to_json_rows(const uint8_t *data, size_t len,
 // Connects to NATS. `url` (may be NULL) is added to the options' servers; with neither, the
 // `NATS_URL` environment variable or nats://localhost:4222. `options` may be NULL (defaults)
 // and is not consumed. Fails with NATS_CONNECTION_FAILED (within the `connect_timeout_ms`
-// option, default 5000 ms).
+// option, default 5000 ms); a malformed URL or option combination is INVALID_ARGUMENT.
 //
 // Ownership: the caller owns `*out` and frees it with `natsbridge_client_free`.
 // Thread safety: any thread.
@@ -169,7 +174,7 @@ natsbridge_status natsbridge_client_receive(const natsbridge_client *client,
                                             size_t len,
                                             natsbridge_envelope **out);
 
-// Subscribes to `subject` (wildcards allowed), in queue group `queue_group` unless it is NULL,
+// Subscribes to `subject` (wildcards allowed), in queue group `queue` unless it is NULL,
 // and returns once the server has the subscription (a publish made after this is delivered).
 //
 // Ownership: the caller owns `*out` (`natsbridge_subscription_free`); it keeps the connection
@@ -179,7 +184,7 @@ natsbridge_status natsbridge_client_receive(const natsbridge_client *client,
 // `client` NULL or live; strings NULL or NUL-terminated; `out` valid for writes.
 natsbridge_status natsbridge_client_subscribe(const natsbridge_client *client,
                                               const char *subject,
-                                              const char *queue_group,
+                                              const char *queue,
                                               natsbridge_subscription **out);
 
 // Waits up to `timeout_ms` for the next message and decodes it (links fetched, download
@@ -224,8 +229,9 @@ natsbridge_status natsbridge_client_request(const natsbridge_client *client,
                                             natsbridge_envelope **reply);
 
 // Replies to a received request with `message` (msg_purpose ACK unless the message sets one;
-// same correlation id; reply_to_msg_id = the request's msg_id). INVALID_ENVELOPE when the
-// request has no reply address. `envelope_json` may be NULL.
+// same correlation id; reply_to_msg_id = the request's msg_id; sent to its reply_to, else its
+// NATS reply subject). INVALID_ENVELOPE when the request has no reply address. `envelope_json`
+// may be NULL.
 //
 // Ownership: `*envelope_json` is the caller's (`natsbridge_string_free`).
 // Thread safety: any thread.
@@ -237,8 +243,24 @@ natsbridge_status natsbridge_client_reply(const natsbridge_client *client,
                                           const natsbridge_message *message,
                                           char **envelope_json);
 
+// `natsbridge_client_reply` for a request held as JSON: an object with the received envelope's
+// `correlation_id`, `msg_id`, `sender_name`, `sender_id`, `reply_to` and `reply` (its NATS
+// reply subject), as `natsbridge_envelope_field` reads them; other members are ignored. JSON
+// that is not such an object: INVALID_ARGUMENT.
+//
+// Ownership: `*envelope_json` is the caller's (`natsbridge_string_free`).
+// Thread safety: any thread.
+//
+// # Safety
+// `client`, `message` NULL or live; `request_json` NULL or NUL-terminated; `envelope_json`
+// NULL or valid for writes.
+natsbridge_status natsbridge_client_reply_json(const natsbridge_client *client,
+                                               const char *request_json,
+                                               const natsbridge_message *message,
+                                               char **envelope_json);
+
 // Replies to a received request with a NACK carrying `{code, message}`; `code` is one of the
-// statuses 1..11 (the core error codes). Other values: INVALID_ARGUMENT.
+// statuses 1 to 12 (the core error codes). Other values: INVALID_ARGUMENT.
 //
 // Ownership: `*envelope_json` (if not NULL) is the caller's (`natsbridge_string_free`).
 // Thread safety: any thread.
@@ -251,6 +273,20 @@ natsbridge_status natsbridge_client_reply_error(const natsbridge_client *client,
                                                 int32_t code,
                                                 const char *error_message,
                                                 char **envelope_json);
+
+// `natsbridge_client_reply_error` for a request held as JSON (as `natsbridge_client_reply_json`).
+//
+// Ownership: `*envelope_json` (if not NULL) is the caller's (`natsbridge_string_free`).
+// Thread safety: any thread.
+//
+// # Safety
+// `client` NULL or live; `request_json`, `error_message` NULL or NUL-terminated;
+// `envelope_json` NULL or valid for writes.
+natsbridge_status natsbridge_client_reply_error_json(const natsbridge_client *client,
+                                                     const char *request_json,
+                                                     int32_t code,
+                                                     const char *error_message,
+                                                     char **envelope_json);
 
 // Waits up to `timeout_ms` until everything sent so far is written to the server.
 // TIMEOUT or NATS_CONNECTION_FAILED on failure.
@@ -381,7 +417,7 @@ natsbridge_status natsbridge_message_add(natsbridge_message *message,
 // Sets a send option. Keys: `correlation_id`, `msg_purpose` (ACK, NACK, updateStatus, shutdown,
 // chat, command, event, or any non-empty text), `sender_name`, `sender_id`, `receiver_name`,
 // `receiver_id`, `reply_to`, `reply_to_msg_id`, `size_threshold` (bytes), `metadata` (a JSON
-// object). Unknown keys and malformed values: INVALID_ARGUMENT.
+// object's text). Unknown keys and malformed values: INVALID_ARGUMENT.
 //
 // Ownership: copied. Thread safety: one thread at a time per `message`.
 //
@@ -392,7 +428,9 @@ natsbridge_status natsbridge_message_set(natsbridge_message *message,
                                          const char *value);
 
 // Sends this message's link payloads through `upload` instead of the client's store (the
-// seeds' per-call `fileserver_upload_handler`). The handler runs on the sending thread.
+// seeds' per-call `fileserver_upload_handler`; its first argument is the one-call
+// `fileserver_url`, else the client's `fileserver_url` option, else ""). The handler runs on
+// the sending thread.
 //
 // Ownership: `user_data` stays the caller's and must outlive the message's sends.
 // Thread safety: one thread at a time per `message`.
@@ -411,6 +449,47 @@ natsbridge_status natsbridge_message_set_upload_handler(natsbridge_message *mess
 // `message` is NULL or a live message not in use elsewhere.
 void natsbridge_message_free(natsbridge_message *message);
 
+// smartsend without a client: on the process-wide connection to `broker_url` (NULL: the
+// `NATS_URL` environment variable, else nats://localhost:4222) whose link payloads go to
+// `fileserver_url` (NULL: `FILESERVER_URL`, else the JetStream object store). A per-message
+// upload handler (`natsbridge_message_set_upload_handler`) takes the links instead, with
+// `fileserver_url` as its first argument. `envelope_json` may be NULL. Errors as
+// `natsbridge_client_send`. Call `natsbridge_shared_close` before the program exits.
+//
+// Ownership: `*envelope_json` is the caller's (`natsbridge_string_free`); `message` is not
+// consumed. Thread safety: any thread.
+//
+// # Safety
+// `message` NULL or live; strings NULL or NUL-terminated; `envelope_json` NULL or valid for
+// writes.
+natsbridge_status natsbridge_smartsend(const char *subject,
+                                       const natsbridge_message *message,
+                                       const char *broker_url,
+                                       const char *fileserver_url,
+                                       char **envelope_json);
+
+// smartreceive without a client: decodes raw message bytes (an envelope's JSON). Direct
+// payloads need no connection; links are fetched through the process-wide connection to
+// `broker_url` with `fileserver_url`'s file server (NULL: as in `natsbridge_smartsend`).
+// Errors as `natsbridge_client_receive`.
+//
+// Ownership: `bytes` is read only during the call; the caller owns `*out`
+// (`natsbridge_envelope_free`). Thread safety: any thread.
+//
+// # Safety
+// `bytes` valid for `len` bytes; strings NULL or NUL-terminated; `out` valid for writes.
+natsbridge_status natsbridge_smartreceive(const uint8_t *bytes,
+                                          size_t len,
+                                          const char *broker_url,
+                                          const char *fileserver_url,
+                                          natsbridge_envelope **out);
+
+// Drains and closes every connection of the one-call style, waiting up to `timeout_ms` in all
+// (publishes still buffered are written first). Later one-call functions connect anew.
+//
+// Ownership: nothing changes hands. Thread safety: any thread.
+natsbridge_status natsbridge_shared_close(uint64_t timeout_ms);
+
 // Makes an empty options object (every option at its default; environment variables
 // `NATS_URL`, `FILESERVER_URL`, `SIZE_THRESHOLD` apply to options left unset).
 //
@@ -421,16 +500,18 @@ void natsbridge_message_free(natsbridge_message *message);
 // `out` is valid for writes.
 natsbridge_status natsbridge_connect_options_new(natsbridge_connect_options **out);
 
-// Sets one option from text. Keys: `servers` (comma-separated URLs, added to the list),
-// `name`, `user`, `password`, `token`, `nkey` (seed), `credentials_file`, `tls_ca_file`,
-// `tls_cert_file`, `tls_key_file`, `require_tls` (true/false), `max_reconnects`,
-// `reconnect_time_wait_ms`, `connect_timeout_ms`, `subscription_capacity`, `size_threshold`
+// Sets one option from text. `key` is a connection option's name in the one vocabulary
+// (`natsbridge_option_names()` lists them): `servers`, `name`, `user`, `password`, `token`,
+// `nkey` (seed), `credentials_file`, `tls_ca_file`, `tls_cert_file`, `tls_key_file`,
+// `tls_required` (true/false), `max_reconnect_attempts` (-1: forever),
+// `reconnect_time_wait_ms`, `connect_timeout_ms`, `pending_msgs_limit`, `size_threshold`
 // (bytes; payloads this size or larger go by link), `fileserver_url`, `fileserver_kind`
 // (plik/http), `object_store` (true/false), `object_store_bucket`, `object_store_ttl_ms`,
-// `allowed_origin` (one more origin downloads may come from; repeatable), `max_retries`,
-// `base_delay_ms`, `max_delay_ms`, `max_download_bytes`, `sender_name`, `sender_id`,
-// `handler_url_prefix` (a URL prefix the download handler serves, ending in '/' or a bare
-// "scheme:"; repeatable). Unknown keys and malformed values: INVALID_ARGUMENT.
+// `plik_oneshot` (true/false), `plik_ttl_ms`, `plik_token`, `allowed_origins`, `max_retries`,
+// `base_delay_ms`, `max_delay_ms`, `max_download_bytes`, `sender_name`, `sender_id`.
+// Durations are milliseconds and their keys end in `_ms`. The lists (`servers`,
+// `allowed_origins`) take comma-separated items and add to the list on every call. Unknown
+// keys, a duration without `_ms`, and malformed values: INVALID_ARGUMENT.
 //
 // Ownership: `key` and `value` are copied. Thread safety: one thread at a time per `opts`.
 //
@@ -440,11 +521,19 @@ natsbridge_status natsbridge_connect_options_set(natsbridge_connect_options *opt
                                                  const char *key,
                                                  const char *value);
 
-// Installs custom link-store handlers (the seeds' fileserver upload/download handlers). Either
-// may be NULL, not both. Uploads of link payloads go to `upload`; links whose URL starts with a
-// `handler_url_prefix` option are fetched with `download`. Handlers run on the thread that made
-// the natsbridge call (send, receive, subscription_next, request), never on a library thread,
-// and must not call blocking natsbridge functions (those fail with INVALID_ARGUMENT there).
+// Every key `natsbridge_connect_options_set` takes, as a NULL-terminated array.
+//
+// Ownership: static, never freed. Thread safety: any thread.
+const char *const *natsbridge_option_names(void);
+
+// Installs the seeds' fileserver_upload_handler / fileserver_download_handler. Either may be
+// NULL, not both. Uploads of link payloads go to `upload` (its first argument is the
+// `fileserver_url` option, "" when unset); `download` fetches the links under the origin of
+// the `fileserver_url` option and of each `allowed_origins` entry (set at least one; e.g.
+// allowed_origins "mystore:" for every mystore: URL), with the connection's retry options.
+// Handlers run on the thread that made the natsbridge call (send, receive, subscription_next,
+// request, reply), never on a library thread, and must not call blocking natsbridge functions
+// (those fail with INVALID_ARGUMENT there).
 //
 // Ownership: `user_data` stays the caller's; it must stay valid while any client made from
 // these options lives, and be usable from every thread that uses such a client.
@@ -478,8 +567,8 @@ const char *natsbridge_last_error(void);
 // Thread safety: per thread.
 const char *natsbridge_last_error_correlation_id(void);
 
-// The stable name of a status: "OK", "TIMEOUT", ..., "INVALID_ARGUMENT", "INTERNAL_ERROR";
-// "UNKNOWN" for a value that is not a status.
+// The stable name of a status: "OK", the core's code for 1 to 12 ("INVALID_PAYLOAD_TYPE" ...
+// "TIMEOUT", "INVALID_ARGUMENT"), "INTERNAL_ERROR"; "UNKNOWN" for a value that is not a status.
 //
 // Ownership: static string, never freed. Thread safety: any thread.
 const char *natsbridge_status_name(int32_t status);

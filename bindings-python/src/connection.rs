@@ -1,0 +1,259 @@
+//! A connection: `connect`, and what a connection does besides sending (`one_call.rs`):
+//! subscribe, request, reply, reply_error, flush, close (which drains).
+
+use crate::convert::{outgoing_list, to_json};
+use crate::errors::{invalid, to_py};
+use crate::options::{connect_options, send_options, timeout};
+use crate::subscription::Subscription;
+use crate::{Out, none_out, received_out, runtime, sent_out};
+use natsbridge::error::{Error, ErrorCode};
+use natsbridge::io::{Client, ConnectOptions};
+use natsbridge::protocol::{Outgoing, ReplyTo, SendOptions};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyMapping};
+use serde_json::{Map, Value};
+use std::time::Duration;
+
+/// One NATS connection and the bridge's link stores.
+#[pyclass(frozen, module = "natsbridge._natsbridge")]
+pub struct Connection {
+    pub client: Client,
+}
+
+async fn do_connect(opts: ConnectOptions) -> PyResult<Connection> {
+    let client = Client::connect(opts).await.map_err(to_py)?;
+    Ok(Connection { client })
+}
+
+#[pyfunction]
+#[pyo3(signature = (opts=None))]
+pub fn connect<'py>(py: Python<'py>, opts: Option<&Bound<'py, PyDict>>) -> PyResult<Bound<'py, PyAny>> {
+    let opts = connect_options(opts)?;
+    runtime::future_into_py(py, do_connect(opts))
+}
+
+#[pyfunction]
+#[pyo3(signature = (opts=None))]
+pub fn connect_sync(py: Python<'_>, opts: Option<&Bound<'_, PyDict>>) -> PyResult<Connection> {
+    let opts = connect_options(opts)?;
+    runtime::block_on(py, do_connect(opts))
+}
+
+/// The header fields of a received envelope dict that a reply reads, for core's `ReplyTo`.
+const REPLY_FIELDS: [&str; 6] = ["correlation_id", "msg_id", "sender_name", "sender_id", "reply_to", "reply"];
+
+fn reply_to(request: &Bound<'_, PyAny>) -> PyResult<ReplyTo> {
+    let Ok(env) = request.cast::<PyMapping>() else {
+        return Err(invalid(format!("the request is a received envelope dict, not {}", request.get_type().name()?)));
+    };
+    let mut fields = Map::new();
+    for key in REPLY_FIELDS {
+        if let Ok(v) = env.get_item(key) {
+            fields.insert(key.to_owned(), to_json(&v, ErrorCode::InvalidArgument)?);
+        }
+    }
+    ReplyTo::from_json(&Value::Object(fields)).map_err(to_py)
+}
+
+fn error_of(code: &str, message: &str) -> PyResult<Error> {
+    match ErrorCode::parse(code) {
+        Some(c) => Ok(Error::new(c, message)),
+        None => Err(invalid(format!(
+            "unknown error code {code:?}; one of {}",
+            ErrorCode::ALL.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ")
+        ))),
+    }
+}
+
+/// A message's options on this connection; a per-message upload handler takes its links.
+fn message_options(client: &Client, opts: Option<&Bound<'_, PyDict>>) -> PyResult<SendOptions> {
+    let (mut send, call) = send_options(opts, false)?;
+    if let Some(handler) = call.upload_handler {
+        send.link_store = Some(client.upload_handler_store(handler, call.fileserver_url.as_deref()).map_err(to_py)?);
+    }
+    Ok(send)
+}
+
+struct RequestArgs {
+    client: Client,
+    subject: String,
+    payloads: Vec<Outgoing>,
+    opts: SendOptions,
+    timeout: Duration,
+}
+
+async fn do_request(a: RequestArgs) -> PyResult<Out> {
+    a.client.request(&a.subject, a.payloads, &a.opts, a.timeout).await.map(received_out).map_err(to_py)
+}
+
+struct ReplyArgs {
+    client: Client,
+    to: ReplyTo,
+    payloads: Vec<Outgoing>,
+    opts: SendOptions,
+}
+
+async fn do_reply(a: ReplyArgs) -> PyResult<Out> {
+    a.client.reply(&a.to, a.payloads, &a.opts).await.map(sent_out).map_err(to_py)
+}
+
+async fn do_reply_error(client: Client, to: ReplyTo, error: Error) -> PyResult<Out> {
+    client.reply_error(&to, &error).await.map(sent_out).map_err(to_py)
+}
+
+async fn do_subscribe(client: Client, subject: String, queue: Option<String>) -> PyResult<Subscription> {
+    let sub = client.subscribe(&subject, queue.as_deref()).await.map_err(to_py)?;
+    Ok(Subscription::new(sub))
+}
+
+impl Connection {
+    fn request_args(
+        &self,
+        subject: &str,
+        payloads: &Bound<'_, PyAny>,
+        timeout_s: &Bound<'_, PyAny>,
+        opts: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<RequestArgs> {
+        Ok(RequestArgs {
+            client: self.client.clone(),
+            subject: subject.to_owned(),
+            payloads: outgoing_list(payloads)?,
+            opts: message_options(&self.client, opts)?,
+            timeout: timeout(timeout_s)?,
+        })
+    }
+
+    fn reply_args(
+        &self,
+        request: &Bound<'_, PyAny>,
+        payloads: &Bound<'_, PyAny>,
+        opts: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<ReplyArgs> {
+        Ok(ReplyArgs {
+            client: self.client.clone(),
+            to: reply_to(request)?,
+            payloads: outgoing_list(payloads)?,
+            opts: message_options(&self.client, opts)?,
+        })
+    }
+}
+
+#[pymethods]
+impl Connection {
+    /// The client's sender_id (a UUID made at connect unless given).
+    #[getter]
+    fn sender_id(&self) -> &str {
+        self.client.sender_id()
+    }
+
+    #[getter]
+    fn max_payload(&self) -> usize {
+        self.client.max_payload()
+    }
+
+    #[pyo3(signature = (subject, queue=None))]
+    fn subscribe<'py>(&self, py: Python<'py>, subject: String, queue: Option<String>) -> PyResult<Bound<'py, PyAny>> {
+        runtime::future_into_py(py, do_subscribe(self.client.clone(), subject, queue))
+    }
+
+    #[pyo3(signature = (subject, queue=None))]
+    fn subscribe_sync(&self, py: Python<'_>, subject: String, queue: Option<String>) -> PyResult<Subscription> {
+        runtime::block_on(py, do_subscribe(self.client.clone(), subject, queue))
+    }
+
+    #[pyo3(signature = (subject, payloads, timeout, opts=None))]
+    fn request<'py>(
+        &self,
+        py: Python<'py>,
+        subject: &str,
+        payloads: &Bound<'py, PyAny>,
+        timeout: &Bound<'py, PyAny>,
+        opts: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let args = self.request_args(subject, payloads, timeout, opts)?;
+        runtime::future_into_py(py, do_request(args))
+    }
+
+    #[pyo3(signature = (subject, payloads, timeout, opts=None))]
+    fn request_sync<'py>(
+        &self,
+        py: Python<'py>,
+        subject: &str,
+        payloads: &Bound<'py, PyAny>,
+        timeout: &Bound<'py, PyAny>,
+        opts: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let args = self.request_args(subject, payloads, timeout, opts)?;
+        runtime::block_on(py, do_request(args))?.into_pyobject(py)
+    }
+
+    /// Replies to a received request envelope (see `Client::reply`). Returns `(env, msg_json)`.
+    #[pyo3(signature = (request, payloads, opts=None))]
+    fn reply<'py>(
+        &self,
+        py: Python<'py>,
+        request: &Bound<'py, PyAny>,
+        payloads: &Bound<'py, PyAny>,
+        opts: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let args = self.reply_args(request, payloads, opts)?;
+        runtime::future_into_py(py, do_reply(args))
+    }
+
+    #[pyo3(signature = (request, payloads, opts=None))]
+    fn reply_sync<'py>(
+        &self,
+        py: Python<'py>,
+        request: &Bound<'py, PyAny>,
+        payloads: &Bound<'py, PyAny>,
+        opts: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let args = self.reply_args(request, payloads, opts)?;
+        runtime::block_on(py, do_reply(args))?.into_pyobject(py)
+    }
+
+    /// Replies with a NACK carrying `{code, message}` (see `Client::reply_error`).
+    fn reply_error<'py>(
+        &self,
+        py: Python<'py>,
+        request: &Bound<'py, PyAny>,
+        code: &str,
+        message: &str,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (to, error) = (reply_to(request)?, error_of(code, message)?);
+        runtime::future_into_py(py, do_reply_error(self.client.clone(), to, error))
+    }
+
+    fn reply_error_sync<'py>(
+        &self,
+        py: Python<'py>,
+        request: &Bound<'py, PyAny>,
+        code: &str,
+        message: &str,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (to, error) = (reply_to(request)?, error_of(code, message)?);
+        runtime::block_on(py, do_reply_error(self.client.clone(), to, error))?.into_pyobject(py)
+    }
+
+    fn flush<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let c = self.client.clone();
+        runtime::future_into_py(py, async move { c.flush().await.map(|_| none_out()).map_err(to_py) })
+    }
+
+    fn flush_sync(&self, py: Python<'_>) -> PyResult<()> {
+        let c = self.client.clone();
+        runtime::block_on(py, async move { c.flush().await.map_err(to_py) })
+    }
+
+    /// Delivers what is in flight, unsubscribes everything and closes the connection (core's
+    /// drain writes out buffered publishes first).
+    fn close<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let c = self.client.clone();
+        runtime::future_into_py(py, async move { c.drain().await.map(|_| none_out()).map_err(to_py) })
+    }
+
+    fn close_sync(&self, py: Python<'_>) -> PyResult<()> {
+        let c = self.client.clone();
+        runtime::block_on(py, async move { c.drain().await.map_err(to_py) })
+    }
+}

@@ -1,0 +1,134 @@
+//! `smartsend` / `smartreceive`: on a given connection, or in the seeds' one-call style through
+//! core's `one_call` (a shared connection per broker and file server, per-call handlers).
+
+use crate::connection::Connection;
+use crate::errors::{invalid, to_py};
+use crate::options::{receive_options, send_options};
+use crate::{Out, received_out, runtime, sent_out};
+use bytes::Bytes;
+use natsbridge::io::Client;
+use natsbridge::io::one_call::{self, CallOptions};
+use natsbridge::protocol::{Outgoing, SendOptions};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyString};
+
+struct SendArgs {
+    conn: Option<Client>,
+    subject: String,
+    payloads: Vec<Outgoing>,
+    opts: SendOptions,
+    call: CallOptions,
+}
+
+fn send_args(
+    subject: &str,
+    payloads: &Bound<'_, PyAny>,
+    conn: Option<&Connection>,
+    opts: Option<&Bound<'_, PyDict>>,
+) -> PyResult<SendArgs> {
+    let (opts, call) = send_options(opts, conn.is_none())?;
+    Ok(SendArgs {
+        conn: conn.map(|c| c.client.clone()),
+        subject: subject.to_owned(),
+        payloads: crate::convert::outgoing_list(payloads)?,
+        opts,
+        call,
+    })
+}
+
+async fn do_send(a: SendArgs) -> PyResult<Out> {
+    let sent = match &a.conn {
+        Some(c) => one_call::send_on(c, &a.subject, a.payloads, a.opts, &a.call).await,
+        None => one_call::smartsend(&a.subject, a.payloads, a.opts, &a.call).await,
+    };
+    sent.map(sent_out).map_err(to_py)
+}
+
+/// Sends payloads as one envelope. Returns an awaitable of `(env, msg_json)`.
+#[pyfunction]
+#[pyo3(signature = (subject, payloads, conn=None, opts=None))]
+pub fn smartsend<'py>(
+    py: Python<'py>,
+    subject: &str,
+    payloads: &Bound<'py, PyAny>,
+    conn: Option<PyRef<'py, Connection>>,
+    opts: Option<&Bound<'py, PyDict>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let args = send_args(subject, payloads, conn.as_deref(), opts)?;
+    runtime::eager_future_into_py(py, do_send(args))
+}
+
+#[pyfunction]
+#[pyo3(signature = (subject, payloads, conn=None, opts=None))]
+pub fn smartsend_sync<'py>(
+    py: Python<'py>,
+    subject: &str,
+    payloads: &Bound<'py, PyAny>,
+    conn: Option<PyRef<'py, Connection>>,
+    opts: Option<&Bound<'py, PyDict>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let args = send_args(subject, payloads, conn.as_deref(), opts)?;
+    runtime::block_on(py, do_send(args))?.into_pyobject(py)
+}
+
+fn message_bytes(msg: &Bound<'_, PyAny>) -> PyResult<Bytes> {
+    if let Some(b) = crate::convert::bytes_like(msg)? {
+        return Ok(b);
+    }
+    if let Ok(s) = msg.cast::<PyString>() {
+        return Ok(Bytes::copy_from_slice(s.to_str()?.as_bytes()));
+    }
+    Err(invalid(format!("a message is bytes, bytearray, memoryview or str, not {}", msg.get_type().name()?)))
+}
+
+/// Through a connection's link stores, or the one-call style's (its options).
+enum Receive {
+    Conn(Client),
+    OneCall(CallOptions),
+}
+
+fn receive_args(conn: Option<&Connection>, opts: Option<&Bound<'_, PyDict>>) -> PyResult<Receive> {
+    match conn {
+        Some(_) if opts.is_some_and(|o| !o.is_empty()) => Err(invalid(
+            "smartreceive's options are for the one-call style, without a connection; a connection's \
+             handlers and origins are given to connect()",
+        )),
+        Some(c) => Ok(Receive::Conn(c.client.clone())),
+        None => Ok(Receive::OneCall(receive_options(opts)?)),
+    }
+}
+
+async fn do_receive(how: Receive, bytes: Bytes) -> PyResult<Out> {
+    let received = match &how {
+        Receive::Conn(c) => c.smartreceive(&bytes).await,
+        Receive::OneCall(call) => one_call::smartreceive(&bytes, call).await,
+    };
+    received.map(received_out).map_err(to_py)
+}
+
+/// Decodes a message (the bytes of a NATS message). Returns an awaitable of the envelope dict.
+#[pyfunction]
+#[pyo3(signature = (msg, conn=None, opts=None))]
+pub fn smartreceive<'py>(
+    py: Python<'py>,
+    msg: &Bound<'py, PyAny>,
+    conn: Option<PyRef<'py, Connection>>,
+    opts: Option<&Bound<'py, PyDict>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let how = receive_args(conn.as_deref(), opts)?;
+    let bytes = message_bytes(msg)?;
+    runtime::eager_future_into_py(py, do_receive(how, bytes))
+}
+
+#[pyfunction]
+#[pyo3(signature = (msg, conn=None, opts=None))]
+pub fn smartreceive_sync<'py>(
+    py: Python<'py>,
+    msg: &Bound<'py, PyAny>,
+    conn: Option<PyRef<'py, Connection>>,
+    opts: Option<&Bound<'py, PyDict>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let how = receive_args(conn.as_deref(), opts)?;
+    let bytes = message_bytes(msg)?;
+    runtime::block_on(py, do_receive(how, bytes))?.into_pyobject(py)
+}

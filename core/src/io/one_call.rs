@@ -1,0 +1,198 @@
+//! The process-wide parts every binding shares: one lazily made tokio runtime that a forked child
+//! makes anew, and the seeds' one-call style (`smartsend(subject, data, broker_url=...)`), whose
+//! connections are kept per URL and options, made on first use, so it is as fast as passing a
+//! connection.
+
+use super::client::{Client, smartreceive_direct, smartreceive_with_store};
+use super::options::ConnectOptions;
+use super::store::{DownloadHandler, HandlerStore, UploadHandler};
+use crate::error::Error;
+use crate::error::Result;
+use crate::protocol::{Outgoing, ReceiveRules, Received, RetryPolicy, SendOptions, Sent, Settings, TimeUnit};
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use tokio::runtime::Runtime;
+
+struct Process {
+    pid: u32,
+    runtime: Option<&'static Runtime>,
+    clients: HashMap<Settings, Client>,
+}
+
+static PROCESS: Mutex<Option<Process>> = Mutex::new(None);
+
+/// Runs `f` on this process's state. After a fork the parent's runtime has no threads here: it
+/// and its clients are leaked, never dropped (dropping would wait for workers that do not exist).
+fn with_process<T>(f: impl FnOnce(&mut Process) -> T) -> T {
+    let mut guard = PROCESS.lock().unwrap_or_else(|p| p.into_inner());
+    let pid = std::process::id();
+    if guard.as_ref().is_none_or(|p| p.pid != pid) {
+        if let Some(parent) = guard.take() {
+            std::mem::forget(parent.clients);
+        }
+        *guard = Some(Process { pid, runtime: None, clients: HashMap::new() });
+    }
+    f(guard.as_mut().expect("just set"))
+}
+
+/// The runtime of a binding that has none of its own (Python, C): made on first use, two worker
+/// threads, made anew in a forked child.
+pub fn runtime() -> &'static Runtime {
+    with_process(|p| {
+        *p.runtime.get_or_insert_with(|| {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name("natsbridge")
+                .enable_all()
+                .build()
+                .expect("cannot start the tokio runtime");
+            Box::leak(Box::new(rt))
+        })
+    })
+}
+
+/// The process-wide client for these settings, connected on first use.
+pub async fn shared_client(settings: &Settings) -> Result<Client> {
+    if let Some(c) = with_process(|p| p.clients.get(settings).cloned()) {
+        return Ok(c);
+    }
+    let client = Client::connect(ConnectOptions { settings: settings.clone(), ..Default::default() }).await?;
+    // Two first calls racing both connect; the first stored wins and the other is dropped.
+    Ok(with_process(|p| p.clients.entry(settings.clone()).or_insert(client).clone()))
+}
+
+/// Forgets every shared client and hands them over (to drain them at exit).
+pub fn take_shared_clients() -> Vec<Client> {
+    with_process(|p| p.clients.drain().map(|(_, c)| c).collect())
+}
+
+/// Where a one-call send or receive goes and what it may use: the seeds' keyword arguments.
+#[derive(Clone, Default)]
+pub struct CallOptions {
+    /// None: `NATS_URL`, else the default.
+    pub broker_url: Option<String>,
+    /// None: `FILESERVER_URL`. The handlers' first argument and served origin; without an upload
+    /// handler, also the file server the shared connection uploads to.
+    pub fileserver_url: Option<String>,
+    pub upload_handler: Option<UploadHandler>,
+    pub download_handler: Option<DownloadHandler>,
+    /// Origins the download handler serves besides the file server's.
+    pub allowed_origins: Vec<String>,
+    /// Given to the download handler.
+    pub retry: RetryPolicy,
+}
+
+/// The connection options a one-call send or receive takes besides `broker_url`.
+const CALL_SETTINGS: [&str; 5] = ["fileserver_url", "allowed_origins", "max_retries", "base_delay", "max_delay"];
+
+impl CallOptions {
+    /// Takes the one-call options out of a call's options (a binding's keyword arguments as
+    /// JSON): `broker_url`, `fileserver_url`, `allowed_origins`, `max_retries`, `base_delay` and
+    /// `max_delay`, checked as connection options are. What is left is the message's own options.
+    /// The handlers are the binding's to set.
+    pub fn take_from(options: &mut Map<String, Value>, unit: TimeUnit) -> Result<CallOptions> {
+        if !options.contains_key("broker_url") && !CALL_SETTINGS.iter().any(|name| options.contains_key(*name)) {
+            // The common case (a send on a connection): no settings to build.
+            return Ok(CallOptions::default());
+        }
+        let broker_url = match options.remove("broker_url") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(url)) => Some(url),
+            Some(other) => {
+                return Err(Error::invalid_argument(format!("option \"broker_url\" needs a string, not {other}")));
+            }
+        };
+        let mut settings = Settings::default();
+        for name in CALL_SETTINGS {
+            if let Some(value) = options.remove(name) {
+                settings.set(name, &value, unit)?;
+            }
+        }
+        Ok(CallOptions {
+            broker_url,
+            fileserver_url: settings.fileserver_url,
+            allowed_origins: settings.allowed_origins,
+            retry: settings.retry,
+            ..CallOptions::default()
+        })
+    }
+
+    /// The shared connection's settings: the broker and, unless an upload handler takes the
+    /// links (its fileserver_url may be any URL), the file server.
+    fn settings(&self) -> Settings {
+        let mut settings = Settings::default();
+        if let Some(url) = &self.broker_url {
+            settings.servers = url.split(',').map(|s| s.trim().to_owned()).collect();
+        }
+        if self.upload_handler.is_none() {
+            settings.fileserver_url.clone_from(&self.fileserver_url);
+        }
+        settings
+    }
+
+    fn fileserver_url(&self) -> Option<String> {
+        let settings = Settings { fileserver_url: self.fileserver_url.clone(), ..Settings::default() };
+        settings.resolved_fileserver_url()
+    }
+}
+
+/// `smartsend` without a connection: through the shared one of `call`'s broker; a per-call upload
+/// handler takes this message's links.
+pub async fn smartsend(subject: &str, payloads: Vec<Outgoing>, opts: SendOptions, call: &CallOptions) -> Result<Sent> {
+    let client = shared_client(&call.settings()).await?;
+    send_on(&client, subject, payloads, opts, call).await
+}
+
+/// `smartsend` on a connection, with a per-call upload handler when `call` has one (its first
+/// argument: `call`'s fileserver_url, else the connection's).
+pub async fn send_on(
+    client: &Client,
+    subject: &str,
+    payloads: Vec<Outgoing>,
+    mut opts: SendOptions,
+    call: &CallOptions,
+) -> Result<Sent> {
+    if let Some(handler) = &call.upload_handler {
+        opts.link_store = Some(client.upload_handler_store(handler.clone(), call.fileserver_url.as_deref())?);
+    }
+    client.smartsend(subject, payloads, &opts).await
+}
+
+/// `smartreceive` without a connection. With a download handler, links are fetched by it alone
+/// and no connection is made; a message of direct payloads needs none either; otherwise links go
+/// through the shared connection of `call`'s broker.
+pub async fn smartreceive(message: &[u8], call: &CallOptions) -> Result<Received> {
+    if let Some(handler) = &call.download_handler {
+        let server = call.fileserver_url();
+        let store =
+            HandlerStore::new(None, Some(handler.clone()), server.as_deref(), &call.allowed_origins, call.retry)?;
+        let rules = ReceiveRules { retry: call.retry, ..ReceiveRules::default() };
+        return smartreceive_with_store(message, &store, rules).await;
+    }
+    if let Some(received) = smartreceive_direct(message)? {
+        return Ok(received);
+    }
+    shared_client(&call.settings()).await?.smartreceive(message).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+    use serde_json::json;
+
+    #[test]
+    fn call_options_come_out_and_the_rest_stays() {
+        let mut map =
+            json!({"broker_url": "nats://h:1", "base_delay": 0.25, "allowed_origins": "mem:", "msg_purpose": "event"});
+        let call = CallOptions::take_from(map.as_object_mut().unwrap(), TimeUnit::Seconds).unwrap();
+        assert_eq!(call.broker_url.as_deref(), Some("nats://h:1"));
+        assert_eq!(call.retry.base_delay, std::time::Duration::from_millis(250));
+        assert_eq!(call.allowed_origins, ["mem:"]);
+        assert_eq!(map, json!({"msg_purpose": "event"}));
+        let mut bad = json!({"max_retries": 0});
+        let e = CallOptions::take_from(bad.as_object_mut().unwrap(), TimeUnit::Millis).err().unwrap();
+        assert_eq!(e.code, ErrorCode::InvalidArgument);
+    }
+}

