@@ -62,7 +62,8 @@ fn call_options(
     let mut map = json_object(options, "call options")?;
     let call = CallOptions::take_from(&mut map, TimeUnit::Millis)?;
     if let Some(key) = map.keys().next() {
-        return Err(Error::invalid_argument(format!("unknown one-call option {key:?}")));
+        // index.js hands over only what a one-call smartsend takes; the rest is smartreceive's.
+        return Err(Error::invalid_argument(format!("unknown smartreceive option {key:?}")));
     }
     Ok(CallOptions {
         upload_handler: upload.map(handlers::upload),
