@@ -228,8 +228,7 @@ impl SendPlan {
         } else {
             // Nowhere to upload: as if each upload had failed.
             for i in links.collect::<Vec<_>>() {
-                plan.payloads[i].transport = Transport::Direct;
-                plan.upload_error = Some(Error::new(ErrorCode::UploadFailed, "no link store is configured"));
+                plan.fall_back_to_direct(i, Error::new(ErrorCode::UploadFailed, "no link store is configured"));
             }
         }
         Ok(plan)
@@ -331,16 +330,21 @@ impl SendPlan {
         self.running -= 1;
         let error = Error { code: ErrorCode::UploadFailed, ..error };
         match self.round {
-            Round::Threshold => {
-                self.payloads[i].transport = Transport::Direct;
-                self.upload_error = Some(error);
-            }
+            Round::Threshold => self.fall_back_to_direct(i, error),
             Round::Fit => {
                 if self.failed.is_none() {
                     self.failed = Some(error.with_correlation_id(&self.envelope.correlation_id));
                 }
             }
         }
+    }
+
+    /// The fallback of spec/PROTOCOL.md §7.2: a payload whose threshold upload failed (or that had
+    /// nowhere to go) goes direct instead; `error` is the send's error if the envelope then does
+    /// not fit.
+    fn fall_back_to_direct(&mut self, i: usize, error: Error) {
+        self.payloads[i].transport = Transport::Direct;
+        self.upload_error = Some(error);
     }
 
     /// The sent envelope and the JSON to publish, once `step` said `Publish`.
