@@ -40,16 +40,17 @@ EOF
 echo "rule-follows-core: core's upload fallback turned off in $copy"
 
 passed=0
-# expect_failure NAME LOG COMMAND...: the command must fail, and its output must name UPLOAD_FAILED.
+# expect_failure NAME LOG PATTERN COMMAND...: the command must fail, with PATTERN (the error the
+# changed rule gives) in its output.
 expect_failure() {
-    local name="$1" log="$2"
-    shift 2
+    local name="$1" log="$2" pattern="$3"
+    shift 3
     if "$@" >"$log" 2>&1; then
         tail -n 30 "$log"
         echo "rule-follows-core: $name still passes: it did not follow core's rule" >&2
         exit 1
     fi
-    if ! grep -q "UPLOAD_FAILED\|UploadFailedError" "$log"; then
+    if ! grep -q "$pattern" "$log"; then
         tail -n 40 "$log"
         echo "rule-follows-core: $name failed, but not with UPLOAD_FAILED" >&2
         exit 1
@@ -59,8 +60,9 @@ expect_failure() {
 }
 
 (cd "$copy/bindings-wasm" && bash scripts/build.sh)
-expect_failure "browser: max_payload fallback test" "$work/browser.log" \
+expect_failure "browser: max_payload fallback test" "$work/browser.log" "UPLOAD_FAILED: no link store is configured" \
     node "$copy/bindings-wasm/tests/browser.test.mjs" "max_payload: no link store"
 expect_failure "Python: raising upload handler falls back test" "$work/python.log" \
+    "UploadFailedError: UPLOAD_FAILED: fileserver_upload_handler failed: RuntimeError: file server on fire (correlation_id [0-9a-f-]*)$" \
     env PY_VENV="$work/py-venv" bash "$copy/bindings-python/scripts/test.sh" -k test_raising_upload_handler_falls_back_or_fails
 echo "rule-follows-core: $passed passed"
