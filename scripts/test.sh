@@ -55,6 +55,9 @@ runner bash bindings-wasm/scripts/test.sh
 step "Node.js binding: the addon packed with npm pack, installed in a clean dir, node:test against nats-server and Plik"
 runner bash bindings-node/scripts/test.sh
 
+step "one rule changed in core only: the browser and Python follow it with no edit of theirs"
+runner bash scripts/rule-follows-core.sh
+
 step "interop matrix"
 runner python3 tests-interop/run.py
 
