@@ -80,8 +80,9 @@ pub unsafe extern "C" fn natsbridge_connect_options_new(out: *mut *mut ConnectOp
 /// `reconnect_time_wait_ms`, `connect_timeout_ms`, `pending_msgs_limit`, `size_threshold`
 /// (bytes; payloads this size or larger go by link), `fileserver_url`, `fileserver_kind`
 /// (plik/http), `object_store` (true/false), `object_store_bucket`, `object_store_ttl_ms`,
-/// `plik_oneshot` (true/false), `plik_ttl_ms`, `plik_token`, `allowed_origins`, `max_retries`,
-/// `base_delay_ms`, `max_delay_ms`, `max_download_bytes`, `sender_name`, `sender_id`.
+/// `object_store_replicas`, `plik_oneshot` (true/false), `plik_ttl_ms`, `plik_token`,
+/// `allowed_origins`, `max_retries`, `base_delay_ms`, `max_delay_ms`, `max_download_bytes`,
+/// `sender_name`, `sender_id`, `jetstream` (true/false: smartsend publishes durably).
 /// Durations are milliseconds and their keys end in `_ms`. The lists (`servers`,
 /// `allowed_origins`) take comma-separated items and add to the list on every call. Unknown
 /// keys, a duration without `_ms`, and malformed values: INVALID_ARGUMENT.

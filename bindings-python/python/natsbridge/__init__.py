@@ -471,12 +471,15 @@ def connect(servers: Union[str, Sequence[str], None] = None, *, arrow: ArrowOut 
     - ``size_threshold``: payloads this large (serialized) or larger go by link (default 500,000).
     - ``fileserver_url``, ``fileserver_kind``: the file server links are uploaded to, and its
       kind, ``"plik"`` or ``"http"``.
-    - ``object_store``, ``object_store_bucket``, ``object_store_ttl``: the JetStream object store.
+    - ``object_store``, ``object_store_bucket``, ``object_store_ttl``, ``object_store_replicas``:
+      the JetStream object store (replicas: of the bucket when it is created).
     - ``plik_oneshot``, ``plik_ttl``, ``plik_token``: Plik uploads (a ttl of 0 is the server's default).
     - ``allowed_origins``: further origins links may be fetched from.
     - ``max_retries``, ``base_delay``, ``max_delay``: the download retry policy.
     - ``max_download_bytes``: larger link payloads are refused.
     - ``sender_name``, ``sender_id``: the envelopes' sender (sender_id: a UUID unless given).
+    - ``jetstream``: ``smartsend`` publishes to the JetStream stream capturing the subject and
+      waits for its acknowledgement (at-least-once).
     - ``transfer_progress``: ``callable(nbytes)``, told each chunk of every link upload and
       download, from a runtime thread (keep it quick).
     - ``fileserver_upload_handler``: ``(fileserver_url, dataname, data) -> {"url": ...}`` takes

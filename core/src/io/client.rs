@@ -18,9 +18,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-struct Inner {
-    nats: async_nats::Client,
-    sender: Sender,
+pub(super) struct Inner {
+    pub(super) nats: async_nats::Client,
+    pub(super) js: async_nats::jetstream::Context,
+    /// `smartsend` publishes durably (the `jetstream` option).
+    pub(super) jetstream: bool,
+    /// How long link objects live (`Settings::link_ttl`): streams and consumers are checked against it.
+    pub(super) link_ttl: Option<Duration>,
+    /// The stream capturing each subject published durably, asked once.
+    pub(super) stream_of_subject: std::sync::Mutex<std::collections::HashMap<String, String>>,
+    pub(super) object_store: Option<Arc<ObjectStoreLink>>,
+    pub(super) sender: Sender,
     threshold: usize,
     /// The configured file server (option or `FILESERVER_URL`): a per-message upload handler's
     /// first argument.
@@ -28,8 +36,8 @@ struct Inner {
     /// Where uploads go, in order of preference: custom store, handlers, file server, object store.
     upload_store: Option<Arc<dyn LinkStore>>,
     /// Every store downloads may come from, numbered as `rules.sources`.
-    stores: Vec<Arc<dyn LinkStore>>,
-    rules: ReceiveRules,
+    pub(super) stores: Vec<Arc<dyn LinkStore>>,
+    pub(super) rules: ReceiveRules,
     transfer_progress: Option<Progress>,
     slow_consumer_drops: Arc<AtomicU64>,
     /// The server's max_payload, read from INFO again after each (re)connect: `server_info()`
@@ -45,7 +53,7 @@ struct Inner {
 /// A connected client. Cheap to clone; clones share the connection.
 #[derive(Clone)]
 pub struct Client {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
 }
 
 fn connection_failed(e: impl std::fmt::Display) -> Error {
@@ -71,7 +79,8 @@ impl Client {
             .connect(addrs)
             .await
             .map_err(|e| connection_failed(format!("cannot connect to {}: {e}", servers.join(", "))))?;
-        let (upload_store, stores) = link_stores(&opts, &nats)?;
+        let (upload_store, stores, object_store) = link_stores(&opts, &nats)?;
+        let has_handlers = opts.upload_handler.is_some() || opts.link_store.is_some();
         let rules = ReceiveRules {
             sources: stores.iter().map(|s| s.scopes()).collect(),
             retry: settings.retry,
@@ -86,6 +95,11 @@ impl Client {
                     broker_url: servers.join(","),
                 },
                 threshold,
+                js: async_nats::jetstream::new(nats.clone()),
+                jetstream: settings.jetstream,
+                link_ttl: settings.link_ttl(has_handlers),
+                stream_of_subject: Default::default(),
+                object_store,
                 fileserver_url: settings.resolved_fileserver_url(),
                 upload_store,
                 stores,
@@ -135,14 +149,18 @@ impl Client {
     }
 
     /// Serializes the payloads, moves large ones to the link store, and publishes the envelope.
+    /// In JetStream mode (the `jetstream` option) it publishes durably ([`Client::publish_durable`]).
     pub async fn smartsend(&self, subject: &str, payloads: Vec<Outgoing>, opts: &SendOptions) -> Result<Sent> {
+        if self.inner.jetstream {
+            return self.publish_durable(subject, payloads, opts).await;
+        }
         let sent = self.build(subject, payloads, opts).await?;
         self.publish(subject, &sent, None).await?;
         Ok(sent)
     }
 
     /// NATS_CONNECTION_FAILED once the client was drained (or closed, which drains).
-    fn ensure_open(&self) -> Result<()> {
+    pub(super) fn ensure_open(&self) -> Result<()> {
         if self.inner.drained.load(Ordering::Acquire) {
             return err(ErrorCode::NatsConnectionFailed, "the connection was drained (closed); connect again");
         }
@@ -165,13 +183,21 @@ impl Client {
     /// Builds the envelope (uploading link payloads) without publishing it.
     pub async fn build(&self, subject: &str, payloads: Vec<Outgoing>, opts: &SendOptions) -> Result<Sent> {
         protocol::check_subject(subject)?;
-        self.build_envelope(self.inner.sender.envelope(subject, opts), payloads, opts).await
+        self.build_envelope(self.inner.sender.envelope(subject, opts), payloads, opts, None).await
     }
 
     /// Drives the send plan: uploads run concurrently on this task (a host handler store is
     /// then called on the thread that polls the send).
-    async fn build_envelope(&self, envelope: Envelope, payloads: Vec<Outgoing>, opts: &SendOptions) -> Result<Sent> {
+    /// `stream`: the stream a durable publish goes to, for the link objects' metadata.
+    pub(super) async fn build_envelope(
+        &self,
+        envelope: Envelope,
+        payloads: Vec<Outgoing>,
+        opts: &SendOptions,
+        stream: Option<&str>,
+    ) -> Result<Sent> {
         let cid = envelope.correlation_id.clone();
+        let msg_id = envelope.msg_id.clone();
         self.ensure_open().map_err(|e| e.with_correlation_id(&cid))?;
         let store = opts.link_store.clone().or_else(|| self.inner.upload_store.clone());
         let limits = SendLimits {
@@ -186,8 +212,12 @@ impl Client {
                 SendStep::Upload(i) => {
                     let store = store.clone().expect("the plan uploads only when a store takes uploads");
                     let (dataname, bytes) = (plan.dataname(i).to_owned(), plan.bytes(i).clone());
-                    let (cid, progress) = (cid.clone(), self.inner.transfer_progress.clone());
-                    uploads.push(async move { (i, upload(store.as_ref(), &dataname, bytes, &cid, progress).await) });
+                    let (cid, msg_id, progress) = (cid.clone(), msg_id.clone(), self.inner.transfer_progress.clone());
+                    let stream = stream.map(str::to_owned);
+                    uploads.push(async move {
+                        let tag = Tag { correlation_id: &cid, msg_id: &msg_id, stream: stream.as_deref() };
+                        (i, upload(store.as_ref(), &dataname, bytes, tag, progress).await)
+                    });
                 }
                 SendStep::Wait => match uploads.next().await.expect("the plan waits only on running uploads") {
                     (i, Ok((url, sha256))) => plan.uploaded(i, url, sha256),
@@ -332,7 +362,7 @@ impl Client {
         let (opts, body) = to.error_reply(error);
         let mut envelope = self.inner.sender.envelope(subject, &opts);
         envelope.error = Some(body);
-        let sent = self.build_envelope(envelope, Vec::new(), &opts).await?;
+        let sent = self.build_envelope(envelope, Vec::new(), &opts, None).await?;
         self.publish(subject, &sent, None).await?;
         Ok(sent)
     }
@@ -352,17 +382,25 @@ impl Client {
     }
 }
 
+/// Which message an upload belongs to.
+struct Tag<'a> {
+    correlation_id: &'a str,
+    msg_id: &'a str,
+    stream: Option<&'a str>,
+}
+
 /// One upload: the URL and, from stores that hash while storing, the sha256. Other stores'
 /// bytes are hashed on another thread while they travel.
 async fn upload(
     store: &dyn LinkStore,
     dataname: &str,
     bytes: Bytes,
-    correlation_id: &str,
+    tag: Tag<'_>,
     progress: Option<Progress>,
 ) -> Result<(String, Option<String>)> {
+    let Tag { correlation_id, msg_id, stream } = tag;
     tracing::debug!(correlation_id, dataname, size = bytes.len(), "uploading link payload");
-    let upload = store.upload(Upload { dataname, bytes: bytes.clone(), correlation_id, progress });
+    let upload = store.upload(Upload { dataname, bytes: bytes.clone(), correlation_id, progress, stream, msg_id });
     if store.checks_sha256() {
         let stored = upload.await?;
         return Ok((stored.url, stored.sha256));
@@ -492,7 +530,7 @@ async fn nats_options(
     Ok(o)
 }
 
-type Stores = (Option<Arc<dyn LinkStore>>, Vec<Arc<dyn LinkStore>>);
+type Stores = (Option<Arc<dyn LinkStore>>, Vec<Arc<dyn LinkStore>>, Option<Arc<ObjectStoreLink>>);
 
 /// The store uploads go to and every store downloads may come from, in order: the caller's own
 /// store, the host's handlers, the file server, the allowed origins (unless a download handler
@@ -541,10 +579,18 @@ fn link_stores(opts: &ConnectOptions, nats: &async_nats::Client) -> Result<Store
             add(Arc::new(HttpStore::download_only(origin)?));
         }
     }
+    let mut object_store = None;
     if settings.object_store && nats.server_info().jetstream {
-        add(Arc::new(ObjectStoreLink::new(nats.clone(), &settings.object_store_bucket, settings.object_store_ttl)));
+        let store = Arc::new(ObjectStoreLink::new(
+            nats.clone(),
+            &settings.object_store_bucket,
+            settings.object_store_ttl,
+            settings.object_store_replicas,
+        ));
+        object_store = Some(store.clone());
+        add(store);
     }
-    Ok((upload_store, stores))
+    Ok((upload_store, stores, object_store))
 }
 
 /// Routes replies arriving on `<prefix>.*` to the request waiting for each subject.

@@ -2,6 +2,7 @@
 //! of `protocol`; and the process-wide parts the bindings share (runtime, one-call clients).
 
 mod client;
+mod jetstream;
 pub mod one_call;
 mod options;
 pub mod store;
@@ -10,4 +11,5 @@ pub use crate::protocol::{
     DEFAULT_NATS_URL, FileServerKind, Incoming, Outgoing, Received, ReplyTo, SendOptions, Sent, Settings,
 };
 pub use client::{Client, Subscription, smartreceive_direct, smartreceive_with_store};
+pub use jetstream::{Consumer, Delivery, DeliveryAck, StreamSummary, SweepReport};
 pub use options::ConnectOptions;

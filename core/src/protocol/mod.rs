@@ -6,6 +6,7 @@
 pub mod arrow;
 mod codec;
 mod driver;
+pub mod durable;
 mod envelope;
 mod json;
 mod options;

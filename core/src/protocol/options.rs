@@ -62,6 +62,7 @@ pub enum OptionName {
     ObjectStore,
     ObjectStoreBucket,
     ObjectStoreTtl,
+    ObjectStoreReplicas,
     PlikOneshot,
     PlikTtl,
     PlikToken,
@@ -72,6 +73,7 @@ pub enum OptionName {
     MaxDownloadBytes,
     SenderName,
     SenderId,
+    Jetstream,
 }
 
 impl OptionName {
@@ -143,6 +145,8 @@ pub struct Settings {
     pub object_store: bool,
     pub object_store_bucket: String,
     pub object_store_ttl: Duration,
+    /// Replicas of the object store bucket when it is created (a clustered JetStream: 3).
+    pub object_store_replicas: usize,
     /// Plik one-shot uploads: the first GET consumes the file. Only for a single known receiver.
     pub plik_oneshot: bool,
     /// How long Plik keeps an upload (rounded up to seconds; zero: Plik's own default).
@@ -158,6 +162,8 @@ pub struct Settings {
     pub sender_name: String,
     /// None: a UUID made once per connection.
     pub sender_id: Option<String>,
+    /// `smartsend` publishes to a JetStream stream and waits for its PubAck (at-least-once).
+    pub jetstream: bool,
 }
 
 impl Default for Settings {
@@ -184,6 +190,7 @@ impl Default for Settings {
             object_store: true,
             object_store_bucket: "natsbridge".to_owned(),
             object_store_ttl: Duration::from_secs(3600),
+            object_store_replicas: 1,
             plik_oneshot: false,
             plik_ttl: Duration::from_secs(3600),
             plik_token: None,
@@ -192,24 +199,25 @@ impl Default for Settings {
             max_download_bytes: DEFAULT_MAX_DOWNLOAD_BYTES,
             sender_name: String::new(),
             sender_id: None,
+            jetstream: false,
         }
     }
 }
 
 /// An option value as a binding hands it over. Text is parsed for every kind (C passes text);
 /// null leaves the option unset.
-fn bad(name: &str, value: &Value, want: &str) -> Error {
+pub(super) fn bad(name: &str, value: &Value, want: &str) -> Error {
     Error::invalid_argument(format!("option {name:?} needs {want}, not {value}"))
 }
 
-fn text(name: &str, v: &Value) -> Result<String> {
+pub(super) fn text(name: &str, v: &Value) -> Result<String> {
     match v {
         Value::String(s) => Ok(s.clone()),
         _ => Err(bad(name, v, "a string")),
     }
 }
 
-fn number(name: &str, v: &Value) -> Result<f64> {
+pub(super) fn number(name: &str, v: &Value) -> Result<f64> {
     let n = match v {
         Value::Number(n) => n.as_f64(),
         Value::String(s) => s.trim().parse::<f64>().ok(),
@@ -219,7 +227,7 @@ fn number(name: &str, v: &Value) -> Result<f64> {
 }
 
 /// A non-negative whole number.
-fn count(name: &str, v: &Value) -> Result<u64> {
+pub(super) fn count(name: &str, v: &Value) -> Result<u64> {
     let n = number(name, v)?;
     if n < 0.0 || n.fract() != 0.0 || n > 2f64.powi(53) {
         return Err(bad(name, v, "a whole number >= 0"));
@@ -227,7 +235,7 @@ fn count(name: &str, v: &Value) -> Result<u64> {
     Ok(n as u64)
 }
 
-fn flag(name: &str, v: &Value) -> Result<bool> {
+pub(super) fn flag(name: &str, v: &Value) -> Result<bool> {
     match v {
         Value::Bool(b) => Ok(*b),
         Value::String(s) if matches!(s.trim(), "true" | "1" | "yes") => Ok(true),
@@ -236,7 +244,7 @@ fn flag(name: &str, v: &Value) -> Result<bool> {
     }
 }
 
-fn duration(name: &str, v: &Value, unit: TimeUnit) -> Result<Duration> {
+pub(super) fn duration(name: &str, v: &Value, unit: TimeUnit) -> Result<Duration> {
     let n = number(name, v)?;
     let secs = match unit {
         TimeUnit::Seconds => n,
@@ -250,7 +258,7 @@ fn duration(name: &str, v: &Value, unit: TimeUnit) -> Result<Duration> {
 }
 
 /// A list: an array of strings, or one string of comma-separated items (added to the list).
-fn list(name: &str, v: &Value, into: &mut Vec<String>) -> Result<()> {
+pub(super) fn list(name: &str, v: &Value, into: &mut Vec<String>) -> Result<()> {
     match v {
         Value::String(s) => into.extend(s.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())),
         Value::Array(items) => {
@@ -309,6 +317,13 @@ impl Settings {
             ObjectStore => self.object_store = flag(name, v)?,
             ObjectStoreBucket => self.object_store_bucket = text(name, v)?,
             ObjectStoreTtl => self.object_store_ttl = duration(name, v, unit)?,
+            ObjectStoreReplicas => {
+                let n = count(name, v)?;
+                if !(1..=5).contains(&n) {
+                    return Err(bad(name, v, "1 to 5 replicas"));
+                }
+                self.object_store_replicas = n as usize;
+            }
             PlikOneshot => self.plik_oneshot = flag(name, v)?,
             PlikTtl => self.plik_ttl = duration(name, v, unit)?,
             PlikToken => self.plik_token = some_text()?,
@@ -325,6 +340,7 @@ impl Settings {
             MaxDownloadBytes => self.max_download_bytes = count(name, v)?,
             SenderName => self.sender_name = text(name, v)?,
             SenderId => self.sender_id = some_text()?,
+            Jetstream => self.jetstream = flag(name, v)?,
         }
         Ok(())
     }
@@ -351,6 +367,19 @@ impl Settings {
     /// The file server: the option, else `FILESERVER_URL` from the environment; blank is none.
     pub fn resolved_fileserver_url(&self) -> Option<String> {
         self.fileserver_url.clone().or_else(|| env("FILESERVER_URL")).filter(|s| !s.trim().is_empty())
+    }
+
+    /// How long uploaded link objects live, when the store says: Plik's TTL, the object store's
+    /// TTL; None for a plain HTTP store or a host's handlers (their lifetime is theirs).
+    pub fn link_ttl(&self, has_handlers: bool) -> Option<Duration> {
+        if has_handlers {
+            return None;
+        }
+        match (self.resolved_fileserver_url(), self.fileserver_kind) {
+            (Some(_), FileServerKind::Plik) => Some(self.plik_ttl).filter(|t| !t.is_zero()),
+            (Some(_), FileServerKind::Http) => None,
+            (None, _) => self.object_store.then_some(self.object_store_ttl),
+        }
     }
 
     /// The servers to dial: the option, else `NATS_URL` (comma-separated), else the default.

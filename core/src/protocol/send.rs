@@ -127,12 +127,14 @@ pub struct Sent {
     pub envelope: Envelope,
     /// UTF-8 JSON; kept as `Bytes` so publishing shares it instead of copying.
     pub json: Bytes,
+    /// The stream's acknowledgement, when published in JetStream mode.
+    pub pub_ack: Option<super::durable::PubAck>,
 }
 
 impl Sent {
     pub fn new(envelope: Envelope) -> Sent {
         let json = Bytes::from(envelope.to_json());
-        Sent { envelope, json }
+        Sent { envelope, json, pub_ack: None }
     }
 
     pub fn json_str(&self) -> &str {
@@ -350,7 +352,7 @@ impl SendPlan {
     /// The sent envelope and the JSON to publish, once `step` said `Publish`.
     pub fn finish(self) -> Sent {
         let json = self.json.expect("finish() after step() returned Publish");
-        Sent { envelope: self.envelope, json }
+        Sent { envelope: self.envelope, json, pub_ack: None }
     }
 }
 

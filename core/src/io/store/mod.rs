@@ -24,6 +24,10 @@ pub struct Upload<'a> {
     pub bytes: Bytes,
     pub correlation_id: &'a str,
     pub progress: Option<Progress>,
+    /// In JetStream mode, the stream the message goes to: a store that can keep metadata tags the
+    /// object with it and the msg_id, so a sweep finds objects whose message never arrived.
+    pub stream: Option<&'a str>,
+    pub msg_id: &'a str,
 }
 
 /// Where an upload went.
@@ -97,4 +101,11 @@ pub trait LinkStore: Send + Sync {
     /// The URLs this store serves. A link no store serves is refused with URL_NOT_ALLOWED before
     /// any request is made.
     fn scopes(&self) -> Vec<UrlScope>;
+
+    /// Removes a link's object once no delivery can need it. Ok(false) from a store that cannot
+    /// delete; a link already gone is Ok(true) (deleting is idempotent).
+    fn delete<'a>(&'a self, url: &'a str) -> BoxFuture<'a, Result<bool>> {
+        let _ = url;
+        Box::pin(async { Ok(false) })
+    }
 }

@@ -8,6 +8,7 @@
 
 use super::{Fetch, Fetched, LinkStore, Stored, Upload};
 use crate::error::{Error, ErrorCode, Result};
+use crate::protocol::durable::{LINK_MSG_ID_META, LINK_STREAM_META};
 use crate::protocol::{FetchFailure, OBJECT_STORE_CHUNK_SIZE as CHUNK_SIZE, ObjectLink, UrlScope, object_digest_hex};
 use async_nats::jetstream::{self, object_store};
 use bytes::Bytes;
@@ -24,12 +25,30 @@ pub struct ObjectStoreLink {
     js: jetstream::Context,
     bucket: String,
     ttl: Duration,
+    replicas: usize,
     store: OnceCell<object_store::ObjectStore>,
 }
 
+/// A link object as a sweep sees it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct LinkObject {
+    pub name: String,
+    pub url: String,
+    pub size: u64,
+    /// The message it was uploaded for (JetStream mode).
+    pub msg_id: String,
+    pub age: Duration,
+}
+
 impl ObjectStoreLink {
-    pub fn new(client: async_nats::Client, bucket: &str, ttl: Duration) -> Self {
-        ObjectStoreLink { js: jetstream::new(client), bucket: bucket.to_owned(), ttl, store: OnceCell::new() }
+    pub fn new(client: async_nats::Client, bucket: &str, ttl: Duration, replicas: usize) -> Self {
+        ObjectStoreLink {
+            js: jetstream::new(client),
+            bucket: bucket.to_owned(),
+            ttl,
+            replicas: replicas.max(1),
+            store: OnceCell::new(),
+        }
     }
 
     pub fn bucket(&self) -> &str {
@@ -47,6 +66,7 @@ impl ObjectStoreLink {
                         .create_object_store(object_store::Config {
                             bucket: self.bucket.clone(),
                             max_age: self.ttl,
+                            num_replicas: self.replicas,
                             ..Default::default()
                         })
                         .await
@@ -105,7 +125,13 @@ impl ObjectStoreLink {
         let info = object_store::ObjectInfo {
             name: name.clone(),
             description: None,
-            metadata: Default::default(),
+            metadata: match upload.stream {
+                Some(stream) => [(LINK_STREAM_META, stream), (LINK_MSG_ID_META, upload.msg_id)]
+                    .into_iter()
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .collect(),
+                None => Default::default(),
+            },
             headers: None,
             options: Some(object_store::ObjectOptions { max_chunk_size: Some(CHUNK_SIZE), link: None }),
             bucket: self.bucket.clone(),
@@ -173,7 +199,55 @@ impl ObjectStoreLink {
     }
 }
 
+impl ObjectStoreLink {
+    /// The objects uploaded for messages of `stream` (their metadata says so), oldest first.
+    pub async fn objects_of_stream(&self, stream: &str) -> Result<Vec<LinkObject>> {
+        let fail = |m: String| Error::new(ErrorCode::NatsConnectionFailed, m);
+        let store = self.store().await?;
+        let mut list = store.list().await.map_err(|e| fail(format!("cannot list bucket {:?}: {e}", self.bucket)))?;
+        let now = time::OffsetDateTime::now_utc();
+        let mut objects = Vec::new();
+        while let Some(info) = list.next().await {
+            let info = info.map_err(|e| fail(format!("listing bucket {:?} failed: {e}", self.bucket)))?;
+            if info.deleted || info.metadata.get(LINK_STREAM_META).map(String::as_str) != Some(stream) {
+                continue;
+            }
+            let age = info.modified.map_or(Duration::ZERO, |m| (now - m).try_into().unwrap_or(Duration::ZERO));
+            objects.push(LinkObject {
+                url: ObjectLink { bucket: self.bucket.clone(), name: info.name.clone() }.url(),
+                msg_id: info.metadata.get(LINK_MSG_ID_META).cloned().unwrap_or_default(),
+                size: info.size as u64,
+                name: info.name,
+                age,
+            });
+        }
+        objects.sort_by_key(|o| std::cmp::Reverse(o.age));
+        Ok(objects)
+    }
+
+    async fn remove(&self, url: &str) -> Result<bool> {
+        let link = ObjectLink::parse(url).map_err(|f| Error::new(ErrorCode::InvalidArgument, format!("{f:?}")))?;
+        let store = if link.bucket == self.bucket {
+            self.store().await?.clone()
+        } else {
+            match self.js.get_object_store(&link.bucket).await {
+                Ok(store) => store,
+                Err(_) => return Ok(true),
+            }
+        };
+        match store.delete(&link.name).await {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == object_store::DeleteErrorKind::NotFound => Ok(true),
+            Err(e) => Err(Error::new(ErrorCode::NatsConnectionFailed, format!("cannot delete {url}: {e}"))),
+        }
+    }
+}
+
 impl LinkStore for ObjectStoreLink {
+    fn delete<'a>(&'a self, url: &'a str) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(self.remove(url))
+    }
+
     fn upload<'a>(&'a self, upload: Upload<'a>) -> BoxFuture<'a, Result<Stored>> {
         Box::pin(self.put(upload))
     }

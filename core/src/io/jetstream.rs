@@ -1,0 +1,594 @@
+//! At-least-once delivery over JetStream, driving the rules of `protocol::durable`: durable
+//! publish (msg_id deduplication, awaited and retried PubAcks), stream setup, durable pull
+//! consumers whose deliveries are settled explicitly, and link objects tied to their messages.
+
+use super::client::Client;
+use super::store::LinkStore;
+use crate::error::{Error, ErrorCode, Result, err};
+use crate::protocol::durable::{
+    ConsumeOptions, DEAD_LETTER_PAYLOAD, DeliverFrom, DeliveryInfo, MSG_ID_HEADER, PubAck, Retention, Settlement,
+    Storage, StreamSettings, correlation_id_of, dead_letter_error,
+};
+use crate::protocol::{self, Data, Outgoing, PayloadType, Received, SendOptions, Sent, msg_purpose};
+use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull};
+use async_nats::jetstream::context::{PublishAckFuture, PublishErrorKind};
+use async_nats::jetstream::message::{AckKind, Acker};
+use async_nats::jetstream::{self, stream};
+use futures::StreamExt;
+use futures::stream::FuturesOrdered;
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+fn connection_failed(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::new(ErrorCode::NatsConnectionFailed, format!("{what}: {e}"))
+}
+
+/// What `stream add` made.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct StreamSummary {
+    pub name: String,
+    pub subjects: Vec<String>,
+    /// Seconds; 0: unlimited.
+    pub max_age_secs: f64,
+    pub replicas: usize,
+    pub messages: u64,
+    pub dead_letter_stream: Option<String>,
+}
+
+/// What a sweep found (and removed, unless it was a dry run).
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct SweepReport {
+    pub stream: String,
+    /// Link objects uploaded for the stream's messages.
+    pub checked: usize,
+    /// Those whose message is not in the stream and that are older than the grace period.
+    pub orphans: Vec<super::store::objstore::LinkObject>,
+    pub dry_run: bool,
+}
+
+impl Client {
+    /// The stream that captures `subject`, asked once per subject. INVALID_ARGUMENT when none
+    /// does: a durable send never falls back to core NATS.
+    async fn stream_for(&self, subject: &str) -> Result<String> {
+        if let Some(s) = self.inner.stream_of_subject.lock().expect("not poisoned").get(subject) {
+            return Ok(s.clone());
+        }
+        let name = self.inner.js.stream_by_subject(subject).await.map_err(|e| {
+            Error::invalid_argument(format!(
+                "no JetStream stream captures subject {subject:?} ({e}); create one (natsbridge stream add \
+                 NAME --subjects {subject}) or send without jetstream"
+            ))
+        })?;
+        self.inner.stream_of_subject.lock().expect("not poisoned").insert(subject.to_owned(), name.clone());
+        Ok(name)
+    }
+
+    /// Publishes durably: finds the stream capturing `subject`, uploads and verifies the links
+    /// (tagged with the stream and msg_id), then publishes with `Nats-Msg-Id` = msg_id and waits
+    /// for the PubAck, retrying a failed publish with the same msg_id (the stream stores it once).
+    pub async fn publish_durable(&self, subject: &str, payloads: Vec<Outgoing>, opts: &SendOptions) -> Result<Sent> {
+        let mut sent = self.build_durable(subject, payloads, opts).await?;
+        let first = self.send_durable(subject, &sent).await;
+        sent.pub_ack = Some(self.confirm_durable(subject, &sent, first).await?);
+        Ok(sent)
+    }
+
+    /// Publishes many messages durably with every PubAck outstanding at once (throughput), then
+    /// confirms each in order, retrying those that failed. One result per message.
+    pub async fn publish_durable_batch(&self, messages: Vec<(String, Vec<Outgoing>, SendOptions)>) -> Vec<Result<Sent>> {
+        let mut built = Vec::with_capacity(messages.len());
+        for (subject, payloads, opts) in messages {
+            let sent = self.build_durable(&subject, payloads, &opts).await;
+            built.push((subject, sent));
+        }
+        let mut pending = FuturesOrdered::new();
+        for (subject, sent) in built {
+            let first = match &sent {
+                Ok(s) => Some(self.send_durable(&subject, s).await),
+                Err(_) => None,
+            };
+            pending.push_back(async move {
+                let mut sent = sent?;
+                let first = first.expect("sent when built");
+                sent.pub_ack = Some(self.confirm_durable(&subject, &sent, first).await?);
+                Ok(sent)
+            });
+        }
+        pending.collect().await
+    }
+
+    async fn build_durable(&self, subject: &str, payloads: Vec<Outgoing>, opts: &SendOptions) -> Result<Sent> {
+        protocol::check_subject(subject)?;
+        let envelope = self.inner.sender.envelope(subject, opts);
+        let cid = envelope.correlation_id.clone();
+        let stream = self.stream_for(subject).await.map_err(|e| e.with_correlation_id(&cid))?;
+        self.build_envelope(envelope, payloads, opts, Some(&stream)).await
+    }
+
+    async fn send_durable(&self, subject: &str, sent: &Sent) -> Result<PublishAckFuture, PublishErrorKind> {
+        self.ensure_open().map_err(|_| PublishErrorKind::Other)?;
+        let publish = jetstream::message::PublishMessage::build()
+            .payload(sent.json.clone())
+            .header(MSG_ID_HEADER, sent.envelope.msg_id.as_str());
+        self.inner.js.send_publish(subject.to_owned(), publish).await.map_err(|e| e.kind())
+    }
+
+    /// Waits for the PubAck of the first attempt, then retries with the same msg_id while the
+    /// failure may pass (a timeout, a reconnect, a stream leader moving), after the connection's
+    /// retry delays.
+    async fn confirm_durable(
+        &self,
+        subject: &str,
+        sent: &Sent,
+        first: Result<PublishAckFuture, PublishErrorKind>,
+    ) -> Result<PubAck> {
+        let cid = &sent.envelope.correlation_id;
+        let retry = self.inner.rules.retry;
+        let mut attempt = 1;
+        let mut result = match first {
+            Ok(ack) => ack.await.map_err(|e| e.kind()),
+            Err(kind) => Err(kind),
+        };
+        loop {
+            let kind = match result {
+                Ok(ack) => {
+                    return Ok(PubAck { stream: ack.stream, sequence: ack.sequence, duplicate: ack.duplicate });
+                }
+                Err(kind) => kind,
+            };
+            let may_pass = matches!(
+                kind,
+                PublishErrorKind::TimedOut
+                    | PublishErrorKind::BrokenPipe
+                    | PublishErrorKind::Other
+                    | PublishErrorKind::StreamNotFound
+                    | PublishErrorKind::MaxAckPending
+            );
+            if !may_pass || attempt > retry.retries || self.ensure_open().is_err() {
+                let code = match kind {
+                    PublishErrorKind::TimedOut => ErrorCode::Timeout,
+                    PublishErrorKind::MaxPayloadExceeded => ErrorCode::PayloadTooLarge,
+                    _ => ErrorCode::NatsConnectionFailed,
+                };
+                return Err(Error::new(
+                    code,
+                    format!("durable publish to {subject:?} failed after {attempt} attempt(s): {kind}"),
+                )
+                .with_correlation_id(cid));
+            }
+            tracing::debug!(correlation_id = %cid, attempt, error = %kind, "durable publish retried");
+            tokio::time::sleep(retry.delay_after(attempt)).await;
+            attempt += 1;
+            result = match self.send_durable(subject, sent).await {
+                Ok(ack) => ack.await.map_err(|e| e.kind()),
+                Err(kind) => Err(kind),
+            };
+        }
+    }
+
+    /// Creates the stream (or updates it to these settings), and its dead-letter stream. Its
+    /// max_age defaults to the link TTL and may not exceed it.
+    pub async fn add_stream(&self, settings: &StreamSettings) -> Result<StreamSummary> {
+        self.ensure_open()?;
+        let max_age = settings.resolved_max_age(self.inner.link_ttl)?;
+        let info = self.create_stream(settings, max_age).await?;
+        let dead_letter_stream = if settings.dead_letter {
+            let dead = settings.dead_letter_settings();
+            self.create_stream(&dead, Duration::ZERO).await?;
+            Some(dead.name)
+        } else {
+            None
+        };
+        Ok(StreamSummary {
+            name: info.config.name,
+            subjects: info.config.subjects,
+            max_age_secs: info.config.max_age.as_secs_f64(),
+            replicas: info.config.num_replicas,
+            messages: info.state.messages,
+            dead_letter_stream,
+        })
+    }
+
+    async fn create_stream(&self, s: &StreamSettings, max_age: Duration) -> Result<stream::Info> {
+        let config = stream::Config {
+            name: s.name.clone(),
+            subjects: s.resolved_subjects(),
+            storage: match s.storage {
+                Storage::File => stream::StorageType::File,
+                Storage::Memory => stream::StorageType::Memory,
+            },
+            num_replicas: s.replicas,
+            max_age,
+            retention: match s.retention {
+                Retention::Limits => stream::RetentionPolicy::Limits,
+                Retention::WorkQueue => stream::RetentionPolicy::WorkQueue,
+                Retention::Interest => stream::RetentionPolicy::Interest,
+            },
+            duplicate_window: s.duplicate_window,
+            ..Default::default()
+        };
+        self.inner.js.create_or_update_stream(config).await.map_err(|e| {
+            Error::new(ErrorCode::NatsConnectionFailed, format!("cannot create stream {:?}: {e}", s.name))
+        })
+    }
+
+    /// A durable pull consumer on `stream` (created, or updated to these options). INVALID_ARGUMENT
+    /// when the stream does not exist or redeliveries could outlive the link objects.
+    pub async fn consume(&self, stream: &str, durable: &str, opts: ConsumeOptions) -> Result<Consumer> {
+        self.ensure_open()?;
+        StreamSettings::check_name(stream)?;
+        StreamSettings::check_name(durable).map_err(|_| {
+            Error::invalid_argument(format!("{durable:?} is not a durable name: no whitespace, '.', '*', '>'"))
+        })?;
+        opts.check_link_lifetime(self.inner.link_ttl)?;
+        let mut handle = self.inner.js.get_stream(stream).await.map_err(|e| {
+            Error::invalid_argument(format!("no stream {stream:?} ({e}); create it with `natsbridge stream add`"))
+        })?;
+        let work_queue = handle
+            .info()
+            .await
+            .map_err(|e| connection_failed("stream info", e))?
+            .config
+            .retention
+            == stream::RetentionPolicy::WorkQueue;
+        let config = pull::Config {
+            durable_name: Some(durable.to_owned()),
+            ack_policy: AckPolicy::Explicit,
+            ack_wait: opts.ack_wait,
+            max_deliver: opts.max_deliver.map_or(-1, |n| n as i64),
+            backoff: opts.backoff.clone(),
+            max_ack_pending: opts.max_ack_pending.map_or(0, |n| n as i64),
+            filter_subject: opts.filter_subject.clone().unwrap_or_default(),
+            deliver_policy: match opts.deliver_from {
+                DeliverFrom::All => DeliverPolicy::All,
+                DeliverFrom::New => DeliverPolicy::New,
+            },
+            ..Default::default()
+        };
+        let consumer: PullConsumer = handle.create_consumer(config).await.map_err(|e| {
+            Error::new(ErrorCode::NatsConnectionFailed, format!("cannot create consumer {durable:?} on {stream:?}: {e}"))
+        })?;
+        Ok(Consumer {
+            client: self.clone(),
+            stream: stream.to_owned(),
+            dead_letter_subject: opts.resolved_dead_letter_subject(stream),
+            opts,
+            consumer,
+            work_queue,
+            messages: None,
+            stalls: 0,
+        })
+    }
+
+    /// Link objects uploaded for `stream` whose message is not in it (never published, or gone)
+    /// and older than `min_age` (a publish may still be retried within the duplicate window):
+    /// listed, and removed unless `dry_run`. Object-store links only: Plik and HTTP stores cannot
+    /// be listed.
+    pub async fn sweep_links(&self, stream: &str, min_age: Option<Duration>, dry_run: bool) -> Result<SweepReport> {
+        self.ensure_open()?;
+        let Some(store) = self.inner.object_store.clone() else {
+            return err(ErrorCode::InvalidArgument, "the sweep lists the object store, which this connection does not use");
+        };
+        let mut handle = self
+            .inner
+            .js
+            .get_stream(stream)
+            .await
+            .map_err(|e| Error::invalid_argument(format!("no stream {stream:?}: {e}")))?;
+        let info = handle.info().await.map_err(|e| connection_failed("stream info", e))?.clone();
+        let min_age = min_age.unwrap_or(info.config.duplicate_window);
+        let objects = store.objects_of_stream(stream).await?;
+        let published = self.msg_ids_in(&handle, &info.state).await?;
+        let orphans: Vec<_> =
+            objects.iter().filter(|o| o.age >= min_age && !published.contains(&o.msg_id)).cloned().collect();
+        if !dry_run {
+            for o in &orphans {
+                store.delete(&o.url).await?;
+            }
+        }
+        Ok(SweepReport { stream: stream.to_owned(), checked: objects.len(), orphans, dry_run })
+    }
+
+    /// The `Nats-Msg-Id` of every message in the stream, read by sequence (a work-queue stream
+    /// takes no ordered consumer).
+    async fn msg_ids_in(&self, stream: &stream::Stream, state: &stream::State) -> Result<HashSet<String>> {
+        if state.messages == 0 {
+            return Ok(HashSet::new());
+        }
+        let reads = futures::stream::iter(state.first_sequence..=state.last_sequence)
+            .map(|seq| async move { stream.get_raw_message(seq).await })
+            .buffer_unordered(64);
+        let results: Vec<_> = reads.collect().await;
+        let mut ids = HashSet::new();
+        for result in results {
+            match result {
+                Ok(m) => {
+                    if let Some(id) = m.headers.get(MSG_ID_HEADER) {
+                        ids.insert(id.as_str().to_owned());
+                    }
+                }
+                Err(e) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => {}
+                Err(e) => return Err(connection_failed("reading the stream failed", e)),
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Deletes a link's object through the store serving its URL; false when no store can.
+    async fn delete_link(&self, url: &str) -> Result<bool> {
+        let sources = &self.inner.rules.sources;
+        match sources.iter().position(|scopes| scopes.iter().any(|s| s.matches(url))) {
+            Some(i) => self.inner.stores[i].delete(url).await,
+            None => Ok(false),
+        }
+    }
+}
+
+/// A durable pull consumer: yields decoded deliveries, each to be settled by the application.
+/// Deliveries that fail to decode are settled here (spec/PROTOCOL.md §12.3) and not yielded: a
+/// failed link download is nak'd for a later delivery, anything that can never decode goes to the
+/// dead-letter subject and is terminated. After a server restart or a reconnect it pulls again by
+/// itself.
+pub struct Consumer {
+    client: Client,
+    stream: String,
+    opts: ConsumeOptions,
+    dead_letter_subject: String,
+    consumer: PullConsumer,
+    work_queue: bool,
+    messages: Option<pull::Stream>,
+    /// Pull streams that failed in a row, for the delay before the next.
+    stalls: u32,
+}
+
+impl Consumer {
+    pub fn stream(&self) -> &str {
+        &self.stream
+    }
+
+    /// The next decoded delivery; None once the connection is drained.
+    pub async fn next(&mut self) -> Option<Result<Delivery>> {
+        loop {
+            if self.client.ensure_open().is_err() {
+                return None;
+            }
+            let messages = match &mut self.messages {
+                Some(m) => m,
+                None => {
+                    let pull = self
+                        .consumer
+                        .stream()
+                        .max_messages_per_batch(self.opts.batch)
+                        .expires(Duration::from_secs(5))
+                        .heartbeat(Duration::from_secs(1))
+                        .messages()
+                        .await;
+                    match pull {
+                        Ok(m) => self.messages.insert(m),
+                        Err(e) => {
+                            self.stall(&e).await;
+                            continue;
+                        }
+                    }
+                }
+            };
+            match messages.next().await {
+                Some(Ok(message)) => {
+                    self.stalls = 0;
+                    if let Some(delivery) = self.decode(message).await {
+                        return Some(Ok(delivery));
+                    }
+                }
+                Some(Err(e)) if e.kind() == pull::MessagesErrorKind::MissingHeartbeat => {
+                    tracing::debug!(stream = %self.stream, "missed heartbeat; pulling again");
+                    self.messages = None;
+                }
+                Some(Err(e)) => {
+                    self.messages = None;
+                    self.stall(&e).await;
+                }
+                None => {
+                    self.messages = None;
+                    self.stall(&"the pull stream ended").await;
+                }
+            }
+        }
+    }
+
+    /// Like [`next`](Self::next) with a time limit: Err(TIMEOUT) when nothing decodes in time.
+    pub async fn next_timeout(&mut self, timeout: Duration) -> Option<Result<Delivery>> {
+        match tokio::time::timeout(timeout, self.next()).await {
+            Ok(next) => next,
+            Err(_) => Some(err(ErrorCode::Timeout, format!("no delivery within {timeout:?}"))),
+        }
+    }
+
+    /// Waits before pulling again: 100 ms doubling to 2 s while the server is away.
+    async fn stall(&mut self, why: &dyn std::fmt::Display) {
+        self.stalls += 1;
+        tracing::debug!(stream = %self.stream, stalls = self.stalls, %why, "pull interrupted; pulling again");
+        let delay = Duration::from_millis(100).saturating_mul(1 << self.stalls.min(5)).min(Duration::from_secs(2));
+        tokio::time::sleep(delay).await;
+    }
+
+    /// Decodes one message, telling the server it is in progress while links download. A
+    /// failure is settled here and gives None.
+    async fn decode(&self, message: jetstream::Message) -> Option<Delivery> {
+        let info = match message.info() {
+            Ok(i) => DeliveryInfo {
+                stream: i.stream.to_owned(),
+                consumer: i.consumer.to_owned(),
+                stream_sequence: i.stream_sequence,
+                consumer_sequence: i.consumer_sequence,
+                delivered: i.delivered.max(1) as u64,
+                pending: i.pending,
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "a delivery without JetStream metadata; skipped");
+                return None;
+            }
+        };
+        let (message, acker) = message.split();
+        let receive = self.client.smartreceive(&message.payload);
+        tokio::pin!(receive);
+        let mut keepalive = tokio::time::interval(self.opts.ack_wait / 2);
+        keepalive.tick().await;
+        let result = loop {
+            tokio::select! {
+                result = &mut receive => break result,
+                _ = keepalive.tick() => {
+                    let _ = acker.ack_with(AckKind::Progress).await;
+                }
+            }
+        };
+        match result {
+            Ok(mut received) => {
+                received.subject = Some(message.subject.to_string());
+                let links = if self.work_queue {
+                    received
+                        .envelope
+                        .payloads
+                        .iter()
+                        .filter(|p| p.transport == "link")
+                        .filter_map(|p| p.data.as_str().map(str::to_owned))
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                let ack = DeliveryAck(Arc::new(AckState {
+                    acker,
+                    double_ack: self.opts.double_ack,
+                    client: self.client.clone(),
+                    links,
+                    settled: AtomicBool::new(false),
+                }));
+                Some(Delivery { received, info, ack })
+            }
+            Err(e) => {
+                self.settle_failure(&message.subject, &message.payload, &e, &info, &acker).await;
+                None
+            }
+        }
+    }
+
+    async fn settle_failure(&self, subject: &str, payload: &[u8], error: &Error, info: &DeliveryInfo, acker: &Acker) {
+        let settlement = self.opts.settlement(error, info.delivered);
+        tracing::warn!(
+            stream = %info.stream, sequence = info.stream_sequence, delivered = info.delivered,
+            error = %error, ?settlement, "delivery failed to decode"
+        );
+        let settled = match settlement {
+            Settlement::Nak(delay) => acker.ack_with(AckKind::Nak(Some(delay))).await,
+            Settlement::Term => match self.dead_letter(subject, payload, error, info).await {
+                Ok(()) => acker.ack_with(AckKind::Term).await,
+                Err(e) => {
+                    // Not terminated without its dead letter: delivered again instead.
+                    tracing::warn!(error = %e, "dead letter not published; nak instead of term");
+                    acker.ack_with(AckKind::Nak(Some(self.opts.nak_delay_after(info.delivered)))).await
+                }
+            },
+        };
+        if let Err(e) = settled {
+            tracing::warn!(error = %e, "settling a failed delivery failed; the server delivers it again after ack_wait");
+        }
+    }
+
+    /// Republishes what can never decode to the dead-letter subject: the seeds' error response
+    /// naming where it came from, the original bytes as its payload. Durable when a stream
+    /// captures the subject (msg_id from stream and sequence, so a retry is stored once).
+    async fn dead_letter(&self, subject: &str, payload: &[u8], error: &Error, info: &DeliveryInfo) -> Result<()> {
+        let client = &self.client;
+        let to = self.dead_letter_subject.as_str();
+        let opts = SendOptions {
+            msg_purpose: Some(msg_purpose::NACK.to_owned()),
+            correlation_id: correlation_id_of(payload),
+            ..SendOptions::default()
+        };
+        let mut envelope = client.inner.sender.envelope(to, &opts);
+        envelope.msg_id = format!("dead-letter-{}-{}", info.stream, info.stream_sequence);
+        envelope.error = Some(dead_letter_error(error, subject, info));
+        let original = Outgoing::new(DEAD_LETTER_PAYLOAD, Data::Bytes(payload.to_vec().into()), PayloadType::Binary);
+        match client.stream_for(to).await {
+            Ok(stream) => {
+                let sent = client.build_envelope(envelope, vec![original], &opts, Some(&stream)).await?;
+                let first = client.send_durable(to, &sent).await;
+                client.confirm_durable(to, &sent, first).await.map(|_| ())
+            }
+            Err(_) => {
+                tracing::warn!(subject = to, "no stream keeps dead letters; published on core NATS");
+                let sent = client.build_envelope(envelope, vec![original], &opts, None).await?;
+                client.nats().publish(to.to_owned(), sent.json).await.map_err(|e| connection_failed("dead letter", e))
+            }
+        }
+    }
+}
+
+/// One decoded delivery and how to settle it.
+pub struct Delivery {
+    pub received: Received,
+    pub info: DeliveryInfo,
+    pub ack: DeliveryAck,
+}
+
+/// Settles a delivery; cheap to clone (a binding keeps one beside the decoded value).
+#[derive(Clone)]
+pub struct DeliveryAck(Arc<AckState>);
+
+struct AckState {
+    acker: Acker,
+    double_ack: bool,
+    client: Client,
+    /// Link objects to delete after the final ack (work-queue streams).
+    links: Vec<String>,
+    settled: AtomicBool,
+}
+
+impl DeliveryAck {
+    /// Processed: the message is not delivered again. With `double_ack` (or links to delete) it
+    /// waits for the server's confirmation.
+    pub async fn ack(&self) -> Result<()> {
+        let state = &self.0;
+        self.settle()?;
+        let result = if state.double_ack || !state.links.is_empty() {
+            state.acker.double_ack().await
+        } else {
+            state.acker.ack().await
+        };
+        result.map_err(|e| connection_failed("ack failed", e))?;
+        for url in &state.links {
+            if let Err(e) = state.client.delete_link(url).await {
+                tracing::warn!(url = protocol::display_url(url), error = %e, "link object not deleted; a sweep removes it");
+            }
+        }
+        Ok(())
+    }
+
+    /// Not processed: delivered again after `delay` (None: at once).
+    pub async fn nak(&self, delay: Option<Duration>) -> Result<()> {
+        self.settle()?;
+        self.0.acker.ack_with(AckKind::Nak(delay)).await.map_err(|e| connection_failed("nak failed", e))
+    }
+
+    /// Still working on it: the server waits another ack_wait before delivering again.
+    pub async fn in_progress(&self) -> Result<()> {
+        if self.0.settled.load(Ordering::Acquire) {
+            return err(ErrorCode::InvalidArgument, "the delivery was already settled");
+        }
+        self.0.acker.ack_with(AckKind::Progress).await.map_err(|e| connection_failed("in_progress failed", e))
+    }
+
+    /// Never to be processed: not delivered again.
+    pub async fn term(&self) -> Result<()> {
+        self.settle()?;
+        self.0.acker.ack_with(AckKind::Term).await.map_err(|e| connection_failed("term failed", e))
+    }
+
+    fn settle(&self) -> Result<()> {
+        if self.0.settled.swap(true, Ordering::AcqRel) {
+            return err(ErrorCode::InvalidArgument, "the delivery was already settled (ack, nak or term)");
+        }
+        Ok(())
+    }
+}

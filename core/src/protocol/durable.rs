@@ -1,0 +1,527 @@
+//! At-least-once delivery over JetStream (spec/PROTOCOL.md §12) as plain rules: the stream and
+//! consumer settings every binding takes by one name each, how a delivery that fails to decode is
+//! settled (nak with a delay, or term plus a dead letter), and how long link objects must live.
+//! No I/O: core's tokio client and the browser's JS both follow these.
+
+use super::options::{bad, count, duration, flag, list, text};
+use super::{ErrorBody, TimeUnit};
+use crate::error::{Error, ErrorCode, Result};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::time::Duration;
+
+/// The header JetStream deduplicates publishes by; its value is the envelope's `msg_id`.
+pub const MSG_ID_HEADER: &str = "Nats-Msg-Id";
+
+/// Object metadata naming the stream and message a link object was uploaded for (the sweep
+/// finds objects whose message never reached the stream by them).
+pub const LINK_STREAM_META: &str = "natsbridge-stream";
+pub const LINK_MSG_ID_META: &str = "natsbridge-msg-id";
+
+/// Where a consumer of `stream` republishes what can never decode, unless told otherwise.
+pub fn dead_letter_subject(stream: &str) -> String {
+    format!("natsbridge.dead_letter.{stream}")
+}
+
+/// The stream `stream add` creates beside `stream` to keep its dead letters.
+pub fn dead_letter_stream(stream: &str) -> String {
+    format!("{stream}_DEAD_LETTER")
+}
+
+/// What the server tells a durable publisher.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PubAck {
+    pub stream: String,
+    pub sequence: u64,
+    /// The stream already held a message with this msg_id (a retried publish): stored once.
+    pub duplicate: bool,
+}
+
+/// Where a delivery came from and how often it was delivered, as the server says.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DeliveryInfo {
+    pub stream: String,
+    pub consumer: String,
+    pub stream_sequence: u64,
+    pub consumer_sequence: u64,
+    /// 1 on the first delivery.
+    pub delivered: u64,
+    /// Messages still pending for the consumer.
+    pub pending: u64,
+}
+
+impl DeliveryInfo {
+    pub fn redelivered(&self) -> bool {
+        self.delivered > 1
+    }
+}
+
+/// How a delivery that failed to decode is settled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Settlement {
+    /// Delivered again after the delay: the failure may pass (a link download).
+    Nak(Duration),
+    /// Never delivered again; the message goes to the dead-letter subject first.
+    Term,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, strum::EnumString, strum::IntoStaticStr)]
+#[strum(serialize_all = "lowercase")]
+pub enum Storage {
+    #[default]
+    File,
+    Memory,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, strum::EnumString, strum::IntoStaticStr)]
+#[strum(serialize_all = "lowercase")]
+pub enum Retention {
+    #[default]
+    Limits,
+    /// Each message goes to one consumer and leaves the stream when acked; its link objects are
+    /// deleted then too.
+    WorkQueue,
+    Interest,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, strum::EnumString, strum::IntoStaticStr)]
+#[strum(serialize_all = "lowercase")]
+pub enum DeliverFrom {
+    /// Everything still in the stream (a new durable's first position).
+    #[default]
+    All,
+    /// Only what is published after the consumer is created.
+    New,
+}
+
+/// Every stream setting, by its canonical name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, strum::EnumString, strum::IntoStaticStr, strum::VariantArray)]
+#[strum(serialize_all = "snake_case")]
+pub enum StreamOptionName {
+    Subjects,
+    Storage,
+    Replicas,
+    MaxAge,
+    Retention,
+    DuplicateWindow,
+    DeadLetter,
+}
+
+/// Every consumer setting, by its canonical name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, strum::EnumString, strum::IntoStaticStr, strum::VariantArray)]
+#[strum(serialize_all = "snake_case")]
+pub enum ConsumeOptionName {
+    AckWait,
+    MaxDeliver,
+    Backoff,
+    MaxAckPending,
+    DoubleAck,
+    NakDelay,
+    DeadLetterSubject,
+    FilterSubject,
+    Batch,
+    DeliverFrom,
+}
+
+macro_rules! names {
+    ($t:ty) => {
+        impl $t {
+            pub const ALL: &'static [$t] = <$t as strum::VariantArray>::VARIANTS;
+
+            pub fn as_str(self) -> &'static str {
+                self.into()
+            }
+
+            /// Whether the setting is a duration (C spells these with an `_ms` suffix).
+            pub fn is_duration(self) -> bool {
+                matches!(self.as_str(), "max_age" | "duplicate_window" | "ack_wait" | "backoff" | "nak_delay")
+            }
+
+            fn parse(kind: &str, name: &str) -> Result<$t> {
+                name.parse().map_err(|_| {
+                    let all: Vec<_> = Self::ALL.iter().map(|o| o.as_str()).collect();
+                    Error::invalid_argument(format!("unknown {kind} option {name:?}; they are {}", all.join(", ")))
+                })
+            }
+        }
+    };
+}
+names!(StreamOptionName);
+names!(ConsumeOptionName);
+
+/// A JetStream stream as `stream add` creates it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StreamSettings {
+    pub name: String,
+    /// Empty: the stream's name as its one subject, with `.>` under it.
+    pub subjects: Vec<String>,
+    pub storage: Storage,
+    pub replicas: usize,
+    /// None: the link store's TTL, so no message outlives its links.
+    pub max_age: Option<Duration>,
+    pub retention: Retention,
+    /// Publishes retried with the same msg_id inside this window are stored once.
+    pub duplicate_window: Duration,
+    /// Also create the stream that keeps this stream's dead letters.
+    pub dead_letter: bool,
+}
+
+impl StreamSettings {
+    pub fn new(name: &str) -> StreamSettings {
+        StreamSettings {
+            name: name.to_owned(),
+            subjects: Vec::new(),
+            storage: Storage::File,
+            replicas: 1,
+            max_age: None,
+            retention: Retention::Limits,
+            duplicate_window: Duration::from_secs(120),
+            dead_letter: true,
+        }
+    }
+
+    /// A stream name as the server takes it: non-empty, no whitespace, no `.`, `*`, `>`, path separators.
+    pub fn check_name(name: &str) -> Result<()> {
+        if name.is_empty() || name.contains(['.', '*', '>', '/', '\\', ' ', '\t', '\r', '\n']) {
+            return Err(Error::invalid_argument(format!(
+                "{name:?} is not a stream name: non-empty, without whitespace, '.', '*', '>', '/' or '\\'"
+            )));
+        }
+        Ok(())
+    }
+
+    pub fn set(&mut self, name: &str, value: &Value, unit: TimeUnit) -> Result<()> {
+        let option = StreamOptionName::parse("stream", name)?;
+        if value.is_null() {
+            return Ok(());
+        }
+        let v = value;
+        use StreamOptionName::*;
+        match option {
+            Subjects => list(name, v, &mut self.subjects)?,
+            Storage => self.storage = text(name, v)?.parse().map_err(|_| bad(name, v, "\"file\" or \"memory\""))?,
+            Replicas => {
+                let n = count(name, v)?;
+                if !(1..=5).contains(&n) {
+                    return Err(bad(name, v, "1 to 5 replicas"));
+                }
+                self.replicas = n as usize;
+            }
+            MaxAge => self.max_age = Some(duration(name, v, unit)?),
+            Retention => {
+                self.retention =
+                    text(name, v)?.parse().map_err(|_| bad(name, v, "\"limits\", \"workqueue\" or \"interest\""))?
+            }
+            DuplicateWindow => self.duplicate_window = duration(name, v, unit)?,
+            DeadLetter => self.dead_letter = flag(name, v)?,
+        }
+        Ok(())
+    }
+
+    pub fn from_json(name: &str, options: &Map<String, Value>, unit: TimeUnit) -> Result<StreamSettings> {
+        StreamSettings::check_name(name)?;
+        let mut s = StreamSettings::new(name);
+        options.iter().try_for_each(|(k, v)| s.set(k, v, unit))?;
+        for subject in &s.subjects {
+            super::check_subject(subject)?;
+        }
+        Ok(s)
+    }
+
+    /// The subjects the stream captures.
+    pub fn resolved_subjects(&self) -> Vec<String> {
+        if self.subjects.is_empty() { vec![format!("{}.>", self.name)] } else { self.subjects.clone() }
+    }
+
+    /// The max_age to create the stream with: the setting, else the link TTL. INVALID_ARGUMENT when
+    /// messages would outlive their links (a redelivery would find its link gone).
+    pub fn resolved_max_age(&self, link_ttl: Option<Duration>) -> Result<Duration> {
+        match (self.max_age, link_ttl) {
+            (None, Some(ttl)) => Ok(ttl),
+            (None, None) => Ok(Duration::ZERO),
+            (Some(age), Some(ttl)) if age.is_zero() || age > ttl => Err(Error::invalid_argument(format!(
+                "stream {:?}: max_age {} outlives the link objects' TTL of {:?}: a redelivered message would find \
+                 its links gone; give max_age <= the TTL or raise object_store_ttl / plik_ttl",
+                self.name,
+                if age.is_zero() { "unlimited".to_owned() } else { format!("{age:?}") },
+                ttl
+            ))),
+            (Some(age), _) => Ok(age),
+        }
+    }
+
+    /// The settings of the stream that keeps this one's dead letters.
+    pub fn dead_letter_settings(&self) -> StreamSettings {
+        StreamSettings {
+            name: dead_letter_stream(&self.name),
+            subjects: vec![dead_letter_subject(&self.name)],
+            retention: Retention::Limits,
+            dead_letter: false,
+            max_age: Some(Duration::ZERO),
+            ..self.clone()
+        }
+    }
+}
+
+/// How a durable consumer pulls and settles.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConsumeOptions {
+    /// How long the server waits for an ack before delivering again.
+    pub ack_wait: Duration,
+    /// None: deliver until acked or terminated.
+    pub max_deliver: Option<u64>,
+    /// Redelivery delays after each unacknowledged delivery (server side); empty: `ack_wait`.
+    pub backoff: Vec<Duration>,
+    /// None: the server's default (1,000).
+    pub max_ack_pending: Option<u64>,
+    /// `ack` waits for the server's confirmation.
+    pub double_ack: bool,
+    /// The nak delay after a failed link download; doubles with each delivery, up to 30 s.
+    pub nak_delay: Duration,
+    /// None: `natsbridge.dead_letter.<stream>`.
+    pub dead_letter_subject: Option<String>,
+    pub filter_subject: Option<String>,
+    /// Messages asked for per pull request.
+    pub batch: usize,
+    pub deliver_from: DeliverFrom,
+}
+
+impl Default for ConsumeOptions {
+    fn default() -> Self {
+        ConsumeOptions {
+            ack_wait: Duration::from_secs(30),
+            max_deliver: None,
+            backoff: Vec::new(),
+            max_ack_pending: None,
+            double_ack: false,
+            nak_delay: Duration::from_secs(1),
+            dead_letter_subject: None,
+            filter_subject: None,
+            batch: 100,
+            deliver_from: DeliverFrom::All,
+        }
+    }
+}
+
+const MAX_NAK_DELAY: Duration = Duration::from_secs(30);
+
+impl ConsumeOptions {
+    pub fn set(&mut self, name: &str, value: &Value, unit: TimeUnit) -> Result<()> {
+        let option = ConsumeOptionName::parse("consume", name)?;
+        if value.is_null() {
+            return Ok(());
+        }
+        let v = value;
+        use ConsumeOptionName::*;
+        match option {
+            AckWait => {
+                self.ack_wait = duration(name, v, unit)?;
+                if self.ack_wait < Duration::from_millis(100) {
+                    return Err(bad(name, v, "at least 100 ms"));
+                }
+            }
+            MaxDeliver => {
+                // -1: unlimited, as in the NATS clients.
+                let unlimited = matches!(v, Value::Number(n) if n.as_f64() == Some(-1.0));
+                self.max_deliver = if unlimited { None } else { Some(count(name, v)?.max(1)) };
+            }
+            Backoff => {
+                let items = match v {
+                    Value::Array(items) => items.clone(),
+                    _ => return Err(bad(name, v, "a list of durations")),
+                };
+                self.backoff = items.iter().map(|d| duration(name, d, unit)).collect::<Result<_>>()?;
+            }
+            MaxAckPending => self.max_ack_pending = Some(count(name, v)?.max(1)),
+            DoubleAck => self.double_ack = flag(name, v)?,
+            NakDelay => self.nak_delay = duration(name, v, unit)?,
+            DeadLetterSubject => {
+                let subject = text(name, v)?;
+                super::check_subject(&subject)?;
+                self.dead_letter_subject = Some(subject);
+            }
+            FilterSubject => {
+                let subject = text(name, v)?;
+                super::check_subject(&subject)?;
+                self.filter_subject = Some(subject);
+            }
+            Batch => {
+                let n = count(name, v)?;
+                if n == 0 || n > 10_000 {
+                    return Err(bad(name, v, "1 to 10,000 messages"));
+                }
+                self.batch = n as usize;
+            }
+            DeliverFrom => {
+                self.deliver_from = text(name, v)?.parse().map_err(|_| bad(name, v, "\"all\" or \"new\""))?
+            }
+        }
+        if let (Some(max), false) = (self.max_deliver, self.backoff.is_empty())
+            && (self.backoff.len() as u64) > max
+        {
+            return Err(Error::invalid_argument(format!(
+                "backoff has {} delays but max_deliver is {max}: the server refuses more delays than deliveries",
+                self.backoff.len()
+            )));
+        }
+        Ok(())
+    }
+
+    pub fn from_json(options: &Map<String, Value>, unit: TimeUnit) -> Result<ConsumeOptions> {
+        let mut o = ConsumeOptions::default();
+        options.iter().try_for_each(|(k, v)| o.set(k, v, unit))?;
+        Ok(o)
+    }
+
+    pub fn resolved_dead_letter_subject(&self, stream: &str) -> String {
+        self.dead_letter_subject.clone().unwrap_or_else(|| dead_letter_subject(stream))
+    }
+
+    /// The delay of a nak after delivery `delivered` (1-based) failed to download.
+    pub fn nak_delay_after(&self, delivered: u64) -> Duration {
+        let factor = 1u32.checked_shl(delivered.saturating_sub(1).min(31) as u32).unwrap_or(u32::MAX);
+        self.nak_delay.saturating_mul(factor).min(MAX_NAK_DELAY.max(self.nak_delay))
+    }
+
+    /// The rule for a delivery that failed with `error`: a failure that may pass (a download, a
+    /// timeout, the connection) is nak'd for a later delivery, unless this was the last delivery
+    /// the consumer allows; anything else can never decode and is terminated (after a dead letter).
+    pub fn settlement(&self, error: &Error, delivered: u64) -> Settlement {
+        let transient =
+            matches!(error.code, ErrorCode::DownloadFailed | ErrorCode::Timeout | ErrorCode::NatsConnectionFailed);
+        let last = self.max_deliver.is_some_and(|max| delivered >= max);
+        if transient && !last { Settlement::Nak(self.nak_delay_after(delivered)) } else { Settlement::Term }
+    }
+
+    /// The longest a message can keep being redelivered: each delivery waits its ack wait (or
+    /// backoff) or its nak delay, whichever is longer. None when deliveries are unlimited.
+    pub fn redelivery_span(&self) -> Option<Duration> {
+        let max = self.max_deliver?;
+        let wait = |i: u64| -> Duration {
+            let ack = match self.backoff.last() {
+                Some(last) => *self.backoff.get(i as usize).unwrap_or(last),
+                None => self.ack_wait,
+            };
+            ack.max(self.nak_delay_after(i + 1))
+        };
+        Some((0..max.min(10_000)).map(wait).sum())
+    }
+
+    /// INVALID_ARGUMENT when a message could still be redelivered after its link objects expired.
+    pub fn check_link_lifetime(&self, link_ttl: Option<Duration>) -> Result<()> {
+        match (self.redelivery_span(), link_ttl) {
+            (Some(span), Some(ttl)) if span > ttl => Err(Error::invalid_argument(format!(
+                "redeliveries may go on for {span:?} (ack_wait/backoff and nak delays over max_deliver {}), longer \
+                 than the link objects' TTL of {ttl:?}: lower max_deliver or raise object_store_ttl / plik_ttl",
+                self.max_deliver.unwrap_or_default()
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The dead letter of a message that could never decode: the seeds' error response (msg_purpose
+/// NACK, `error` = `{code, message, details}`) naming where the original is, with the original
+/// bytes as its one binary payload, `original_message`.
+pub fn dead_letter_error(error: &Error, subject: &str, info: &DeliveryInfo) -> ErrorBody {
+    ErrorBody {
+        code: error.code.as_str().to_owned(),
+        message: error.message.clone(),
+        details: serde_json::json!({
+            "subject": subject,
+            "stream": info.stream,
+            "stream_sequence": info.stream_sequence,
+            "consumer": info.consumer,
+            "delivered": info.delivered,
+            "correlation_id": error.correlation_id,
+        }),
+    }
+}
+
+pub const DEAD_LETTER_PAYLOAD: &str = "original_message";
+
+/// The correlation id of a message that may not parse as an envelope, when one can be read.
+pub fn correlation_id_of(message: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Header {
+        correlation_id: Option<String>,
+    }
+    serde_json::from_slice::<Header>(message).ok()?.correlation_id.filter(|c| !c.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn opts(v: Value) -> Result<ConsumeOptions> {
+        ConsumeOptions::from_json(v.as_object().unwrap(), TimeUnit::Seconds)
+    }
+
+    #[test]
+    fn failures_that_may_pass_are_naked_with_a_growing_delay_and_the_rest_terminated() {
+        let o = opts(json!({"nak_delay": 0.5, "max_deliver": 4})).unwrap();
+        let download = Error::new(ErrorCode::DownloadFailed, "down");
+        assert_eq!(o.settlement(&download, 1), Settlement::Nak(Duration::from_millis(500)));
+        assert_eq!(o.settlement(&download, 3), Settlement::Nak(Duration::from_secs(2)));
+        assert_eq!(o.settlement(&download, 4), Settlement::Term, "the last delivery is not lost to a nak");
+        for code in [ErrorCode::InvalidEnvelope, ErrorCode::DeserializationError, ErrorCode::ChecksumMismatch] {
+            assert_eq!(o.settlement(&Error::new(code, "bad"), 1), Settlement::Term, "{code}");
+        }
+        let unlimited = opts(json!({"max_deliver": -1})).unwrap();
+        assert_eq!(unlimited.settlement(&download, 1_000), Settlement::Nak(MAX_NAK_DELAY));
+    }
+
+    #[test]
+    fn links_must_outlive_redeliveries() {
+        let ttl = Some(Duration::from_secs(60));
+        let o = opts(json!({"ack_wait": 10, "max_deliver": 5, "nak_delay": 0.1})).unwrap();
+        assert_eq!(o.redelivery_span(), Some(Duration::from_secs(50)));
+        o.check_link_lifetime(ttl).unwrap();
+        let o = opts(json!({"ack_wait": 10, "max_deliver": 7, "nak_delay": 0.1})).unwrap();
+        assert_eq!(o.check_link_lifetime(ttl).unwrap_err().code, ErrorCode::InvalidArgument);
+        let o = opts(json!({"backoff": [1, 2], "max_deliver": 3, "nak_delay": 0.1})).unwrap();
+        assert_eq!(o.redelivery_span(), Some(Duration::from_secs(5)));
+        let stream = StreamSettings::new("S");
+        assert_eq!(stream.resolved_max_age(ttl).unwrap(), Duration::from_secs(60));
+        let mut long = stream.clone();
+        long.max_age = Some(Duration::from_secs(61));
+        assert_eq!(long.resolved_max_age(ttl).unwrap_err().code, ErrorCode::InvalidArgument);
+        assert_eq!(long.resolved_max_age(None).unwrap(), Duration::from_secs(61));
+    }
+
+    #[test]
+    fn bad_settings_are_invalid_arguments() {
+        for bad in [
+            json!({"ack_wait": 0.01}),
+            json!({"batch": 0}),
+            json!({"backoff": 5}),
+            json!({"backoff": [1, 2, 3], "max_deliver": 2}),
+            json!({"deliver_from": "last"}),
+            json!({"dead_letter_subject": "a..b"}),
+            json!({"ackwait": 1}),
+        ] {
+            assert_eq!(opts(bad.clone()).unwrap_err().code, ErrorCode::InvalidArgument, "{bad}");
+        }
+        for bad in [json!({"replicas": 0}), json!({"storage": "disk"}), json!({"retention": "queue"})] {
+            let e = StreamSettings::from_json("S", bad.as_object().unwrap(), TimeUnit::Seconds).unwrap_err();
+            assert_eq!(e.code, ErrorCode::InvalidArgument, "{bad}");
+        }
+        assert!(StreamSettings::check_name("a.b").is_err() && StreamSettings::check_name("").is_err());
+        let s = StreamSettings::from_json(
+            "S",
+            json!({"retention": "workqueue", "max_age": 5000}).as_object().unwrap(),
+            TimeUnit::Millis,
+        )
+        .unwrap();
+        assert_eq!((s.retention, s.max_age), (Retention::WorkQueue, Some(Duration::from_secs(5))));
+        assert_eq!(s.resolved_subjects(), ["S.>"]);
+        assert_eq!(s.dead_letter_settings().subjects, ["natsbridge.dead_letter.S"]);
+    }
+
+    #[test]
+    fn a_correlation_id_is_read_from_what_parses() {
+        assert_eq!(correlation_id_of(br#"{"correlation_id":"c1","payloads":5}"#).as_deref(), Some("c1"));
+        assert_eq!(correlation_id_of(b"not json"), None);
+    }
+}
