@@ -54,6 +54,13 @@ impl DeliveryInfo {
     pub fn redelivered(&self) -> bool {
         self.delivered > 1
     }
+
+    /// As every binding hands it to the host: the fields and `redelivered`.
+    pub fn to_json(&self) -> Value {
+        let mut v = serde_json::to_value(self).expect("plain data");
+        v["redelivered"] = Value::Bool(self.redelivered());
+        v
+    }
 }
 
 /// How a delivery that failed to decode is settled.
