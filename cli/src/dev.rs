@@ -22,7 +22,17 @@ fn start(port: Option<u16>, websocket_port: Option<u16>) -> Result<NatsServer, E
 
 pub async fn run_foreground(port: u16, websocket_port: Option<u16>) -> Result<(), Error> {
     let server = start(Some(port), websocket_port)?;
+    let client = Client::connect(ConnectOptions::with_server(&server.url())).await?;
+    let stream = client.add_stream(&crate::durable::dev_stream()).await?;
+    client.drain().await?;
     eprintln!("nats-server with JetStream on {} (Ctrl-C stops it)", server.url());
+    eprintln!(
+        "stream {} captures {} (natsbridge --jetstream send {}.x ...; natsbridge consume {} worker)",
+        stream.name,
+        stream.subjects.join(", "),
+        stream.name,
+        stream.name
+    );
     if let Some(ws) = server.websocket_url() {
         eprintln!("websocket clients: {ws}");
     }

@@ -2,6 +2,7 @@
 //! development server.
 
 mod dev;
+mod durable;
 mod payload_arg;
 mod show;
 
@@ -66,6 +67,12 @@ struct ConnArgs {
     /// Download attempts per link.
     #[arg(long, global = true)]
     max_retries: Option<String>,
+    /// Publish to the JetStream stream capturing the subject and wait for its ack (at least once).
+    #[arg(long, global = true)]
+    jetstream: bool,
+    /// Replicas of the object store bucket when it is created (3 on a cluster).
+    #[arg(long, global = true)]
+    object_store_replicas: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -110,7 +117,43 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Run a local nats-server with JetStream for development (until Ctrl-C).
+    /// Consume a stream through a durable consumer, printing and acking each message.
+    Consume {
+        stream: String,
+        durable: String,
+        #[command(flatten)]
+        opts: durable::ConsumeArgs,
+        /// Exit after this many messages.
+        #[arg(long)]
+        count: Option<u64>,
+        /// Exit with an error when nothing arrives for this many seconds.
+        #[arg(long)]
+        timeout: Option<f64>,
+        #[arg(long)]
+        out_dir: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+        /// Print a line to stderr once the consumer is live (for scripts).
+        #[arg(long)]
+        ready: bool,
+    },
+    /// JetStream streams.
+    Stream {
+        #[command(subcommand)]
+        action: StreamCommand,
+    },
+    /// Remove object-store link objects of a stream whose message never reached it.
+    Sweep {
+        stream: String,
+        /// Only list them.
+        #[arg(long)]
+        dry_run: bool,
+        /// Only objects older than this many seconds (default: the stream's duplicate window).
+        #[arg(long)]
+        min_age: Option<f64>,
+    },
+    /// Run a local nats-server with JetStream for development (until Ctrl-C), with a stream
+    /// EVENTS capturing `EVENTS.>`.
     Dev {
         #[arg(long, default_value_t = 4222)]
         port: u16,
@@ -125,6 +168,16 @@ enum Command {
         /// {subject}`. It prints `ready:` on stderr once subscribed, then exits 0 after one message.
         #[arg(last = true)]
         receiver: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum StreamCommand {
+    /// Create a stream (or update it to these settings), and its dead-letter stream.
+    Add {
+        name: String,
+        #[command(flatten)]
+        settings: durable::StreamArgs,
     },
 }
 
@@ -177,7 +230,8 @@ impl ConnArgs {
         let s = &mut o.settings;
         s.sender_name = "natsbridge-cli".into();
         let flag = |on: bool| on.then(|| "true".to_owned());
-        let (tls_required, plik_oneshot) = (flag(self.tls_required), flag(self.plik_oneshot));
+        let (tls_required, plik_oneshot, jetstream) =
+            (flag(self.tls_required), flag(self.plik_oneshot), flag(self.jetstream));
         let lists = [("servers", &self.servers), ("allowed_origins", &self.allowed_origins)];
         for (name, items) in lists {
             s.set(name, &serde_json::json!(items), TimeUnit::Seconds)?;
@@ -197,6 +251,8 @@ impl ConnArgs {
             ("fileserver_kind", self.fileserver_kind.as_ref()),
             ("plik_oneshot", plik_oneshot.as_ref()),
             ("max_retries", self.max_retries.as_ref()),
+            ("jetstream", jetstream.as_ref()),
+            ("object_store_replicas", self.object_store_replicas.as_ref()),
         ]) {
             s.set(name, &value, TimeUnit::Seconds)?;
         }
@@ -282,6 +338,19 @@ async fn run(cli: Cli) -> Result<(), Error> {
                 client.request(&subject, payloads, &msg.send_options()?, Duration::from_secs_f64(timeout)).await?;
             show::received(&reply, None, json)
         }
+        Command::Consume { stream, durable, opts, count, timeout, out_dir, json, ready } => {
+            let opts = opts.options()?;
+            let client = cli.conn.connect(&progress).await?;
+            let run = durable::ConsumeRun { count, timeout, out_dir, json, ready };
+            durable::consume(&client, &stream, &durable, opts, run, &progress).await
+        }
+        Command::Stream { action: StreamCommand::Add { name, settings } } => {
+            let settings = settings.settings(&name)?;
+            durable::add_stream(&cli.conn.connect(&progress).await?, &settings).await
+        }
+        Command::Sweep { stream, dry_run, min_age } => {
+            durable::sweep(&cli.conn.connect(&progress).await?, &stream, dry_run, min_age).await
+        }
         Command::Dev { port, websocket_port } => dev::run_foreground(port, websocket_port).await,
         Command::Demo { receiver } => dev::demo(receiver).await,
     }
@@ -316,6 +385,45 @@ mod tests {
                 assert!(send_options.contains(&flag.as_str()), "{command} --{flag} is not a core send option name");
             }
         }
+    }
+
+    /// `consume` and `stream add` flags are core's consume and stream option names.
+    #[test]
+    fn durable_flags_are_core_option_names() {
+        use natsbridge::protocol::durable::{ConsumeOptionName, StreamOptionName};
+        let cli = Cli::command();
+        let consume: Vec<&str> = ConsumeOptionName::ALL.iter().map(|o| o.as_str()).collect();
+        let run_flags = ["count", "timeout", "out_dir", "json", "ready"];
+        let flags_of_consume = flags(cli.find_subcommand("consume").unwrap());
+        assert_eq!(flags_of_consume.len(), consume.len() + run_flags.len(), "{flags_of_consume:?}");
+        for flag in flags_of_consume.iter().filter(|f| !run_flags.contains(&f.as_str())) {
+            assert!(consume.contains(&flag.as_str()), "consume --{flag} is not a core consume option name");
+        }
+        let stream: Vec<&str> = StreamOptionName::ALL.iter().map(|o| o.as_str()).collect();
+        let add = cli.find_subcommand("stream").unwrap().find_subcommand("add").unwrap();
+        let mut add_flags = flags(add);
+        add_flags.sort();
+        let mut expected: Vec<String> = stream.iter().map(|s| s.to_string()).collect();
+        expected.sort();
+        assert_eq!(add_flags, expected);
+    }
+
+    #[test]
+    fn durable_flag_values_go_through_core() {
+        use clap::Parser;
+        let cli = Cli::parse_from(["natsbridge", "consume", "S", "d", "--backoff", "1,2", "--max-deliver", "-1"]);
+        let super::Command::Consume { opts, .. } = cli.command else { panic!("consume") };
+        let o = opts.options().unwrap();
+        assert_eq!((o.backoff.len(), o.max_deliver), (2, None));
+        let cli = Cli::parse_from(["natsbridge", "consume", "S", "d", "--deliver-from", "last"]);
+        let super::Command::Consume { opts, .. } = cli.command else { panic!("consume") };
+        assert_eq!(opts.options().unwrap_err().code, natsbridge::error::ErrorCode::InvalidArgument);
+        let cli = Cli::parse_from(["natsbridge", "stream", "add", "S", "--retention", "workqueue", "--replicas", "3"]);
+        let super::Command::Stream { action: super::StreamCommand::Add { name, settings } } = cli.command else {
+            panic!("stream add")
+        };
+        let s = settings.settings(&name).unwrap();
+        assert_eq!((s.replicas, s.retention), (3, natsbridge::protocol::durable::Retention::WorkQueue));
     }
 
     #[test]

@@ -13,6 +13,10 @@ const SHOW_PROGRESS_FROM: u64 = 4 << 20;
 pub fn sent_summary(sent: &Sent) {
     let env = &sent.envelope;
     eprintln!("sent {} to {} ({} bytes, correlation {})", env.msg_id, env.send_to, sent.json.len(), env.correlation_id);
+    if let Some(ack) = &sent.pub_ack {
+        let dup = if ack.duplicate { ", a duplicate: stored once" } else { "" };
+        eprintln!("  stored in stream {} as #{}{dup}", ack.stream, ack.sequence);
+    }
     for p in &env.payloads {
         eprintln!("  {:<12} {:<11} {:<6} {:>10} B", p.dataname, p.payload_type, p.transport, p.size);
     }
