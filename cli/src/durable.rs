@@ -179,4 +179,3 @@ pub async fn sweep(client: &Client, stream: &str, dry_run: bool, min_age: Option
 pub fn dev_stream() -> StreamSettings {
     StreamSettings::new("EVENTS")
 }
-
