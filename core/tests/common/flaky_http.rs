@@ -83,21 +83,27 @@ impl FlakyHttp {
             requests: Vec::new(),
             stored: HashMap::new(),
         }));
-        let st = state.clone();
-        let task = tokio::spawn(async move {
-            // Connection tasks live in the JoinSet: aborting this task aborts them all.
-            let mut conns = JoinSet::new();
-            loop {
-                tokio::select! {
-                    accepted = listener.accept() => {
-                        let Ok((sock, _)) = accepted else { continue };
-                        conns.spawn(handle(sock, st.clone()));
-                    }
-                    Some(_) = conns.join_next(), if !conns.is_empty() => {}
-                }
-            }
-        });
+        let task = serve_on(listener, state.clone());
         FlakyHttp { addr, state, task }
+    }
+
+    /// Closes the listener and every connection: the port refuses connections until `restart`.
+    pub fn stop(&mut self) {
+        self.task.abort();
+    }
+
+    /// Listens again on the same port, with what PUTs stored before.
+    pub async fn restart(&mut self) {
+        self.task.abort();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let listener = loop {
+            match TcpListener::bind(self.addr).await {
+                Ok(l) => break l,
+                Err(_) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(50)).await,
+                Err(e) => panic!("cannot listen on {} again: {e}", self.addr),
+            }
+        };
+        self.task = serve_on(listener, self.state.clone());
     }
 
     /// `http://127.0.0.1:port` + `path` (path starts with '/').
@@ -123,6 +129,22 @@ impl Drop for FlakyHttp {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+fn serve_on(listener: TcpListener, st: Arc<Mutex<State>>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        // Connection tasks live in the JoinSet: aborting this task aborts them all.
+        let mut conns = JoinSet::new();
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => {
+                    let Ok((sock, _)) = accepted else { continue };
+                    conns.spawn(handle(sock, st.clone()));
+                }
+                Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            }
+        }
+    })
 }
 
 const MAX_HEAD: usize = 64 * 1024;
