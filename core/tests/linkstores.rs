@@ -65,7 +65,14 @@ fn pseudo_random(len: usize, seed: u64) -> Bytes {
 
 fn upload<'a>(dataname: &'a str, bytes: &Bytes) -> Upload<'a> {
     // The stores do not check the hash (the receiver does); any hex string will do here.
-    Upload { dataname, bytes: bytes.clone(), correlation_id: "cid-linkstores", progress: None, stream: None, msg_id: "" }
+    Upload {
+        dataname,
+        bytes: bytes.clone(),
+        correlation_id: "cid-linkstores",
+        progress: None,
+        stream: None,
+        msg_id: "",
+    }
 }
 
 fn fast_policy(retries: u32) -> RetryPolicy {

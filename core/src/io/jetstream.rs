@@ -6,10 +6,10 @@ use super::client::Client;
 use super::store::LinkStore;
 use crate::error::{Error, ErrorCode, Result, err};
 use crate::protocol::durable::{
-    ConsumeOptions, DEAD_LETTER_PAYLOAD, DeliverFrom, DeliveryInfo, MSG_ID_HEADER, PubAck, Retention, Settlement,
-    Storage, StreamSettings, correlation_id_of, dead_letter_error,
+    ConsumeOptions, DeadLetter, DeliverFrom, DeliveryInfo, MSG_ID_HEADER, PULL_EXPIRES, PULL_HEARTBEAT, PubAck,
+    PublishFailure, RedeliveryWatch, Retention, Settlement, Storage, StreamSettings, no_stream_error, stall_delay,
 };
-use crate::protocol::{self, Data, Outgoing, PayloadType, Received, SendOptions, Sent, msg_purpose};
+use crate::protocol::{self, Outgoing, Received, SendOptions, Sent};
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull};
 use async_nats::jetstream::context::{PublishAckFuture, PublishErrorKind};
 use async_nats::jetstream::message::{AckKind, Acker};
@@ -20,6 +20,20 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+
+/// async-nats' name for a failed publish, in the words of core's retry rule.
+fn failure(kind: PublishErrorKind) -> PublishFailure {
+    match kind {
+        PublishErrorKind::StreamNotFound => PublishFailure::StreamNotFound,
+        PublishErrorKind::WrongLastMessageId => PublishFailure::WrongLastMessageId,
+        PublishErrorKind::WrongLastSequence => PublishFailure::WrongLastSequence,
+        PublishErrorKind::TimedOut => PublishFailure::TimedOut,
+        PublishErrorKind::BrokenPipe => PublishFailure::BrokenPipe,
+        PublishErrorKind::MaxAckPending => PublishFailure::MaxAckPending,
+        PublishErrorKind::MaxPayloadExceeded => PublishFailure::MaxPayloadExceeded,
+        _ => PublishFailure::Other,
+    }
+}
 
 fn connection_failed(what: &str, e: impl std::fmt::Display) -> Error {
     Error::new(ErrorCode::NatsConnectionFailed, format!("{what}: {e}"))
@@ -55,12 +69,8 @@ impl Client {
         if let Some(s) = self.inner.stream_of_subject.lock().expect("not poisoned").get(subject) {
             return Ok(s.clone());
         }
-        let name = self.inner.js.stream_by_subject(subject).await.map_err(|e| {
-            Error::invalid_argument(format!(
-                "no JetStream stream captures subject {subject:?} ({e}); create one (natsbridge stream add \
-                 NAME --subjects {subject}) or send without jetstream"
-            ))
-        })?;
+        let name =
+            self.inner.js.stream_by_subject(subject).await.map_err(|e| no_stream_error(subject, &e.to_string()))?;
         self.inner.stream_of_subject.lock().expect("not poisoned").insert(subject.to_owned(), name.clone());
         Ok(name)
     }
@@ -110,63 +120,46 @@ impl Client {
         self.build_envelope(envelope, payloads, opts, Some(&stream)).await
     }
 
-    async fn send_durable(&self, subject: &str, sent: &Sent) -> Result<PublishAckFuture, PublishErrorKind> {
-        self.ensure_open().map_err(|_| PublishErrorKind::Other)?;
+    async fn send_durable(&self, subject: &str, sent: &Sent) -> Result<PublishAckFuture, PublishFailure> {
+        self.ensure_open().map_err(|_| PublishFailure::BrokenPipe)?;
         let publish = jetstream::message::PublishMessage::build()
             .payload(sent.json.clone())
             .header(MSG_ID_HEADER, sent.envelope.msg_id.as_str());
-        self.inner.js.send_publish(subject.to_owned(), publish).await.map_err(|e| e.kind())
+        self.inner.js.send_publish(subject.to_owned(), publish).await.map_err(|e| failure(e.kind()))
     }
 
     /// Waits for the PubAck of the first attempt, then retries with the same msg_id while the
-    /// failure may pass (a timeout, a reconnect, a stream leader moving), after the connection's
-    /// retry delays.
+    /// failure may pass (a timeout, a reconnect, a stream leader moving), by the rule of
+    /// [`PublishFailure::retry_after`].
     async fn confirm_durable(
         &self,
         subject: &str,
         sent: &Sent,
-        first: Result<PublishAckFuture, PublishErrorKind>,
+        first: Result<PublishAckFuture, PublishFailure>,
     ) -> Result<PubAck> {
         let cid = &sent.envelope.correlation_id;
-        let retry = self.inner.rules.retry;
         let mut attempt = 1;
         let mut result = match first {
-            Ok(ack) => ack.await.map_err(|e| e.kind()),
-            Err(kind) => Err(kind),
+            Ok(ack) => ack.await.map_err(|e| failure(e.kind())),
+            Err(f) => Err(f),
         };
         loop {
-            let kind = match result {
+            let failed = match result {
                 Ok(ack) => {
                     return Ok(PubAck { stream: ack.stream, sequence: ack.sequence, duplicate: ack.duplicate });
                 }
-                Err(kind) => kind,
+                Err(f) => f,
             };
-            let may_pass = matches!(
-                kind,
-                PublishErrorKind::TimedOut
-                    | PublishErrorKind::BrokenPipe
-                    | PublishErrorKind::Other
-                    | PublishErrorKind::StreamNotFound
-                    | PublishErrorKind::MaxAckPending
-            );
-            if !may_pass || attempt > retry.retries || self.ensure_open().is_err() {
-                let code = match kind {
-                    PublishErrorKind::TimedOut => ErrorCode::Timeout,
-                    PublishErrorKind::MaxPayloadExceeded => ErrorCode::PayloadTooLarge,
-                    _ => ErrorCode::NatsConnectionFailed,
-                };
-                return Err(Error::new(
-                    code,
-                    format!("durable publish to {subject:?} failed after {attempt} attempt(s): {kind}"),
-                )
-                .with_correlation_id(cid));
-            }
-            tracing::debug!(correlation_id = %cid, attempt, error = %kind, "durable publish retried");
-            tokio::time::sleep(retry.delay_after(attempt)).await;
+            let open = self.ensure_open().is_ok();
+            let delay = failed
+                .retry_after(attempt, &self.inner.rules.retry, open, subject, "")
+                .map_err(|e| e.with_correlation_id(cid))?;
+            tracing::debug!(correlation_id = %cid, attempt, failure = ?failed, "durable publish retried");
+            tokio::time::sleep(delay).await;
             attempt += 1;
             result = match self.send_durable(subject, sent).await {
-                Ok(ack) => ack.await.map_err(|e| e.kind()),
-                Err(kind) => Err(kind),
+                Ok(ack) => ack.await.map_err(|e| failure(e.kind())),
+                Err(f) => Err(f),
             };
         }
     }
@@ -262,6 +255,7 @@ impl Client {
             work_queue,
             messages: None,
             stalls: 0,
+            watch: RedeliveryWatch::default(),
         })
     }
 
@@ -347,6 +341,7 @@ pub struct Consumer {
     messages: Option<pull::Stream>,
     /// Pull streams that failed in a row, for the delay before the next.
     stalls: u32,
+    watch: RedeliveryWatch,
 }
 
 impl Consumer {
@@ -367,8 +362,8 @@ impl Consumer {
                         .consumer
                         .stream()
                         .max_messages_per_batch(self.opts.batch)
-                        .expires(Duration::from_secs(5))
-                        .heartbeat(Duration::from_secs(1))
+                        .expires(PULL_EXPIRES)
+                        .heartbeat(PULL_HEARTBEAT)
                         .messages()
                         .await;
                     match pull {
@@ -411,17 +406,16 @@ impl Consumer {
         }
     }
 
-    /// Waits before pulling again: 100 ms doubling to 2 s while the server is away.
+    /// Waits before pulling again, while the server is away.
     async fn stall(&mut self, why: &dyn std::fmt::Display) {
         self.stalls += 1;
         tracing::debug!(stream = %self.stream, stalls = self.stalls, %why, "pull interrupted; pulling again");
-        let delay = Duration::from_millis(100).saturating_mul(1 << self.stalls.min(5)).min(Duration::from_secs(2));
-        tokio::time::sleep(delay).await;
+        tokio::time::sleep(stall_delay(self.stalls)).await;
     }
 
     /// Decodes one message, telling the server it is in progress while links download. A
     /// failure is settled here and gives None.
-    async fn decode(&self, message: jetstream::Message) -> Option<Delivery> {
+    async fn decode(&mut self, message: jetstream::Message) -> Option<Delivery> {
         let info = match message.info() {
             Ok(i) => DeliveryInfo {
                 stream: i.stream.to_owned(),
@@ -430,19 +424,22 @@ impl Consumer {
                 consumer_sequence: i.consumer_sequence,
                 delivered: i.delivered.max(1) as u64,
                 pending: i.pending,
+                replayed: false,
             },
             Err(e) => {
                 tracing::warn!(error = %e, "a delivery without JetStream metadata; skipped");
                 return None;
             }
         };
+        let mut info = info;
+        self.watch.observe(&mut info);
         let (message, acker) = message.split();
         let receive = self.client.smartreceive(&message.payload);
         tokio::pin!(receive);
         // First tick after half the ack wait: an immediate first tick still waits for the
         // timer wheel's next millisecond, which capped consumption near 900 messages/s.
-        let half = self.opts.ack_wait / 2;
-        let mut keepalive = tokio::time::interval_at(tokio::time::Instant::now() + half, half);
+        let every = self.opts.keepalive();
+        let mut keepalive = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         let result = loop {
             tokio::select! {
                 result = &mut receive => break result,
@@ -467,7 +464,7 @@ impl Consumer {
                 };
                 let ack = DeliveryAck(Arc::new(AckState {
                     acker,
-                    double_ack: self.opts.double_ack,
+                    waits: self.opts.ack_waits(links.len()),
                     client: self.client.clone(),
                     links,
                     settled: AtomicBool::new(false),
@@ -509,24 +506,20 @@ impl Consumer {
     async fn dead_letter(&self, subject: &str, payload: &[u8], error: &Error, info: &DeliveryInfo) -> Result<()> {
         let client = &self.client;
         let to = self.dead_letter_subject.as_str();
-        let opts = SendOptions {
-            msg_purpose: Some(msg_purpose::NACK.to_owned()),
-            correlation_id: correlation_id_of(payload),
-            ..SendOptions::default()
-        };
-        let mut envelope = client.inner.sender.envelope(to, &opts);
-        envelope.msg_id = format!("dead-letter-{}-{}", info.stream, info.stream_sequence);
-        envelope.error = Some(dead_letter_error(error, subject, info));
-        let original = Outgoing::new(DEAD_LETTER_PAYLOAD, Data::Bytes(payload.to_vec().into()), PayloadType::Binary);
+        let letter = DeadLetter::of(payload, error, subject, info);
+        let mut envelope = client.inner.sender.envelope(to, &letter.opts);
+        envelope.msg_id = letter.msg_id;
+        envelope.error = Some(letter.error);
+        let payloads = vec![letter.original];
         match client.stream_for(to).await {
             Ok(stream) => {
-                let sent = client.build_envelope(envelope, vec![original], &opts, Some(&stream)).await?;
+                let sent = client.build_envelope(envelope, payloads, &letter.opts, Some(&stream)).await?;
                 let first = client.send_durable(to, &sent).await;
                 client.confirm_durable(to, &sent, first).await.map(|_| ())
             }
             Err(_) => {
                 tracing::warn!(subject = to, "no stream keeps dead letters; published on core NATS");
-                let sent = client.build_envelope(envelope, vec![original], &opts, None).await?;
+                let sent = client.build_envelope(envelope, payloads, &letter.opts, None).await?;
                 client.nats().publish(to.to_owned(), sent.json).await.map_err(|e| connection_failed("dead letter", e))
             }
         }
@@ -546,7 +539,8 @@ pub struct DeliveryAck(Arc<AckState>);
 
 struct AckState {
     acker: Acker,
-    double_ack: bool,
+    /// `ack` waits for the server's confirmation (`ConsumeOptions::ack_waits`).
+    waits: bool,
     client: Client,
     /// Link objects to delete after the final ack (work-queue streams).
     links: Vec<String>,
@@ -554,16 +548,12 @@ struct AckState {
 }
 
 impl DeliveryAck {
-    /// Processed: the message is not delivered again. With `double_ack` (or links to delete) it
+    /// Processed: the message is not delivered again. With `double_ack`, or links to delete, it
     /// waits for the server's confirmation.
     pub async fn ack(&self) -> Result<()> {
         let state = &self.0;
         self.settle()?;
-        let result = if state.double_ack || !state.links.is_empty() {
-            state.acker.double_ack().await
-        } else {
-            state.acker.ack().await
-        };
+        let result = if state.waits { state.acker.double_ack().await } else { state.acker.ack().await };
         result.map_err(|e| connection_failed("ack failed", e))?;
         for url in &state.links {
             if let Err(e) = state.client.delete_link(url).await {

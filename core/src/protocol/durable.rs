@@ -48,11 +48,15 @@ pub struct DeliveryInfo {
     pub delivered: u64,
     /// Messages still pending for the consumer.
     pub pending: u64,
+    /// Delivered again after the server lost its record of an earlier delivery (a server killed
+    /// before it wrote the consumer's state): `delivered` then says 1. See [`RedeliveryWatch`].
+    pub replayed: bool,
 }
 
 impl DeliveryInfo {
+    /// Delivered before: by the server's count, or as [`RedeliveryWatch`] saw.
     pub fn redelivered(&self) -> bool {
-        self.delivered > 1
+        self.delivered > 1 || self.replayed
     }
 
     /// As every binding hands it to the host: the fields and `redelivered`.
@@ -60,6 +64,90 @@ impl DeliveryInfo {
         let mut v = serde_json::to_value(self).expect("plain data");
         v["redelivered"] = Value::Bool(self.redelivered());
         v
+    }
+}
+
+/// Why a durable publish attempt failed, as a driver tells it (async-nats' `PublishErrorKind`,
+/// nats.js' errors).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PublishFailure {
+    /// No responders: no stream (yet) captures the subject, or its leader is moving.
+    StreamNotFound,
+    WrongLastMessageId,
+    WrongLastSequence,
+    /// No PubAck in time.
+    TimedOut,
+    /// The connection dropped.
+    BrokenPipe,
+    /// Too many PubAcks outstanding.
+    MaxAckPending,
+    MaxPayloadExceeded,
+    Other,
+}
+
+impl PublishFailure {
+    /// After failed attempt `attempt` (1-based): the delay before publishing again with the same
+    /// msg_id, or the send's error when the failure cannot pass, the connection's retries are
+    /// spent or the connection is closed.
+    pub fn retry_after(
+        self,
+        attempt: u32,
+        retry: &super::RetryPolicy,
+        open: bool,
+        subject: &str,
+        detail: &str,
+    ) -> Result<Duration> {
+        use PublishFailure::*;
+        let may_pass = matches!(self, TimedOut | BrokenPipe | Other | StreamNotFound | MaxAckPending);
+        if may_pass && attempt <= retry.retries && open {
+            return Ok(retry.delay_after(attempt));
+        }
+        let code = match self {
+            TimedOut => ErrorCode::Timeout,
+            MaxPayloadExceeded => ErrorCode::PayloadTooLarge,
+            _ => ErrorCode::NatsConnectionFailed,
+        };
+        Err(Error::new(
+            code,
+            format!("durable publish to {subject:?} failed after {attempt} attempt(s): {self:?}: {detail}"),
+        ))
+    }
+}
+
+/// A durable send to a subject no stream captures: never a silent core-NATS publish.
+pub fn no_stream_error(subject: &str, detail: &str) -> Error {
+    Error::invalid_argument(format!(
+        "no JetStream stream captures subject {subject:?} ({detail}); create one (stream add NAME with subjects          [{subject:?}]) or send without jetstream"
+    ))
+}
+
+/// How long one pull request waits for messages, and the idle heartbeat that tells a live pull
+/// from a dead one.
+pub const PULL_EXPIRES: Duration = Duration::from_secs(5);
+pub const PULL_HEARTBEAT: Duration = Duration::from_secs(1);
+
+/// The wait before pulling again after `stalls` failed or ended pulls in a row: 100 ms doubling
+/// to 2 s, so a consumer resumes by itself once the server is back.
+pub fn stall_delay(stalls: u32) -> Duration {
+    Duration::from_millis(100).saturating_mul(1 << stalls.saturating_sub(1).min(5)).min(Duration::from_secs(2))
+}
+
+/// Marks the redeliveries a server no longer counts. A nats-server killed with SIGKILL loses the
+/// consumer state it had not yet written (even with `sync_interval: always`); restarted, it
+/// delivers those messages again with `delivered` 1 and consumer sequences it already used. A
+/// consumer sequence at or below the highest one seen is therefore a redelivery.
+#[derive(Clone, Debug, Default)]
+pub struct RedeliveryWatch {
+    highest_consumer_sequence: u64,
+}
+
+impl RedeliveryWatch {
+    pub fn observe(&mut self, info: &mut DeliveryInfo) {
+        if info.consumer_sequence <= self.highest_consumer_sequence {
+            info.replayed = true;
+        } else {
+            self.highest_consumer_sequence = info.consumer_sequence;
+        }
     }
 }
 
@@ -400,6 +488,17 @@ impl ConsumeOptions {
         if transient && !last { Settlement::Nak(self.nak_delay_after(delivered)) } else { Settlement::Term }
     }
 
+    /// How often a delivery still decoding (links downloading) is reported in progress.
+    pub fn keepalive(&self) -> Duration {
+        self.ack_wait / 2
+    }
+
+    /// Whether `ack` waits for the server's confirmation: asked for, or link objects are deleted
+    /// after it (they may go only once the message surely will not come back).
+    pub fn ack_waits(&self, links_to_delete: usize) -> bool {
+        self.double_ack || links_to_delete > 0
+    }
+
     /// The longest a message can keep being redelivered: each delivery waits its ack wait (or
     /// backoff) or its nak delay, whichever is longer. None when deliveries are unlimited.
     pub fn redelivery_span(&self) -> Option<Duration> {
@@ -446,6 +545,36 @@ pub fn dead_letter_error(error: &Error, subject: &str, info: &DeliveryInfo) -> E
 }
 
 pub const DEAD_LETTER_PAYLOAD: &str = "original_message";
+
+/// Everything of a dead letter but its sender: the options (NACK, the original's correlation id
+/// when it can be read), its msg_id (`dead-letter-<stream>-<sequence>`: a retried dead letter is
+/// stored once), the error body, and the original bytes as its one payload.
+pub struct DeadLetter {
+    pub opts: super::SendOptions,
+    pub msg_id: String,
+    pub error: ErrorBody,
+    pub original: super::Outgoing,
+}
+
+impl DeadLetter {
+    pub fn of(message: &[u8], error: &Error, subject: &str, info: &DeliveryInfo) -> DeadLetter {
+        let opts = super::SendOptions {
+            msg_purpose: Some(super::msg_purpose::NACK.to_owned()),
+            correlation_id: correlation_id_of(message),
+            ..super::SendOptions::default()
+        };
+        DeadLetter {
+            opts,
+            msg_id: format!("dead-letter-{}-{}", info.stream, info.stream_sequence),
+            error: dead_letter_error(error, subject, info),
+            original: super::Outgoing::new(
+                DEAD_LETTER_PAYLOAD,
+                super::Data::Bytes(bytes::Bytes::copy_from_slice(message)),
+                super::PayloadType::Binary,
+            ),
+        }
+    }
+}
 
 /// The correlation id of a message that may not parse as an envelope, when one can be read.
 pub fn correlation_id_of(message: &[u8]) -> Option<String> {
@@ -524,6 +653,81 @@ mod tests {
         assert_eq!((s.retention, s.max_age), (Retention::WorkQueue, Some(Duration::from_secs(5))));
         assert_eq!(s.resolved_subjects(), ["S.>"]);
         assert_eq!(s.dead_letter_settings().subjects, ["natsbridge.dead_letter.S"]);
+    }
+
+    #[test]
+    fn publishes_that_may_pass_are_retried_with_growing_delays_until_the_budget_is_spent() {
+        let retry = super::super::RetryPolicy::default();
+        let delay = PublishFailure::TimedOut.retry_after(1, &retry, true, "s", "").unwrap();
+        assert_eq!(delay, Duration::from_millis(100));
+        assert_eq!(
+            PublishFailure::StreamNotFound.retry_after(3, &retry, true, "s", "").unwrap(),
+            Duration::from_millis(400)
+        );
+        let spent = PublishFailure::TimedOut.retry_after(6, &retry, true, "s", "").unwrap_err();
+        assert_eq!(spent.code, ErrorCode::Timeout);
+        let closed = PublishFailure::BrokenPipe.retry_after(1, &retry, false, "s", "").unwrap_err();
+        assert_eq!(closed.code, ErrorCode::NatsConnectionFailed);
+        let too_big = PublishFailure::MaxPayloadExceeded.retry_after(1, &retry, true, "s", "").unwrap_err();
+        assert_eq!(too_big.code, ErrorCode::PayloadTooLarge);
+        assert_eq!(
+            PublishFailure::WrongLastSequence.retry_after(1, &retry, true, "s", "").unwrap_err().code,
+            ErrorCode::NatsConnectionFailed
+        );
+        assert_eq!(
+            (stall_delay(1), stall_delay(2), stall_delay(9)),
+            (Duration::from_millis(100), Duration::from_millis(200), Duration::from_secs(2))
+        );
+    }
+
+    #[test]
+    fn a_dead_letter_names_its_origin_and_keeps_the_bytes() {
+        let info = DeliveryInfo {
+            stream: "S".into(),
+            consumer: "c".into(),
+            stream_sequence: 7,
+            consumer_sequence: 3,
+            delivered: 2,
+            pending: 0,
+            replayed: false,
+        };
+        let error = Error::new(ErrorCode::InvalidEnvelope, "bad").with_correlation_id("c1");
+        let d = DeadLetter::of(br#"{"correlation_id":"c1"}"#, &error, "S.x", &info);
+        assert_eq!(
+            (d.msg_id.as_str(), d.opts.msg_purpose.as_deref(), d.opts.correlation_id.as_deref()),
+            ("dead-letter-S-7", Some("NACK"), Some("c1"))
+        );
+        assert_eq!(d.error.details["stream_sequence"], 7);
+        assert_eq!(
+            d.original.data,
+            super::super::Data::Bytes(bytes::Bytes::from_static(br#"{"correlation_id":"c1"}"#))
+        );
+        assert!(ConsumeOptions::default().ack_waits(1) && !ConsumeOptions::default().ack_waits(0));
+    }
+
+    #[test]
+    fn a_consumer_sequence_seen_before_is_a_redelivery_whatever_the_server_counts() {
+        let mut watch = RedeliveryWatch::default();
+        let at = |seq: u64| DeliveryInfo {
+            stream: "S".into(),
+            consumer: "c".into(),
+            stream_sequence: seq,
+            consumer_sequence: seq,
+            delivered: 1,
+            pending: 0,
+            replayed: false,
+        };
+        for seq in [1, 2, 3] {
+            let mut i = at(seq);
+            watch.observe(&mut i);
+            assert!(!i.redelivered());
+        }
+        let mut again = at(2);
+        watch.observe(&mut again);
+        assert!(again.redelivered() && again.to_json()["redelivered"] == true);
+        let mut next = at(4);
+        watch.observe(&mut next);
+        assert!(!next.redelivered());
     }
 
     #[test]
