@@ -45,8 +45,10 @@ export interface EnvelopeHeader {
   reply_to: string; reply_to_msg_id: string; broker_url: string; metadata: Record<string, unknown>;
   error?: { code: string; message: string; details: unknown };
 }
-/** What smartsend publishes. */
-export interface Envelope extends EnvelopeHeader { payloads: WirePayload[] }
+/** What smartsend publishes (in JetStream mode with the stream's PubAck). */
+export interface Envelope extends EnvelopeHeader { payloads: WirePayload[]; pub_ack?: PubAck }
+/** What the stream said to a durable publish (`duplicate`: it already held this msg_id). */
+export interface PubAck { stream: string; sequence: number; duplicate: boolean }
 /** What smartreceive returns: payloads decoded, in order, and how each travelled. */
 export interface Received extends EnvelopeHeader {
   payloads: [dataname: string, data: any, payload_type: PayloadType][];
@@ -85,6 +87,10 @@ export interface ConnectOptions extends DownloadOptions {
   objectStoreBucket?: string;
   /** ms an uploaded object is kept (the bucket's max age when it is created; default 1 h). */
   objectStoreTtl?: number;
+  /** Replicas of the object store bucket when it is created (default 1). */
+  objectStoreReplicas?: number;
+  /** smartsend publishes durably to the stream that captures the subject (default false). */
+  jetstream?: boolean;
   senderName?: string;
   /** Default: a UUID made once per connection. */
   senderId?: string;
@@ -107,6 +113,54 @@ export interface SendOptions {
   metadata?: Record<string, unknown>;
 }
 export type Message = Msg | Uint8Array | ArrayBuffer | string;
+
+/** `addStream` settings by core's stream option names (spec/PROTOCOL.md §12.2). */
+export interface StreamOptions {
+  /** Default `<name>.>`. */
+  subjects?: string | string[];
+  storage?: "file" | "memory";
+  /** 1 to 5. */
+  replicas?: number;
+  /** ms; default, and at most, the object store TTL (no message outlives its links). */
+  maxAge?: number;
+  retention?: "limits" | "workqueue" | "interest";
+  /** ms within which a publish retried with the same msg_id is stored once (default 120000). */
+  duplicateWindow?: number;
+  /** Also create `<name>_DEAD_LETTER`, capturing `natsbridge.dead_letter.<name>` (default true). */
+  deadLetter?: boolean;
+}
+/** What `addStream` made (core's stream summary). */
+export interface StreamSummary {
+  name: string; subjects: string[]; max_age_secs: number; replicas: number; messages: number;
+  dead_letter_stream: string | null;
+}
+/** `consume` settings by core's consume option names (spec/PROTOCOL.md §12.3). */
+export interface ConsumeOptions {
+  /** ms the server waits for a settlement before delivering again (default 30000). */
+  ackWait?: number;
+  /** -1 (default): unlimited. */
+  maxDeliver?: number;
+  /** ms, server-side redelivery delays. */
+  backoff?: number[];
+  maxAckPending?: number;
+  /** ack() waits for the server's confirmation. */
+  doubleAck?: boolean;
+  /** ms; the nak delay after a failed link download, doubling per delivery (default 1000). */
+  nakDelay?: number;
+  /** Default `natsbridge.dead_letter.<stream>`. */
+  deadLetterSubject?: string;
+  filterSubject?: string;
+  /** Messages per pull (default 100). */
+  batch?: number;
+  deliverFrom?: "all" | "new";
+  arrow?: ArrowOut;
+}
+/** Where a delivery came from; `delivered` is 1 on the first delivery. `replayed`: delivered
+ * again after a server restart lost its count (then `delivered` says 1); `redelivered` covers both. */
+export interface DeliveryInfo {
+  stream: string; consumer: string; stream_sequence: number; consumer_sequence: number;
+  delivered: number; pending: number; replayed: boolean; redelivered: boolean;
+}
 
 export declare function init(wasm?: unknown): Promise<void>;
 export declare function connect(opts: ConnectOptions): Promise<Connection>;
@@ -134,6 +188,10 @@ export declare class Connection {
   /** Resolves with the reply; a NACK reply rejects with its error; no reply in `timeout` ms (default 5000): TIMEOUT. */
   request(subject: string, data: Payload[], opts?: SendOptions & { timeout?: number; arrow?: ArrowOut }): Promise<Received>;
   reply(request: Received, data: Payload[], opts?: SendOptions): Promise<[Envelope, string]>;
+  /** Creates (or updates) a JetStream stream and its dead-letter stream. */
+  addStream(name: string, opts?: StreamOptions): Promise<StreamSummary>;
+  /** A durable pull consumer (created or updated) on an existing stream. */
+  consume(stream: string, durable: string, opts?: ConsumeOptions): Promise<Consumer>;
   replyError(request: Received, code: ErrorCode, message: string): Promise<[Envelope, string]>;
   flush(): Promise<void>;
   drain(): Promise<void>;
@@ -146,4 +204,28 @@ export declare class Subscription implements AsyncIterable<Received> {
   next(opts?: { timeout?: number }): Promise<Received | null>;
   [Symbol.asyncIterator](): AsyncIterator<Received>;
   unsubscribe(): void;
+}
+
+/** Decoded deliveries of a durable consumer. Deliveries that fail to decode are settled by the
+ * core's rule (nak, or dead letter then term) and never yielded. */
+export declare class Consumer implements AsyncIterable<Delivery> {
+  readonly stream: string;
+  readonly durable: string;
+  /** The next delivery, null once stopped or closed; TIMEOUT after `timeout` ms. */
+  next(opts?: { timeout?: number }): Promise<Delivery | null>;
+  [Symbol.asyncIterator](): AsyncIterator<Delivery>;
+  /** Stops pulling; the durable consumer stays on the server. */
+  stop(): void;
+}
+
+/** One decoded delivery; settle it once (a second settlement is INVALID_ARGUMENT). */
+export declare class Delivery {
+  readonly envelope: Received;
+  readonly info: DeliveryInfo;
+  ack(): Promise<void>;
+  /** Delivered again after `delayMs` (default at once). */
+  nak(delayMs?: number): Promise<void>;
+  /** Still working: the server waits another ackWait. */
+  inProgress(): Promise<void>;
+  term(): Promise<void>;
 }

@@ -2,10 +2,12 @@
 // payloads go by link, where a link may be fetched from, retries, size and sha256 checks) is the
 // Rust core compiled to WebAssembly (../pkg, built from ../src/lib.rs). This module drives the
 // core's send and receive machines with what a browser has: NATS over WebSocket
-// (@nats-io/nats-core wsconnect), the JetStream object store (@nats-io/obj), fetch, Web Crypto and
-// apache-arrow. It reports what happened and does what the machine says next.
+// (@nats-io/nats-core wsconnect), JetStream (@nats-io/jetstream: durable publish, streams, pull
+// consumers), the JetStream object store (@nats-io/obj), fetch, Web Crypto and apache-arrow. It
+// reports what happened and does what the machine says next.
 
-import { wsconnect } from "@nats-io/nats-core";
+import { errors as natsErrors, wsconnect } from "@nats-io/nats-core";
+import { JetStreamApiCodes, JetStreamApiError, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Objm } from "@nats-io/obj";
 import { tableFromIPC, tableToIPC } from "apache-arrow";
 import initWasm, * as core from "../pkg/natsbridge_wasm.js";
@@ -107,6 +109,8 @@ export async function coreConstants() {
     optionNames: core.optionNames(),
     sendOptionNames: core.sendOptionNames(),
     unavailableOptions: core.unavailableOptions(),
+    streamOptionNames: core.streamOptionNames(),
+    consumeOptionNames: core.consumeOptionNames(),
   };
 }
 
@@ -147,9 +151,9 @@ function hostOptions(opts, allowed, what) {
   return opts ?? {};
 }
 
-function checkTimeout(ms) {
+function checkTimeout(ms, what = "timeout") {
   if (typeof ms !== "number" || !Number.isFinite(ms) || ms < 0) {
-    throw fail("INVALID_ARGUMENT", `timeout is a number of milliseconds >= 0, not ${String(ms)}`);
+    throw fail("INVALID_ARGUMENT", `${what} is a number of milliseconds >= 0, not ${String(ms)}`);
   }
 }
 
@@ -163,8 +167,9 @@ function arrowMode(mode) {
  * Connects to a nats-server websocket listener (`ws://` or `wss://`). Options by core's names in
  * camelCase or snake_case, durations in milliseconds (README "One vocabulary"): servers, name,
  * user, password, token, maxReconnectAttempts, reconnectTimeWait, connectTimeout, sizeThreshold,
- * objectStore, objectStoreBucket, objectStoreTtl, allowedOrigins, maxRetries, baseDelay, maxDelay,
- * maxDownloadBytes, senderName, senderId; and arrow ("rows" | "table" | "ipc"), wasm (see init).
+ * objectStore, objectStoreBucket, objectStoreTtl, objectStoreReplicas, allowedOrigins, maxRetries,
+ * baseDelay, maxDelay, maxDownloadBytes, senderName, senderId, jetstream (smartsend publishes
+ * durably); and arrow ("rows" | "table" | "ipc"), wasm (see init).
  */
 export async function connect(opts = {}) {
   const { wasm, arrow, ...options } = optionsObject(opts, "connect");
@@ -193,6 +198,10 @@ export class Connection {
   #generation;
   #arrow;
   #buckets = new Map();
+  #js = null;
+  #jsm = null;
+  /** subject -> the stream that captures it, as the server said once. */
+  #streamOf = new Map();
 
   constructor(nc, options, config, arrow) {
     this.nc = nc;
@@ -223,9 +232,9 @@ export class Connection {
   #bucket(name) {
     let store = this.#buckets.get(name);
     if (!store) {
-      const { bucket, ttl } = this.#cfg.objectStore();
+      const { bucket, ttl, replicas } = this.#cfg.objectStore();
       const objm = new Objm(this.nc);
-      store = name === bucket ? objm.create(name, { ttl }) : objm.open(name);
+      store = name === bucket ? objm.create(name, { ttl, replicas }) : objm.open(name);
       // A failed open is not cached: the next call tries again.
       store.catch(() => this.#buckets.delete(name));
       this.#buckets.set(name, store);
@@ -238,9 +247,168 @@ export class Connection {
    * object store, and publishes the envelope. Returns `[envelope, envelopeJson]`. Options: the
    * per-message options (correlationId, msgPurpose, senderName, senderId, receiverName,
    * receiverId, replyTo, replyToMsgId, metadata, sizeThreshold), camelCase or snake_case.
+   * With the connection option `jetstream`, the envelope goes to the stream that captures the
+   * subject (INVALID_ARGUMENT when none does, before any upload), its link objects tagged with the
+   * stream and msg_id, with `Nats-Msg-Id` = msg_id; the PubAck is awaited (a failed publish is
+   * retried with the same msg_id) and the envelope gets `pub_ack: {stream, sequence, duplicate}`.
    */
   smartsend(subject, data, opts = {}) {
-    return this.#send((cfg, maxPayload) => new core.Sending(cfg, subject, opts, maxPayload), data);
+    const make = (cfg, maxPayload) => new core.Sending(cfg, subject, opts, maxPayload);
+    let durable;
+    try {
+      durable = this.#cfg.jetstream;
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return durable ? this.#sendDurable(make, data) : this.#send(make, data);
+  }
+
+  async #sendDurable(make, data) {
+    const streamOf = (subject, cid) => this.#streamFor(subject, cid, true);
+    const built = await withCore(() => this.#build(make, data, streamOf), "INVALID_PAYLOAD_TYPE");
+    return this.#publishDurable(built);
+  }
+
+  /** The JetStream client of the connection. */
+  get #jetstream() {
+    this.#js ??= jetstream(this.nc);
+    return this.#js;
+  }
+
+  /** The JetStream manager, made once (a failed attempt is not kept). */
+  #manager() {
+    if (!this.#jsm) {
+      const jsm = jetstreamManager(this.nc);
+      jsm.catch(() => {
+        if (this.#jsm === jsm) this.#jsm = null;
+      });
+      this.#jsm = jsm;
+    }
+    return this.#jsm;
+  }
+
+  async #managerOrFail() {
+    this.#ensureOpen();
+    try {
+      return await this.#manager();
+    } catch (e) {
+      throw fail("NATS_CONNECTION_FAILED", `JetStream is not available on this connection: ${e.message}`);
+    }
+  }
+
+  #ensureOpen() {
+    if (this.nc.isClosed() || this.nc.isDraining()) {
+      throw fail("NATS_CONNECTION_FAILED", "the connection was closed (drained); connect again");
+    }
+  }
+
+  /** The stream that captures `subject`, asked once per subject. None: the core's INVALID_ARGUMENT
+   * when `required`, else null. */
+  async #streamFor(subject, cid, required) {
+    const known = this.#streamOf.get(subject);
+    if (known) return known;
+    let name;
+    try {
+      name = await (await this.#manager()).streams.find(subject);
+    } catch (e) {
+      if (!required) return null;
+      throw core.noStreamError(subject, e.message, cid);
+    }
+    this.#streamOf.set(subject, name);
+    return name;
+  }
+
+  /** Publishes a built envelope durably; a failed attempt is reported to the core, which says
+   * how long to wait before the same msg_id is published again, or what the send's error is. */
+  async #publishDurable({ subject, json, msgId }) {
+    const env = JSON.parse(json);
+    for (let attempt = 1; ; attempt++) {
+      let ack;
+      try {
+        ack = await this.#jetstream.publish(subject, json, { msgID: msgId });
+      } catch (e) {
+        const open = !this.nc.isClosed() && !this.nc.isDraining();
+        await sleep(core.publishRetry(this.#cfg, subject, env.correlation_id, attempt, publishFact(e), open));
+        continue;
+      }
+      env.pub_ack = core.pubAck(ack.stream, ack.seq, ack.duplicate);
+      return [env, json];
+    }
+  }
+
+  /**
+   * Creates the JetStream stream `name` (or updates it to these settings) and, unless
+   * `deadLetter: false`, its dead-letter stream `<name>_DEAD_LETTER`. Options by core's stream
+   * option names: subjects (default `<name>.>`), storage ("file" | "memory"), replicas, maxAge
+   * (ms; default and limit the object store TTL), retention ("limits" | "workqueue" |
+   * "interest"), duplicateWindow (ms), deadLetter. Returns core's stream summary.
+   */
+  async addStream(name, opts = {}) {
+    let config, deadLetter;
+    try {
+      [config, deadLetter] = core.streamConfigs(this.#cfg, name, optionsObject(opts, "addStream"));
+    } catch (e) {
+      throw coreError(e, "INVALID_ARGUMENT");
+    }
+    const jsm = await this.#managerOrFail();
+    const info = await createStream(jsm, config);
+    if (deadLetter) await createStream(jsm, deadLetter);
+    return core.streamSummary(info, deadLetter?.name);
+  }
+
+  /**
+   * A durable pull consumer `durable` on `stream` (created, or updated to these options), as an
+   * async iterable of deliveries (see Consumer). Options by core's consume option names: ackWait,
+   * maxDeliver, backoff, maxAckPending, doubleAck, nakDelay, deadLetterSubject, filterSubject,
+   * batch, deliverFrom (durations in ms); and arrow. INVALID_ARGUMENT for a stream that does not
+   * exist or redeliveries that could outlive the link objects.
+   */
+  async consume(stream, durable, opts = {}) {
+    const { arrow, ...options } = optionsObject(opts, "consume");
+    arrowMode(arrow);
+    const spec = { stream, durable, options, retention: undefined };
+    const generation = coreGeneration;
+    let consuming;
+    try {
+      consuming = new core.Consuming(this.#cfg, stream, durable, options);
+    } catch (e) {
+      throw coreError(e, "INVALID_ARGUMENT");
+    }
+    const config = consuming.consumerConfig();
+    free(consuming, generation);
+    const jsm = await this.#managerOrFail();
+    let info;
+    try {
+      info = await jsm.streams.info(stream);
+    } catch (e) {
+      if (isStreamNotFound(e)) throw core.noSuchStream(stream, e.message);
+      throw fail("NATS_CONNECTION_FAILED", `stream info of ${JSON.stringify(stream)} failed: ${e.message}`);
+    }
+    spec.retention = info.config.retention;
+    let handle;
+    try {
+      await createConsumer(jsm, stream, durable, config);
+      handle = await this.#jetstream.consumers.get(stream, durable);
+    } catch (e) {
+      throw fail("NATS_CONNECTION_FAILED", `cannot create consumer ${JSON.stringify(durable)} on ${JSON.stringify(stream)}: ${e.message}`);
+    }
+    const driver = {
+      cfg: () => this.#cfg,
+      open: () => !this.nc.isClosed() && !this.nc.isDraining(),
+      receive: (msg, collect) => this.#receive(msg, arrow, false, collect),
+      bucket: (name) => this.#bucket(name),
+      deadLetter: (consuming, m, error, info) => this.#deadLetter(consuming, m, error, info),
+    };
+    return new Consumer(driver, handle, spec);
+  }
+
+  /** Publishes the dead letter of delivery `m` (durably when a stream captures its subject). */
+  async #deadLetter(consuming, m, error, info) {
+    const make = (cfg, maxPayload) => core.Sending.deadLetter(cfg, consuming(), m.subject, m.data, error, info, maxPayload);
+    const streamOf = (subject, cid) => this.#streamFor(subject, cid, false);
+    const built = await withCore(() => this.#build(make, [], streamOf), "INVALID_PAYLOAD_TYPE");
+    if (built.stream) await this.#publishDurable(built);
+    else this.#publish(built);
   }
 
   /**
@@ -278,14 +446,16 @@ export class Connection {
     return [env, json];
   }
 
-  /** `{subject, json}` to publish, or a promise of it when the machine asks for uploads. */
-  #build(make, data) {
+  /**
+   * `{subject, json, msgId, stream}` to publish, or a promise of it when the machine asks for
+   * uploads. `streamOf(subject, cid)` (durable publishes): resolves to the stream the message goes
+   * to (null: none, publish on core NATS), asked before any payload is serialized or uploaded.
+   */
+  #build(make, data, streamOf) {
     if (!Array.isArray(data)) {
       throw fail("INVALID_PAYLOAD_TYPE", "data must be an array of [dataname, data, payload_type] items");
     }
-    if (this.nc.isClosed() || this.nc.isDraining()) {
-      throw fail("NATS_CONNECTION_FAILED", "the connection was closed (drained); connect again");
-    }
+    this.#ensureOpen();
     const generation = coreGeneration;
     let sending;
     try {
@@ -295,14 +465,29 @@ export class Connection {
     }
     // Read now: after an abort the instance is not called again.
     const cid = sending.correlationId;
+    if (!streamOf) return this.#fill(sending, data, generation, cid, null);
+    return streamOf(sending.subject, cid).then(
+      (stream) => {
+        alive(generation);
+        if (stream !== null) sending.durable(stream);
+        return this.#fill(sending, data, generation, cid, stream);
+      },
+      (e) => {
+        free(sending, generation);
+        throw e;
+      },
+    );
+  }
+
+  #fill(sending, data, generation, cid, stream) {
     let step;
     try {
       data.forEach((item, i) => addPayload(sending, item, i));
       step = sending.step();
       if (step.action === "publish") {
-        const built = { subject: sending.subject, json: sending.json() };
+        const out = built(sending, stream);
         sending.free();
-        return built;
+        return out;
       }
     } catch (e) {
       // coreError first: after an abort it restarts the core, and the dead instance is not freed.
@@ -310,11 +495,11 @@ export class Connection {
       free(sending, generation);
       throw error;
     }
-    return this.#uploads(sending, step, generation, cid);
+    return this.#uploads(sending, step, generation, cid, stream);
   }
 
   /** Drives the send machine through its uploads: runs each upload it names, reports each result. */
-  async #uploads(sending, first, generation, cid) {
+  async #uploads(sending, first, generation, cid, stream) {
     const running = new Map();
     try {
       for (let step = first; step.action !== "publish"; step = sending.step()) {
@@ -328,7 +513,7 @@ export class Connection {
         if (error) sending.uploadFailed(index, error.message);
         else sending.uploaded(index, digest);
       }
-      return { subject: sending.subject, json: sending.json() };
+      return built(sending, stream);
     } catch (e) {
       if (e === RESTARTED) throw e;
       throw withCorrelationId(coreError(e, "INVALID_PAYLOAD_TYPE", cid), cid);
@@ -342,7 +527,8 @@ export class Connection {
     try {
       const { chunkSize } = this.#cfg.objectStore();
       const store = await this.#bucket(step.bucket);
-      const info = await store.putBlob({ name: step.name, options: { max_chunk_size: chunkSize } }, bytes);
+      const meta = { name: step.name, options: { max_chunk_size: chunkSize }, metadata: step.metadata };
+      const info = await store.putBlob(meta, bytes);
       return [step.index, info.digest];
     } catch (e) {
       return [step.index, undefined, new Error(`object store upload of ${JSON.stringify(dataname)} failed: ${e.message}`)];
@@ -361,8 +547,9 @@ export class Connection {
     return this.#receive(msg, arrow, false);
   }
 
-  #receive(msg, arrow, nack) {
-    const links = { config: () => this.#cfg, bucket: (name) => this.#bucket(name) };
+  /** `collect(receiving)`: called with the finished receive, before it is freed. */
+  #receive(msg, arrow, nack, collect) {
+    const links = { config: () => this.#cfg, bucket: (name) => this.#bucket(name), collect };
     return receive(msg, links, arrowMode(arrow ?? this.#arrow), nack);
   }
 
@@ -491,6 +678,319 @@ export class Subscription {
 
   unsubscribe() {
     this.#sub.unsubscribe();
+  }
+}
+
+/** What a send hands to its publish. */
+function built(sending, stream) {
+  return { subject: sending.subject, json: sending.json(), msgId: sending.msgId, stream };
+}
+
+/** What nats.js said about a failed durable publish, as the core's publishRetry takes it. */
+function publishFact(e) {
+  const message = e?.message ?? String(e);
+  if (e instanceof JetStreamApiError) return { api: e.code, message };
+  if (e instanceof natsErrors.TimeoutError) return { timeout: message };
+  if (e?.name === "JetStreamNotEnabled" || e instanceof natsErrors.NoRespondersError
+    || (e instanceof natsErrors.RequestError && e.isNoResponders())) return { noResponders: message };
+  if (e instanceof natsErrors.ClosedConnectionError || e instanceof natsErrors.DrainingConnectionError) return { closed: message };
+  if (/max_payload/.test(message)) return { maxPayload: message };
+  return { network: message };
+}
+
+function isStreamNotFound(e) {
+  return e instanceof JetStreamApiError && e.code === JetStreamApiCodes.StreamNotFound;
+}
+
+/** Creates a stream as `config` says, or updates the existing one to it. */
+async function createStream(jsm, config) {
+  try {
+    try {
+      await jsm.streams.info(config.name);
+    } catch (e) {
+      if (isStreamNotFound(e)) return await jsm.streams.add(config);
+      throw e;
+    }
+    const { name, ...update } = config;
+    return await jsm.streams.update(name, update);
+  } catch (e) {
+    throw fail("NATS_CONNECTION_FAILED", `cannot create stream ${JSON.stringify(config.name)}: ${e.message}`);
+  }
+}
+
+/** JetStream's "consumer already exists" (with another configuration). */
+const CONSUMER_EXISTS = 10148;
+
+/** Creates a durable consumer as `config` says, or updates the existing one to it (nats.js has
+ * no create-or-update action). */
+async function createConsumer(jsm, stream, durable, config) {
+  try {
+    await jsm.consumers.add(stream, config);
+  } catch (e) {
+    if (!(e instanceof JetStreamApiError && e.code === CONSUMER_EXISTS)) throw e;
+    const { durable_name: _, ...update } = config;
+    await jsm.consumers.update(stream, durable, update);
+  }
+}
+
+/**
+ * A durable pull consumer: `for await (const msg of consumer)`, or `await consumer.next({timeout})`.
+ * Each delivery is decoded like a subscription's message and yielded as a Delivery, to be settled
+ * by the application. A delivery that fails to decode is settled as the core says and not
+ * yielded: nak'd for a later delivery (a failed link download), or published to the dead-letter
+ * subject and terminated (it can never decode). After a server restart or a reconnect it pulls
+ * again by itself.
+ */
+export class Consumer {
+  #driver;
+  #handle;
+  #spec;
+  #consuming = null;
+  #generation = -1;
+  #messages = null;
+  #iterator = null;
+  #pending = null;
+  #stalls = 0;
+  #stopped = false;
+
+  constructor(driver, handle, spec) {
+    this.#driver = driver;
+    this.#handle = handle;
+    this.#spec = spec;
+  }
+
+  get stream() {
+    return this.#spec.stream;
+  }
+
+  get durable() {
+    return this.#spec.durable;
+  }
+
+  /** The consumer's core rules; a core restart drops them, so they are made again. */
+  get #core() {
+    if (this.#generation !== coreGeneration) {
+      const { stream, durable, options, retention } = this.#spec;
+      this.#consuming = new core.Consuming(this.#driver.cfg(), stream, durable, options);
+      this.#consuming.setRetention(retention);
+      this.#generation = coreGeneration;
+    }
+    return this.#consuming;
+  }
+
+  /** The next decoded delivery, or null once the consumer is stopped or the connection closed.
+   * TIMEOUT after `timeout` ms (the delivery being waited for is not lost). */
+  async next(opts = {}) {
+    const { timeout } = hostOptions(opts, ["timeout"], "next");
+    if (timeout !== undefined) checkTimeout(timeout);
+    const pending = (this.#pending ??= this.#nextDelivery());
+    let result;
+    try {
+      if (timeout === undefined) {
+        result = await pending;
+      } else {
+        let timer;
+        const expired = {};
+        const timedOut = new Promise((resolve) => {
+          timer = setTimeout(resolve, timeout, expired);
+        });
+        result = await Promise.race([pending, timedOut]);
+        clearTimeout(timer);
+        if (result === expired) throw fail("TIMEOUT", `no delivery within ${timeout} ms`);
+      }
+    } catch (e) {
+      if (e?.code !== "TIMEOUT" && this.#pending === pending) this.#pending = null;
+      throw e;
+    }
+    this.#pending = null;
+    return result;
+  }
+
+  async #nextDelivery() {
+    for (;;) {
+      if (this.#stopped || !this.#driver.open()) return null;
+      if (!this.#iterator) {
+        try {
+          this.#messages = await this.#handle.consume(this.#core.pullOptions());
+          this.#iterator = this.#messages[Symbol.asyncIterator]();
+        } catch {
+          await this.#stall();
+          continue;
+        }
+      }
+      let r;
+      try {
+        r = await this.#iterator.next();
+      } catch {
+        r = { done: true };
+      }
+      if (r.done) {
+        this.#messages = null;
+        this.#iterator = null;
+        if (this.#stopped || !this.#driver.open()) return null;
+        await this.#stall();
+        continue;
+      }
+      this.#stalls = 0;
+      const delivery = await this.#decode(r.value);
+      if (delivery) return delivery;
+    }
+  }
+
+  /** Waits as the core says before pulling again. */
+  async #stall() {
+    this.#stalls++;
+    await sleep(this.#core.stallDelayMs(this.#stalls));
+  }
+
+  /** Decodes one delivery, reporting it in progress while links download; a failure is settled
+   * here and gives null. */
+  async #decode(m) {
+    let info;
+    try {
+      info = this.#core.deliveryInfo(m.info);
+    } catch {
+      return null; // a delivery without JetStream metadata: skipped, as core does
+    }
+    let objects = [];
+    const collect = (receiving) => {
+      objects = receiving.objectLinks();
+    };
+    const keepalive = setInterval(() => {
+      try {
+        m.working();
+      } catch {
+        // the server delivers it again after ack_wait
+      }
+    }, this.#core.keepaliveMs);
+    let envelope;
+    try {
+      envelope = await this.#driver.receive({ data: m.data, subject: m.subject }, collect);
+    } catch (e) {
+      clearInterval(keepalive);
+      await this.#settleFailure(m, e, info);
+      return null;
+    } finally {
+      clearInterval(keepalive);
+    }
+    const settle = {
+      ackWaits: () => this.#core.ackWaits(objects.length),
+      deletesLinks: () => this.#core.deletesLinks,
+      bucket: this.#driver.bucket,
+    };
+    return new Delivery(envelope, info, m, settle, objects);
+  }
+
+  async #settleFailure(m, error, info) {
+    let step = this.#core.settlement(error, info.delivered);
+    if (step.action === "deadLetter") {
+      let published = true;
+      try {
+        await this.#driver.deadLetter(() => this.#core, m, error, info);
+      } catch (e) {
+        published = false;
+        console.warn(`natsbridge: the dead letter of ${info.stream} #${info.stream_sequence} was not published (${e.message}); nak instead of term`);
+      }
+      step = this.#core.afterDeadLetter(published, info.delivered);
+    }
+    try {
+      if (step.action === "term") m.term();
+      else m.nak(step.delayMs);
+    } catch {
+      // the server delivers it again after ack_wait
+    }
+  }
+
+  [Symbol.asyncIterator]() {
+    return {
+      next: async () => {
+        const delivery = await this.next();
+        return delivery === null ? { done: true, value: undefined } : { done: false, value: delivery };
+      },
+      return: async () => {
+        this.stop();
+        return { done: true, value: undefined };
+      },
+    };
+  }
+
+  /** Stops pulling (the durable consumer stays on the server). */
+  stop() {
+    this.#stopped = true;
+    this.#messages?.stop();
+  }
+}
+
+/** One decoded delivery: `envelope` (as a subscription yields it), `info` (stream, consumer,
+ * stream_sequence, consumer_sequence, delivered, pending, redelivered) and how to settle it, once. */
+export class Delivery {
+  #m;
+  #settle;
+  #objects;
+  #settled = false;
+
+  constructor(envelope, info, m, settle, objects) {
+    this.envelope = envelope;
+    this.info = info;
+    this.#m = m;
+    this.#settle = settle;
+    this.#objects = objects;
+  }
+
+  #settleOnce() {
+    if (this.#settled) throw fail("INVALID_ARGUMENT", "the delivery was already settled (ack, nak or term)");
+    this.#settled = true;
+  }
+
+  /** Processed: not delivered again. With doubleAck (or link objects to delete, on a work-queue
+   * stream) it waits for the server's confirmation. */
+  async ack() {
+    this.#settleOnce();
+    try {
+      if (this.#settle.ackWaits()) await this.#m.ackAck();
+      else this.#m.ack();
+    } catch (e) {
+      throw fail("NATS_CONNECTION_FAILED", `ack failed: ${e.message}`);
+    }
+    if (!this.#settle.deletesLinks()) return;
+    for (const { bucket, name } of this.#objects) {
+      try {
+        await (await this.#settle.bucket(bucket)).delete(name);
+      } catch {
+        // a sweep removes it
+      }
+    }
+  }
+
+  /** Not processed: delivered again after `delayMs` (default at once). */
+  async nak(delayMs) {
+    if (delayMs !== undefined) checkTimeout(delayMs, "a nak delay");
+    this.#settleOnce();
+    try {
+      this.#m.nak(delayMs);
+    } catch (e) {
+      throw fail("NATS_CONNECTION_FAILED", `nak failed: ${e.message}`);
+    }
+  }
+
+  /** Still working on it: the server waits another ack_wait before delivering again. */
+  async inProgress() {
+    if (this.#settled) throw fail("INVALID_ARGUMENT", "the delivery was already settled");
+    try {
+      this.#m.working();
+    } catch (e) {
+      throw fail("NATS_CONNECTION_FAILED", `in_progress failed: ${e.message}`);
+    }
+  }
+
+  /** Never to be processed: not delivered again. */
+  async term() {
+    this.#settleOnce();
+    try {
+      this.#m.term();
+    } catch (e) {
+      throw fail("NATS_CONNECTION_FAILED", `term failed: ${e.message}`);
+    }
   }
 }
 
@@ -752,6 +1252,7 @@ async function receiveOnce(bytes, links, arrow, nack) {
     env.payloads = receiving.payloads(arrow === "rows");
     if (arrow === "table") for (const p of env.payloads) if (p[2] === "arrowtable") p[1] = tableFromIPC(p[1]);
     env.transports = receiving.transports();
+    links.collect?.(receiving);
     return env;
   } catch (e) {
     if (e === RESTARTED) throw e;

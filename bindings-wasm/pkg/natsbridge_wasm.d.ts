@@ -20,15 +20,85 @@ export class Config {
     constructor(options: any, sender_id?: string | null);
     /**
      * The object store as @nats-io/obj takes it: `{bucket, ttl (ns, the bucket's max age when it
-     * is created), chunkSize}`.
+     * is created), replicas (when it is created), chunkSize}`.
      */
     objectStore(): any;
     setJetStream(jetstream: boolean): void;
+    /**
+     * JetStream mode: `smartsend` publishes durably (the `jetstream` option).
+     */
+    readonly jetstream: boolean;
     readonly senderId: string;
     /**
      * The settings as text: equal settings, equal keys (the one-call style's shared connections).
      */
     readonly sharedKey: string;
+}
+
+/**
+ * One durable pull consumer as core's rules see it: its validated options, what to create it
+ * with, and how its deliveries that fail to decode are settled.
+ */
+export class Consuming {
+    free(): void;
+    [Symbol.dispose](): void;
+    /**
+     * Whether `ack` waits for the server's confirmation, for a delivery with `links` link objects
+     * to delete.
+     */
+    ackWaits(links: number): boolean;
+    /**
+     * After the dead letter was published (`published`) or not: `{action: "term"}`, or `{action:
+     * "nak", delayMs}` (a delivery is never terminated without its dead letter).
+     */
+    afterDeadLetter(published: boolean, delivered: number): any;
+    /**
+     * The consumer as @nats-io/jetstream's `ConsumerConfig` takes it (durations in nanoseconds).
+     */
+    consumerConfig(): any;
+    /**
+     * A delivery's info from nats.js `JsMsg.info`, as `DeliveryInfo::to_json` writes it.
+     */
+    deliveryInfo(info: any): any;
+    /**
+     * `options`: core's consume option names (camelCase or snake_case), durations in ms.
+     * INVALID_ARGUMENT for a bad name or setting, or redeliveries that could outlive the links.
+     */
+    constructor(config: Config, stream: any, durable: any, options: any);
+    /**
+     * The options of nats.js `consumer.consume()`: `{max_messages: batch, expires, idle_heartbeat}` (ms).
+     */
+    pullOptions(): any;
+    /**
+     * The stream's retention policy, as the server reports it: a work-queue stream's link objects
+     * are deleted after the final ack.
+     */
+    setRetention(retention: string): void;
+    /**
+     * How a delivery that failed to decode with `error` (a NATSBridgeError) on its `delivered`-th
+     * delivery is settled: `{action: "nak", delayMs}`, or `{action: "deadLetter"}` (publish its
+     * dead letter, then ask `afterDeadLetter`).
+     */
+    settlement(error: any, delivered: number): any;
+    /**
+     * The wait before pulling again after `stalls` failed or ended pulls in a row.
+     */
+    stallDelayMs(stalls: number): number;
+    /**
+     * Where this consumer's dead letters go.
+     */
+    readonly deadLetterSubject: string;
+    /**
+     * Whether an ack deletes the delivery's link objects (then it waits for the server's
+     * confirmation first).
+     */
+    readonly deletesLinks: boolean;
+    readonly durable: string;
+    /**
+     * How often a delivery being decoded is reported in progress: every `ack_wait / 2`.
+     */
+    readonly keepaliveMs: number;
+    readonly stream: string;
 }
 
 /**
@@ -79,6 +149,11 @@ export class Receiving {
      */
     objectHead(config: Config, id: number, size: number): number | undefined;
     /**
+     * The object-store objects the link payloads were read from, as `[{bucket, name}]` (the
+     * objects a work-queue consumer deletes after the final ack).
+     */
+    objectLinks(): Array<any>;
+    /**
      * The payloads as `[dataname, value, payload_type]`: text → string, dictionary and
      * jsontable → their JSON value, arrowtable → its rows (with `rows`, spec/PROTOCOL.md §10.2)
      * or its IPC stream bytes, the byte types → Uint8Array.
@@ -99,7 +174,8 @@ export class Receiving {
  * One smartsend (or reply) as core's send machine: the host adds the payloads, then asks
  * `step()` what to do — `{action: "upload", index, bucket, name}` (store `bytes(index)` as that
  * object and answer `uploaded` or `uploadFailed`), `{action: "wait"}` (hand back the next upload
- * result) or `{action: "publish"}` (publish `json()` to `subject`).
+ * result) or `{action: "publish"}` (publish `json()` to `subject`). An upload step of a durable
+ * publish also carries `metadata`, the object metadata to store with it.
  */
 export class Sending {
     free(): void;
@@ -118,6 +194,18 @@ export class Sending {
      */
     bytes(index: number): Uint8Array;
     dataname(index: number): string;
+    /**
+     * The dead letter of a delivery that can never decode: the seeds' error response (msg_purpose
+     * NACK, the original's correlation id when readable, msg_id `dead-letter-<stream>-<sequence>`,
+     * `error` naming where it came from) to the consumer's dead-letter subject, with the
+     * original bytes as its one binary payload.
+     */
+    static deadLetter(config: Config, consuming: Consuming, subject: string, message: Uint8Array | number[], error: any, info: any, max_payload: number): Sending;
+    /**
+     * Publishes durably to `stream`: the link objects are tagged with the stream and the msg_id
+     * (each upload step carries `metadata`).
+     */
+    durable(stream: string): void;
     /**
      * The envelope JSON to publish, once `step()` said publish.
      */
@@ -147,6 +235,10 @@ export class Sending {
     uploaded(index: number, digest?: string | null): void;
     readonly correlationId: string;
     /**
+     * The envelope's msg_id: the `Nats-Msg-Id` of a durable publish.
+     */
+    readonly msgId: string;
+    /**
      * Where the message goes.
      */
     readonly subject: string;
@@ -167,6 +259,11 @@ export function callOptions(options: any, purpose: string): any;
  */
 export function canonicalEnvelopeJson(message: Uint8Array | number[]): string;
 
+/**
+ * Every consumer setting by its canonical name (`consume` options).
+ */
+export function consumeOptionNames(): string[];
+
 export function defaultSizeThreshold(): number;
 
 /**
@@ -180,9 +277,33 @@ export function errorCodes(): string[];
 export function msgPurposes(): string[];
 
 /**
+ * No stream captures `subject`: a durable send never falls back to core NATS.
+ */
+export function noStreamError(subject: string, detail: string, correlation_id: string): any;
+
+/**
+ * A consumer on a stream that does not exist: INVALID_ARGUMENT.
+ */
+export function noSuchStream(stream: string, detail: string): any;
+
+/**
  * Every connection option by its canonical name (README "One vocabulary").
  */
 export function optionNames(): string[];
+
+/**
+ * What the PubAck of a durable publish says, as every binding hands it over.
+ */
+export function pubAck(stream: string, sequence: number, duplicate: boolean): any;
+
+/**
+ * A failed durable publish attempt: `fact` is what nats.js reported — `{timeout: message}`,
+ * `{noResponders: message}`, `{api: err_code, message}`, `{maxPayload: message}`, `{closed:
+ * message}` or `{network: message}`. Returns the ms to wait before publishing again with the same
+ * msg_id, or throws the send's error (the failure cannot pass, the retries are spent, or the
+ * connection is closed). As core's `Client::confirm_durable`.
+ */
+export function publishRetry(config: Config, subject: string, correlation_id: string, attempt: number, fact: any, open: boolean): number;
 
 /**
  * Every per-message option by its canonical name.
@@ -200,6 +321,24 @@ export function setErrorClass(_class: Function): void;
 export function sha256Hex(bytes: Uint8Array | number[]): string;
 
 /**
+ * `stream add NAME`: the stream's settings (core's stream option names, camelCase or snake_case,
+ * durations in ms) checked and resolved into `[streamConfig, deadLetterConfig | null]` for
+ * jsm.streams.add/update. INVALID_ARGUMENT for a bad setting or a max_age that outlives the links.
+ */
+export function streamConfigs(config: Config, name: any, options: any): Array<any>;
+
+/**
+ * Every stream setting by its canonical name (`addStream` options).
+ */
+export function streamOptionNames(): string[];
+
+/**
+ * What `addStream` returns, from the server's StreamInfo: core's `StreamSummary` (the CLI's
+ * `stream add` output).
+ */
+export function streamSummary(info: any, dead_letter_stream?: string | null): any;
+
+/**
  * The connection options a page cannot use (INVALID_ARGUMENT when given).
  */
 export function unavailableOptions(): string[];
@@ -209,20 +348,41 @@ export type InitInput = RequestInfo | URL | Response | BufferSource | WebAssembl
 export interface InitOutput {
     readonly memory: WebAssembly.Memory;
     readonly __wbg_config_free: (a: number, b: number) => void;
+    readonly __wbg_consuming_free: (a: number, b: number) => void;
     readonly __wbg_receiving_free: (a: number, b: number) => void;
     readonly __wbg_sending_free: (a: number, b: number) => void;
     readonly callOptions: (a: any, b: number, c: number) => [number, number, number];
     readonly canonicalEnvelopeJson: (a: number, b: number) => [number, number, number, number];
+    readonly config_jetstream: (a: number) => number;
     readonly config_natsOptions: (a: number) => [number, number, number];
     readonly config_new: (a: any, b: number, c: number) => [number, number, number];
     readonly config_objectStore: (a: number) => any;
     readonly config_senderId: (a: number) => [number, number];
     readonly config_setJetStream: (a: number, b: number) => [number, number];
     readonly config_sharedKey: (a: number) => [number, number];
+    readonly consumeOptionNames: () => [number, number];
+    readonly consuming_ackWaits: (a: number, b: number) => number;
+    readonly consuming_afterDeadLetter: (a: number, b: number, c: number) => any;
+    readonly consuming_consumerConfig: (a: number) => any;
+    readonly consuming_deadLetterSubject: (a: number) => [number, number];
+    readonly consuming_deletesLinks: (a: number) => number;
+    readonly consuming_deliveryInfo: (a: number, b: any) => any;
+    readonly consuming_durable: (a: number) => [number, number];
+    readonly consuming_keepaliveMs: (a: number) => number;
+    readonly consuming_new: (a: number, b: any, c: any, d: any) => [number, number, number];
+    readonly consuming_pullOptions: (a: number) => any;
+    readonly consuming_setRetention: (a: number, b: number, c: number) => void;
+    readonly consuming_settlement: (a: number, b: any, c: number) => any;
+    readonly consuming_stallDelayMs: (a: number, b: number) => number;
+    readonly consuming_stream: (a: number) => [number, number];
     readonly defaultSizeThreshold: () => number;
     readonly errorCodes: () => [number, number];
     readonly msgPurposes: () => [number, number];
+    readonly noStreamError: (a: number, b: number, c: number, d: number, e: number, f: number) => any;
+    readonly noSuchStream: (a: number, b: number, c: number, d: number) => any;
     readonly optionNames: () => [number, number];
+    readonly pubAck: (a: number, b: number, c: number, d: number) => any;
+    readonly publishRetry: (a: number, b: number, c: number, d: number, e: number, f: number, g: any, h: number) => [number, number, number];
     readonly receiving_correlationId: (a: number) => [number, number];
     readonly receiving_envelopeJson: (a: number) => [number, number];
     readonly receiving_errorReply: (a: number) => any;
@@ -231,6 +391,7 @@ export interface InitOutput {
     readonly receiving_head: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number) => any;
     readonly receiving_new: (a: number, b: number) => [number, number, number];
     readonly receiving_objectHead: (a: number, b: number, c: number, d: number) => [number, number];
+    readonly receiving_objectLinks: (a: number) => any;
     readonly receiving_payloads: (a: number, b: number) => [number, number, number];
     readonly receiving_step: (a: number, b: number) => [number, number, number];
     readonly receiving_transports: (a: number) => [number, number];
@@ -240,7 +401,10 @@ export interface InitOutput {
     readonly sending_bytes: (a: number, b: number) => any;
     readonly sending_correlationId: (a: number) => [number, number];
     readonly sending_dataname: (a: number, b: number) => [number, number];
+    readonly sending_deadLetter: (a: number, b: number, c: number, d: number, e: number, f: number, g: any, h: any, i: number) => [number, number, number];
+    readonly sending_durable: (a: number, b: number, c: number) => void;
     readonly sending_json: (a: number) => [number, number];
+    readonly sending_msgId: (a: number) => [number, number];
     readonly sending_new: (a: number, b: any, c: any, d: number) => [number, number, number];
     readonly sending_reply: (a: number, b: any, c: any, d: number) => [number, number, number];
     readonly sending_replyError: (a: number, b: any, c: any, d: any, e: number) => [number, number, number];
@@ -250,6 +414,9 @@ export interface InitOutput {
     readonly sending_uploaded: (a: number, b: number, c: number, d: number) => void;
     readonly setErrorClass: (a: any) => void;
     readonly sha256Hex: (a: number, b: number) => [number, number];
+    readonly streamConfigs: (a: number, b: any, c: any) => [number, number, number];
+    readonly streamOptionNames: () => [number, number];
+    readonly streamSummary: (a: any, b: number, c: number) => [number, number, number];
     readonly unavailableOptions: () => [number, number];
     readonly __wbindgen_malloc: (a: number, b: number) => number;
     readonly __wbindgen_realloc: (a: number, b: number, c: number, d: number) => number;

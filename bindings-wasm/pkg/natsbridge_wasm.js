@@ -18,6 +18,19 @@ export class Config {
 
     }
     /**
+     * JetStream mode: `smartsend` publishes durably (the `jetstream` option).
+     * @returns {boolean}
+     */
+    get jetstream() {
+        if (this.__wbg_inst !== undefined && this.__wbg_inst !== __wbg_instance_id) {
+            throw new Error('Invalid stale object from previous Wasm instance');
+        }
+        let ret;
+        __wbg_call_guard();
+        ret = wasm.config_jetstream(this.__wbg_ptr);
+        return ret !== 0;
+    }
+    /**
      * The options of nats.js `wsconnect` (INVALID_ARGUMENT when no server is named: a page has
      * no default server).
      * @returns {any}
@@ -56,7 +69,7 @@ export class Config {
     }
     /**
      * The object store as @nats-io/obj takes it: `{bucket, ttl (ns, the bucket's max age when it
-     * is created), chunkSize}`.
+     * is created), replicas (when it is created), chunkSize}`.
      * @returns {any}
      */
     objectStore() {
@@ -127,6 +140,257 @@ export class Config {
     }
 }
 if (Symbol.dispose) Config.prototype[Symbol.dispose] = Config.prototype.free;
+
+/**
+ * One durable pull consumer as core's rules see it: its validated options, what to create it
+ * with, and how its deliveries that fail to decode are settled.
+ */
+export class Consuming {
+    __destroy_into_raw() {
+        const ptr = this.__wbg_ptr;
+        this.__wbg_ptr = 0;
+        ConsumingFinalization.unregister(this);
+        return ptr;
+    }
+    free() {
+        const ptr = this.__destroy_into_raw();
+        __wbg_call_guard();
+        wasm.__wbg_consuming_free(ptr, 0);
+
+    }
+    /**
+     * Whether `ack` waits for the server's confirmation, for a delivery with `links` link objects
+     * to delete.
+     * @param {number} links
+     * @returns {boolean}
+     */
+    ackWaits(links) {
+        if (this.__wbg_inst !== undefined && this.__wbg_inst !== __wbg_instance_id) {
+            throw new Error('Invalid stale object from previous Wasm instance');
+        }
+        let ret;
+        __wbg_call_guard();
+        ret = wasm.consuming_ackWaits(this.__wbg_ptr, links);
+        return ret !== 0;
+    }
+    /**
+     * After the dead letter was published (`published`) or not: `{action: "term"}`, or `{action:
+     * "nak", delayMs}` (a delivery is never terminated without its dead letter).
+     * @param {boolean} published
+     * @param {number} delivered
+     * @returns {any}
+     */
+    afterDeadLetter(published, delivered) {
+        if (this.__wbg_inst !== undefined && this.__wbg_inst !== __wbg_instance_id) {
+            throw new Error('Invalid stale object from previous Wasm instance');
+        }
+        let ret;
+        __wbg_call_guard();
+        ret = wasm.consuming_afterDeadLetter(this.__wbg_ptr, published, delivered);
+        return ret;
+    }
+    /**
+     * The consumer as @nats-io/jetstream's `ConsumerConfig` takes it (durations in nanoseconds).
+     * @returns {any}
+     */
+    consumerConfig() {
+        if (this.__wbg_inst !== undefined && this.__wbg_inst !== __wbg_instance_id) {
+            throw new Error('Invalid stale object from previous Wasm instance');
+        }
+        let ret;
+        __wbg_call_guard();
+        ret = wasm.consuming_consumerConfig(this.__wbg_ptr);
+        return ret;
+    }
+    /**
+     * Where this consumer's dead letters go.
+     * @returns {string}
+     */
+    get deadLetterSubject() {
+        let deferred1_0;
+        let deferred1_1;
+        try {
+            if (this.__wbg_inst !== undefined && this.__wbg_inst !== __wbg_instance_id) {
+                throw new Error('Invalid stale object from previous Wasm instance');
+            }
+            let ret;
+            __wbg_call_guard();
+            ret = wasm.consuming_deadLetterSubject(this.__wbg_ptr);
+            deferred1_0 = ret[0];
+            deferred1_1 = ret[1];
+            return getStringFromWasm0(ret[0], ret[1]);
+        } finally {
+            __wbg_call_guard();
+            wasm.__wbindgen_free(deferred1_0, deferred1_1, 1);
+        }
+    }
+    /**
+     * Whether an ack deletes the delivery's link objects (then it waits for the server's
+     * confirmation first).
+     * @returns {boolean}
+     */
+    get deletesLinks() {
+        if (this.__wbg_inst !== undefined && this.__wbg_inst !== __wbg_instance_id) {
+            throw new Error('Invalid stale object from previous Wasm instance');
+        }
+        let ret;
+        __wbg_call_guard();
+        ret = wasm.consuming_deletesLinks(this.__wbg_ptr);
+        return ret !== 0;
+    }
+    /**
+     * A delivery's info from nats.js `JsMsg.info`, as `DeliveryInfo::to_json` writes it.
+     * @param {any} info
+     * @returns {any}
+     */
+    deliveryInfo(info) {
+        if (this.__wbg_inst !== undefined && this.__wbg_inst !== __wbg_instance_id) {
+            throw new Error('Invalid stale object from previous Wasm instance');
+        }
+        let ret;
+        __wbg_call_guard();
+        ret = wasm.consuming_deliveryInfo(this.__wbg_ptr, info);
+        return ret;
+    }
+    /**
+     * @returns {string}
+     */
+    get durable() {
+        let deferred1_0;
+        let deferred1_1;
+        try {
+            if (this.__wbg_inst !== undefined && this.__wbg_inst !== __wbg_instance_id) {
+                throw new Error('Invalid stale object from previous Wasm instance');
+            }
+            let ret;
+            __wbg_call_guard();
+            ret = wasm.consuming_durable(this.__wbg_ptr);
+            deferred1_0 = ret[0];
+            deferred1_1 = ret[1];
+            return getStringFromWasm0(ret[0], ret[1]);
+        } finally {
+            __wbg_call_guard();
+            wasm.__wbindgen_free(deferred1_0, deferred1_1, 1);
+        }
+    }
+    /**
+     * How often a delivery being decoded is reported in progress: every `ack_wait / 2`.
+     * @returns {number}
+     */
+    get keepaliveMs() {
+        if (this.__wbg_inst !== undefined && this.__wbg_inst !== __wbg_instance_id) {
+            throw new Error('Invalid stale object from previous Wasm instance');
+        }
+        let ret;
+        __wbg_call_guard();
+        ret = wasm.consuming_keepaliveMs(this.__wbg_ptr);
+        return ret;
+    }
+    /**
+     * `options`: core's consume option names (camelCase or snake_case), durations in ms.
+     * INVALID_ARGUMENT for a bad name or setting, or redeliveries that could outlive the links.
+     * @param {Config} config
+     * @param {any} stream
+     * @param {any} durable
+     * @param {any} options
+     */
+    constructor(config, stream, durable, options) {
+        _assertClass(config, Config);
+        if ((config).__wbg_inst !== undefined && (config).__wbg_inst !== __wbg_instance_id) {
+            throw new Error('Invalid stale object from previous Wasm instance');
+        }
+        let ret;
+        __wbg_call_guard();
+        ret = wasm.consuming_new(config.__wbg_ptr, stream, durable, options);
+        if (ret[2]) {
+            throw takeFromExternrefTable0(ret[1]);
+        }
+        this.__wbg_ptr = ret[0];
+        Object.defineProperty(this, '__wbg_inst', { value: __wbg_instance_id, writable: true });
+        ConsumingFinalization.register(this, { ptr: ret[0], instance: __wbg_instance_id }, this);
+        return this;
+    }
+    /**
+     * The options of nats.js `consumer.consume()`: `{max_messages: batch, expires, idle_heartbeat}` (ms).
+     * @returns {any}
+     */
+    pullOptions() {
+        if (this.__wbg_inst !== undefined && this.__wbg_inst !== __wbg_instance_id) {
+            throw new Error('Invalid stale object from previous Wasm instance');
+        }
+        let ret;
+        __wbg_call_guard();
+        ret = wasm.consuming_pullOptions(this.__wbg_ptr);
+        return ret;
+    }
+    /**
+     * The stream's retention policy, as the server reports it: a work-queue stream's link objects
+     * are deleted after the final ack.
+     * @param {string} retention
+     */
+    setRetention(retention) {
+        if (this.__wbg_inst !== undefined && this.__wbg_inst !== __wbg_instance_id) {
+            throw new Error('Invalid stale object from previous Wasm instance');
+        }
+        const ptr0 = passStringToWasm0(retention, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+        const len0 = WASM_VECTOR_LEN;
+        __wbg_call_guard();
+        wasm.consuming_setRetention(this.__wbg_ptr, ptr0, len0);
+    }
+    /**
+     * How a delivery that failed to decode with `error` (a NATSBridgeError) on its `delivered`-th
+     * delivery is settled: `{action: "nak", delayMs}`, or `{action: "deadLetter"}` (publish its
+     * dead letter, then ask `afterDeadLetter`).
+     * @param {any} error
+     * @param {number} delivered
+     * @returns {any}
+     */
+    settlement(error, delivered) {
+        if (this.__wbg_inst !== undefined && this.__wbg_inst !== __wbg_instance_id) {
+            throw new Error('Invalid stale object from previous Wasm instance');
+        }
+        let ret;
+        __wbg_call_guard();
+        ret = wasm.consuming_settlement(this.__wbg_ptr, error, delivered);
+        return ret;
+    }
+    /**
+     * The wait before pulling again after `stalls` failed or ended pulls in a row.
+     * @param {number} stalls
+     * @returns {number}
+     */
+    stallDelayMs(stalls) {
+        if (this.__wbg_inst !== undefined && this.__wbg_inst !== __wbg_instance_id) {
+            throw new Error('Invalid stale object from previous Wasm instance');
+        }
+        let ret;
+        __wbg_call_guard();
+        ret = wasm.consuming_stallDelayMs(this.__wbg_ptr, stalls);
+        return ret;
+    }
+    /**
+     * @returns {string}
+     */
+    get stream() {
+        let deferred1_0;
+        let deferred1_1;
+        try {
+            if (this.__wbg_inst !== undefined && this.__wbg_inst !== __wbg_instance_id) {
+                throw new Error('Invalid stale object from previous Wasm instance');
+            }
+            let ret;
+            __wbg_call_guard();
+            ret = wasm.consuming_stream(this.__wbg_ptr);
+            deferred1_0 = ret[0];
+            deferred1_1 = ret[1];
+            return getStringFromWasm0(ret[0], ret[1]);
+        } finally {
+            __wbg_call_guard();
+            wasm.__wbindgen_free(deferred1_0, deferred1_1, 1);
+        }
+    }
+}
+if (Symbol.dispose) Consuming.prototype[Symbol.dispose] = Consuming.prototype.free;
 
 /**
  * One received message as core's receive machine: `step(config)` says what to do —
@@ -321,6 +585,20 @@ export class Receiving {
         return ret[0] === 0 ? undefined : ret[1];
     }
     /**
+     * The object-store objects the link payloads were read from, as `[{bucket, name}]` (the
+     * objects a work-queue consumer deletes after the final ack).
+     * @returns {Array<any>}
+     */
+    objectLinks() {
+        if (this.__wbg_inst !== undefined && this.__wbg_inst !== __wbg_instance_id) {
+            throw new Error('Invalid stale object from previous Wasm instance');
+        }
+        let ret;
+        __wbg_call_guard();
+        ret = wasm.receiving_objectLinks(this.__wbg_ptr);
+        return ret;
+    }
+    /**
      * The payloads as `[dataname, value, payload_type]`: text → string, dictionary and
      * jsontable → their JSON value, arrowtable → its rows (with `rows`, spec/PROTOCOL.md §10.2)
      * or its IPC stream bytes, the byte types → Uint8Array.
@@ -382,7 +660,8 @@ if (Symbol.dispose) Receiving.prototype[Symbol.dispose] = Receiving.prototype.fr
  * One smartsend (or reply) as core's send machine: the host adds the payloads, then asks
  * `step()` what to do — `{action: "upload", index, bucket, name}` (store `bytes(index)` as that
  * object and answer `uploaded` or `uploadFailed`), `{action: "wait"}` (hand back the next upload
- * result) or `{action: "publish"}` (publish `json()` to `subject`).
+ * result) or `{action: "publish"}` (publish `json()` to `subject`). An upload step of a durable
+ * publish also carries `metadata`, the object metadata to store with it.
  */
 export class Sending {
     static __wrap(ptr) {
@@ -523,6 +802,63 @@ export class Sending {
         }
     }
     /**
+     * The dead letter of a delivery that can never decode: the seeds' error response (msg_purpose
+     * NACK, the original's correlation id when readable, msg_id `dead-letter-<stream>-<sequence>`,
+     * `error` naming where it came from) to the consumer's dead-letter subject, with the
+     * original bytes as its one binary payload.
+     * @param {Config} config
+     * @param {Consuming} consuming
+     * @param {string} subject
+     * @param {Uint8Array | number[]} message
+     * @param {any} error
+     * @param {any} info
+     * @param {number} max_payload
+     * @returns {Sending}
+     */
+    static deadLetter(config, consuming, subject, message, error, info, max_payload) {
+        _assertClass(config, Config);
+        if ((config).__wbg_inst !== undefined && (config).__wbg_inst !== __wbg_instance_id) {
+            throw new Error('Invalid stale object from previous Wasm instance');
+        }
+        _assertClass(consuming, Consuming);
+        if ((consuming).__wbg_inst !== undefined && (consuming).__wbg_inst !== __wbg_instance_id) {
+            throw new Error('Invalid stale object from previous Wasm instance');
+        }
+        const val3 = +max_payload;
+        let ptr0, len0, ptr1, len1;
+        try {
+            ptr0 = passStringToWasm0(subject, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+            len0 = WASM_VECTOR_LEN;
+            ptr1 = passArray8ToWasm0(message, wasm.__wbindgen_malloc);
+            len1 = WASM_VECTOR_LEN;
+        } catch (e) {
+            if (ptr1) { wasm.__wbindgen_free(ptr1, len1 * 1, 1); }
+            if (ptr0) { wasm.__wbindgen_free(ptr0, len0 * 1, 1); }
+            throw e;
+        }
+        let ret;
+        __wbg_call_guard();
+        ret = wasm.sending_deadLetter(config.__wbg_ptr, consuming.__wbg_ptr, ptr0, len0, ptr1, len1, error, info, val3);
+        if (ret[2]) {
+            throw takeFromExternrefTable0(ret[1]);
+        }
+        return Sending.__wrap(ret[0]);
+    }
+    /**
+     * Publishes durably to `stream`: the link objects are tagged with the stream and the msg_id
+     * (each upload step carries `metadata`).
+     * @param {string} stream
+     */
+    durable(stream) {
+        if (this.__wbg_inst !== undefined && this.__wbg_inst !== __wbg_instance_id) {
+            throw new Error('Invalid stale object from previous Wasm instance');
+        }
+        const ptr0 = passStringToWasm0(stream, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+        const len0 = WASM_VECTOR_LEN;
+        __wbg_call_guard();
+        wasm.sending_durable(this.__wbg_ptr, ptr0, len0);
+    }
+    /**
      * The envelope JSON to publish, once `step()` said publish.
      * @returns {string}
      */
@@ -536,6 +872,28 @@ export class Sending {
             let ret;
             __wbg_call_guard();
             ret = wasm.sending_json(this.__wbg_ptr);
+            deferred1_0 = ret[0];
+            deferred1_1 = ret[1];
+            return getStringFromWasm0(ret[0], ret[1]);
+        } finally {
+            __wbg_call_guard();
+            wasm.__wbindgen_free(deferred1_0, deferred1_1, 1);
+        }
+    }
+    /**
+     * The envelope's msg_id: the `Nats-Msg-Id` of a durable publish.
+     * @returns {string}
+     */
+    get msgId() {
+        let deferred1_0;
+        let deferred1_1;
+        try {
+            if (this.__wbg_inst !== undefined && this.__wbg_inst !== __wbg_instance_id) {
+                throw new Error('Invalid stale object from previous Wasm instance');
+            }
+            let ret;
+            __wbg_call_guard();
+            ret = wasm.sending_msgId(this.__wbg_ptr);
             deferred1_0 = ret[0];
             deferred1_1 = ret[1];
             return getStringFromWasm0(ret[0], ret[1]);
@@ -745,6 +1103,19 @@ export function canonicalEnvelopeJson(message) {
 }
 
 /**
+ * Every consumer setting by its canonical name (`consume` options).
+ * @returns {string[]}
+ */
+export function consumeOptionNames() {
+    let ret;
+    __wbg_call_guard();
+    ret = wasm.consumeOptionNames();
+    var v1 = getArrayJsValueFromWasm0(ret[0], ret[1]);
+    wasm.__wbindgen_free(ret[0], ret[1] * 4, 4);
+    return v1;
+}
+
+/**
  * @returns {number}
  */
 export function defaultSizeThreshold() {
@@ -781,6 +1152,58 @@ export function msgPurposes() {
 }
 
 /**
+ * No stream captures `subject`: a durable send never falls back to core NATS.
+ * @param {string} subject
+ * @param {string} detail
+ * @param {string} correlation_id
+ * @returns {any}
+ */
+export function noStreamError(subject, detail, correlation_id) {
+    let ptr0, len0, ptr1, len1, ptr2, len2;
+    try {
+        ptr0 = passStringToWasm0(subject, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+        len0 = WASM_VECTOR_LEN;
+        ptr1 = passStringToWasm0(detail, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+        len1 = WASM_VECTOR_LEN;
+        ptr2 = passStringToWasm0(correlation_id, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+        len2 = WASM_VECTOR_LEN;
+    } catch (e) {
+        if (ptr2) { wasm.__wbindgen_free(ptr2, len2 * 1, 1); }
+        if (ptr1) { wasm.__wbindgen_free(ptr1, len1 * 1, 1); }
+        if (ptr0) { wasm.__wbindgen_free(ptr0, len0 * 1, 1); }
+        throw e;
+    }
+    let ret;
+    __wbg_call_guard();
+    ret = wasm.noStreamError(ptr0, len0, ptr1, len1, ptr2, len2);
+    return ret;
+}
+
+/**
+ * A consumer on a stream that does not exist: INVALID_ARGUMENT.
+ * @param {string} stream
+ * @param {string} detail
+ * @returns {any}
+ */
+export function noSuchStream(stream, detail) {
+    let ptr0, len0, ptr1, len1;
+    try {
+        ptr0 = passStringToWasm0(stream, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+        len0 = WASM_VECTOR_LEN;
+        ptr1 = passStringToWasm0(detail, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+        len1 = WASM_VECTOR_LEN;
+    } catch (e) {
+        if (ptr1) { wasm.__wbindgen_free(ptr1, len1 * 1, 1); }
+        if (ptr0) { wasm.__wbindgen_free(ptr0, len0 * 1, 1); }
+        throw e;
+    }
+    let ret;
+    __wbg_call_guard();
+    ret = wasm.noSuchStream(ptr0, len0, ptr1, len1);
+    return ret;
+}
+
+/**
  * Every connection option by its canonical name (README "One vocabulary").
  * @returns {string[]}
  */
@@ -791,6 +1214,65 @@ export function optionNames() {
     var v1 = getArrayJsValueFromWasm0(ret[0], ret[1]);
     wasm.__wbindgen_free(ret[0], ret[1] * 4, 4);
     return v1;
+}
+
+/**
+ * What the PubAck of a durable publish says, as every binding hands it over.
+ * @param {string} stream
+ * @param {number} sequence
+ * @param {boolean} duplicate
+ * @returns {any}
+ */
+export function pubAck(stream, sequence, duplicate) {
+    const val2 = +sequence;
+    const val3 = +duplicate;
+    const ptr0 = passStringToWasm0(stream, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+    const len0 = WASM_VECTOR_LEN;
+    let ret;
+    __wbg_call_guard();
+    ret = wasm.pubAck(ptr0, len0, val2, val3);
+    return ret;
+}
+
+/**
+ * A failed durable publish attempt: `fact` is what nats.js reported — `{timeout: message}`,
+ * `{noResponders: message}`, `{api: err_code, message}`, `{maxPayload: message}`, `{closed:
+ * message}` or `{network: message}`. Returns the ms to wait before publishing again with the same
+ * msg_id, or throws the send's error (the failure cannot pass, the retries are spent, or the
+ * connection is closed). As core's `Client::confirm_durable`.
+ * @param {Config} config
+ * @param {string} subject
+ * @param {string} correlation_id
+ * @param {number} attempt
+ * @param {any} fact
+ * @param {boolean} open
+ * @returns {number}
+ */
+export function publishRetry(config, subject, correlation_id, attempt, fact, open) {
+    _assertClass(config, Config);
+    if ((config).__wbg_inst !== undefined && (config).__wbg_inst !== __wbg_instance_id) {
+        throw new Error('Invalid stale object from previous Wasm instance');
+    }
+    const val3 = +attempt;
+    const val4 = +open;
+    let ptr0, len0, ptr1, len1;
+    try {
+        ptr0 = passStringToWasm0(subject, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+        len0 = WASM_VECTOR_LEN;
+        ptr1 = passStringToWasm0(correlation_id, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+        len1 = WASM_VECTOR_LEN;
+    } catch (e) {
+        if (ptr1) { wasm.__wbindgen_free(ptr1, len1 * 1, 1); }
+        if (ptr0) { wasm.__wbindgen_free(ptr0, len0 * 1, 1); }
+        throw e;
+    }
+    let ret;
+    __wbg_call_guard();
+    ret = wasm.publishRetry(config.__wbg_ptr, ptr0, len0, ptr1, len1, val3, fact, val4);
+    if (ret[2]) {
+        throw takeFromExternrefTable0(ret[1]);
+    }
+    return ret[0];
 }
 
 /**
@@ -836,6 +1318,61 @@ export function sha256Hex(bytes) {
         __wbg_call_guard();
         wasm.__wbindgen_free(deferred2_0, deferred2_1, 1);
     }
+}
+
+/**
+ * `stream add NAME`: the stream's settings (core's stream option names, camelCase or snake_case,
+ * durations in ms) checked and resolved into `[streamConfig, deadLetterConfig | null]` for
+ * jsm.streams.add/update. INVALID_ARGUMENT for a bad setting or a max_age that outlives the links.
+ * @param {Config} config
+ * @param {any} name
+ * @param {any} options
+ * @returns {Array<any>}
+ */
+export function streamConfigs(config, name, options) {
+    _assertClass(config, Config);
+    if ((config).__wbg_inst !== undefined && (config).__wbg_inst !== __wbg_instance_id) {
+        throw new Error('Invalid stale object from previous Wasm instance');
+    }
+    let ret;
+    __wbg_call_guard();
+    ret = wasm.streamConfigs(config.__wbg_ptr, name, options);
+    if (ret[2]) {
+        throw takeFromExternrefTable0(ret[1]);
+    }
+    return takeFromExternrefTable0(ret[0]);
+}
+
+/**
+ * Every stream setting by its canonical name (`addStream` options).
+ * @returns {string[]}
+ */
+export function streamOptionNames() {
+    let ret;
+    __wbg_call_guard();
+    ret = wasm.streamOptionNames();
+    var v1 = getArrayJsValueFromWasm0(ret[0], ret[1]);
+    wasm.__wbindgen_free(ret[0], ret[1] * 4, 4);
+    return v1;
+}
+
+/**
+ * What `addStream` returns, from the server's StreamInfo: core's `StreamSummary` (the CLI's
+ * `stream add` output).
+ * @param {any} info
+ * @param {string | null} [dead_letter_stream]
+ * @returns {any}
+ */
+export function streamSummary(info, dead_letter_stream) {
+    var ptr0 = isLikeNone(dead_letter_stream) ? 0 : passStringToWasm0(dead_letter_stream, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+    var len0 = WASM_VECTOR_LEN;
+    let ret;
+    __wbg_call_guard();
+    ret = wasm.streamSummary(info, ptr0, len0);
+    if (ret[2]) {
+        throw takeFromExternrefTable0(ret[1]);
+    }
+    return takeFromExternrefTable0(ret[0]);
 }
 
 /**
@@ -982,6 +1519,10 @@ function __wbg_get_imports() {
             const ret = Array.of(arg0, arg1, arg2);
             return ret;
         },
+        __wbg_of_e7ea0fcd535c1444: function(arg0, arg1) {
+            const ret = Array.of(arg0, arg1);
+            return ret;
+        },
         __wbg_parse_c3f72b5a24f83c01: function() { return handleError(function (arg0, arg1) {
             const ret = JSON.parse(getStringFromWasm0(arg0, arg1));
             return ret;
@@ -1035,6 +1576,11 @@ const ConfigFinalization = (typeof FinalizationRegistry === 'undefined')
     ? { register: () => {}, unregister: () => {} }
     : new FinalizationRegistry(({ ptr, instance }) => {
     if (instance === __wbg_instance_id) wasm.__wbg_config_free(ptr, 1);
+});
+const ConsumingFinalization = (typeof FinalizationRegistry === 'undefined')
+    ? { register: () => {}, unregister: () => {} }
+    : new FinalizationRegistry(({ ptr, instance }) => {
+    if (instance === __wbg_instance_id) wasm.__wbg_consuming_free(ptr, 1);
 });
 const ReceivingFinalization = (typeof FinalizationRegistry === 'undefined')
     ? { register: () => {}, unregister: () => {} }

@@ -1,5 +1,5 @@
 //! The browser build of the NATSBridge core: thin wasm-bindgen wrappers over `natsbridge::protocol`
-//! (the options, the send and receive machines, replies, payload conversion). js/natsbridge.js
+//! (the options, the send and receive machines, replies, payload conversion, JetStream mode's rules). js/natsbridge.js
 //! drives the machines with what a browser has (the NATS WebSocket, the object store, fetch): it
 //! reports what happened and does what the machine says next; every rule is core's.
 //!
@@ -17,10 +17,12 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use wasm_bindgen::prelude::*;
 
+mod durable;
 mod options;
 mod receive;
 mod send;
 
+pub use durable::*;
 pub use options::*;
 pub use receive::*;
 pub use send::*;

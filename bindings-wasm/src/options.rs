@@ -231,15 +231,22 @@ impl Config {
     }
 
     /// The object store as @nats-io/obj takes it: `{bucket, ttl (ns, the bucket's max age when it
-    /// is created), chunkSize}`.
+    /// is created), replicas (when it is created), chunkSize}`.
     #[wasm_bindgen(js_name = objectStore)]
     pub fn object_store(&self) -> JsValue {
         let s = &self.settings;
         json_to_js(&serde_json::json!({
             "bucket": s.object_store_bucket,
             "ttl": s.object_store_ttl.as_nanos() as f64,
+            "replicas": s.object_store_replicas,
             "chunkSize": protocol::OBJECT_STORE_CHUNK_SIZE,
         }))
+    }
+
+    /// JetStream mode: `smartsend` publishes durably (the `jetstream` option).
+    #[wasm_bindgen(getter)]
+    pub fn jetstream(&self) -> bool {
+        self.settings.jetstream
     }
 
     /// The settings as text: equal settings, equal keys (the one-call style's shared connections).

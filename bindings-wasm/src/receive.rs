@@ -202,6 +202,21 @@ impl Receiving {
         Ok(out)
     }
 
+    /// The object-store objects the link payloads were read from, as `[{bucket, name}]` (the
+    /// objects a work-queue consumer deletes after the final ack).
+    #[wasm_bindgen(js_name = objectLinks)]
+    pub fn object_links(&self) -> js_sys::Array {
+        let out = js_sys::Array::new();
+        let links = self.received().envelope.payloads.iter().filter(|p| p.transport == "link");
+        for link in links.filter_map(|p| p.data.as_str().and_then(|url| ObjectLink::parse(url).ok())) {
+            let o = js_sys::Object::new();
+            set(&o, "bucket", &link.bucket.into());
+            set(&o, "name", &link.name.into());
+            out.push(&o);
+        }
+        out
+    }
+
     /// How each payload travelled: "direct" or "link".
     pub fn transports(&self) -> Vec<String> {
         self.received().payloads.iter().map(|p| p.transport.as_str().to_owned()).collect()

@@ -6,7 +6,8 @@ use crate::*;
 /// One smartsend (or reply) as core's send machine: the host adds the payloads, then asks
 /// `step()` what to do — `{action: "upload", index, bucket, name}` (store `bytes(index)` as that
 /// object and answer `uploaded` or `uploadFailed`), `{action: "wait"}` (hand back the next upload
-/// result) or `{action: "publish"}` (publish `json()` to `subject`).
+/// result) or `{action: "publish"}` (publish `json()` to `subject`). An upload step of a durable
+/// publish also carries `metadata`, the object metadata to store with it.
 #[wasm_bindgen]
 pub struct Sending {
     pub(crate) subject: String,
@@ -18,6 +19,10 @@ pub struct Sending {
     pub(crate) uploads: HashMap<usize, ObjectLink>,
     pub(crate) sent: Option<Sent>,
     pub(crate) failed: Option<Error>,
+    /// The envelope's msg_id (a durable publish's `Nats-Msg-Id`).
+    pub(crate) msg_id: String,
+    /// The object metadata of a durable publish's link objects (`durable(stream)`).
+    pub(crate) tags: Option<Value>,
 }
 
 pub(crate) fn step_object(action: &str) -> js_sys::Object {
@@ -100,10 +105,16 @@ impl Sending {
         nack().map_err(to_js)
     }
 
-    fn start(config: &Config, subject: &str, opts: &SendOptions, max_payload: f64) -> Result<Sending, Error> {
+    pub(crate) fn start(
+        config: &Config,
+        subject: &str,
+        opts: &SendOptions,
+        max_payload: f64,
+    ) -> Result<Sending, Error> {
         protocol::check_subject(subject)?;
         let mut envelope = config.sender.envelope(subject, opts);
         envelope.timestamp = protocol::timestamp_from_unix_ms(js_sys::Date::now() as u64);
+        let msg_id = envelope.msg_id.clone();
         let limits = SendLimits {
             threshold: opts.size_threshold.unwrap_or(config.threshold),
             max_payload: max_payload as usize,
@@ -119,6 +130,8 @@ impl Sending {
             uploads: HashMap::new(),
             sent: None,
             failed: None,
+            msg_id,
+            tags: None,
         })
     }
 
@@ -196,6 +209,9 @@ impl Sending {
                 set(&o, "index", &(index as f64).into());
                 set(&o, "bucket", &link.bucket.as_str().into());
                 set(&o, "name", &link.name.as_str().into());
+                if let Some(tags) = &self.tags {
+                    set(&o, "metadata", &json_to_js(tags));
+                }
                 self.uploads.insert(index, link);
                 o.into()
             }

@@ -905,6 +905,272 @@ test("vocabulary: the browser takes core's option names, camelCase and snake_cas
   const available = r.core.optionNames.filter((n) => !r.core.unavailableOptions.includes(n)).map(camel).sort();
   assert.deepEqual(connectKeys, available);
   assert.deepEqual(keys("SendOptions").sort(), r.core.sendOptionNames.map(camel).sort());
+  assert.deepEqual(keys("StreamOptions").sort(), r.core.streamOptionNames.map(camel).sort());
+  assert.deepEqual(keys("ConsumeOptions").filter((k) => k !== "arrow").sort(), r.core.consumeOptionNames.map(camel).sort());
+});
+
+// --- JetStream mode ----------------------------------------------------------------------------
+
+const streamName = (tag) => `WT${process.pid}_${++subjectSeq}_${tag}`;
+
+/** `natsbridge sweep STREAM --dry-run --min-age 0`: the object-store link objects tagged with the
+ * stream (`checked`) and those whose msg_id is on no message in it (`orphans`). */
+async function sweep(stream) {
+  const r = await run(CLI, ["--servers", env.nats.url, "sweep", stream, "--dry-run", "--min-age", "0"]);
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout);
+}
+
+test("JetStream: durable smartsend gets PubAcks 1, 2 and the CLI consumes them; an uncaptured subject and bad streams are INVALID_ARGUMENT", async () => {
+  const name = streamName("PUB");
+  const r = await ok(async ({ ws, name }) => {
+    const conn = await nb.connect({ servers: ws, jetstream: true });
+    const code = async (f) => {
+      try {
+        await f();
+        return "no error";
+      } catch (e) {
+        return { code: e.code, cid: e.correlation_id, reason: e.reason };
+      }
+    };
+    try {
+      const summary = await conn.addStream(name, { storage: "memory" });
+      const again = await conn.addStream(name, { storage: "memory", duplicateWindow: 60_000 });
+      const [a] = await conn.smartsend(`${name}.a`, [["n", 1, "dictionary"]], { senderName: "browser" });
+      const [b] = await conn.smartsend(`${name}.b`, [["blob", new Uint8Array(3000).fill(7), "binary"]], { sizeThreshold: 100 });
+      return {
+        summary, again, a: a.pub_ack, b: b.pub_ack, transport: b.payloads[0].transport,
+        uncaptured: await code(() => conn.smartsend(`nostream.${name}`, [["n", 3, "dictionary"]], { correlationId: "cid-uncaptured" })),
+        uncapturedLink: await code(() => conn.smartsend(`nostream.${name}`, [["blob", new Uint8Array(3000), "binary"]], { sizeThreshold: 100 })),
+        outlives: await code(() => conn.addStream(`${name}X`, { maxAge: 2 * 3600 * 1000 })),
+        badRetention: await code(() => conn.addStream(`${name}Y`, { retention: "queue" })),
+        badName: await code(() => conn.addStream("a.b")),
+        unknown: await code(() => conn.addStream(`${name}Z`, { maxAgee: 1 })),
+      };
+    } finally {
+      await conn.close();
+    }
+  }, { ws: env.nats.wsUrl, name });
+  assert.deepEqual(r.summary, { name, subjects: [`${name}.>`], max_age_secs: 3600, replicas: 1, messages: 0, dead_letter_stream: `${name}_DEAD_LETTER` });
+  assert.equal(r.again.messages, 0);
+  assert.deepEqual(r.a, { stream: name, sequence: 1, duplicate: false });
+  assert.deepEqual(r.b, { stream: name, sequence: 2, duplicate: false });
+  assert.equal(r.transport, "link");
+  assert.equal(r.uncaptured.code, "INVALID_ARGUMENT");
+  assert.equal(r.uncaptured.cid, "cid-uncaptured");
+  assert.match(r.uncaptured.reason, /no JetStream stream captures subject/);
+  assert.equal(r.uncapturedLink.code, "INVALID_ARGUMENT");
+  for (const k of ["outlives", "badRetention", "badName", "unknown"]) assert.equal(r[k].code, "INVALID_ARGUMENT", `${k}: ${JSON.stringify(r[k])}`);
+  assert.match(r.outlives.reason, /outlives the link objects' TTL/);
+  // The link object is tagged with the stream and its msg_id, and that msg_id is on a message in
+  // the stream (Nats-Msg-Id): core's sweep finds it and no orphan.
+  const swept = await sweep(name);
+  assert.deepEqual([swept.checked, swept.orphans], [1, []]);
+  // Core's consumer reads what the browser published durably.
+  const cli = await run(CLI, ["--servers", env.nats.url, "consume", name, "cli", "--count", "2", "--json", "--timeout", "10"]);
+  assert.equal(cli.code, 0, cli.stderr);
+  const lines = cli.stdout.trim().split("\n").map((l) => JSON.parse(l));
+  assert.deepEqual(lines.map((l) => [l.delivery.stream_sequence, l.delivery.delivered, l.payloads[0].dataname]), [[1, 1, "n"], [2, 1, "blob"]]);
+  assert.equal(lines[0].sender_name, "browser");
+});
+
+test("JetStream: consume yields decoded deliveries with their info; nak redelivers; settling twice is INVALID_ARGUMENT", async () => {
+  const name = streamName("CON");
+  const r = await ok(async ({ ws, name }) => {
+    const conn = await nb.connect({ servers: ws, jetstream: true });
+    const code = async (f) => {
+      try {
+        await f();
+        return "no error";
+      } catch (e) {
+        return e.code;
+      }
+    };
+    try {
+      await conn.addStream(name, { storage: "memory" });
+      const [sent] = await conn.smartsend(`${name}.x`, [["greeting", "hi", "text"], ["cfg", { a: 1 }, "dictionary"]], { msgPurpose: "chat" });
+      const consumer = await conn.consume(name, "app", { ackWait: 5000 });
+      const first = await consumer.next({ timeout: 5000 });
+      await first.inProgress();
+      await first.nak();
+      const second = await consumer.next({ timeout: 5000 });
+      await second.ack();
+      const out = {
+        sent,
+        first: { info: first.info, envelope: first.envelope },
+        second: second.info,
+        twice: await code(() => second.ack()),
+        nakAfterAck: await code(() => second.nak()),
+        termAfterAck: await code(() => second.term()),
+        progressAfterAck: await code(() => second.inProgress()),
+        timeout: await code(() => consumer.next({ timeout: 300 })),
+        noStream: await code(() => conn.consume(`${name}NONE`, "app")),
+        badOption: await code(() => conn.consume(name, "app2", { ackWiat: 1000 })),
+        badDurable: await code(() => conn.consume(name, "a.b")),
+        outlives: await code(() => conn.consume(name, "app3", { ackWait: 3600_000, maxDeliver: 5 })),
+      };
+      // The same durable with other settings: updated.
+      (await conn.consume(name, "app", { ackWait: 7000 })).stop();
+      // One more through the async iterator.
+      await conn.smartsend(`${name}.y`, [["greeting", "again", "text"]]);
+      for await (const d of consumer) {
+        out.iterated = [d.info.stream_sequence, d.envelope.payloads[0][1]];
+        await d.term();
+        break;
+      }
+      return out;
+    } finally {
+      await conn.close();
+    }
+  }, { ws: env.nats.wsUrl, name });
+  const info = r.first.info;
+  assert.deepEqual(info, { stream: name, consumer: "app", stream_sequence: 1, consumer_sequence: 1, delivered: 1, pending: 0, replayed: false, redelivered: false });
+  assert.deepEqual(r.second, { stream: name, consumer: "app", stream_sequence: 1, consumer_sequence: 2, delivered: 2, pending: 0, replayed: false, redelivered: true });
+  const envelope = r.first.envelope;
+  assert.equal(envelope.correlation_id, r.sent.correlation_id);
+  assert.equal(envelope.msg_id, r.sent.msg_id);
+  assert.equal(envelope.msg_purpose, "chat");
+  assert.equal(envelope.subject, `${name}.x`);
+  assert.equal(envelope.reply, undefined);
+  assert.deepEqual(envelope.payloads, [["greeting", "hi", "text"], ["cfg", { a: 1 }, "dictionary"]]);
+  assert.deepEqual(envelope.transports, ["direct", "direct"]);
+  for (const k of ["twice", "nakAfterAck", "termAfterAck", "progressAfterAck", "noStream", "badOption", "badDurable", "outlives"]) {
+    assert.equal(r[k], "INVALID_ARGUMENT", k);
+  }
+  assert.equal(r.timeout, "TIMEOUT");
+  assert.deepEqual(r.iterated, [2, "again"]);
+});
+
+test("JetStream: what can never decode goes to <NAME>_DEAD_LETTER and is terminated; a failed download is nak'd, dead-lettered on the last delivery", async () => {
+  const name = streamName("DL");
+  const r = await ok(async ({ ws, name }) => {
+    const conn = await nb.connect({ servers: ws, jetstream: true });
+    try {
+      await conn.addStream(name, { storage: "memory" });
+      conn.nc.publish(`${name}.junk`, "not an envelope {");              // raw, captured by the stream: seq 1
+      const [link, json] = await conn.smartsend(`${name}.link`, [["blob", new Uint8Array(2000).fill(1), "binary"]], { sizeThreshold: 100 });
+      const missing = JSON.parse(json);                                   // seq 3: its object does not exist
+      missing.payloads[0].data = "nats-obj://natsbridge/no-such-object";
+      missing.correlation_id = "cid-missing";
+      conn.nc.publish(`${name}.missing`, JSON.stringify(missing));
+      await conn.smartsend(`${name}.ok`, [["n", "fine", "text"]]);          // seq 4
+      const consumer = await conn.consume(name, "app", { maxDeliver: 2, nakDelay: 100 });
+      const seen = [];
+      for (let i = 0; i < 2; i++) {
+        const d = await consumer.next({ timeout: 10000 });
+        seen.push([d.info.stream_sequence, d.envelope.payloads[0][0]]);
+        await d.ack();
+      }
+      let more;
+      try {
+        more = await consumer.next({ timeout: 800 });
+      } catch (e) {
+        more = e.code;
+      }
+      const dl = await conn.consume(`${name}_DEAD_LETTER`, "dl");
+      const dead = [];
+      for (let i = 0; i < 2; i++) {
+        const d = await dl.next({ timeout: 10000 });
+        const [dataname, bytes, type] = d.envelope.payloads[0];
+        dead.push({
+          msg_purpose: d.envelope.msg_purpose, msg_id: d.envelope.msg_id, correlation_id: d.envelope.correlation_id,
+          error: d.envelope.error, subject: d.envelope.subject, payload: [dataname, type, new TextDecoder().decode(bytes)],
+          sequence: d.info.stream_sequence,
+        });
+        await d.ack();
+      }
+      return { seen, more, dead, linkSeq: link.pub_ack.sequence };
+    } finally {
+      await conn.close();
+    }
+  }, { ws: env.nats.wsUrl, name });
+  assert.deepEqual(r.seen, [[2, "blob"], [4, "n"]]);
+  assert.equal(r.more, "TIMEOUT");
+  const [junk, missing] = r.dead;
+  assert.equal(junk.msg_purpose, "NACK");
+  assert.equal(junk.msg_id, `dead-letter-${name}-1`);
+  assert.equal(junk.subject, `natsbridge.dead_letter.${name}`);
+  assert.equal(junk.error.code, "INVALID_ENVELOPE");
+  assert.deepEqual(junk.error.details, { subject: `${name}.junk`, stream: name, stream_sequence: 1, consumer: "app", delivered: 1, correlation_id: null });
+  assert.deepEqual(junk.payload, ["original_message", "binary", "not an envelope {"]);
+  assert.equal(missing.error.code, "DOWNLOAD_FAILED");
+  assert.equal(missing.msg_id, `dead-letter-${name}-3`);
+  assert.equal(missing.correlation_id, "cid-missing");
+  assert.deepEqual({ ...missing.error.details }, { subject: `${name}.missing`, stream: name, stream_sequence: 3, consumer: "app", delivered: 2, correlation_id: "cid-missing" });
+  assert.equal(JSON.parse(missing.payload[2]).payloads[0].data, "nats-obj://natsbridge/no-such-object");
+});
+
+test("JetStream: a link payload arrives equal through the consumer; on a work-queue stream the ack deletes its object", async () => {
+  const name = streamName("WQ");
+  const size = 700_000;
+  const r = await ok(async ({ ws, name, size }) => {
+    const conn = await nb.connect({ servers: ws, jetstream: true });
+    try {
+      await conn.addStream(name, { storage: "memory", retention: "workqueue" });
+      const bytes = Uint8Array.from({ length: size }, (_, i) => (i * 31 + 7) % 256);
+      const [sent] = await conn.smartsend(`${name}.big`, [["blob", bytes, "binary"], ["note", "with a link", "text"]]);
+      const consumer = await conn.consume(name, "app", { doubleAck: true });
+      const d = await consumer.next({ timeout: 10000 });
+      const got = d.envelope.payloads[0][1];
+      const equal = got.length === bytes.length && got.every((b, i) => b === bytes[i]);
+      window.pendingAck = d;
+      window.wqConn = conn;
+      return { equal, transports: d.envelope.transports, sha: await nb.sha256Hex(got), wire: sent.payloads.map((p) => p.transport) };
+    } catch (e) {
+      await conn.close();
+      throw e;
+    }
+  }, { ws: env.nats.wsUrl, name, size });
+  try {
+    assert.equal(r.equal, true);
+    assert.deepEqual(r.transports, ["link", "direct"]);
+    assert.deepEqual(r.wire, ["link", "direct"]);
+    assert.equal(r.sha, sha256(Buffer.from(Array.from({ length: size }, (_, i) => (i * 31 + 7) % 256))));
+    assert.equal((await sweep(name)).checked, 1, "the link object, tagged with the stream, is there before the ack");
+    await ok(async () => window.pendingAck.ack());
+    assert.equal((await sweep(name)).checked, 0, "the final ack deleted the link object");
+  } finally {
+    await ok(async () => window.wqConn.close());
+  }
+});
+
+test("JetStream: a failed publish is retried with the same msg_id after core's delays; when they are spent, NATS_CONNECTION_FAILED", async () => {
+  const name = streamName("RETRY");
+  const r = await ok(async ({ ws, name }) => {
+    const deleteStream = (conn) => conn.nc.request(`$JS.API.STREAM.DELETE.${name}`, "", { timeout: 5000 });
+    const conn = await nb.connect({ servers: ws, jetstream: true, maxRetries: 5, baseDelay: 400 });
+    const quick = await nb.connect({ servers: ws, jetstream: true, maxRetries: 2, baseDelay: 10 });
+    try {
+      await conn.addStream(name, { storage: "memory", deadLetter: false });
+      const [first] = await conn.smartsend(`${name}.a`, [["n", 1, "dictionary"]]);   // the stream is known now
+      await quick.smartsend(`${name}.a`, [["n", 2, "dictionary"]]);
+      await deleteStream(conn);
+      // The stream is gone: the publish fails (no responders), waits 400 ms, and publishes again.
+      const t0 = Date.now();
+      const sending = conn.smartsend(`${name}.a`, [["n", 3, "dictionary"]]);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await conn.addStream(name, { storage: "memory", deadLetter: false });
+      const [retried] = await sending;
+      const waited = Date.now() - t0;
+      await deleteStream(conn);
+      let spent;
+      try {
+        await quick.smartsend(`${name}.a`, [["n", 4, "dictionary"]], { correlationId: "cid-spent" });
+      } catch (e) {
+        spent = { code: e.code, reason: e.reason, cid: e.correlation_id };
+      }
+      return { first: first.pub_ack, retried: retried.pub_ack, waited, spent };
+    } finally {
+      await conn.close();
+      await quick.close();
+    }
+  }, { ws: env.nats.wsUrl, name });
+  assert.deepEqual(r.first, { stream: name, sequence: 1, duplicate: false });
+  assert.deepEqual(r.retried, { stream: name, sequence: 1, duplicate: false }, "stored once in the new stream");
+  assert.ok(r.waited >= 400, `waited ${r.waited} ms`);
+  assert.equal(r.spent.code, "NATS_CONNECTION_FAILED");
+  assert.equal(r.spent.cid, "cid-spent");
+  assert.match(r.spent.reason, /failed after 3 attempt\(s\)/);
 });
 
 // --- the example page ------------------------------------------------------------------------
