@@ -67,14 +67,15 @@ async fn a_consumer_killed_mid_stream_and_restarted_with_its_durable_loses_nothi
     }
 
     // The second process takes over the durable and runs until the stream is drained.
-    let second = consume(&server.url(), &["--timeout", "3"]);
+    let mut second = consume(&server.url(), &["--timeout", "3"]);
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut seen_second: HashMap<u64, u64> = HashMap::new();
-    for line in BufReader::new(second.stdout.unwrap()).lines() {
+    for line in BufReader::new(second.stdout.take().unwrap()).lines() {
         assert!(Instant::now() < deadline, "bounded");
         let (seq, delivered) = delivery(&line.unwrap());
         seen_second.insert(seq, delivered);
     }
+    second.wait().unwrap(); // it exits once nothing arrives for 3 s
     let all: HashSet<u64> = seen_first.iter().copied().chain(seen_second.keys().copied()).collect();
     let missing: Vec<u64> = (1..=MESSAGES).filter(|s| !all.contains(s)).collect();
     assert!(missing.is_empty(), "lost (processed by neither process): {missing:?}");
