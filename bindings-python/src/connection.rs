@@ -2,8 +2,9 @@
 //! subscribe, request, reply, reply_error, flush, close (which drains).
 
 use crate::convert::{outgoing_list, to_json};
+use crate::durable;
 use crate::errors::{invalid, to_py};
-use crate::options::{connect_options, send_options, timeout};
+use crate::options::{connect_options, opt_timeout, send_options, timeout};
 use crate::subscription::Subscription;
 use crate::{Out, none_out, received_out, runtime, sent_out};
 use natsbridge::error::{Error, ErrorCode};
@@ -255,5 +256,76 @@ impl Connection {
     fn close_sync(&self, py: Python<'_>) -> PyResult<()> {
         let c = self.client.clone();
         runtime::block_on(py, async move { c.drain().await.map_err(to_py) })
+    }
+
+    // JetStream mode (durable.rs).
+    #[pyo3(signature = (name, opts=None))]
+    fn add_stream<'py>(
+        &self,
+        py: Python<'py>,
+        name: String,
+        opts: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let settings = durable::stream_settings(&name, opts)?;
+        runtime::future_into_py(py, durable::add_stream(self.client.clone(), settings))
+    }
+
+    #[pyo3(signature = (name, opts=None))]
+    fn add_stream_sync<'py>(
+        &self,
+        py: Python<'py>,
+        name: String,
+        opts: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let settings = durable::stream_settings(&name, opts)?;
+        runtime::block_on(py, durable::add_stream(self.client.clone(), settings))?.into_pyobject(py)
+    }
+
+    #[pyo3(signature = (stream, durable, opts=None))]
+    fn consume<'py>(
+        &self,
+        py: Python<'py>,
+        stream: String,
+        durable: String,
+        opts: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let opts = durable::consume_options(opts)?;
+        runtime::future_into_py(py, durable::consume(self.client.clone(), stream, durable, opts))
+    }
+
+    #[pyo3(signature = (stream, durable, opts=None))]
+    fn consume_sync(
+        &self,
+        py: Python<'_>,
+        stream: String,
+        durable: String,
+        opts: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<durable::Consumer> {
+        let opts = durable::consume_options(opts)?;
+        runtime::block_on(py, durable::consume(self.client.clone(), stream, durable, opts))
+    }
+
+    #[pyo3(signature = (stream, dry_run=true, min_age=None))]
+    fn sweep_links<'py>(
+        &self,
+        py: Python<'py>,
+        stream: String,
+        dry_run: bool,
+        min_age: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let min_age = opt_timeout(min_age)?;
+        runtime::future_into_py(py, durable::sweep(self.client.clone(), stream, min_age, dry_run))
+    }
+
+    #[pyo3(signature = (stream, dry_run=true, min_age=None))]
+    fn sweep_links_sync<'py>(
+        &self,
+        py: Python<'py>,
+        stream: String,
+        dry_run: bool,
+        min_age: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let min_age = opt_timeout(min_age)?;
+        runtime::block_on(py, durable::sweep(self.client.clone(), stream, min_age, dry_run))?.into_pyobject(py)
     }
 }

@@ -6,6 +6,7 @@
 
 mod connection;
 mod convert;
+mod durable;
 mod errors;
 mod handlers;
 mod one_call;
@@ -14,6 +15,7 @@ mod runtime;
 mod subscription;
 
 use natsbridge::error::ErrorCode;
+use natsbridge::protocol::durable::{ConsumeOptionName, StreamOptionName};
 use natsbridge::protocol::{self, OptionName, Received, SendOptionName, Sent};
 use pyo3::prelude::*;
 use pyo3::types::{PyString, PyTuple};
@@ -40,6 +42,9 @@ fn out(f: impl for<'py> FnOnce(Python<'py>) -> PyResult<Bound<'py, PyAny>> + Sen
 fn sent_out(sent: Sent) -> Out {
     out(move |py| {
         let env = convert::sent_envelope(py, &sent.envelope)?;
+        if let Some(ack) = &sent.pub_ack {
+            env.set_item("pub_ack", convert::from_json(py, &serde_json::to_value(ack).expect("plain data"))?)?;
+        }
         let json = PyString::new(py, sent.json_str());
         Ok(PyTuple::new(py, [env.into_any(), json.into_any()])?.into_any())
     })
@@ -64,6 +69,8 @@ fn _natsbridge(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     m.add_class::<connection::Connection>()?;
     m.add_class::<subscription::Subscription>()?;
+    m.add_class::<durable::Consumer>()?;
+    m.add_class::<durable::Delivery>()?;
     m.add_function(wrap_pyfunction!(one_call::smartsend, m)?)?;
     m.add_function(wrap_pyfunction!(one_call::smartsend_sync, m)?)?;
     m.add_function(wrap_pyfunction!(one_call::smartreceive, m)?)?;
@@ -78,6 +85,8 @@ fn _natsbridge(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // Core's option vocabulary, for the public layer and its test to check names against.
     m.add("OPTION_NAMES", OptionName::ALL.iter().map(|o| o.as_str()).collect::<Vec<_>>())?;
     m.add("SEND_OPTION_NAMES", SendOptionName::ALL.iter().map(|o| o.as_str()).collect::<Vec<_>>())?;
+    m.add("STREAM_OPTION_NAMES", StreamOptionName::ALL.iter().map(|o| o.as_str()).collect::<Vec<_>>())?;
+    m.add("CONSUME_OPTION_NAMES", ConsumeOptionName::ALL.iter().map(|o| o.as_str()).collect::<Vec<_>>())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

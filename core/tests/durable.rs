@@ -220,3 +220,11 @@ async fn streams_and_consumers_refuse_to_outlive_their_links() {
     let e = c.consume("MISSING", "w", ConsumeOptions::default()).await.err().unwrap();
     assert_eq!(e.code, ErrorCode::InvalidArgument, "{e}");
 }
+
+/// Bindings run a consumer's futures on a multi-threaded runtime: they must be Send.
+#[allow(dead_code)]
+fn consumer_futures_are_send(consumer: &mut natsbridge::io::Consumer, ack: natsbridge::io::DeliveryAck) {
+    fn send<T: Send>(_: T) {}
+    send(consumer.next());
+    send(async move { ack.ack().await });
+}

@@ -54,7 +54,8 @@ __all__ = [
     "ChecksumMismatchError", "PayloadTooLargeError", "UrlNotAllowedError", "TimeoutError",
     "InvalidArgumentError", "ERRORS", "PAYLOAD_TYPES", "MSG_PURPOSES", "TEXT", "DICTIONARY", "ARROWTABLE",
     "JSONTABLE", "IMAGE", "AUDIO", "VIDEO", "BINARY", "ACK", "NACK", "UPDATE_STATUS", "SHUTDOWN", "CHAT",
-    "COMMAND", "EVENT", "DEFAULT_SIZE_THRESHOLD", "OPTION_NAMES", "SEND_OPTION_NAMES",
+    "COMMAND", "EVENT", "DEFAULT_SIZE_THRESHOLD", "OPTION_NAMES", "SEND_OPTION_NAMES", "Consumer", "Delivery",
+    "STREAM_OPTION_NAMES", "CONSUME_OPTION_NAMES",
 ]
 
 # Payload types (the seeds' strings).
@@ -84,6 +85,8 @@ DEFAULT_SIZE_THRESHOLD: int = _nb.DEFAULT_SIZE_THRESHOLD
 #: callables) and per-message option names (:func:`smartsend`, ``request``, ``reply``).
 OPTION_NAMES: Tuple[str, ...] = tuple(_nb.OPTION_NAMES)
 SEND_OPTION_NAMES: Tuple[str, ...] = tuple(_nb.SEND_OPTION_NAMES)
+STREAM_OPTION_NAMES: Tuple[str, ...] = tuple(_nb.STREAM_OPTION_NAMES)
+CONSUME_OPTION_NAMES: Tuple[str, ...] = tuple(_nb.CONSUME_OPTION_NAMES)
 
 #: Error code string -> exception class, one per code of the core.
 ERRORS = {cls.code: cls for cls in (getattr(_nb, n) for n in dir(_nb)) if isinstance(cls, type)
@@ -311,6 +314,76 @@ class Subscription:
         self._native.unsubscribe_sync()
 
 
+class Delivery:
+    """One decoded delivery of a durable consumer: ``envelope`` (as a subscription yields it),
+    ``info`` (``stream``, ``consumer``, ``stream_sequence``, ``consumer_sequence``, ``delivered``,
+    ``pending``, ``replayed``, ``redelivered``), and its settlement: :meth:`ack` once processed,
+    :meth:`nak` to have it delivered again, :meth:`in_progress` to ask for more time,
+    :meth:`term` never to see it again. Settling twice raises :class:`InvalidArgumentError`."""
+
+    def __init__(self, native: Any, arrow: str) -> None:
+        self._native = native
+        self.envelope: dict = _finish(native.envelope, arrow)
+        self.info: dict = native.info
+
+    async def ack(self) -> None:
+        await self._native.ack()
+
+    def ack_sync(self) -> None:
+        self._native.ack_sync()
+
+    async def nak(self, delay: Optional[float] = None) -> None:
+        """Delivered again after ``delay`` seconds (None: at once)."""
+        await self._native.nak(delay)
+
+    def nak_sync(self, delay: Optional[float] = None) -> None:
+        self._native.nak_sync(delay)
+
+    async def in_progress(self) -> None:
+        await self._native.in_progress()
+
+    def in_progress_sync(self) -> None:
+        self._native.in_progress_sync()
+
+    async def term(self) -> None:
+        await self._native.term()
+
+    def term_sync(self) -> None:
+        self._native.term_sync()
+
+
+class Consumer:
+    """A durable pull consumer: ``async for msg in consumer`` (or ``for msg in consumer``) yields
+    :class:`Delivery` objects. Deliveries that fail to decode are settled by the bridge (nak'd
+    when a link download failed, dead-lettered and terminated when they can never decode) and
+    not yielded."""
+
+    def __init__(self, native: Any, arrow: str) -> None:
+        self._native = native
+        self._arrow = arrow
+
+    def __aiter__(self) -> "Consumer":
+        return self
+
+    async def __anext__(self) -> Delivery:
+        return Delivery(await self._native.__anext__(), self._arrow)
+
+    def __iter__(self) -> "Consumer":
+        return self
+
+    def __next__(self) -> Delivery:
+        return Delivery(self._native.__next__(), self._arrow)
+
+    async def next(self, timeout: Optional[float] = None) -> Optional[Delivery]:
+        """The next delivery; None once closed; :class:`TimeoutError` after ``timeout`` seconds."""
+        d = await self._native.next(timeout)
+        return None if d is None else Delivery(d, self._arrow)
+
+    def next_sync(self, timeout: Optional[float] = None) -> Optional[Delivery]:
+        d = self._native.next_sync(timeout)
+        return None if d is None else Delivery(d, self._arrow)
+
+
 class Connection:
     """One NATS connection with the bridge's link stores. ``async with`` closes (drains) it on exit."""
 
@@ -384,6 +457,49 @@ class Connection:
     def reply_error_sync(self, request: dict, code: Union[str, Type[NATSBridgeError]],
                          message: str) -> Tuple[dict, str]:
         return self._native.reply_error_sync(request, _code(code), message)
+
+    async def add_stream(self, name: str, **opts: Any) -> dict:
+        """Create (or update) a JetStream stream and its dead-letter stream ``<NAME>_DEAD_LETTER``.
+
+        - ``subjects``: what it captures (default ``NAME.>``).
+        - ``storage``: ``"file"`` or ``"memory"``; ``replicas``: 1 to 5.
+        - ``max_age``: seconds (default the link objects' TTL, which it may not exceed).
+        - ``retention``: ``"limits"``, ``"workqueue"`` or ``"interest"``.
+        - ``duplicate_window``: seconds within which a retried publish is stored once.
+        - ``dead_letter``: also create the dead-letter stream (default True).
+        """
+        return await self._native.add_stream(name, _send_opts(**opts))
+
+    def add_stream_sync(self, name: str, **opts: Any) -> dict:
+        return self._native.add_stream_sync(name, _send_opts(**opts))
+
+    async def consume(self, stream: str, durable: str, *, arrow: Optional[ArrowOut] = None,
+                      **opts: Any) -> Consumer:
+        """A durable pull consumer on ``stream`` (created, or updated to these options).
+
+        - ``ack_wait``: seconds before an unacknowledged delivery comes back (default 30).
+        - ``max_deliver``: deliveries at most (-1, the default: unlimited); ``backoff``: a list of
+          redelivery delays in seconds.
+        - ``max_ack_pending``: deliveries outstanding at most; ``double_ack``: ``ack`` waits for the
+          server's confirmation.
+        - ``nak_delay``: seconds before a delivery whose link download failed comes back (doubling).
+        - ``dead_letter_subject``: where what can never decode goes.
+        - ``filter_subject``, ``batch`` (messages per pull), ``deliver_from``: ``"all"`` or ``"new"``.
+        """
+        return Consumer(await self._native.consume(stream, durable, _send_opts(**opts)), arrow or self._arrow)
+
+    def consume_sync(self, stream: str, durable: str, *, arrow: Optional[ArrowOut] = None,
+                     **opts: Any) -> Consumer:
+        return Consumer(self._native.consume_sync(stream, durable, _send_opts(**opts)), arrow or self._arrow)
+
+    async def sweep_links(self, stream: str, *, dry_run: bool = True, min_age: Optional[float] = None) -> dict:
+        """Object-store link objects uploaded for ``stream`` whose message is not in it and that are
+        older than ``min_age`` seconds (default: the stream's duplicate window); removed unless
+        ``dry_run``."""
+        return await self._native.sweep_links(stream, dry_run, min_age)
+
+    def sweep_links_sync(self, stream: str, *, dry_run: bool = True, min_age: Optional[float] = None) -> dict:
+        return self._native.sweep_links_sync(stream, dry_run, min_age)
 
     async def flush(self) -> None:
         await self._native.flush()
@@ -471,8 +587,8 @@ def connect(servers: Union[str, Sequence[str], None] = None, *, arrow: ArrowOut 
     - ``size_threshold``: payloads this large (serialized) or larger go by link (default 500,000).
     - ``fileserver_url``, ``fileserver_kind``: the file server links are uploaded to, and its
       kind, ``"plik"`` or ``"http"``.
-    - ``object_store``, ``object_store_bucket``, ``object_store_ttl``, ``object_store_replicas``:
-      the JetStream object store (replicas: of the bucket when it is created).
+    - ``object_store``, ``object_store_bucket``, ``object_store_ttl``, ``object_store_replicas``: the
+      JetStream object store (replicas: of the bucket when it is created).
     - ``plik_oneshot``, ``plik_ttl``, ``plik_token``: Plik uploads (a ttl of 0 is the server's default).
     - ``allowed_origins``: further origins links may be fetched from.
     - ``max_retries``, ``base_delay``, ``max_delay``: the download retry policy.

@@ -369,7 +369,7 @@ impl Consumer {
                     match pull {
                         Ok(m) => self.messages.insert(m),
                         Err(e) => {
-                            self.stall(&e).await;
+                            self.stall(e.to_string()).await;
                             continue;
                         }
                     }
@@ -388,11 +388,11 @@ impl Consumer {
                 }
                 Some(Err(e)) => {
                     self.messages = None;
-                    self.stall(&e).await;
+                    self.stall(e.to_string()).await;
                 }
                 None => {
                     self.messages = None;
-                    self.stall(&"the pull stream ended").await;
+                    self.stall("the pull stream ended".into()).await;
                 }
             }
         }
@@ -407,7 +407,7 @@ impl Consumer {
     }
 
     /// Waits before pulling again, while the server is away.
-    async fn stall(&mut self, why: &dyn std::fmt::Display) {
+    async fn stall(&mut self, why: String) {
         self.stalls += 1;
         tracing::debug!(stream = %self.stream, stalls = self.stalls, %why, "pull interrupted; pulling again");
         tokio::time::sleep(stall_delay(self.stalls)).await;
