@@ -61,6 +61,9 @@ runner bash scripts/rule-follows-core.sh
 step "interop matrix"
 runner python3 tests-interop/run.py
 
+step "interop matrix, JetStream mode: durable senders to durable consumers (the participants with a jetstream section)"
+runner python3 tests-interop/run.py --jetstream
+
 # One closing line over every runner above (the test steps stop at the first failure).
 echo
 echo "tests: $total passed, 0 failed"

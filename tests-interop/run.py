@@ -67,6 +67,9 @@ def parse_args(argv=None):
                     help="show cells of participants whose executables are missing as 'skip' instead of failing")
     ap.add_argument("--keep", action="store_true", help="keep the work dir (inputs, send specs, server log)")
     ap.add_argument("-v", "--verbose", action="store_true", help="print each send command")
+    ap.add_argument("--jetstream", action="store_true",
+                    help="JetStream mode: durable senders to durable consumers, one stream per group "
+                         "(made with the CLI's `stream add`); participants without a `jetstream` section sit out")
     args = ap.parse_args(argv)
     for k in ("only_sender", "only_receiver", "only_type", "only_transport", "only_case"):
         setattr(args, k, [x for v in getattr(args, k) for x in v.split(",") if x])
@@ -88,6 +91,8 @@ def main(argv=None) -> int:
     t0 = time.monotonic()
     cases = load_cases(args.cases)
     participants = load_participants(args.participants)
+    if args.jetstream:
+        participants = [j for j in (p.in_jetstream_mode() for p in participants) if j is not None]
     if not participants:
         raise SetupError(f"no participants in {args.participants}")
 

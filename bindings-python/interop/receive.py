@@ -20,12 +20,19 @@ def shown(data, payload_type):
 
 def main():
     server, subject, count, timeout = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+    durable = sys.argv[5:7]  # JetStream mode: STREAM DURABLE, a durable consumer instead
     with natsbridge.connect_sync(server, arrow="pyarrow") as nc:
-        sub = nc.subscribe_sync(subject)  # returns once the server has the subscription
-        print(f"ready: subscribed to {subject}", file=sys.stderr, flush=True)
+        if durable:
+            sub = nc.consume_sync(*durable)
+        else:
+            sub = nc.subscribe_sync(subject)  # returns once the server has the subscription
+        print(f"ready: {'consuming' if durable else 'subscribed to'} {subject}", file=sys.stderr, flush=True)
         for _ in range(count):
             try:
                 env = sub.next_sync(timeout=timeout)
+                if durable:
+                    env.ack_sync()
+                    env = env.envelope
             except natsbridge.TimeoutError:
                 print(f"error: no message within {timeout} s", file=sys.stderr, flush=True)
                 sys.exit(1)

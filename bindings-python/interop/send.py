@@ -21,7 +21,8 @@ def main():
     with open(sys.argv[1], encoding="utf-8") as f:
         spec = json.load(f)
     payloads = [(p["dataname"], value(p), p["payload_type"]) for p in spec["payloads"]]
-    with natsbridge.connect_sync(spec["server"]) as nc:  # drains (flushes) on exit
+    # JetStream mode: a durable publish, confirmed by the stream's PubAck.
+    with natsbridge.connect_sync(spec["server"], jetstream=spec.get("jetstream", False)) as nc:  # drains on exit
         nc.smartsend_sync(spec["subject"], payloads, size_threshold=spec["threshold"])
 
 

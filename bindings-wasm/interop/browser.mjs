@@ -1,6 +1,7 @@
 // tests-interop participant (tests-interop/README.md): the browser bundle in headless Chromium.
 //   node browser.mjs send <spec.json>...   (a batch sender: one page sends every spec, in order)
-//   node browser.mjs receive <ws_server> <subject> <count> <timeout_seconds>
+//   node browser.mjs receive <ws_server> <subject> <count> <timeout_seconds> [<stream> <durable>]
+//   (with a stream and a durable: JetStream mode, a durable consumer acking each message)
 // Needs the bundle (bindings-wasm/scripts/build.sh) and Debian chromium.
 
 import fs from "node:fs";
@@ -31,7 +32,7 @@ try {
           return [p.dataname, p.input, p.payload_type];
         });
         try {
-          const conn = await nb.connect({ servers: spec.ws_server, senderName: "browser" });
+          const conn = await nb.connect({ servers: spec.ws_server, senderName: "browser", jetstream: !!spec.jetstream });
           const [env] = await conn.smartsend(spec.subject, data, { sizeThreshold: spec.threshold });
           await conn.close();
           return { ok: env.payloads.map((p) => `${p.dataname}:${p.transport}`) };
@@ -48,16 +49,23 @@ try {
       console.log(`sent ${specPath}`);
     }
   } else if (mode === "receive") {
-    const [ws, subject, count, timeout] = [args[0], args[1], Number(args[2]), Number(args[3])];
-    await page.evaluate(async ([ws, subject]) => {
+    const [ws, subject, count, timeout, stream, durable] = [args[0], args[1], Number(args[2]), Number(args[3]), args[4], args[5]];
+    await page.evaluate(async ([ws, subject, stream, durable]) => {
       window.conn = await nb.connect({ servers: ws });
-      window.sub = await window.conn.subscribe(subject); // resolves after the server confirmed it
-    }, [ws, subject]);
-    console.error(`ready: subscribed to ${subject}`);
+      window.sub = stream
+        ? await window.conn.consume(stream, durable)
+        : await window.conn.subscribe(subject); // resolves after the server confirmed it
+    }, [ws, subject, stream, durable]);
+    console.error(`ready: ${stream ? "consuming" : "subscribed to"} ${subject}`);
     for (let i = 0; i < count; i++) {
       const r = await page.evaluate(async (timeoutMs) => {
         try {
-          return { ok: await show(await window.sub.next({ timeout: timeoutMs })) };
+          const next = await window.sub.next({ timeout: timeoutMs });
+          if (next?.envelope) {
+            await next.ack(); // a durable delivery: acked once shown
+            return { ok: await show(next.envelope) };
+          }
+          return { ok: await show(next) };
         } catch (e) {
           return { error: { code: e.code ?? e.name, message: e.message } };
         }

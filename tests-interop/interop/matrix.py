@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import shlex
 import subprocess
 import sys
@@ -12,7 +14,7 @@ import uuid
 from pathlib import Path
 
 from .cases import Case, _short, check_message
-from .common import FAIL, GROUPS, NA, PASS, SKIP, TRANSPORTS
+from .common import FAIL, GROUPS, NA, PASS, REPO, SKIP, TRANSPORTS
 from .participants import Participant, expand, expand_argv, participant_env
 from .processes import Receiver, SendRun
 
@@ -37,6 +39,25 @@ def subject_for(ctx: Ctx, s: Participant, r: Participant, transport: str, case_i
     return f"{base}.>" if case_id is None else f"{base}.{case_id}"
 
 
+def make_stream(ctx: Ctx, s: Participant, r: Participant, transport: str) -> tuple[str | None, str | None]:
+    """JetStream mode: the group's stream (capturing its subjects), made with the CLI's
+    `stream add`. Returns (stream name, None) or (None, why it failed)."""
+    name = re.sub(r"[^A-Za-z0-9_]", "_", f"IO_{ctx.run_id}_{s.name}_{r.name}_{transport}").upper()
+    cli = os.environ.get("NATSBRIDGE_CLI") or next(
+        (str(p) for p in (REPO / "target/debug/natsbridge", REPO / "target/release/natsbridge") if p.exists()), None)
+    if cli is None:
+        return None, "JetStream mode needs the CLI (cargo build -p natsbridge-cli) to make streams"
+    argv = [cli, "--servers", ctx.server, "stream", "add", name, "--subjects",
+            subject_for(ctx, s, r, transport, None), "--dead-letter", "false"]
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        return None, f"{' '.join(argv)} took over 30 s"
+    if done.returncode != 0:
+        return None, f"{' '.join(argv)} failed: {done.stderr.strip()}"
+    return name, None
+
+
 def tail(text_or_lines, n=15) -> str:
     lines = text_or_lines.splitlines() if isinstance(text_or_lines, str) else list(text_or_lines)
     lines = [ln for ln in lines if ln.strip()]
@@ -48,6 +69,11 @@ def run_group(ctx: Ctx, s: Participant, r: Participant, transport: str, cases: l
     results: dict[str, dict] = {}
     common = dict(ctx.base_vars, server=ctx.server, ws_server=ctx.ws_server, transport=transport)
     rvars = dict(common, **r.vars)
+    if args.jetstream:
+        stream, why = make_stream(ctx, s, r, transport)
+        if why:
+            return {c.id: {"case": c.id, "status": FAIL, "errors": [why], "seconds": 0} for c in cases}
+        rvars.update(stream=stream, durable=f"{r.name}_consumer")
     recv_idle = args.send_timeout + args.message_timeout + 15
     senddir = ctx.workdir / "send"
     pending = list(cases)
@@ -78,6 +104,7 @@ def run_group(ctx: Ctx, s: Participant, r: Participant, transport: str, cases: l
             "server": ctx.server, "ws_server": ctx.ws_server, "subject": subject, "threshold": threshold,
             "transport": transport,
             "case": case.id,
+            "jetstream": bool(args.jetstream),
             "payloads": [{"dataname": p.dataname, "payload_type": p.payload_type, "file": str(p.file),
                           "input": p.input} for p in case.payloads],
         }

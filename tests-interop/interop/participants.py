@@ -41,8 +41,18 @@ class Participant:
         if self.receive is not None and not isinstance(self.receive.get("argv"), list):
             raise SetupError(f"{where}: receive.argv must be a list of strings")
         self.ready_timeout: float | None = d.get("ready_timeout")
+        # JetStream mode (run.py --jetstream): a durable sender and a durable consumer.
+        self.jetstream: dict | None = d.get("jetstream")
+        self.raw = d
         self.vars: dict[str, str] = {}
         self.unavailable: str | None = None
+
+    def in_jetstream_mode(self) -> "Participant | None":
+        """This participant with its `jetstream` send and receive templates (None without them)."""
+        if not self.jetstream:
+            return None
+        d = dict(self.raw, send=self.jetstream.get("send"), receive=self.jetstream.get("receive"))
+        return Participant(d, self.source)
 
     def resolve(self, base_vars: dict):
         """Finds each executable: its env variable, else the first existing candidate."""
