@@ -189,6 +189,10 @@ export interface ConnectOptions {
   objectStoreBucket?: string
   /** Milliseconds. */
   objectStoreTtl?: number
+  /** Replicas of the object store bucket when it is created (3 on a cluster). */
+  objectStoreReplicas?: number
+  /** smartsend publishes to the JetStream stream capturing the subject and awaits its PubAck. */
+  jetstream?: boolean
   /** Plik one-shot uploads: the first download consumes the file. */
   plikOneshot?: boolean
   /** Milliseconds. */
