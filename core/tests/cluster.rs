@@ -4,7 +4,7 @@
 
 use natsbridge::io::{Client, ConnectOptions, Outgoing, SendOptions};
 use natsbridge::protocol::durable::{ConsumeOptions, StreamSettings};
-use natsbridge::protocol::{Data, PayloadType, TimeUnit};
+use natsbridge::protocol::{Data, PayloadType, RetryPolicy, TimeUnit};
 use natsbridge_servers::NatsCluster;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -17,6 +17,10 @@ async fn client(urls: Vec<String>, replicas: usize) -> Client {
     opts.settings.jetstream = true;
     opts.settings.object_store_replicas = replicas;
     opts.settings.reconnect_time_wait = Duration::from_millis(100);
+    // A stream leader's election takes 5–7 s, and meanwhile a publish is answered "no
+    // responders" at once: the default budget (5 retries, about 3 s) is too short for it.
+    opts.settings.retry =
+        RetryPolicy { retries: 12, base_delay: Duration::from_millis(200), max_delay: Duration::from_secs(2) };
     Client::connect(opts).await.unwrap()
 }
 
@@ -99,7 +103,7 @@ async fn a_three_node_cluster_replicates_streams_and_links_and_survives_its_stre
         let deadline = Instant::now() + Duration::from_secs(120);
         while seen.len() < N as usize {
             assert!(Instant::now() < deadline, "bounded: {} of {N}", seen.len());
-            let d = consumer.next_timeout(Duration::from_secs(30)).await.unwrap().unwrap();
+            let d = consumer.next_timeout(Duration::from_secs(60)).await.unwrap().unwrap();
             let Data::Text(t) = &d.received.payloads[0].data else { panic!("text") };
             seen.insert(t.parse::<u64>().unwrap());
             let _ = d.ack.ack().await;

@@ -232,11 +232,18 @@ impl NatsCluster {
         let deadline = Instant::now() + within;
         let running: Vec<&NatsServer> = self.nodes.iter().filter(|n| n.child.is_some()).collect();
         loop {
+            // Route pooling makes `num_routes` several per peer: count the distinct peers.
             let formed = running.iter().all(|n| {
-                let routes = self.monitor(n, "/routez").and_then(|v| v["num_routes"].as_u64()).unwrap_or(0);
+                let peers: std::collections::BTreeSet<String> = self
+                    .monitor(n, "/routez")
+                    .map(|v| {
+                        let routes = v["routes"].as_array().cloned().unwrap_or_default();
+                        routes.iter().filter_map(|r| r["remote_name"].as_str().map(str::to_owned)).collect()
+                    })
+                    .unwrap_or_default();
                 let leader =
                     self.monitor(n, "/jsz").and_then(|v| v["meta_cluster"]["leader"].as_str().map(str::to_owned));
-                routes as usize >= running.len() - 1 && leader.is_some_and(|l| !l.is_empty())
+                peers.len() >= running.len() - 1 && leader.is_some_and(|l| !l.is_empty())
             });
             if formed {
                 return Ok(());
