@@ -117,7 +117,7 @@ impl PublishFailure {
 /// A durable send to a subject no stream captures: never a silent core-NATS publish.
 pub fn no_stream_error(subject: &str, detail: &str) -> Error {
     Error::invalid_argument(format!(
-        "no JetStream stream captures subject {subject:?} ({detail}); create one (stream add NAME with subjects          [{subject:?}]) or send without jetstream"
+        "no JetStream stream captures subject {subject:?} ({detail}); create one (stream add NAME with subjects [{subject:?}]) or send without jetstream"
     ))
 }
 
