@@ -47,6 +47,13 @@ typedef struct natsbridge_client natsbridge_client;
 // Options for `natsbridge_client_connect`. Not shared between threads while being filled.
 typedef struct natsbridge_connect_options natsbridge_connect_options;
 
+// A durable pull consumer; `next` calls on one consumer are serialized.
+typedef struct natsbridge_consumer natsbridge_consumer;
+
+// One decoded delivery and how to settle it. Read-only but for its settlement, which is atomic:
+// safe to use from several threads at once.
+typedef struct natsbridge_delivery natsbridge_delivery;
+
 // A decoded message. Read-only: safe to read from several threads at once.
 typedef struct natsbridge_envelope natsbridge_envelope;
 
@@ -148,6 +155,15 @@ natsbridge_status natsbridge_client_connect(const char *url,
 // thread's call), publishes the envelope to `subject`. `envelope_json` may be NULL; otherwise
 // it receives the exact JSON published. The message is not consumed. Errors:
 // INVALID_PAYLOAD_TYPE, UPLOAD_FAILED, PAYLOAD_TOO_LARGE, NATS_CONNECTION_FAILED.
+//
+// On a client connected with the option `jetstream` "true" the send is durable
+// (spec/PROTOCOL.md §12.1): it publishes to the stream capturing `subject` with `Nats-Msg-Id` =
+// the envelope's msg_id and returns once the stream has stored it (lost acknowledgements are
+// retried with the same msg_id, within the connection's `max_retries`). A subject no stream
+// captures is INVALID_ARGUMENT; no acknowledgement in time is TIMEOUT. `*envelope_json` is then
+// the JSON published with one more member at its end, the stream's acknowledgement:
+// `"pub_ack":{"stream":"ORDERS","sequence":7,"duplicate":false}` (`duplicate`: the stream
+// already held this msg_id and stored it once).
 //
 // Ownership: `*envelope_json` is the caller's; free it with `natsbridge_string_free`.
 // Thread safety: any thread; concurrent sends on one client are fine.
@@ -324,10 +340,211 @@ void natsbridge_client_free(natsbridge_client *client);
 // `subscription` NULL or a live subscription not in use elsewhere.
 void natsbridge_subscription_free(natsbridge_subscription *subscription);
 
+// Creates the stream `name` (or updates it to these settings), and unless `dead_letter` is
+// false its dead-letter stream `<name>_DEAD_LETTER` (capturing `natsbridge.dead_letter.<name>`),
+// waiting up to `timeout_ms`. `options_json` is NULL or a JSON object of core's stream options
+// (`natsbridge_stream_option_names()` lists them): `subjects` (an array, or comma-separated
+// text; default `["<name>.>"]`), `storage` ("file" | "memory"), `replicas` (1–5), `max_age_ms`
+// (default and limit: the link TTL, `object_store_ttl_ms`), `retention` ("limits" | "workqueue"
+// | "interest"), `duplicate_window_ms` (default 120000), `dead_letter` (true/false). An unknown
+// key, a duration without `_ms`, a bad value or stream name, or a `max_age_ms` longer than the
+// link TTL: INVALID_ARGUMENT; the server refusing: NATS_CONNECTION_FAILED.
+//
+// `summary_json` may be NULL; otherwise it receives `{"name", "subjects", "max_age_ms" (0:
+// unlimited), "replicas", "messages", "dead_letter_stream" (null when none)}`.
+//
+// Ownership: `*summary_json` is the caller's (`natsbridge_string_free`).
+// Thread safety: any thread.
+//
+// # Safety
+// `client` NULL or live; `name`, `options_json` NULL or NUL-terminated; `summary_json` NULL or
+// valid for writes.
+natsbridge_status natsbridge_client_add_stream(const natsbridge_client *client,
+                                               const char *name,
+                                               const char *options_json,
+                                               uint64_t timeout_ms,
+                                               char **summary_json);
+
+// A durable pull consumer `durable` on `stream` (created, or updated to these options; explicit
+// acks), waiting up to `timeout_ms` for the server. `options_json` is NULL or a JSON object of
+// core's consume options (`natsbridge_consume_option_names()` lists them): `ack_wait_ms`
+// (default 30000), `max_deliver` (-1: unlimited, the default), `backoff_ms` (an array of
+// redelivery delays), `max_ack_pending`, `double_ack` (an ack waits for the server's
+// confirmation), `nak_delay_ms` (default 1000: the first delay after a failed link download,
+// doubling per delivery up to 30 s), `dead_letter_subject` (default
+// `natsbridge.dead_letter.<stream>`), `filter_subject`, `batch` (messages per pull, default 100),
+// `deliver_from` ("all" | "new"). No such stream, a bad name or option, or redeliveries that
+// could outlast the link TTL: INVALID_ARGUMENT.
+//
+// Deliveries that can never decode are not handed out: they go to the dead-letter subject as an
+// error envelope carrying the original bytes and are terminated; a failed link download is
+// nak'd to come back later (spec/PROTOCOL.md §12.3).
+//
+// Ownership: the caller owns `*out` (`natsbridge_consumer_free`); it keeps the connection open,
+// so client and consumer may be freed in any order. Thread safety: any thread.
+//
+// # Safety
+// `client` NULL or live; strings NULL or NUL-terminated; `out` valid for writes.
+natsbridge_status natsbridge_client_consume(const natsbridge_client *client,
+                                            const char *stream,
+                                            const char *durable,
+                                            const char *options_json,
+                                            uint64_t timeout_ms,
+                                            natsbridge_consumer **out);
+
+// Waits up to `timeout_ms` for the next decoded delivery (links fetched and verified; download
+// handlers run on this thread). TIMEOUT when none is ready in time: a delivery still arriving or
+// decoding then is not dropped, the next call goes on with it. NATS_CONNECTION_FAILED once the
+// connection is closed. The consumer pulls again by itself after a server restart or a
+// reconnect. `*out` is set only on NATSBRIDGE_STATUS_OK; settle it (`natsbridge_delivery_ack`,
+// `_nak`, `_in_progress`, `_term`) before its ack wait runs out, or the server delivers it again.
+//
+// Ownership: the caller owns `*out` (`natsbridge_delivery_free`; freeing does not settle it).
+// Thread safety: any thread; calls on one consumer wait for each other.
+//
+// # Safety
+// `consumer` NULL or live; `out` valid for writes.
+natsbridge_status natsbridge_consumer_next(const natsbridge_consumer *consumer,
+                                           uint64_t timeout_ms,
+                                           natsbridge_delivery **out);
+
+// The message of the last `natsbridge_consumer_next` on this consumer that failed ("" when the
+// last one succeeded), for callers whose `next` runs on another thread than the one reading the
+// error (Julia's `@threadcall`), as `natsbridge_subscription_last_error`.
+//
+// Ownership: `*out` is borrowed from the consumer, valid until its next `next` or free.
+// Thread safety: read it from the thread that waited for that `next` to return.
+//
+// # Safety
+// `consumer` NULL or live; `out` valid for writes.
+natsbridge_status natsbridge_consumer_last_error(const natsbridge_consumer *consumer,
+                                                 const char **out);
+
+// The decoded message of a delivery, read with `natsbridge_envelope_field` /
+// `_payload_count` / `_payload` (and replied to with `natsbridge_client_reply`) like one from
+// `natsbridge_subscription_next`; its `subject` field is the subject it was published on.
+//
+// Ownership: `*out` is borrowed from `delivery`, valid until `natsbridge_delivery_free`; never
+// pass it to `natsbridge_envelope_free`. Thread safety: any thread.
+//
+// # Safety
+// `delivery` NULL or live; `out` valid for writes.
+natsbridge_status natsbridge_delivery_envelope(const natsbridge_delivery *delivery,
+                                               const natsbridge_envelope **out);
+
+// Where a delivery came from, as the server says, as JSON text: `{"stream", "consumer",
+// "stream_sequence", "consumer_sequence", "delivered" (1 on the first delivery), "pending",
+// "replayed", "redelivered"}` (`redelivered`: delivered before, by the server's count or because
+// the server lost its record of an earlier delivery, `replayed`).
+//
+// Ownership: `*out` is borrowed from `delivery`, valid until it is freed.
+// Thread safety: any thread.
+//
+// # Safety
+// `delivery` NULL or live; `out` valid for writes.
+natsbridge_status natsbridge_delivery_info_json(const natsbridge_delivery *delivery,
+                                                const char **out);
+
+// Settles a delivery as processed: the server does not deliver it again. Waits up to
+// `timeout_ms`: for the server's confirmation with the consume option `double_ack`, or when the
+// delivery's link objects are deleted after it (work-queue streams); otherwise only until the
+// ack is written. A delivery settled before (ack, nak or term): INVALID_ARGUMENT. TIMEOUT or
+// NATS_CONNECTION_FAILED still count as settling (the server delivers it again after its ack
+// wait if the ack was lost).
+//
+// Ownership: nothing changes hands. Thread safety: any thread.
+//
+// # Safety
+// `delivery` NULL or live.
+natsbridge_status natsbridge_delivery_ack(const natsbridge_delivery *delivery, uint64_t timeout_ms);
+
+// Settles a delivery as not processed: the server delivers it again after `delay_ms` (0: at
+// once), waiting up to `timeout_ms` to write it. Settled before: INVALID_ARGUMENT.
+//
+// Ownership: nothing changes hands. Thread safety: any thread.
+//
+// # Safety
+// `delivery` NULL or live.
+natsbridge_status natsbridge_delivery_nak(const natsbridge_delivery *delivery,
+                                          uint64_t delay_ms,
+                                          uint64_t timeout_ms);
+
+// Tells the server the delivery is still being worked on: it waits another ack wait before
+// delivering it again. May be called any number of times before the delivery is settled; after:
+// INVALID_ARGUMENT.
+//
+// Ownership: nothing changes hands. Thread safety: any thread.
+//
+// # Safety
+// `delivery` NULL or live.
+natsbridge_status natsbridge_delivery_in_progress(const natsbridge_delivery *delivery,
+                                                  uint64_t timeout_ms);
+
+// Settles a delivery as never to be processed: the server does not deliver it again (no dead
+// letter is written; that is for what cannot decode). Settled before: INVALID_ARGUMENT.
+//
+// Ownership: nothing changes hands. Thread safety: any thread.
+//
+// # Safety
+// `delivery` NULL or live.
+natsbridge_status natsbridge_delivery_term(const natsbridge_delivery *delivery,
+                                           uint64_t timeout_ms);
+
+// Frees a delivery and everything borrowed from it. Freeing does not settle it: one left
+// unsettled is delivered again after its ack wait. NULL is a no-op.
+//
+// Ownership: takes `delivery`. Thread safety: any thread, once no call uses it.
+//
+// # Safety
+// `delivery` NULL or a live delivery not in use elsewhere.
+void natsbridge_delivery_free(natsbridge_delivery *delivery);
+
+// Frees a consumer (the durable stays on the server; consuming it again resumes where it
+// was). A delivery it was still decoding is delivered again after its ack wait. NULL is a no-op.
+//
+// Ownership: takes `consumer`. Thread safety: any thread, once no call uses it.
+//
+// # Safety
+// `consumer` NULL or a live consumer not in use elsewhere.
+void natsbridge_consumer_free(natsbridge_consumer *consumer);
+
+// Finds the object-store link objects uploaded for `stream`'s messages whose message is not in
+// the stream (a publish that failed after its upload, or a message gone before its links) and
+// older than `min_age_ms` (negative: the stream's duplicate window, within which a publish may
+// still be retried), and removes them unless `dry_run` is non-zero; waits up to `timeout_ms`.
+// No such stream, or a client without the object store: INVALID_ARGUMENT. (Plik and HTTP stores
+// cannot be listed; their TTL bounds what a failed publish leaves.)
+//
+// `report_json` may be NULL; otherwise it receives `{"stream", "checked" (link objects of the
+// stream), "orphans": [{"name", "url", "size", "msg_id", "age_ms"}], "dry_run"}`.
+//
+// Ownership: `*report_json` is the caller's (`natsbridge_string_free`). Thread safety: any thread.
+//
+// # Safety
+// `client` NULL or live; `stream` NULL or NUL-terminated; `report_json` NULL or valid for writes.
+natsbridge_status natsbridge_client_sweep_links(const natsbridge_client *client,
+                                                const char *stream,
+                                                int dry_run,
+                                                int64_t min_age_ms,
+                                                uint64_t timeout_ms,
+                                                char **report_json);
+
+// Every key `natsbridge_client_add_stream`'s `options_json` takes, as a NULL-terminated array.
+//
+// Ownership: static, never freed. Thread safety: any thread.
+const char *const *natsbridge_stream_option_names(void);
+
+// Every key `natsbridge_client_consume`'s `options_json` takes, as a NULL-terminated array.
+//
+// Ownership: static, never freed. Thread safety: any thread.
+const char *const *natsbridge_consume_option_names(void);
+
 // Reads an envelope field as text. `name` is one of: correlation_id, msg_id, timestamp,
 // send_to, msg_purpose, sender_name, sender_id, receiver_name, receiver_id, reply_to,
-// reply_to_msg_id, broker_url, metadata (a JSON object's text), subject (the NATS subject it
-// arrived on, "" when decoded from bytes), reply (its NATS reply subject, or "").
+// reply_to_msg_id, broker_url, metadata (a JSON object's text), error (a NACK's or dead
+// letter's `{"code","message","details"}` as JSON text, "" when the envelope has none), subject
+// (the NATS subject it arrived on, "" when decoded from bytes), reply (its NATS reply subject,
+// or "").
 // Unknown names: INVALID_ARGUMENT.
 //
 // Ownership: `*out` is borrowed from `envelope` and valid until it is freed.

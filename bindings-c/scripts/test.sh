@@ -3,8 +3,9 @@
 # include/natsbridge.h for drift, installs to a temp prefix, compiles the C tests against the
 # *installed* header and library (pkg-config), runs them plainly, under valgrind and under
 # AddressSanitizer against a real nats-server (JetStream) and Plik (servers/python's starter),
-# compiles and runs the README example, runs the interop participants (C <-> CLI, and Python
-# when its venv exists), then the Julia parser and ccall checks.
+# compiles and runs the README's two examples (core NATS, durable), runs the interop
+# participants (C <-> CLI, and Python when its venv exists), then the Julia parser and ccall
+# checks.
 # Prints "bindings-c: N passed, M failed". Env: NATS_SERVER_BIN, PLIK_BIN, SKIP_VALGRIND=1, SKIP_INTEROP=1.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
@@ -68,7 +69,7 @@ cflags="-std=c11 -Wall -Wextra -Werror -g -O1 -pthread -I$here/tests $(pkg-confi
 libs="$(pkg-config --libs natsbridge) -pthread"
 bin="$work/bin"
 mkdir -p "$bin"
-for t in test_api test_handlers; do
+for t in test_api test_handlers test_jetstream; do
   gcc $cflags -o "$bin/$t" "$here/tests/$t.c" $libs
   gcc $cflags -fsanitize=address -fno-omit-frame-pointer -o "$bin/$t.asan" "$here/tests/$t.c" $libs
 done
@@ -101,6 +102,7 @@ manifest="$(python3 "$here/scripts/vectors.py" "$repo/spec/vectors" "$work/vecto
 step "C tests"
 run_counted "test_api" "$bin/test_api" "$manifest"
 run_counted "test_handlers" "$bin/test_handlers"
+run_counted "test_jetstream" "$bin/test_jetstream"
 run_counted "test_api (static library)" "$bin/test_api.static" "$manifest"
 
 step "C tests under AddressSanitizer"
@@ -109,6 +111,7 @@ step "C tests under AddressSanitizer"
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1"
 run_counted "test_api (ASan)" "$bin/test_api.asan" "$manifest"
 run_counted "test_handlers (ASan)" "$bin/test_handlers.asan"
+run_counted "test_jetstream (ASan)" "$bin/test_jetstream.asan"
 if "$bin/leak_probe.asan" >/dev/null 2>&1; then fail "LeakSanitizer missed a leaked message"; else pass "LeakSanitizer catches a leaked message"; fi
 unset ASAN_OPTIONS
 
@@ -123,6 +126,7 @@ if [ "${SKIP_VALGRIND:-0}" != 1 ]; then
   if "${vg[@]}" "$bin/leak_probe" >/dev/null 2>&1; then fail "valgrind missed a leaked message"; else pass "valgrind catches a leaked message"; fi
   NATSBRIDGE_SKIP_FORK=1 run_counted "test_api (valgrind)" "${vg[@]}" "$bin/test_api" "$manifest"
   run_counted "test_handlers (valgrind)" "${vg[@]}" "$bin/test_handlers"
+  run_counted "test_jetstream (valgrind)" "${vg[@]}" "$bin/test_jetstream"
 fi
 
 step "README example: cc example.c \$(pkg-config --cflags --libs natsbridge)"
@@ -132,6 +136,17 @@ if [ -s "$work/example.c" ] && (cd "$work" && cc example.c $(pkg-config --cflags
   echo "$out"; pass "README example compiles and runs"
 else
   fail "README example"
+fi
+
+step "README durable example: cc durable.c \$(pkg-config --cflags --libs natsbridge)"
+sed -n '/^```c durable.c$/,/^```$/p' "$here/README.md" | sed '1d;$d' >"$work/durable.c"
+if [ -s "$work/durable.c" ] && (cd "$work" && cc durable.c $(pkg-config --cflags --libs natsbridge) -o durable) \
+   && out="$(cd "$work" && timeout 60 ./durable)" \
+   && grep -q '^stored: "pub_ack":{"stream":"ORDERS","sequence":1,"duplicate":false}}$' <<<"$out" \
+   && grep -q '^received {"id":7}, delivered once$' <<<"$out"; then
+  echo "$out"; pass "README durable example compiles and runs"
+else
+  fail "README durable example"
 fi
 
 if [ "${SKIP_INTEROP:-0}" != 1 ]; then

@@ -11,6 +11,8 @@ use bridge::error::{Error, ErrorCode};
 use bridge::io::{
     Client as CoreClient, ConnectOptions as CoreConnectOptions, ReplyTo, Subscription as CoreSubscription,
 };
+use bridge::protocol::Sent;
+use std::borrow::Cow;
 use std::ffi::{CString, c_char};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -18,7 +20,7 @@ use std::time::Duration;
 /// A connected client. Every function taking a `const natsbridge_client *` may be called from
 /// several threads at once.
 pub struct Client {
-    core: CoreClient,
+    pub core: CoreClient,
 }
 
 /// A subscription; `next` calls on one subscription are serialized.
@@ -33,6 +35,20 @@ pub fn deliver(out: *mut *mut Envelope, received: bridge::io::Received) -> Outco
     // SAFETY: `out` was checked by the caller with args::out_param.
     unsafe { args::write(out, Box::into_raw(Box::new(envelope))) };
     Ok(())
+}
+
+/// The JSON a send hands back: exactly what was published, and in JetStream mode the stream's
+/// acknowledgement after it as one more member, `"pub_ack":{"stream","sequence","duplicate"}`.
+pub fn sent_json(sent: &Sent) -> Cow<'_, [u8]> {
+    let Some(ack) = &sent.pub_ack else { return Cow::Borrowed(&sent.json) };
+    let mut json = sent.json.to_vec();
+    // The envelope is a JSON object: the member goes before its closing brace.
+    let end = json.iter().rposition(|&b| b == b'}').unwrap_or(json.len());
+    json.truncate(end);
+    json.extend_from_slice(b",\"pub_ack\":");
+    json.extend(serde_json::to_vec(ack).expect("plain data"));
+    json.push(b'}');
+    Cow::Owned(json)
 }
 
 pub fn deliver_json(out: *mut *mut c_char, json: &[u8]) -> Outcome {
@@ -81,6 +97,15 @@ pub unsafe extern "C" fn natsbridge_client_connect(
 /// it receives the exact JSON published. The message is not consumed. Errors:
 /// INVALID_PAYLOAD_TYPE, UPLOAD_FAILED, PAYLOAD_TOO_LARGE, NATS_CONNECTION_FAILED.
 ///
+/// On a client connected with the option `jetstream` "true" the send is durable
+/// (spec/PROTOCOL.md §12.1): it publishes to the stream capturing `subject` with `Nats-Msg-Id` =
+/// the envelope's msg_id and returns once the stream has stored it (lost acknowledgements are
+/// retried with the same msg_id, within the connection's `max_retries`). A subject no stream
+/// captures is INVALID_ARGUMENT; no acknowledgement in time is TIMEOUT. `*envelope_json` is then
+/// the JSON published with one more member at its end, the stream's acknowledgement:
+/// `"pub_ack":{"stream":"ORDERS","sequence":7,"duplicate":false}` (`duplicate`: the stream
+/// already held this msg_id and stored it once).
+///
 /// Ownership: `*envelope_json` is the caller's; free it with `natsbridge_string_free`.
 /// Thread safety: any thread; concurrent sends on one client are fine.
 ///
@@ -101,7 +126,7 @@ pub unsafe extern "C" fn natsbridge_client_send(
         };
         let opts = message.options_on(&client.core)?;
         let sent = block_on(client.core.smartsend(subject, message.payloads.clone(), &opts))??;
-        deliver_json(envelope_json, &sent.json)
+        deliver_json(envelope_json, &sent_json(&sent))
     })
 }
 
@@ -410,11 +435,11 @@ pub unsafe extern "C" fn natsbridge_client_close(client: *const Client, timeout_
     })
 }
 
-pub fn bounded(
-    fut: impl std::future::Future<Output = bridge::error::Result<()>>,
+pub fn bounded<T>(
+    fut: impl std::future::Future<Output = bridge::error::Result<T>>,
     timeout_ms: u64,
     what: &str,
-) -> Outcome {
+) -> Outcome<T> {
     // The timer is made inside the runtime's context (block_on enters it while polling).
     match block_on(async { tokio::time::timeout(Duration::from_millis(timeout_ms), fut).await })? {
         Ok(result) => Ok(result?),

@@ -54,6 +54,7 @@ impl Envelope {
     pub fn new(mut received: Received) -> Outcome<Envelope> {
         let e = &received.envelope;
         let metadata = serde_json::Value::Object(e.metadata.clone()).to_string();
+        let error = e.error.as_ref().map(|b| serde_json::to_string(b).expect("plain data")).unwrap_or_default();
         let fields = vec![
             ("correlation_id", c_text(&e.correlation_id)),
             ("msg_id", c_text(&e.msg_id)),
@@ -68,6 +69,7 @@ impl Envelope {
             ("reply_to_msg_id", c_text(&e.reply_to_msg_id)),
             ("broker_url", c_text(&e.broker_url)),
             ("metadata", c_text(&metadata)),
+            ("error", c_text(&error)),
             ("subject", c_text(received.subject.as_deref().unwrap_or_default())),
             ("reply", c_text(received.reply.as_deref().unwrap_or_default())),
         ];
@@ -94,8 +96,10 @@ impl Envelope {
 
 /// Reads an envelope field as text. `name` is one of: correlation_id, msg_id, timestamp,
 /// send_to, msg_purpose, sender_name, sender_id, receiver_name, receiver_id, reply_to,
-/// reply_to_msg_id, broker_url, metadata (a JSON object's text), subject (the NATS subject it
-/// arrived on, "" when decoded from bytes), reply (its NATS reply subject, or "").
+/// reply_to_msg_id, broker_url, metadata (a JSON object's text), error (a NACK's or dead
+/// letter's `{"code","message","details"}` as JSON text, "" when the envelope has none), subject
+/// (the NATS subject it arrived on, "" when decoded from bytes), reply (its NATS reply subject,
+/// or "").
 /// Unknown names: INVALID_ARGUMENT.
 ///
 /// Ownership: `*out` is borrowed from `envelope` and valid until it is freed.

@@ -9,6 +9,7 @@
 
 mod args;
 mod client;
+mod durable;
 mod envelope;
 mod handlers;
 mod message;

@@ -2,7 +2,7 @@
 //! `one_call`: a process-wide connection per broker and file server, made on first use.
 
 use crate::args;
-use crate::client::{bounded, deliver, deliver_json};
+use crate::client::{bounded, deliver, deliver_json, sent_json};
 use crate::envelope::Envelope;
 use crate::message::Message;
 use crate::runtime::block_on;
@@ -57,7 +57,7 @@ pub unsafe extern "C" fn natsbridge_smartsend(
         call.upload_handler.clone_from(&message.upload);
         let payloads = message.payloads.clone();
         let sent = block_on(one_call::smartsend(subject, payloads, message.options.clone(), &call))??;
-        deliver_json(envelope_json, &sent.json)
+        deliver_json(envelope_json, &sent_json(&sent))
     })
 }
 

@@ -5,6 +5,7 @@ use crate::args;
 use crate::handlers::{self, DownloadFn, UploadFn};
 use crate::status::{Outcome, Status, guard, invalid};
 use bridge::io::ConnectOptions as CoreConnectOptions;
+use bridge::protocol::durable::{ConsumeOptionName, StreamOptionName};
 use bridge::protocol::{OptionName, TimeUnit};
 use serde_json::Value;
 use std::ffi::{CString, c_char, c_void};
@@ -16,9 +17,68 @@ pub struct ConnectOptions {
     pub core: CoreConnectOptions,
 }
 
+/// A vocabulary of core option names (connection, stream or consumer options), as C spells
+/// them: the canonical name, with `_ms` for a duration.
+pub trait Vocabulary: Copy + std::str::FromStr + 'static {
+    /// What the options are called in messages: "option", "stream option", "consume option".
+    const KIND: &'static str;
+    fn all() -> &'static [Self];
+    fn name(self) -> &'static str;
+    fn is_duration(self) -> bool;
+    /// Every C key, as the NULL-terminated array `natsbridge_*option_names()` returns.
+    fn c_names() -> &'static CNames;
+}
+
+macro_rules! vocabulary {
+    ($t:ty, $kind:literal) => {
+        impl Vocabulary for $t {
+            const KIND: &'static str = $kind;
+            fn all() -> &'static [Self] {
+                <$t>::ALL
+            }
+            fn name(self) -> &'static str {
+                self.as_str()
+            }
+            fn is_duration(self) -> bool {
+                <$t>::is_duration(self)
+            }
+            fn c_names() -> &'static CNames {
+                static NAMES: OnceLock<CNames> = OnceLock::new();
+                NAMES.get_or_init(CNames::of::<$t>)
+            }
+        }
+    };
+}
+vocabulary!(OptionName, "option");
+vocabulary!(StreamOptionName, "stream option");
+vocabulary!(ConsumeOptionName, "consume option");
+
 /// The C key of an option: its canonical name, with `_ms` for a duration.
-fn c_key(option: OptionName) -> String {
-    if option.is_duration() { format!("{}_ms", option.as_str()) } else { option.as_str().to_owned() }
+pub fn c_key<V: Vocabulary>(option: V) -> String {
+    if option.is_duration() { format!("{}_ms", option.name()) } else { option.name().to_owned() }
+}
+
+/// A NULL-terminated array of C keys, made once and never freed.
+pub struct CNames {
+    _keys: Vec<CString>,
+    pointers: Vec<*const c_char>,
+}
+
+// SAFETY: the pointers point into `_keys`, which is never changed or dropped.
+unsafe impl Send for CNames {}
+// SAFETY: as above; read-only after it is made.
+unsafe impl Sync for CNames {}
+
+impl CNames {
+    fn of<V: Vocabulary>() -> CNames {
+        let keys: Vec<CString> = V::all().iter().map(|o| CString::new(c_key(*o)).expect("no NUL in a name")).collect();
+        let pointers = keys.iter().map(|k| k.as_ptr()).chain([std::ptr::null()]).collect();
+        CNames { _keys: keys, pointers }
+    }
+
+    pub fn as_ptr(&self) -> *const *const c_char {
+        self.pointers.as_ptr()
+    }
 }
 
 /// Names this API used before the one vocabulary, and what replaced them.
@@ -34,22 +94,24 @@ const RENAMED: [(&str, &str); 5] = [
 ];
 
 /// The canonical name for a C key: durations only with their `_ms` suffix.
-fn canonical(key: &str) -> Outcome<&str> {
+pub fn canonical<V: Vocabulary>(key: &str) -> Outcome<&str> {
     if let Some(base) = key.strip_suffix("_ms")
-        && base.parse::<OptionName>().is_ok_and(OptionName::is_duration)
+        && base.parse::<V>().is_ok_and(V::is_duration)
     {
         return Ok(base);
     }
-    match key.parse::<OptionName>() {
+    match key.parse::<V>() {
         Ok(option) if option.is_duration() => {
-            Err(invalid(format!("option {key:?} is a duration: give it in milliseconds as \"{key}_ms\"")))
+            Err(invalid(format!("{} {key:?} is a duration: give it in milliseconds as \"{key}_ms\"", V::KIND)))
         }
         Ok(_) => Ok(key),
-        Err(_) => Err(match RENAMED.iter().find(|(old, _)| *old == key) {
+        Err(_) => Err(match RENAMED.iter().find(|(old, _)| V::KIND == "option" && *old == key) {
             Some((_, new)) => invalid(format!("option {key:?} is now {new}")),
             None => invalid(format!(
-                "unknown option {key:?}; the options are {}",
-                OptionName::ALL.iter().map(|o| c_key(*o)).collect::<Vec<_>>().join(", ")
+                "unknown {} {key:?}; the {}s are {}",
+                V::KIND,
+                V::KIND,
+                V::all().iter().map(|o| c_key(*o)).collect::<Vec<_>>().join(", ")
             )),
         }),
     }
@@ -102,7 +164,7 @@ pub unsafe extern "C" fn natsbridge_connect_options_set(
         let opts = unsafe { args::handle_mut(opts, "opts") }?;
         // SAFETY: caller contract.
         let (key, value) = unsafe { (args::text(key, "key")?, args::text(value, "value")?) };
-        Ok(opts.core.settings.set(canonical(key)?, &Value::String(value.to_owned()), TimeUnit::Millis)?)
+        Ok(opts.core.settings.set(canonical::<OptionName>(key)?, &Value::String(value.to_owned()), TimeUnit::Millis)?)
     })
 }
 
@@ -111,22 +173,7 @@ pub unsafe extern "C" fn natsbridge_connect_options_set(
 /// Ownership: static, never freed. Thread safety: any thread.
 #[unsafe(no_mangle)]
 pub extern "C" fn natsbridge_option_names() -> *const *const c_char {
-    struct Names {
-        _keys: Vec<CString>,
-        pointers: Vec<*const c_char>,
-    }
-    // SAFETY: the pointers point into `_keys`, which is never changed or dropped.
-    unsafe impl Send for Names {}
-    // SAFETY: as above; read-only after it is made.
-    unsafe impl Sync for Names {}
-    static NAMES: OnceLock<Names> = OnceLock::new();
-    let names = NAMES.get_or_init(|| {
-        let keys: Vec<CString> =
-            OptionName::ALL.iter().map(|o| CString::new(c_key(*o)).expect("no NUL in a name")).collect();
-        let pointers = keys.iter().map(|k| k.as_ptr()).chain([std::ptr::null()]).collect();
-        Names { _keys: keys, pointers }
-    });
-    names.pointers.as_ptr()
+    OptionName::c_names().as_ptr()
 }
 
 /// Installs the seeds' fileserver_upload_handler / fileserver_download_handler. Either may be

@@ -47,12 +47,13 @@ function parseHeader(text) {
   return { enums, handles, callbacks, functions };
 }
 
-// A C type's kind: i32, u32, u64, usize, char, u8, void, handle, fnptr, then one '*' per level.
+// A C type's kind: i32, i64, u32, u64, usize, char, u8, void, handle, fnptr, then one '*' per level.
 function cKind(ctype, header) {
   const stars = (ctype.match(/\*/g) || []).length;
   const base = ctype.replace(/\*/g, ' ').replace(/\b(const|struct|enum)\b/g, ' ').trim().replace(/\s+/g, ' ');
   let kind;
   if (header.enums.has(base) || base === 'int32_t' || base === 'int') kind = 'i32';
+  else if (base === 'int64_t') kind = 'i64';
   else if (base === 'uint32_t') kind = 'u32';
   else if (base === 'uint64_t') kind = 'u64';
   else if (base === 'size_t') kind = 'usize';
@@ -68,6 +69,7 @@ function cKind(ctype, header) {
 // Julia types a C kind may be declared as in a ccall.
 const ACCEPTED = {
   i32: ['Cint', 'Int32'],
+  i64: ['Int64', 'Clonglong'],
   u32: ['UInt32', 'Cuint'],
   u64: ['UInt64', 'Culonglong'],
   usize: ['Csize_t', 'UInt', 'UInt64'],
@@ -202,7 +204,9 @@ function check(headerText, sources) {
   let callbackCount = 0;
   if (header.functions.size === 0) problems.push('the header declares no natsbridge_ functions');
   for (const { file, text } of sources) {
-    const tree = parser.parse(text);
+    // node-tree-sitter reads a string through a buffer of `bufferSize` (default 32 KiB) and
+    // fails with "Invalid argument" on a longer file: size it to the text.
+    const tree = parser.parse(text, null, { bufferSize: Math.max(32 * 1024, 2 * text.length + 1) });
     problems.push(...syntaxErrors(tree.rootNode, file));
     const { calls, callbacks } = collectCalls(tree.rootNode, file, problems);
     for (const call of calls) {

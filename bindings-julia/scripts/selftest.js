@@ -131,5 +131,20 @@ expectProblem('@ccall form is checked', {
   expect('a correct @ccall passes', ok.problems.length === 0 && ok.calls === 1, JSON.stringify(ok));
 }
 
+// 14. A signed 64-bit argument (the sweep's min_age_ms) is Int64, not UInt64.
+expectProblem('int64_t argument declared unsigned', {
+  jl: replaceOnce(source, '(Ptr{Cvoid}, Cstring, Cint, Int64, UInt64, Ref{Ptr{Cchar}})',
+    '(Ptr{Cvoid}, Cstring, Cint, UInt64, UInt64, Ref{Ptr{Cchar}})', 'i64'),
+}, /natsbridge_client_sweep_links argument 4 is int64_t, declared here as UInt64/);
+
+// 15. The package is over 32 KiB (node-tree-sitter's default read buffer): a file twice that
+// still parses, and its ccalls are still found.
+{
+  const big = source + '\n' + '# padding\n'.repeat(Math.ceil(source.length / 10));
+  const result = check(header, [{ file: 'big.jl', text: big }]);
+  expect('a file over 64 KiB parses', big.length > 64 * 1024 && result.problems.length === 0 && result.calls === clean.calls -
+    check(header, [files[1]]).calls, JSON.stringify(result.problems));
+}
+
 console.log(`selftest: ${passed} passed, ${failed} failed`);
 process.exit(failed === 0 ? 0 : 1);

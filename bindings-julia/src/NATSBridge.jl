@@ -22,7 +22,7 @@ using Libdl
 using Tables
 
 export smartsend, smartreceive, connect, subscribe, next, request, reply, reply_error, NATSBridgeError, Client,
-       Subscription
+       Subscription, add_stream, consume, ack, nak, in_progress, term, sweep_links, Consumer, Delivery
 
 function _library_path()
     path = get(ENV, "NATSBRIDGE_LIB", "")
@@ -148,19 +148,32 @@ mutable struct Client
 end
 
 const OPTION_NAMES = Set{String}()
+const STREAM_OPTION_NAMES = Set{String}()
+const CONSUME_OPTION_NAMES = Set{String}()
+
+"""Fills `set` from a NULL-terminated array of C strings (static in the library)."""
+function read_names!(set::Set{String}, names::Ptr{Ptr{Cchar}})
+    i = 1
+    while (name = unsafe_load(names, i)) != C_NULL
+        push!(set, unsafe_string(name))
+        i += 1
+    end
+    return set
+end
 
 """The C API's option keys (a duration's ends in `_ms`), read from the library once."""
-function option_names()
-    if isempty(OPTION_NAMES)
-        names = ccall((:natsbridge_option_names, libnatsbridge), Ptr{Ptr{Cchar}}, ())
-        i = 1
-        while (name = unsafe_load(names, i)) != C_NULL
-            push!(OPTION_NAMES, unsafe_string(name))
-            i += 1
-        end
-    end
-    return OPTION_NAMES
-end
+option_names() = isempty(OPTION_NAMES) ?
+    read_names!(OPTION_NAMES, ccall((:natsbridge_option_names, libnatsbridge), Ptr{Ptr{Cchar}}, ())) : OPTION_NAMES
+
+"""The keys of `add_stream`'s options in the C API, read from the library once."""
+stream_option_names() = isempty(STREAM_OPTION_NAMES) ?
+    read_names!(STREAM_OPTION_NAMES, ccall((:natsbridge_stream_option_names, libnatsbridge), Ptr{Ptr{Cchar}}, ())) :
+    STREAM_OPTION_NAMES
+
+"""The keys of `consume`'s options in the C API, read from the library once."""
+consume_option_names() = isempty(CONSUME_OPTION_NAMES) ?
+    read_names!(CONSUME_OPTION_NAMES, ccall((:natsbridge_consume_option_names, libnatsbridge), Ptr{Ptr{Cchar}}, ())) :
+    CONSUME_OPTION_NAMES
 
 option_text(value::Bool) = value ? "true" : "false"
 option_text(value) = string(value)
@@ -189,7 +202,8 @@ Connects to NATS (`url`, else the `servers` option, else `ENV["NATS_URL"]`, else
 nats://localhost:4222). `options` are the connection options of the one vocabulary in
 snake_case, durations in seconds (`name`, `user`, `password`, `token`, `tls_required`,
 `max_reconnect_attempts`, `connect_timeout`, `size_threshold`, `fileserver_url`,
-`allowed_origins`, `max_retries`, `base_delay`, `max_delay`, ...), plus the seeds' handlers
+`allowed_origins`, `max_retries`, `base_delay`, `max_delay`, `object_store_replicas`, `jetstream`
+(sends publish durably to the stream capturing their subject), ...), plus the seeds' handlers
 `fileserver_upload_handler(fileserver_url, dataname, bytes) -> Dict("url" => ...) or a URL` and
 `fileserver_download_handler(url, max_retries, base_delay_ms, max_delay_ms, correlation_id) ->
 bytes`; the download handler serves the origin of `fileserver_url` and `allowed_origins`.
@@ -239,6 +253,13 @@ end
 
 # ---- payload conversion -----------------------------------------------------------------------
 
+# JSON as plain Julia values: objects as Dict{String,Any} (JSON3's `copy` would key them by
+# Symbol), arrays as Vector{Any}.
+plain(x::JSON3.Object) = Dict{String,Any}(String(k) => plain(v) for (k, v) in x)
+plain(x::JSON3.Array) = Any[plain(v) for v in x]
+plain(x) = x
+parse_json(text) = plain(JSON3.read(text))
+
 const BYTE_TYPES = ("image", "audio", "video", "binary")
 
 """The serialized bytes of a payload value (text UTF-8, JSON, Arrow IPC stream, raw bytes)."""
@@ -268,7 +289,7 @@ function deserialize(bytes::Vector{UInt8}, payload_type::AbstractString)
     if payload_type == "text"
         return String(bytes)
     elseif payload_type == "dictionary" || payload_type == "jsontable"
-        return copy(JSON3.read(bytes))
+        return parse_json(bytes)
     elseif payload_type == "arrowtable"
         return DataFrame(Arrow.Table(bytes); copycols=true)
     end
@@ -318,35 +339,42 @@ end
 const FIELDS = ("correlation_id", "msg_id", "timestamp", "send_to", "msg_purpose", "sender_name", "sender_id",
                 "receiver_name", "receiver_id", "reply_to", "reply_to_msg_id", "broker_url", "subject", "reply")
 
+"""Reads a decoded envelope (which stays the library's) into the seeds' shape."""
+function read_envelope(ptr::Ptr{Cvoid})
+    env = Dict{String,Any}()
+    value = Ref{Ptr{Cchar}}(C_NULL)
+    for name in (FIELDS..., "metadata", "error")
+        check(ccall((:natsbridge_envelope_field, libnatsbridge), Cint, (Ptr{Cvoid}, Cstring, Ref{Ptr{Cchar}}),
+                    ptr, name, value))
+        env[name] = unsafe_string(value[])
+    end
+    env["metadata"] = parse_json(env["metadata"])
+    # A NACK's (or dead letter's) {"code", "message", "details"}; nothing on other envelopes.
+    env["error"] = isempty(env["error"]) ? nothing : parse_json(env["error"])
+    count = Ref{Csize_t}(0)
+    check(ccall((:natsbridge_envelope_payload_count, libnatsbridge), Cint, (Ptr{Cvoid}, Ref{Csize_t}), ptr, count))
+    payloads = Tuple{String,Any,String}[]
+    transports = String[]
+    name, type, transport = Ref{Ptr{Cchar}}(C_NULL), Ref{Ptr{Cchar}}(C_NULL), Ref{Ptr{Cchar}}(C_NULL)
+    data, len = Ref{Ptr{UInt8}}(C_NULL), Ref{Csize_t}(0)
+    for i in 1:count[]
+        check(ccall((:natsbridge_envelope_payload, libnatsbridge), Cint,
+                    (Ptr{Cvoid}, Csize_t, Ref{Ptr{Cchar}}, Ref{Ptr{Cchar}}, Ref{Ptr{Cchar}}, Ref{Ptr{UInt8}}, Ref{Csize_t}),
+                    ptr, i - 1, name, type, transport, data, len))
+        payload_type = unsafe_string(type[])
+        bytes = copy(unsafe_wrap(Array, data[], len[]))  # the envelope owns data[]
+        push!(payloads, (unsafe_string(name[]), deserialize(bytes, payload_type), payload_type))
+        push!(transports, unsafe_string(transport[]))
+    end
+    env["payloads"] = payloads
+    env["transports"] = transports
+    return env
+end
+
 """Reads a decoded envelope into the seeds' shape, then frees it."""
 function take_envelope!(ptr::Ptr{Cvoid})
     try
-        env = Dict{String,Any}()
-        value = Ref{Ptr{Cchar}}(C_NULL)
-        for name in (FIELDS..., "metadata")
-            check(ccall((:natsbridge_envelope_field, libnatsbridge), Cint, (Ptr{Cvoid}, Cstring, Ref{Ptr{Cchar}}),
-                        ptr, name, value))
-            env[name] = unsafe_string(value[])
-        end
-        env["metadata"] = copy(JSON3.read(env["metadata"]))
-        count = Ref{Csize_t}(0)
-        check(ccall((:natsbridge_envelope_payload_count, libnatsbridge), Cint, (Ptr{Cvoid}, Ref{Csize_t}), ptr, count))
-        payloads = Tuple{String,Any,String}[]
-        transports = String[]
-        name, type, transport = Ref{Ptr{Cchar}}(C_NULL), Ref{Ptr{Cchar}}(C_NULL), Ref{Ptr{Cchar}}(C_NULL)
-        data, len = Ref{Ptr{UInt8}}(C_NULL), Ref{Csize_t}(0)
-        for i in 1:count[]
-            check(ccall((:natsbridge_envelope_payload, libnatsbridge), Cint,
-                        (Ptr{Cvoid}, Csize_t, Ref{Ptr{Cchar}}, Ref{Ptr{Cchar}}, Ref{Ptr{Cchar}}, Ref{Ptr{UInt8}}, Ref{Csize_t}),
-                        ptr, i - 1, name, type, transport, data, len))
-            payload_type = unsafe_string(type[])
-            bytes = copy(unsafe_wrap(Array, data[], len[]))  # the envelope owns data[]
-            push!(payloads, (unsafe_string(name[]), deserialize(bytes, payload_type), payload_type))
-            push!(transports, unsafe_string(transport[]))
-        end
-        env["payloads"] = payloads
-        env["transports"] = transports
-        return env
+        return read_envelope(ptr)
     finally
         ccall((:natsbridge_envelope_free, libnatsbridge), Cvoid, (Ptr{Cvoid},), ptr)
     end
@@ -358,7 +386,7 @@ request_json(request::AbstractDict) = JSON3.write(Dict(string(k) => v for (k, v)
 """The JSON a send published, and the envelope as a Dict."""
 function sent(json::Ref{Ptr{Cchar}})
     text = take_string!(json[])
-    return copy(JSON3.read(text)), text
+    return parse_json(text), text
 end
 
 function message_bytes(msg)
@@ -379,7 +407,9 @@ seeds' one-call style, on the library's process-wide connection to `broker_url` 
 the JetStream object store). Other keywords: the per-message options `size_threshold`,
 `correlation_id`, `msg_purpose`, `sender_name`, `sender_id`, `receiver_name`, `receiver_id`,
 `reply_to`, `reply_to_msg_id`, `metadata`, and `fileserver_upload_handler` (gets
-`fileserver_url` as its first argument). Returns the envelope as a Dict and the JSON published.
+`fileserver_url` as its first argument). Returns the envelope as a Dict and the JSON published;
+on a client connected with `jetstream=true` the send is durable, and both carry the stream's
+acknowledgement, `"pub_ack" => {"stream", "sequence", "duplicate"}`.
 """
 function smartsend(subject::AbstractString, data; client::Union{Nothing,Client}=nothing,
                    broker_url::Union{Nothing,AbstractString}=nothing,
@@ -575,6 +605,226 @@ function subscribe(client::Client, subject::AbstractString; queue::Union{Nothing
                                     (Ptr{Cvoid}, Cstring, Ptr{UInt8}, Ref{Ptr{Cvoid}}),
                                     client.ptr, String(subject), c_or_null(queue), out))
     return Subscription(out[], client)
+end
+
+# ---- durable delivery (JetStream mode, spec/PROTOCOL.md §12) ---------------------------------
+
+"""Options in Julia's spelling (durations in seconds; `backoff` a vector of them) as the JSON
+object the C API takes (its keys end in `_ms` for durations)."""
+function options_json(names::Set{String}, options)
+    object = Dict{String,Any}()
+    for (key, value) in options
+        value === nothing && continue
+        name = String(key)
+        endswith(name, "_ms") && throw(invalid_argument("option $(name): Julia takes durations in seconds, " *
+                                                        "as $(chop(name; tail=3))"))
+        if "$(name)_ms" in names
+            name = "$(name)_ms"
+            value = value isa Union{AbstractVector,Tuple} ? map(in_millis, collect(value)) : in_millis(value)
+        end
+        object[name] = value
+    end
+    return JSON3.write(object)
+end
+
+in_millis(seconds) = seconds isa Real ? 1000 * seconds : seconds
+
+"""A result of the C API with its `_ms` members in seconds, without the suffix."""
+in_seconds(value) = value isa AbstractVector ? map(in_seconds, value) : value
+function in_seconds(value::AbstractDict)
+    result = Dict{String,Any}()
+    for (key, v) in value
+        if endswith(key, "_ms") && v isa Real
+            result[chop(key; tail=3)] = v / 1000
+        else
+            result[key] = in_seconds(v)
+        end
+    end
+    return result
+end
+
+"""
+    add_stream(client, name; timeout=10.0, options...) -> Dict
+
+Creates the JetStream stream `name` (or updates it to these settings) and, unless
+`dead_letter=false`, its dead-letter stream `<name>_DEAD_LETTER`. Options are core's:
+`subjects` (default `["<name>.>"]`), `storage` ("file" or "memory"), `replicas`, `max_age`
+(seconds; default and limit: the link TTL), `retention` ("limits", "workqueue", "interest"),
+`duplicate_window` (seconds), `dead_letter`. Returns `name`, `subjects`, `max_age` (seconds,
+0: unlimited), `replicas`, `messages`, `dead_letter_stream`.
+"""
+function add_stream(client::Client, name::AbstractString; timeout::Real=10.0, options...)
+    json = Ref{Ptr{Cchar}}(C_NULL)
+    GC.@preserve client check(ccall((:natsbridge_client_add_stream, libnatsbridge), Cint,
+                                    (Ptr{Cvoid}, Cstring, Cstring, UInt64, Ref{Ptr{Cchar}}),
+                                    client.ptr, String(name), options_json(stream_option_names(), options),
+                                    milliseconds(timeout), json))
+    return in_seconds(parse_json(take_string!(json[])))
+end
+
+"""
+    sweep_links(client, stream; dry_run=true, min_age=nothing, timeout=30.0) -> Dict
+
+The object-store link objects uploaded for `stream` whose message is not in it and that are
+older than `min_age` seconds (`nothing`: the stream's duplicate window): listed, and removed
+unless `dry_run`. Returns `stream`, `checked`, `orphans` (each `name`, `url`, `size`, `msg_id`,
+`age` in seconds) and `dry_run`.
+"""
+function sweep_links(client::Client, stream::AbstractString; dry_run::Bool=true,
+                     min_age::Union{Nothing,Real}=nothing, timeout::Real=30.0)
+    json = Ref{Ptr{Cchar}}(C_NULL)
+    min_age_ms = min_age === nothing ? Int64(-1) : round(Int64, 1000 * min_age)
+    GC.@preserve client check(ccall((:natsbridge_client_sweep_links, libnatsbridge), Cint,
+                                    (Ptr{Cvoid}, Cstring, Cint, Int64, UInt64, Ref{Ptr{Cchar}}),
+                                    client.ptr, String(stream), Cint(dry_run), min_age_ms, milliseconds(timeout),
+                                    json))
+    return in_seconds(parse_json(take_string!(json[])))
+end
+
+"""
+One decoded delivery of a durable consumer: `envelope` (a Dict as `next(sub)` gives) and `info`
+(`stream`, `consumer`, `stream_sequence`, `consumer_sequence`, `delivered` (1 the first time),
+`pending`, `replayed`, `redelivered`). Settle it once with `ack`, `nak` or `term`
+(`in_progress` asks for more time); an unsettled delivery is delivered again after the
+consumer's `ack_wait`.
+"""
+mutable struct Delivery
+    ptr::Ptr{Cvoid}
+    envelope::Dict{String,Any}
+    info::Dict{String,Any}
+    function Delivery(ptr::Ptr{Cvoid})
+        delivery = new(ptr, Dict{String,Any}(), Dict{String,Any}())
+        finalizer(delivery) do d
+            ccall((:natsbridge_delivery_free, libnatsbridge), Cvoid, (Ptr{Cvoid},), d.ptr)
+            d.ptr = C_NULL
+        end
+        env, info = Ref{Ptr{Cvoid}}(C_NULL), Ref{Ptr{Cchar}}(C_NULL)
+        check(ccall((:natsbridge_delivery_envelope, libnatsbridge), Cint, (Ptr{Cvoid}, Ref{Ptr{Cvoid}}), ptr, env))
+        delivery.envelope = read_envelope(env[])  # borrowed from the delivery: not freed on its own
+        check(ccall((:natsbridge_delivery_info_json, libnatsbridge), Cint, (Ptr{Cvoid}, Ref{Ptr{Cchar}}), ptr, info))
+        delivery.info = parse_json(unsafe_string(info[]))
+        return delivery
+    end
+end
+
+"""Processed: not delivered again. Waits up to `timeout` seconds (for the server's confirmation
+with `double_ack` or on a work-queue stream). Settling twice throws `:INVALID_ARGUMENT`."""
+function ack(d::Delivery; timeout::Real=5.0)
+    GC.@preserve d check(ccall((:natsbridge_delivery_ack, libnatsbridge), Cint, (Ptr{Cvoid}, UInt64),
+                               d.ptr, milliseconds(timeout)))
+    return nothing
+end
+
+"""Not processed: delivered again after `delay` seconds (`nothing`: at once)."""
+function nak(d::Delivery; delay::Union{Nothing,Real}=nothing, timeout::Real=5.0)
+    delay_ms = delay === nothing ? UInt64(0) : milliseconds(delay)
+    GC.@preserve d check(ccall((:natsbridge_delivery_nak, libnatsbridge), Cint, (Ptr{Cvoid}, UInt64, UInt64),
+                               d.ptr, delay_ms, milliseconds(timeout)))
+    return nothing
+end
+
+"""Still working on it: the server waits another `ack_wait` before delivering it again."""
+function in_progress(d::Delivery; timeout::Real=5.0)
+    GC.@preserve d check(ccall((:natsbridge_delivery_in_progress, libnatsbridge), Cint, (Ptr{Cvoid}, UInt64),
+                               d.ptr, milliseconds(timeout)))
+    return nothing
+end
+
+"""Never to be processed: not delivered again."""
+function term(d::Delivery; timeout::Real=5.0)
+    GC.@preserve d check(ccall((:natsbridge_delivery_term, libnatsbridge), Cint, (Ptr{Cvoid}, UInt64),
+                               d.ptr, milliseconds(timeout)))
+    return nothing
+end
+
+"""A durable pull consumer: `next(consumer)` or iteration yields `Delivery`s."""
+mutable struct Consumer
+    ptr::Ptr{Cvoid}
+    client::Client
+    # Held while a pull runs, so close(consumer) never frees the handle under it.
+    lock::ReentrantLock
+    function Consumer(ptr::Ptr{Cvoid}, client::Client)
+        consumer = new(ptr, client, ReentrantLock())
+        finalizer(consumer) do c
+            ccall((:natsbridge_consumer_free, libnatsbridge), Cvoid, (Ptr{Cvoid},), c.ptr)
+            c.ptr = C_NULL
+        end
+        return consumer
+    end
+end
+
+# As `pull(::Subscription, ...)`: on libuv's thread pool, the failure's message from the
+# consumer. A delivery still decoding when a slice ends is kept by the library for the next.
+function pull(consumer::Consumer, timeout_ms::UInt64)
+    out = Ref{Ptr{Cvoid}}(C_NULL)
+    status = @threadcall((:natsbridge_consumer_next, libnatsbridge), Cint,
+                         (Ptr{Cvoid}, UInt64, Ref{Ptr{Cvoid}}), consumer.ptr, timeout_ms, out)
+    status == 0 && return out[]
+    message = Ref{Ptr{Cchar}}(C_NULL)
+    check(ccall((:natsbridge_consumer_last_error, libnatsbridge), Cint, (Ptr{Cvoid}, Ref{Ptr{Cchar}}),
+                consumer.ptr, message))
+    return NATSBridgeError(status_name(status), unsafe_string(message[]), "")
+end
+
+"""
+    next(consumer; timeout=nothing) -> Delivery or nothing
+
+The next decoded delivery; `nothing` once the consumer or connection is closed. With a
+`timeout` in seconds, throws `:TIMEOUT` when none is ready in time. Messages that fail to
+decode are settled by the library (nak'd for later, or dead-lettered and terminated), never
+yielded.
+"""
+function next(consumer::Consumer; timeout::Union{Nothing,Real}=nothing)
+    deadline = timeout === nothing ? Inf : time() + timeout
+    while true
+        slice = milliseconds(clamp(deadline - time(), 0, PULL_SLICE))
+        pulled = lock(consumer.lock) do
+            consumer.ptr == C_NULL ? nothing : pull(consumer, slice)
+        end
+        pulled === nothing && return nothing
+        pulled isa Ptr && return Delivery(pulled)
+        if pulled.code === :TIMEOUT
+            time() < deadline && continue
+            throw(NATSBridgeError(:TIMEOUT, "TIMEOUT: no delivery within $(timeout) s", ""))
+        end
+        pulled.code === :NATS_CONNECTION_FAILED && return nothing
+        throw(pulled)
+    end
+end
+
+Base.IteratorSize(::Type{Consumer}) = Base.SizeUnknown()
+Base.eltype(::Type{Consumer}) = Delivery
+
+function Base.iterate(consumer::Consumer, _state=nothing)
+    delivery = next(consumer)
+    return delivery === nothing ? nothing : (delivery, nothing)
+end
+
+"""Frees the consumer (the durable stays on the server); a `next` waiting on it returns `nothing`."""
+function Base.close(consumer::Consumer)
+    lock(consumer.lock) do
+        ccall((:natsbridge_consumer_free, libnatsbridge), Cvoid, (Ptr{Cvoid},), consumer.ptr)
+        consumer.ptr = C_NULL
+    end
+    return nothing
+end
+
+"""
+    consume(client, stream, durable; timeout=10.0, options...) -> Consumer
+
+A durable pull consumer `durable` on `stream` (created, or updated to these options). Options
+are core's: `ack_wait` (seconds, default 30), `max_deliver` (-1: unlimited), `backoff` (a vector
+of seconds), `max_ack_pending`, `double_ack`, `nak_delay` (seconds), `dead_letter_subject`,
+`filter_subject`, `batch`, `deliver_from` ("all" or "new"). Read it with `next(consumer;
+timeout)` or `for delivery in consumer`, and settle each delivery with `ack`, `nak`, `term`.
+"""
+function consume(client::Client, stream::AbstractString, durable::AbstractString; timeout::Real=10.0, options...)
+    out = Ref{Ptr{Cvoid}}(C_NULL)
+    GC.@preserve client check(ccall((:natsbridge_client_consume, libnatsbridge), Cint,
+                                    (Ptr{Cvoid}, Cstring, Cstring, Cstring, UInt64, Ref{Ptr{Cvoid}}),
+                                    client.ptr, String(stream), String(durable),
+                                    options_json(consume_option_names(), options), milliseconds(timeout), out))
+    return Consumer(out[], client)
 end
 
 function __init__()

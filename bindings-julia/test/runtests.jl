@@ -18,7 +18,8 @@ caught(f) =
 
 @testset "NATSBridge.jl" begin
     @testset "the README's vocabulary" begin
-        for name in (:smartsend, :smartreceive, :connect, :subscribe, :next, :request, :reply, :reply_error)
+        for name in (:smartsend, :smartreceive, :connect, :subscribe, :next, :request, :reply, :reply_error,
+                     :add_stream, :consume, :ack, :nak, :in_progress, :term, :sweep_links)
             @test name in names(NATSBridge)
         end
         @test hasmethod(flush, Tuple{NATSBridge.Client})
@@ -135,6 +136,56 @@ caught(f) =
         end
         err = caught(() -> connect("nats://127.0.0.1:1"; connect_timeout=0.5, max_reconnect_attempts=0))
         @test err isa NATSBridgeError && err.code === :NATS_CONNECTION_FAILED
+        close(client)
+    end
+
+    @testset "durable delivery (JetStream mode)" begin
+        stream = "JL$(getpid())"
+        client = connect(URL; jetstream=true)
+        summary = add_stream(client, stream; storage="memory", max_age=600, duplicate_window=60)
+        @test summary["name"] == stream && summary["subjects"] == ["$(stream).>"]
+        @test summary["max_age"] == 600 && summary["dead_letter_stream"] == "$(stream)_DEAD_LETTER"
+        for (bad, code) in (((; max_age_ms=1000), :INVALID_ARGUMENT), ((; retention="queue"), :INVALID_ARGUMENT),
+                            ((; max_age=7200), :INVALID_ARGUMENT))  # longer than the link TTL (1 h)
+            err = caught(() -> add_stream(client, stream; bad...))
+            @test err isa NATSBridgeError && err.code === code
+        end
+        for n in 1:3
+            env, json = smartsend("$(stream).orders", [("order", "order $(n)", "text")]; client=client)
+            @test env["pub_ack"]["stream"] == stream && env["pub_ack"]["sequence"] == n
+            @test env["pub_ack"]["duplicate"] == false && occursin("\"pub_ack\"", json)
+        end
+        err = caught(() -> smartsend("jl.nostream", [("x", "1", "text")]; client=client))
+        @test err isa NATSBridgeError && err.code === :INVALID_ARGUMENT
+
+        consumer = consume(client, stream, "worker"; ack_wait=10, nak_delay=0.1, batch=10)
+        d1 = next(consumer; timeout=10.0)
+        @test d1 isa Delivery
+        @test d1.info["stream_sequence"] == 1 && d1.info["delivered"] == 1 && !d1.info["redelivered"]
+        @test d1.envelope["payloads"] == [("order", "order 1", "text")]
+        @test d1.envelope["subject"] == "$(stream).orders" && d1.envelope["error"] === nothing
+        nak(d1)
+        for settle in (ack, nak, term, in_progress)
+            err = caught(() -> settle(d1))
+            @test err isa NATSBridgeError && err.code === :INVALID_ARGUMENT
+        end
+        seen = Set{Tuple{Int,Int}}()
+        for d in consumer
+            push!(seen, (d.info["stream_sequence"], d.info["delivered"]))
+            in_progress(d)
+            d.info["stream_sequence"] == 3 ? term(d) : ack(d)
+            length(seen) == 3 && break
+        end
+        @test seen == Set([(1, 2), (2, 1), (3, 1)])
+        err = caught(() -> next(consumer; timeout=0.3))
+        @test err isa NATSBridgeError && err.code === :TIMEOUT
+        err = caught(() -> consume(client, "JLNOSUCHSTREAM", "worker"))
+        @test err isa NATSBridgeError && err.code === :INVALID_ARGUMENT
+
+        report = sweep_links(client, stream; min_age=0)
+        @test report["stream"] == stream && report["dry_run"] && isempty(report["orphans"])
+        close(consumer)
+        @test next(consumer) === nothing
         close(client)
     end
 
