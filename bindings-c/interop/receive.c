@@ -1,5 +1,6 @@
 /* tests-interop receiver (tests-interop/README.md): prints one JSON line per decoded message.
- * Usage: receive <server> <subject> <count> <timeout seconds> */
+ * Usage: receive <server> <subject> <count> <timeout seconds> [<stream> <durable>]
+ * With a stream and a durable: a durable consumer instead, each delivery acknowledged. */
 #include <natsbridge.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,26 +77,51 @@ static int print_envelope(const natsbridge_envelope *env) {
     return 0;
 }
 
+/* The next message, printed: from the subscription, or a durable delivery (acknowledged once
+ * printed). NATSBRIDGE_STATUS_OK, or the status that ended the wait. */
+static natsbridge_status next_printed(natsbridge_subscription *sub, natsbridge_consumer *consumer,
+                                      unsigned long long timeout_ms) {
+    if (sub) {
+        natsbridge_envelope *env = NULL;
+        natsbridge_status st = natsbridge_subscription_next(sub, timeout_ms, &env);
+        if (st != NATSBRIDGE_STATUS_OK) return st;
+        if (print_envelope(env) != 0) fprintf(stderr, "error: %s\n", natsbridge_last_error());
+        natsbridge_envelope_free(env);
+        return st;
+    }
+    natsbridge_delivery *delivery = NULL;
+    const natsbridge_envelope *env = NULL;
+    natsbridge_status st = natsbridge_consumer_next(consumer, timeout_ms, &delivery);
+    if (st != NATSBRIDGE_STATUS_OK) return st;
+    natsbridge_delivery_envelope(delivery, &env);
+    if (print_envelope(env) != 0) fprintf(stderr, "error: %s\n", natsbridge_last_error());
+    st = natsbridge_delivery_ack(delivery, 5000);
+    natsbridge_delivery_free(delivery);
+    return st;
+}
+
 int main(int argc, char **argv) {
-    if (argc != 5) {
-        fprintf(stderr, "usage: receive <server> <subject> <count> <timeout seconds>\n");
+    if (argc != 5 && argc != 7) {
+        fprintf(stderr, "usage: receive <server> <subject> <count> <timeout seconds> [<stream> <durable>]\n");
         return 2;
     }
     int count = atoi(argv[3]);
     unsigned long long timeout_ms = (unsigned long long)(atof(argv[4]) * 1000);
     natsbridge_client *client = NULL;
     natsbridge_subscription *sub = NULL;
+    natsbridge_consumer *consumer = NULL;
     if (natsbridge_client_connect(argv[1], NULL, &client) != NATSBRIDGE_STATUS_OK ||
-        natsbridge_client_subscribe(client, argv[2], NULL, &sub) != NATSBRIDGE_STATUS_OK) {
+        (argc == 5 ? natsbridge_client_subscribe(client, argv[2], NULL, &sub)
+                   : natsbridge_client_consume(client, argv[5], argv[6], NULL, 10000, &consumer)) !=
+            NATSBRIDGE_STATUS_OK) {
         fprintf(stderr, "error: %s\n", natsbridge_last_error());
         return 1;
     }
-    fprintf(stderr, "ready: subscribed to %s\n", argv[2]);
+    fprintf(stderr, "ready: %s %s\n", sub ? "subscribed to" : "consuming", argv[2]);
     fflush(stderr);
     int status = 0;
     for (int i = 0; i < count; i++) {
-        natsbridge_envelope *env = NULL;
-        natsbridge_status st = natsbridge_subscription_next(sub, timeout_ms, &env);
+        natsbridge_status st = next_printed(sub, consumer, timeout_ms);
         if (st == NATSBRIDGE_STATUS_TIMEOUT || st == NATSBRIDGE_STATUS_NATS_CONNECTION_FAILED) {
             fprintf(stderr, "error: %s\n", natsbridge_last_error());
             status = 1;
@@ -104,12 +130,10 @@ int main(int argc, char **argv) {
         if (st != NATSBRIDGE_STATUS_OK) {
             fprintf(stderr, "error: %s\n", natsbridge_last_error());
             fflush(stderr);
-            continue;
         }
-        if (print_envelope(env) != 0) fprintf(stderr, "error: %s\n", natsbridge_last_error());
-        natsbridge_envelope_free(env);
     }
     natsbridge_subscription_free(sub);
+    natsbridge_consumer_free(consumer);
     natsbridge_client_free(client);
     return status;
 }

@@ -1,5 +1,6 @@
 /* tests-interop sender (tests-interop/README.md): one message per run.
- * Usage: send <server> <subject> <threshold> [<payload_type> <dataname> <file>]...
+ * Usage: send [--jetstream] <server> <subject> <threshold> [<payload_type> <dataname> <file>]...
+ * --jetstream: a durable publish, returning once the stream has stored it.
  * Files hold the serialized input: text UTF-8, dictionary/jsontable JSON, arrowtable a JSON
  * array of rows (turned into Arrow IPC here), byte types the raw bytes. */
 #include <natsbridge.h>
@@ -25,8 +26,13 @@ static int fail(const char *what) {
 }
 
 int main(int argc, char **argv) {
+    int jetstream = argc > 1 && strcmp(argv[1], "--jetstream") == 0;
+    if (jetstream) {
+        argv++;
+        argc--;
+    }
     if (argc < 4 || (argc - 4) % 3 != 0) {
-        fprintf(stderr, "usage: send <server> <subject> <threshold> [<type> <dataname> <file>]...\n");
+        fprintf(stderr, "usage: send [--jetstream] <server> <subject> <threshold> [<type> <dataname> <file>]...\n");
         return 2;
     }
     natsbridge_connect_options *opts = NULL;
@@ -34,6 +40,8 @@ int main(int argc, char **argv) {
     natsbridge_message *msg = NULL;
     natsbridge_connect_options_new(&opts);
     natsbridge_message_new(&msg);
+    if (jetstream && natsbridge_connect_options_set(opts, "jetstream", "true") != NATSBRIDGE_STATUS_OK)
+        return fail("jetstream");
     if (natsbridge_message_set(msg, "size_threshold", argv[3]) != NATSBRIDGE_STATUS_OK) return fail("threshold");
     for (int i = 4; i < argc; i += 3) {
         const char *type = argv[i], *name = argv[i + 1];
