@@ -10,13 +10,12 @@ use crate::options::{Vocabulary, canonical};
 use crate::runtime::block_on;
 use crate::status::{Outcome, Status, guard, invalid};
 use bridge::error::{Error, ErrorCode};
-use bridge::io::{Consumer as CoreConsumer, Delivery as CoreDelivery, DeliveryAck, StreamSummary, SweepReport};
+use bridge::io::{Consumer as CoreConsumer, DeliveryAck};
 use bridge::protocol::TimeUnit;
 use bridge::protocol::durable::{ConsumeOptionName, ConsumeOptions, StreamOptionName, StreamSettings};
 use serde_json::{Map, Value};
 use std::ffi::{CString, c_char, c_int};
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -34,37 +33,6 @@ unsafe fn json_options<V: Vocabulary>(json: *const c_char, what: &str) -> Outcom
         return Err(invalid(format!("{what} is not a JSON object: {text}")));
     };
     given.into_iter().map(|(key, value)| Ok((canonical::<V>(&key)?.to_owned(), value))).collect()
-}
-
-/// Milliseconds as a JSON number (whole milliseconds).
-fn millis(d: Duration) -> Value {
-    Value::from(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-/// What `add_stream` made, with its max_age in C's unit.
-fn summary_json(summary: StreamSummary) -> Value {
-    let max_age = Duration::try_from_secs_f64(summary.max_age_secs).unwrap_or_default();
-    let mut v = serde_json::to_value(summary).expect("plain data");
-    if let Value::Object(map) = &mut v {
-        map.remove("max_age_secs");
-        map.insert("max_age_ms".into(), millis(max_age));
-    }
-    v
-}
-
-/// What a sweep found, with each orphan's age in C's unit.
-fn report_json(report: SweepReport) -> Value {
-    let ages: Vec<Duration> = report.orphans.iter().map(|o| o.age).collect();
-    let mut v = serde_json::to_value(report).expect("plain data");
-    if let Some(Value::Array(orphans)) = v.get_mut("orphans") {
-        for (orphan, age) in orphans.iter_mut().zip(ages) {
-            if let Value::Object(map) = orphan {
-                map.remove("age");
-                map.insert("age_ms".into(), millis(age));
-            }
-        }
-    }
-    v
 }
 
 fn deliver_value(out: *mut *mut c_char, value: Value) -> Outcome {
@@ -109,27 +77,14 @@ pub unsafe extern "C" fn natsbridge_client_add_stream(
         };
         let settings = StreamSettings::from_json(name, &options, TimeUnit::Millis)?;
         let summary = bounded(client.core.add_stream(&settings), timeout_ms, "add_stream")?;
-        deliver_value(summary_json, self::summary_json(summary))
+        deliver_value(summary_json, summary.to_json(TimeUnit::Millis))
     })
-}
-
-type Pull = Pin<Box<dyn Future<Output = (Box<CoreConsumer>, Option<bridge::error::Result<CoreDelivery>>)> + Send>>;
-
-enum State {
-    /// Waiting for a call.
-    Idle(Box<CoreConsumer>),
-    /// A `next` that ran out of time while a delivery was on its way (or decoding, its links
-    /// downloading): the next call goes on with it, so nothing pulled is dropped half-decoded.
-    Pulling(Pull),
-    /// The connection was drained.
-    Ended,
-    /// A panic left no consumer behind (a bug, reported as INTERNAL_ERROR at the time).
-    Lost,
 }
 
 /// A durable pull consumer; `next` calls on one consumer are serialized.
 pub struct Consumer {
-    state: Mutex<State>,
+    /// None once the connection is drained.
+    core: Mutex<Option<CoreConsumer>>,
     /// The message of the last failed `next` (for callers whose calls run on pool threads).
     last_error: Mutex<CString>,
 }
@@ -184,8 +139,7 @@ pub unsafe extern "C" fn natsbridge_client_consume(
         };
         let opts = ConsumeOptions::from_json(&options, TimeUnit::Millis)?;
         let core = bounded(client.core.consume(stream, durable, opts), timeout_ms, "consume")?;
-        let consumer =
-            Consumer { state: Mutex::new(State::Idle(Box::new(core))), last_error: Mutex::new(CString::default()) };
+        let consumer = Consumer { core: Mutex::new(Some(core)), last_error: Mutex::new(CString::default()) };
         // SAFETY: checked out-param.
         unsafe { args::write(out, Box::into_raw(Box::new(consumer))) };
         Ok(())
@@ -197,34 +151,11 @@ fn closed() -> Error {
 }
 
 fn next(consumer: &Consumer, timeout_ms: u64, out: *mut *mut Delivery) -> Outcome {
-    let mut state = consumer.state.lock().unwrap_or_else(|p| p.into_inner());
-    let mut pull: Pull = match std::mem::replace(&mut *state, State::Lost) {
-        State::Idle(mut core) => Box::pin(async move {
-            let item = core.next().await;
-            (core, item)
-        }),
-        State::Pulling(pull) => pull,
-        State::Ended => {
-            *state = State::Ended;
-            return Err(closed().into());
-        }
-        State::Lost => return Err(invalid("the consumer was lost to an earlier INTERNAL_ERROR; free it")),
-    };
-    // The timer is made inside the runtime's context (block_on enters it while polling).
-    let limit = Duration::from_millis(timeout_ms);
-    let waited = match block_on(async { tokio::time::timeout(limit, &mut pull).await }) {
-        Ok(waited) => waited,
-        Err(called_from_handler) => {
-            *state = State::Pulling(pull);
-            return Err(called_from_handler);
-        }
-    };
-    let Ok((core, item)) = waited else {
-        *state = State::Pulling(pull);
-        return Err(Error::new(ErrorCode::Timeout, format!("no delivery within {timeout_ms} ms")).into());
-    };
-    *state = State::Idle(core);
-    match item {
+    let mut core = consumer.core.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(pulling) = core.as_mut() else { return Err(closed().into()) };
+    // Core's `next` is cancel-safe: a delivery still decoding at the time limit stays in the
+    // consumer for the next call.
+    match block_on(pulling.next_timeout(Duration::from_millis(timeout_ms)))? {
         Some(Ok(d)) => {
             let info = CString::new(d.info.to_json().to_string()).map_err(|_| invalid("NUL in the delivery info"))?;
             let delivery = Delivery { envelope: Envelope::new(d.received)?, info, ack: d.ack };
@@ -234,7 +165,7 @@ fn next(consumer: &Consumer, timeout_ms: u64, out: *mut *mut Delivery) -> Outcom
         }
         Some(Err(e)) => Err(e.into()),
         None => {
-            crate::runtime::drop_in_runtime(std::mem::replace(&mut *state, State::Ended));
+            crate::runtime::drop_in_runtime(core.take());
             Err(closed().into())
         }
     }
@@ -461,7 +392,7 @@ pub unsafe extern "C" fn natsbridge_client_sweep_links(
         let (client, stream) = unsafe { (args::handle(client, "client")?, args::text(stream, "stream")?) };
         let min_age = u64::try_from(min_age_ms).ok().map(Duration::from_millis);
         let report = bounded(client.core.sweep_links(stream, min_age, dry_run != 0), timeout_ms, "sweep_links")?;
-        deliver_value(report_json, self::report_json(report))
+        deliver_value(report_json, report.to_json(TimeUnit::Millis))
     })
 }
 

@@ -333,7 +333,7 @@ static natsbridge_consumer *test_consume(natsbridge_client *js) {
     CHECK(none == NULL);
     const char *error = NULL;
     CHECK_OK(natsbridge_consumer_last_error(consumer, &error));
-    CHECK(contains(error, "TIMEOUT: no delivery within 300 ms"));
+    CHECK(contains(error, "TIMEOUT: no delivery within 300ms"));
     return consumer;
 }
 

@@ -113,7 +113,7 @@ impl ConsumeArgs {
 
 pub async fn add_stream(client: &Client, settings: &StreamSettings) -> Result<(), Error> {
     let summary = client.add_stream(settings).await?;
-    println!("{}", serde_json::to_string(&summary).expect("plain data"));
+    println!("{}", summary.to_json(TimeUnit::Seconds));
     Ok(())
 }
 
@@ -168,7 +168,7 @@ pub async fn sweep(client: &Client, stream: &str, dry_run: bool, min_age: Option
         .map(|s| Duration::try_from_secs_f64(s).map_err(|_| Error::invalid_argument(format!("--min-age {s}"))))
         .transpose()?;
     let report = client.sweep_links(stream, min_age, dry_run).await?;
-    println!("{}", serde_json::to_string_pretty(&report).expect("plain data"));
+    println!("{}", serde_json::to_string_pretty(&report.to_json(TimeUnit::Seconds)).expect("plain data"));
     if !dry_run && !report.orphans.is_empty() {
         eprintln!("removed {} link object(s) whose message is not in {stream}", report.orphans.len());
     }

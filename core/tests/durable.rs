@@ -44,7 +44,9 @@ async fn durable_publish_is_acked_deduplicated_and_consumed_with_delivery_info()
     let c = client(&server, true).await;
     let summary = c.add_stream(&StreamSettings::new("ORDERS")).await.unwrap();
     assert_eq!(summary.subjects, ["ORDERS.>"]);
-    assert_eq!(summary.max_age_secs, 3600.0, "max_age defaults to the object store's TTL");
+    assert_eq!(summary.max_age, Duration::from_secs(3600), "max_age defaults to the object store's TTL");
+    assert_eq!(summary.to_json(TimeUnit::Millis)["max_age_ms"], 3_600_000);
+    assert_eq!(summary.to_json(TimeUnit::Seconds)["max_age_secs"], 3600.0);
     assert_eq!(summary.dead_letter_stream.as_deref(), Some("ORDERS_DEAD_LETTER"));
 
     let first = c.smartsend("ORDERS.new", text("one"), &SendOptions::default()).await.unwrap();
@@ -180,6 +182,9 @@ async fn work_queue_links_are_deleted_after_the_final_ack_and_the_sweep_finds_or
     assert_eq!(report.checked, 2);
     assert_eq!(report.orphans.len(), 1);
     assert_eq!(report.orphans[0].msg_id, orphan.envelope.msg_id);
+    let shown = report.to_json(TimeUnit::Millis);
+    assert_eq!(shown["orphans"][0]["msg_id"], orphan.envelope.msg_id.as_str());
+    assert!(shown["orphans"][0]["age_ms"].is_u64(), "an age in the host's unit: {shown}");
     assert_eq!(c.sweep_links("WQ", None, true).await.unwrap().orphans.len(), 0, "younger than the duplicate window");
     c.sweep_links("WQ", Some(Duration::ZERO), false).await.unwrap();
     let after = c.sweep_links("WQ", Some(Duration::ZERO), true).await.unwrap();
@@ -227,4 +232,41 @@ fn consumer_futures_are_send(consumer: &mut natsbridge::io::Consumer, ack: natsb
     fn send<T: Send>(_: T) {}
     send(consumer.next());
     send(async move { ack.ack().await });
+}
+
+/// A `next` that runs out of time while its delivery's link downloads loses nothing: the next
+/// call hands out that same delivery, still on its first delivery (not dropped, then redelivered
+/// after ack_wait).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_delivery_still_decoding_when_next_times_out_comes_with_the_next_call() {
+    use futures::FutureExt;
+    use natsbridge::io::store::{DownloadCall, UploadCall, UploadReply};
+    let server = NatsServer::start();
+    let mut sender_opts = ConnectOptions::with_server(&server.url());
+    sender_opts.settings.jetstream = true;
+    sender_opts.upload_handler = Some(std::sync::Arc::new(|call: UploadCall| {
+        async move { Ok(UploadReply { status: None, url: Some(format!("slow://store/{}", call.dataname)) }) }.boxed()
+    }));
+    let sender = Client::connect(sender_opts).await.unwrap();
+    sender.add_stream(&StreamSettings::new("SLOW")).await.unwrap();
+    let opts = SendOptions { size_threshold: Some(1), ..Default::default() };
+    sender.smartsend("SLOW.x", text("worth the wait"), &opts).await.unwrap();
+
+    let mut receiver_opts = ConnectOptions::with_server(&server.url());
+    receiver_opts.settings.allowed_origins = vec!["slow:".into()];
+    receiver_opts.download_handler = Some(std::sync::Arc::new(|_: DownloadCall| {
+        async move {
+            tokio::time::sleep(Duration::from_millis(800)).await;
+            Ok(bytes::Bytes::from_static(b"worth the wait"))
+        }
+        .boxed()
+    }));
+    let receiver = Client::connect(receiver_opts).await.unwrap();
+    let mut consumer = receiver.consume("SLOW", "w", consume_opts(json!({"ack_wait": 30}))).await.unwrap();
+    let e = consumer.next_timeout(Duration::from_millis(300)).await.unwrap().err().unwrap();
+    assert_eq!(e.code, ErrorCode::Timeout, "the download takes 800 ms");
+    let delivery = consumer.next_timeout(WAIT).await.unwrap().unwrap();
+    assert_eq!(delivery.received.payloads[0].data, Data::Text("worth the wait".into()));
+    assert_eq!(delivery.info.delivered, 1, "the same delivery, not a redelivery after ack_wait");
+    delivery.ack.ack().await.unwrap();
 }

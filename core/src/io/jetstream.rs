@@ -9,7 +9,8 @@ use crate::protocol::durable::{
     ConsumeOptions, DeadLetter, DeliverFrom, DeliveryInfo, MSG_ID_HEADER, PULL_EXPIRES, PULL_HEARTBEAT, PubAck,
     PublishFailure, RedeliveryWatch, Retention, Settlement, Storage, StreamSettings, no_stream_error, stall_delay,
 };
-use crate::protocol::{self, Outgoing, Received, SendOptions, Sent};
+use crate::protocol::{self, Outgoing, Received, SendOptions, Sent, TimeUnit};
+use serde_json::Value;
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull};
 use async_nats::jetstream::context::{PublishAckFuture, PublishErrorKind};
 use async_nats::jetstream::message::{AckKind, Acker};
@@ -17,6 +18,8 @@ use async_nats::jetstream::{self, stream};
 use futures::StreamExt;
 use futures::stream::FuturesOrdered;
 use std::collections::HashSet;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -40,19 +43,36 @@ fn connection_failed(what: &str, e: impl std::fmt::Display) -> Error {
 }
 
 /// What `stream add` made.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct StreamSummary {
     pub name: String,
     pub subjects: Vec<String>,
-    /// Seconds; 0: unlimited.
-    pub max_age_secs: f64,
+    /// Zero: unlimited.
+    pub max_age: Duration,
     pub replicas: usize,
     pub messages: u64,
     pub dead_letter_stream: Option<String>,
 }
 
+impl StreamSummary {
+    /// The host's shape: `{"name", "subjects", "max_age_secs" | "max_age_ms", "replicas",
+    /// "messages", "dead_letter_stream"}`, the duration in the host's unit.
+    pub fn to_json(&self, unit: TimeUnit) -> Value {
+        let (max_age, amount) = unit.member("max_age", self.max_age);
+        let mut v = serde_json::json!({
+            "name": self.name,
+            "subjects": self.subjects,
+            "replicas": self.replicas,
+            "messages": self.messages,
+            "dead_letter_stream": self.dead_letter_stream,
+        });
+        v[max_age] = amount;
+        v
+    }
+}
+
 /// What a sweep found (and removed, unless it was a dry run).
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct SweepReport {
     pub stream: String,
     /// Link objects uploaded for the stream's messages.
@@ -60,6 +80,24 @@ pub struct SweepReport {
     /// Those whose message is not in the stream and that are older than the grace period.
     pub orphans: Vec<super::store::objstore::LinkObject>,
     pub dry_run: bool,
+}
+
+impl SweepReport {
+    /// The host's shape: `{"stream", "checked", "orphans": [{"name", "url", "size", "msg_id",
+    /// "age_secs" | "age_ms"}], "dry_run"}`, ages in the host's unit.
+    pub fn to_json(&self, unit: TimeUnit) -> Value {
+        let orphans: Vec<Value> = self
+            .orphans
+            .iter()
+            .map(|o| {
+                let (age, amount) = unit.member("age", o.age);
+                let mut v = serde_json::json!({"name": o.name, "url": o.url, "size": o.size, "msg_id": o.msg_id});
+                v[age] = amount;
+                v
+            })
+            .collect();
+        serde_json::json!({"stream": self.stream, "checked": self.checked, "orphans": orphans, "dry_run": self.dry_run})
+    }
 }
 
 impl Client {
@@ -180,7 +218,7 @@ impl Client {
         Ok(StreamSummary {
             name: info.config.name,
             subjects: info.config.subjects,
-            max_age_secs: info.config.max_age.as_secs_f64(),
+            max_age: info.config.max_age,
             replicas: info.config.num_replicas,
             messages: info.state.messages,
             dead_letter_stream,
@@ -246,14 +284,20 @@ impl Client {
                 format!("cannot create consumer {durable:?} on {stream:?}: {e}"),
             )
         })?;
-        Ok(Consumer {
+        let batch = opts.batch;
+        let decoder = Decoder {
             client: self.clone(),
-            stream: stream.to_owned(),
             dead_letter_subject: opts.resolved_dead_letter_subject(stream),
             opts,
-            consumer,
             work_queue,
+        };
+        Ok(Consumer {
+            decoder: Arc::new(decoder),
+            stream: stream.to_owned(),
+            batch,
+            consumer,
             messages: None,
+            decoding: None,
             stalls: 0,
             watch: RedeliveryWatch::default(),
         })
@@ -331,14 +375,17 @@ impl Client {
 /// failed link download is nak'd for a later delivery, anything that can never decode goes to the
 /// dead-letter subject and is terminated. After a server restart or a reconnect it pulls again by
 /// itself.
+///
+/// `next` is cancel-safe: a call dropped while a delivery decodes (a timeout around it, a
+/// `select!`) leaves the decoding in the consumer, and the next call goes on with it.
 pub struct Consumer {
-    client: Client,
+    decoder: Arc<Decoder>,
     stream: String,
-    opts: ConsumeOptions,
-    dead_letter_subject: String,
+    batch: usize,
     consumer: PullConsumer,
-    work_queue: bool,
     messages: Option<pull::Stream>,
+    /// The delivery being decoded, kept across cancelled `next` calls.
+    decoding: Option<Decoding>,
     /// Pull streams that failed in a row, for the delay before the next.
     stalls: u32,
     watch: RedeliveryWatch,
@@ -352,7 +399,15 @@ impl Consumer {
     /// The next decoded delivery; None once the connection is drained.
     pub async fn next(&mut self) -> Option<Result<Delivery>> {
         loop {
-            if self.client.ensure_open().is_err() {
+            if let Some(decoding) = &mut self.decoding {
+                let delivery = decoding.await;
+                self.decoding = None;
+                match delivery {
+                    Some(delivery) => return Some(Ok(delivery)),
+                    None => continue,
+                }
+            }
+            if self.decoder.client.ensure_open().is_err() {
                 return None;
             }
             let messages = match &mut self.messages {
@@ -361,7 +416,7 @@ impl Consumer {
                     let pull = self
                         .consumer
                         .stream()
-                        .max_messages_per_batch(self.opts.batch)
+                        .max_messages_per_batch(self.batch)
                         .expires(PULL_EXPIRES)
                         .heartbeat(PULL_HEARTBEAT)
                         .messages()
@@ -378,9 +433,7 @@ impl Consumer {
             match messages.next().await {
                 Some(Ok(message)) => {
                     self.stalls = 0;
-                    if let Some(delivery) = self.decode(message).await {
-                        return Some(Ok(delivery));
-                    }
+                    self.decoding = self.start_decoding(message);
                 }
                 Some(Err(e)) if e.kind() == pull::MessagesErrorKind::MissingHeartbeat => {
                     tracing::debug!(stream = %self.stream, "missed heartbeat; pulling again");
@@ -398,7 +451,8 @@ impl Consumer {
         }
     }
 
-    /// Like [`next`](Self::next) with a time limit: Err(TIMEOUT) when nothing decodes in time.
+    /// Like [`next`](Self::next) with a time limit: Err(TIMEOUT) when nothing decodes in time
+    /// (a delivery still decoding then is handed out by the next call).
     pub async fn next_timeout(&mut self, timeout: Duration) -> Option<Result<Delivery>> {
         match tokio::time::timeout(timeout, self.next()).await {
             Ok(next) => next,
@@ -413,10 +467,9 @@ impl Consumer {
         tokio::time::sleep(stall_delay(self.stalls)).await;
     }
 
-    /// Decodes one message, telling the server it is in progress while links download. A
-    /// failure is settled here and gives None.
-    async fn decode(&mut self, message: jetstream::Message) -> Option<Delivery> {
-        let info = match message.info() {
+    /// Starts decoding one message (None: not a JetStream delivery, skipped).
+    fn start_decoding(&mut self, message: jetstream::Message) -> Option<Decoding> {
+        let mut info = match message.info() {
             Ok(i) => DeliveryInfo {
                 stream: i.stream.to_owned(),
                 consumer: i.consumer.to_owned(),
@@ -431,8 +484,26 @@ impl Consumer {
                 return None;
             }
         };
-        let mut info = info;
         self.watch.observe(&mut info);
+        Some(Box::pin(self.decoder.clone().decode(message, info)))
+    }
+}
+
+/// A message being decoded into a delivery (None: it failed and was settled).
+type Decoding = Pin<Box<dyn Future<Output = Option<Delivery>> + Send>>;
+
+/// What decoding a delivery needs, shared by the consumer and the decoding in flight.
+struct Decoder {
+    client: Client,
+    opts: ConsumeOptions,
+    dead_letter_subject: String,
+    work_queue: bool,
+}
+
+impl Decoder {
+    /// Decodes one message, telling the server it is in progress while links download. A
+    /// failure is settled here and gives None.
+    async fn decode(self: Arc<Self>, message: jetstream::Message, info: DeliveryInfo) -> Option<Delivery> {
         let (message, acker) = message.split();
         let receive = self.client.smartreceive(&message.payload);
         tokio::pin!(receive);

@@ -25,6 +25,15 @@ impl TimeUnit {
             serde_json::Number::from_f64(amount).map_or_else(|| Value::String(amount.to_string()), Value::Number);
         duration(name, &value, self)
     }
+
+    /// A duration handed to the host as a JSON member: `<name>_secs` or `<name>_ms`, the
+    /// amount in that unit (whole milliseconds).
+    pub fn member(self, name: &str, d: Duration) -> (String, Value) {
+        match self {
+            TimeUnit::Seconds => (format!("{name}_secs"), Value::from(d.as_secs_f64())),
+            TimeUnit::Millis => (format!("{name}_ms"), Value::from(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))),
+        }
+    }
 }
 
 /// Which kind of server `fileserver_url` points at.

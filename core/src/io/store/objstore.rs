@@ -30,7 +30,7 @@ pub struct ObjectStoreLink {
 }
 
 /// A link object as a sweep sees it.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct LinkObject {
     pub name: String,
     pub url: String,
