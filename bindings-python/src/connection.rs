@@ -4,7 +4,7 @@
 use crate::convert::{outgoing_list, to_json};
 use crate::durable;
 use crate::errors::{invalid, to_py};
-use crate::options::{connect_options, opt_timeout, send_options, timeout};
+use crate::options::{connect_options, opt_seconds, send_options, timeout};
 use crate::subscription::Subscription;
 use crate::{Out, none_out, received_out, runtime, sent_out};
 use natsbridge::error::{Error, ErrorCode};
@@ -313,7 +313,7 @@ impl Connection {
         dry_run: bool,
         min_age: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let min_age = opt_timeout(min_age)?;
+        let min_age = opt_seconds("min_age", min_age)?;
         runtime::future_into_py(py, durable::sweep(self.client.clone(), stream, min_age, dry_run))
     }
 
@@ -325,7 +325,7 @@ impl Connection {
         dry_run: bool,
         min_age: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let min_age = opt_timeout(min_age)?;
+        let min_age = opt_seconds("min_age", min_age)?;
         runtime::block_on(py, durable::sweep(self.client.clone(), stream, min_age, dry_run))?.into_pyobject(py)
     }
 }

@@ -4,7 +4,7 @@
 
 use crate::convert::{from_json, to_json};
 use crate::errors::{invalid, to_py};
-use crate::options::opt_timeout;
+use crate::options::{opt_seconds, opt_timeout};
 use crate::{Out, none_out, out, received_out, runtime};
 use natsbridge::error::ErrorCode;
 use natsbridge::io::{Client, DeliveryAck};
@@ -30,12 +30,18 @@ fn json_out(v: Value) -> Out {
     out(move |py| from_json(py, &v))
 }
 
-type ConsumerState = Arc<tokio::sync::Mutex<Option<natsbridge::io::Consumer>>>;
+/// Core's consumer (None once stopped or closed), and the signal that stops a pending `next`.
+struct ConsumerState {
+    consumer: tokio::sync::Mutex<Option<natsbridge::io::Consumer>>,
+    stopped: tokio::sync::watch::Sender<bool>,
+}
+
+type Shared = Arc<ConsumerState>;
 
 /// A durable pull consumer: decoded deliveries, each to be settled.
 #[pyclass(frozen, module = "natsbridge._natsbridge")]
 pub struct Consumer {
-    inner: ConsumerState,
+    inner: Shared,
 }
 
 /// One decoded delivery: `envelope` (as a subscription yields it), `info`, and its settlement.
@@ -54,12 +60,21 @@ fn delivery_out(d: natsbridge::io::Delivery) -> Out {
     })
 }
 
-async fn next_delivery(inner: ConsumerState, timeout: Option<Duration>) -> PyResult<Option<Out>> {
-    let mut guard = inner.lock().await;
+async fn next_delivery(inner: Shared, timeout: Option<Duration>) -> PyResult<Option<Out>> {
+    let mut stopped = inner.stopped.subscribe();
+    let mut guard = inner.consumer.lock().await;
     let Some(consumer) = guard.as_mut() else { return Ok(None) };
-    let item = match timeout {
-        Some(t) => consumer.next_timeout(t).await,
-        None => consumer.next().await,
+    let next = async {
+        match timeout {
+            Some(t) => consumer.next_timeout(t).await,
+            None => consumer.next().await,
+        }
+    };
+    // A stop interrupts the wait; a delivery being decoded then is not settled and comes back
+    // after ack_wait (at least once).
+    let item = tokio::select! {
+        item = next => item,
+        _ = stopped.wait_for(|s| *s) => None,
     };
     match item {
         None => {
@@ -68,6 +83,13 @@ async fn next_delivery(inner: ConsumerState, timeout: Option<Duration>) -> PyRes
         }
         Some(r) => r.map(|d| Some(delivery_out(d))).map_err(to_py),
     }
+}
+
+/// Drops core's consumer: its pull ends and the durable stays on the server, where a new
+/// consumer of the same name resumes. A pending `next` returns None.
+async fn stop(inner: Shared) {
+    inner.stopped.send_replace(true);
+    drop(inner.consumer.lock().await.take());
 }
 
 #[pymethods]
@@ -110,10 +132,27 @@ impl Consumer {
         let timeout = opt_timeout(timeout)?;
         runtime::block_on(py, next_delivery(self.inner.clone(), timeout))?.unwrap_or_else(none_out).into_pyobject(py)
     }
+
+    /// Stops pulling; a pending and every later `next` returns None. The durable consumer stays
+    /// on the server.
+    fn stop<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let inner = self.inner.clone();
+        runtime::future_into_py(py, async move {
+            stop(inner).await;
+            Ok(none_out())
+        })
+    }
+
+    fn stop_sync(&self, py: Python<'_>) -> PyResult<()> {
+        runtime::block_on(py, async {
+            stop(self.inner.clone()).await;
+            Ok(())
+        })
+    }
 }
 
 fn nak_delay(delay: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Duration>> {
-    opt_timeout(delay)
+    opt_seconds("delay", delay)
 }
 
 #[pymethods]
@@ -170,7 +209,7 @@ impl Delivery {
 
 pub(crate) async fn add_stream(client: Client, settings: StreamSettings) -> PyResult<Out> {
     let summary = client.add_stream(&settings).await.map_err(to_py)?;
-    Ok(json_out(serde_json::to_value(summary).expect("plain data")))
+    Ok(json_out(summary.to_json(TimeUnit::Seconds)))
 }
 
 pub(crate) async fn consume(
@@ -180,12 +219,16 @@ pub(crate) async fn consume(
     opts: ConsumeOptions,
 ) -> PyResult<Consumer> {
     let consumer = client.consume(&stream, &durable, opts).await.map_err(to_py)?;
-    Ok(Consumer { inner: Arc::new(tokio::sync::Mutex::new(Some(consumer))) })
+    let state = ConsumerState {
+        consumer: tokio::sync::Mutex::new(Some(consumer)),
+        stopped: tokio::sync::watch::Sender::new(false),
+    };
+    Ok(Consumer { inner: Arc::new(state) })
 }
 
 pub(crate) async fn sweep(client: Client, stream: String, min_age: Option<Duration>, dry_run: bool) -> PyResult<Out> {
     let report = client.sweep_links(&stream, min_age, dry_run).await.map_err(to_py)?;
-    Ok(json_out(serde_json::to_value(report).expect("plain data")))
+    Ok(json_out(report.to_json(TimeUnit::Seconds)))
 }
 
 pub(crate) fn stream_settings(name: &str, opts: Option<&Bound<'_, PyDict>>) -> PyResult<StreamSettings> {

@@ -98,13 +98,23 @@ pub fn receive_options(opts: Option<&Bound<'_, PyDict>>) -> PyResult<CallOptions
 
 /// A `timeout` argument in seconds (INVALID_ARGUMENT unless a number >= 0).
 pub fn timeout(value: &Bound<'_, PyAny>) -> PyResult<Duration> {
+    seconds("timeout", value)
+}
+
+/// A duration argument `name` in seconds (INVALID_ARGUMENT unless a number >= 0).
+pub fn seconds(name: &str, value: &Bound<'_, PyAny>) -> PyResult<Duration> {
     let Ok(seconds) = value.extract::<f64>() else {
-        return Err(invalid(format!("timeout needs a number of seconds, not {}", value.get_type().name()?)));
+        return Err(invalid(format!("{name} needs a number of seconds, not {}", value.get_type().name()?)));
     };
-    TimeUnit::Seconds.duration("timeout", seconds).map_err(to_py)
+    TimeUnit::Seconds.duration(name, seconds).map_err(to_py)
+}
+
+/// An optional duration argument `name` in seconds (None stays None).
+pub fn opt_seconds(name: &str, value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Duration>> {
+    value.filter(|v| !v.is_none()).map(|v| seconds(name, v)).transpose()
 }
 
 /// An optional `timeout` (None: wait as long as it takes).
 pub fn opt_timeout(value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Duration>> {
-    value.filter(|v| !v.is_none()).map(timeout).transpose()
+    opt_seconds("timeout", value)
 }

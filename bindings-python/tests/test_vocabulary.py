@@ -6,6 +6,8 @@ import inspect
 import re
 from pathlib import Path
 
+import pytest
+
 import natsbridge as nb
 from natsbridge import _natsbridge as native
 
@@ -42,6 +44,31 @@ def test_connect_documents_every_core_option_and_no_other():
     documented = documented_options(nb.connect.__doc__)
     assert documented - HOST_ONLY == set(nb.OPTION_NAMES), "connect() docstring vs core's OptionName"
     assert HOST_ONLY <= documented
+
+
+def test_add_stream_and_consume_document_exactly_core_options():
+    assert nb.STREAM_OPTION_NAMES == tuple(native.STREAM_OPTION_NAMES)
+    assert nb.CONSUME_OPTION_NAMES == tuple(native.CONSUME_OPTION_NAMES)
+    assert documented_options(nb.Connection.add_stream.__doc__) == set(nb.STREAM_OPTION_NAMES)
+    assert documented_options(nb.Connection.consume.__doc__) == set(nb.CONSUME_OPTION_NAMES)
+
+
+def test_add_stream_and_consume_accept_exactly_core_options(nats_url):
+    """Every name core lists is taken (with a valid value, durations in seconds); any other name
+    is INVALID_ARGUMENT."""
+    stream = {"subjects": ["pyvocab.>"], "storage": "memory", "replicas": 1, "max_age": 60,
+              "retention": "limits", "duplicate_window": 30, "dead_letter": True}
+    consume = {"ack_wait": 2.5, "max_deliver": 3, "backoff": [0.5, 1], "max_ack_pending": 10, "double_ack": True,
+               "nak_delay": 0.5, "dead_letter_subject": "pyvocab.dead", "filter_subject": "pyvocab.x", "batch": 5,
+               "deliver_from": "new"}
+    assert set(stream) == set(nb.STREAM_OPTION_NAMES) and set(consume) == set(nb.CONSUME_OPTION_NAMES)
+    with nb.connect_sync(nats_url, jetstream=True) as nc:
+        assert nc.add_stream_sync("PYVOCAB", **stream)["max_age_secs"] == 60
+        nc.consume_sync("PYVOCAB", "vocab", **consume).stop_sync()
+        with pytest.raises(nb.InvalidArgumentError, match="unknown stream option"):
+            nc.add_stream_sync("PYVOCAB", max_msgs=10)
+        with pytest.raises(nb.InvalidArgumentError, match="unknown consume option"):
+            nc.consume_sync("PYVOCAB", "vocab", ack_wait_ms=1000)
 
 
 def test_smartsend_takes_the_send_options():

@@ -353,8 +353,9 @@ class Delivery:
 
 
 class Consumer:
-    """A durable pull consumer: ``async for msg in consumer`` (or ``for msg in consumer``) yields
-    :class:`Delivery` objects. Deliveries that fail to decode are settled by the bridge (nak'd
+    """A durable pull consumer (:meth:`Connection.consume`): ``async for msg in consumer`` (or
+    ``for msg in consumer``) yields :class:`Delivery` objects until the connection closes or
+    :meth:`stop`. Deliveries that fail to decode are settled by the bridge (nak'd
     when a link download failed, dead-lettered and terminated when they can never decode) and
     not yielded."""
 
@@ -382,6 +383,16 @@ class Consumer:
     def next_sync(self, timeout: Optional[float] = None) -> Optional[Delivery]:
         d = self._native.next_sync(timeout)
         return None if d is None else Delivery(d, self._arrow)
+
+    async def stop(self) -> None:
+        """Stop pulling: iteration ends, and a pending or later :meth:`next` returns None (also
+        from another task or thread). The durable stays on the server: :meth:`Connection.consume`
+        with the same name resumes after what was acked; deliveries not yet settled come back
+        after ``ack_wait``."""
+        await self._native.stop()
+
+    def stop_sync(self) -> None:
+        self._native.stop_sync()
 
 
 class Connection:
@@ -459,13 +470,21 @@ class Connection:
         return self._native.reply_error_sync(request, _code(code), message)
 
     async def add_stream(self, name: str, **opts: Any) -> dict:
-        """Create (or update) a JetStream stream and its dead-letter stream ``<NAME>_DEAD_LETTER``.
+        """Create (or update) a JetStream stream and its dead-letter stream ``<NAME>_DEAD_LETTER``;
+        returns a summary: ``name``, ``subjects``, ``max_age_secs``, ``replicas``, ``messages``,
+        ``dead_letter_stream`` (None without one).
 
-        - ``subjects``: what it captures (default ``NAME.>``).
-        - ``storage``: ``"file"`` or ``"memory"``; ``replicas``: 1 to 5.
-        - ``max_age``: seconds (default the link objects' TTL, which it may not exceed).
-        - ``retention``: ``"limits"``, ``"workqueue"`` or ``"interest"``.
-        - ``duplicate_window``: seconds within which a retried publish is stored once.
+        Options are core's (:data:`STREAM_OPTION_NAMES`), durations in seconds; any other name
+        raises :class:`InvalidArgumentError`. Each line below names options, then says what they are:
+
+        - ``subjects``: the subjects it captures (default ``NAME.>``).
+        - ``storage``: ``"file"`` (default) or ``"memory"``.
+        - ``replicas``: 1 to 5.
+        - ``max_age``: seconds a message is kept (default the link objects' TTL, which it may not
+          exceed).
+        - ``retention``: ``"limits"`` (default), ``"workqueue"`` (a message leaves when acked, its
+          link objects too) or ``"interest"``.
+        - ``duplicate_window``: seconds within which a retried publish is stored once (default 120).
         - ``dead_letter``: also create the dead-letter stream (default True).
         """
         return await self._native.add_stream(name, _send_opts(**opts))
@@ -475,16 +494,24 @@ class Connection:
 
     async def consume(self, stream: str, durable: str, *, arrow: Optional[ArrowOut] = None,
                       **opts: Any) -> Consumer:
-        """A durable pull consumer on ``stream`` (created, or updated to these options).
+        """A durable pull consumer named ``durable`` on ``stream`` (created, or updated to these
+        options); a consumer opened again with the same name resumes after what was acked.
 
-        - ``ack_wait``: seconds before an unacknowledged delivery comes back (default 30).
-        - ``max_deliver``: deliveries at most (-1, the default: unlimited); ``backoff``: a list of
-          redelivery delays in seconds.
-        - ``max_ack_pending``: deliveries outstanding at most; ``double_ack``: ``ack`` waits for the
-          server's confirmation.
-        - ``nak_delay``: seconds before a delivery whose link download failed comes back (doubling).
-        - ``dead_letter_subject``: where what can never decode goes.
-        - ``filter_subject``, ``batch`` (messages per pull), ``deliver_from``: ``"all"`` or ``"new"``.
+        Options are core's (:data:`CONSUME_OPTION_NAMES`), durations in seconds; any other name
+        raises :class:`InvalidArgumentError`. Each line below names options, then says what they are:
+
+        - ``ack_wait``: seconds before an unsettled delivery comes back (default 30).
+        - ``max_deliver``: deliveries at most (-1, the default: unlimited).
+        - ``backoff``: a list of redelivery delays in seconds (server side), instead of ``ack_wait``.
+        - ``max_ack_pending``: deliveries outstanding at most (default the server's, 1,000).
+        - ``double_ack``: ``ack`` waits for the server's confirmation.
+        - ``nak_delay``: seconds before a delivery whose link download failed comes back
+          (doubling with each delivery; default 1).
+        - ``dead_letter_subject``: where what can never decode goes (default
+          ``natsbridge.dead_letter.<stream>``, kept by the stream ``<stream>_DEAD_LETTER``).
+        - ``filter_subject``: only messages on this subject.
+        - ``batch``: messages per pull request (default 100).
+        - ``deliver_from``: a new durable starts from ``"all"`` (default) or only ``"new"`` messages.
         """
         return Consumer(await self._native.consume(stream, durable, _send_opts(**opts)), arrow or self._arrow)
 
@@ -595,7 +622,9 @@ def connect(servers: Union[str, Sequence[str], None] = None, *, arrow: ArrowOut 
     - ``max_download_bytes``: larger link payloads are refused.
     - ``sender_name``, ``sender_id``: the envelopes' sender (sender_id: a UUID unless given).
     - ``jetstream``: ``smartsend`` publishes to the JetStream stream capturing the subject and
-      waits for its acknowledgement (at-least-once).
+      waits for its acknowledgement (at-least-once); the envelope it returns then has
+      ``"pub_ack": {"stream", "sequence", "duplicate"}`` (without ``jetstream`` it has no
+      ``pub_ack`` key). A subject no stream captures raises :class:`InvalidArgumentError`.
     - ``transfer_progress``: ``callable(nbytes)``, told each chunk of every link upload and
       download, from a runtime thread (keep it quick).
     - ``fileserver_upload_handler``: ``(fileserver_url, dataname, data) -> {"url": ...}`` takes
