@@ -346,7 +346,8 @@ void natsbridge_subscription_free(natsbridge_subscription *subscription);
 // (`natsbridge_stream_option_names()` lists them): `subjects` (an array, or comma-separated
 // text; default `["<name>.>"]`), `storage` ("file" | "memory"), `replicas` (1–5), `max_age_ms`
 // (default and limit: the link TTL, `object_store_ttl_ms`), `retention` ("limits" | "workqueue"
-// | "interest"), `duplicate_window_ms` (default 120000), `dead_letter` (true/false). An unknown
+// | "interest"), `duplicate_window_ms` (default 120000, or max_age when shorter; longer than
+// max_age: INVALID_ARGUMENT), `dead_letter` (true/false). An unknown
 // key, a duration without `_ms`, a bad value or stream name, or a `max_age_ms` longer than the
 // link TTL: INVALID_ARGUMENT; the server refusing: NATS_CONNECTION_FAILED.
 //

@@ -27,16 +27,16 @@ fn link_ttl(config: &Config) -> Option<Duration> {
 }
 
 /// A stream as @nats-io/jetstream's `StreamConfig` takes it (durations in nanoseconds).
-fn stream_config(s: &StreamSettings, max_age: Duration) -> Value {
-    serde_json::json!({
+fn stream_config(s: &StreamSettings, max_age: Duration) -> Result<Value, Error> {
+    Ok(serde_json::json!({
         "name": s.name,
         "subjects": s.resolved_subjects(),
         "storage": <&str>::from(s.storage),
         "num_replicas": s.replicas,
         "max_age": nanos(max_age),
         "retention": <&str>::from(s.retention),
-        "duplicate_window": nanos(s.duplicate_window),
-    })
+        "duplicate_window": nanos(s.resolved_duplicate_window(max_age)?),
+    }))
 }
 
 /// `stream add NAME`: the stream's settings (core's stream option names, camelCase or snake_case,
@@ -47,10 +47,10 @@ pub fn stream_configs(config: &Config, name: &JsValue, options: &JsValue) -> JsR
     let configs = || -> Result<(Value, Value), Error> {
         let name = name.as_string().ok_or_else(|| Error::invalid_argument("a stream name is a string"))?;
         let settings = StreamSettings::from_json(&name, &self::options(options)?, TimeUnit::Millis)?;
-        let main = stream_config(&settings, settings.resolved_max_age(link_ttl(config))?);
+        let main = stream_config(&settings, settings.resolved_max_age(link_ttl(config))?)?;
         let dead = if settings.dead_letter {
             let dead = settings.dead_letter_settings();
-            stream_config(&dead, dead.max_age.unwrap_or_default())
+            stream_config(&dead, dead.max_age.unwrap_or_default())?
         } else {
             Value::Null
         };

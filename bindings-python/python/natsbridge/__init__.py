@@ -484,7 +484,8 @@ class Connection:
           exceed).
         - ``retention``: ``"limits"`` (default), ``"workqueue"`` (a message leaves when acked, its
           link objects too) or ``"interest"``.
-        - ``duplicate_window``: seconds within which a retried publish is stored once (default 120).
+        - ``duplicate_window``: seconds within which a retried publish is stored once (default 120,
+          or ``max_age`` when shorter; longer than ``max_age`` raises :class:`InvalidArgumentError`).
         - ``dead_letter``: also create the dead-letter stream (default True).
         """
         return await self._native.add_stream(name, _send_opts(**opts))

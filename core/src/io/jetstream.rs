@@ -240,7 +240,7 @@ impl Client {
                 Retention::WorkQueue => stream::RetentionPolicy::WorkQueue,
                 Retention::Interest => stream::RetentionPolicy::Interest,
             },
-            duplicate_window: s.duplicate_window,
+            duplicate_window: s.resolved_duplicate_window(max_age)?,
             ..Default::default()
         };
         self.inner

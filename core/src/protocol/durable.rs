@@ -255,11 +255,15 @@ pub struct StreamSettings {
     /// None: the link store's TTL, so no message outlives its links.
     pub max_age: Option<Duration>,
     pub retention: Retention,
-    /// Publishes retried with the same msg_id inside this window are stored once.
-    pub duplicate_window: Duration,
+    /// Publishes retried with the same msg_id inside this window are stored once. None: two
+    /// minutes, or max_age when that is shorter (as nats-server defaults it).
+    pub duplicate_window: Option<Duration>,
     /// Also create the stream that keeps this stream's dead letters.
     pub dead_letter: bool,
 }
+
+/// nats-server's duplicate window when none is given.
+const DEFAULT_DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
 
 impl StreamSettings {
     pub fn new(name: &str) -> StreamSettings {
@@ -270,7 +274,7 @@ impl StreamSettings {
             replicas: 1,
             max_age: None,
             retention: Retention::Limits,
-            duplicate_window: Duration::from_secs(120),
+            duplicate_window: None,
             dead_letter: true,
         }
     }
@@ -307,7 +311,7 @@ impl StreamSettings {
                 self.retention =
                     text(name, v)?.parse().map_err(|_| bad(name, v, "\"limits\", \"workqueue\" or \"interest\""))?
             }
-            DuplicateWindow => self.duplicate_window = duration(name, v, unit)?,
+            DuplicateWindow => self.duplicate_window = Some(duration(name, v, unit)?),
             DeadLetter => self.dead_letter = flag(name, v)?,
         }
         Ok(())
@@ -342,6 +346,20 @@ impl StreamSettings {
                 ttl
             ))),
             (Some(age), _) => Ok(age),
+        }
+    }
+
+    /// The duplicate window to create the stream with (`max_age` resolved, zero: unlimited).
+    /// INVALID_ARGUMENT for a window longer than max_age, which the server refuses.
+    pub fn resolved_duplicate_window(&self, max_age: Duration) -> Result<Duration> {
+        let limited = |d: Duration| if max_age.is_zero() { d } else { d.min(max_age) };
+        match self.duplicate_window {
+            None => Ok(limited(DEFAULT_DUPLICATE_WINDOW)),
+            Some(w) if limited(w) < w => Err(Error::invalid_argument(format!(
+                "stream {:?}: duplicate_window {w:?} is longer than max_age {max_age:?}: give duplicate_window <= max_age",
+                self.name
+            ))),
+            Some(w) => Ok(w),
         }
     }
 
@@ -624,6 +642,22 @@ mod tests {
         long.max_age = Some(Duration::from_secs(61));
         assert_eq!(long.resolved_max_age(ttl).unwrap_err().code, ErrorCode::InvalidArgument);
         assert_eq!(long.resolved_max_age(None).unwrap(), Duration::from_secs(61));
+    }
+
+    #[test]
+    fn the_duplicate_window_fits_in_max_age() {
+        let secs = Duration::from_secs;
+        let mut s = StreamSettings::new("S");
+        assert_eq!(s.resolved_duplicate_window(Duration::ZERO).unwrap(), secs(120));
+        assert_eq!(s.resolved_duplicate_window(secs(3600)).unwrap(), secs(120));
+        assert_eq!(s.resolved_duplicate_window(secs(30)).unwrap(), secs(30), "defaulted down to max_age");
+        s.duplicate_window = Some(secs(10));
+        assert_eq!(s.resolved_duplicate_window(secs(30)).unwrap(), secs(10));
+        s.duplicate_window = Some(secs(60));
+        let e = s.resolved_duplicate_window(secs(30)).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidArgument);
+        assert!(e.message.contains("duplicate_window"), "{e}");
+        assert_eq!(s.resolved_duplicate_window(Duration::ZERO).unwrap(), secs(60));
     }
 
     #[test]
