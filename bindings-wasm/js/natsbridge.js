@@ -322,13 +322,14 @@ export class Connection {
    * how long to wait before the same msg_id is published again, or what the send's error is. */
   async #publishDurable({ subject, json, msgId }) {
     const env = JSON.parse(json);
+    const started = Date.now();
     for (let attempt = 1; ; attempt++) {
       let ack;
       try {
         ack = await this.#jetstream.publish(subject, json, { msgID: msgId });
       } catch (e) {
         const open = !this.nc.isClosed() && !this.nc.isDraining();
-        await sleep(core.publishRetry(this.#cfg, subject, env.correlation_id, attempt, publishFact(e), open));
+        await sleep(core.publishRetry(this.#cfg, subject, env.correlation_id, attempt, Date.now() - started, publishFact(e), open));
         continue;
       }
       env.pub_ack = core.pubAck(ack.stream, ack.seq, ack.duplicate);

@@ -299,11 +299,11 @@ export function pubAck(stream: string, sequence: number, duplicate: boolean): an
 /**
  * A failed durable publish attempt: `fact` is what nats.js reported — `{timeout: message}`,
  * `{noResponders: message}`, `{api: err_code, message}`, `{maxPayload: message}`, `{closed:
- * message}` or `{network: message}`. Returns the ms to wait before publishing again with the same
+ * message}` or `{network: message}`; `elapsed_ms` since the first attempt began. Returns the ms to wait before publishing again with the same
  * msg_id, or throws the send's error (the failure cannot pass, the retries are spent, or the
  * connection is closed). As core's `Client::confirm_durable`.
  */
-export function publishRetry(config: Config, subject: string, correlation_id: string, attempt: number, fact: any, open: boolean): number;
+export function publishRetry(config: Config, subject: string, correlation_id: string, attempt: number, elapsed_ms: number, fact: any, open: boolean): number;
 
 /**
  * Every per-message option by its canonical name.
@@ -382,7 +382,7 @@ export interface InitOutput {
     readonly noSuchStream: (a: number, b: number, c: number, d: number) => any;
     readonly optionNames: () => [number, number];
     readonly pubAck: (a: number, b: number, c: number, d: number) => any;
-    readonly publishRetry: (a: number, b: number, c: number, d: number, e: number, f: number, g: any, h: number) => [number, number, number];
+    readonly publishRetry: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: any, i: number) => [number, number, number];
     readonly receiving_correlationId: (a: number) => [number, number];
     readonly receiving_envelopeJson: (a: number) => [number, number];
     readonly receiving_errorReply: (a: number) => any;

@@ -1237,24 +1237,26 @@ export function pubAck(stream, sequence, duplicate) {
 /**
  * A failed durable publish attempt: `fact` is what nats.js reported — `{timeout: message}`,
  * `{noResponders: message}`, `{api: err_code, message}`, `{maxPayload: message}`, `{closed:
- * message}` or `{network: message}`. Returns the ms to wait before publishing again with the same
+ * message}` or `{network: message}`; `elapsed_ms` since the first attempt began. Returns the ms to wait before publishing again with the same
  * msg_id, or throws the send's error (the failure cannot pass, the retries are spent, or the
  * connection is closed). As core's `Client::confirm_durable`.
  * @param {Config} config
  * @param {string} subject
  * @param {string} correlation_id
  * @param {number} attempt
+ * @param {number} elapsed_ms
  * @param {any} fact
  * @param {boolean} open
  * @returns {number}
  */
-export function publishRetry(config, subject, correlation_id, attempt, fact, open) {
+export function publishRetry(config, subject, correlation_id, attempt, elapsed_ms, fact, open) {
     _assertClass(config, Config);
     if ((config).__wbg_inst !== undefined && (config).__wbg_inst !== __wbg_instance_id) {
         throw new Error('Invalid stale object from previous Wasm instance');
     }
     const val3 = +attempt;
-    const val4 = +open;
+    const val4 = +elapsed_ms;
+    const val5 = +open;
     let ptr0, len0, ptr1, len1;
     try {
         ptr0 = passStringToWasm0(subject, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
@@ -1268,7 +1270,7 @@ export function publishRetry(config, subject, correlation_id, attempt, fact, ope
     }
     let ret;
     __wbg_call_guard();
-    ret = wasm.publishRetry(config.__wbg_ptr, ptr0, len0, ptr1, len1, val3, fact, val4);
+    ret = wasm.publishRetry(config.__wbg_ptr, ptr0, len0, ptr1, len1, val3, val4, fact, val5);
     if (ret[2]) {
         throw takeFromExternrefTable0(ret[1]);
     }

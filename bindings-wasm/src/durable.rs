@@ -113,7 +113,7 @@ const JS_STREAM_NOT_FOUND: f64 = 10059.0;
 
 /// A failed durable publish attempt: `fact` is what nats.js reported — `{timeout: message}`,
 /// `{noResponders: message}`, `{api: err_code, message}`, `{maxPayload: message}`, `{closed:
-/// message}` or `{network: message}`. Returns the ms to wait before publishing again with the same
+/// message}` or `{network: message}`; `elapsed_ms` since the first attempt began. Returns the ms to wait before publishing again with the same
 /// msg_id, or throws the send's error (the failure cannot pass, the retries are spent, or the
 /// connection is closed). As core's `Client::confirm_durable`.
 #[wasm_bindgen(js_name = publishRetry)]
@@ -122,6 +122,7 @@ pub fn publish_retry(
     subject: &str,
     correlation_id: &str,
     attempt: u32,
+    elapsed_ms: f64,
     fact: &JsValue,
     open: bool,
 ) -> JsResult<f64> {
@@ -146,7 +147,8 @@ pub fn publish_retry(
     } else {
         (PublishFailure::Other, message("network").unwrap_or_else(|| format!("the driver reported {fact:?}")))
     };
-    kind.retry_after(attempt, &config.settings.retry, open, subject, &detail)
+    let elapsed = Duration::try_from_secs_f64(elapsed_ms / 1000.0).unwrap_or_default();
+    kind.retry_after(attempt, elapsed, &config.settings.retry, open, subject, &detail)
         .map(millis)
         .map_err(|e| to_js(e.with_correlation_id(correlation_id)))
 }

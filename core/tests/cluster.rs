@@ -4,7 +4,7 @@
 
 use natsbridge::io::{Client, ConnectOptions, Outgoing, SendOptions};
 use natsbridge::protocol::durable::{ConsumeOptions, StreamSettings};
-use natsbridge::protocol::{Data, PayloadType, RetryPolicy, TimeUnit};
+use natsbridge::protocol::{Data, PayloadType, TimeUnit};
 use natsbridge_servers::NatsCluster;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -17,10 +17,8 @@ async fn client(urls: Vec<String>, replicas: usize) -> Client {
     opts.settings.jetstream = true;
     opts.settings.object_store_replicas = replicas;
     opts.settings.reconnect_time_wait = Duration::from_millis(100);
-    // A stream leader's election takes 5–7 s, and meanwhile a publish is answered "no
-    // responders" at once: the default budget (5 retries, about 3 s) is too short for it.
-    opts.settings.retry =
-        RetryPolicy { retries: 12, base_delay: Duration::from_millis(200), max_delay: Duration::from_secs(2) };
+    // The default retry policy: a durable publish waits out a stream leader's election by itself
+    // (PUBLISH_FAILOVER).
     Client::connect(opts).await.unwrap()
 }
 

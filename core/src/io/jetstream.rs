@@ -176,6 +176,7 @@ impl Client {
         first: Result<PublishAckFuture, PublishFailure>,
     ) -> Result<PubAck> {
         let cid = &sent.envelope.correlation_id;
+        let started = tokio::time::Instant::now();
         let mut attempt = 1;
         let mut result = match first {
             Ok(ack) => ack.await.map_err(|e| failure(e.kind())),
@@ -190,7 +191,7 @@ impl Client {
             };
             let open = self.ensure_open().is_ok();
             let delay = failed
-                .retry_after(attempt, &self.inner.rules.retry, open, subject, "")
+                .retry_after(attempt, started.elapsed(), &self.inner.rules.retry, open, subject, "")
                 .map_err(|e| e.with_correlation_id(cid))?;
             tracing::debug!(correlation_id = %cid, attempt, failure = ?failed, "durable publish retried");
             tokio::time::sleep(delay).await;

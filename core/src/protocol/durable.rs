@@ -85,13 +85,21 @@ pub enum PublishFailure {
     Other,
 }
 
+/// How long a durable publish keeps retrying failures that may pass, counted from its first
+/// attempt, even past the connection's `max_retries`: long enough for a stream leader's
+/// election (5–7 s on a 3-node cluster, during which publishes get "no responders" at once) or
+/// a server restart.
+pub const PUBLISH_FAILOVER: Duration = Duration::from_secs(15);
+
 impl PublishFailure {
-    /// After failed attempt `attempt` (1-based): the delay before publishing again with the same
-    /// msg_id, or the send's error when the failure cannot pass, the connection's retries are
-    /// spent or the connection is closed.
+    /// After failed attempt `attempt` (1-based), `elapsed` after the first began: the delay
+    /// before publishing again with the same msg_id, or the send's error when the failure cannot
+    /// pass, the connection is closed, or both the connection's retries and [`PUBLISH_FAILOVER`]
+    /// are spent.
     pub fn retry_after(
         self,
         attempt: u32,
+        elapsed: Duration,
         retry: &super::RetryPolicy,
         open: bool,
         subject: &str,
@@ -99,8 +107,9 @@ impl PublishFailure {
     ) -> Result<Duration> {
         use PublishFailure::*;
         let may_pass = matches!(self, TimedOut | BrokenPipe | Other | StreamNotFound | MaxAckPending);
-        if may_pass && attempt <= retry.retries && open {
-            return Ok(retry.delay_after(attempt));
+        let delay = retry.delay_after(attempt);
+        if may_pass && open && (attempt <= retry.retries || elapsed + delay <= PUBLISH_FAILOVER) {
+            return Ok(delay);
         }
         let code = match self {
             TimedOut => ErrorCode::Timeout,
@@ -109,7 +118,9 @@ impl PublishFailure {
         };
         Err(Error::new(
             code,
-            format!("durable publish to {subject:?} failed after {attempt} attempt(s): {self:?}: {detail}"),
+            format!(
+                "durable publish to {subject:?} failed after {attempt} attempt(s) in {elapsed:.1?}: {self:?}: {detail}"
+            ),
         ))
     }
 }
@@ -692,20 +703,24 @@ mod tests {
     #[test]
     fn publishes_that_may_pass_are_retried_with_growing_delays_until_the_budget_is_spent() {
         let retry = super::super::RetryPolicy::default();
-        let delay = PublishFailure::TimedOut.retry_after(1, &retry, true, "s", "").unwrap();
-        assert_eq!(delay, Duration::from_millis(100));
-        assert_eq!(
-            PublishFailure::StreamNotFound.retry_after(3, &retry, true, "s", "").unwrap(),
-            Duration::from_millis(400)
-        );
-        let spent = PublishFailure::TimedOut.retry_after(6, &retry, true, "s", "").unwrap_err();
+        let ms = Duration::from_millis;
+        let delay = PublishFailure::TimedOut.retry_after(1, ms(0), &retry, true, "s", "").unwrap();
+        assert_eq!(delay, ms(100));
+        assert_eq!(PublishFailure::StreamNotFound.retry_after(3, ms(500), &retry, true, "s", "").unwrap(), ms(400));
+        // Past max_retries, a stream leader's election is still waited out...
+        assert_eq!(PublishFailure::StreamNotFound.retry_after(9, ms(6000), &retry, true, "s", "").unwrap(), ms(5000));
+        // ...until PUBLISH_FAILOVER is spent.
+        let spent = PublishFailure::TimedOut.retry_after(6, ms(12_000), &retry, true, "s", "").unwrap_err();
         assert_eq!(spent.code, ErrorCode::Timeout);
-        let closed = PublishFailure::BrokenPipe.retry_after(1, &retry, false, "s", "").unwrap_err();
+        assert!(spent.message.contains("6 attempt(s)"), "{spent}");
+        let no_retries = super::super::RetryPolicy { retries: 0, ..retry };
+        assert!(PublishFailure::TimedOut.retry_after(1, ms(0), &no_retries, true, "s", "").is_ok());
+        let closed = PublishFailure::BrokenPipe.retry_after(1, ms(0), &retry, false, "s", "").unwrap_err();
         assert_eq!(closed.code, ErrorCode::NatsConnectionFailed);
-        let too_big = PublishFailure::MaxPayloadExceeded.retry_after(1, &retry, true, "s", "").unwrap_err();
+        let too_big = PublishFailure::MaxPayloadExceeded.retry_after(1, ms(0), &retry, true, "s", "").unwrap_err();
         assert_eq!(too_big.code, ErrorCode::PayloadTooLarge);
         assert_eq!(
-            PublishFailure::WrongLastSequence.retry_after(1, &retry, true, "s", "").unwrap_err().code,
+            PublishFailure::WrongLastSequence.retry_after(1, ms(0), &retry, true, "s", "").unwrap_err().code,
             ErrorCode::NatsConnectionFailed
         );
         assert_eq!(
