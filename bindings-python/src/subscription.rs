@@ -8,7 +8,14 @@ use pyo3::prelude::*;
 use std::sync::Arc;
 use std::time::Duration;
 
-type SubState = Arc<tokio::sync::Mutex<Option<natsbridge::io::Subscription>>>;
+/// Core's subscription (None once closed), and the signal that ends a waiting `next` so an
+/// unsubscribe need not wait for one more message.
+struct State {
+    sub: tokio::sync::Mutex<Option<natsbridge::io::Subscription>>,
+    closing: tokio::sync::watch::Sender<bool>,
+}
+
+type SubState = Arc<State>;
 
 /// Decoded envelopes from one subscription, in arrival order. A message that fails to decode
 /// raises its error; the subscription goes on.
@@ -19,17 +26,25 @@ pub struct Subscription {
 
 impl Subscription {
     pub fn new(sub: natsbridge::io::Subscription) -> Subscription {
-        Subscription { inner: Arc::new(tokio::sync::Mutex::new(Some(sub))) }
+        let state = State { sub: tokio::sync::Mutex::new(Some(sub)), closing: tokio::sync::watch::Sender::new(false) };
+        Subscription { inner: Arc::new(state) }
     }
 }
 
 /// The next envelope; `Ok(None)` when the subscription is closed.
 async fn next_message(inner: SubState, timeout: Option<Duration>) -> PyResult<Option<Out>> {
-    let mut guard = inner.lock().await;
+    let mut closing = inner.closing.subscribe();
+    let mut guard = inner.sub.lock().await;
     let Some(sub) = guard.as_mut() else { return Ok(None) };
-    let item = match timeout {
-        Some(t) => sub.next_timeout(t).await,
-        None => sub.next().await,
+    let next = async {
+        match timeout {
+            Some(t) => sub.next_timeout(t).await,
+            None => sub.next().await,
+        }
+    };
+    let item = tokio::select! {
+        item = next => item,
+        _ = closing.wait_for(|c| *c) => return Ok(None),
     };
     match item {
         None => {
@@ -41,7 +56,8 @@ async fn next_message(inner: SubState, timeout: Option<Duration>) -> PyResult<Op
 }
 
 async fn unsubscribe(inner: SubState) -> PyResult<()> {
-    let sub = inner.lock().await.take();
+    inner.closing.send_replace(true);
+    let sub = inner.sub.lock().await.take();
     match sub {
         Some(s) => s.unsubscribe().await.map_err(to_py),
         None => Ok(()),

@@ -2,6 +2,8 @@
 
 import asyncio
 import json
+import threading
+import time
 import uuid
 
 import pytest
@@ -336,6 +338,28 @@ def test_sync_twins(nats_url):
         assert next(iter(sub))["payloads"] == [("c", "iter", "text")]
         sub.unsubscribe_sync()
         assert sub.next_sync(timeout=1) is None
+
+
+def test_unsubscribe_ends_a_pending_wait(nats_url):
+    """A `next` waiting without a timeout does not hold up `unsubscribe`: it returns None."""
+    async def main():
+        async with await nb.connect(nats_url) as nc:
+            sub = await nc.subscribe(subject())
+            task = asyncio.create_task(sub.next())
+            await asyncio.sleep(0.2)  # the wait is under way
+            await asyncio.wait_for(sub.unsubscribe(), 2)
+            assert await asyncio.wait_for(task, 2) is None
+
+        with nb.connect_sync(nats_url) as nc:
+            sub = nc.subscribe_sync(subject())
+            done = []
+            waiter = threading.Thread(target=lambda: done.append(sub.next_sync()))
+            waiter.start()
+            time.sleep(0.2)  # next_sync blocks without the GIL
+            sub.unsubscribe_sync()
+            waiter.join(2)
+            assert done == [None]
+    run(main())
 
 
 def test_one_call_style_with_link(nats_url):
