@@ -270,3 +270,27 @@ async fn a_delivery_still_decoding_when_next_times_out_comes_with_the_next_call(
     assert_eq!(delivery.info.delivered, 1, "the same delivery, not a redelivery after ack_wait");
     delivery.ack.ack().await.unwrap();
 }
+
+/// Request/reply stays on core NATS in JetStream mode: a reply goes to the requester's inbox,
+/// which no stream captures (it was INVALID_ARGUMENT, "no JetStream stream captures _INBOX...").
+#[tokio::test(flavor = "multi_thread")]
+async fn a_jetstream_client_replies_on_core_nats() {
+    use natsbridge::io::ReplyTo;
+    let server = NatsServer::start();
+    let responder = client(&server, true).await;
+    let mut service = responder.subscribe("svc.echo", None).await.unwrap();
+    let serving = tokio::spawn(async move {
+        let req = service.next().await.unwrap().unwrap();
+        let echo = req.payloads[0].data.clone();
+        let sent = responder
+            .reply(&ReplyTo::of(&req), vec![Outgoing::new("echo", echo, PayloadType::Text)], &SendOptions::default())
+            .await
+            .unwrap();
+        assert!(sent.pub_ack.is_none(), "a core-NATS publish");
+        responder.flush().await.unwrap(); // before the client is dropped
+    });
+    let requester = client(&server, true).await;
+    let reply = requester.request("svc.echo", text("ping"), &SendOptions::default(), Duration::from_secs(3)).await;
+    serving.await.unwrap();
+    assert_eq!(reply.unwrap().payloads[0].data, Data::Text("ping".into()));
+}

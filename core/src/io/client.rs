@@ -350,9 +350,13 @@ impl Client {
     /// Replies to a received request: to its reply_to (else its NATS reply subject), with its
     /// correlation id, reply_to_msg_id = its msg_id, msg_purpose ACK unless set, and receiver
     /// fields naming its sender.
+    /// Always on core NATS, also in JetStream mode: a reply goes to the requester's inbox, which
+    /// no stream captures.
     pub async fn reply(&self, to: &ReplyTo, payloads: Vec<Outgoing>, opts: &SendOptions) -> Result<Sent> {
         let subject = to.subject()?;
-        self.smartsend(subject, payloads, &to.options(opts)).await
+        let sent = self.build(subject, payloads, &to.options(opts)).await?;
+        self.publish(subject, &sent, None).await?;
+        Ok(sent)
     }
 
     /// Replies with a NACK carrying `error` as `{code, message, details}`.
