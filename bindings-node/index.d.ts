@@ -72,9 +72,19 @@ interface Header {
   error?: { code: string; message: string; details: unknown }
 }
 
+/** What the stream said to a durable publish (`duplicate`: it already held this msg_id, so the
+ * message is stored once). */
+export interface PubAck {
+  stream: string
+  sequence: number
+  duplicate: boolean
+}
+
 /** The envelope as sent (`payloads` as on the wire). */
 export interface SentEnvelope extends Header {
   payloads: WirePayload[]
+  /** JetStream mode (`jetstream: true`) only: the stream's acknowledgement. Not on the wire. */
+  pub_ack?: PubAck
 }
 
 /** A decoded message. */
@@ -191,7 +201,8 @@ export interface ConnectOptions {
   objectStoreTtl?: number
   /** Replicas of the object store bucket when it is created (3 on a cluster). */
   objectStoreReplicas?: number
-  /** smartsend publishes to the JetStream stream capturing the subject and awaits its PubAck. */
+  /** smartsend publishes to the JetStream stream capturing the subject and awaits its PubAck
+   * (`env.pub_ack`); a subject no stream captures is INVALID_ARGUMENT. */
   jetstream?: boolean
   /** Plik one-shot uploads: the first download consumes the file. */
   plikOneshot?: boolean
@@ -213,6 +224,90 @@ export interface ConnectOptions {
    * serves URLs under the origin of `fileserverUrl` and `allowedOrigins`. */
   fileserverUploadHandler?: UploadHandler
   fileserverDownloadHandler?: DownloadHandler
+}
+
+/** `addStream` settings: core's stream option names (`STREAM_OPTION_NAMES`) in camelCase,
+ * durations in milliseconds (spec/PROTOCOL.md §12.2). */
+export interface StreamOptions {
+  /** Default `<name>.>`. An array, or one comma-separated string. */
+  subjects?: string | string[]
+  storage?: 'file' | 'memory'
+  /** 1 to 5. */
+  replicas?: number
+  /** Milliseconds; default, and at most, the link store's TTL (no message outlives its links). */
+  maxAge?: number
+  retention?: 'limits' | 'workqueue' | 'interest'
+  /** Milliseconds within which a publish retried with the same msg_id is stored once (default
+   * 120000, or maxAge when shorter; longer than maxAge is INVALID_ARGUMENT). */
+  duplicateWindow?: number
+  /** Also create `<name>_DEAD_LETTER`, capturing `natsbridge.dead_letter.<name>` (default true). */
+  deadLetter?: boolean
+}
+
+/** What `addStream` made (core's summary, core's names). */
+export interface StreamSummary {
+  name: string
+  subjects: string[]
+  /** Milliseconds; 0: unlimited. */
+  max_age_ms: number
+  replicas: number
+  messages: number
+  dead_letter_stream: string | null
+}
+
+/** `consume` settings: core's consume option names (`CONSUME_OPTION_NAMES`) in camelCase,
+ * durations in milliseconds (spec/PROTOCOL.md §12.3); and the host's `arrow`. */
+export interface ConsumeOptions {
+  /** Milliseconds the server waits for a settlement before delivering again (default 30000). */
+  ackWait?: number
+  /** -1 (default): unlimited. */
+  maxDeliver?: number
+  /** Milliseconds: server-side redelivery delays. */
+  backoff?: number[]
+  maxAckPending?: number
+  /** `ack()` waits for the server's confirmation. */
+  doubleAck?: boolean
+  /** Milliseconds: the nak delay after a failed link download, doubling per delivery (default 1000). */
+  nakDelay?: number
+  /** Default `natsbridge.dead_letter.<stream>`. */
+  deadLetterSubject?: string
+  filterSubject?: string
+  /** Messages per pull (default 100). */
+  batch?: number
+  deliverFrom?: 'all' | 'new'
+  /** How received arrowtables are given (default: the connection's). */
+  arrow?: ArrowOut
+}
+
+/** Where a delivery came from (core's `DeliveryInfo`, core's names as on the envelope).
+ * `delivered` is 1 on the first delivery; `replayed`: delivered again after a server restart lost
+ * its count (then `delivered` says 1); `redelivered` covers both. */
+export interface DeliveryInfo {
+  stream: string
+  consumer: string
+  stream_sequence: number
+  consumer_sequence: number
+  delivered: number
+  pending: number
+  replayed: boolean
+  redelivered: boolean
+}
+
+export interface SweepOptions {
+  /** Only list what would be removed (default true). */
+  dryRun?: boolean
+  /** Milliseconds; default the stream's duplicate window. */
+  minAge?: number
+}
+
+/** What a sweep found (and removed, unless it was a dry run). */
+export interface SweepReport {
+  stream: string
+  /** Link objects uploaded for the stream's messages. */
+  checked: number
+  /** Those whose message is not in the stream and that are older than `minAge`. */
+  orphans: Array<{ name: string; url: string; size: number; msg_id: string; age_ms: number }>
+  dry_run: boolean
 }
 
 export declare function smartsend(
@@ -249,6 +344,13 @@ export declare class Connection {
   request(subject: string, data: Payload[], opts?: SendOptions & { timeout?: number; arrow?: ArrowOut }): Promise<Envelope>
   reply(request: Envelope, data: Payload[], opts?: SendOptions): Promise<[env: SentEnvelope, msgJson: string]>
   replyError(request: Envelope, code: ErrorCode, message: string): Promise<[env: SentEnvelope, msgJson: string]>
+  /** Creates (or updates) a JetStream stream and its dead-letter stream. */
+  addStream(name: string, opts?: StreamOptions): Promise<StreamSummary>
+  /** A durable pull consumer (created, or updated to these options) on an existing stream. */
+  consume(stream: string, durable: string, opts?: ConsumeOptions): Promise<Consumer>
+  /** Object-store link objects of `stream` whose message never reached it: listed, and removed
+   * when `dryRun` is false. */
+  sweepLinks(stream: string, opts?: SweepOptions): Promise<SweepReport>
   flush(): Promise<void>
   /** Writes out pending publishes, delivers what is in flight, unsubscribes and closes. */
   close(): Promise<void>
@@ -266,6 +368,40 @@ export declare class Subscription implements AsyncIterable<Envelope> {
   unsubscribe(): Promise<void>
 }
 
+/** Decoded deliveries of a durable consumer. A delivery that fails to decode is settled by the
+ * core's rule (nak, or dead letter then term) and never yielded. */
+export declare class Consumer implements AsyncIterable<Delivery> {
+  private constructor()
+  readonly stream: string
+  readonly durable: string
+  /** The next delivery, null once closed; TIMEOUT when nothing arrives within `timeout` ms (a
+   * number alone is the timeout too). */
+  next(opts?: { timeout?: number } | number): Promise<Delivery | null>
+  /** Leaving a `for await` loop closes the consumer. */
+  [Symbol.asyncIterator](): AsyncIterableIterator<Delivery>
+  /** Stops pulling; the durable consumer stays on the server, where the same name resumes. */
+  close(): Promise<void>
+  /** Same as close(). */
+  stop(): Promise<void>
+  [Symbol.asyncDispose](): Promise<void>
+}
+
+/** One decoded delivery; settle it once (a second settlement is INVALID_ARGUMENT). */
+export declare class Delivery {
+  private constructor()
+  /** Decoded as a subscription yields it. */
+  readonly envelope: Envelope
+  readonly info: DeliveryInfo
+  /** Processed: not delivered again. */
+  ack(): Promise<void>
+  /** Delivered again after `delayMs` (default at once). */
+  nak(delayMs?: number): Promise<void>
+  /** Still working on it: the server waits another ackWait. May be repeated. */
+  inProgress(): Promise<void>
+  /** Never to be processed: not delivered again. */
+  term(): Promise<void>
+}
+
 export declare const ERROR_CODES: readonly ErrorCode[]
 export declare const PAYLOAD_TYPES: readonly PayloadType[]
 export declare const MSG_PURPOSES: readonly string[]
@@ -273,6 +409,10 @@ export declare const MSG_PURPOSES: readonly string[]
 export declare const OPTION_NAMES: readonly string[]
 /** Every per-message option by core's canonical snake_case name. */
 export declare const SEND_OPTION_NAMES: readonly string[]
+/** Every stream setting (`addStream`) by core's canonical snake_case name. */
+export declare const STREAM_OPTION_NAMES: readonly string[]
+/** Every consumer setting (`consume`) by core's canonical snake_case name. */
+export declare const CONSUME_OPTION_NAMES: readonly string[]
 export declare const DEFAULT_SIZE_THRESHOLD: number
 
 export declare const TEXT: 'text'

@@ -11,6 +11,8 @@ const PAYLOAD_TYPES = Object.freeze(native.payloadTypes())
 const MSG_PURPOSES = Object.freeze(native.msgPurposes())
 const OPTION_NAMES = Object.freeze(native.optionNames())
 const SEND_OPTION_NAMES = Object.freeze(native.sendOptionNames())
+const STREAM_OPTION_NAMES = Object.freeze(native.streamOptionNames())
+const CONSUME_OPTION_NAMES = Object.freeze(native.consumeOptionNames())
 const DEFAULT_SIZE_THRESHOLD = native.DEFAULT_SIZE_THRESHOLD
 
 const TEXT = 'text'
@@ -112,6 +114,10 @@ function checkSubject(subject) {
   if (typeof subject !== 'string' || subject === '') throw invalid(`a subject is a non-empty string, not ${kindOf(subject)}`)
 }
 
+function checkName(name, what) {
+  if (typeof name !== 'string') throw invalid(`a ${what} name is a string, not ${kindOf(name)}`)
+}
+
 function checkTimeout(timeout) {
   if (timeout != null && typeof timeout !== 'number') throw invalid(`timeout is a number of milliseconds, not ${kindOf(timeout)}`)
   return timeout ?? null
@@ -201,11 +207,17 @@ function toEnvelope(o, mode) {
   return env
 }
 
-/** `[env, msgJson]` from what the addon returns: the msg_json, or for large direct data
- * `[msgJson, skeleton, ranges]` (the data strings are slices of msgJson, not parsed again). */
+/** `[env, msgJson]` from what the addon returns: the msg_json, or `[msgJson, skeleton, ranges]`
+ * for large direct data (the data strings are slices of msgJson, not parsed again), with a
+ * fourth item for a durable publish: the stream's PubAck (`env.pub_ack`, not on the wire). */
 function sentPair(r) {
   if (typeof r === 'string') return [JSON.parse(r), r]
-  const [msgJson, skeleton, ranges] = r
+  const [msgJson, skeleton, ranges, pubAck] = r
+  if (skeleton === null) {
+    const env = JSON.parse(msgJson)
+    if (pubAck !== undefined) env.pub_ack = pubAck
+    return [env, msgJson]
+  }
   const env = JSON.parse(skeleton)
   let k = 0
   for (const p of env.payloads) {
@@ -214,6 +226,7 @@ function sentPair(r) {
       k += 2
     }
   }
+  if (pubAck !== undefined) env.pub_ack = pubAck
   return [env, msgJson]
 }
 
@@ -451,6 +464,41 @@ class Connection {
     return sentPair(unwrap(r instanceof Promise ? await r : r))
   }
 
+  /** Creates (or updates) a JetStream stream and, unless `deadLetter: false`, its dead-letter
+   * stream `<name>_DEAD_LETTER`. Options: core's stream option names (`STREAM_OPTION_NAMES`),
+   * durations in ms. Resolves to core's summary. */
+  async addStream(name, opts) {
+    checkName(name, 'stream')
+    const r = this._n.addStream(name, optionsJson(byCoreName(opts, 'addStream')))
+    return JSON.parse(unwrap(r instanceof Promise ? await r : r))
+  }
+
+  /** A durable pull consumer (created, or updated to these options) on an existing stream.
+   * Options: core's consume option names (`CONSUME_OPTION_NAMES`), durations in ms; `arrow`. */
+  async consume(stream, durable, opts) {
+    checkName(stream, 'stream')
+    checkName(durable, 'durable')
+    const o = byCoreName(opts, 'consume')
+    const { arrow } = take(o, ['arrow'])
+    const mode = arrowMode(arrow ?? this._arrow)
+    const r = this._n.consume(stream, durable, optionsJson(o), mode === 'rows')
+    return new Consumer(unwrap(r instanceof Promise ? await r : r), mode, stream, durable)
+  }
+
+  /** Lists the object-store link objects tagged with `stream` whose message is not in it and
+   * that are older than `minAge` ms (default: the stream's duplicate window), and removes them
+   * when `dryRun` is false (default true). Resolves to core's report. */
+  async sweepLinks(stream, opts) {
+    checkName(stream, 'stream')
+    const o = byCoreName(opts, 'sweepLinks')
+    const { dry_run: dryRun, min_age: minAge } = take(o, ['dry_run', 'min_age'])
+    refuseOthers(o, 'sweepLinks', ['dryRun', 'minAge'])
+    if (dryRun != null && typeof dryRun !== 'boolean') throw invalid(`dryRun is a boolean, not ${kindOf(dryRun)}`)
+    if (minAge != null && typeof minAge !== 'number') throw invalid(`minAge is a number of milliseconds, not ${kindOf(minAge)}`)
+    const r = this._n.sweepLinks(stream, dryRun ?? true, minAge ?? null)
+    return JSON.parse(unwrap(r instanceof Promise ? await r : r))
+  }
+
   async flush() {
     unwrap(await this._n.flush())
   }
@@ -564,6 +612,140 @@ class Subscription {
   }
 }
 
+/** Decoded deliveries of a durable consumer, in order: `await consumer.next({timeout})` (or
+ * `next(ms)`) or `for await (const msg of consumer)`. A delivery that fails to decode is settled
+ * by core's rule (nak, or dead letter then term) and never yielded. Deliveries come from the
+ * addon in batches, as a subscription's messages do. */
+class Consumer {
+  constructor(nativeConsumer, arrow, stream, durable) {
+    this._n = nativeConsumer
+    this._arrow = arrow
+    this.stream = stream
+    this.durable = durable
+    this._queue = []
+    this._at = 0
+    this._done = false
+    this._fetching = null
+  }
+
+  /** The next delivery, or null once closed (or the connection is). TIMEOUT error when nothing
+   * arrives within `opts.timeout` ms (a number alone is the timeout too). Concurrent calls share
+   * one fetch from the addon. */
+  async next(opts) {
+    const ms = opts == null ? null : typeof opts === 'number' ? checkTimeout(opts) : nextTimeout(opts)
+    while (this._at === this._queue.length) {
+      if (this._done) return null
+      if (this._fetching === null) {
+        const r = this._n.nextBatch(BATCH, ms)
+        if (!(r instanceof Promise)) {
+          this._accept(r)
+          continue
+        }
+        this._fetching = r.then(
+          (v) => {
+            this._fetching = null
+            this._accept(v)
+          },
+          (e) => {
+            this._fetching = null
+            throw e
+          },
+        )
+      }
+      await this._fetching
+    }
+    const item = this._queue[this._at]
+    this._queue[this._at++] = undefined
+    return new Delivery(unwrap(item), this._arrow)
+  }
+
+  /** A batch from the addon: appended to what is left, or null once closed. */
+  _accept(r) {
+    unwrap(r)
+    if (r === null) {
+      this._done = true
+    } else if (this._at < this._queue.length) {
+      for (const item of r) this._queue.push(item)
+    } else {
+      this._queue = r
+      this._at = 0
+    }
+  }
+
+  /** An iterator over the deliveries; leaving a `for await` loop closes the consumer. */
+  [Symbol.asyncIterator]() {
+    const consumer = this
+    return {
+      async next() {
+        const d = await consumer.next()
+        return d === null ? { value: undefined, done: true } : { value: d, done: false }
+      },
+      async return() {
+        await consumer.close()
+        return { value: undefined, done: true }
+      },
+      [Symbol.asyncIterator]() {
+        return this
+      },
+    }
+  }
+
+  /** Stops pulling: a waiting and every later `next()` gives null. The durable consumer stays on
+   * the server, where `consume` with the same durable name resumes after what was acked;
+   * deliveries taken but not settled come back after `ackWait`. */
+  async close() {
+    this._done = true
+    this._queue = []
+    this._at = 0
+    unwrap(await this._n.close())
+  }
+
+  /** Same as `close()` (Python's and the browser's name). */
+  async stop() {
+    return this.close()
+  }
+
+  async [Symbol.asyncDispose]() {
+    return this.close()
+  }
+}
+
+/** One decoded delivery: `envelope` (as a subscription yields it) and `info` (core's delivery
+ * info: stream, consumer, stream_sequence, consumer_sequence, delivered, pending, replayed,
+ * redelivered). Settle it once: a second settlement is INVALID_ARGUMENT. */
+class Delivery {
+  constructor(d, arrow) {
+    this.envelope = toEnvelope(d, arrow)
+    this.info = JSON.parse(d.i)
+    this._a = d.a
+  }
+
+  /** Processed: not delivered again. */
+  async ack() {
+    const r = this._a.ack()
+    unwrap(r instanceof Promise ? await r : r)
+  }
+
+  /** Not processed: delivered again after `delayMs` (default at once). */
+  async nak(delayMs) {
+    if (delayMs != null && typeof delayMs !== 'number') throw invalid(`a nak delay is a number of milliseconds, not ${kindOf(delayMs)}`)
+    const r = this._a.nak(delayMs ?? null)
+    unwrap(r instanceof Promise ? await r : r)
+  }
+
+  /** Still working on it: the server waits another ackWait before delivering again. */
+  async inProgress() {
+    const r = this._a.inProgress()
+    unwrap(r instanceof Promise ? await r : r)
+  }
+
+  /** Never to be processed: not delivered again. */
+  async term() {
+    const r = this._a.term()
+    unwrap(r instanceof Promise ? await r : r)
+  }
+}
+
 module.exports = {
   smartsend,
   smartreceive,
@@ -571,11 +753,15 @@ module.exports = {
   close,
   Connection,
   Subscription,
+  Consumer,
+  Delivery,
   ERROR_CODES,
   PAYLOAD_TYPES,
   MSG_PURPOSES,
   OPTION_NAMES,
   SEND_OPTION_NAMES,
+  STREAM_OPTION_NAMES,
+  CONSUME_OPTION_NAMES,
   DEFAULT_SIZE_THRESHOLD,
   TEXT,
   DICTIONARY,

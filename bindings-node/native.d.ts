@@ -21,9 +21,42 @@ export declare class Connection {
   reply(request: string, payloads: Array<PayloadIn>, options?: string | undefined | null): string | Array<unknown> | Error | Promise<string | Array<unknown> | Error>
   /** Replies with a NACK carrying `{code, message}`. */
   replyError(request: string, code: string, message: string): string | Array<unknown> | Error | Promise<string | Array<unknown> | Error>
+  /** Creates (or updates) a stream and its dead-letter stream; the summary's JSON text. */
+  addStream(name: string, options?: string | undefined | null): string | Error | Promise<string | Error>
+  /** A durable pull consumer on `stream` (created, or updated to these options). */
+  consume(stream: string, durable: string, options: string | undefined | null, arrowRows: boolean): Consumer | Error | Promise<Consumer | Error>
+  /** The sweep of `stream`'s orphaned link objects (`min_age` ms); the report's JSON text. */
+  sweepLinks(stream: string, dryRun: boolean, minAge?: number | undefined | null): string | Error | Promise<string | Error>
   flush(): null | Error | Promise<null | Error>
   /** Writes out pending publishes, delivers what is in flight to subscriptions, then closes. */
   drain(): null | Error | Promise<null | Error>
+}
+
+/**
+ * A durable pull consumer handing JS decoded deliveries in batches, as a subscription does:
+ * every delivery already decoded (or decodable without waiting) comes back from one call.
+ */
+export declare class Consumer {
+  /**
+   * Up to `max` decoded deliveries: those ready now without waiting, else a Promise of the
+   * next one (and any ready behind it); null once closed (or the connection is). TIMEOUT error
+   * when nothing arrives within `timeout` ms.
+   */
+  nextBatch(max: number, timeout?: number | undefined | null): Array<object | Error> | null | Error | Promise<Array<object | Error> | null | Error>
+  /**
+   * Stops pulling: a waiting and every later `next_batch` gives null. The durable consumer
+   * stays on the server, where a consumer of the same name resumes.
+   */
+  close(): null | Error | Promise<null | Error>
+}
+
+/** How one delivery is settled (core's `DeliveryAck`); a second settlement is INVALID_ARGUMENT. */
+export declare class DeliveryAck {
+  ack(): null | Error | Promise<null | Error>
+  /** Delivered again after `delay` ms (none: at once). */
+  nak(delay?: number | undefined | null): null | Error | Promise<null | Error>
+  inProgress(): null | Error | Promise<null | Error>
+  term(): null | Error | Promise<null | Error>
 }
 
 export declare class Subscription {
@@ -44,6 +77,9 @@ export declare function closeShared(): null | Error | Promise<null | Error>
  * handlers.
  */
 export declare function connect(options?: string | undefined | null, upload?: UploadFn | undefined | null, download?: DownloadFn | undefined | null): Connection | Error | Promise<Connection | Error>
+
+/** Every consumer setting (`consume`) by core's canonical name. */
+export declare function consumeOptionNames(): Array<string>
 
 export declare const DEFAULT_SIZE_THRESHOLD: number
 
@@ -71,3 +107,6 @@ export declare function smartreceive(msg: Uint8Array | string, arrowRows: boolea
  * the msg_json published (an Error object on failure).
  */
 export declare function smartsend(subject: string, payloads: Array<PayloadIn>, options?: string | undefined | null, conn?: Connection | undefined | null, call?: string | undefined | null, upload?: UploadFn | undefined | null): string | Array<unknown> | Error | Promise<string | Array<unknown> | Error>
+
+/** Every stream setting (`addStream`) by core's canonical name. */
+export declare function streamOptionNames(): Array<string>

@@ -836,9 +836,12 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.Connection = nativeBinding.Connection
+module.exports.Consumer = nativeBinding.Consumer
+module.exports.DeliveryAck = nativeBinding.DeliveryAck
 module.exports.Subscription = nativeBinding.Subscription
 module.exports.closeShared = nativeBinding.closeShared
 module.exports.connect = nativeBinding.connect
+module.exports.consumeOptionNames = nativeBinding.consumeOptionNames
 module.exports.DEFAULT_SIZE_THRESHOLD = nativeBinding.DEFAULT_SIZE_THRESHOLD
 module.exports.errorCodes = nativeBinding.errorCodes
 module.exports.msgPurposes = nativeBinding.msgPurposes
@@ -847,3 +850,4 @@ module.exports.payloadTypes = nativeBinding.payloadTypes
 module.exports.sendOptionNames = nativeBinding.sendOptionNames
 module.exports.smartreceive = nativeBinding.smartreceive
 module.exports.smartsend = nativeBinding.smartsend
+module.exports.streamOptionNames = nativeBinding.streamOptionNames

@@ -13,14 +13,19 @@ function shown(data, type) {
 }
 
 async function main() {
-  const [server, subject, count, timeout] = process.argv.slice(2)
+  const [server, subject, count, timeout, stream, durable] = process.argv.slice(2)
   const nc = await nb.connect({ servers: server })
-  const sub = await nc.subscribe(subject) // resolves once the server has the subscription
-  process.stderr.write(`ready: subscribed to ${subject}\n`)
+  // JetStream mode (STREAM DURABLE given): a durable consumer, each delivery acked.
+  const sub = stream === undefined ? await nc.subscribe(subject) : await nc.consume(stream, durable)
+  process.stderr.write(`ready: ${stream === undefined ? 'subscribed to' : 'consuming'} ${subject}\n`)
   for (let i = 0; i < Number(count); i++) {
     let env
     try {
       env = await sub.next({ timeout: Number(timeout) * 1000 })
+      if (stream !== undefined) {
+        await env.ack()
+        env = env.envelope
+      }
     } catch (e) {
       process.stderr.write(`error: ${e.message}\n`)
       if (e.code === 'TIMEOUT') process.exit(1)

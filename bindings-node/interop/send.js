@@ -11,7 +11,8 @@ function value(p) {
 
 async function main() {
   const spec = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'))
-  const nc = await nb.connect({ servers: spec.server })
+  // JetStream mode: a durable publish, confirmed by the stream's PubAck.
+  const nc = await nb.connect({ servers: spec.server, jetstream: spec.jetstream ?? false })
   await nc.smartsend(spec.subject, spec.payloads.map((p) => [p.dataname, value(p), p.payload_type]), {
     sizeThreshold: spec.threshold,
   })

@@ -5,7 +5,7 @@
 //! it parses: V8's `JSON.parse` builds objects far faster than one N-API call per property.
 
 use bytes::Bytes;
-use napi::bindgen_prelude::{BufferSlice, Either, Object, ToNapiValue, Uint8Array, Unknown};
+use napi::bindgen_prelude::{BufferSlice, Either, Null, Object, ToNapiValue, Uint8Array, Unknown};
 use napi::{Env, JsStringLatin1, Result};
 use natsbridge::error::Result as CoreResult;
 use natsbridge::io::{Outgoing, Received, Sent};
@@ -114,6 +114,11 @@ pub fn ready(r: Received, arrow_out: ArrowOut) -> CoreResult<Ready> {
 /// `{h: headerJson, p: [dataname, value, payload_type, transport, ...], s: subject, r: reply}`:
 /// one flat array, so a message costs a handful of N-API calls.
 pub fn ready_to_js(env: &Env, r: Ready) -> Result<Unknown<'_>> {
+    ready_object(env, r)?.into_unknown(env)
+}
+
+/// The object of [`ready_to_js`] (a durable delivery adds its info and settlement to it).
+pub fn ready_object(env: &Env, r: Ready) -> Result<Object<'_>> {
     let mut flat = env.create_array((r.items.len() * 4) as u32)?;
     let mut i = 0;
     for (dataname, value, payload_type, transport) in r.items {
@@ -134,7 +139,7 @@ pub fn ready_to_js(env: &Env, r: Ready) -> Result<Unknown<'_>> {
     o.set("p", flat)?;
     o.set("s", r.subject)?;
     o.set("r", r.reply)?;
-    o.into_unknown(env)
+    Ok(o)
 }
 
 /// Payload data above this many bytes in all is not parsed again in JS (see [`sent_to_js`]).
@@ -142,32 +147,51 @@ const LARGE_DIRECT: usize = 2048;
 /// An envelope at least this long becomes an external string (no copy into V8's heap).
 const EXTERNAL_JSON: usize = 256 * 1024;
 
-/// A published envelope for JS: `msgJson`, or for large direct data `[msgJson, skeleton,
-/// ranges]`, where `skeleton` is the JSON with each direct payload's data as `null` and `ranges`
-/// are `[start, end)` offsets of those data strings in `msgJson` (JS slices them: a V8 slice
-/// does not copy, and `JSON.parse` of a megabyte of base64 cost ~1 ms a message).
+/// A published envelope for JS: `msgJson`, or `[msgJson, skeleton, ranges]` for large direct
+/// data, or `[msgJson, skeleton, ranges, pubAck]` for a durable publish. For large direct data
+/// `skeleton` is the JSON with each direct payload's data as `null` and `ranges` are `[start,
+/// end)` offsets of those data strings in `msgJson` (JS slices them: a V8 slice does not copy,
+/// and `JSON.parse` of a megabyte of base64 cost ~1 ms a message); else both are null. `pubAck`
+/// is the stream's `{stream, sequence, duplicate}` (core's `PubAck`, JetStream mode).
 pub fn sent_to_js(env: &Env, sent: Sent) -> Result<Unknown<'_>> {
     let json = sent.json_str();
     // ASCII: a one-byte JS string, copied without UTF-8 decoding, offsets equal in bytes and
     // in JS string units.
     let ascii = json.is_ascii();
     let direct: usize = sent.envelope.payloads.iter().filter_map(|p| p.data.as_str()).map(str::len).sum();
-    if !ascii || direct < LARGE_DIRECT {
-        let text = if ascii { env.create_string_latin1(json)? } else { env.create_string(json)? };
-        return text.into_unknown(env);
-    }
-    // Large: an external string over our copy of the bytes, which V8 frees when it is collected
-    // (V8's own copy page-faulted fresh large-object pages: a third of a 1 MB send).
-    let text = if json.len() >= EXTERNAL_JSON {
+    let large = ascii && direct >= LARGE_DIRECT;
+    let text = if !ascii {
+        env.create_string(json)?
+    } else if large && json.len() >= EXTERNAL_JSON {
+        // Large: an external string over our copy of the bytes, which V8 frees when it is
+        // collected (V8's own copy page-faulted fresh large-object pages: a third of a 1 MB send).
         JsStringLatin1::from_data(env, json.as_bytes().to_vec())?.into_value()
     } else {
         env.create_string_latin1(json)?
     };
-    let Some((skeleton, ranges)) = data_ranges(json, &sent.envelope) else { return text.into_unknown(env) };
-    let mut out = env.create_array(3)?;
+    let ranges = if large { data_ranges(json, &sent.envelope) } else { None };
+    if ranges.is_none() && sent.pub_ack.is_none() {
+        return text.into_unknown(env);
+    }
+    let mut out = env.create_array(if sent.pub_ack.is_some() { 4 } else { 3 })?;
     out.set(0, text)?;
-    out.set(1, env.create_string_latin1(skeleton)?)?;
-    out.set(2, ranges.into_iter().map(|r| r as u32).collect::<Vec<u32>>())?;
+    match ranges {
+        Some((skeleton, ranges)) => {
+            out.set(1, env.create_string_latin1(&skeleton)?)?;
+            out.set(2, ranges.into_iter().map(|r| r as u32).collect::<Vec<u32>>())?;
+        }
+        None => {
+            out.set(1, Null)?;
+            out.set(2, Null)?;
+        }
+    }
+    if let Some(ack) = &sent.pub_ack {
+        let mut o = Object::new(env)?;
+        o.set("stream", ack.stream.as_str())?;
+        o.set("sequence", ack.sequence as f64)?;
+        o.set("duplicate", ack.duplicate)?;
+        out.set(3, o)?;
+    }
     out.into_unknown(env)
 }
 

@@ -5,6 +5,7 @@
 //! renames camelCase keys and takes out the host-only ones).
 
 mod convert;
+mod durable;
 mod errors;
 mod handlers;
 mod runtime;
@@ -12,6 +13,7 @@ mod subscription;
 
 use bytes::Bytes;
 use convert::{ArrowOut, PayloadIn};
+pub use durable::{Consumer, DeliveryAck};
 use handlers::{DownloadFn, UploadFn};
 use napi::bindgen_prelude::{Either, Null, ToNapiValue, Uint8Array, Unknown};
 use napi::{Env, Result};
@@ -19,6 +21,7 @@ use napi_derive::napi;
 use natsbridge::error::{Error, ErrorCode, Result as CoreResult};
 use natsbridge::io::one_call::{self, CallOptions};
 use natsbridge::io::{Client, ConnectOptions};
+use natsbridge::protocol::durable::{ConsumeOptionName, StreamOptionName};
 use natsbridge::protocol::{self, OptionName, ReplyTo, SendOptionName, SendOptions, Settings, TimeUnit};
 use serde_json::{Map, Value};
 pub use subscription::Subscription;
@@ -34,7 +37,7 @@ fn arrow_out(rows: bool) -> ArrowOut {
 }
 
 /// An options object as index.js hands it over (JSON text).
-fn json_object(text: Option<String>, what: &str) -> CoreResult<Map<String, Value>> {
+pub(crate) fn json_object(text: Option<String>, what: &str) -> CoreResult<Map<String, Value>> {
     match text.as_deref().map(serde_json::from_str) {
         None => Ok(Map::new()),
         Some(Ok(Value::Object(map))) => Ok(map),
@@ -284,6 +287,50 @@ impl Connection {
         runtime::eager(env, async move { client.reply_error(&to, &error).await }, convert::sent_to_js)
     }
 
+    /// Creates (or updates) a stream and its dead-letter stream; the summary's JSON text.
+    #[napi(ts_return_type = "string | Error | Promise<string | Error>")]
+    pub fn add_stream<'env>(&self, env: &'env Env, name: String, options: Option<String>) -> Result<Unknown<'env>> {
+        let settings = match durable::stream_settings(&name, options) {
+            Ok(s) => s,
+            Err(e) => return errors::to_js(env, &e),
+        };
+        runtime::spawn(env, durable::add_stream(self.client.clone(), settings), durable::text_to_js)
+    }
+
+    /// A durable pull consumer on `stream` (created, or updated to these options).
+    #[napi(ts_return_type = "Consumer | Error | Promise<Consumer | Error>")]
+    pub fn consume<'env>(
+        &self,
+        env: &'env Env,
+        stream: String,
+        durable: String,
+        options: Option<String>,
+        arrow_rows: bool,
+    ) -> Result<Unknown<'env>> {
+        let opts = match durable::consume_options(options) {
+            Ok(o) => o,
+            Err(e) => return errors::to_js(env, &e),
+        };
+        let consumer = durable::consume(self.client.clone(), stream, durable, opts, arrow_out(arrow_rows));
+        runtime::spawn(env, consumer, |env, c| c.into_unknown(env))
+    }
+
+    /// The sweep of `stream`'s orphaned link objects (`min_age` ms); the report's JSON text.
+    #[napi(ts_return_type = "string | Error | Promise<string | Error>")]
+    pub fn sweep_links<'env>(
+        &self,
+        env: &'env Env,
+        stream: String,
+        dry_run: bool,
+        min_age: Option<f64>,
+    ) -> Result<Unknown<'env>> {
+        let min_age = match durable::min_age(min_age) {
+            Ok(m) => m,
+            Err(e) => return errors::to_js(env, &e),
+        };
+        runtime::spawn(env, durable::sweep(self.client.clone(), stream, min_age, dry_run), durable::text_to_js)
+    }
+
     #[napi(ts_return_type = "null | Error | Promise<null | Error>")]
     pub fn flush<'env>(&self, env: &'env Env) -> Result<Unknown<'env>> {
         let client = self.client.clone();
@@ -324,6 +371,18 @@ pub fn option_names() -> Vec<&'static str> {
 #[napi]
 pub fn send_option_names() -> Vec<&'static str> {
     SendOptionName::ALL.iter().map(|o| o.as_str()).collect()
+}
+
+/// Every stream setting (`addStream`) by core's canonical name.
+#[napi]
+pub fn stream_option_names() -> Vec<&'static str> {
+    StreamOptionName::ALL.iter().map(|o| o.as_str()).collect()
+}
+
+/// Every consumer setting (`consume`) by core's canonical name.
+#[napi]
+pub fn consume_option_names() -> Vec<&'static str> {
+    ConsumeOptionName::ALL.iter().map(|o| o.as_str()).collect()
 }
 
 #[napi]

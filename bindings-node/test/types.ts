@@ -1,5 +1,8 @@
 // Compiled with `tsc --noEmit` by scripts/test.sh: index.d.ts describes the API as used here.
-import { connect, smartsend, smartreceive, TEXT, OPTION_NAMES, type Envelope, type NATSBridgeError, type ErrorCode } from 'natsbridge'
+import {
+  connect, smartsend, smartreceive, TEXT, OPTION_NAMES, CONSUME_OPTION_NAMES,
+  type Envelope, type NATSBridgeError, type ErrorCode, type Delivery, type PubAck, type StreamSummary,
+} from 'natsbridge'
 
 async function main(): Promise<void> {
   const [env, msgJson]: [{ correlation_id: string }, string] = await smartsend('a.b', [['msg', 'hi', TEXT]], {
@@ -51,3 +54,31 @@ async function handlers(): Promise<void> {
   await nc.close()
 }
 void handlers
+
+async function durable(): Promise<void> {
+  const nc = await connect({ jetstream: true, objectStoreReplicas: 1 })
+  const summary: StreamSummary = await nc.addStream('ORDERS', { storage: 'memory', maxAge: 60_000, retention: 'workqueue' })
+  // @ts-expect-error: not a retention policy
+  await nc.addStream('ORDERS', { retention: 'queue' })
+  const [env] = await nc.smartsend('ORDERS.new', [['order', { id: 7 }, 'dictionary']])
+  const ack: PubAck | undefined = env.pub_ack
+  const consumer = await nc.consume('ORDERS', 'billing', { ackWait: 30_000, maxDeliver: 5, backoff: [1000], deliverFrom: 'new' })
+  const one: Delivery | null = await consumer.next({ timeout: 100 })
+  const two: Delivery | null = await consumer.next(100)
+  const maxAge: number = summary.max_age_ms
+  for await (const msg of consumer) {
+    const seq: number = msg.info.stream_sequence
+    const again: boolean = msg.info.redelivered
+    const data: unknown = msg.envelope.payloads[0][1]
+    await msg.inProgress()
+    if (again) await msg.nak(500)
+    else await msg.ack()
+    void seq, data
+  }
+  await consumer.close()
+  const report = await nc.sweepLinks('ORDERS', { dryRun: false, minAge: 0 })
+  const age: number | undefined = report.orphans[0]?.age_ms
+  const names: readonly string[] = CONSUME_OPTION_NAMES
+  void summary, ack, one, two, maxAge, age, names
+}
+void durable

@@ -31,7 +31,8 @@ function assertOneToOne(names, core) {
 test('the addon exposes core option names', () => {
   assert.ok(nb.OPTION_NAMES.includes('connect_timeout') && nb.OPTION_NAMES.includes('credentials_file'))
   assert.ok(nb.SEND_OPTION_NAMES.includes('correlation_id'))
-  for (const n of [...nb.OPTION_NAMES, ...nb.SEND_OPTION_NAMES]) assert.match(n, /^[a-z]+(_[a-z]+)*$/)
+  const all = [...nb.OPTION_NAMES, ...nb.SEND_OPTION_NAMES, ...nb.STREAM_OPTION_NAMES, ...nb.CONSUME_OPTION_NAMES]
+  for (const n of all) assert.match(n, /^[a-z]+(_[a-z]+)*$/)
 })
 
 test('ConnectOptions in index.d.ts are core option names, one to one', () => {
@@ -42,6 +43,13 @@ test('ConnectOptions in index.d.ts are core option names, one to one', () => {
 
 test('SendOptions in index.d.ts are core per-message option names, one to one', () => {
   assertOneToOne(declared('SendOptions'), nb.SEND_OPTION_NAMES)
+})
+
+test('StreamOptions and ConsumeOptions in index.d.ts are core stream and consume option names, one to one', () => {
+  assertOneToOne(declared('StreamOptions'), nb.STREAM_OPTION_NAMES)
+  const consume = declared('ConsumeOptions')
+  assert.ok(consume.includes('arrow'))
+  assertOneToOne(consume.filter((n) => n !== 'arrow'), nb.CONSUME_OPTION_NAMES)
 })
 
 test('every declared option reaches core under its name (camelCase and snake_case)', async () => {
@@ -64,25 +72,37 @@ test('every declared option reaches core under its name (camelCase and snake_cas
   }
 })
 
-test("the README table's Node operations exist on the module, Connection and Subscription", () => {
+test("the README table's Node operations exist on the module, Connection, Subscription, Consumer and Delivery", () => {
   const readme = fs.readFileSync(path.join(REPO, 'README.md'), 'utf8')
   const section = readme.slice(readme.indexOf('## One vocabulary'))
   const rows = section.split('\n').filter((l) => l.startsWith('|'))
   const header = rows[0].split('|').map((c) => c.trim())
   const column = header.indexOf('Node / browser')
   assert.ok(column > 0, 'the table has a Node column')
-  const owners = { nc: nb.Connection.prototype, sub: nb.Subscription.prototype }
+  const owners = {
+    nc: nb.Connection.prototype,
+    sub: nb.Subscription.prototype,
+    consumer: nb.Consumer.prototype,
+    msg: nb.Delivery.prototype,
+  }
   const seen = []
   for (const row of rows.slice(2)) {
     const cell = row.split('|')[column].trim()
-    for (const [, owner, method] of cell.matchAll(/(?:\b(\w+)\.)?(\w+)\(/g)) {
+    // A method named without an object after one named with it, in the same cell, is that
+    // object's (`await msg.ack()`, `nak(delayMs)`); else it is the module's.
+    let last
+    for (const [, named, method] of cell.matchAll(/(?:\b(\w+)\.)?(\w+)\(/g)) {
+      const owner = named ?? last
+      last = owner
       const target = owner === undefined ? nb : owners[owner]
       assert.ok(target, `${cell}: no object named ${owner}`)
       assert.equal(typeof target[method], 'function', `${cell}: ${owner ?? 'natsbridge'}.${method}`)
       seen.push(method)
     }
   }
-  for (const op of ['connect', 'smartsend', 'smartreceive', 'subscribe', 'next', 'request', 'reply', 'replyError', 'flush', 'close']) {
+  const ops = ['connect', 'smartsend', 'smartreceive', 'subscribe', 'next', 'request', 'reply', 'replyError', 'flush', 'close']
+  const durable = ['addStream', 'consume', 'ack', 'nak', 'inProgress', 'term', 'sweepLinks']
+  for (const op of [...ops, ...durable]) {
     assert.ok(seen.includes(op), `the table names ${op}`)
   }
 })

@@ -1,0 +1,261 @@
+//! JetStream mode (spec/PROTOCOL.md §12): stream setup, durable consumers and their deliveries,
+//! the link sweep. Settings and rules are core's (`StreamSettings`, `ConsumeOptions`, the
+//! settlement of what fails to decode); here they are converted, durations in milliseconds.
+//! Plain data (summaries, delivery info, sweep reports) goes to JS as JSON text, which
+//! `index.js` parses: keys are core's snake_case names, as on the envelope.
+
+use crate::convert::{self, ArrowOut, Ready};
+use crate::{errors, json_object, runtime};
+use napi::bindgen_prelude::{Null, ToNapiValue, Unknown, within_runtime_if_available};
+use napi::{Env, Result};
+use napi_derive::napi;
+use natsbridge::error::Result as CoreResult;
+use natsbridge::io::{Client, StreamSummary, SweepReport};
+use natsbridge::protocol::TimeUnit;
+use natsbridge::protocol::durable::{ConsumeOptions, StreamSettings};
+use std::future::Future;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+fn millis(what: &str, ms: Option<f64>) -> CoreResult<Option<Duration>> {
+    ms.map(|ms| TimeUnit::Millis.duration(what, ms)).transpose()
+}
+
+/// JSON text made off the JS thread (index.js parses it).
+pub fn text_to_js(env: &Env, text: String) -> Result<Unknown<'_>> {
+    text.into_unknown(env)
+}
+
+pub fn stream_settings(name: &str, options: Option<String>) -> CoreResult<StreamSettings> {
+    StreamSettings::from_json(name, &json_object(options, "stream options")?, TimeUnit::Millis)
+}
+
+pub fn consume_options(options: Option<String>) -> CoreResult<ConsumeOptions> {
+    ConsumeOptions::from_json(&json_object(options, "consume options")?, TimeUnit::Millis)
+}
+
+pub fn min_age(ms: Option<f64>) -> CoreResult<Option<Duration>> {
+    millis("min_age", ms)
+}
+
+pub async fn add_stream(client: Client, settings: StreamSettings) -> CoreResult<String> {
+    let summary: StreamSummary = client.add_stream(&settings).await?;
+    Ok(summary.to_json(TimeUnit::Millis).to_string())
+}
+
+/// The report, each orphan's age as `age_ms`.
+pub async fn sweep(client: Client, stream: String, min_age: Option<Duration>, dry_run: bool) -> CoreResult<String> {
+    let report: SweepReport = client.sweep_links(&stream, min_age, dry_run).await?;
+    Ok(report.to_json(TimeUnit::Millis).to_string())
+}
+
+/// Core's consumer (None once closed or ended) behind the lock a waiting `next_batch` holds
+/// across its await (so a started `next`, which may be decoding a delivery, is never raced), and
+/// the signal that ends that wait. Core's `Consumer::next` is cancel-safe: a poll that is still
+/// pending is dropped and the delivery it was decoding stays in the consumer.
+struct State {
+    consumer: tokio::sync::Mutex<Option<natsbridge::io::Consumer>>,
+    closing: tokio::sync::watch::Sender<bool>,
+}
+
+/// A durable pull consumer handing JS decoded deliveries in batches, as a subscription does:
+/// every delivery already decoded (or decodable without waiting) comes back from one call.
+#[napi]
+pub struct Consumer {
+    state: Arc<State>,
+    arrow: ArrowOut,
+}
+
+pub async fn consume(
+    client: Client,
+    stream: String,
+    durable: String,
+    opts: ConsumeOptions,
+    arrow: ArrowOut,
+) -> CoreResult<Consumer> {
+    let consumer = client.consume(&stream, &durable, opts).await?;
+    let state =
+        State { consumer: tokio::sync::Mutex::new(Some(consumer)), closing: tokio::sync::watch::Sender::new(false) };
+    Ok(Consumer { state: Arc::new(state), arrow })
+}
+
+/// A decoded delivery in the shapes JS receives, made off the JS thread when it waited.
+struct ReadyDelivery {
+    ready: Ready,
+    info: String,
+    ack: natsbridge::io::DeliveryAck,
+}
+
+fn ready_delivery(d: natsbridge::io::Delivery, arrow: ArrowOut) -> CoreResult<ReadyDelivery> {
+    Ok(ReadyDelivery { ready: convert::ready(d.received, arrow)?, info: d.info.to_json().to_string(), ack: d.ack })
+}
+
+/// Takes the deliveries one poll each yields, up to `max` (a poll still pending is dropped: core
+/// keeps what it had started). `None` from core ends the consumer.
+fn drain_ready(
+    slot: &mut Option<natsbridge::io::Consumer>,
+    out: &mut Vec<CoreResult<ReadyDelivery>>,
+    max: usize,
+    arrow: ArrowOut,
+) {
+    while out.len() < max {
+        let Some(consumer) = slot.as_mut() else { return };
+        let polled = {
+            let mut next = std::pin::pin!(consumer.next());
+            within_runtime_if_available(|| {
+                next.as_mut().poll(&mut Context::from_waker(futures::task::noop_waker_ref()))
+            })
+        };
+        match polled {
+            Poll::Ready(Some(item)) => out.push(item.and_then(|d| ready_delivery(d, arrow))),
+            Poll::Ready(None) => *slot = None,
+            Poll::Pending => return,
+        }
+    }
+}
+
+/// `null` once the consumer is closed or ended, else an array of deliveries (`{h, p, s, r}` as
+/// a subscription's message, plus `i`, the info's JSON text, and `a`, its [`DeliveryAck`]).
+fn batch_to_js(env: &Env, batch: Option<Vec<CoreResult<ReadyDelivery>>>) -> Result<Unknown<'_>> {
+    let Some(batch) = batch else { return Null.into_unknown(env) };
+    let mut arr = env.create_array(batch.len() as u32)?;
+    for (i, item) in batch.into_iter().enumerate() {
+        let value = match item {
+            Ok(d) => {
+                let mut o = convert::ready_object(env, d.ready)?;
+                o.set("i", d.info)?;
+                o.set("a", DeliveryAck { ack: d.ack })?;
+                o.into_unknown(env)?
+            }
+            Err(e) => errors::to_js(env, &e)?,
+        };
+        arr.set(i as u32, value)?;
+    }
+    arr.into_unknown(env)
+}
+
+/// Waits for the next delivery (the consumer's lock held), then takes what is ready behind it.
+async fn wait_batch(
+    state: Arc<State>,
+    max: usize,
+    arrow: ArrowOut,
+    timeout: Option<Duration>,
+) -> CoreResult<Option<Vec<CoreResult<ReadyDelivery>>>> {
+    let mut closing = state.closing.subscribe();
+    let mut guard = state.consumer.lock().await;
+    let Some(consumer) = guard.as_mut() else { return Ok(None) };
+    let next = async {
+        match timeout {
+            Some(t) => consumer.next_timeout(t).await,
+            None => consumer.next().await,
+        }
+    };
+    // A close ends the wait; a delivery being decoded then is not settled and comes back after
+    // ack_wait (at least once).
+    let item = tokio::select! {
+        item = next => item,
+        _ = closing.wait_for(|c| *c) => None,
+    };
+    let first = match item {
+        None => {
+            *guard = None;
+            return Ok(None);
+        }
+        Some(Err(e)) => return Err(e), // TIMEOUT: the consumer goes on
+        Some(Ok(d)) => ready_delivery(d, arrow),
+    };
+    let mut out = vec![first];
+    drain_ready(&mut guard, &mut out, max, arrow);
+    Ok(Some(out))
+}
+
+#[napi]
+impl Consumer {
+    /// Up to `max` decoded deliveries: those ready now without waiting, else a Promise of the
+    /// next one (and any ready behind it); null once closed (or the connection is). TIMEOUT error
+    /// when nothing arrives within `timeout` ms.
+    #[napi(ts_return_type = "Array<object | Error> | null | Error | Promise<Array<object | Error> | null | Error>")]
+    pub fn next_batch<'env>(&self, env: &'env Env, max: u32, timeout: Option<f64>) -> Result<Unknown<'env>> {
+        let (max, arrow) = (max.max(1) as usize, self.arrow);
+        if let Ok(mut guard) = self.state.consumer.try_lock() {
+            if guard.is_none() || *self.state.closing.borrow() {
+                drop(guard);
+                return batch_to_js(env, None);
+            }
+            let mut out = Vec::new();
+            drain_ready(&mut guard, &mut out, max, arrow);
+            let ended = guard.is_none();
+            drop(guard);
+            if !out.is_empty() {
+                return batch_to_js(env, Some(out));
+            }
+            if ended {
+                return batch_to_js(env, None);
+            }
+        }
+        let timeout = match millis("timeout", timeout) {
+            Ok(t) => t,
+            Err(e) => return errors::to_js(env, &e),
+        };
+        runtime::spawn(env, wait_batch(self.state.clone(), max, arrow, timeout), batch_to_js)
+    }
+
+    /// Stops pulling: a waiting and every later `next_batch` gives null. The durable consumer
+    /// stays on the server, where a consumer of the same name resumes.
+    #[napi(ts_return_type = "null | Error | Promise<null | Error>")]
+    pub fn close<'env>(&self, env: &'env Env) -> Result<Unknown<'env>> {
+        let state = self.state.clone();
+        state.closing.send_replace(true);
+        runtime::eager(
+            env,
+            async move {
+                drop(state.consumer.lock().await.take());
+                Ok(())
+            },
+            |env, ()| Null.into_unknown(env),
+        )
+    }
+}
+
+/// How one delivery is settled (core's `DeliveryAck`); a second settlement is INVALID_ARGUMENT.
+#[napi]
+pub struct DeliveryAck {
+    ack: natsbridge::io::DeliveryAck,
+}
+
+fn done(env: &Env, (): ()) -> Result<Unknown<'_>> {
+    Null.into_unknown(env)
+}
+
+#[napi]
+impl DeliveryAck {
+    #[napi(ts_return_type = "null | Error | Promise<null | Error>")]
+    pub fn ack<'env>(&self, env: &'env Env) -> Result<Unknown<'env>> {
+        let ack = self.ack.clone();
+        runtime::eager(env, async move { ack.ack().await }, done)
+    }
+
+    /// Delivered again after `delay` ms (none: at once).
+    #[napi(ts_return_type = "null | Error | Promise<null | Error>")]
+    pub fn nak<'env>(&self, env: &'env Env, delay: Option<f64>) -> Result<Unknown<'env>> {
+        let delay = match millis("delay", delay) {
+            Ok(d) => d,
+            Err(e) => return errors::to_js(env, &e),
+        };
+        let ack = self.ack.clone();
+        runtime::eager(env, async move { ack.nak(delay).await }, done)
+    }
+
+    #[napi(ts_return_type = "null | Error | Promise<null | Error>")]
+    pub fn in_progress<'env>(&self, env: &'env Env) -> Result<Unknown<'env>> {
+        let ack = self.ack.clone();
+        runtime::eager(env, async move { ack.in_progress().await }, done)
+    }
+
+    #[napi(ts_return_type = "null | Error | Promise<null | Error>")]
+    pub fn term<'env>(&self, env: &'env Env) -> Result<Unknown<'env>> {
+        let ack = self.ack.clone();
+        runtime::eager(env, async move { ack.term().await }, done)
+    }
+}
