@@ -10,13 +10,13 @@ use crate::protocol::durable::{
     PublishFailure, RedeliveryWatch, Retention, Settlement, Storage, StreamSettings, no_stream_error, stall_delay,
 };
 use crate::protocol::{self, Outgoing, Received, SendOptions, Sent, TimeUnit};
-use serde_json::Value;
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull};
 use async_nats::jetstream::context::{PublishAckFuture, PublishErrorKind};
 use async_nats::jetstream::message::{AckKind, Acker};
 use async_nats::jetstream::{self, stream};
 use futures::StreamExt;
 use futures::stream::FuturesOrdered;
+use serde_json::Value;
 use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
