@@ -94,7 +94,7 @@ def test_readme_table_python_operations_exist_with_sync_twins():
     rows = [line.split("|")[1:-1] for line in vocabulary_section().splitlines() if line.startswith("|")]
     header = [cell.strip() for cell in rows[0]]
     python = header.index("Python")
-    owners = {"": nb, "nc": nb.Connection, "sub": nb.Subscription}
+    owners = {"": nb, "nc": nb.Connection, "sub": nb.Subscription, "consumer": nb.Consumer, "msg": nb.Delivery}
     found = []
     for row in rows[2:]:
         m = re.search(r"`(?:await )?(?:(\w+)\.)?(\w+)\(", row[python])
@@ -104,7 +104,8 @@ def test_readme_table_python_operations_exist_with_sync_twins():
         assert callable(getattr(owner, name + "_sync", None)), f"{owner.__name__}.{name}_sync"
         found.append(f"{m.group(1) or ''}.{name}")
     assert found == [".connect", ".smartsend", ".smartreceive", "nc.subscribe", "sub.next", "nc.request",
-                     "nc.reply", "nc.reply_error", "nc.flush", "nc.close"]
+                     "nc.reply", "nc.reply_error", "nc.add_stream", "nc.consume", "consumer.next", "msg.ack",
+                     "nc.sweep_links", "nc.flush", "nc.close"]
 
 
 def test_close_drains_and_the_units_are_seconds():
