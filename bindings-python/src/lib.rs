@@ -4,6 +4,7 @@
 //! Naming rule: every call that waits has an async form (`smartsend`) returning an awaitable
 //! and a blocking twin with the suffix `_sync` (`smartsend_sync`) that releases the GIL.
 
+mod completion;
 mod connection;
 mod convert;
 mod durable;

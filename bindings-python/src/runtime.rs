@@ -139,20 +139,24 @@ impl ContextExt for BridgeRuntime {
     }
 }
 
-/// A Python awaitable running `fut` on the binding's runtime. Cancelling it drops `fut`.
+/// A Python awaitable running `fut` on the binding's runtime (completed through the event loop's
+/// completion queue, `completion.rs`). Cancelling it drops `fut`.
 pub fn future_into_py<'py, F, T>(py: Python<'py>, fut: F) -> PyResult<Bound<'py, PyAny>>
 where
     F: Future<Output = PyResult<T>> + Send + 'static,
     T: for<'a> IntoPyObject<'a> + Send + 'static,
 {
-    pyo3_async_runtimes::generic::future_into_py::<BridgeRuntime, _, T>(py, fut)
+    let locals = pyo3_async_runtimes::generic::get_current_locals::<BridgeRuntime>(py)?;
+    let event_loop = locals.event_loop(py);
+    crate::completion::spawn_into_py(py, &event_loop, BridgeRuntime::scope(locals, fut))
 }
 
 /// Like [`future_into_py`], but polls `fut` once first, on the calling thread with the GIL
 /// released and inside the runtime's context. A send that needs no upload, or a receive whose
 /// message is already waiting, completes right there and Python gets an already-finished
 /// future: handing a result back from the runtime's threads cost ~100 µs per await
-/// (bench/RESULTS-python.md). Otherwise the started future goes on on the runtime.
+/// (bench/RESULTS-python.md). Otherwise the started future goes on on the runtime, and completes
+/// through the event loop's completion queue.
 pub fn eager_future_into_py<'py, F, T>(py: Python<'py>, fut: F) -> PyResult<Bound<'py, PyAny>>
 where
     F: Future<Output = PyResult<T>> + Send + 'static,
@@ -168,7 +172,7 @@ where
         fut.as_mut().poll(&mut std::task::Context::from_waker(&waker))
     });
     let std::task::Poll::Ready(result) = first else {
-        return pyo3_async_runtimes::generic::future_into_py_with_locals::<BridgeRuntime, _, T>(py, locals, fut);
+        return crate::completion::spawn_into_py(py, &locals.event_loop(py), fut);
     };
     let done = locals.event_loop(py).call_method0("create_future")?;
     match result {

@@ -362,6 +362,40 @@ def test_unsubscribe_ends_a_pending_wait(nats_url):
     run(main())
 
 
+def test_a_cancelled_await_drops_its_work(nats_url):
+    """Cancelling an awaitable whose work runs on the runtime drops that work: a cancelled
+    `next` takes no message, so the following `next` gets it."""
+    async def main(url):
+        async with await nb.connect(url) as nc:
+            sub = await nc.subscribe(subj := subject())
+            waiting = asyncio.ensure_future(sub.next())
+            await asyncio.sleep(0.1)  # pending on the runtime
+            waiting.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await waiting
+            await nc.smartsend(subj, [("m", "kept", "text")])
+            assert (await sub.next(timeout=5))["payloads"] == [("m", "kept", "text")]
+    run(main(nats_url))
+
+
+def test_many_awaits_complete_together(nats_url):
+    """Results that finish on the runtime at once reach the event loop in batches; each goes to
+    its own awaitable."""
+    async def main():
+        async with await nb.connect(nats_url) as nc:
+            sub = await nc.subscribe(subj := subject())
+
+            async def responder():
+                async for env in sub:
+                    await nc.reply(env, [("n", env["payloads"][0][1], "dictionary")])
+
+            serving = asyncio.create_task(responder())
+            replies = await asyncio.gather(*(nc.request(subj, [("n", i, "dictionary")]) for i in range(300)))
+            assert [r["payloads"][0][1] for r in replies] == list(range(300))
+            serving.cancel()
+    run(main())
+
+
 def test_one_call_style_with_link(nats_url):
     import nats
 
