@@ -90,7 +90,8 @@ fn completions_of(py: Python<'_>, event_loop: &Bound<'_, PyAny>) -> PyResult<Py<
     let by_loop = BY_LOOP
         .get_or_try_init(py, || py.import("weakref")?.getattr("WeakKeyDictionary")?.call0().map(Bound::unbind))?
         .bind(py);
-    if let Some(found) = by_loop.call_method1(pyo3::intern!(py, "get"), (event_loop,))?.extract::<Option<Py<Completions>>>()?
+    if let Some(found) =
+        by_loop.call_method1(pyo3::intern!(py, "get"), (event_loop,))?.extract::<Option<Py<Completions>>>()?
     {
         return Ok(found);
     }
