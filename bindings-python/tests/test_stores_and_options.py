@@ -206,7 +206,12 @@ def test_numpy_values_in_json_payloads(nats_url):
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_ctrl_c_interrupts_a_blocking_call(nats_url):
     """A _sync call waiting on the network gives way to KeyboardInterrupt within ~100 ms."""
+    # Python's own Ctrl-C handler, whatever the child inherits: a process started in the
+    # background by a non-interactive shell (a CI runner, `nohup ... &`) has SIGINT ignored, and
+    # its children then never see the signal (the failure seen on a fresh machine).
     script = textwrap.dedent(f"""
+        import signal
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         import natsbridge as nb
         nc = nb.connect_sync({nats_url!r})
         sub = nc.subscribe_sync("test.py.nothing.{uuid.uuid4().hex}")
