@@ -766,6 +766,70 @@ async def bench_link(url, args, rows, notes):
                  f"bounded to {args.peer_link_limit:.0f} s (else not comparable).")
 
 
+def rss_bytes() -> int:
+    """This process's resident set size (Linux /proc/self/status)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+async def connect_times(n, connect):
+    """Seconds each of `n` sequential connects took until connected (each closed after, untimed)."""
+    for _ in range(10):
+        await (await connect()).close()
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        c = await connect()
+        times.append(time.perf_counter() - t0)
+        await c.close()
+    return times
+
+
+async def bench_connections(url, args, rows, notes):
+    """Connect latency beside nats-py's own connect, then `--clients` bridge connections in one
+    process, each subscribed to its own subject and sending one message to the next."""
+    n = args.connects
+    st = {"natsbridge": await connect_times(n, lambda: nb.connect(url)),
+          "peer": await connect_times(n, lambda: nats_connect(url))}
+    test = f"connect x {n} (sequential, loopback)"
+    for m, p in (("p50 ms", 50), ("p99 ms", 99)):
+        nb_v, peer_v = (pct([t * 1000 for t in st[k]], p) for k in ("natsbridge", "peer"))
+        rows.append([test, m, fmt(nb_v, 2), fmt(peer_v, 2), "", ratio_time(nb_v, peer_v),
+                     "< 10 ms" if p == 99 else "", ("met" if nb_v < 10 else "**missed**") if p == 99 else ""])
+        log(f"  connect {m}: natsbridge {nb_v:.2f}, nats-py {peer_v:.2f}")
+
+    k = args.clients
+    gc.collect()
+    before = rss_bytes()
+    t0 = time.perf_counter()
+    clients = []
+    for i in range(0, k, 64):
+        clients += await asyncio.gather(*(nb.connect(url) for _ in range(min(64, k - i))))
+    connected = time.perf_counter() - t0
+    subs = [await c.subscribe(f"ring.{i}") for i, c in enumerate(clients)]
+    per_client = (rss_bytes() - before) / k
+    t1 = time.perf_counter()
+    await asyncio.gather(*(c.smartsend(f"ring.{(i + 1) % k}", [("from", str(i), "text")]) for i, c in enumerate(clients)))
+    got = await asyncio.gather(*(s.next(timeout=30) for s in subs))
+    everything = time.perf_counter() - t1
+    delivered = sum(env["payloads"][0][1] == str((i - 1) % k) for i, env in enumerate(got))
+    await asyncio.gather(*(c.close() for c in clients))
+    test = f"{k} connections in one process"
+    rows.append([test, "connect all (64 at a time), ms", fmt(connected * 1000, 0), "", "", "", "", ""])
+    rows.append([test, "resident memory per connection (with its subscription), KiB", fmt(per_client / 1024, 1),
+                 "", "", "", "", ""])
+    rows.append([test, "delivered, checked", f"{delivered} of {k}", "", "", "", f"{k} of {k}",
+                 "met" if delivered == k else "**missed**"])
+    rows.append([test, "send all and receive all, ms", fmt(everything * 1000, 0), "", "", "", "", ""])
+    log(f"  {k} connections: {delivered} delivered, {per_client / 1024:.1f} KiB each")
+    notes.append("connections: connect times are `await nb.connect(url)` and nats-py's `await nats.connect(url)` "
+                 "until they return, each closed before the next (untimed); memory is the process's RSS growth over "
+                 "the connections and their subscriptions, divided by their number.")
+
+
 # --------------------------------------------------------------------------------------------
 # report
 
@@ -832,7 +896,7 @@ async def main_async(args):
     log(header)
     try:
         for section, fn in (("throughput", bench_throughput), ("latency", bench_latency), ("codec", bench_codec),
-                            ("link", bench_link)):
+                            ("link", bench_link), ("connections", bench_connections)):
             if section in args.only:
                 log(f"{section} ...")
                 await fn(server.url, args, rows, notes)
@@ -857,13 +921,15 @@ async def main_async(args):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", help="also write the markdown table to this file")
-    ap.add_argument("--only", default="throughput,latency,codec,link",
-                    help="comma-separated sections: throughput,latency,codec,link")
+    ap.add_argument("--only", default="throughput,latency,codec,link,connections",
+                    help="comma-separated sections: throughput,latency,codec,link,connections")
     ap.add_argument("--variants", default="natsbridge,peer,raw", help="comma-separated: natsbridge,peer,raw")
     ap.add_argument("--no-diag", dest="diag", action="store_false", help="skip the diagnostic variants")
     ap.add_argument("--msgs", type=int, default=50_000, help="messages per throughput rep (50000)")
     ap.add_argument("--reps", type=int, default=3, help="throughput reps, median reported (3)")
     ap.add_argument("--pings", type=int, default=2000, help="ping-pong round trips (2000)")
+    ap.add_argument("--connects", type=int, default=300, help="sequential connects timed (300)")
+    ap.add_argument("--clients", type=int, default=1000, help="connections in one process (1000)")
     ap.add_argument("--warmup", type=int, default=200, help="ping-pong warm-up round trips (200)")
     ap.add_argument("--codec-reps", default="2000,100,40", help="reps for 10 KB, 1 MB, DataFrame (2000,100,40)")
     ap.add_argument("--link-mb", default="10,100", help="link sizes in MB (10,100)")
