@@ -2,7 +2,7 @@
 // natsbridge (Node binding) against a hand-written nats.js + JSON + Buffer base64 peer and the
 // raw nats.js floor, in one run. See bench/node/README.md.
 //
-//   node bench/node/bench.js [--out FILE] [--only throughput,latency,codec,arrow,link]
+//   node bench/node/bench.js [--out FILE] [--only throughput,latency,codec,arrow,link,connections]
 //
 // Starts its own nats-server (JetStream, a free loopback port, max_payload 8 MiB so a 1 MB
 // payload travels direct for both sides). Prints a markdown table (progress on stderr).
@@ -26,7 +26,9 @@ const opt = (name, def) => {
   const i = args.indexOf(`--${name}`)
   return i >= 0 ? args[i + 1] : def
 }
-const ONLY = new Set(opt('only', 'throughput,latency,codec,arrow,link').split(','))
+const ONLY = new Set(opt('only', 'throughput,latency,codec,arrow,link,connections').split(','))
+const CONNECTS = Number(opt('connects', 300))
+const CLIENTS = Number(opt('clients', 1000))
 const MSGS = Number(opt('msgs', 50000))
 const REPS = Number(opt('reps', 3))
 const PINGS = Number(opt('pings', 2000))
@@ -418,6 +420,56 @@ async function link(url) {
   }
 }
 
+/** Milliseconds each of CONNECTS sequential connects took until connected (each closed after). */
+async function connectTimes(connect) {
+  for (let i = 0; i < 10; i++) await (await connect()).close()
+  const times = []
+  for (let i = 0; i < CONNECTS; i++) {
+    const t0 = now()
+    const c = await connect()
+    times.push(now() - t0)
+    await c.close()
+  }
+  return times
+}
+
+/** Connect latency beside nats.js's own connect; then CLIENTS bridge connections in one process,
+ * each subscribed to its own subject and sending one message to the next, with memory each. */
+async function connections(url) {
+  const mine = await connectTimes(() => nb.connect({ servers: url }))
+  const theirs = await connectTimes(() => natsConnect({ servers: url }))
+  const test = `connect x ${CONNECTS} (sequential, loopback)`
+  for (const p of [50, 99]) {
+    const [a, b] = [pct(mine, p), pct(theirs, p)]
+    row(test, `p${p} ms`, fmt(a, 2), fmt(b, 2), '', `${(b / a).toFixed(2)}x`, p === 99 ? '< 10 ms' : '', p === 99 ? (a < 10 ? 'met' : '**missed**') : '')
+    log(`  connect p${p}: natsbridge ${a.toFixed(2)} ms, nats.js ${b.toFixed(2)} ms`)
+  }
+  global.gc?.()
+  const before = process.memoryUsage().rss
+  const t0 = now()
+  const clients = []
+  for (let i = 0; i < CLIENTS; i += 64) {
+    const batch = Array.from({ length: Math.min(64, CLIENTS - i) }, () => nb.connect({ servers: url }))
+    clients.push(...(await Promise.all(batch)))
+  }
+  const connected = now() - t0
+  const subs = []
+  for (const [i, c] of clients.entries()) subs.push(await c.subscribe(`ring.${i}`))
+  const perClient = (process.memoryUsage().rss - before) / CLIENTS
+  const t1 = now()
+  await Promise.all(clients.map((c, i) => c.smartsend(`ring.${(i + 1) % CLIENTS}`, [['from', String(i), 'text']])))
+  const got = await Promise.all(subs.map((s) => s.next({ timeout: 30000 })))
+  const all = now() - t1
+  const delivered = got.filter((env, i) => env.payloads[0][1] === String((i + CLIENTS - 1) % CLIENTS)).length
+  await Promise.all(clients.map((c) => c.close()))
+  const t = `${CLIENTS} connections in one process`
+  row(t, 'connect all (64 at a time), ms', fmt(connected, 0), '', '', '', '', '')
+  row(t, 'resident memory per connection (with its subscription), KiB', fmt(perClient / 1024, 1), '', '', '', '', '')
+  row(t, 'delivered, checked', `${delivered} of ${CLIENTS}`, '', '', '', `${CLIENTS} of ${CLIENTS}`, delivered === CLIENTS ? 'met' : '**missed**')
+  row(t, 'send all and receive all, ms', fmt(all, 0), '', '', '', '', '')
+  log(`  ${CLIENTS} connections: ${delivered} delivered, ${(perClient / 1024).toFixed(1)} KiB each`)
+}
+
 async function main() {
   const server = await startNats({ config: `max_payload: ${8 * 1024 * 1024}` })
   const started = Date.now()
@@ -445,6 +497,7 @@ async function main() {
         { peerItem: toIpc, peerDecode: fromIpc })
     }
     if (ONLY.has('link')) await link(server.url)
+    if (ONLY.has('connections')) await connections(server.url)
   } finally {
     await server.stop()
   }
