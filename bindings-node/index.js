@@ -533,9 +533,11 @@ function nextTimeout(opts) {
 /** Decoded envelopes from one subscription, in arrival order: `await sub.next({timeout})` or
  * `for await (const env of sub)`. A message that fails to decode throws its error; the
  * subscription goes on. */
-class Subscription {
-  constructor(nativeSubscription, arrow) {
-    this._n = nativeSubscription
+/** What subscriptions and consumers share: items fetched from the addon in batches (every item
+ * already waiting, in one call), handed out one at a time; concurrent reads share one fetch. */
+class Batched {
+  constructor(native, arrow) {
+    this._n = native
     this._arrow = arrow
     this._queue = []
     this._at = 0
@@ -543,10 +545,8 @@ class Subscription {
     this._fetching = null
   }
 
-  /** The next envelope, or null once the subscription is closed. TIMEOUT error when nothing
-   * arrives within `opts.timeout` ms. Concurrent calls share one fetch from the addon. */
-  async next(opts) {
-    const ms = opts == null ? null : nextTimeout(opts)
+  /** The next raw item from the addon, or null once ended; `ms`: the time limit (null: none). */
+  async _nextItem(ms) {
     while (this._at === this._queue.length) {
       if (this._done) return null
       if (this._fetching === null) {
@@ -570,7 +570,7 @@ class Subscription {
     }
     const item = this._queue[this._at]
     this._queue[this._at++] = undefined
-    return toEnvelope(unwrap(item), this._arrow)
+    return unwrap(item)
   }
 
   /** A batch from the addon: appended to what is left, or null once closed. */
@@ -586,16 +586,23 @@ class Subscription {
     }
   }
 
-  /** An iterator over the envelopes; leaving a `for await` loop unsubscribes. */
-  [Symbol.asyncIterator]() {
-    const sub = this
+  /** Ends reading here: what is queued is dropped, every later read gives null. */
+  _end() {
+    this._done = true
+    this._queue = []
+    this._at = 0
+  }
+
+  /** An iterator over `next()`; leaving a `for await` loop calls `stop`. */
+  _iterator(stop) {
+    const reader = this
     return {
       async next() {
-        const env = await sub.next()
-        return env === null ? { value: undefined, done: true } : { value: env, done: false }
+        const value = await reader.next()
+        return value === null ? { value: undefined, done: true } : { value, done: false }
       },
       async return() {
-        await sub.unsubscribe()
+        await stop()
         return { value: undefined, done: true }
       },
       [Symbol.asyncIterator]() {
@@ -603,11 +610,23 @@ class Subscription {
       },
     }
   }
+}
+
+class Subscription extends Batched {
+  /** The next envelope, or null once the subscription is closed. TIMEOUT error when nothing
+   * arrives within `opts.timeout` ms. Concurrent calls share one fetch from the addon. */
+  async next(opts) {
+    const item = await this._nextItem(opts == null ? null : nextTimeout(opts))
+    return item === null ? null : toEnvelope(item, this._arrow)
+  }
+
+  /** An iterator over the envelopes; leaving a `for await` loop unsubscribes. */
+  [Symbol.asyncIterator]() {
+    return this._iterator(() => this.unsubscribe())
+  }
 
   async unsubscribe() {
-    this._done = true
-    this._queue = []
-    this._at = 0
+    this._end()
     unwrap(await this._n.unsubscribe())
   }
 }
@@ -616,16 +635,11 @@ class Subscription {
  * `next(ms)`) or `for await (const msg of consumer)`. A delivery that fails to decode is settled
  * by core's rule (nak, or dead letter then term) and never yielded. Deliveries come from the
  * addon in batches, as a subscription's messages do. */
-class Consumer {
+class Consumer extends Batched {
   constructor(nativeConsumer, arrow, stream, durable) {
-    this._n = nativeConsumer
-    this._arrow = arrow
+    super(nativeConsumer, arrow)
     this.stream = stream
     this.durable = durable
-    this._queue = []
-    this._at = 0
-    this._done = false
-    this._fetching = null
   }
 
   /** The next delivery, or null once closed (or the connection is). TIMEOUT error when nothing
@@ -633,70 +647,20 @@ class Consumer {
    * one fetch from the addon. */
   async next(opts) {
     const ms = opts == null ? null : typeof opts === 'number' ? checkTimeout(opts) : nextTimeout(opts)
-    while (this._at === this._queue.length) {
-      if (this._done) return null
-      if (this._fetching === null) {
-        const r = this._n.nextBatch(BATCH, ms)
-        if (!(r instanceof Promise)) {
-          this._accept(r)
-          continue
-        }
-        this._fetching = r.then(
-          (v) => {
-            this._fetching = null
-            this._accept(v)
-          },
-          (e) => {
-            this._fetching = null
-            throw e
-          },
-        )
-      }
-      await this._fetching
-    }
-    const item = this._queue[this._at]
-    this._queue[this._at++] = undefined
-    return new Delivery(unwrap(item), this._arrow)
-  }
-
-  /** A batch from the addon: appended to what is left, or null once closed. */
-  _accept(r) {
-    unwrap(r)
-    if (r === null) {
-      this._done = true
-    } else if (this._at < this._queue.length) {
-      for (const item of r) this._queue.push(item)
-    } else {
-      this._queue = r
-      this._at = 0
-    }
+    const item = await this._nextItem(ms)
+    return item === null ? null : new Delivery(item, this._arrow)
   }
 
   /** An iterator over the deliveries; leaving a `for await` loop closes the consumer. */
   [Symbol.asyncIterator]() {
-    const consumer = this
-    return {
-      async next() {
-        const d = await consumer.next()
-        return d === null ? { value: undefined, done: true } : { value: d, done: false }
-      },
-      async return() {
-        await consumer.close()
-        return { value: undefined, done: true }
-      },
-      [Symbol.asyncIterator]() {
-        return this
-      },
-    }
+    return this._iterator(() => this.close())
   }
 
   /** Stops pulling: a waiting and every later `next()` gives null. The durable consumer stays on
    * the server, where `consume` with the same durable name resumes after what was acked;
    * deliveries taken but not settled come back after `ackWait`. */
   async close() {
-    this._done = true
-    this._queue = []
-    this._at = 0
+    this._end()
     unwrap(await this._n.close())
   }
 
