@@ -75,6 +75,15 @@ fn spawn_nats(conf_path: &Path, log_path: &Path) -> Result<Child> {
     )
 }
 
+/// Whether `child` is still alive; forgets it once it has exited.
+fn still_running(child: &mut Option<Child>) -> bool {
+    if matches!(child.as_mut().map(Child::try_wait), Some(Ok(None))) {
+        return true;
+    }
+    *child = None;
+    false
+}
+
 /// The last `max` bytes of a log file (for error messages).
 fn log_tail(path: &Path, max: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
@@ -216,14 +225,7 @@ impl NatsServer {
 
     /// Whether the process we started is still alive.
     pub fn is_running(&mut self) -> bool {
-        match self.child.as_mut().map(Child::try_wait) {
-            Some(Ok(None)) => true,
-            Some(_) => {
-                self.child = None;
-                false
-            }
-            None => false,
-        }
+        still_running(&mut self.child)
     }
 
     /// The JetStream store directory (kept across [`restart`](Self::restart)).
@@ -648,14 +650,7 @@ impl Plik {
 
     /// Whether the plikd we started is still alive.
     pub fn is_running(&mut self) -> bool {
-        match self.child.as_mut().map(Child::try_wait) {
-            Some(Ok(None)) => true,
-            Some(_) => {
-                self.child = None;
-                false
-            }
-            None => false,
-        }
+        still_running(&mut self.child)
     }
 
     /// SIGKILL to the plikd this value started (only that process, by its handle), and waits
