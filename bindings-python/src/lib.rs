@@ -13,13 +13,13 @@ mod handlers;
 mod one_call;
 mod options;
 mod runtime;
+mod sent;
 mod subscription;
 
 use natsbridge::error::ErrorCode;
 use natsbridge::protocol::durable::{ConsumeOptionName, StreamOptionName};
 use natsbridge::protocol::{self, OptionName, Received, SendOptionName, Sent};
 use pyo3::prelude::*;
-use pyo3::types::{PyString, PyTuple};
 
 type MakeObject = Box<dyn for<'py> FnOnce(Python<'py>) -> PyResult<Bound<'py, PyAny>> + Send>;
 
@@ -39,16 +39,9 @@ fn out(f: impl for<'py> FnOnce(Python<'py>) -> PyResult<Bound<'py, PyAny>> + Sen
     Out(Box::new(f))
 }
 
-/// `(env, msg_json)`: the sent envelope as a dict and the exact JSON published.
+/// `(env, msg_json)`, built when read ([`sent::SendResult`]).
 fn sent_out(sent: Sent) -> Out {
-    out(move |py| {
-        let env = convert::sent_envelope(py, &sent.envelope)?;
-        if let Some(ack) = &sent.pub_ack {
-            env.set_item("pub_ack", convert::from_json(py, &serde_json::to_value(ack).expect("plain data"))?)?;
-        }
-        let json = PyString::new(py, sent.json_str());
-        Ok(PyTuple::new(py, [env.into_any(), json.into_any()])?.into_any())
-    })
+    out(move |py| Ok(Bound::new(py, sent::SendResult::new(sent))?.into_any()))
 }
 
 fn received_out(r: Received) -> Out {
@@ -72,6 +65,7 @@ fn _natsbridge(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<subscription::Subscription>()?;
     m.add_class::<durable::Consumer>()?;
     m.add_class::<durable::Delivery>()?;
+    m.add_class::<sent::SendResult>()?;
     m.add_function(wrap_pyfunction!(one_call::smartsend, m)?)?;
     m.add_function(wrap_pyfunction!(one_call::smartsend_sync, m)?)?;
     m.add_function(wrap_pyfunction!(one_call::smartreceive, m)?)?;

@@ -6,8 +6,8 @@ use crate::errors::{invalid, to_py};
 use crate::options::{receive_options, send_options};
 use crate::{Out, received_out, runtime, sent_out};
 use bytes::Bytes;
-use natsbridge::io::Client;
 use natsbridge::io::one_call::{self, CallOptions};
+use natsbridge::io::{Client, smartreceive_direct};
 use natsbridge::protocol::{Outgoing, SendOptions};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
@@ -98,6 +98,15 @@ fn receive_args(conn: Option<&Connection>, opts: Option<&Bound<'_, PyDict>>) -> 
     }
 }
 
+/// A message without links (most messages) decodes right here, GIL released: no runtime, no
+/// task, no future moved around. None: it has links, so it goes through [`do_receive`].
+fn receive_direct(py: Python<'_>, how: &Receive, bytes: &Bytes) -> PyResult<Option<Out>> {
+    if matches!(how, Receive::OneCall(call) if call.download_handler.is_some()) {
+        return Ok(None); // the handler's store is checked and used as for any message
+    }
+    py.detach(|| smartreceive_direct(bytes)).map(|r| r.map(received_out)).map_err(to_py)
+}
+
 async fn do_receive(how: Receive, bytes: Bytes) -> PyResult<Out> {
     let received = match &how {
         Receive::Conn(c) => c.smartreceive(&bytes).await,
@@ -117,7 +126,11 @@ pub fn smartreceive<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let how = receive_args(conn.as_deref(), opts)?;
     let bytes = message_bytes(msg)?;
-    runtime::eager_future_into_py(py, do_receive(how, bytes))
+    match receive_direct(py, &how, &bytes) {
+        Ok(Some(out)) => runtime::ready_into_py(py, Ok(out)),
+        Err(e) => runtime::ready_into_py::<Out>(py, Err(e)),
+        Ok(None) => runtime::eager_future_into_py(py, do_receive(how, bytes)),
+    }
 }
 
 #[pyfunction]
@@ -130,5 +143,8 @@ pub fn smartreceive_sync<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let how = receive_args(conn.as_deref(), opts)?;
     let bytes = message_bytes(msg)?;
-    runtime::block_on(py, do_receive(how, bytes))?.into_pyobject(py)
+    match receive_direct(py, &how, &bytes)? {
+        Some(out) => out.into_pyobject(py),
+        None => runtime::block_on(py, do_receive(how, bytes))?.into_pyobject(py),
+    }
 }

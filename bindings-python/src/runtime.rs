@@ -174,7 +174,27 @@ where
     let std::task::Poll::Ready(result) = first else {
         return crate::completion::spawn_into_py(py, &locals.event_loop(py), fut);
     };
-    let done = locals.event_loop(py).call_method0("create_future")?;
+    finished_future(py, &locals.event_loop(py), result)
+}
+
+/// An awaitable of a result already here, on the caller's running event loop.
+pub fn ready_into_py<'py, T>(py: Python<'py>, result: PyResult<T>) -> PyResult<Bound<'py, PyAny>>
+where
+    T: for<'a> IntoPyObject<'a>,
+{
+    let event_loop = pyo3_async_runtimes::get_running_loop(py)?;
+    finished_future(py, &event_loop, result)
+}
+
+fn finished_future<'py, T>(
+    py: Python<'py>,
+    event_loop: &Bound<'py, PyAny>,
+    result: PyResult<T>,
+) -> PyResult<Bound<'py, PyAny>>
+where
+    T: for<'a> IntoPyObject<'a>,
+{
+    let done = event_loop.call_method0("create_future")?;
     match result {
         Ok(value) => {
             let value = pyo3::IntoPyObjectExt::into_bound_py_any(value, py)?;

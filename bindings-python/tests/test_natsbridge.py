@@ -340,6 +340,23 @@ def test_sync_twins(nats_url):
         assert sub.next_sync(timeout=1) is None
 
 
+def test_send_result_is_the_pair_env_msg_json(nats_url):
+    """A send returns (env, msg_json) as a SendResult: it unpacks, indexes and compares as that
+    tuple, and each part, once built, is the same object on every read."""
+    with nb.connect_sync(nats_url) as nc:
+        sent = nc.smartsend_sync(subject(), [("a", "x", "text")], correlation_id="c-sent")
+        assert isinstance(sent, nb.SendResult) and len(sent) == 2
+        env, msg_json = sent
+        assert env["correlation_id"] == "c-sent" and env["payloads"][0]["data"] == "eA=="
+        assert json.loads(msg_json) == env
+        assert sent[0] is sent.env is env and sent[1] is sent[-1] is sent.msg_json is msg_json
+        assert sent[-2] is env
+        assert sent == (env, msg_json) and list(sent) == [env, msg_json]
+        with pytest.raises(IndexError):
+            sent[2]
+        assert repr(sent).startswith("SendResult({'correlation_id': 'c-sent'")
+
+
 def test_unsubscribe_ends_a_pending_wait(nats_url):
     """A `next` waiting without a timeout does not hold up `unsubscribe`: it returns None."""
     async def main():

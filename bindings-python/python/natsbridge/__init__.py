@@ -36,6 +36,7 @@ from ._natsbridge import (
     NATSBridgeError,
     NatsConnectionFailedError,
     PayloadTooLargeError,
+    SendResult,
     TimeoutError,
     UploadFailedError,
     UrlNotAllowedError,
@@ -55,7 +56,7 @@ __all__ = [
     "InvalidArgumentError", "ERRORS", "PAYLOAD_TYPES", "MSG_PURPOSES", "TEXT", "DICTIONARY", "ARROWTABLE",
     "JSONTABLE", "IMAGE", "AUDIO", "VIDEO", "BINARY", "ACK", "NACK", "UPDATE_STATUS", "SHUTDOWN", "CHAT",
     "COMMAND", "EVENT", "DEFAULT_SIZE_THRESHOLD", "OPTION_NAMES", "SEND_OPTION_NAMES", "Consumer", "Delivery",
-    "STREAM_OPTION_NAMES", "CONSUME_OPTION_NAMES",
+    "STREAM_OPTION_NAMES", "CONSUME_OPTION_NAMES", "SendResult",
 ]
 
 # Payload types (the seeds' strings).
@@ -180,9 +181,9 @@ def _prepare(data: Iterable[Payload]) -> list:
 
 def _finish(env: dict, arrow: str) -> dict:
     payloads = env["payloads"]
-    for i, (name, value, ptype) in enumerate(payloads):
-        if ptype == ARROWTABLE:
-            payloads[i] = (name, _from_ipc(value, arrow), ptype)
+    for i, p in enumerate(payloads):
+        if p[2] == ARROWTABLE:
+            payloads[i] = (p[0], _from_ipc(p[1], arrow), ARROWTABLE)
     return env
 
 
@@ -214,8 +215,10 @@ async def smartsend(
     metadata: Optional[dict] = None,
     fileserver_upload_handler: Optional[UploadHandler] = None,
     **options: Any,
-) -> Tuple[dict, str]:
-    """Send ``[(dataname, data, payload_type), ...]`` as one envelope; returns ``(env, msg_json)``.
+) -> SendResult:
+    """Send ``[(dataname, data, payload_type), ...]`` as one envelope; returns ``(env, msg_json)``
+    as a :class:`SendResult` (it unpacks, indexes and compares as that tuple; each part is built
+    the first time it is read, so a caller that ignores it pays for neither).
 
     The per-message options are core's (:data:`SEND_OPTION_NAMES`); any other name raises
     :class:`InvalidArgumentError`. Without ``connection``, a process-wide connection per
@@ -236,7 +239,7 @@ async def smartsend(
 
 
 def smartsend_sync(subject: str, data: Sequence[Payload], *, connection: Optional["Connection"] = None,
-                   **opts: Any) -> Tuple[dict, str]:
+                   **opts: Any) -> SendResult:
     """Blocking twin of :func:`smartsend` (same keyword arguments)."""
     native = connection._native if connection is not None else None
     return _nb.smartsend_sync(subject, _prepare(data), native, _send_opts(**opts))
@@ -276,7 +279,7 @@ def smartreceive_sync(msg: Any, *, connection: Optional["Connection"] = None, ar
                       **opts: Any) -> dict:
     """Blocking twin of :func:`smartreceive` (same keyword arguments)."""
     native = connection._native if connection is not None else None
-    return _finish(_nb.smartreceive_sync(_message_bytes(msg), native, _send_opts(**opts)), arrow)
+    return _finish(_nb.smartreceive_sync(_message_bytes(msg), native, _send_opts(**opts) if opts else None), arrow)
 
 
 class Subscription:
@@ -410,13 +413,13 @@ class Connection:
     def max_payload(self) -> int:
         return self._native.max_payload
 
-    def smartsend(self, subject: str, data: Sequence[Payload], **opts: Any) -> Awaitable[Tuple[dict, str]]:
+    def smartsend(self, subject: str, data: Sequence[Payload], **opts: Any) -> Awaitable[SendResult]:
         """:func:`natsbridge.smartsend` on this connection (same keyword arguments). Returns the
         native awaitable itself (no coroutine in between: this is the per-message hot path), so
         bad input raises at the call, before anything is published."""
         return _nb.smartsend(subject, _prepare(data), self._native, opts)
 
-    def smartsend_sync(self, subject: str, data: Sequence[Payload], **opts: Any) -> Tuple[dict, str]:
+    def smartsend_sync(self, subject: str, data: Sequence[Payload], **opts: Any) -> SendResult:
         return _nb.smartsend_sync(subject, _prepare(data), self._native, _send_opts(**opts))
 
     async def smartreceive(self, msg: Any, *, arrow: Optional[ArrowOut] = None) -> dict:
@@ -446,7 +449,7 @@ class Connection:
         env = self._native.request_sync(subject, _prepare(data), timeout, _send_opts(**opts))
         return _finish(env, arrow or self._arrow)
 
-    async def reply(self, request: dict, data: Sequence[Payload], **opts: Any) -> Tuple[dict, str]:
+    async def reply(self, request: dict, data: Sequence[Payload], **opts: Any) -> SendResult:
         """Reply to a received request envelope (from :meth:`subscribe`): sent to its
         ``reply_to`` (else the NATS reply subject) with its correlation_id,
         ``reply_to_msg_id`` = its msg_id and ``msg_purpose`` ACK unless given; the receiver
@@ -454,11 +457,11 @@ class Connection:
         """
         return await self._native.reply(request, _prepare(data), _send_opts(**opts))
 
-    def reply_sync(self, request: dict, data: Sequence[Payload], **opts: Any) -> Tuple[dict, str]:
+    def reply_sync(self, request: dict, data: Sequence[Payload], **opts: Any) -> SendResult:
         return self._native.reply_sync(request, _prepare(data), _send_opts(**opts))
 
     async def reply_error(self, request: dict, code: Union[str, Type[NATSBridgeError]],
-                          message: str) -> Tuple[dict, str]:
+                          message: str) -> SendResult:
         """Reply with a NACK carrying ``{"code", "message", "details"}``; the requester's
         :meth:`request` raises the code's exception class with ``message``. ``code`` is a code
         string (``"INVALID_PAYLOAD_TYPE"``) or an exception class (``InvalidPayloadTypeError``).
@@ -466,7 +469,7 @@ class Connection:
         return await self._native.reply_error(request, _code(code), message)
 
     def reply_error_sync(self, request: dict, code: Union[str, Type[NATSBridgeError]],
-                         message: str) -> Tuple[dict, str]:
+                         message: str) -> SendResult:
         return self._native.reply_error_sync(request, _code(code), message)
 
     async def add_stream(self, name: str, **opts: Any) -> dict:
