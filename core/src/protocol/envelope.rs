@@ -8,6 +8,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 
+mod scan;
+
 fn map_or_null<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Map<String, Value>, D::Error> {
     Ok(Option::<Map<String, Value>>::deserialize(d)?.unwrap_or_default())
 }
@@ -46,6 +48,7 @@ fn cow_or_null<'de: 'a, 'a, D: Deserializer<'de>>(d: D) -> std::result::Result<C
 
 /// A payload's `data` as parsed from a message: a string (borrowed when it has no escapes, as
 /// base64 never has) in one scan, or any other JSON value (inline `encoding: "json"`).
+#[derive(Debug, PartialEq)]
 enum DataRef<'a> {
     Str(Cow<'a, str>),
     Json(Value),
@@ -97,7 +100,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for DataRef<'a> {
 
 /// The envelope as parsed, borrowing from the message: inline base64 is decoded straight from
 /// the message bytes rather than copied into a `String` first.
-#[derive(Deserialize)]
+#[derive(Debug, Default, Deserialize, PartialEq)]
 struct EnvelopeRef<'a> {
     #[serde(borrow, default, deserialize_with = "cow_or_null")]
     correlation_id: Cow<'a, str>,
@@ -131,7 +134,7 @@ struct EnvelopeRef<'a> {
     error: Option<ErrorBody>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize, PartialEq)]
 struct PayloadRef<'a> {
     #[serde(borrow, default, deserialize_with = "cow_or_null")]
     id: Cow<'a, str>,
@@ -159,6 +162,9 @@ impl<'a> EnvelopeRef<'a> {
         // One UTF-8 check of the whole message, then `from_str`, which does not check each string again.
         let text = std::str::from_utf8(bytes)
             .map_err(|e| Error::new(ErrorCode::InvalidEnvelope, format!("message is not valid UTF-8: {e}")))?;
+        if let Some(envelope) = scan::scan(text) {
+            return Ok(envelope);
+        }
         serde_json::from_str(text).map_err(|e| {
             let what = if e.is_syntax() || e.is_eof() { "not valid JSON" } else { "not a valid envelope" };
             Error::new(ErrorCode::InvalidEnvelope, format!("message is {what}: {e}"))
