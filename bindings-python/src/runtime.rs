@@ -27,19 +27,19 @@ pub fn runtime() -> &'static Runtime {
 /// They belong to the process: a forked child has none of its parent's threads, so its count
 /// starts afresh.
 struct Sections {
-    pid: u32,
+    process: u64,
     active: usize,
     exiting: bool,
 }
 
-static SECTIONS: Mutex<Sections> = Mutex::new(Sections { pid: 0, active: 0, exiting: false });
+static SECTIONS: Mutex<Sections> = Mutex::new(Sections { process: u64::MAX, active: 0, exiting: false });
 static SECTIONS_DONE: Condvar = Condvar::new();
 
 fn sections() -> MutexGuard<'static, Sections> {
+    let process = one_call::process_generation();
     let mut s = SECTIONS.lock().unwrap_or_else(|p| p.into_inner());
-    let pid = std::process::id();
-    if s.pid != pid {
-        *s = Sections { pid, active: 0, exiting: false };
+    if s.process != process {
+        *s = Sections { process, active: 0, exiting: false };
     }
     s
 }

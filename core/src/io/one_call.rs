@@ -11,27 +11,47 @@ use crate::error::Result;
 use crate::protocol::{Outgoing, ReceiveRules, Received, RetryPolicy, SendOptions, Sent, Settings, TimeUnit};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, Once};
 use tokio::runtime::Runtime;
 
 struct Process {
-    pid: u32,
+    generation: u64,
     runtime: Option<&'static Runtime>,
     clients: HashMap<Settings, Client>,
 }
 
 static PROCESS: Mutex<Option<Process>> = Mutex::new(None);
 
+/// Counts the forks this process descends from: bumped in each forked child, so telling a child
+/// from its parent costs an atomic load, not a getpid system call on every send.
+static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
+
+extern "C" fn forked_child() {
+    FORK_GENERATION.fetch_add(1, Ordering::SeqCst);
+}
+
+/// Which process this is: it changes in a forked child, and only there.
+#[allow(unsafe_code)] // the one FFI call of core: std has no fork hook
+pub fn process_generation() -> u64 {
+    static WATCH_FORKS: Once = Once::new();
+    // SAFETY: registers a handler that only increments an atomic (async-signal-safe).
+    WATCH_FORKS.call_once(|| unsafe {
+        libc::pthread_atfork(None, None, Some(forked_child));
+    });
+    FORK_GENERATION.load(Ordering::SeqCst)
+}
+
 /// Runs `f` on this process's state. After a fork the parent's runtime has no threads here: it
 /// and its clients are leaked, never dropped (dropping would wait for workers that do not exist).
 fn with_process<T>(f: impl FnOnce(&mut Process) -> T) -> T {
+    let generation = process_generation();
     let mut guard = PROCESS.lock().unwrap_or_else(|p| p.into_inner());
-    let pid = std::process::id();
-    if guard.as_ref().is_none_or(|p| p.pid != pid) {
+    if guard.as_ref().is_none_or(|p| p.generation != generation) {
         if let Some(parent) = guard.take() {
             std::mem::forget(parent.clients);
         }
-        *guard = Some(Process { pid, runtime: None, clients: HashMap::new() });
+        *guard = Some(Process { generation, runtime: None, clients: HashMap::new() });
     }
     f(guard.as_mut().expect("just set"))
 }
