@@ -152,7 +152,8 @@ impl Client {
     /// In JetStream mode (the `jetstream` option) it publishes durably ([`Client::publish_durable`]).
     pub async fn smartsend(&self, subject: &str, payloads: Vec<Outgoing>, opts: &SendOptions) -> Result<Sent> {
         if self.inner.jetstream {
-            return self.publish_durable(subject, payloads, opts).await;
+            // Boxed, so a core NATS send's future is not the size of a durable one.
+            return Box::pin(self.publish_durable(subject, payloads, opts)).await;
         }
         let sent = self.build(subject, payloads, opts).await?;
         self.publish(subject, &sent, None).await?;

@@ -77,7 +77,9 @@ pub async fn shared_client(settings: &Settings) -> Result<Client> {
     if let Some(c) = with_process(|p| p.clients.get(settings).cloned()) {
         return Ok(c);
     }
-    let client = Client::connect(ConnectOptions { settings: settings.clone(), ..Default::default() }).await?;
+    // Boxed: connecting is a 12 KB future, and inline it made every one-call send and receive
+    // future that size (moved at least once per call), though it runs once per process.
+    let client = Box::pin(Client::connect(ConnectOptions { settings: settings.clone(), ..Default::default() })).await?;
     // Two first calls racing both connect; the first stored wins and the other is dropped.
     Ok(with_process(|p| p.clients.entry(settings.clone()).or_insert(client).clone()))
 }
