@@ -1,18 +1,22 @@
-//! A subscription: decoded envelopes in arrival order, as an async and a blocking iterator.
+//! A subscription: decoded envelopes in arrival order, in batches (the public layer's async
+//! iterator) or one at a time.
 
 use crate::errors::to_py;
 use crate::options::opt_timeout;
-use crate::{Out, none_out, received_out, runtime};
-use pyo3::exceptions::{PyStopAsyncIteration, PyStopIteration};
+use crate::{Out, none_out, out, received_out, runtime};
+use natsbridge::error::Result as CoreResult;
+use natsbridge::io::{Received, SubscriptionStopper};
+use pyo3::exceptions::PyStopIteration;
 use pyo3::prelude::*;
+use pyo3::types::PyList;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Core's subscription (None once closed), and the signal that ends a waiting `next` so an
+/// Core's subscription (None once closed) and its stopper, which ends a waiting `next` so an
 /// unsubscribe need not wait for one more message.
 struct State {
     sub: tokio::sync::Mutex<Option<natsbridge::io::Subscription>>,
-    closing: tokio::sync::watch::Sender<bool>,
+    stopper: SubscriptionStopper,
 }
 
 type SubState = Arc<State>;
@@ -26,37 +30,46 @@ pub struct Subscription {
 
 impl Subscription {
     pub fn new(sub: natsbridge::io::Subscription) -> Subscription {
-        let state = State { sub: tokio::sync::Mutex::new(Some(sub)), closing: tokio::sync::watch::Sender::new(false) };
-        Subscription { inner: Arc::new(state) }
+        let stopper = sub.stopper();
+        Subscription { inner: Arc::new(State { sub: tokio::sync::Mutex::new(Some(sub)), stopper }) }
     }
 }
 
 /// The next envelope; `Ok(None)` when the subscription is closed.
 async fn next_message(inner: SubState, timeout: Option<Duration>) -> PyResult<Option<Out>> {
-    let mut closing = inner.closing.subscribe();
     let mut guard = inner.sub.lock().await;
     let Some(sub) = guard.as_mut() else { return Ok(None) };
-    let next = async {
-        match timeout {
-            Some(t) => sub.next_timeout(t).await,
-            None => sub.next().await,
-        }
-    };
-    let item = tokio::select! {
-        item = next => item,
-        _ = closing.wait_for(|c| *c) => return Ok(None),
+    let item = match timeout {
+        Some(t) => sub.next_timeout(t).await,
+        None => sub.next().await,
     };
     match item {
         None => {
-            *guard = None;
+            if !inner.stopper.is_stopped() {
+                *guard = None; // closed by the connection: nothing left to unsubscribe
+            }
             Ok(None)
         }
         Some(r) => r.map(|r| Some(received_out(r))).map_err(to_py),
     }
 }
 
+/// A list of envelopes, each a message that failed to decode as its exception object.
+fn batch_out(batch: Vec<CoreResult<Received>>) -> Out {
+    out(move |py| {
+        let list = PyList::empty(py);
+        for item in batch {
+            match item {
+                Ok(r) => list.append(crate::convert::received(py, &r)?)?,
+                Err(e) => list.append(to_py(e).into_value(py))?,
+            }
+        }
+        Ok(list.into_any())
+    })
+}
+
 async fn unsubscribe(inner: SubState) -> PyResult<()> {
-    inner.closing.send_replace(true);
+    inner.stopper.stop();
     let sub = inner.sub.lock().await.take();
     match sub {
         Some(s) => s.unsubscribe().await.map_err(to_py),
@@ -66,17 +79,29 @@ async fn unsubscribe(inner: SubState) -> PyResult<()> {
 
 #[pymethods]
 impl Subscription {
-    fn __aiter__(slf: Py<Self>) -> Py<Self> {
-        slf
-    }
-
-    fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let inner = self.inner.clone();
-        runtime::eager_future_into_py(py, async move {
-            match next_message(inner, None).await? {
-                Some(o) => Ok(o),
-                None => Err(PyStopAsyncIteration::new_err(())),
+    /// Up to `max` envelopes: those ready now, else an awaitable of the next one and any ready
+    /// behind it; None once closed. A message that failed to decode is its exception object.
+    fn next_batch<'py>(&self, py: Python<'py>, max: usize) -> PyResult<Bound<'py, PyAny>> {
+        let max = max.max(1);
+        if let Ok(mut guard) = self.inner.sub.try_lock() {
+            let Some(sub) = guard.as_mut() else { return runtime::ready_into_py(py, Ok(none_out())) };
+            let mut ready = Vec::new();
+            let open = py.detach(|| {
+                let _context = runtime::runtime().enter();
+                sub.take_ready(max, &mut ready)
+            });
+            if !ready.is_empty() {
+                return runtime::ready_into_py(py, Ok(batch_out(ready)));
             }
+            if !open {
+                return runtime::ready_into_py(py, Ok(none_out()));
+            }
+        }
+        let inner = self.inner.clone();
+        runtime::future_into_py(py, async move {
+            let mut guard = inner.sub.lock().await;
+            let Some(sub) = guard.as_mut() else { return Ok(none_out()) };
+            Ok(sub.next_batch(max).await.map_or_else(none_out, batch_out))
         })
     }
 

@@ -379,6 +379,45 @@ def test_unsubscribe_ends_a_pending_wait(nats_url):
     run(main())
 
 
+def test_async_for_takes_what_is_waiting_in_one_call_and_bad_messages_raise_in_turn(nats_url):
+    """`async for` takes every envelope already waiting in one native call and hands them out
+    in order; a message that fails to decode raises its error in its turn and the iteration
+    goes on; unsubscribe drops what was taken but not handed out."""
+    import nats
+
+    async def main():
+        async with await nb.connect(nats_url) as nc:
+            raw = await nats.connect(nats_url)
+            sub = await nc.subscribe(subj := subject())
+            # One connection publishes all six, so they arrive in this order.
+            good = [(await nc.smartsend(subj + ".unheard", [("n", i, "dictionary")])).msg_json.encode()
+                    for i in range(5)]
+            for message in good[:3] + [b"not json"] + good[3:]:
+                await raw.publish(subj, message)
+            await raw.flush()
+            await asyncio.sleep(0.3)  # all six are waiting in the subscription
+            got = []
+            async for env in sub:
+                got.append(env["payloads"][0][1])
+                if len(got) == 1:
+                    assert len(sub._ready) == 5, "the other five came with the first"
+                if len(got) == 3:
+                    break
+            with pytest.raises(nb.InvalidEnvelopeError):
+                await sub.__anext__()
+            async for env in sub:
+                got.append(env["payloads"][0][1])
+                if len(got) == 5:
+                    break
+            assert got == [0, 1, 2, 3, 4]
+            await nc.smartsend(subj, [("n", 5, "dictionary")])
+            assert (await asyncio.wait_for(sub.__anext__(), 5))["payloads"][0][1] == 5
+            await sub.unsubscribe()
+            assert await sub.next(timeout=1) is None
+            await raw.drain()
+    run(main())
+
+
 def test_a_cancelled_await_drops_its_work(nats_url):
     """Cancelling an awaitable whose work runs on the runtime drops that work: a cancelled
     `next` takes no message, so the following `next` gets it."""

@@ -592,3 +592,90 @@ async fn a_drained_client_refuses_sends_and_subscribes() {
     let after = sub.next_timeout(Duration::from_millis(300)).await;
     assert!(matches!(after, Some(Err(ref e)) if e.code == ErrorCode::Timeout), "{after:?}");
 }
+
+fn text(s: &str) -> Vec<Outgoing> {
+    vec![Outgoing::new("m", Data::Text(s.into()), PayloadType::Text)]
+}
+
+fn texts(batch: &[natsbridge::error::Result<natsbridge::io::Received>]) -> Vec<String> {
+    batch
+        .iter()
+        .map(|r| match &r.as_ref().unwrap().payloads[0].data {
+            Data::Text(t) => t.clone(),
+            other => panic!("{other:?}"),
+        })
+        .collect()
+}
+
+/// A busy subscription hands over every message already waiting in one call, in order, up to
+/// the limit asked for.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_subscription_hands_over_what_is_ready_in_batches() {
+    let server = NatsServer::start();
+    let c = client(&server).await;
+    let mut sub = c.subscribe("t.batch", None).await.unwrap();
+    for i in 0..5 {
+        c.smartsend("t.batch", text(&i.to_string()), &SendOptions::default()).await.unwrap();
+    }
+    c.flush().await.unwrap();
+    let first = sub.next_batch(2).await.unwrap();
+    assert_eq!(texts(&first), ["0", "1"][..first.len()], "at most 2, in order");
+    tokio::time::sleep(Duration::from_millis(300)).await; // the rest are in by now
+    let mut rest = Vec::new();
+    assert!(sub.take_ready(10, &mut rest), "still open");
+    let mut all = texts(&first);
+    all.extend(texts(&rest));
+    assert_eq!(all, ["0", "1", "2", "3", "4"]);
+    let mut none = Vec::new();
+    assert!(sub.take_ready(10, &mut none) && none.is_empty(), "nothing ready: no wait, nothing taken");
+}
+
+/// A stopper ends a `next` that is waiting, from another task, and every later one.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stopped_subscription_ends_a_waiting_next() {
+    let server = NatsServer::start();
+    let c = client(&server).await;
+    let mut sub = c.subscribe("t.stop", None).await.unwrap();
+    let stopper = sub.stopper();
+    let waiting = tokio::spawn(async move {
+        let item = sub.next().await;
+        (item.is_none(), sub.next().await.is_none(), sub.take_ready(5, &mut Vec::new()))
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    stopper.stop();
+    let ended = tokio::time::timeout(Duration::from_secs(2), waiting).await.expect("stopped in time").unwrap();
+    assert_eq!(ended, (true, true, false));
+}
+
+/// A `next_timeout` that runs out while a message's links download loses nothing: the message
+/// comes with the next call (it used to be dropped with the cancelled future).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_message_still_downloading_when_next_times_out_comes_with_the_next_call() {
+    use futures::FutureExt;
+    use natsbridge::io::store::{DownloadCall, UploadCall, UploadReply};
+    let server = NatsServer::start();
+    let mut sender_opts = ConnectOptions::with_server(&server.url());
+    sender_opts.upload_handler = Some(std::sync::Arc::new(|call: UploadCall| {
+        async move { Ok(UploadReply { status: None, url: Some(format!("slow://store/{}", call.dataname)) }) }.boxed()
+    }));
+    let sender = Client::connect(sender_opts).await.unwrap();
+    let mut receiver_opts = ConnectOptions::with_server(&server.url());
+    receiver_opts.settings.allowed_origins = vec!["slow:".into()];
+    receiver_opts.download_handler = Some(std::sync::Arc::new(|_: DownloadCall| {
+        async move {
+            tokio::time::sleep(Duration::from_millis(800)).await;
+            Ok(Bytes::from_static(b"worth the wait"))
+        }
+        .boxed()
+    }));
+    let receiver = Client::connect(receiver_opts).await.unwrap();
+    let mut sub = receiver.subscribe("t.slow", None).await.unwrap();
+    let opts = SendOptions { size_threshold: Some(1), ..Default::default() };
+    sender.smartsend("t.slow", text("worth the wait"), &opts).await.unwrap();
+    sender.flush().await.unwrap();
+    let e = sub.next_timeout(Duration::from_millis(300)).await.unwrap().err().unwrap();
+    assert_eq!(e.code, ErrorCode::Timeout, "the download takes 800 ms");
+    let got = sub.next_timeout(Duration::from_secs(5)).await.unwrap().unwrap();
+    assert_eq!(got.payloads[0].data, Data::Text("worth the wait".into()));
+    assert_eq!(got.subject.as_deref(), Some("t.slow"));
+}

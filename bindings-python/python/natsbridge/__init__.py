@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import atexit
 import os
+from collections import deque
 from typing import Any, Awaitable, Callable, Iterable, Literal, Optional, Sequence, Tuple, Type, Union
 
 from . import _natsbridge as _nb
@@ -187,6 +188,10 @@ def _finish(env: dict, arrow: str) -> dict:
     return env
 
 
+# Most envelopes one `async for` step takes from the native subscription at once.
+_BATCH = 256
+
+
 def _message_bytes(msg: Any) -> Any:
     # Anything else is checked by the native module (INVALID_ARGUMENT).
     return msg if isinstance(msg, (bytes, bytearray, memoryview, str)) else getattr(msg, "data", msg)
@@ -283,37 +288,62 @@ def smartreceive_sync(msg: Any, *, connection: Optional["Connection"] = None, ar
 
 
 class Subscription:
-    """Decoded envelopes of one subscription: ``async for env in sub`` (or ``for env in sub``)."""
+    """Decoded envelopes of one subscription: ``async for env in sub`` (or ``for env in sub``).
+
+    ``async for`` takes every envelope already waiting in one native call and hands them out in
+    order; a message that failed to decode raises its error in its turn, and the iteration can
+    go on. Envelopes taken but not yet handed out are dropped by :meth:`unsubscribe`.
+    """
 
     def __init__(self, native: Any, arrow: str) -> None:
         self._native = native
         self._arrow = arrow
+        self._ready: deque = deque()
+
+    def _take(self) -> dict:
+        item = self._ready.popleft()
+        if isinstance(item, BaseException):
+            raise item
+        return _finish(item, self._arrow)
 
     def __aiter__(self) -> "Subscription":
         return self
 
     async def __anext__(self) -> dict:
-        return _finish(await self._native.__anext__(), self._arrow)
+        if not self._ready:
+            batch = await self._native.next_batch(_BATCH)
+            if batch is None:
+                raise StopAsyncIteration
+            self._ready.extend(batch)
+        return self._take()
 
     def __iter__(self) -> "Subscription":
         return self
 
     def __next__(self) -> dict:
+        if self._ready:
+            return self._take()
         return _finish(self._native.__next__(), self._arrow)
 
     async def next(self, timeout: Optional[float] = None) -> Optional[dict]:
         """The next envelope; None once closed; :class:`TimeoutError` after ``timeout`` seconds."""
+        if self._ready:
+            return self._take()
         env = await self._native.next(timeout)
         return None if env is None else _finish(env, self._arrow)
 
     def next_sync(self, timeout: Optional[float] = None) -> Optional[dict]:
+        if self._ready:
+            return self._take()
         env = self._native.next_sync(timeout)
         return None if env is None else _finish(env, self._arrow)
 
     async def unsubscribe(self) -> None:
+        self._ready.clear()
         await self._native.unsubscribe()
 
     def unsubscribe_sync(self) -> None:
+        self._ready.clear()
         self._native.unsubscribe_sync()
 
 

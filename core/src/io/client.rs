@@ -12,8 +12,10 @@ use crate::protocol::{
 };
 use async_nats::Subject;
 use bytes::Bytes;
-use futures::StreamExt;
 use futures::stream::FuturesUnordered;
+use futures::{FutureExt, StreamExt};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -262,7 +264,7 @@ impl Client {
         }
         .map_err(|e| connection_failed(format!("subscribe to {subject:?} failed: {e}")))?;
         self.server_round_trip().await?;
-        Ok(Subscription { client: self.clone(), sub })
+        Ok(Subscription::new(self.clone(), sub))
     }
 
     /// Waits until the server has processed everything this connection sent before. async-nats'
@@ -629,34 +631,113 @@ impl Replies {
     }
 }
 
+/// A message whose links are still downloading. It lives in the subscription, so a `next` given
+/// up (a timeout, a cancelled task) loses nothing: the next call finishes it.
+type Decoding = Pin<Box<dyn Future<Output = Result<Received>> + Send>>;
+
 /// A subscription that yields decoded messages. A message that fails to decode yields its error
 /// (with the correlation id when known); the subscription goes on.
 pub struct Subscription {
     client: Client,
     sub: async_nats::Subscriber,
+    decoding: Option<Decoding>,
+    stop: Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+/// Ends a subscription's waiting and later `next` calls from another task or thread, which need
+/// not hold the subscription: they return None (the owner still unsubscribes).
+#[derive(Clone)]
+pub struct SubscriptionStopper(Arc<tokio::sync::watch::Sender<bool>>);
+
+impl SubscriptionStopper {
+    pub fn stop(&self) {
+        self.0.send_replace(true);
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        *self.0.borrow()
+    }
 }
 
 impl Subscription {
-    /// The next message, or None when the subscription or connection is closed.
-    pub async fn next(&mut self) -> Option<Result<Received>> {
-        let message = self.sub.next().await?;
-        Some(self.decode(message).await)
+    fn new(client: Client, sub: async_nats::Subscriber) -> Subscription {
+        let stop = Arc::new(tokio::sync::watch::Sender::new(false));
+        Subscription { client, sub, decoding: None, stop }
     }
 
-    /// Like [`next`](Self::next) with a time limit: Err(TIMEOUT) when nothing arrives in time.
+    pub fn stopper(&self) -> SubscriptionStopper {
+        SubscriptionStopper(self.stop.clone())
+    }
+
+    /// The next message, or None when the subscription or connection is closed, or stopped.
+    /// Cancel-safe: a message taken off the subscription is never lost.
+    pub async fn next(&mut self) -> Option<Result<Received>> {
+        let mut stopped = self.stop.subscribe();
+        if *stopped.borrow_and_update() {
+            return None;
+        }
+        tokio::select! {
+            biased;
+            _ = stopped.wait_for(|stop| *stop) => None,
+            item = self.next_unstopped() => item,
+        }
+    }
+
+    /// Like [`next`](Self::next) with a time limit: Err(TIMEOUT) when no message is decoded in
+    /// time (one still downloading its links comes with the next call).
     pub async fn next_timeout(&mut self, timeout: Duration) -> Option<Result<Received>> {
-        match tokio::time::timeout(timeout, self.sub.next()).await {
-            Ok(Some(message)) => Some(self.decode(message).await),
-            Ok(None) => None,
+        match tokio::time::timeout(timeout, self.next()).await {
+            Ok(item) => item,
             Err(_) => Some(err(ErrorCode::Timeout, format!("no message within {timeout:?}"))),
         }
     }
 
-    async fn decode(&self, message: async_nats::Message) -> Result<Received> {
-        let mut received = self.client.smartreceive(&message.payload).await?;
-        received.subject = Some(message.subject.to_string());
-        received.reply = message.reply.map(|s: Subject| s.to_string());
-        Ok(received)
+    /// The next message and every one ready behind it, up to `max` (at least one); None as for
+    /// [`next`](Self::next). A binding hands over a busy subscription a batch per crossing.
+    pub async fn next_batch(&mut self, max: usize) -> Option<Vec<Result<Received>>> {
+        let mut batch = vec![self.next().await?];
+        self.take_ready(max, &mut batch);
+        Some(batch)
+    }
+
+    /// Appends to `out`, up to `max` in all, the messages that are decoded without waiting;
+    /// false once the subscription is closed or stopped. Call it in the runtime's context.
+    pub fn take_ready(&mut self, max: usize, out: &mut Vec<Result<Received>>) -> bool {
+        while out.len() < max {
+            match self.next().now_or_never() {
+                Some(Some(item)) => out.push(item),
+                Some(None) => return false,
+                None => break,
+            }
+        }
+        true
+    }
+
+    async fn next_unstopped(&mut self) -> Option<Result<Received>> {
+        let decoding = match &mut self.decoding {
+            Some(decoding) => decoding,
+            None => {
+                let message = self.sub.next().await?;
+                let (subject, reply) = (message.subject.to_string(), message.reply.map(|s: Subject| s.to_string()));
+                let with_route = move |mut received: Received| {
+                    received.subject = Some(subject);
+                    received.reply = reply;
+                    received
+                };
+                // Most messages have no links and decode right here, with no future to keep.
+                match smartreceive_direct(&message.payload) {
+                    Ok(Some(received)) => return Some(Ok(with_route(received))),
+                    Err(e) => return Some(Err(e)),
+                    Ok(None) => {}
+                }
+                let client = self.client.clone();
+                let payload = message.payload;
+                self.decoding.insert(Box::pin(async move { client.smartreceive(&payload).await.map(with_route) }))
+            }
+        };
+        let result = decoding.await;
+        self.decoding = None;
+        Some(result)
     }
 
     /// The subscription as a `futures::Stream` of decoded messages (for `StreamExt` combinators).
