@@ -98,7 +98,8 @@ impl Subscription {
             }
         }
         let inner = self.inner.clone();
-        runtime::future_into_py(py, async move {
+        // Eager: polled once here, so a message that arrives meanwhile finds the wait registered.
+        runtime::eager_future_into_py(py, async move {
             let mut guard = inner.sub.lock().await;
             let Some(sub) = guard.as_mut() else { return Ok(none_out()) };
             Ok(sub.next_batch(max).await.map_or_else(none_out, batch_out))
