@@ -184,9 +184,10 @@ pub unsafe extern "C" fn natsbridge_client_subscribe(
 }
 
 /// Waits up to `timeout_ms` for the next message and decodes it (links fetched, download
-/// handlers run on this thread). TIMEOUT when none arrives in time; NATS_CONNECTION_FAILED when
-/// the subscription or connection is closed; a message that fails to decode returns its error
-/// code (the subscription goes on). `*out` is set only on NATSBRIDGE_STATUS_OK.
+/// handlers run on this thread). TIMEOUT when no message is decoded in time (one still fetching
+/// its links is kept and comes with the next call); NATS_CONNECTION_FAILED when the subscription
+/// or connection is closed; a message that fails to decode returns its error code (the
+/// subscription goes on). `*out` is set only on NATSBRIDGE_STATUS_OK.
 ///
 /// Ownership: the caller owns `*out` (`natsbridge_envelope_free`).
 /// Thread safety: any thread; calls on one subscription wait for each other.
