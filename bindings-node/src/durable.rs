@@ -9,13 +9,11 @@ use crate::{errors, json_object, runtime};
 use napi::bindgen_prelude::{Null, ToNapiValue, Unknown, within_runtime_if_available};
 use napi::{Env, Result};
 use napi_derive::napi;
-use natsbridge::error::Result as CoreResult;
-use natsbridge::io::{Client, StreamSummary, SweepReport};
+use natsbridge::error::{Error, ErrorCode, Result as CoreResult};
+use natsbridge::io::{Client, Stopper, StreamSummary, SweepReport};
 use natsbridge::protocol::TimeUnit;
 use natsbridge::protocol::durable::{ConsumeOptions, StreamSettings};
-use std::future::Future;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 fn millis(what: &str, ms: Option<f64>) -> CoreResult<Option<Duration>> {
@@ -50,13 +48,11 @@ pub async fn sweep(client: Client, stream: String, min_age: Option<Duration>, dr
     Ok(report.to_json(TimeUnit::Millis).to_string())
 }
 
-/// Core's consumer (None once closed or ended) behind the lock a waiting `next_batch` holds
-/// across its await (so a started `next`, which may be decoding a delivery, is never raced), and
-/// the signal that ends that wait. Core's `Consumer::next` is cancel-safe: a poll that is still
-/// pending is dropped and the delivery it was decoding stays in the consumer.
+/// Core's consumer (None once closed or ended), held by one `next_batch` at a time, and its
+/// stopper, which ends a waiting `next_batch` on close.
 struct State {
     consumer: tokio::sync::Mutex<Option<natsbridge::io::Consumer>>,
-    closing: tokio::sync::watch::Sender<bool>,
+    stopper: Stopper,
 }
 
 /// A durable pull consumer handing JS decoded deliveries in batches, as a subscription does:
@@ -75,8 +71,7 @@ pub async fn consume(
     arrow: ArrowOut,
 ) -> CoreResult<Consumer> {
     let consumer = client.consume(&stream, &durable, opts).await?;
-    let state =
-        State { consumer: tokio::sync::Mutex::new(Some(consumer)), closing: tokio::sync::watch::Sender::new(false) };
+    let state = State { stopper: consumer.stopper(), consumer: tokio::sync::Mutex::new(Some(consumer)) };
     Ok(Consumer { state: Arc::new(state), arrow })
 }
 
@@ -91,28 +86,11 @@ fn ready_delivery(d: natsbridge::io::Delivery, arrow: ArrowOut) -> CoreResult<Re
     Ok(ReadyDelivery { ready: convert::ready(d.received, arrow)?, info: d.info.to_json().to_string(), ack: d.ack })
 }
 
-/// Takes the deliveries one poll each yields, up to `max` (a poll still pending is dropped: core
-/// keeps what it had started). `None` from core ends the consumer.
-fn drain_ready(
-    slot: &mut Option<natsbridge::io::Consumer>,
-    out: &mut Vec<CoreResult<ReadyDelivery>>,
-    max: usize,
+fn ready_deliveries(
+    batch: Vec<CoreResult<natsbridge::io::Delivery>>,
     arrow: ArrowOut,
-) {
-    while out.len() < max {
-        let Some(consumer) = slot.as_mut() else { return };
-        let polled = {
-            let mut next = std::pin::pin!(consumer.next());
-            within_runtime_if_available(|| {
-                next.as_mut().poll(&mut Context::from_waker(futures::task::noop_waker_ref()))
-            })
-        };
-        match polled {
-            Poll::Ready(Some(item)) => out.push(item.and_then(|d| ready_delivery(d, arrow))),
-            Poll::Ready(None) => *slot = None,
-            Poll::Pending => return,
-        }
-    }
+) -> Vec<CoreResult<ReadyDelivery>> {
+    batch.into_iter().map(|d| d.and_then(|d| ready_delivery(d, arrow))).collect()
 }
 
 /// `null` once the consumer is closed or ended, else an array of deliveries (`{h, p, s, r}` as
@@ -142,32 +120,19 @@ async fn wait_batch(
     arrow: ArrowOut,
     timeout: Option<Duration>,
 ) -> CoreResult<Option<Vec<CoreResult<ReadyDelivery>>>> {
-    let mut closing = state.closing.subscribe();
     let mut guard = state.consumer.lock().await;
     let Some(consumer) = guard.as_mut() else { return Ok(None) };
-    let next = async {
-        match timeout {
-            Some(t) => consumer.next_timeout(t).await,
-            None => consumer.next().await,
-        }
+    let batch = match timeout {
+        None => consumer.next_batch(max).await,
+        // TIMEOUT: the consumer goes on (a delivery being decoded stays in it).
+        Some(t) => tokio::time::timeout(t, consumer.next_batch(max))
+            .await
+            .map_err(|_| Error::new(ErrorCode::Timeout, format!("no delivery within {t:?}")))?,
     };
-    // A close ends the wait; a delivery being decoded then is not settled and comes back after
-    // ack_wait (at least once).
-    let item = tokio::select! {
-        item = next => item,
-        _ = closing.wait_for(|c| *c) => None,
-    };
-    let first = match item {
-        None => {
-            *guard = None;
-            return Ok(None);
-        }
-        Some(Err(e)) => return Err(e), // TIMEOUT: the consumer goes on
-        Some(Ok(d)) => ready_delivery(d, arrow),
-    };
-    let mut out = vec![first];
-    drain_ready(&mut guard, &mut out, max, arrow);
-    Ok(Some(out))
+    if batch.is_none() && !state.stopper.is_stopped() {
+        *guard = None; // the connection ended it
+    }
+    Ok(batch.map(|b| ready_deliveries(b, arrow)))
 }
 
 #[napi]
@@ -179,18 +144,17 @@ impl Consumer {
     pub fn next_batch<'env>(&self, env: &'env Env, max: u32, timeout: Option<f64>) -> Result<Unknown<'env>> {
         let (max, arrow) = (max.max(1) as usize, self.arrow);
         if let Ok(mut guard) = self.state.consumer.try_lock() {
-            if guard.is_none() || *self.state.closing.borrow() {
-                drop(guard);
-                return batch_to_js(env, None);
+            let Some(consumer) = guard.as_mut() else { return batch_to_js(env, None) };
+            let mut ready = Vec::new();
+            let open = within_runtime_if_available(|| consumer.take_ready(max, &mut ready));
+            if !open && !self.state.stopper.is_stopped() {
+                *guard = None; // the connection ended it
             }
-            let mut out = Vec::new();
-            drain_ready(&mut guard, &mut out, max, arrow);
-            let ended = guard.is_none();
             drop(guard);
-            if !out.is_empty() {
-                return batch_to_js(env, Some(out));
+            if !ready.is_empty() {
+                return batch_to_js(env, Some(ready_deliveries(ready, arrow)));
             }
-            if ended {
+            if !open {
                 return batch_to_js(env, None);
             }
         }
@@ -206,7 +170,7 @@ impl Consumer {
     #[napi(ts_return_type = "null | Error | Promise<null | Error>")]
     pub fn close<'env>(&self, env: &'env Env) -> Result<Unknown<'env>> {
         let state = self.state.clone();
-        state.closing.send_replace(true);
+        state.stopper.stop();
         runtime::eager(
             env,
             async move {

@@ -9,7 +9,7 @@ use napi::bindgen_prelude::{Null, ToNapiValue, Unknown, within_runtime_if_availa
 use napi::{Env, Result};
 use napi_derive::napi;
 use natsbridge::error::{Error, ErrorCode, Result as CoreResult};
-use natsbridge::io::{Received, SubscriptionStopper};
+use natsbridge::io::{Received, Stopper};
 use natsbridge::protocol::TimeUnit;
 use std::sync::Arc;
 
@@ -17,7 +17,7 @@ use std::sync::Arc;
 /// stopper, which ends a waiting `next_batch` when the subscription is stopped.
 struct Shared {
     sub: tokio::sync::Mutex<Option<natsbridge::io::Subscription>>,
-    stopper: SubscriptionStopper,
+    stopper: Stopper,
 }
 
 #[napi]

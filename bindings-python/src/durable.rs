@@ -7,7 +7,7 @@ use crate::errors::{invalid, to_py};
 use crate::options::{opt_seconds, opt_timeout};
 use crate::{Out, none_out, out, received_out, runtime};
 use natsbridge::error::ErrorCode;
-use natsbridge::io::{Client, DeliveryAck};
+use natsbridge::io::{Client, DeliveryAck, Stopper};
 use natsbridge::protocol::TimeUnit;
 use natsbridge::protocol::durable::{ConsumeOptions, StreamSettings};
 use pyo3::exceptions::{PyStopAsyncIteration, PyStopIteration};
@@ -30,10 +30,10 @@ fn json_out(v: Value) -> Out {
     out(move |py| from_json(py, &v))
 }
 
-/// Core's consumer (None once stopped or closed), and the signal that stops a pending `next`.
+/// Core's consumer (None once stopped or closed), and its stopper, which ends a pending `next`.
 struct ConsumerState {
     consumer: tokio::sync::Mutex<Option<natsbridge::io::Consumer>>,
-    stopped: tokio::sync::watch::Sender<bool>,
+    stopper: Stopper,
 }
 
 type Shared = Arc<ConsumerState>;
@@ -61,20 +61,11 @@ fn delivery_out(d: natsbridge::io::Delivery) -> Out {
 }
 
 async fn next_delivery(inner: Shared, timeout: Option<Duration>) -> PyResult<Option<Out>> {
-    let mut stopped = inner.stopped.subscribe();
     let mut guard = inner.consumer.lock().await;
     let Some(consumer) = guard.as_mut() else { return Ok(None) };
-    let next = async {
-        match timeout {
-            Some(t) => consumer.next_timeout(t).await,
-            None => consumer.next().await,
-        }
-    };
-    // A stop interrupts the wait; a delivery being decoded then is not settled and comes back
-    // after ack_wait (at least once).
-    let item = tokio::select! {
-        item = next => item,
-        _ = stopped.wait_for(|s| *s) => None,
+    let item = match timeout {
+        Some(t) => consumer.next_timeout(t).await,
+        None => consumer.next().await,
     };
     match item {
         None => {
@@ -88,7 +79,7 @@ async fn next_delivery(inner: Shared, timeout: Option<Duration>) -> PyResult<Opt
 /// Drops core's consumer: its pull ends and the durable stays on the server, where a new
 /// consumer of the same name resumes. A pending `next` returns None.
 async fn stop(inner: Shared) {
-    inner.stopped.send_replace(true);
+    inner.stopper.stop();
     drop(inner.consumer.lock().await.take());
 }
 
@@ -219,10 +210,7 @@ pub(crate) async fn consume(
     opts: ConsumeOptions,
 ) -> PyResult<Consumer> {
     let consumer = client.consume(&stream, &durable, opts).await.map_err(to_py)?;
-    let state = ConsumerState {
-        consumer: tokio::sync::Mutex::new(Some(consumer)),
-        stopped: tokio::sync::watch::Sender::new(false),
-    };
+    let state = ConsumerState { stopper: consumer.stopper(), consumer: tokio::sync::Mutex::new(Some(consumer)) };
     Ok(Consumer { inner: Arc::new(state) })
 }
 

@@ -5,7 +5,7 @@ use crate::errors::to_py;
 use crate::options::opt_timeout;
 use crate::{Out, none_out, out, received_out, runtime};
 use natsbridge::error::Result as CoreResult;
-use natsbridge::io::{Received, SubscriptionStopper};
+use natsbridge::io::{Received, Stopper};
 use pyo3::exceptions::PyStopIteration;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
@@ -16,7 +16,7 @@ use std::time::Duration;
 /// unsubscribe need not wait for one more message.
 struct State {
     sub: tokio::sync::Mutex<Option<natsbridge::io::Subscription>>,
-    stopper: SubscriptionStopper,
+    stopper: Stopper,
 }
 
 type SubState = Arc<State>;

@@ -294,3 +294,34 @@ async fn a_jetstream_client_replies_on_core_nats() {
     serving.await.unwrap();
     assert_eq!(reply.unwrap().payloads[0].data, Data::Text("ping".into()));
 }
+
+/// A consumer hands over the deliveries that are ready in one batch, and its stopper ends a
+/// waiting `next` from another task.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_consumer_batches_what_is_ready_and_a_stopper_ends_its_wait() {
+    let server = NatsServer::start();
+    let c = client(&server, true).await;
+    c.add_stream(&StreamSettings::new("BATCH")).await.unwrap();
+    for i in 0..4 {
+        c.smartsend("BATCH.x", text(&i.to_string()), &SendOptions::default()).await.unwrap();
+    }
+    let mut consumer = c.consume("BATCH", "b", consume_opts(json!({}))).await.unwrap();
+    let mut got = Vec::new();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while got.len() < 4 && tokio::time::Instant::now() < deadline {
+        let batch = consumer.next_batch(10).await.unwrap();
+        for d in batch {
+            let d = d.unwrap();
+            got.push(d.received.payloads[0].data.clone());
+            d.ack.ack().await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await; // let the rest be pulled
+    }
+    let want: Vec<Data> = (0..4).map(|i| Data::Text(i.to_string())).collect();
+    assert_eq!(got, want);
+    let stopper = consumer.stopper();
+    let waiting = tokio::spawn(async move { consumer.next().await.is_none() });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    stopper.stop();
+    assert!(tokio::time::timeout(Duration::from_secs(2), waiting).await.expect("stopped in time").unwrap());
+}

@@ -2,6 +2,7 @@
 //! machines of `protocol` ([`SendPlan`], [`ReceivePlan`]) with tokio, async-nats and reqwest.
 
 use super::options::ConnectOptions;
+use super::stop::Stopper;
 use super::store::{
     Fetch, HandlerStore, LinkStore, Progress, Upload, UploadHandler, http::HttpStore, objstore::ObjectStoreLink, plik,
 };
@@ -641,46 +642,22 @@ pub struct Subscription {
     client: Client,
     sub: async_nats::Subscriber,
     decoding: Option<Decoding>,
-    stop: Arc<tokio::sync::watch::Sender<bool>>,
-}
-
-/// Ends a subscription's waiting and later `next` calls from another task or thread, which need
-/// not hold the subscription: they return None (the owner still unsubscribes).
-#[derive(Clone)]
-pub struct SubscriptionStopper(Arc<tokio::sync::watch::Sender<bool>>);
-
-impl SubscriptionStopper {
-    pub fn stop(&self) {
-        self.0.send_replace(true);
-    }
-
-    pub fn is_stopped(&self) -> bool {
-        *self.0.borrow()
-    }
+    stop: Stopper,
 }
 
 impl Subscription {
     fn new(client: Client, sub: async_nats::Subscriber) -> Subscription {
-        let stop = Arc::new(tokio::sync::watch::Sender::new(false));
-        Subscription { client, sub, decoding: None, stop }
+        Subscription { client, sub, decoding: None, stop: Stopper::new() }
     }
 
-    pub fn stopper(&self) -> SubscriptionStopper {
-        SubscriptionStopper(self.stop.clone())
+    pub fn stopper(&self) -> Stopper {
+        self.stop.clone()
     }
 
     /// The next message, or None when the subscription or connection is closed, or stopped.
     /// Cancel-safe: a message taken off the subscription is never lost.
     pub async fn next(&mut self) -> Option<Result<Received>> {
-        let mut stopped = self.stop.subscribe();
-        if *stopped.borrow_and_update() {
-            return None;
-        }
-        tokio::select! {
-            biased;
-            _ = stopped.wait_for(|stop| *stop) => None,
-            item = self.next_unstopped() => item,
-        }
+        self.stop.clone().or_stopped(self.next_unstopped()).await
     }
 
     /// Like [`next`](Self::next) with a time limit: Err(TIMEOUT) when no message is decoded in

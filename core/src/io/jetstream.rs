@@ -3,6 +3,7 @@
 //! consumers whose deliveries are settled explicitly, and link objects tied to their messages.
 
 use super::client::Client;
+use super::stop::Stopper;
 use super::store::LinkStore;
 use crate::error::{Error, ErrorCode, Result, err};
 use crate::protocol::durable::{
@@ -301,6 +302,7 @@ impl Client {
             decoding: None,
             stalls: 0,
             watch: RedeliveryWatch::default(),
+            stop: Stopper::new(),
         })
     }
 
@@ -390,6 +392,7 @@ pub struct Consumer {
     /// Pull streams that failed in a row, for the delay before the next.
     stalls: u32,
     watch: RedeliveryWatch,
+    stop: Stopper,
 }
 
 impl Consumer {
@@ -397,8 +400,38 @@ impl Consumer {
         &self.stream
     }
 
-    /// The next decoded delivery; None once the connection is drained.
+    pub fn stopper(&self) -> Stopper {
+        self.stop.clone()
+    }
+
+    /// The next decoded delivery; None once the connection is drained or this is stopped (a
+    /// delivery being decoded then is not settled: it comes again after `ack_wait`).
     pub async fn next(&mut self) -> Option<Result<Delivery>> {
+        self.stop.clone().or_stopped(self.next_unstopped()).await
+    }
+
+    /// The next delivery and every one ready behind it, up to `max` (at least one); None as for
+    /// [`next`](Self::next).
+    pub async fn next_batch(&mut self, max: usize) -> Option<Vec<Result<Delivery>>> {
+        let mut batch = vec![self.next().await?];
+        self.take_ready(max, &mut batch);
+        Some(batch)
+    }
+
+    /// Appends to `out`, up to `max` in all, the deliveries decoded without waiting; false once
+    /// the consumer has ended or is stopped. Call it in the runtime's context.
+    pub fn take_ready(&mut self, max: usize, out: &mut Vec<Result<Delivery>>) -> bool {
+        while out.len() < max {
+            match futures::FutureExt::now_or_never(self.next()) {
+                Some(Some(item)) => out.push(item),
+                Some(None) => return false,
+                None => break,
+            }
+        }
+        true
+    }
+
+    async fn next_unstopped(&mut self) -> Option<Result<Delivery>> {
         loop {
             if let Some(decoding) = &mut self.decoding {
                 let delivery = decoding.await;

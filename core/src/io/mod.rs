@@ -5,11 +5,13 @@ mod client;
 mod jetstream;
 pub mod one_call;
 mod options;
+mod stop;
 pub mod store;
 
 pub use crate::protocol::{
     DEFAULT_NATS_URL, FileServerKind, Incoming, Outgoing, Received, ReplyTo, SendOptions, Sent, Settings,
 };
-pub use client::{Client, Subscription, SubscriptionStopper, smartreceive_direct, smartreceive_with_store};
+pub use client::{Client, Subscription, smartreceive_direct, smartreceive_with_store};
 pub use jetstream::{Consumer, Delivery, DeliveryAck, StreamSummary, SweepReport};
 pub use options::ConnectOptions;
+pub use stop::Stopper;
