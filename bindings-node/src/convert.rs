@@ -224,3 +224,22 @@ fn data_ranges(json: &str, envelope: &Envelope) -> Option<(Vec<u8>, Vec<usize>)>
     skeleton.extend_from_slice(&bytes[copied..]);
     Some((skeleton, ranges))
 }
+
+/// `null` once a subscription or consumer is closed, else an array of `item_to_js` of each
+/// decoded item and Error objects (an item that failed to decode; the iterator goes on).
+pub fn batch_to_js<'env, T>(
+    env: &'env Env,
+    batch: Option<Vec<CoreResult<T>>>,
+    item_to_js: impl Fn(&'env Env, T) -> Result<Unknown<'env>>,
+) -> Result<Unknown<'env>> {
+    let Some(batch) = batch else { return Null.into_unknown(env) };
+    let mut arr = env.create_array(batch.len() as u32)?;
+    for (i, item) in batch.into_iter().enumerate() {
+        let value = match item {
+            Ok(item) => item_to_js(env, item)?,
+            Err(e) => crate::errors::to_js(env, &e)?,
+        };
+        arr.set(i as u32, value)?;
+    }
+    arr.into_unknown(env)
+}

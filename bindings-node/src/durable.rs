@@ -93,24 +93,15 @@ fn ready_deliveries(
     batch.into_iter().map(|d| d.and_then(|d| ready_delivery(d, arrow))).collect()
 }
 
-/// `null` once the consumer is closed or ended, else an array of deliveries (`{h, p, s, r}` as
-/// a subscription's message, plus `i`, the info's JSON text, and `a`, its [`DeliveryAck`]).
+/// Each delivery as `{h, p, s, r}` (a subscription's message), plus `i`, the info's JSON text,
+/// and `a`, its [`DeliveryAck`].
 fn batch_to_js(env: &Env, batch: Option<Vec<CoreResult<ReadyDelivery>>>) -> Result<Unknown<'_>> {
-    let Some(batch) = batch else { return Null.into_unknown(env) };
-    let mut arr = env.create_array(batch.len() as u32)?;
-    for (i, item) in batch.into_iter().enumerate() {
-        let value = match item {
-            Ok(d) => {
-                let mut o = convert::ready_object(env, d.ready)?;
-                o.set("i", d.info)?;
-                o.set("a", DeliveryAck { ack: d.ack })?;
-                o.into_unknown(env)?
-            }
-            Err(e) => errors::to_js(env, &e)?,
-        };
-        arr.set(i as u32, value)?;
-    }
-    arr.into_unknown(env)
+    convert::batch_to_js(env, batch, |env, d| {
+        let mut o = convert::ready_object(env, d.ready)?;
+        o.set("i", d.info)?;
+        o.set("a", DeliveryAck { ack: d.ack })?;
+        o.into_unknown(env)
+    })
 }
 
 /// Waits for the next delivery (the consumer's lock held), then takes what is ready behind it.

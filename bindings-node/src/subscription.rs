@@ -30,19 +30,8 @@ fn ready_batch(batch: Vec<CoreResult<Received>>, arrow: ArrowOut) -> Vec<CoreRes
     batch.into_iter().map(|r| r.and_then(|r| convert::ready(r, arrow))).collect()
 }
 
-/// `null` once the subscription is closed, else an array of decoded messages and Error objects
-/// (a message that failed to decode; the subscription goes on).
 fn batch_to_js(env: &Env, batch: Option<Vec<CoreResult<Ready>>>) -> Result<Unknown<'_>> {
-    let Some(batch) = batch else { return Null.into_unknown(env) };
-    let mut arr = env.create_array(batch.len() as u32)?;
-    for (i, item) in batch.into_iter().enumerate() {
-        let value = match item {
-            Ok(r) => convert::ready_to_js(env, r)?,
-            Err(e) => errors::to_js(env, &e)?,
-        };
-        arr.set(i as u32, value)?;
-    }
-    arr.into_unknown(env)
+    convert::batch_to_js(env, batch, convert::ready_to_js)
 }
 
 impl Subscription {

@@ -99,12 +99,13 @@ fn receive_args(conn: Option<&Connection>, opts: Option<&Bound<'_, PyDict>>) -> 
 }
 
 /// A message without links (most messages) decodes right here, GIL released: no runtime, no
-/// task, no future moved around. None: it has links, so it goes through [`do_receive`].
+/// task, no future moved around. None: it goes through [`do_receive`].
 fn receive_direct(py: Python<'_>, how: &Receive, bytes: &Bytes) -> PyResult<Option<Out>> {
-    if matches!(how, Receive::OneCall(call) if call.download_handler.is_some()) {
-        return Ok(None); // the handler's store is checked and used as for any message
-    }
-    py.detach(|| smartreceive_direct(bytes)).map(|r| r.map(received_out)).map_err(to_py)
+    let decoded = py.detach(|| match how {
+        Receive::Conn(_) => smartreceive_direct(bytes),
+        Receive::OneCall(call) => one_call::smartreceive_now(bytes, call),
+    });
+    decoded.map(|r| r.map(received_out)).map_err(to_py)
 }
 
 async fn do_receive(how: Receive, bytes: Bytes) -> PyResult<Out> {

@@ -2,7 +2,7 @@
 //! machines of `protocol` ([`SendPlan`], [`ReceivePlan`]) with tokio, async-nats and reqwest.
 
 use super::options::ConnectOptions;
-use super::stop::Stopper;
+use super::stop::{self, Stopper};
 use super::store::{
     Fetch, HandlerStore, LinkStore, Progress, Upload, UploadHandler, http::HttpStore, objstore::ObjectStoreLink, plik,
 };
@@ -13,8 +13,8 @@ use crate::protocol::{
 };
 use async_nats::Subject;
 use bytes::Bytes;
+use futures::StreamExt;
 use futures::stream::FuturesUnordered;
-use futures::{FutureExt, StreamExt};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -672,22 +672,13 @@ impl Subscription {
     /// The next message and every one ready behind it, up to `max` (at least one); None as for
     /// [`next`](Self::next). A binding hands over a busy subscription a batch per crossing.
     pub async fn next_batch(&mut self, max: usize) -> Option<Vec<Result<Received>>> {
-        let mut batch = vec![self.next().await?];
-        self.take_ready(max, &mut batch);
-        Some(batch)
+        stop::next_batch(self, max).await
     }
 
     /// Appends to `out`, up to `max` in all, the messages that are decoded without waiting;
     /// false once the subscription is closed or stopped. Call it in the runtime's context.
     pub fn take_ready(&mut self, max: usize, out: &mut Vec<Result<Received>>) -> bool {
-        while out.len() < max {
-            match self.next().now_or_never() {
-                Some(Some(item)) => out.push(item),
-                Some(None) => return false,
-                None => break,
-            }
-        }
-        true
+        stop::take_ready(self, max, out)
     }
 
     async fn next_unstopped(&mut self) -> Option<Result<Received>> {
@@ -724,5 +715,12 @@ impl Subscription {
 
     pub async fn unsubscribe(mut self) -> Result<()> {
         self.sub.unsubscribe().await.map_err(connection_failed)
+    }
+}
+
+impl stop::Pull for Subscription {
+    type Item = Result<Received>;
+    fn next(&mut self) -> impl Future<Output = Option<Result<Received>>> + Send + '_ {
+        Subscription::next(self)
     }
 }

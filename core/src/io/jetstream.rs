@@ -3,7 +3,7 @@
 //! consumers whose deliveries are settled explicitly, and link objects tied to their messages.
 
 use super::client::Client;
-use super::stop::Stopper;
+use super::stop::{self, Stopper};
 use super::store::LinkStore;
 use crate::error::{Error, ErrorCode, Result, err};
 use crate::protocol::durable::{
@@ -395,6 +395,13 @@ pub struct Consumer {
     stop: Stopper,
 }
 
+impl stop::Pull for Consumer {
+    type Item = Result<Delivery>;
+    fn next(&mut self) -> impl Future<Output = Option<Result<Delivery>>> + Send + '_ {
+        Consumer::next(self)
+    }
+}
+
 impl Consumer {
     pub fn stream(&self) -> &str {
         &self.stream
@@ -413,22 +420,13 @@ impl Consumer {
     /// The next delivery and every one ready behind it, up to `max` (at least one); None as for
     /// [`next`](Self::next).
     pub async fn next_batch(&mut self, max: usize) -> Option<Vec<Result<Delivery>>> {
-        let mut batch = vec![self.next().await?];
-        self.take_ready(max, &mut batch);
-        Some(batch)
+        stop::next_batch(self, max).await
     }
 
     /// Appends to `out`, up to `max` in all, the deliveries decoded without waiting; false once
     /// the consumer has ended or is stopped. Call it in the runtime's context.
     pub fn take_ready(&mut self, max: usize, out: &mut Vec<Result<Delivery>>) -> bool {
-        while out.len() < max {
-            match futures::FutureExt::now_or_never(self.next()) {
-                Some(Some(item)) => out.push(item),
-                Some(None) => return false,
-                None => break,
-            }
-        }
-        true
+        stop::take_ready(self, max, out)
     }
 
     async fn next_unstopped(&mut self) -> Option<Result<Delivery>> {

@@ -181,19 +181,29 @@ pub async fn send_on(
     client.smartsend(subject, payloads, &opts).await
 }
 
+/// The one-call receive of a message that needs no I/O (no links), decoded right here; None
+/// when it has links, or a download handler is given (its store is checked and used as for any
+/// message).
+pub fn smartreceive_now(message: &[u8], call: &CallOptions) -> Result<Option<Received>> {
+    if call.download_handler.is_some() {
+        return Ok(None);
+    }
+    smartreceive_direct(message)
+}
+
 /// `smartreceive` without a connection. With a download handler, links are fetched by it alone
 /// and no connection is made; a message of direct payloads needs none either; otherwise links go
 /// through the shared connection of `call`'s broker.
 pub async fn smartreceive(message: &[u8], call: &CallOptions) -> Result<Received> {
+    if let Some(received) = smartreceive_now(message, call)? {
+        return Ok(received);
+    }
     if let Some(handler) = &call.download_handler {
         let server = call.fileserver_url();
         let store =
             HandlerStore::new(None, Some(handler.clone()), server.as_deref(), &call.allowed_origins, call.retry)?;
         let rules = ReceiveRules { retry: call.retry, ..ReceiveRules::default() };
         return smartreceive_with_store(message, &store, rules).await;
-    }
-    if let Some(received) = smartreceive_direct(message)? {
-        return Ok(received);
     }
     shared_client(&call.settings()).await?.smartreceive(message).await
 }

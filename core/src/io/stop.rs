@@ -1,6 +1,8 @@
-//! Stopping a subscription's or consumer's `next` from elsewhere: a binding's unsubscribe or
-//! close runs on another task or thread than the `next` waiting on the iterator.
+//! What subscriptions and consumers share as iterators: stopping a `next` from elsewhere (a
+//! binding's unsubscribe or close runs on another task or thread than the waiting `next`), and
+//! handing over in one batch what is ready.
 
+use futures::FutureExt;
 use std::future::Future;
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -35,4 +37,30 @@ impl Stopper {
             item = next => item,
         }
     }
+}
+
+/// A cancel-safe iterator of decoded items (a subscription, a consumer).
+pub(super) trait Pull {
+    type Item;
+    fn next(&mut self) -> impl Future<Output = Option<Self::Item>> + Send + '_;
+}
+
+/// The next item and every one ready behind it, up to `max` (at least one).
+pub(super) async fn next_batch<P: Pull>(pull: &mut P, max: usize) -> Option<Vec<P::Item>> {
+    let mut batch = vec![pull.next().await?];
+    take_ready(pull, max, &mut batch);
+    Some(batch)
+}
+
+/// Appends to `out`, up to `max` in all, the items ready without waiting; false once the
+/// iterator has ended or is stopped.
+pub(super) fn take_ready<P: Pull>(pull: &mut P, max: usize, out: &mut Vec<P::Item>) -> bool {
+    while out.len() < max {
+        match pull.next().now_or_never() {
+            Some(Some(item)) => out.push(item),
+            Some(None) => return false,
+            None => break,
+        }
+    }
+    true
 }
