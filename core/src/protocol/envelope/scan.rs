@@ -54,10 +54,7 @@ impl<'a> Scanner<'a> {
             return None;
         }
         let start = self.pos;
-        let len = memchr::memchr2(b'"', b'\\', &self.bytes()[start..])?;
-        if self.bytes()[start + len] != b'"' || !no_control(&self.bytes()[start..start + len]) {
-            return None;
-        }
+        let len = plain_len(&self.bytes()[start..])?;
         self.pos = start + len + 1;
         // The quote and backslash are ASCII, so both ends are on character boundaries.
         Some(&self.text[start..start + len])
@@ -262,10 +259,45 @@ fn first(seen: &mut u32, bit: u32) -> Option<()> {
     (!was).then_some(())
 }
 
-/// No byte below 0x20 (JSON forbids them raw in strings). Branch-free per 32-byte chunk so the
-/// compiler vectorizes it: base64 `data` is nearly all of a large message.
+/// The length of the string that starts `bytes`, up to its closing quote; None when a backslash
+/// or a control character comes first, or nothing closes it.
+fn plain_len(bytes: &[u8]) -> Option<usize> {
+    // Ids, names and type words are short: eight bytes at a time in a register costs less than
+    // memchr's set-up. Longer strings (base64) go to memchr and the vectorized control check.
+    const SHORT: usize = 64;
+    let mut i = 0;
+    while i < SHORT {
+        let Some(word) = bytes.get(i..i + 8) else {
+            let j = i + bytes[i..].iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+            return (bytes[j] == b'"').then_some(j);
+        };
+        let stops = stop_bytes(u64::from_le_bytes(word.try_into().expect("eight bytes")));
+        if stops != 0 {
+            let j = i + stops.trailing_zeros() as usize / 8;
+            return (bytes[j] == b'"').then_some(j);
+        }
+        i += 8;
+    }
+    let len = SHORT + memchr::memchr2(b'"', b'\\', &bytes[SHORT..])?;
+    (bytes[len] == b'"' && no_control(&bytes[SHORT..len])).then_some(len)
+}
+
+/// The high bit of each byte of `word` that is a quote, a backslash or below 0x20. Exact up to
+/// the first such byte (a borrow may mark bytes after it), which is all `plain_len` reads.
+fn stop_bytes(word: u64) -> u64 {
+    const ONES: u64 = u64::from_le_bytes([1; 8]);
+    const HIGH: u64 = ONES * 0x80;
+    let zero_byte = |v: u64| v.wrapping_sub(ONES) & !v;
+    let quote = zero_byte(word ^ (ONES * u64::from(b'"')));
+    let backslash = zero_byte(word ^ (ONES * u64::from(b'\\')));
+    let control = word.wrapping_sub(ONES * 0x20) & !word;
+    (quote | backslash | control) & HIGH
+}
+
+/// No byte below 0x20 (JSON forbids them raw in strings). A byte-wise minimum over wide chunks
+/// vectorizes: base64 `data` is nearly all of a large message.
 fn no_control(bytes: &[u8]) -> bool {
-    bytes.chunks(32).all(|c| !c.iter().fold(false, |acc, &b| acc | (b < 0x20)))
+    bytes.chunks(512).all(|c| c.iter().fold(u8::MAX, |m, &b| m.min(b)) >= 0x20)
 }
 
 #[cfg(test)]
@@ -344,6 +376,11 @@ mod tests {
                 .to_vec(),
         );
         seeds.push(br#" { "sender_id" : null , "payloads" : null , "metadata" : { } } "#.to_vec());
+        // Strings longer than the short-string pass, a base64 one across the control check's chunks.
+        let mut long = Envelope::new("s");
+        long.sender_name = "n".repeat(100);
+        long.payloads.push(direct_payload("p", PayloadType::Binary, &[7; 700], false));
+        seeds.push(long.to_json().into_bytes());
         let replacements = b"\"\\{}[],:0 n-.e\x01a";
         let mut checked = 0;
         for seed in &seeds {
@@ -365,6 +402,26 @@ mod tests {
             }
         }
         assert!(checked > 5_000, "{checked}");
+    }
+
+    /// `plain_len` against the byte-at-a-time rule: every byte value at every offset of strings
+    /// around the short pass's word and length boundaries.
+    #[test]
+    fn plain_len_finds_the_first_quote_backslash_or_control_byte() {
+        let naive = |bytes: &[u8]| {
+            let j = bytes.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+            (bytes[j] == b'"').then_some(j)
+        };
+        for len in [0, 1, 7, 8, 9, 36, 63, 64, 65, 100, 600, 1100] {
+            for at in (0..len).filter(|at| *at < 10 || at % 7 == 0 || *at + 2 >= len) {
+                for b in 0..=255u8 {
+                    let mut text = vec![b'a'; len];
+                    text[at] = b;
+                    text.push(b'"');
+                    assert_eq!(plain_len(&text), naive(&text), "len {len}, byte {b:#x} at {at}");
+                }
+            }
+        }
     }
 
     #[test]
