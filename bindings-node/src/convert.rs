@@ -158,7 +158,7 @@ pub fn sent_to_js(env: &Env, sent: Sent) -> Result<Unknown<'_>> {
     // ASCII: a one-byte JS string, copied without UTF-8 decoding, offsets equal in bytes and
     // in JS string units.
     let ascii = json.is_ascii();
-    let direct: usize = sent.envelope.payloads.iter().filter_map(|p| p.data.as_str()).map(str::len).sum();
+    let direct: usize = (0..sent.envelope.payloads.len()).filter_map(|i| sent.data_range(i)).map(|r| r.len()).sum();
     let large = ascii && direct >= LARGE_DIRECT;
     let text = if !ascii {
         env.create_string(json)?
@@ -169,7 +169,7 @@ pub fn sent_to_js(env: &Env, sent: Sent) -> Result<Unknown<'_>> {
     } else {
         env.create_string_latin1(json)?
     };
-    let ranges = if large { data_ranges(json, &sent.envelope) } else { None };
+    let ranges = large.then(|| data_ranges(&sent));
     if ranges.is_none() && sent.pub_ack.is_none() {
         return text.into_unknown(env);
     }
@@ -195,34 +195,22 @@ pub fn sent_to_js(env: &Env, sent: Sent) -> Result<Unknown<'_>> {
     out.into_unknown(env)
 }
 
-/// The skeleton and data ranges of a sent envelope's payloads (None if the JSON is not laid out
-/// as expected: JS then parses it all). Header strings are escaped, so the first raw
-/// `"metadata":` is the envelope's; `"payloads":[` follows its object. Within the payloads every
-/// raw `"data":` is a data key (payload metadata holds core's own keys only), so the k-th one
-/// is payload k's.
-fn data_ranges(json: &str, envelope: &Envelope) -> Option<(Vec<u8>, Vec<usize>)> {
-    let bytes = json.as_bytes();
-    let metadata = json.find("\"metadata\":")? + 11 + serde_json::to_string(&envelope.metadata).ok()?.len();
-    let mut at = metadata + json.get(metadata..)?.strip_prefix(",\"payloads\":[").map(|_| 0)?;
+/// The skeleton (the JSON with each string `data` as `null`) and the `[start, end)` offsets of
+/// those strings in the JSON, in payload order, from where core wrote them.
+fn data_ranges(sent: &Sent) -> (Vec<u8>, Vec<usize>) {
+    let bytes = &sent.json[..];
     let mut skeleton = Vec::with_capacity(1024);
     let mut ranges = Vec::new();
     let mut copied = 0;
-    for p in &envelope.payloads {
-        at += json[at..].find("\"data\":")? + 7;
-        let Some(data) = p.data.as_str() else { continue };
-        let (start, end) = (at + 1, at + 1 + data.len());
-        let quoted = bytes.get(at) == Some(&b'"') && bytes.get(end) == Some(&b'"');
-        if !quoted || !bytes[start..end].starts_with(&data.as_bytes()[..data.len().min(32)]) {
-            return None;
-        }
-        skeleton.extend_from_slice(&bytes[copied..at]);
+    for r in (0..sent.envelope.payloads.len()).filter_map(|i| sent.data_range(i)) {
+        // The quotes around the text go with it.
+        skeleton.extend_from_slice(&bytes[copied..r.start - 1]);
         skeleton.extend_from_slice(b"null");
-        copied = end + 1;
-        ranges.extend([start, end]);
-        at = end + 1;
+        copied = r.end + 1;
+        ranges.extend([r.start, r.end]);
     }
     skeleton.extend_from_slice(&bytes[copied..]);
-    Some((skeleton, ranges))
+    (skeleton, ranges)
 }
 
 /// `null` once a subscription or consumer is closed, else an array of `item_to_js` of each

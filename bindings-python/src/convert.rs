@@ -3,7 +3,7 @@
 use crate::errors::{coded, to_py};
 use bytes::Bytes;
 use natsbridge::error::ErrorCode;
-use natsbridge::protocol::{Data, Envelope, HostValue, Outgoing, PayloadType, Received, Transport, WirePayload};
+use natsbridge::protocol::{Data, Envelope, HostValue, Outgoing, PayloadType, Received, Sent, Transport};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
@@ -189,7 +189,10 @@ fn header(py: Python<'_>, d: &Bound<'_, PyDict>, e: &Envelope) -> PyResult<()> {
     Ok(())
 }
 
-fn wire_payload<'py>(py: Python<'py>, p: &WirePayload) -> PyResult<Bound<'py, PyDict>> {
+/// Payload `i` of a sent envelope as its wire object; a direct payload's `data` is read from the
+/// sent JSON (core writes the base64 there only).
+fn wire_payload<'py>(py: Python<'py>, sent: &Sent, i: usize) -> PyResult<Bound<'py, PyDict>> {
+    let p = &sent.envelope.payloads[i];
     let d = PyDict::new(py);
     d.set_item(intern!(py, "id"), &p.id)?;
     d.set_item(intern!(py, "dataname"), &p.dataname)?;
@@ -197,18 +200,21 @@ fn wire_payload<'py>(py: Python<'py>, p: &WirePayload) -> PyResult<Bound<'py, Py
     d.set_item(intern!(py, "transport"), &p.transport)?;
     d.set_item(intern!(py, "encoding"), &p.encoding)?;
     d.set_item(intern!(py, "size"), p.size)?;
-    d.set_item(intern!(py, "data"), from_json(py, &p.data)?)?;
+    match sent.payload_data(i) {
+        Some(text) => d.set_item(intern!(py, "data"), text)?,
+        None => d.set_item(intern!(py, "data"), from_json(py, &p.data)?)?,
+    }
     d.set_item(intern!(py, "metadata"), object(py, &p.metadata)?)?;
     Ok(d)
 }
 
 /// A sent envelope as a dict with the wire payload objects.
-pub fn sent_envelope<'py>(py: Python<'py>, e: &Envelope) -> PyResult<Bound<'py, PyDict>> {
+pub fn sent_envelope<'py>(py: Python<'py>, sent: &Sent) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
-    header(py, &d, e)?;
+    header(py, &d, &sent.envelope)?;
     let payloads = PyList::empty(py);
-    for p in &e.payloads {
-        payloads.append(wire_payload(py, p)?)?;
+    for i in 0..sent.envelope.payloads.len() {
+        payloads.append(wire_payload(py, sent, i)?)?;
     }
     d.set_item(intern!(py, "payloads"), payloads)?;
     Ok(d)

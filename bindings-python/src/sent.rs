@@ -33,7 +33,7 @@ impl SendResult {
     #[getter]
     fn env<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let env = self.env.get_or_try_init(py, || {
-            let env = convert::sent_envelope(py, &self.sent.envelope)?;
+            let env = convert::sent_envelope(py, &self.sent)?;
             if let Some(ack) = &self.sent.pub_ack {
                 env.set_item("pub_ack", convert::from_json(py, &serde_json::to_value(ack).expect("plain data"))?)?;
             }

@@ -320,10 +320,25 @@ impl Envelope {
 
 /// A direct payload: the serialized bytes inline as standard padded base64.
 pub fn direct_payload(dataname: &str, payload_type: PayloadType, bytes: &[u8], with_sha256: bool) -> WirePayload {
+    let sha256 = with_sha256.then(|| sha256_hex(bytes));
+    WirePayload {
+        data: Value::String(base64_encode(bytes)),
+        ..direct_payload_header(dataname, payload_type, bytes.len(), sha256)
+    }
+}
+
+/// A direct payload's fields without its `data` (null): for a writer that encodes the bytes
+/// straight into the JSON.
+pub fn direct_payload_header(
+    dataname: &str,
+    payload_type: PayloadType,
+    size: usize,
+    sha256: Option<String>,
+) -> WirePayload {
     let mut metadata = Map::new();
-    metadata.insert("payload_bytes".into(), bytes.len().into());
-    if with_sha256 {
-        metadata.insert("sha256".into(), sha256_hex(bytes).into());
+    metadata.insert("payload_bytes".into(), size.into());
+    if let Some(sha256) = sha256 {
+        metadata.insert("sha256".into(), sha256.into());
     }
     WirePayload {
         id: new_id(),
@@ -331,8 +346,8 @@ pub fn direct_payload(dataname: &str, payload_type: PayloadType, bytes: &[u8], w
         payload_type: payload_type.as_str().to_owned(),
         transport: Transport::Direct.as_str().to_owned(),
         encoding: "base64".to_owned(),
-        size: bytes.len() as u64,
-        data: Value::String(base64_encode(bytes)),
+        size: size as u64,
+        data: Value::Null,
         metadata,
     }
 }

@@ -5,6 +5,7 @@
 
 use super::envelope::{Envelope, WirePayload};
 use serde_json::{Map, Value};
+use std::ops::Range;
 
 fn needs_escape(b: u8) -> bool {
     b < 0x20 || b == b'"' || b == b'\\'
@@ -48,7 +49,9 @@ fn push_map(out: &mut String, m: &Map<String, Value>) {
     out.push('}');
 }
 
-fn push_payload(out: &mut String, p: &WirePayload) {
+/// Payload `p`'s object. `inline`: the bytes whose base64 is its `data` (written straight into
+/// `out`; `p.data` is then not read). Returns where the text of a string `data` is in `out`.
+fn push_payload(out: &mut String, p: &WirePayload, inline: Option<&[u8]>) -> Option<Range<usize>> {
     out.push_str("{\"id\":");
     push_str(out, &p.id);
     out.push_str(",\"dataname\":");
@@ -62,14 +65,51 @@ fn push_payload(out: &mut String, p: &WirePayload) {
     out.push_str(",\"size\":");
     out.push_str(itoa::Buffer::new().format(p.size));
     out.push_str(",\"data\":");
-    push_value(out, &p.data);
+    let start = out.len() + 1;
+    let data = match (inline, &p.data) {
+        (Some(bytes), _) => {
+            out.push('"');
+            super::base64_encode_into(bytes, out);
+            out.push('"');
+            Some(start..out.len() - 1)
+        }
+        (None, Value::String(s)) if is_plain(s) => {
+            out.push('"');
+            out.push_str(s);
+            out.push('"');
+            Some(start..out.len() - 1)
+        }
+        (None, v) => {
+            push_value(out, v);
+            None
+        }
+    };
     out.push_str(",\"metadata\":");
     push_map(out, &p.metadata);
     out.push('}');
+    data
+}
+
+/// An envelope's JSON and where each payload's `data` string is in it.
+pub(super) struct EnvelopeJson {
+    pub text: String,
+    /// Per payload: the byte range of its `data` string's text (between the quotes); None when
+    /// `data` is not a string written as it is (an escaped string, JSON, null).
+    pub data: Vec<Option<Range<usize>>>,
 }
 
 pub(super) fn envelope_to_json(env: &Envelope) -> String {
-    let data_len: usize = env.payloads.iter().map(|p| p.data.as_str().map_or(64, str::len) + 256).sum();
+    envelope_json(env, |_| None).text
+}
+
+/// The envelope's JSON; `inline(i)` gives the bytes whose base64 is payload i's `data`.
+pub(super) fn envelope_json<'b>(env: &Envelope, inline: impl Fn(usize) -> Option<&'b [u8]>) -> EnvelopeJson {
+    let data_len: usize = (0..env.payloads.len())
+        .map(|i| match inline(i) {
+            Some(bytes) => bytes.len().div_ceil(3) * 4,
+            None => env.payloads[i].data.as_str().map_or(64, str::len),
+        } + 256)
+        .sum();
     let mut out = String::with_capacity(512 + data_len);
     let fields: [(&str, &str); 12] = [
         ("{\"correlation_id\":", &env.correlation_id),
@@ -92,11 +132,12 @@ pub(super) fn envelope_to_json(env: &Envelope) -> String {
     out.push_str(",\"metadata\":");
     push_map(&mut out, &env.metadata);
     out.push_str(",\"payloads\":[");
+    let mut data = Vec::with_capacity(env.payloads.len());
     for (i, p) in env.payloads.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
-        push_payload(&mut out, p);
+        data.push(push_payload(&mut out, p, inline(i)));
     }
     out.push(']');
     if let Some(e) = &env.error {
@@ -104,7 +145,7 @@ pub(super) fn envelope_to_json(env: &Envelope) -> String {
         out.push_str(&serde_json::to_string(e).expect("an error body serializes"));
     }
     out.push('}');
-    out
+    EnvelopeJson { text: out, data }
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ pub use driver::{
 };
 pub use envelope::{
     DecodedPayload, Envelope, ErrorBody, PayloadSource, WirePayload, decode_inline, decode_message, direct_payload,
-    link_payload,
+    direct_payload_header, link_payload,
 };
 pub use options::{DEFAULT_NATS_URL, FileServerKind, OptionName, SendOptionName, Settings, TimeUnit};
 pub use receive::{
@@ -137,6 +137,11 @@ pub fn check_subject(subject: &str) -> Result<()> {
 /// Standard alphabet, padded. SIMD where the CPU has it: base64 was most of a 10 KB codec pass.
 pub fn base64_encode(bytes: &[u8]) -> String {
     base64_simd::STANDARD.encode_to_string(bytes)
+}
+
+/// [`base64_encode`] appended to `out` (a direct payload's text written straight into the JSON).
+pub fn base64_encode_into(bytes: &[u8], out: &mut String) {
+    base64_simd::STANDARD.encode_append(bytes, out);
 }
 
 pub fn base64_decode(text: &str) -> Result<Vec<u8>> {

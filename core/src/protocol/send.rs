@@ -5,10 +5,13 @@
 //! A driver (core's tokio client, the browser's JS) asks [`SendPlan::step`] what to do, does it,
 //! and hands the result back; the plan never touches a socket.
 
-use super::{Data, Envelope, HostValue, PayloadType, Transport, WirePayload, direct_payload, link_payload, serialize};
+use super::{
+    Data, Envelope, HostValue, PayloadType, Transport, WirePayload, direct_payload_header, link_payload, serialize,
+};
 use crate::error::{Error, ErrorCode, Result};
 use bytes::Bytes;
 use serde_json::{Map, Value};
+use std::ops::Range;
 
 /// One payload to send: the seeds' `(dataname, data, payload_type)`.
 #[derive(Clone, Debug)]
@@ -122,6 +125,10 @@ impl Sender {
 }
 
 /// What `smartsend` returns: the envelope and the exact JSON published.
+///
+/// A direct payload's base64 is written only into `json` (a second copy cost a megabyte
+/// payload a 1.3 MB allocation and copy): in `envelope` its `data` is null, and
+/// [`Sent::payload_data`] reads the text from `json`.
 #[derive(Clone, Debug)]
 pub struct Sent {
     pub envelope: Envelope,
@@ -129,16 +136,29 @@ pub struct Sent {
     pub json: Bytes,
     /// The stream's acknowledgement, when published in JetStream mode.
     pub pub_ack: Option<super::durable::PubAck>,
+    /// Per payload, where the text of its string `data` is in `json`.
+    data: Vec<Option<Range<usize>>>,
 }
 
 impl Sent {
     pub fn new(envelope: Envelope) -> Sent {
-        let json = Bytes::from(envelope.to_json());
-        Sent { envelope, json, pub_ack: None }
+        let json = super::json::envelope_json(&envelope, |_| None);
+        Sent { envelope, json: Bytes::from(json.text), pub_ack: None, data: json.data }
     }
 
     pub fn json_str(&self) -> &str {
         std::str::from_utf8(&self.json).expect("envelope JSON is UTF-8")
+    }
+
+    /// Payload `i`'s `data` as it is on the wire when that is a string written without escapes
+    /// (a direct payload's base64, a link's URL), read from `json`.
+    pub fn payload_data(&self, i: usize) -> Option<&str> {
+        self.data_range(i).map(|r| &self.json_str()[r])
+    }
+
+    /// Where payload `i`'s string `data` is in `json` (between its quotes).
+    pub fn data_range(&self, i: usize) -> Option<Range<usize>> {
+        self.data.get(i).cloned().flatten()
     }
 }
 
@@ -187,7 +207,7 @@ pub struct SendPlan {
     /// The last threshold-round upload failure: if direct transport does not fit either, it is the error.
     upload_error: Option<Error>,
     failed: Option<Error>,
-    json: Option<Bytes>,
+    json: Option<(Bytes, Vec<Option<Range<usize>>>)>,
 }
 
 struct Serialized {
@@ -196,6 +216,13 @@ struct Serialized {
     bytes: Bytes,
     transport: Transport,
     link: Option<WirePayload>,
+}
+
+impl Serialized {
+    /// The link payload, once this payload goes by link and its upload is done.
+    fn stored_link(&self) -> Option<&WirePayload> {
+        self.link.as_ref().filter(|_| self.transport == Transport::Link)
+    }
 }
 
 impl SendPlan {
@@ -276,14 +303,19 @@ impl SendPlan {
         self.envelope.payloads = self
             .payloads
             .iter()
-            .map(|p| match (&p.transport, &p.link) {
-                (Transport::Link, Some(link)) => link.clone(),
-                _ => direct_payload(&p.dataname, p.payload_type, &p.bytes, false),
+            .map(|p| match p.stored_link() {
+                Some(link) => link.clone(),
+                None => direct_payload_header(&p.dataname, p.payload_type, p.bytes.len(), None),
             })
             .collect();
-        let json = self.envelope.to_json();
+        // Direct payloads' base64 goes straight into the JSON.
+        let payloads = &self.payloads;
+        let written = super::json::envelope_json(&self.envelope, |i| {
+            payloads[i].stored_link().is_none().then(|| &payloads[i].bytes[..])
+        });
+        let json = written.text;
         if json.len() <= self.limits.max_payload {
-            self.json = Some(Bytes::from(json));
+            self.json = Some((Bytes::from(json), written.data));
             return Ok(SendStep::Publish);
         }
         let too_large = |why: &str| {
@@ -351,8 +383,8 @@ impl SendPlan {
 
     /// The sent envelope and the JSON to publish, once `step` said `Publish`.
     pub fn finish(self) -> Sent {
-        let json = self.json.expect("finish() after step() returned Publish");
-        Sent { envelope: self.envelope, json, pub_ack: None }
+        let (json, data) = self.json.expect("finish() after step() returned Publish");
+        Sent { envelope: self.envelope, json, pub_ack: None, data }
     }
 }
 
@@ -383,6 +415,26 @@ mod tests {
         let sent = p.finish();
         assert_eq!(transports(&sent), ["direct", "direct"]);
         assert!(sent.json_str().contains("\"payload_bytes\":20"));
+    }
+
+    #[test]
+    fn direct_data_is_written_once_straight_into_the_json() {
+        let mut p = plan(&[200, 10], limits(100, 1 << 20));
+        assert_eq!(p.step().unwrap(), SendStep::Upload(0));
+        p.uploaded(0, "nats-obj://b/0".into(), None);
+        assert_eq!(p.step().unwrap(), SendStep::Publish);
+        let sent = p.finish();
+        let base64 = crate::protocol::base64_encode(b"xxxxxxxxxx");
+        assert_eq!(sent.envelope.payloads[1].data, serde_json::Value::Null, "not kept twice");
+        assert_eq!(sent.payload_data(1), Some(base64.as_str()));
+        assert_eq!(sent.payload_data(0), Some("nats-obj://b/0"));
+        assert_eq!(sent.payload_data(2), None);
+        // The bytes on the wire are those of the whole envelope serialized by serde.
+        let mut whole = sent.envelope.clone();
+        whole.payloads[1].data = base64.clone().into();
+        assert_eq!(sent.json_str(), serde_json::to_string(&whole).unwrap());
+        let again = Sent::new(whole);
+        assert_eq!((again.json_str(), again.payload_data(1)), (sent.json_str(), Some(base64.as_str())));
     }
 
     #[test]
