@@ -11,7 +11,9 @@ use arrow_array::{
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use bytes::Bytes;
 use natsbridge::error::Result;
-use natsbridge::protocol::{self, Data, Envelope, PayloadSource, PayloadType};
+use natsbridge::protocol::{
+    self, Data, Envelope, Outgoing, PayloadSource, PayloadType, SendLimits, SendPlan, SendStep,
+};
 use std::sync::Arc;
 
 /// The header fields smartsend fills from the client (`fill_header`): kept here so the encode
@@ -33,22 +35,24 @@ impl Default for SenderInfo {
     }
 }
 
-/// What smartsend does for one direct payload, without I/O: `protocol::serialize`,
-/// `Envelope::new` (+ the client's header fields), `direct_payload`, `to_json`.
+/// What smartsend does for one direct payload, without I/O: `Envelope::new` (+ the client's
+/// header fields) and core's `SendPlan` (serialize, plan, JSON with the base64 written in place).
+/// `data` is cloned in: cheap for the cases here (`Bytes`), as a host hands smartsend its own.
 pub fn encode(
     sender: &SenderInfo,
     subject: &str,
     dataname: &str,
     payload_type: PayloadType,
     data: &Data,
-) -> Result<String> {
-    let bytes = protocol::serialize(dataname, payload_type, data)?;
+) -> Result<Bytes> {
     let mut env = Envelope::new(subject);
     env.sender_id.clone_from(&sender.sender_id);
     env.sender_name.clone_from(&sender.sender_name);
     env.broker_url.clone_from(&sender.broker_url);
-    env.payloads.push(protocol::direct_payload(dataname, payload_type, &bytes, false));
-    Ok(env.to_json())
+    let limits = SendLimits { threshold: usize::MAX, max_payload: usize::MAX, can_upload: false };
+    let mut plan = SendPlan::new(env, vec![Outgoing::new(dataname, data.clone(), payload_type)], limits)?;
+    assert_eq!(plan.step()?, SendStep::Publish, "every payload goes direct");
+    Ok(plan.finish().json)
 }
 
 /// What smartreceive does for an envelope of direct payloads, without I/O: `decode_message`
@@ -80,7 +84,7 @@ pub fn round_trip(
     data: &Data,
 ) -> Result<Data> {
     let json = encode(sender, subject, dataname, payload_type, data)?;
-    let (_, mut values) = decode(json.as_bytes())?;
+    let (_, mut values) = decode(&json)?;
     Ok(values.pop().expect("one payload"))
 }
 

@@ -71,7 +71,7 @@ fn hundred_bytes() -> Vec<Outgoing> {
 /// The envelope the floor publishes: what smartsend would publish for the same 100 bytes.
 fn floor_bytes(subject: &str) -> Res<Bytes> {
     let data = Data::Bytes(Bytes::from(vec![7u8; 100]));
-    Ok(natsbridge_bench::encode(&SenderInfo::default(), subject, "msg", PayloadType::Binary, &data)?.into())
+    Ok(natsbridge_bench::encode(&SenderInfo::default(), subject, "msg", PayloadType::Binary, &data)?)
 }
 
 fn msg_id_headers(i: u64) -> async_nats::HeaderMap {

@@ -57,7 +57,7 @@ pub fn binary(dataname: &str, bytes: Bytes) -> Vec<Outgoing> {
 /// Core's encode without `Client` (`natsbridge_bench::encode`): the envelope smartsend would
 /// publish for one binary payload named "msg".
 pub fn envelope(sender: &SenderInfo, subject: &str, data: &Data) -> Res<Bytes> {
-    Ok(natsbridge_bench::encode(sender, subject, "msg", PayloadType::Binary, data)?.into())
+    Ok(natsbridge_bench::encode(sender, subject, "msg", PayloadType::Binary, data)?)
 }
 
 /// The envelope the floor publishes: encoded once, with the header smartsend would write.
