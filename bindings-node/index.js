@@ -184,49 +184,151 @@ function toNative(data) {
   return out
 }
 
-/** The addon's `{h, p, s, r}` as the received envelope: header fields, then `payloads` as
- * `[dataname, data, payload_type]`, `transports`, and `subject` / `reply` from a subscription. */
-function toEnvelope(o, mode) {
-  const env = JSON.parse(o.h)
-  const p = o.p
-  const n = p.length / 4
+/** Reads what the addon packs (`Pack` in src/convert.rs): `nums`, a string of numbers (LEB128,
+ * a character per seven bits) and of each string's end in its text; `vals`, the texts (one per
+ * message) and the values that cross on their own. Strings are slices of their message's text. */
+class Unpack {
+  constructor(nums, vals) {
+    this.n = nums
+    this.v = vals
+    this.k = 0
+    this.i = 0
+    this.t = ''
+    this.p = 0
+  }
+
+  /** The next message's text: the strings from here on are in it. */
+  text() {
+    this.t = this.v[this.i++]
+    this.p = 0
+  }
+
+  str() {
+    const start = this.p
+    this.p = this.num()
+    return this.t.slice(start, this.p)
+  }
+
+  num() {
+    let c = this.n.charCodeAt(this.k++)
+    if (c < 128) return c
+    let x = c & 127
+    let scale = 128
+    do {
+      c = this.n.charCodeAt(this.k++)
+      x += (c & 127) * scale
+      scale *= 128
+    } while (c >= 128)
+    return x
+  }
+
+  more() {
+    return this.k < this.n.length
+  }
+
+  val() {
+    return this.v[this.i++]
+  }
+}
+
+/** A JSON object's text as the addon packs it: "" is an empty object. */
+const jsonObject = (text) => (text === '' ? {} : JSON.parse(text))
+
+/** A received message from the addon's pack (`pack_ready` in src/convert.rs) as the envelope:
+ * header fields, then `payloads` as `[dataname, data, payload_type]` (data as the addon gave
+ * it: see `finishEnvelope`), `transports`, and `subject` / `reply` from a subscription. */
+function readEnvelope(u) {
+  u.text()
+  const correlation_id = u.str()
+  const msg_id = u.str()
+  const timestamp = u.str()
+  const send_to = u.str()
+  const msg_purpose = u.str()
+  const sender_name = u.str()
+  const sender_id = u.str()
+  const receiver_name = u.str()
+  const receiver_id = u.str()
+  const reply_to = u.str()
+  const reply_to_msg_id = u.str()
+  const broker_url = u.str()
+  const metadata = jsonObject(u.str())
+  const error = u.str()
+  const subject = u.num() === 1 ? u.str() : null
+  const reply = u.num() === 1 ? u.str() : null
+  const n = u.num()
   const payloads = new Array(n)
   const transports = new Array(n)
-  for (let i = 0, j = 0; i < n; i++, j += 4) {
-    const type = p[j + 2]
-    let v = p[j + 1]
-    if (type === DICTIONARY || type === JSONTABLE) v = JSON.parse(v)
-    else if (type === ARROWTABLE) v = mode === 'rows' ? JSON.parse(v) : mode === 'table' ? arrow().tableFromIPC(v) : v
-    payloads[i] = [p[j], v, type]
-    transports[i] = p[j + 3]
+  for (let i = 0; i < n; i++) {
+    const dataname = u.str()
+    const type = u.str()
+    transports[i] = u.str()
+    payloads[i] = [dataname, u.num() === 0 ? u.str() : u.val(), type]
   }
-  env.payloads = payloads
-  env.transports = transports
-  if (o.s != null) env.subject = o.s
-  if (o.r != null) env.reply = o.r
+  const env =
+    error === ''
+      ? { correlation_id, msg_id, timestamp, send_to, msg_purpose, sender_name, sender_id, receiver_name, receiver_id, reply_to, reply_to_msg_id, broker_url, metadata, payloads, transports }
+      : { correlation_id, msg_id, timestamp, send_to, msg_purpose, sender_name, sender_id, receiver_name, receiver_id, reply_to, reply_to_msg_id, broker_url, metadata, error: JSON.parse(error), payloads, transports }
+  if (subject !== null) env.subject = subject
+  if (reply !== null) env.reply = reply
   return env
 }
 
-/** `[env, msgJson]` from what the addon returns: the msg_json, or `[msgJson, skeleton, ranges]`
- * for large direct data (the data strings are slices of msgJson, not parsed again), with a
- * fourth item for a durable publish: the stream's PubAck (`env.pub_ack`, not on the wire). */
-function sentPair(r) {
-  if (typeof r === 'string') return [JSON.parse(r), r]
-  const [msgJson, skeleton, ranges, pubAck] = r
-  if (skeleton === null) {
-    const env = JSON.parse(msgJson)
-    if (pubAck !== undefined) env.pub_ack = pubAck
-    return [env, msgJson]
-  }
-  const env = JSON.parse(skeleton)
-  let k = 0
+/** The payload values as the user gets them: JSON parsed, Arrow as `mode` asks. */
+function finishEnvelope(env, mode) {
   for (const p of env.payloads) {
-    if (p.data === null && k < ranges.length) {
-      p.data = msgJson.slice(ranges[k], ranges[k + 1])
-      k += 2
-    }
+    const type = p[2]
+    if (type === DICTIONARY || type === JSONTABLE) p[1] = JSON.parse(p[1])
+    else if (type === ARROWTABLE) p[1] = mode === 'rows' ? JSON.parse(p[1]) : mode === 'table' ? arrow().tableFromIPC(p[1]) : p[1]
   }
-  if (pubAck !== undefined) env.pub_ack = pubAck
+  return env
+}
+
+/** One received message from the addon (`[nums, vals]`) as the envelope. */
+function toEnvelope(r, mode) {
+  return finishEnvelope(readEnvelope(new Unpack(r[0], r[1])), mode)
+}
+
+/** `[env, msgJson]` from what the addon returns (`sent_to_js` in src/convert.rs): `[msgJson,
+ * nums, vals]`, the envelope's fields packed, so `env` is what `JSON.parse(msgJson)` gives
+ * without parsing it (large direct data as slices of msgJson), with a fourth item for a
+ * durable publish: the stream's PubAck (`env.pub_ack`, not on the wire). */
+function sentPair(r) {
+  const msgJson = r[0]
+  const u = new Unpack(r[1], r[2])
+  u.text()
+  const correlation_id = u.str()
+  const msg_id = u.str()
+  const timestamp = u.str()
+  const send_to = u.str()
+  const msg_purpose = u.str()
+  const sender_name = u.str()
+  const sender_id = u.str()
+  const receiver_name = u.str()
+  const receiver_id = u.str()
+  const reply_to = u.str()
+  const reply_to_msg_id = u.str()
+  const broker_url = u.str()
+  const metadata = jsonObject(u.str())
+  const n = u.num()
+  const payloads = new Array(n)
+  for (let i = 0; i < n; i++) {
+    const id = u.str()
+    const dataname = u.str()
+    const payload_type = u.str()
+    const transport = u.str()
+    const encoding = u.str()
+    const size = u.num()
+    const kind = u.num()
+    let data
+    if (kind === 0) data = u.str()
+    else if (kind === 1) data = msgJson.slice(u.num(), u.num())
+    else data = JSON.parse(u.str())
+    payloads[i] = { id, dataname, payload_type, transport, encoding, size, data, metadata: jsonObject(u.str()) }
+  }
+  const env = { correlation_id, msg_id, timestamp, send_to, msg_purpose, sender_name, sender_id, receiver_name, receiver_id, reply_to, reply_to_msg_id, broker_url, metadata, payloads }
+  const error = u.str()
+  if (error !== '') env.error = JSON.parse(error)
+  if (r.length > 3) env.pub_ack = r[3]
   return [env, msgJson]
 }
 
@@ -573,17 +675,21 @@ class Batched {
     return unwrap(item)
   }
 
-  /** A batch from the addon: appended to what is left, or null once closed. */
+  /** A batch from the addon (`batch_to_js` in src/convert.rs): its items read now (`_read`)
+   * and appended to what is left, or null once closed. An item that failed to decode is its
+   * Error. */
   _accept(r) {
     unwrap(r)
     if (r === null) {
       this._done = true
-    } else if (this._at < this._queue.length) {
-      for (const item of r) this._queue.push(item)
-    } else {
-      this._queue = r
+      return
+    }
+    if (this._at === this._queue.length) {
+      this._queue = []
       this._at = 0
     }
+    const u = new Unpack(r[0], r[1])
+    while (u.more()) this._queue.push(u.num() === 0 ? this._read(u) : u.val())
   }
 
   /** Ends reading here: what is queued is dropped, every later read gives null. */
@@ -613,11 +719,15 @@ class Batched {
 }
 
 class Subscription extends Batched {
+  _read(u) {
+    return readEnvelope(u)
+  }
+
   /** The next envelope, or null once the subscription is closed. TIMEOUT error when nothing
    * arrives within `opts.timeout` ms. Concurrent calls share one fetch from the addon. */
   async next(opts) {
     const item = await this._nextItem(opts == null ? null : nextTimeout(opts))
-    return item === null ? null : toEnvelope(item, this._arrow)
+    return item === null ? null : finishEnvelope(item, this._arrow)
   }
 
   /** An iterator over the envelopes; leaving a `for await` loop unsubscribes. */
@@ -640,6 +750,12 @@ class Consumer extends Batched {
     super(nativeConsumer, arrow)
     this.stream = stream
     this.durable = durable
+  }
+
+  /** A delivery as the addon packs it: the message, its info's JSON text, its settlement. */
+  _read(u) {
+    const envelope = readEnvelope(u)
+    return [envelope, u.str(), u.val()]
   }
 
   /** The next delivery, or null once closed (or the connection is). TIMEOUT error when nothing
@@ -678,10 +794,10 @@ class Consumer extends Batched {
  * info: stream, consumer, stream_sequence, consumer_sequence, delivered, pending, replayed,
  * redelivered). Settle it once: a second settlement is INVALID_ARGUMENT. */
 class Delivery {
-  constructor(d, arrow) {
-    this.envelope = toEnvelope(d, arrow)
-    this.info = JSON.parse(d.i)
-    this._a = d.a
+  constructor([envelope, info, ack], arrow) {
+    this.envelope = finishEnvelope(envelope, arrow)
+    this.info = JSON.parse(info)
+    this._a = ack
   }
 
   /** Processed: not delivered again. */

@@ -16,11 +16,11 @@ export declare class Connection {
   /** Resolves once the server has the subscription. */
   subscribe(subject: string, queue: string | undefined | null, arrowRows: boolean): Subscription | Error | Promise<Subscription | Error>
   /** Sends a request and waits up to `timeout` ms (default 5000) for the reply. */
-  request(subject: string, payloads: Array<PayloadIn>, options: string | undefined | null, timeout: number | undefined | null, arrowRows: boolean): object | Error | Promise<object | Error>
+  request(subject: string, payloads: Array<PayloadIn>, options: string | undefined | null, timeout: number | undefined | null, arrowRows: boolean): [string, Array<unknown>] | Error | Promise<[string, Array<unknown>] | Error>
   /** Replies to a received request (core's `Client::reply`); the msg_json published. */
-  reply(request: string, payloads: Array<PayloadIn>, options?: string | undefined | null): string | Array<unknown> | Error | Promise<string | Array<unknown> | Error>
+  reply(request: string, payloads: Array<PayloadIn>, options?: string | undefined | null): [string, string, Array<unknown>, object?] | Error | Promise<[string, string, Array<unknown>, object?] | Error>
   /** Replies with a NACK carrying `{code, message}`. */
-  replyError(request: string, code: string, message: string): string | Array<unknown> | Error | Promise<string | Array<unknown> | Error>
+  replyError(request: string, code: string, message: string): [string, string, Array<unknown>, object?] | Error | Promise<[string, string, Array<unknown>, object?] | Error>
   /** Creates (or updates) a stream and its dead-letter stream; the summary's JSON text. */
   addStream(name: string, options?: string | undefined | null): string | Error | Promise<string | Error>
   /** A durable pull consumer on `stream` (created, or updated to these options). */
@@ -42,7 +42,7 @@ export declare class Consumer {
    * next one (and any ready behind it); null once closed (or the connection is). TIMEOUT error
    * when nothing arrives within `timeout` ms.
    */
-  nextBatch(max: number, timeout?: number | undefined | null): Array<object | Error> | null | Error | Promise<Array<object | Error> | null | Error>
+  nextBatch(max: number, timeout?: number | undefined | null): [string, Array<unknown>] | null | Error | Promise<[string, Array<unknown>] | null | Error>
   /**
    * Stops pulling: a waiting and every later `next_batch` gives null. The durable consumer
    * stays on the server, where a consumer of the same name resumes.
@@ -64,7 +64,7 @@ export declare class Subscription {
    * Up to `max` decoded messages: those ready now without waiting, else a Promise of the
    * next one (and any ready behind it). TIMEOUT error when nothing arrives in `timeout` ms.
    */
-  nextBatch(max: number, timeout?: number | undefined | null): Array<Received | Error> | null | Error | Promise<Array<Received | Error> | null | Error>
+  nextBatch(max: number, timeout?: number | undefined | null): [string, Array<unknown>] | null | Error | Promise<[string, Array<unknown>] | null | Error>
   /** Stops the subscription; messages not yet taken are dropped, a waiting `next_batch` ends. */
   unsubscribe(): null | Error | Promise<null | Error>
 }
@@ -100,13 +100,13 @@ export declare function sendOptionNames(): Array<string>
  * Decodes a message on `conn`, else as core's one-call `smartreceive` (direct payloads need no
  * connection; a download handler fetches links alone).
  */
-export declare function smartreceive(msg: Uint8Array | string, arrowRows: boolean, conn?: Connection | undefined | null, call?: string | undefined | null, download?: DownloadFn | undefined | null): object | Error | Promise<object | Error>
+export declare function smartreceive(msg: Uint8Array | string, arrowRows: boolean, conn?: Connection | undefined | null, call?: string | undefined | null, download?: DownloadFn | undefined | null): [string, Array<unknown>] | Error | Promise<[string, Array<unknown>] | Error>
 
 /**
  * Sends payloads as one envelope, on `conn` or else through the one-call connection of `call`;
  * the msg_json published (an Error object on failure).
  */
-export declare function smartsend(subject: string, payloads: Array<PayloadIn>, options?: string | undefined | null, conn?: Connection | undefined | null, call?: string | undefined | null, upload?: UploadFn | undefined | null): string | Array<unknown> | Error | Promise<string | Array<unknown> | Error>
+export declare function smartsend(subject: string, payloads: Array<PayloadIn>, options?: string | undefined | null, conn?: Connection | undefined | null, call?: string | undefined | null, upload?: UploadFn | undefined | null): [string, string, Array<unknown>, object?] | Error | Promise<[string, string, Array<unknown>, object?] | Error>
 
 /** Every stream setting (`addStream`) by core's canonical name. */
 export declare function streamOptionNames(): Array<string>

@@ -2,7 +2,7 @@
 // natsbridge (Node binding) against a hand-written nats.js + JSON + Buffer base64 peer and the
 // raw nats.js floor, in one run. See bench/node/README.md.
 //
-//   node bench/node/bench.js [--out FILE] [--only throughput,latency,codec,arrow,link,connections]
+//   node bench/node/bench.js [--out FILE] [--only throughput,latency,decode,codec,arrow,link,connections]
 //
 // Starts its own nats-server (JetStream, a free loopback port, max_payload 8 MiB so a 1 MB
 // payload travels direct for both sides). Prints a markdown table (progress on stderr).
@@ -26,7 +26,7 @@ const opt = (name, def) => {
   const i = args.indexOf(`--${name}`)
   return i >= 0 ? args[i + 1] : def
 }
-const ONLY = new Set(opt('only', 'throughput,latency,codec,arrow,link,connections').split(','))
+const ONLY = new Set(opt('only', 'throughput,latency,decode,codec,arrow,link,connections').split(','))
 const CONNECTS = Number(opt('connects', 300))
 const CLIENTS = Number(opt('clients', 1000))
 const MSGS = Number(opt('msgs', 50000))
@@ -295,16 +295,150 @@ async function latency(url) {
     await req.close()
     await resp.close()
   }
-  const name = `ping-pong 100 B x ${PINGS} (after ${warm} warm-up)`
+  latencyRows(`ping-pong 100 B x ${PINGS}, request() + for await / reply() (after ${warm} warm-up)`, lat, cpu)
+}
+
+/** Ping-pong in the seeds' style, no request(): the requester sends with `reply_to` set to its
+ * own subject and waits on its subscription; the responder iterates its subscription and answers
+ * with `smartsend` to `env.reply_to` (an ACK naming the ping). */
+async function pingpong(url) {
+  const lat = { natsbridge: [], peer: [], raw: [] }
+  const cpu = {}
+  const payload = Buffer.alloc(100, 7)
+  const warm = 200
+  {
+    const req = await nb.connect({ servers: url })
+    const resp = await nb.connect({ servers: url })
+    const subj = subject('pp')
+    const back = subject('pp.back')
+    const inbox = await req.subscribe(back)
+    const sub = await resp.subscribe(subj)
+    const serving = (async () => {
+      for await (const env of sub) {
+        await resp.smartsend(env.reply_to, [['pong', env.payloads[0][1], 'binary']],
+          { msgPurpose: 'ACK', correlationId: env.correlation_id, replyToMsgId: env.msg_id })
+      }
+    })()
+    const c0 = cpuMs()
+    for (let i = 0; i < PINGS + warm; i++) {
+      const t0 = now()
+      await req.smartsend(subj, [['ping', payload, 'binary']], { replyTo: back })
+      const r = await inbox.next({ timeout: 5000 })
+      if (i >= warm) lat.natsbridge.push((now() - t0) * 1000)
+      if (r.payloads[0][1].length !== 100 || r.msg_purpose !== 'ACK') throw new Error('bad pong')
+    }
+    cpu.natsbridge = ((cpuMs() - c0) * 1000) / (PINGS + warm)
+    await sub.unsubscribe()
+    await serving
+    await req.close()
+    await resp.close()
+  }
+  // peer: nats.js publish/subscribe with its encode/decode on both sides, reply_to in the envelope.
+  {
+    const req = await natsConnect({ servers: url })
+    const resp = await natsConnect({ servers: url })
+    const subj = subject('pp')
+    const back = subject('pp.back')
+    let pending
+    req.subscribe(back, { callback: (err, m) => pending(peer.decode(m.data)) })
+    resp.subscribe(subj, {
+      callback: (err, m) => {
+        const env = peer.decode(m.data)
+        const ack = peer.envelope(env.reply_to, [['pong', env.payloads[0][1], 'binary']], url)
+        Object.assign(ack, { msg_purpose: 'ACK', correlation_id: env.correlation_id, reply_to_msg_id: env.msg_id })
+        resp.publish(env.reply_to, JSON.stringify(ack))
+      },
+    })
+    await Promise.all([req.flush(), resp.flush()])
+    const c0 = cpuMs()
+    for (let i = 0; i < PINGS + warm; i++) {
+      const t0 = now()
+      const got = new Promise((r) => { pending = r })
+      const ping = peer.envelope(subj, [['ping', payload, 'binary']], url)
+      ping.reply_to = back
+      req.publish(subj, JSON.stringify(ping))
+      const r = await got
+      if (i >= warm) lat.peer.push((now() - t0) * 1000)
+      if (r.payloads[0][1].length !== 100 || r.msg_purpose !== 'ACK') throw new Error('bad peer pong')
+    }
+    cpu.peer = ((cpuMs() - c0) * 1000) / (PINGS + warm)
+    await req.close()
+    await resp.close()
+  }
+  // raw: the same publish/subscribe ping-pong of fixed envelope bytes, no envelope work.
+  {
+    const req = await natsConnect({ servers: url })
+    const resp = await natsConnect({ servers: url })
+    const subj = subject('pp')
+    const back = subject('pp.back')
+    const bytes = Buffer.from(peer.encode(subj, [['ping', payload, 'binary']], url))
+    let pending
+    req.subscribe(back, { callback: () => pending() })
+    resp.subscribe(subj, { callback: () => resp.publish(back, bytes) })
+    await Promise.all([req.flush(), resp.flush()])
+    const c0 = cpuMs()
+    for (let i = 0; i < PINGS + warm; i++) {
+      const t0 = now()
+      const got = new Promise((r) => { pending = r })
+      req.publish(subj, bytes)
+      await got
+      if (i >= warm) lat.raw.push((now() - t0) * 1000)
+    }
+    cpu.raw = ((cpuMs() - c0) * 1000) / (PINGS + warm)
+    await req.close()
+    await resp.close()
+  }
+  latencyRows(`ping-pong 100 B x ${PINGS}, smartsend to reply_to + for await (after ${warm} warm-up)`, lat, cpu)
+}
+
+/** p50 / p99 / max and CPU rows of a ping-pong; target: p99 at most half the peer's. */
+function latencyRows(name, lat, cpu) {
   for (const [metric, f] of [['p50 us', (x) => pct(x, 50)], ['p99 us', (x) => pct(x, 99)], ['max us', (x) => Math.max(...x)]]) {
     const a = f(lat.natsbridge)
     const b = f(lat.peer)
     const isP99 = metric === 'p99 us'
-    row(name, metric, fmt(a), fmt(b), fmt(f(lat.raw)), `${fmt(b / a, 2)}x`, isP99 ? "<= peer's p99" : '',
-      isP99 ? (a <= b ? 'met' : `**missed** (${fmt(a / b, 2)}x of peer)`) : '')
+    row(name, metric, fmt(a), fmt(b), fmt(f(lat.raw)), `${fmt(a / b, 2)}x of peer`, isP99 ? "<= 0.5x peer's p99" : '',
+      isP99 ? (a <= 0.5 * b ? 'met' : `**missed** (${fmt(a / b, 2)}x of peer)`) : '')
   }
   row(name, 'process CPU us per round trip', fmt(cpu.natsbridge), fmt(cpu.peer), fmt(cpu.raw), `${fmt(cpu.peer / cpu.natsbridge, 2)}x`)
-  log(`latency p50/p99: natsbridge ${fmt(pct(lat.natsbridge, 50))}/${fmt(pct(lat.natsbridge, 99))}, peer ${fmt(pct(lat.peer, 50))}/${fmt(pct(lat.peer, 99))} us`)
+  log(`${name} p50/p99: natsbridge ${fmt(pct(lat.natsbridge, 50))}/${fmt(pct(lat.natsbridge, 99))}, peer ${fmt(pct(lat.peer, 50))}/${fmt(pct(lat.peer, 99))}, raw ${fmt(pct(lat.raw, 50))}/${fmt(pct(lat.raw, 99))} us`)
+}
+
+/** The receive call a subscriber makes per message, in a hot loop: natsbridge `smartreceive` of
+ * a 100-byte binary envelope, the peer's decode (JSON.parse + Buffer.from base64), and
+ * `JSON.parse` alone as the floor. Median over `reps` batches of `n` calls. */
+async function decode100(url) {
+  const nc = await nb.connect({ servers: url })
+  const subj = subject('dec')
+  const [, msgJson] = await nc.smartsend(subj, [['m', Buffer.alloc(100, 7), 'binary']])
+  const bytes = Buffer.from(msgJson)
+  const n = 20000
+  const reps = 7
+  const perCall = async (f) => {
+    const out = []
+    for (let r = 0; r < reps + 1; r++) {
+      const t0 = now()
+      for (let i = 0; i < n; i++) await f()
+      if (r > 0) out.push(((now() - t0) * 1000) / n)
+    }
+    return median(out)
+  }
+  const text = bytes.toString('utf8')
+  const a = await perCall(async () => {
+    const env = await nc.smartreceive(bytes)
+    if (env.payloads[0][1].length !== 100) throw new Error('bad decode')
+  })
+  const b = await perCall(async () => {
+    const env = peer.decode(bytes)
+    if (env.payloads[0][1].length !== 100) throw new Error('bad peer decode')
+  })
+  const f = await perCall(async () => {
+    if (JSON.parse(text).payloads.length !== 1) throw new Error('bad parse')
+  })
+  const name = `decode 100 B (hot loop, median of ${reps} x ${n}; floor: JSON.parse alone)`
+  row(name, 'us per message', fmt(a, 2), fmt(b, 2), fmt(f, 2), `${fmt(b / a, 2)}x`)
+  log(`${name}: natsbridge ${fmt(a, 2)}, peer ${fmt(b, 2)}, JSON.parse ${fmt(f, 2)} us`)
+  await nc.close()
 }
 
 /** encode (send, no subscriber) and decode of one payload, median of `reps` each. */
@@ -476,7 +610,11 @@ async function main() {
   const load0 = os.loadavg().map((x) => x.toFixed(2)).join(' ')
   try {
     if (ONLY.has('throughput')) await throughput(server.url)
-    if (ONLY.has('latency')) await latency(server.url)
+    if (ONLY.has('latency')) {
+      await latency(server.url)
+      await pingpong(server.url)
+    }
+    if (ONLY.has('decode')) await decode100(server.url)
     if (ONLY.has('codec')) {
       const b10k = Buffer.alloc(10_000, 3)
       const b1m = Buffer.alloc(1_000_000, 5)

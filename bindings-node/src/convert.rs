@@ -5,12 +5,11 @@
 //! it parses: V8's `JSON.parse` builds objects far faster than one N-API call per property.
 
 use bytes::Bytes;
-use napi::bindgen_prelude::{BufferSlice, Either, Null, Object, ToNapiValue, Uint8Array, Unknown};
-use napi::{Env, JsStringLatin1, Result};
+use napi::bindgen_prelude::{Array, BufferSlice, Either, Null, Object, ToNapiValue, Uint8Array, Unknown};
+use napi::{Env, JsString, JsStringLatin1, Result};
 use natsbridge::error::Result as CoreResult;
 use natsbridge::io::{Outgoing, Received, Sent};
 use natsbridge::protocol::{Data, Envelope, ErrorBody, HostValue, arrow};
-use serde::Serialize;
 use serde_json::{Map, Value};
 
 /// One payload as `index.js` passes it: `[dataname, data, payload_type, json]`, where data is a
@@ -32,44 +31,150 @@ pub fn outgoing(payloads: Vec<PayloadIn>) -> CoreResult<Vec<Outgoing>> {
         .collect()
 }
 
-/// The envelope's header fields with the seeds' names, serialized for `JSON.parse` in JS.
-#[derive(Serialize)]
-struct Header<'a> {
-    correlation_id: &'a str,
-    msg_id: &'a str,
-    timestamp: &'a str,
-    send_to: &'a str,
-    msg_purpose: &'a str,
-    sender_name: &'a str,
-    sender_id: &'a str,
-    receiver_name: &'a str,
-    receiver_id: &'a str,
-    reply_to: &'a str,
-    reply_to_msg_id: &'a str,
-    broker_url: &'a str,
-    metadata: &'a Map<String, Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<&'a ErrorBody>,
+/// Strings and numbers for JS in a few values instead of one N-API call (or a `JSON.parse`) per
+/// field: `nums`, a one-byte string of numbers (unsigned LEB128: seven bits a character, low
+/// first, the high bit set on all but the last): counts, flags and each string's end offset in
+/// its text (a typed array instead cost more than it saved: an ArrayBuffer per call); `vals`,
+/// the texts (every string of one message, one after another) and the values that cross on
+/// their own (Buffers, large strings, Error objects, acks). `index.js`'s `Unpack` reads them
+/// back in the order they were written. A string read back is a slice of its message's text
+/// (V8 shares the text for slices of 13 characters or more), so a text holds one message only.
+#[derive(Default)]
+pub struct Pack {
+    nums: Vec<u8>,
+    vals: Vec<Val>,
+    text: String,
+    /// `text`'s length in UTF-16 units (JS string offsets).
+    end: usize,
+    /// Where in `vals` the current text goes.
+    text_at: Option<usize>,
 }
 
-fn header_json(e: &Envelope) -> String {
-    let h = Header {
-        correlation_id: &e.correlation_id,
-        msg_id: &e.msg_id,
-        timestamp: &e.timestamp,
-        send_to: &e.send_to,
-        msg_purpose: &e.msg_purpose,
-        sender_name: &e.sender_name,
-        sender_id: &e.sender_id,
-        receiver_name: &e.receiver_name,
-        receiver_id: &e.receiver_id,
-        reply_to: &e.reply_to,
-        reply_to_msg_id: &e.reply_to_msg_id,
-        broker_url: &e.broker_url,
-        metadata: &e.metadata,
-        error: e.error.as_ref(),
-    };
-    serde_json::to_string(&h).expect("a header of strings and JSON values serializes")
+pub enum Val {
+    Text(String),
+    Str(String),
+    Bytes(Vec<u8>),
+    Error(natsbridge::error::Error),
+    Ack(natsbridge::io::DeliveryAck),
+}
+
+/// Payload strings longer than this cross on their own, not in a message's text: no second copy,
+/// and a header string the user keeps (a V8 slice of the text) keeps at most about this much
+/// of its message alive.
+const OWN_STRING: usize = 1024;
+
+impl Pack {
+    /// Starts a message's text: the strings from here on are in it.
+    pub fn text(&mut self) {
+        self.finish_text();
+        self.text.reserve(512); // a header's strings
+        self.nums.reserve(64);
+        self.text_at = Some(self.vals.len());
+        self.vals.push(Val::Text(String::new()));
+    }
+
+    fn finish_text(&mut self) {
+        if let Some(at) = self.text_at.take() {
+            self.vals[at] = Val::Text(std::mem::take(&mut self.text));
+            self.end = 0;
+        }
+    }
+
+    pub fn str(&mut self, s: &str) {
+        self.text.push_str(s);
+        self.end += if s.is_ascii() { s.len() } else { s.encode_utf16().count() };
+        self.num(self.end as u64);
+    }
+
+    pub fn num(&mut self, mut x: u64) {
+        while x >= 0x80 {
+            self.nums.push((x as u8 & 0x7f) | 0x80);
+            x >>= 7;
+        }
+        self.nums.push(x as u8);
+    }
+
+    pub fn flag(&mut self, b: bool) {
+        self.num(u64::from(b));
+    }
+
+    /// A JSON object's text, or "" for an empty one (JS makes `{}`).
+    pub fn object(&mut self, m: &Map<String, Value>) {
+        if m.is_empty() {
+            self.str("");
+        } else {
+            self.str(&serde_json::to_string(m).expect("a JSON map serializes"));
+        }
+    }
+
+    pub fn val(&mut self, v: Val) {
+        self.vals.push(v);
+    }
+
+    /// The envelope's header fields in the seeds' order, then metadata.
+    fn header(&mut self, e: &Envelope) {
+        for s in [
+            &e.correlation_id,
+            &e.msg_id,
+            &e.timestamp,
+            &e.send_to,
+            &e.msg_purpose,
+            &e.sender_name,
+            &e.sender_id,
+            &e.receiver_name,
+            &e.receiver_id,
+            &e.reply_to,
+            &e.reply_to_msg_id,
+            &e.broker_url,
+        ] {
+            self.str(s);
+        }
+        self.object(&e.metadata);
+    }
+
+    fn error(&mut self, e: Option<&ErrorBody>) {
+        match e {
+            Some(body) => self.str(&serde_json::to_string(body).expect("an error body serializes")),
+            None => self.str(""),
+        }
+    }
+
+    fn optional(&mut self, s: Option<&str>) {
+        self.flag(s.is_some());
+        if let Some(s) = s {
+            self.str(s);
+        }
+    }
+
+    /// `[nums, vals]`.
+    pub fn into_js(self, env: &Env) -> Result<Unknown<'_>> {
+        let (nums, vals) = self.parts(env)?;
+        let mut out = env.create_array(2)?;
+        out.set(0, nums)?;
+        out.set(1, vals)?;
+        out.into_unknown(env)
+    }
+
+    /// `nums` and `vals`.
+    pub fn parts(mut self, env: &Env) -> Result<(JsString<'_>, Array<'_>)> {
+        self.finish_text();
+        let nums = env.create_string_latin1(&self.nums)?;
+        let mut vals = env.create_array(self.vals.len() as u32)?;
+        for (i, v) in self.vals.into_iter().enumerate() {
+            let i = i as u32;
+            match v {
+                Val::Text(s) | Val::Str(s) if s.is_ascii() => vals.set(i, env.create_string_latin1(s.as_bytes())?)?,
+                Val::Text(s) | Val::Str(s) => vals.set(i, env.create_string(&s)?)?,
+                // Small: a copy V8 owns, so our buffer is reused at once. Large: handed over
+                // without a copy (freed when V8 collects it; until then each one is fresh memory).
+                Val::Bytes(b) if b.len() < COPY_BELOW => vals.set(i, BufferSlice::copy_from(env, &b)?)?,
+                Val::Bytes(b) => vals.set(i, BufferSlice::from_data(env, b)?)?,
+                Val::Error(e) => vals.set(i, crate::errors::to_js(env, &e)?)?,
+                Val::Ack(ack) => vals.set(i, crate::DeliveryAck::new(ack))?,
+            }
+        }
+        Ok((nums, vals))
+    }
 }
 
 /// How received arrowtables reach JS: the JSON-rows view (core's one implementation) or the
@@ -90,75 +195,92 @@ enum Value2 {
 
 /// A received message in the shapes JS receives, made off the JS thread.
 pub struct Ready {
-    header: String,
+    envelope: Envelope,
     items: Vec<(String, Value2, &'static str, &'static str)>,
     subject: Option<String>,
     reply: Option<String>,
 }
 
 pub fn ready(r: Received, arrow_out: ArrowOut) -> CoreResult<Ready> {
-    let header = header_json(&r.envelope);
+    let mut envelope = r.envelope;
+    envelope.payloads = Vec::new(); // JS gets the decoded values, not the wire payloads
     let mut items = Vec::with_capacity(r.payloads.len());
     for p in r.payloads {
         let value = match (p.data, arrow_out) {
             (Data::Text(s), _) => Value2::Str(s),
             (Data::Json(v), _) => Value2::Str(v.to_string()),
             (Data::Arrow(b), ArrowOut::Rows) => Value2::Str(arrow::to_json_rows_text(&b)?),
-            (Data::JsonBytes(b) | Data::Arrow(b) | Data::Bytes(b), _) => Value2::Bytes(Vec::from(b)),
+            // Checked JSON, so UTF-8: JS parses it as a string.
+            (Data::JsonBytes(b), _) => match String::from_utf8(Vec::from(b)) {
+                Ok(s) => Value2::Str(s),
+                Err(e) => Value2::Bytes(e.into_bytes()),
+            },
+            (Data::Arrow(b) | Data::Bytes(b), _) => Value2::Bytes(Vec::from(b)),
         };
         items.push((p.dataname, value, p.payload_type.as_str(), p.transport.as_str()));
     }
-    Ok(Ready { header, items, subject: r.subject, reply: r.reply })
+    Ok(Ready { envelope, items, subject: r.subject, reply: r.reply })
 }
 
-/// `{h: headerJson, p: [dataname, value, payload_type, transport, ...], s: subject, r: reply}`:
-/// one flat array, so a message costs a handful of N-API calls.
-pub fn ready_to_js(env: &Env, r: Ready) -> Result<Unknown<'_>> {
-    ready_object(env, r)?.into_unknown(env)
-}
-
-/// The object of [`ready_to_js`] (a durable delivery adds its info and settlement to it).
-pub fn ready_object(env: &Env, r: Ready) -> Result<Object<'_>> {
-    let mut flat = env.create_array((r.items.len() * 4) as u32)?;
-    let mut i = 0;
+/// A received message: its text, the header ([`Pack::header`]), the error body's JSON (or
+/// ""), subject and reply (a flag, then the string), the number of payloads and for each:
+/// dataname, payload_type, transport, then 0 and the value as a string, or 1 and the value in
+/// `vals` (a Buffer, or a large string).
+pub fn pack_ready(pack: &mut Pack, r: Ready) {
+    pack.text();
+    pack.header(&r.envelope);
+    pack.error(r.envelope.error.as_ref());
+    pack.optional(r.subject.as_deref());
+    pack.optional(r.reply.as_deref());
+    pack.num(r.items.len() as u64);
     for (dataname, value, payload_type, transport) in r.items {
-        flat.set(i, dataname)?;
+        pack.str(&dataname);
+        pack.str(payload_type);
+        pack.str(transport);
         match value {
-            Value2::Str(s) => flat.set(i + 1, s)?,
-            // Small: a copy V8 owns, so our buffer is reused at once. Large: handed over without
-            // a copy (freed when V8 collects it; until then each one is fresh memory).
-            Value2::Bytes(b) if b.len() < COPY_BELOW => flat.set(i + 1, BufferSlice::copy_from(env, &b)?)?,
-            Value2::Bytes(b) => flat.set(i + 1, BufferSlice::from_data(env, b)?)?,
+            Value2::Str(s) if s.len() <= OWN_STRING => {
+                pack.num(0);
+                pack.str(&s);
+            }
+            Value2::Str(s) => {
+                pack.num(1);
+                pack.val(Val::Str(s));
+            }
+            Value2::Bytes(b) => {
+                pack.num(1);
+                pack.val(Val::Bytes(b));
+            }
         }
-        flat.set(i + 2, payload_type)?;
-        flat.set(i + 3, transport)?;
-        i += 4;
     }
-    let mut o = Object::new(env)?;
-    o.set("h", r.header)?;
-    o.set("p", flat)?;
-    o.set("s", r.subject)?;
-    o.set("r", r.reply)?;
-    Ok(o)
 }
 
-/// Payload data above this many bytes in all is not parsed again in JS (see [`sent_to_js`]).
+/// One received message as `[nums, vals]` ([`pack_ready`]).
+pub fn ready_to_js(env: &Env, r: Ready) -> Result<Unknown<'_>> {
+    let mut pack = Pack::default();
+    pack_ready(&mut pack, r);
+    pack.into_js(env)
+}
+
+/// Direct data above this many bytes in all is a slice of `msgJson` in JS, not a copy.
 const LARGE_DIRECT: usize = 2048;
 /// An envelope at least this long becomes an external string (no copy into V8's heap).
 const EXTERNAL_JSON: usize = 256 * 1024;
 
-/// A published envelope for JS: `msgJson`, or `[msgJson, skeleton, ranges]` for large direct
-/// data, or `[msgJson, skeleton, ranges, pubAck]` for a durable publish. For large direct data
-/// `skeleton` is the JSON with each direct payload's data as `null` and `ranges` are `[start,
-/// end)` offsets of those data strings in `msgJson` (JS slices them: a V8 slice does not copy,
-/// and `JSON.parse` of a megabyte of base64 cost ~1 ms a message); else both are null. `pubAck`
-/// is the stream's `{stream, sequence, duplicate}` (core's `PubAck`, JetStream mode).
+/// A published envelope for JS: `[msgJson, nums, vals]`, or `[msgJson, nums, vals, pubAck]`
+/// for a durable publish (`pubAck`: the stream's `{stream, sequence, duplicate}`, core's
+/// `PubAck`). `nums` and `vals` are a [`Pack`] of the envelope's fields, which `index.js` turns
+/// into the object `JSON.parse(msgJson)` would give without parsing it: the header
+/// ([`Pack::header`]), the number of payloads and for each: id, dataname, payload_type,
+/// transport, encoding, size, the data (0 and the string; 1 and its `[start, end)` in `msgJson`,
+/// for large direct data: a V8 slice does not copy; 2 and its JSON text), its metadata; then the
+/// error body's JSON (or "").
 pub fn sent_to_js(env: &Env, sent: Sent) -> Result<Unknown<'_>> {
     let json = sent.json_str();
     // ASCII: a one-byte JS string, copied without UTF-8 decoding, offsets equal in bytes and
     // in JS string units.
     let ascii = json.is_ascii();
-    let direct: usize = (0..sent.envelope.payloads.len()).filter_map(|i| sent.data_range(i)).map(|r| r.len()).sum();
+    let e = &sent.envelope;
+    let direct: usize = (0..e.payloads.len()).filter_map(|i| sent.data_range(i)).map(|r| r.len()).sum();
     let large = ascii && direct >= LARGE_DIRECT;
     let text = if !ascii {
         env.create_string(json)?
@@ -169,22 +291,39 @@ pub fn sent_to_js(env: &Env, sent: Sent) -> Result<Unknown<'_>> {
     } else {
         env.create_string_latin1(json)?
     };
-    let ranges = large.then(|| data_ranges(&sent));
-    if ranges.is_none() && sent.pub_ack.is_none() {
-        return text.into_unknown(env);
+    let mut pack = Pack::default();
+    pack.text();
+    pack.header(e);
+    pack.num(e.payloads.len() as u64);
+    for (i, p) in e.payloads.iter().enumerate() {
+        for s in [&p.id, &p.dataname, &p.payload_type, &p.transport, &p.encoding] {
+            pack.str(s);
+        }
+        pack.num(p.size);
+        // Core says where each string data is in the JSON (a direct payload's base64 is only there).
+        match (sent.data_range(i), large) {
+            (Some(r), true) => {
+                pack.num(1);
+                pack.num(r.start as u64);
+                pack.num(r.end as u64);
+            }
+            (Some(r), false) => {
+                pack.num(0);
+                pack.str(&json[r]);
+            }
+            (None, _) => {
+                pack.num(2);
+                pack.str(&p.data.to_string());
+            }
+        }
+        pack.object(&p.metadata);
     }
+    pack.error(e.error.as_ref());
+    let (nums, vals) = pack.parts(env)?;
     let mut out = env.create_array(if sent.pub_ack.is_some() { 4 } else { 3 })?;
     out.set(0, text)?;
-    match ranges {
-        Some((skeleton, ranges)) => {
-            out.set(1, env.create_string_latin1(&skeleton)?)?;
-            out.set(2, ranges.into_iter().map(|r| r as u32).collect::<Vec<u32>>())?;
-        }
-        None => {
-            out.set(1, Null)?;
-            out.set(2, Null)?;
-        }
-    }
+    out.set(1, nums)?;
+    out.set(2, vals)?;
     if let Some(ack) = &sent.pub_ack {
         let mut o = Object::new(env)?;
         o.set("stream", ack.stream.as_str())?;
@@ -195,39 +334,27 @@ pub fn sent_to_js(env: &Env, sent: Sent) -> Result<Unknown<'_>> {
     out.into_unknown(env)
 }
 
-/// The skeleton (the JSON with each string `data` as `null`) and the `[start, end)` offsets of
-/// those strings in the JSON, in payload order, from where core wrote them.
-fn data_ranges(sent: &Sent) -> (Vec<u8>, Vec<usize>) {
-    let bytes = &sent.json[..];
-    let mut skeleton = Vec::with_capacity(1024);
-    let mut ranges = Vec::new();
-    let mut copied = 0;
-    for r in (0..sent.envelope.payloads.len()).filter_map(|i| sent.data_range(i)) {
-        // The quotes around the text go with it.
-        skeleton.extend_from_slice(&bytes[copied..r.start - 1]);
-        skeleton.extend_from_slice(b"null");
-        copied = r.end + 1;
-        ranges.extend([r.start, r.end]);
-    }
-    skeleton.extend_from_slice(&bytes[copied..]);
-    (skeleton, ranges)
-}
-
-/// `null` once a subscription or consumer is closed, else an array of `item_to_js` of each
-/// decoded item and Error objects (an item that failed to decode; the iterator goes on).
-pub fn batch_to_js<'env, T>(
-    env: &'env Env,
+/// `null` once a subscription or consumer is closed, else one [`Pack`] of the batch: for each
+/// item 0 and what `pack_item` writes, or 1 and an Error object in `vals` (an item that failed
+/// to decode; the iterator goes on).
+pub fn batch_to_js<T>(
+    env: &Env,
     batch: Option<Vec<CoreResult<T>>>,
-    item_to_js: impl Fn(&'env Env, T) -> Result<Unknown<'env>>,
-) -> Result<Unknown<'env>> {
+    pack_item: impl Fn(&mut Pack, T),
+) -> Result<Unknown<'_>> {
     let Some(batch) = batch else { return Null.into_unknown(env) };
-    let mut arr = env.create_array(batch.len() as u32)?;
-    for (i, item) in batch.into_iter().enumerate() {
-        let value = match item {
-            Ok(item) => item_to_js(env, item)?,
-            Err(e) => crate::errors::to_js(env, &e)?,
-        };
-        arr.set(i as u32, value)?;
+    let mut pack = Pack::default();
+    for item in batch {
+        match item {
+            Ok(item) => {
+                pack.num(0);
+                pack_item(&mut pack, item);
+            }
+            Err(e) => {
+                pack.num(1);
+                pack.val(Val::Error(e));
+            }
+        }
     }
-    arr.into_unknown(env)
+    pack.into_js(env)
 }

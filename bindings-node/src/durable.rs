@@ -4,7 +4,7 @@
 //! Plain data (summaries, delivery info, sweep reports) goes to JS as JSON text, which
 //! `index.js` parses: keys are core's snake_case names, as on the envelope.
 
-use crate::convert::{self, ArrowOut, Ready};
+use crate::convert::{self, ArrowOut, Ready, Val};
 use crate::{errors, json_object, runtime};
 use napi::bindgen_prelude::{Null, ToNapiValue, Unknown, within_runtime_if_available};
 use napi::{Env, Result};
@@ -93,14 +93,13 @@ fn ready_deliveries(
     batch.into_iter().map(|d| d.and_then(|d| ready_delivery(d, arrow))).collect()
 }
 
-/// Each delivery as `{h, p, s, r}` (a subscription's message), plus `i`, the info's JSON text,
-/// and `a`, its [`DeliveryAck`].
+/// Each delivery as a subscription's message ([`convert::pack_ready`]), then the info's JSON
+/// text and its [`DeliveryAck`] in `vals`.
 fn batch_to_js(env: &Env, batch: Option<Vec<CoreResult<ReadyDelivery>>>) -> Result<Unknown<'_>> {
-    convert::batch_to_js(env, batch, |env, d| {
-        let mut o = convert::ready_object(env, d.ready)?;
-        o.set("i", d.info)?;
-        o.set("a", DeliveryAck { ack: d.ack })?;
-        o.into_unknown(env)
+    convert::batch_to_js(env, batch, |pack, d| {
+        convert::pack_ready(pack, d.ready);
+        pack.str(&d.info);
+        pack.val(Val::Ack(d.ack));
     })
 }
 
@@ -131,7 +130,9 @@ impl Consumer {
     /// Up to `max` decoded deliveries: those ready now without waiting, else a Promise of the
     /// next one (and any ready behind it); null once closed (or the connection is). TIMEOUT error
     /// when nothing arrives within `timeout` ms.
-    #[napi(ts_return_type = "Array<object | Error> | null | Error | Promise<Array<object | Error> | null | Error>")]
+    #[napi(
+        ts_return_type = "[string, Array<unknown>] | null | Error | Promise<[string, Array<unknown>] | null | Error>"
+    )]
     pub fn next_batch<'env>(&self, env: &'env Env, max: u32, timeout: Option<f64>) -> Result<Unknown<'env>> {
         let (max, arrow) = (max.max(1) as usize, self.arrow);
         if let Ok(mut guard) = self.state.consumer.try_lock() {
@@ -177,6 +178,12 @@ impl Consumer {
 #[napi]
 pub struct DeliveryAck {
     ack: natsbridge::io::DeliveryAck,
+}
+
+impl DeliveryAck {
+    pub(crate) fn new(ack: natsbridge::io::DeliveryAck) -> DeliveryAck {
+        DeliveryAck { ack }
+    }
 }
 
 fn done(env: &Env, (): ()) -> Result<Unknown<'_>> {

@@ -77,7 +77,9 @@ fn call_options(
 
 /// Sends payloads as one envelope, on `conn` or else through the one-call connection of `call`;
 /// the msg_json published (an Error object on failure).
-#[napi(ts_return_type = "string | Array<unknown> | Error | Promise<string | Array<unknown> | Error>")]
+#[napi(
+    ts_return_type = "[string, string, Array<unknown>, object?] | Error | Promise<[string, string, Array<unknown>, object?] | Error>"
+)]
 pub fn smartsend<'env>(
     env: &'env Env,
     subject: String,
@@ -108,7 +110,7 @@ pub fn smartsend<'env>(
 
 /// Decodes a message on `conn`, else as core's one-call `smartreceive` (direct payloads need no
 /// connection; a download handler fetches links alone).
-#[napi(ts_return_type = "object | Error | Promise<object | Error>")]
+#[napi(ts_return_type = "[string, Array<unknown>] | Error | Promise<[string, Array<unknown>] | Error>")]
 pub fn smartreceive<'env>(
     env: &'env Env,
     msg: Either<Uint8Array, String>,
@@ -219,7 +221,7 @@ impl Connection {
     }
 
     /// Sends a request and waits up to `timeout` ms (default 5000) for the reply.
-    #[napi(ts_return_type = "object | Error | Promise<object | Error>")]
+    #[napi(ts_return_type = "[string, Array<unknown>] | Error | Promise<[string, Array<unknown>] | Error>")]
     pub fn request<'env>(
         &self,
         env: &'env Env,
@@ -246,7 +248,9 @@ impl Connection {
     }
 
     /// Replies to a received request (core's `Client::reply`); the msg_json published.
-    #[napi(ts_return_type = "string | Array<unknown> | Error | Promise<string | Array<unknown> | Error>")]
+    #[napi(
+        ts_return_type = "[string, string, Array<unknown>, object?] | Error | Promise<[string, string, Array<unknown>, object?] | Error>"
+    )]
     pub fn reply<'env>(
         &self,
         env: &'env Env,
@@ -264,7 +268,9 @@ impl Connection {
     }
 
     /// Replies with a NACK carrying `{code, message}`.
-    #[napi(ts_return_type = "string | Array<unknown> | Error | Promise<string | Array<unknown> | Error>")]
+    #[napi(
+        ts_return_type = "[string, string, Array<unknown>, object?] | Error | Promise<[string, string, Array<unknown>, object?] | Error>"
+    )]
     pub fn reply_error<'env>(
         &self,
         env: &'env Env,

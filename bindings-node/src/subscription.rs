@@ -31,7 +31,7 @@ fn ready_batch(batch: Vec<CoreResult<Received>>, arrow: ArrowOut) -> Vec<CoreRes
 }
 
 fn batch_to_js(env: &Env, batch: Option<Vec<CoreResult<Ready>>>) -> Result<Unknown<'_>> {
-    convert::batch_to_js(env, batch, convert::ready_to_js)
+    convert::batch_to_js(env, batch, convert::pack_ready)
 }
 
 impl Subscription {
@@ -45,7 +45,9 @@ impl Subscription {
 impl Subscription {
     /// Up to `max` decoded messages: those ready now without waiting, else a Promise of the
     /// next one (and any ready behind it). TIMEOUT error when nothing arrives in `timeout` ms.
-    #[napi(ts_return_type = "Array<Received | Error> | null | Error | Promise<Array<Received | Error> | null | Error>")]
+    #[napi(
+        ts_return_type = "[string, Array<unknown>] | null | Error | Promise<[string, Array<unknown>] | null | Error>"
+    )]
     pub fn next_batch<'env>(&self, env: &'env Env, max: u32, timeout: Option<f64>) -> Result<Unknown<'env>> {
         let (max, arrow) = (max.max(1) as usize, self.arrow);
         if let Ok(mut guard) = self.shared.sub.try_lock() {

@@ -244,6 +244,69 @@ test('request / reply, and a NACK reply rejects with its code and correlation id
   await assert.rejects(nc.request(subject('nobody'), [['q', 'x', 'text']], { timeout: 300 }), { code: 'TIMEOUT' })
 })
 
+// The addon hands envelopes over packed (strings and numbers, no JSON.parse of the header):
+// what JS builds must be exactly what parsing the wire JSON gives, key order included.
+const HEADER = ['correlation_id', 'msg_id', 'timestamp', 'send_to', 'msg_purpose', 'sender_name', 'sender_id',
+  'receiver_name', 'receiver_id', 'reply_to', 'reply_to_msg_id', 'broker_url', 'metadata']
+const sameAsWire = (env, msgJson) => {
+  assert.deepStrictEqual(env, JSON.parse(msgJson))
+  assert.equal(JSON.stringify(env), JSON.stringify(JSON.parse(msgJson))) // key order
+}
+
+test('the sent env is JSON.parse(msgJson): small and large direct data, links, unicode, metadata', async () => {
+  const subj = subject('packed')
+  const sub = await nc.subscribe(subj)
+  const opts = { senderName: 'Zoë 🌍 "q" \\', receiverName: 'ünï', replyTo: 'r.1', correlationId: 'cid-ß',
+    metadata: { ключ: 'значение', n: 1.5, big: 2 ** 53, nested: { a: [1, null, 'x\u0001'] }, '': 'empty key' } }
+  const cases = [
+    [['t', 'hello', 'text']],
+    [['b', bytes(100), 'binary'], ['d', { x: [1, 'ü'] }, 'dictionary'], ['e', '', 'text']],
+    [['big', bytes(10_000), 'binary'], ['t', 'Héllo'.repeat(600), 'text'], ['small', bytes(3), 'image']],
+    [['link', bytes(3000), 'binary'], ['direct', bytes(3000, 3), 'binary']],
+  ]
+  for (const [i, payloads] of cases.entries()) {
+    const extra = i === 3 ? { sizeThreshold: 2000 } : {}
+    for (const o of [{}, opts]) {
+      const [env, msgJson] = await nc.smartsend(subj, payloads, { ...o, ...extra })
+      sameAsWire(env, msgJson)
+      assert.equal(env.payloads.length, payloads.length)
+      if (i === 3) assert.deepEqual(env.payloads.map((p) => p.transport), ['link', 'link'])
+      const got = await sub.next({ timeout: 5000 })
+      assert.deepEqual(Object.keys(got), [...HEADER, 'payloads', 'transports', 'subject'])
+      for (const k of HEADER) assert.deepStrictEqual(got[k], env[k], k)
+      assert.equal(got.subject, subj)
+      payloads.forEach((p, j) => assertSame(got.payloads[j], p))
+      assert.deepEqual(got.transports, env.payloads.map((p) => p.transport))
+    }
+  }
+  await sub.unsubscribe()
+})
+
+test('a NACK is packed with its error body; a request carries reply', async () => {
+  const subj = subject('packed-rpc')
+  const server = await nc.subscribe(subj)
+  const sent = []
+  const serving = (async () => {
+    for await (const req of server) {
+      assert.deepEqual(Object.keys(req), [...HEADER, 'payloads', 'transports', 'subject', 'reply'])
+      assert.match(req.reply, /^_INBOX\./)
+      sent.push(await nc.replyError(req, 'DOWNLOAD_FAILED', 'nö such file'))
+    }
+  })()
+  await assert.rejects(nc.request(subj, [['q', 'x', 'text']], { timeout: 5000 }), { code: 'DOWNLOAD_FAILED' })
+  await server.unsubscribe()
+  await serving
+  const [env, msgJson] = sent[0]
+  sameAsWire(env, msgJson)
+  assert.deepEqual(Object.keys(env), [...HEADER, 'payloads', 'error'])
+  assert.equal(env.error.code, 'DOWNLOAD_FAILED')
+  assert.equal(env.error.message, 'nö such file')
+  const got = await nc.smartreceive(msgJson)
+  assert.deepEqual(Object.keys(got), [...HEADER, 'error', 'payloads', 'transports'])
+  assert.deepStrictEqual(got.error, env.error)
+  assert.deepEqual(got.payloads, [])
+})
+
 test('a subscription delivers many messages in order, and a bad one throws without ending it', async () => {
   const subj = subject('many')
   const sub = await nc.subscribe(subj)
