@@ -357,6 +357,29 @@ def test_send_result_is_the_pair_env_msg_json(nats_url):
         assert repr(sent).startswith("SendResult({'correlation_id': 'c-sent'")
 
 
+def test_a_call_finished_at_once_is_an_awaitable_of_its_result(nats_url):
+    """A send or receive that completes at the call returns an awaitable holding the result (no
+    event-loop future): `await` gives the result or raises the error, once; `gather`, `wait_for`
+    and `ensure_future` take it like any awaitable."""
+    async def main():
+        async with await nb.connect(nats_url) as nc:
+            call = nc.smartsend(subject(), [("a", "x", "text")], correlation_id="c-ready")
+            assert call.done()
+            env, msg_json = await call
+            assert env["correlation_id"] == "c-ready" and json.loads(msg_json) == env
+            with pytest.raises(RuntimeError, match="twice"):
+                await call
+            sent = await asyncio.gather(*(nc.smartsend(subject(), [("i", str(i), "text")]) for i in range(3)))
+            assert [json.loads(s.msg_json)["payloads"][0]["data"] for s in sent] == ["MA==", "MQ==", "Mg=="]
+            got = await asyncio.wait_for(nb.smartreceive(sent[1].msg_json.encode()), 2)
+            assert got["payloads"] == [("i", "1", "text")]
+            assert (await asyncio.ensure_future(nc.smartsend(subject(), [("a", "y", "text")]))).env["payloads"]
+            with pytest.raises(nb.InvalidEnvelopeError):
+                await nb.smartreceive(b"{not json")
+
+    asyncio.run(main())
+
+
 def test_unsubscribe_ends_a_pending_wait(nats_url):
     """A `next` waiting without a timeout does not hold up `unsubscribe`: it returns None."""
     async def main():
