@@ -234,24 +234,32 @@ class Unpack {
 /** A JSON object's text as the addon packs it: "" is an empty object. */
 const jsonObject = (text) => (text === '' ? {} : JSON.parse(text))
 
+/** The envelope's header fields in the seeds' order, then `metadata` (`Pack::header` in
+ * src/convert.rs); the caller adds the rest in wire order. */
+function readHeader(u) {
+  return {
+    correlation_id: u.str(),
+    msg_id: u.str(),
+    timestamp: u.str(),
+    send_to: u.str(),
+    msg_purpose: u.str(),
+    sender_name: u.str(),
+    sender_id: u.str(),
+    receiver_name: u.str(),
+    receiver_id: u.str(),
+    reply_to: u.str(),
+    reply_to_msg_id: u.str(),
+    broker_url: u.str(),
+    metadata: jsonObject(u.str())
+  }
+}
+
 /** A received message from the addon's pack (`pack_ready` in src/convert.rs) as the envelope:
  * header fields, then `payloads` as `[dataname, data, payload_type]` (data as the addon gave
  * it: see `finishEnvelope`), `transports`, and `subject` / `reply` from a subscription. */
 function readEnvelope(u) {
   u.text()
-  const correlation_id = u.str()
-  const msg_id = u.str()
-  const timestamp = u.str()
-  const send_to = u.str()
-  const msg_purpose = u.str()
-  const sender_name = u.str()
-  const sender_id = u.str()
-  const receiver_name = u.str()
-  const receiver_id = u.str()
-  const reply_to = u.str()
-  const reply_to_msg_id = u.str()
-  const broker_url = u.str()
-  const metadata = jsonObject(u.str())
+  const env = readHeader(u)
   const error = u.str()
   const subject = u.num() === 1 ? u.str() : null
   const reply = u.num() === 1 ? u.str() : null
@@ -264,10 +272,9 @@ function readEnvelope(u) {
     transports[i] = u.str()
     payloads[i] = [dataname, u.num() === 0 ? u.str() : u.val(), type]
   }
-  const env =
-    error === ''
-      ? { correlation_id, msg_id, timestamp, send_to, msg_purpose, sender_name, sender_id, receiver_name, receiver_id, reply_to, reply_to_msg_id, broker_url, metadata, payloads, transports }
-      : { correlation_id, msg_id, timestamp, send_to, msg_purpose, sender_name, sender_id, receiver_name, receiver_id, reply_to, reply_to_msg_id, broker_url, metadata, error: JSON.parse(error), payloads, transports }
+  if (error !== '') env.error = JSON.parse(error)
+  env.payloads = payloads
+  env.transports = transports
   if (subject !== null) env.subject = subject
   if (reply !== null) env.reply = reply
   return env
@@ -296,19 +303,7 @@ function sentPair(r) {
   const msgJson = r[0]
   const u = new Unpack(r[1], r[2])
   u.text()
-  const correlation_id = u.str()
-  const msg_id = u.str()
-  const timestamp = u.str()
-  const send_to = u.str()
-  const msg_purpose = u.str()
-  const sender_name = u.str()
-  const sender_id = u.str()
-  const receiver_name = u.str()
-  const receiver_id = u.str()
-  const reply_to = u.str()
-  const reply_to_msg_id = u.str()
-  const broker_url = u.str()
-  const metadata = jsonObject(u.str())
+  const env = readHeader(u)
   const n = u.num()
   const payloads = new Array(n)
   for (let i = 0; i < n; i++) {
@@ -325,7 +320,7 @@ function sentPair(r) {
     else data = JSON.parse(u.str())
     payloads[i] = { id, dataname, payload_type, transport, encoding, size, data, metadata: jsonObject(u.str()) }
   }
-  const env = { correlation_id, msg_id, timestamp, send_to, msg_purpose, sender_name, sender_id, receiver_name, receiver_id, reply_to, reply_to_msg_id, broker_url, metadata, payloads }
+  env.payloads = payloads
   const error = u.str()
   if (error !== '') env.error = JSON.parse(error)
   if (r.length > 3) env.pub_ack = r[3]

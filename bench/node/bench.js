@@ -236,14 +236,9 @@ async function latency(url) {
     const serving = (async () => {
       for await (const env of sub) await resp.reply(env, [['ok', env.payloads[0][1], 'binary']])
     })()
-    const c0 = cpuMs()
-    for (let i = 0; i < PINGS + warm; i++) {
-      const t0 = now()
-      const r = await req.request(subj, [['ping', payload, 'binary']], { timeout: 5000 })
-      if (i >= warm) lat.natsbridge.push((now() - t0) * 1000)
-      if (r.payloads[0][1].length !== 100) throw new Error('bad reply')
-    }
-    cpu.natsbridge = ((cpuMs() - c0) * 1000) / (PINGS + warm)
+    await timeRoundTrips('natsbridge', lat, cpu, warm,
+      () => req.request(subj, [['ping', payload, 'binary']], { timeout: 5000 }),
+      (r) => { if (r.payloads[0][1].length !== 100) throw new Error('bad reply') })
     await sub.unsubscribe()
     await serving
     await req.close()
@@ -263,15 +258,9 @@ async function latency(url) {
       },
     })
     await resp.flush()
-    const c0 = cpuMs()
-    for (let i = 0; i < PINGS + warm; i++) {
-      const t0 = now()
-      const m = await req.request(subj, peer.encode(subj, [['ping', payload, 'binary']], url), { timeout: 5000 })
-      const r = peer.decode(m.data)
-      if (i >= warm) lat.peer.push((now() - t0) * 1000)
-      if (r.payloads[0][1].length !== 100) throw new Error('bad reply')
-    }
-    cpu.peer = ((cpuMs() - c0) * 1000) / (PINGS + warm)
+    await timeRoundTrips('peer', lat, cpu, warm,
+      async () => peer.decode((await req.request(subj, peer.encode(subj, [['ping', payload, 'binary']], url), { timeout: 5000 })).data),
+      (r) => { if (r.payloads[0][1].length !== 100) throw new Error('bad reply') })
     sub.unsubscribe()
     await req.close()
     await resp.close()
@@ -284,13 +273,7 @@ async function latency(url) {
     const bytes = Buffer.from(peer.encode(subj, [['ping', payload, 'binary']], url))
     const sub = resp.subscribe(subj, { callback: (err, m) => m.respond(bytes) })
     await resp.flush()
-    const c0 = cpuMs()
-    for (let i = 0; i < PINGS + warm; i++) {
-      const t0 = now()
-      await req.request(subj, bytes, { timeout: 5000 })
-      if (i >= warm) lat.raw.push((now() - t0) * 1000)
-    }
-    cpu.raw = ((cpuMs() - c0) * 1000) / (PINGS + warm)
+    await timeRoundTrips('raw', lat, cpu, warm, () => req.request(subj, bytes, { timeout: 5000 }))
     sub.unsubscribe()
     await req.close()
     await resp.close()
@@ -319,15 +302,12 @@ async function pingpong(url) {
           { msgPurpose: 'ACK', correlationId: env.correlation_id, replyToMsgId: env.msg_id })
       }
     })()
-    const c0 = cpuMs()
-    for (let i = 0; i < PINGS + warm; i++) {
-      const t0 = now()
-      await req.smartsend(subj, [['ping', payload, 'binary']], { replyTo: back })
-      const r = await inbox.next({ timeout: 5000 })
-      if (i >= warm) lat.natsbridge.push((now() - t0) * 1000)
-      if (r.payloads[0][1].length !== 100 || r.msg_purpose !== 'ACK') throw new Error('bad pong')
-    }
-    cpu.natsbridge = ((cpuMs() - c0) * 1000) / (PINGS + warm)
+    await timeRoundTrips('natsbridge', lat, cpu, warm,
+      async () => {
+        await req.smartsend(subj, [['ping', payload, 'binary']], { replyTo: back })
+        return inbox.next({ timeout: 5000 })
+      },
+      (r) => { if (r.payloads[0][1].length !== 100 || r.msg_purpose !== 'ACK') throw new Error('bad pong') })
     await sub.unsubscribe()
     await serving
     await req.close()
@@ -350,18 +330,15 @@ async function pingpong(url) {
       },
     })
     await Promise.all([req.flush(), resp.flush()])
-    const c0 = cpuMs()
-    for (let i = 0; i < PINGS + warm; i++) {
-      const t0 = now()
-      const got = new Promise((r) => { pending = r })
-      const ping = peer.envelope(subj, [['ping', payload, 'binary']], url)
-      ping.reply_to = back
-      req.publish(subj, JSON.stringify(ping))
-      const r = await got
-      if (i >= warm) lat.peer.push((now() - t0) * 1000)
-      if (r.payloads[0][1].length !== 100 || r.msg_purpose !== 'ACK') throw new Error('bad peer pong')
-    }
-    cpu.peer = ((cpuMs() - c0) * 1000) / (PINGS + warm)
+    await timeRoundTrips('peer', lat, cpu, warm,
+      () => {
+        const got = new Promise((r) => { pending = r })
+        const ping = peer.envelope(subj, [['ping', payload, 'binary']], url)
+        ping.reply_to = back
+        req.publish(subj, JSON.stringify(ping))
+        return got
+      },
+      (r) => { if (r.payloads[0][1].length !== 100 || r.msg_purpose !== 'ACK') throw new Error('bad peer pong') })
     await req.close()
     await resp.close()
   }
@@ -376,19 +353,28 @@ async function pingpong(url) {
     req.subscribe(back, { callback: () => pending() })
     resp.subscribe(subj, { callback: () => resp.publish(back, bytes) })
     await Promise.all([req.flush(), resp.flush()])
-    const c0 = cpuMs()
-    for (let i = 0; i < PINGS + warm; i++) {
-      const t0 = now()
+    await timeRoundTrips('raw', lat, cpu, warm, () => {
       const got = new Promise((r) => { pending = r })
       req.publish(subj, bytes)
-      await got
-      if (i >= warm) lat.raw.push((now() - t0) * 1000)
-    }
-    cpu.raw = ((cpuMs() - c0) * 1000) / (PINGS + warm)
+      return got
+    })
     await req.close()
     await resp.close()
   }
   latencyRows(`ping-pong 100 B x ${PINGS}, smartsend to reply_to + for await (after ${warm} warm-up)`, lat, cpu)
+}
+
+/** `PINGS` timed round trips after `warm` untimed ones into `lat[name]` and `cpu[name]`: `one()`
+ * makes a round trip and gives the reply, `check(reply)` (untimed) throws on a wrong one. */
+async function timeRoundTrips(name, lat, cpu, warm, one, check = () => {}) {
+  const c0 = cpuMs()
+  for (let i = 0; i < PINGS + warm; i++) {
+    const t0 = now()
+    const r = await one()
+    if (i >= warm) lat[name].push((now() - t0) * 1000)
+    check(r)
+  }
+  cpu[name] = ((cpuMs() - c0) * 1000) / (PINGS + warm)
 }
 
 /** p50 / p99 / max and CPU rows of a ping-pong; target: p99 at most half the peer's. */

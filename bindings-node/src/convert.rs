@@ -51,7 +51,7 @@ pub struct Pack {
 }
 
 pub enum Val {
-    Text(String),
+    /// A message's text or a string that crosses on its own.
     Str(String),
     Bytes(Vec<u8>),
     Error(natsbridge::error::Error),
@@ -70,12 +70,12 @@ impl Pack {
         self.text.reserve(512); // a header's strings
         self.nums.reserve(64);
         self.text_at = Some(self.vals.len());
-        self.vals.push(Val::Text(String::new()));
+        self.vals.push(Val::Str(String::new()));
     }
 
     fn finish_text(&mut self) {
         if let Some(at) = self.text_at.take() {
-            self.vals[at] = Val::Text(std::mem::take(&mut self.text));
+            self.vals[at] = Val::Str(std::mem::take(&mut self.text));
             self.end = 0;
         }
     }
@@ -163,8 +163,8 @@ impl Pack {
         for (i, v) in self.vals.into_iter().enumerate() {
             let i = i as u32;
             match v {
-                Val::Text(s) | Val::Str(s) if s.is_ascii() => vals.set(i, env.create_string_latin1(s.as_bytes())?)?,
-                Val::Text(s) | Val::Str(s) => vals.set(i, env.create_string(&s)?)?,
+                Val::Str(s) if s.is_ascii() => vals.set(i, env.create_string_latin1(s.as_bytes())?)?,
+                Val::Str(s) => vals.set(i, env.create_string(&s)?)?,
                 // Small: a copy V8 owns, so our buffer is reused at once. Large: handed over
                 // without a copy (freed when V8 collects it; until then each one is fresh memory).
                 Val::Bytes(b) if b.len() < COPY_BELOW => vals.set(i, BufferSlice::copy_from(env, &b)?)?,
