@@ -23,11 +23,6 @@ use pyo3::prelude::*;
 
 type MakeObject = Box<dyn for<'py> FnOnce(Python<'py>) -> PyResult<Bound<'py, PyAny>> + Send>;
 
-/// The extension's own allocations (envelopes, JSON, payload bytes) come from mimalloc, as in
-/// the Node addon: glibc's malloc and free were ~9 % of a 100-byte send loop's samples.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// A value made into a Python object once the GIL is held (the result of an awaitable).
 struct Out(MakeObject);
 
