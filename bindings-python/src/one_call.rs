@@ -7,10 +7,12 @@ use crate::options::{receive_options, send_options};
 use crate::{Out, received_out, runtime, sent_out};
 use bytes::Bytes;
 use natsbridge::io::one_call::{self, CallOptions};
-use natsbridge::io::{Client, smartreceive_direct};
+use natsbridge::io::{Client, Kick, smartreceive_direct};
 use natsbridge::protocol::{Outgoing, SendOptions};
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
+use std::task::Poll;
 
 struct SendArgs {
     conn: Option<Client>,
@@ -55,7 +57,60 @@ pub fn smartsend<'py>(
     opts: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let args = send_args(subject, payloads, conn.as_deref(), opts)?;
-    runtime::eager_future_into_py(py, do_send(args))
+    match args.conn.clone() {
+        Some(client) => deferred_send_into_py(py, client, args),
+        None => runtime::eager_future_into_py(py, do_send(args)),
+    }
+}
+
+/// A send on a connection, deferred (core's `smartsend_deferred`): the sends a coroutine makes
+/// before it yields are handed to the connection together, at the event loop's next turn, as
+/// nats-py's own publishes are. Finished later than its first poll (an upload), it kicks itself.
+fn deferred_send_into_py<'py>(py: Python<'py>, client: Client, a: SendArgs) -> PyResult<Bound<'py, PyAny>> {
+    let kicker = client.clone();
+    let send = async move {
+        let sent = one_call::send_on_deferred(&client, &a.subject, a.payloads, a.opts, &a.call).await;
+        sent.map(|(sent, kick)| (sent_out(sent), kick)).map_err(to_py)
+    };
+    let runtime::FirstPoll { locals, future: send, first } = runtime::poll_first(py, send)?;
+    match first {
+        Poll::Ready(Ok((out, kick))) => {
+            if kick == Kick::Arrange {
+                locals.event_loop(py).call_method1(intern!(py, "call_soon"), (KickCall { client: kicker },))?;
+            }
+            runtime::ready_into_py(py, Ok(out))
+        }
+        Poll::Ready(Err(e)) => runtime::ready_into_py::<Out>(py, Err(e)),
+        Poll::Pending => crate::completion::spawn_into_py(py, &locals.event_loop(py), async move {
+            let (out, kick) = send.await?;
+            if kick == Kick::Arrange {
+                kicker.kick().await.map_err(to_py)?;
+            }
+            Ok(out)
+        }),
+    }
+}
+
+/// The callback a deferred send arranges on the event loop: hands the connection's deferred
+/// sends over.
+#[pyclass(module = "natsbridge._natsbridge")]
+struct KickCall {
+    client: Client,
+}
+
+#[pymethods]
+impl KickCall {
+    fn __call__(&self, py: Python<'_>) {
+        let client = self.client.clone();
+        py.detach(|| {
+            // Core logs a kick that fails (the connection is gone).
+            let mut kick = Box::pin(async move { client.kick().await.is_ok() });
+            if runtime::poll_once(kick.as_mut()).is_pending() {
+                // The connection's send buffer is full: the rest goes on on the runtime.
+                runtime::runtime().spawn(kick);
+            }
+        })
+    }
 }
 
 #[pyfunction]

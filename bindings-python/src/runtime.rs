@@ -162,19 +162,39 @@ where
     F: Future<Output = PyResult<T>> + Send + 'static,
     T: for<'a> IntoPyObject<'a> + Send + 'static,
 {
-    // The caller's event loop, for handlers awaited during the first poll as during the rest.
-    let locals = pyo3_async_runtimes::generic::get_current_locals::<BridgeRuntime>(py)?;
-    let mut fut = BridgeRuntime::scope(locals.clone(), fut);
-    let rt = runtime();
-    let first = py.detach(|| {
-        let _context = rt.enter();
-        let waker = futures::task::noop_waker();
-        fut.as_mut().poll(&mut std::task::Context::from_waker(&waker))
-    });
+    let FirstPoll { locals, future, first } = poll_first(py, fut)?;
     let std::task::Poll::Ready(result) = first else {
-        return crate::completion::spawn_into_py(py, &locals.event_loop(py), fut);
+        return crate::completion::spawn_into_py(py, &locals.event_loop(py), future);
     };
     ready_into_py(py, result)
+}
+
+/// A future after its first poll: the caller's task locals, the future, and that poll's result.
+pub struct FirstPoll<T> {
+    pub locals: TaskLocals,
+    pub future: Pin<Box<dyn Future<Output = T> + Send>>,
+    pub first: std::task::Poll<T>,
+}
+
+/// A future scoped to the caller's event loop (for handlers awaited during the first poll as
+/// during the rest), polled once on the calling thread with the GIL released.
+pub fn poll_first<F>(py: Python<'_>, fut: F) -> PyResult<FirstPoll<F::Output>>
+where
+    F: Future + Send + 'static,
+    F::Output: Send,
+{
+    let locals = pyo3_async_runtimes::generic::get_current_locals::<BridgeRuntime>(py)?;
+    let mut future = BridgeRuntime::scope(locals.clone(), fut);
+    let first = py.detach(|| poll_once(future.as_mut()));
+    Ok(FirstPoll { locals, future, first })
+}
+
+/// One poll, in the runtime's context, with a waker that does nothing: what is not finished by
+/// then is polled again on the runtime.
+pub fn poll_once<F: Future + ?Sized>(fut: Pin<&mut F>) -> std::task::Poll<F::Output> {
+    let _context = runtime().enter();
+    let waker = futures::task::noop_waker();
+    fut.poll(&mut std::task::Context::from_waker(&waker))
 }
 
 /// An awaitable of a result already here ([`Ready`]).

@@ -4,7 +4,7 @@ mod common;
 
 use bytes::Bytes;
 use natsbridge::error::ErrorCode;
-use natsbridge::io::{Client, ConnectOptions, Outgoing, ReplyTo, SendOptions};
+use natsbridge::io::{Client, ConnectOptions, Kick, Outgoing, ReplyTo, SendOptions};
 use natsbridge::protocol::{self, Data, PayloadType, Transport, arrow};
 use natsbridge_servers::NatsServer;
 use serde_json::json;
@@ -678,4 +678,49 @@ async fn a_message_still_downloading_when_next_times_out_comes_with_the_next_cal
     let got = sub.next_timeout(Duration::from_secs(5)).await.unwrap().unwrap();
     assert_eq!(got.payloads[0].data, Data::Text("worth the wait".into()));
     assert_eq!(got.subject.as_deref(), Some("t.slow"));
+}
+
+/// Deferred sends wait for a kick, keep their order against every other publish of the client,
+/// and a full queue goes out by itself.
+#[tokio::test(flavor = "multi_thread")]
+async fn deferred_sends_go_out_in_order_at_the_kick() {
+    let server = NatsServer::start();
+    let c = client(&server).await;
+    let mut sub = c.subscribe("t.defer", None).await.unwrap();
+    let opts = SendOptions::default();
+    let (_, kick) = c.smartsend_deferred("t.defer", text("0"), &opts).await.unwrap();
+    assert_eq!(kick, Kick::Arrange, "the first deferred send arranges a kick");
+    let (_, kick) = c.smartsend_deferred("t.defer", text("1"), &opts).await.unwrap();
+    assert_eq!(kick, Kick::Arranged, "the kick is already arranged");
+    let early = sub.next_timeout(Duration::from_millis(300)).await;
+    assert!(matches!(early, Some(Err(ref e)) if e.code == ErrorCode::Timeout), "published before the kick: {early:?}");
+    // A direct send goes out after the deferred ones, and takes them with it.
+    c.smartsend("t.defer", text("2"), &opts).await.unwrap();
+    c.smartsend_deferred("t.defer", text("3"), &opts).await.unwrap();
+    c.kick().await.unwrap();
+    let mut got = Vec::new();
+    while got.len() < 4 {
+        got.extend(sub.next_batch(10).await.unwrap());
+    }
+    assert_eq!(texts(&got), ["0", "1", "2", "3"]);
+
+    // A full queue (128 messages or 64 KiB) is handed over by the send that filled it, unkicked.
+    let mut sent = 0;
+    loop {
+        let (_, kick) = c.smartsend_deferred("t.defer", text(&sent.to_string()), &opts).await.unwrap();
+        assert_eq!(kick == Kick::Arrange, sent == 0, "only the first send finds the queue empty");
+        sent += 1;
+        if kick == Kick::Done {
+            break;
+        }
+        assert!(sent < 128, "128 messages fill the queue");
+    }
+    let mut got = Vec::new();
+    while got.len() < sent {
+        match sub.next_timeout(Duration::from_secs(5)).await.unwrap() {
+            Ok(r) => got.push(Ok(r)),
+            Err(e) => panic!("the full queue did not go out by itself: {e} after {}", got.len()),
+        }
+    }
+    assert_eq!(texts(&got), (0..sent).map(|i| i.to_string()).collect::<Vec<_>>());
 }

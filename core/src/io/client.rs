@@ -2,6 +2,7 @@
 //! machines of `protocol` ([`SendPlan`], [`ReceivePlan`]) with tokio, async-nats and reqwest.
 
 use super::options::ConnectOptions;
+use super::outbox::{Kick, Outbox};
 use super::stop::{self, Stopper};
 use super::store::{
     Fetch, HandlerStore, LinkStore, Progress, Upload, UploadHandler, http::HttpStore, objstore::ObjectStoreLink, plik,
@@ -51,6 +52,8 @@ pub(super) struct Inner {
     /// Set by `drain`: async-nats may accept a publish after its drain and never write it, so
     /// the client refuses sends and subscribes from then on instead of losing them.
     drained: AtomicBool,
+    /// Deferred publishes, and the order of every core NATS publish.
+    outbox: Outbox,
 }
 
 /// A connected client. Cheap to clone; clones share the connection.
@@ -111,6 +114,7 @@ impl Client {
                 slow_consumer_drops: drops,
                 max_payload: AtomicUsize::new(max_payload),
                 drained: AtomicBool::new(false),
+                outbox: Outbox::default(),
                 info_stale,
                 replies: tokio::sync::OnceCell::new(),
                 nats,
@@ -171,16 +175,45 @@ impl Client {
         Ok(())
     }
 
+    /// Publishes after whatever was deferred before it.
     async fn publish(&self, subject: &str, sent: &Sent, reply: Option<&str>) -> Result<()> {
         self.ensure_open().map_err(|e| e.with_correlation_id(&sent.envelope.correlation_id))?;
-        let body = sent.json.clone();
-        let result = match reply {
-            Some(r) => self.inner.nats.publish_with_reply(subject.to_owned(), r.to_owned(), body).await,
-            None => self.inner.nats.publish(subject.to_owned(), body).await,
-        };
-        result.map_err(|e| {
+        let publish = (Subject::from(subject), reply.map(Subject::from), sent.json.clone());
+        self.inner.outbox.hand_over(&self.inner.nats, Some(publish)).await.map_err(|e| {
             connection_failed(format!("publish to {subject:?} failed: {e}"))
                 .with_correlation_id(&sent.envelope.correlation_id)
+        })
+    }
+
+    /// `smartsend`, with the publish queued until the next [`Client::kick`] (a flush, a drain,
+    /// any other publish, or this call when the queue is full: [`Kick::Done`]), so that a burst
+    /// of sends is handed to the NATS connection at once. [`Kick::Arrange`]: the queue was empty,
+    /// so the caller arranges a kick soon, as an event loop's next turn. In JetStream mode the
+    /// send is durable and waits for its PubAck, as `smartsend`'s ([`Kick::Done`]).
+    pub async fn smartsend_deferred(
+        &self,
+        subject: &str,
+        payloads: Vec<Outgoing>,
+        opts: &SendOptions,
+    ) -> Result<(Sent, Kick)> {
+        if self.inner.jetstream {
+            return Ok((self.smartsend(subject, payloads, opts).await?, Kick::Done));
+        }
+        let sent = self.build(subject, payloads, opts).await?;
+        self.ensure_open().map_err(|e| e.with_correlation_id(&sent.envelope.correlation_id))?;
+        let kick = self.inner.outbox.push(Subject::from(subject), None, sent.json.clone());
+        if kick == Kick::Done {
+            self.kick().await.map_err(|e| e.with_correlation_id(&sent.envelope.correlation_id))?;
+        }
+        Ok((sent, kick))
+    }
+
+    /// Hands every deferred publish to the NATS connection, in order. It fails only once the
+    /// connection is gone (a drain hands them over first), and logs what it could not hand over.
+    pub async fn kick(&self) -> Result<()> {
+        self.inner.outbox.hand_over(&self.inner.nats, None).await.map_err(|e| {
+            tracing::warn!(error = %e, "deferred publishes were not handed over: the connection is closed");
+            connection_failed(format!("publish failed: {e}"))
         })
     }
 
@@ -375,8 +408,9 @@ impl Client {
         Ok(sent)
     }
 
-    /// Publishes what is buffered and waits until it is written.
+    /// Publishes what is buffered (deferred sends too) and waits until it is written.
     pub async fn flush(&self) -> Result<()> {
+        self.kick().await?;
         self.inner.nats.flush().await.map_err(connection_failed)
     }
 

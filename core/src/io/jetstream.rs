@@ -161,6 +161,8 @@ impl Client {
 
     async fn send_durable(&self, subject: &str, sent: &Sent) -> Result<PublishAckFuture, PublishFailure> {
         self.ensure_open().map_err(|_| PublishFailure::BrokenPipe)?;
+        // After the core NATS sends deferred before it, as they were made.
+        self.kick().await.map_err(|_| PublishFailure::BrokenPipe)?;
         let publish = jetstream::message::PublishMessage::build()
             .payload(sent.json.clone())
             .header(MSG_ID_HEADER, sent.envelope.msg_id.as_str());

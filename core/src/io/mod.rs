@@ -5,6 +5,7 @@ mod client;
 mod jetstream;
 pub mod one_call;
 mod options;
+mod outbox;
 mod stop;
 pub mod store;
 
@@ -14,4 +15,5 @@ pub use crate::protocol::{
 pub use client::{Client, Subscription, smartreceive_direct, smartreceive_with_store};
 pub use jetstream::{Consumer, Delivery, DeliveryAck, StreamSummary, SweepReport};
 pub use options::ConnectOptions;
+pub use outbox::Kick;
 pub use stop::Stopper;

@@ -5,6 +5,7 @@
 
 use super::client::{Client, smartreceive_direct, smartreceive_with_store};
 use super::options::ConnectOptions;
+use super::outbox::Kick;
 use super::store::{DownloadHandler, HandlerStore, UploadHandler};
 use crate::error::Error;
 use crate::error::Result;
@@ -172,13 +173,28 @@ pub async fn send_on(
     client: &Client,
     subject: &str,
     payloads: Vec<Outgoing>,
-    mut opts: SendOptions,
+    opts: SendOptions,
     call: &CallOptions,
 ) -> Result<Sent> {
+    client.smartsend(subject, payloads, &call_store(client, opts, call)?).await
+}
+
+/// [`send_on`], deferred ([`Client::smartsend_deferred`]).
+pub async fn send_on_deferred(
+    client: &Client,
+    subject: &str,
+    payloads: Vec<Outgoing>,
+    opts: SendOptions,
+    call: &CallOptions,
+) -> Result<(Sent, Kick)> {
+    client.smartsend_deferred(subject, payloads, &call_store(client, opts, call)?).await
+}
+
+fn call_store(client: &Client, mut opts: SendOptions, call: &CallOptions) -> Result<SendOptions> {
     if let Some(handler) = &call.upload_handler {
         opts.link_store = Some(client.upload_handler_store(handler.clone(), call.fileserver_url.as_deref())?);
     }
-    client.smartsend(subject, payloads, &opts).await
+    Ok(opts)
 }
 
 /// The one-call receive of a message that needs no I/O (no links), decoded right here; None
