@@ -20,7 +20,7 @@ use napi::{Env, Result};
 use napi_derive::napi;
 use natsbridge::error::{Error, ErrorCode, Result as CoreResult};
 use natsbridge::io::one_call::{self, CallOptions};
-use natsbridge::io::{Client, ConnectOptions};
+use natsbridge::io::{Client, ConnectOptions, Kick};
 use natsbridge::protocol::durable::{ConsumeOptionName, StreamOptionName};
 use natsbridge::protocol::{self, OptionName, ReplyTo, SendOptionName, SendOptions, Settings, TimeUnit};
 use serde_json::{Map, Value};
@@ -95,17 +95,20 @@ pub fn smartsend<'env>(
         Ok(v) => v,
         Err(e) => return errors::to_js(env, &e),
     };
-    let conn = conn.map(|c| c.client.clone());
-    runtime::eager(
-        env,
-        async move {
-            match conn {
-                Some(c) => one_call::send_on(&c, &subject, payloads, opts, &call).await,
-                None => one_call::smartsend(&subject, payloads, opts, &call).await,
-            }
-        },
-        convert::sent_to_js,
-    )
+    let Some(client) = conn.map(|c| c.client.clone()) else {
+        let send = async move { one_call::smartsend(&subject, payloads, opts, &call).await };
+        return runtime::eager(env, send, convert::sent_to_js);
+    };
+    // Deferred (core's `smartsend_deferred`): the sends made before JS gets back to its event loop
+    // are handed to the connection together, by a kick arranged with `setImmediate`.
+    let kicker = client.clone();
+    let send = async move { one_call::send_on_deferred(&client, &subject, payloads, opts, &call).await };
+    runtime::eager(env, send, move |env, (sent, kick)| {
+        if kick == Kick::Arrange {
+            runtime::arrange_kick(env, kicker)?;
+        }
+        convert::sent_to_js(env, sent)
+    })
 }
 
 /// Decodes a message on `conn`, else as core's one-call `smartreceive` (direct payloads need no

@@ -8,8 +8,9 @@
 //! cost the Python binding ~100 µs (bench/RESULTS-python.md).
 
 use crate::errors;
-use napi::bindgen_prelude::{ToNapiValue, Unknown, within_runtime_if_available};
+use napi::bindgen_prelude::{Function, JsObjectValue, ToNapiValue, Unknown, within_runtime_if_available};
 use napi::{Env, Result};
+use natsbridge::io::Client;
 use std::future::Future;
 use std::task::{Context, Poll};
 
@@ -39,4 +40,28 @@ where
     let promise =
         env.spawn_future_with_callback(async move { Ok(fut.await) }, move |env, r| errors::settle(env, r, convert))?;
     promise.into_unknown(env)
+}
+
+/// Hands `client`'s deferred sends over at the event loop's next turn (`setImmediate`), on this
+/// thread when the connection takes them at once, else on the runtime.
+pub fn arrange_kick(env: &Env, client: Client) -> Result<()> {
+    let kick = env.create_function_from_closure::<(), (), _>("kick", move |_| {
+        // Core logs a kick that fails (the connection is gone).
+        let mut kick = Box::pin({
+            let client = client.clone();
+            async move {
+                let _ = client.kick().await;
+            }
+        });
+        let first = within_runtime_if_available(|| {
+            kick.as_mut().poll(&mut Context::from_waker(futures::task::noop_waker_ref()))
+        });
+        if first.is_pending() {
+            napi::bindgen_prelude::spawn(kick);
+        }
+        Ok(())
+    })?;
+    let set_immediate: Function<Function<(), ()>, Unknown> = env.get_global()?.get_named_property("setImmediate")?;
+    set_immediate.call(kick)?;
+    Ok(())
 }

@@ -322,6 +322,26 @@ test('a subscription delivers many messages in order, and a bad one throws witho
   await sub.unsubscribe()
 })
 
+test('sends made before JS gets back to its event loop go out together, in order, at its next turn', async () => {
+  const subj = subject('deferred')
+  const sub = await nc.subscribe(subj)
+  // Not awaited: each call queues its message; one kick per burst (setImmediate) hands them over,
+  // and a burst over the queue's 128 messages goes out by itself meanwhile.
+  const sends = Array.from({ length: 300 }, (_, i) => nc.smartsend(subj, [['i', i, 'dictionary']]))
+  const sent = await Promise.all(sends)
+  const got = []
+  for (let i = 0; i < 300; i++) got.push(await sub.next({ timeout: 5000 }))
+  assert.deepEqual(got.map((e) => e.payloads[0][1]), [...Array(300).keys()])
+  assert.deepEqual(got.map((e) => e.msg_id), sent.map(([env]) => env.msg_id))
+  // A lone send is handed over at the next turn too, and flush() hands over what is queued.
+  nc.smartsend(subj, [['i', 'lone', 'dictionary']])
+  assert.equal((await sub.next({ timeout: 5000 })).payloads[0][1], 'lone')
+  await nc.smartsend(subj, [['i', 'flushed', 'dictionary']])
+  await nc.flush()
+  assert.equal((await sub.next({ timeout: 5000 })).payloads[0][1], 'flushed')
+  await sub.unsubscribe()
+})
+
 test('concurrent next calls lose nothing and keep the order', async () => {
   const subj = subject('concurrent')
   const sub = await nc.subscribe(subj)
