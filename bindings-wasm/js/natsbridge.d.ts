@@ -200,7 +200,8 @@ export declare class Connection {
 }
 
 export declare class Subscription implements AsyncIterable<Received> {
-  /** The next envelope, null once closed; TIMEOUT after `timeout` ms; a bad message throws its code. */
+  /** The next envelope, null once closed; TIMEOUT after `timeout` ms; a bad message throws its code.
+   * Messages already waiting are decoded together, in one core call. */
   next(opts?: { timeout?: number }): Promise<Received | null>;
   [Symbol.asyncIterator](): AsyncIterator<Received>;
   unsubscribe(): void;

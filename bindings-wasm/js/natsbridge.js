@@ -30,6 +30,9 @@ export const MSG_PURPOSE = Object.freeze({
 
 let wasmReady = null;
 
+/** A subscription decodes at most this many waiting messages in one core call. */
+const RECEIVE_BATCH = 256;
+
 // wasm32 has no unwinding: a panic in the core (arrow-ipc panics on some malformed IPC streams,
 // which the native core catches as DESERIALIZATION_ERROR) aborts the WASM instance. The module is
 // then re-instantiated (wasm-bindgen --experimental-reset-state-function) and the call fails with
@@ -585,15 +588,16 @@ export class Connection {
     if (queue !== undefined && (typeof queue !== "string" || queue === "")) {
       throw fail("INVALID_ARGUMENT", "queue is a non-empty string");
     }
-    arrowMode(arrow);
-    let sub;
+    const mode = arrowMode(arrow ?? this.#arrow);
+    let subscription;
     try {
-      sub = this.nc.subscribe(subject, queue ? { queue } : undefined);
+      const subscribe = (callback) => this.nc.subscribe(subject, queue ? { queue, callback } : { callback });
+      subscription = new Subscription(subscribe, mode, (msg) => this.#receive(msg, mode, false));
       await this.nc.flush();
     } catch (e) {
       throw fail("NATS_CONNECTION_FAILED", `subscribe to ${JSON.stringify(subject)} failed: ${e.message}`);
     }
-    return new Subscription(this, sub, arrow);
+    return subscription;
   }
 
   /** Waits until the server has everything published so far. */
@@ -621,58 +625,203 @@ export class Connection {
   }
 }
 
+/** A subscription's message with link payloads: decoded alone, by the receive machine. */
+class Linked {
+  constructor(msg) {
+    this.msg = msg;
+  }
+}
+
+/** What nats.js reported on a subscription instead of a message: thrown by next() as it is. */
+class Reported {
+  constructor(error) {
+    this.error = error;
+  }
+}
+
+/**
+ * Decodes nats Msgs (their data, subject and reply) in one core call.
+ * For each: the envelope as `receive` makes it, the NATSBridgeError it fails with, or a Linked
+ * (its link payloads need the receive machine). After an abort of the core every one is Linked:
+ * decoded alone, the message that aborts fails by itself.
+ */
+function receiveBatch(msgs, arrow) {
+  let total = 0;
+  for (let i = 0; i < msgs.length; i++) total += msgs[i].data.length;
+  const data = new Uint8Array(total);
+  const ends = new Uint32Array(msgs.length);
+  let at = 0;
+  for (let i = 0; i < msgs.length; i++) {
+    data.set(msgs[i].data, at);
+    at += msgs[i].data.length;
+    ends[i] = at;
+  }
+  let items, values;
+  try {
+    let json;
+    [json, values] = core.receiveBatch(data, ends, arrow === "rows");
+    items = JSON.parse(json);
+  } catch (e) {
+    if (e instanceof WebAssembly.RuntimeError) restartCore();
+    return msgs.map((m) => new Linked(m));
+  }
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i];
+    const msg = msgs[i];
+    if (item[0] === 1) {
+      items[i] = new NATSBridgeError(item[1], item[2], item[3]);
+      continue;
+    }
+    if (item[0] === 2) {
+      items[i] = new Linked(msg);
+      continue;
+    }
+    const env = item[1];
+    const payloads = item[2];
+    for (const p of item[4]) payloads[p][1] = values[payloads[p][1]];
+    if (arrow === "table") for (const p of payloads) if (p[2] === "arrowtable") p[1] = tableFromIPC(p[1]);
+    env.payloads = payloads;
+    env.transports = item[3];
+    if (typeof msg.subject === "string") env.subject = msg.subject;
+    if (msg.reply) env.reply = msg.reply;
+    items[i] = env;
+  }
+  return items;
+}
+
+/** receiveBatch over what a subscription received: Reported items keep their places. */
+function decodeArrived(arrived, arrow) {
+  if (!arrived.some((m) => m instanceof Reported)) return receiveBatch(arrived, arrow);
+  const decoded = receiveBatch(arrived.filter((m) => !(m instanceof Reported)), arrow);
+  let next = 0;
+  return arrived.map((m) => (m instanceof Reported ? m : decoded[next++]));
+}
+
+const WAIT = Symbol("nothing has arrived yet");
+
 /**
  * Decoded envelopes of one subscription: `for await (const env of sub)`, or `await sub.next({timeout})`.
  * A message that cannot be decoded makes `next()` (and the loop) throw its NATSBridgeError; the
- * subscription goes on, so a new loop or `next()` gets the following messages.
+ * subscription goes on, so a new loop or `next()` gets the following messages. Messages that
+ * arrived while nobody was reading are decoded together, in one core call, when the next read
+ * comes; a read that finds one already decoded gets it without waiting for anything.
  */
 export class Subscription {
-  #conn;
   #sub;
-  #messages;
-  #pending = null;
   #arrow;
+  #machine;
+  /** nats Msgs (or a Reported) in arrival order, not decoded yet. */
+  #arrived = [];
+  /** The last batch decoded (receiveBatch), read from `#at` on. */
+  #decoded = [];
+  #at = 0;
+  #closed = false;
+  /** Resolves the reads waiting for the next arrival, or null when none waits. */
+  #wake = null;
+  #arrival = null;
 
-  constructor(conn, sub, arrow) {
-    this.#conn = conn;
-    this.#sub = sub;
-    this.#messages = sub[Symbol.asyncIterator]();
+  /** `subscribe(callback)`: the nats.js subscription; `machine(msg)`: decodes one message
+   * through the receive machine (a promise of its envelope). */
+  constructor(subscribe, arrow, machine) {
     this.#arrow = arrow;
+    this.#machine = machine;
+    this.#sub = subscribe((err, msg) => {
+      this.#arrived.push(err ? new Reported(err) : msg);
+      this.#signal();
+    });
+    this.#sub.closed.then(() => {
+      this.#closed = true;
+      this.#signal();
+    });
   }
 
-  /** The next envelope, or null once the subscription is closed. TIMEOUT after `timeout` ms. */
+  #signal() {
+    if (this.#wake === null) return;
+    const wake = this.#wake;
+    this.#wake = null;
+    this.#arrival = null;
+    wake();
+  }
+
+  /** The next item (an envelope, an Error, a Reported or a Linked), null once the subscription
+   * is closed and read to its end, or WAIT. */
+  #take() {
+    if (this.#at === this.#decoded.length) {
+      const arrived = this.#arrived;
+      if (arrived.length === 0) return this.#closed ? null : WAIT;
+      let msgs = arrived;
+      if (arrived.length > RECEIVE_BATCH) {
+        msgs = arrived.splice(0, RECEIVE_BATCH);
+      } else {
+        this.#arrived = [];
+      }
+      this.#decoded = decodeArrived(msgs, this.#arrow);
+      this.#at = 0;
+    }
+    const item = this.#decoded[this.#at];
+    this.#decoded[this.#at++] = undefined;
+    return item;
+  }
+
+  /** An item as next() gives it: an envelope, a thrown error, or a promise of the machine's. */
+  #open(item) {
+    if (item instanceof Linked) return this.#machine(item.msg);
+    if (item instanceof Reported) throw item.error;
+    if (item instanceof Error) throw item;
+    return item;
+  }
+
+  /** The next envelope, or null once the subscription is closed. TIMEOUT after `timeout` ms
+   * (a message that arrives later is not lost: the next read gets it). */
   async next(opts = {}) {
     const { timeout } = hostOptions(opts, ["timeout"], "next");
     if (timeout !== undefined) checkTimeout(timeout);
-    // The pending read outlives a timeout, so the message it gets is not lost.
-    this.#pending ??= this.#messages.next();
-    let result;
-    if (timeout === undefined) {
-      result = await this.#pending;
-    } else {
-      let timer;
-      const expired = {};
-      const timedOut = new Promise((resolve) => {
-        timer = setTimeout(resolve, timeout, expired);
-      });
-      result = await Promise.race([this.#pending, timedOut]);
+    for (;;) {
+      const item = this.#take();
+      if (item === null) return null;
+      if (item !== WAIT) return this.#open(item);
+      await this.#nextArrival(timeout);
+    }
+  }
+
+  /** Resolves at the next arrival (or close); TIMEOUT after `timeout` ms. */
+  #nextArrival(timeout) {
+    this.#arrival ??= new Promise((resolve) => {
+      this.#wake = resolve;
+    });
+    if (timeout === undefined) return this.#arrival;
+    let timer;
+    const expired = {};
+    const timedOut = new Promise((resolve) => {
+      timer = setTimeout(resolve, timeout, expired);
+    });
+    return Promise.race([this.#arrival, timedOut]).then((result) => {
       clearTimeout(timer);
       if (result === expired) throw fail("TIMEOUT", `no message within ${timeout} ms`);
-    }
-    this.#pending = null;
-    if (result.done) return null;
-    return this.#conn.smartreceive(result.value, this.#arrow === undefined ? {} : { arrow: this.#arrow });
+    });
   }
 
   [Symbol.asyncIterator]() {
+    const end = { done: true, value: undefined };
     return {
-      next: async () => {
-        const env = await this.next();
-        return env === null ? { done: true, value: undefined } : { done: false, value: env };
+      next: () => {
+        // A decoded envelope already here is handed over without an async function's awaits.
+        const item = this.#take();
+        if (item === null) return Promise.resolve(end);
+        if (item === WAIT || item instanceof Linked || item instanceof Reported || item instanceof Error) {
+          let env;
+          try {
+            env = item === WAIT ? this.next() : this.#open(item);
+          } catch (e) {
+            return Promise.reject(e);
+          }
+          return Promise.resolve(env).then((value) => (value === null ? end : { done: false, value }));
+        }
+        return Promise.resolve({ done: false, value: item });
       },
       return: async () => {
         this.unsubscribe();
-        return { done: true, value: undefined };
+        return end;
       },
     };
   }

@@ -589,6 +589,106 @@ test("subscribe: a bad message throws its code and the subscription goes on; TIM
   assert.deepEqual(r, { first: "INVALID_ENVELOPE", seen: ["after"], timeout: "TIMEOUT", refused: "NATS_CONNECTION_FAILED", noServer: "INVALID_ARGUMENT" });
 });
 
+test("subscribe: messages already waiting are decoded together, in order and intact; a bad one throws its code, the others still arrive", async () => {
+  const subj = subject("batch");
+  const r = await ok(async ({ ws, subj }) => {
+    const conn = await nb.connect({ servers: ws });
+    const sub = await conn.subscribe(subj);
+    const n = 600; // more than one core call's batch (256)
+    const bytesOf = (i, len) => Uint8Array.from({ length: len }, (_, k) => (i * 7 + k * 13) % 256);
+    const long = (i) => `${i}:${"é✓".repeat(1500)}`; // over the length that crosses inside the batch's JSON
+    const payloadsOf = (i) => {
+      if (i % 4 === 0) return [["t", `m${i} "quoted" \\ ✓`, "text"]];
+      if (i % 4 === 1) return [["b", bytesOf(i, 300), "binary"]];
+      if (i % 4 === 2) return [["d", { i, nested: [i, null, "x"], "ü": true }, "dictionary"], ["rows", [{ a: i }], "arrowtable"]];
+      return [["long", long(i), "text"], ["img", bytesOf(i, 5), "image"], ["n", i, "dictionary"]];
+    };
+    // Every message is built first and published raw, in one go, so all of them wait together.
+    const messages = [];
+    const expected = [];
+    for (let i = 0; i < n; i++) {
+      if (i === 5) {
+        messages.push("not json");
+        expected.push({ error: "INVALID_ENVELOPE", cid: null });
+        continue;
+      }
+      if (i === 300) {
+        const [env, json] = await conn.smartsend("wasmtest.void", [["l", bytesOf(i, 2000), "binary"]], { sizeThreshold: 0 });
+        messages.push(json);
+        expected.push({ cid: env.correlation_id, i, link: true });
+        continue;
+      }
+      const [env, json] = await conn.smartsend("wasmtest.void", payloadsOf(i));
+      if (i === 77 || i === 401) {
+        const bad = JSON.parse(json);
+        bad.payloads[0].size += 1;
+        messages.push(JSON.stringify(bad));
+        expected.push({ error: "CHECKSUM_MISMATCH", cid: env.correlation_id });
+        continue;
+      }
+      messages.push(json);
+      expected.push({ cid: env.correlation_id, i });
+    }
+    await conn.flush();
+    for (const m of messages) conn.nc.publish(subj, m);
+    await conn.flush(); // the server answers after it delivered them: every one has arrived
+    const same = (a, b) => a.length === b.length && a.every((x, k) => x === b[k]);
+    const check = (env, want) => {
+      if (want.error) return `expected ${want.error}, got an envelope`;
+      if (env.correlation_id !== want.cid || env.subject !== subj) return `header of ${want.i}`;
+      const i = want.i;
+      const p = env.payloads;
+      if (want.link) return env.transports[0] === "link" && same(p[0][1], bytesOf(i, 2000)) ? null : `link ${i}`;
+      if (!env.transports.every((t) => t === "direct")) return `transports of ${i}`;
+      if (i % 4 === 0) return p[0][1] === `m${i} "quoted" \\ ✓` ? null : `text ${i}`;
+      if (i % 4 === 1) return p[0][1] instanceof Uint8Array && same(p[0][1], bytesOf(i, 300)) ? null : `bytes ${i}`;
+      if (i % 4 === 2) {
+        const ok = JSON.stringify(p[0][1]) === JSON.stringify({ i, nested: [i, null, "x"], "ü": true })
+          && JSON.stringify(p[1]) === JSON.stringify(["rows", [{ a: i }], "arrowtable"]);
+        return ok ? null : `dictionary and rows ${i}`;
+      }
+      const ok = p.length === 3 && p[0][1] === long(i) && same(p[1][1], bytesOf(i, 5)) && p[1][2] === "image" && p[2][1] === i;
+      return ok ? null : `long text, image, number ${i}`;
+    };
+    const wrong = [];
+    const failed = (e, k) => {
+      const want = expected[k];
+      if (e.code !== want.error || e.correlation_id !== want.cid) wrong.push(`${k}: ${e.code} ${e.correlation_id} ${e.message}`);
+    };
+    const got = (env, k) => {
+      const bad = check(env, expected[k]);
+      if (bad) wrong.push(bad);
+    };
+    // Half by next(), half by for await (a message that throws leaves the loop; a new loop goes on).
+    let k = 0;
+    for (; k < n / 2; k++) {
+      try {
+        got(await sub.next({ timeout: 5000 }), k);
+      } catch (e) {
+        failed(e, k);
+      }
+    }
+    while (k < n) {
+      try {
+        for await (const env of sub) {
+          got(env, k);
+          if (++k === n) break; // leaving the loop unsubscribes
+        }
+        if (k < n) {
+          wrong.push(`the subscription ended at ${k}`);
+          break;
+        }
+      } catch (e) {
+        failed(e, k++);
+      }
+    }
+    const afterEnd = await sub.next({ timeout: 1000 }).then((v) => v, (e) => e.code);
+    await conn.close();
+    return { wrong: wrong.slice(0, 10), wrongCount: wrong.length, afterEnd };
+  }, { ws: env.nats.wsUrl, subj });
+  assert.deepEqual(r, { wrong: [], wrongCount: 0, afterEnd: null });
+});
+
 test("request/reply: CLI requests, the browser replies (ACK, then NACK); browser requests, TIMEOUT", async () => {
   const subj = subject("rpc");
   await ok(async ({ ws, subj }) => {
