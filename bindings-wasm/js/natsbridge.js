@@ -30,6 +30,13 @@ export const MSG_PURPOSE = Object.freeze({
 
 let wasmReady = null;
 
+// Core NATS publishes wait in a connection's outbox until the code sending them stops sending:
+// nats.js writes one WebSocket frame per microtask in which something was published, and a loop
+// of awaited smartsends publishes once per microtask. The outbox goes to nats.js in one go once
+// it has not grown for OUTBOX_IDLE_TICKS microtasks, or at OUTBOX_BYTES of envelope text; both
+// before any timer, event or network input runs.
+const OUTBOX_IDLE_TICKS = 4;
+const OUTBOX_BYTES = 64 * 1024;
 /** A subscription decodes at most this many waiting messages in one core call. */
 const RECEIVE_BATCH = 256;
 
@@ -205,6 +212,13 @@ export class Connection {
   #jsm = null;
   /** subject -> the stream that captures it, as the server said once. */
   #streamOf = new Map();
+  /** Built envelopes not yet handed to nats.js, as subject, json, correlation id, ... */
+  #outbox = [];
+  #outboxBytes = 0;
+  /** The outbox's length when the microtask that watches it last looked (-1: not yet). */
+  #outboxSeen = -1;
+  #outboxIdle = 0;
+  #outboxWatched = false;
 
   constructor(nc, options, config, arrow) {
     this.nc = nc;
@@ -269,6 +283,7 @@ export class Connection {
   async #sendDurable(make, data) {
     const streamOf = (subject, cid) => this.#streamFor(subject, cid, true);
     const built = await withCore(() => this.#build(make, data, streamOf), "INVALID_PAYLOAD_TYPE");
+    this.#handOver();
     return this.#publishDurable(built);
   }
 
@@ -440,14 +455,52 @@ export class Connection {
     }
   }
 
+  /** Queues a built envelope in the outbox (see OUTBOX_IDLE_TICKS); what nats.js would refuse
+   * now (a closed or draining connection) is refused here. */
   #publish({ subject, json }) {
     const env = JSON.parse(json);
-    try {
-      this.nc.publish(subject, json);
-    } catch (e) {
-      throw fail("NATS_CONNECTION_FAILED", `publish to ${JSON.stringify(subject)} failed: ${e.message}`, env.correlation_id);
+    if (this.nc.isClosed() || this.nc.isDraining()) {
+      const state = this.nc.isClosed() ? "closed" : "draining";
+      throw fail("NATS_CONNECTION_FAILED", `publish to ${JSON.stringify(subject)} failed: the connection is ${state}`, env.correlation_id);
+    }
+    this.#outbox.push(subject, json, env.correlation_id);
+    this.#outboxBytes += json.length;
+    if (this.#outboxBytes >= OUTBOX_BYTES) this.#handOver();
+    else if (!this.#outboxWatched) {
+      this.#outboxWatched = true;
+      this.#outboxSeen = -1;
+      queueMicrotask(this.#watchOutbox);
     }
     return [env, json];
+  }
+
+  /** Hands the outbox over once it stopped growing; looks again a microtask later until then. */
+  #watchOutbox = () => {
+    const n = this.#outbox.length;
+    if (n !== 0 && (n !== this.#outboxSeen || ++this.#outboxIdle < OUTBOX_IDLE_TICKS)) {
+      if (n !== this.#outboxSeen) this.#outboxIdle = 0;
+      this.#outboxSeen = n;
+      queueMicrotask(this.#watchOutbox);
+      return;
+    }
+    this.#outboxWatched = false;
+    this.#handOver();
+  };
+
+  /** Publishes what the outbox holds, in order (nats.js writes it in one frame per 32 KB). */
+  #handOver() {
+    const out = this.#outbox;
+    if (out.length === 0) return;
+    this.#outbox = [];
+    this.#outboxBytes = 0;
+    for (let i = 0; i < out.length; i += 3) {
+      try {
+        this.nc.publish(out[i], out[i + 1]);
+      } catch (e) {
+        // Only a connection closed through `nc` itself within the same microtasks gets here.
+        console.warn(`natsbridge: message ${out[i + 2]} to ${JSON.stringify(out[i])} was not published: ${e.message}`);
+      }
+    }
   }
 
   /**
@@ -486,13 +539,14 @@ export class Connection {
   #fill(sending, data, generation, cid, stream) {
     let step;
     try {
-      data.forEach((item, i) => addPayload(sending, item, i));
-      step = sending.step();
-      if (step.action === "publish") {
-        const out = built(sending, stream);
+      for (let i = 0; i < data.length; i++) addPayload(sending, data[i], i);
+      const json = sending.publishNow();
+      if (json !== undefined) {
+        const out = { subject: sending.subject, json, msgId: stream === null ? undefined : sending.msgId, stream };
         sending.free();
         return out;
       }
+      step = sending.step();
     } catch (e) {
       // coreError first: after an abort it restarts the core, and the dead instance is not freed.
       const error = withCorrelationId(coreError(e, "INVALID_PAYLOAD_TYPE", cid), cid);
@@ -568,6 +622,7 @@ export class Connection {
     const make = (cfg, maxPayload) => new core.Sending(cfg, subject, options, maxPayload);
     const { json } = await withCore(() => this.#build(make, data), "INVALID_PAYLOAD_TYPE");
     const cid = JSON.parse(json).correlation_id;
+    this.#handOver();
     let reply;
     try {
       reply = await this.nc.request(subject, json, { timeout });
@@ -602,6 +657,7 @@ export class Connection {
 
   /** Waits until the server has everything published so far. */
   async flush() {
+    this.#handOver();
     try {
       await this.nc.flush();
     } catch (e) {
@@ -611,6 +667,7 @@ export class Connection {
 
   /** Delivers what is in flight, unsubscribes everything and closes. */
   async drain() {
+    this.#handOver();
     try {
       await this.nc.drain();
     } catch (e) {
@@ -620,6 +677,7 @@ export class Connection {
 
   /** Drains (publishes what is buffered, delivers what is in flight), then closes. */
   async close() {
+    this.#handOver();
     if (!this.nc.isClosed() && !this.nc.isDraining()) await this.drain();
     await this.nc.closed();
   }

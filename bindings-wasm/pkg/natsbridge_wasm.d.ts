@@ -215,6 +215,12 @@ export class Sending {
      */
     constructor(config: Config, subject: any, options: any, max_payload: number);
     /**
+     * The envelope JSON when the message is ready to publish as it is (no upload to make), in
+     * the one call a message without links needs; else undefined, and `step()` goes on from
+     * the step this call took. An error ends the send, as `step()`'s does.
+     */
+    publishNow(): string | undefined;
+    /**
      * A NACK to `request` reporting `code` (one of the error codes) and `message`.
      */
     static replyError(config: Config, request: any, code: any, message: any, max_payload: number): Sending;
@@ -422,6 +428,7 @@ export interface InitOutput {
     readonly sending_json: (a: number) => [number, number];
     readonly sending_msgId: (a: number) => [number, number];
     readonly sending_new: (a: number, b: any, c: any, d: number) => [number, number, number];
+    readonly sending_publishNow: (a: number) => [number, number, number, number];
     readonly sending_reply: (a: number, b: any, c: any, d: number) => [number, number, number];
     readonly sending_replyError: (a: number, b: any, c: any, d: any, e: number) => [number, number, number];
     readonly sending_step: (a: number) => [number, number, number];

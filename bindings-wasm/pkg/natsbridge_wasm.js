@@ -926,6 +926,29 @@ export class Sending {
         return this;
     }
     /**
+     * The envelope JSON when the message is ready to publish as it is (no upload to make), in
+     * the one call a message without links needs; else undefined, and `step()` goes on from
+     * the step this call took. An error ends the send, as `step()`'s does.
+     * @returns {string | undefined}
+     */
+    publishNow() {
+        if (this.__wbg_inst !== undefined && this.__wbg_inst !== __wbg_instance_id) {
+            throw new Error('Invalid stale object from previous Wasm instance');
+        }
+        let ret;
+        __wbg_call_guard();
+        ret = wasm.sending_publishNow(this.__wbg_ptr);
+        if (ret[3]) {
+            throw takeFromExternrefTable0(ret[2]);
+        }
+        let v1;
+        if (ret[0] !== 0) {
+            v1 = getStringFromWasm0(ret[0], ret[1]);
+            wasm.__wbindgen_free(ret[0], ret[1] * 1, 1);
+        }
+        return v1;
+    }
+    /**
      * A NACK to `request` reporting `code` (one of the error codes) and `message`.
      * @param {Config} config
      * @param {any} request

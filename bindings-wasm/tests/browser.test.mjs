@@ -689,6 +689,42 @@ test("subscribe: messages already waiting are decoded together, in order and int
   assert.deepEqual(r, { wrong: [], wrongCount: 0, afterEnd: null });
 });
 
+test("smartsend: awaited sends go to nats.js together and in order; a lone send goes without flush()", async () => {
+  const subj = subject("outbox");
+  const r = await ok(async ({ ws, subj }) => {
+    const conn = await nb.connect({ servers: ws });
+    const receiver = await nb.connect({ servers: ws });
+    const sub = await receiver.subscribe(subj);
+    // nats.js (3.4) writes each flush of its outbound buffer with one WebSocket send.
+    const socket = conn.nc.protocol.transport.socket;
+    const send = socket.send;
+    let frames = 0;
+    socket.send = function (data) {
+      frames++;
+      return send.call(this, data);
+    };
+    const n = 500;
+    for (let i = 0; i < n; i++) await conn.smartsend(subj, [["i", `${i}`.padEnd(200), "text"]]);
+    const burstFrames = frames;
+    await conn.flush();
+    conn.nc.publish(subj, "not json"); // after flush(): behind every queued smartsend
+    const got = [];
+    for (let i = 0; i <= n; i++) {
+      got.push(await sub.next({ timeout: 5000 }).then((env) => env.payloads[0][1].trim(), (e) => e.code));
+    }
+    // One send, then only waiting: it is delivered with no flush().
+    await conn.smartsend(subj, [["i", "lone", "text"]]);
+    const lone = await sub.next({ timeout: 5000 }).then((env) => env.payloads[0][1], (e) => e.code);
+    socket.send = send;
+    await conn.close();
+    await receiver.close();
+    const inOrder = got.slice(0, n).every((v, i) => v === `${i}`);
+    return { burstFrames, inOrder, last: got[n], lone };
+  }, { ws: env.nats.wsUrl, subj });
+  assert.ok(r.burstFrames < 50, `500 awaited smartsends took ${r.burstFrames} WebSocket sends (one each: the outbox is not batching)`);
+  assert.deepEqual({ ...r, burstFrames: undefined }, { burstFrames: undefined, inOrder: true, last: "INVALID_ENVELOPE", lone: "lone" });
+});
+
 test("request/reply: CLI requests, the browser replies (ACK, then NACK); browser requests, TIMEOUT", async () => {
   const subj = subject("rpc");
   await ok(async ({ ws, subj }) => {
