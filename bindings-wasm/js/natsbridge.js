@@ -283,7 +283,6 @@ export class Connection {
   async #sendDurable(make, data) {
     const streamOf = (subject, cid) => this.#streamFor(subject, cid, true);
     const built = await withCore(() => this.#build(make, data, streamOf), "INVALID_PAYLOAD_TYPE");
-    this.#handOver();
     return this.#publishDurable(built);
   }
 
@@ -339,6 +338,7 @@ export class Connection {
   /** Publishes a built envelope durably; a failed attempt is reported to the core, which says
    * how long to wait before the same msg_id is published again, or what the send's error is. */
   async #publishDurable({ subject, json, msgId }) {
+    this.#handOver();
     const env = JSON.parse(json);
     const started = Date.now();
     for (let attempt = 1; ; attempt++) {
@@ -417,6 +417,7 @@ export class Connection {
       receive: (msg, collect) => this.#receive(msg, arrow, false, collect),
       bucket: (name) => this.#bucket(name),
       deadLetter: (consuming, m, error, info) => this.#deadLetter(consuming, m, error, info),
+      handOver: () => this.#handOver(),
     };
     return new Consumer(driver, handle, spec);
   }
@@ -427,7 +428,10 @@ export class Connection {
     const streamOf = (subject, cid) => this.#streamFor(subject, cid, false);
     const built = await withCore(() => this.#build(make, [], streamOf), "INVALID_PAYLOAD_TYPE");
     if (built.stream) await this.#publishDurable(built);
-    else this.#publish(built);
+    else {
+      this.#publish(built);
+      this.#handOver(); // before the delivery is terminated
+    }
   }
 
   /**
@@ -1085,6 +1089,8 @@ export class Consumer {
       ackWaits: () => this.#core.ackWaits(objects.length),
       deletesLinks: () => this.#core.deletesLinks,
       bucket: this.#driver.bucket,
+      // What the application sent before settling goes out before the settlement.
+      handOver: this.#driver.handOver,
     };
     return new Delivery(envelope, info, m, settle, objects);
   }
@@ -1148,6 +1154,7 @@ export class Delivery {
   #settleOnce() {
     if (this.#settled) throw fail("INVALID_ARGUMENT", "the delivery was already settled (ack, nak or term)");
     this.#settled = true;
+    this.#settle.handOver();
   }
 
   /** Processed: not delivered again. With doubleAck (or link objects to delete, on a work-queue

@@ -1177,6 +1177,36 @@ test("JetStream: consume yields decoded deliveries with their info; nak redelive
   assert.deepEqual(r.iterated, [2, "again"]);
 });
 
+test("JetStream: what the application sends before it acks a delivery goes out before the ack", async () => {
+  const name = streamName("ORD");
+  const r = await ok(async ({ ws, name }) => {
+    const durable = await nb.connect({ servers: ws, jetstream: true });
+    const conn = await nb.connect({ servers: ws });
+    const observer = await nb.connect({ servers: ws });
+    try {
+      await conn.addStream(name, { storage: "memory" });
+      await durable.smartsend(`${name}.in`, [["job", "one", "text"]]);
+      const seen = [];
+      observer.nc.subscribe(`$JS.ACK.${name}.>`, { callback: () => seen.push("ack") });
+      observer.nc.subscribe(`${name}_out`, { callback: () => seen.push("out") });
+      await observer.flush();
+      const consumer = await conn.consume(name, "worker", { ackWait: 5000 });
+      const delivery = await consumer.next({ timeout: 5000 });
+      await conn.smartsend(`${name}_out`, [["result", "done", "text"]]); // core NATS, queued
+      await delivery.ack();
+      await conn.flush();
+      await observer.flush();
+      consumer.stop();
+      return seen;
+    } finally {
+      await durable.close();
+      await conn.close();
+      await observer.close();
+    }
+  }, { ws: env.nats.wsUrl, name });
+  assert.deepEqual(r, ["out", "ack"]);
+});
+
 test("JetStream: what can never decode goes to <NAME>_DEAD_LETTER and is terminated; a failed download is nak'd, dead-lettered on the last delivery", async () => {
   const name = streamName("DL");
   const r = await ok(async ({ ws, name }) => {
