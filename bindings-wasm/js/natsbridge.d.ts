@@ -182,6 +182,8 @@ export declare function coreConstants(): Promise<{
 export declare class Connection {
   readonly nc: NatsConnection;
   readonly maxPayload: number;
+  /** Without an upload it resolves at once; the envelope goes to nats.js with the other sends of
+   * the same burst (README "Batching"), before any timer, event or input runs. */
   smartsend(subject: string, data: Payload[], opts?: SendOptions): Promise<[Envelope, string]>;
   smartreceive(msg: Message, opts?: { arrow?: ArrowOut }): Promise<Received>;
   subscribe(subject: string, opts?: { queue?: string; arrow?: ArrowOut }): Promise<Subscription>;
@@ -200,7 +202,8 @@ export declare class Connection {
 }
 
 export declare class Subscription implements AsyncIterable<Received> {
-  /** The next envelope, null once closed; TIMEOUT after `timeout` ms; a bad message throws its code. */
+  /** The next envelope, null once closed; TIMEOUT after `timeout` ms; a bad message throws its code.
+   * Messages already waiting are decoded together, in one core call. */
   next(opts?: { timeout?: number }): Promise<Received | null>;
   [Symbol.asyncIterator](): AsyncIterator<Received>;
   unsubscribe(): void;

@@ -30,6 +30,16 @@ export const MSG_PURPOSE = Object.freeze({
 
 let wasmReady = null;
 
+// Core NATS publishes wait in a connection's outbox until the code sending them stops sending:
+// nats.js writes one WebSocket frame per microtask in which something was published, and a loop
+// of awaited smartsends publishes once per microtask. The outbox goes to nats.js in one go once
+// it has not grown for OUTBOX_IDLE_TICKS microtasks, or at OUTBOX_BYTES of envelope text; both
+// before any timer, event or network input runs.
+const OUTBOX_IDLE_TICKS = 4;
+const OUTBOX_BYTES = 64 * 1024;
+/** A subscription decodes at most this many waiting messages in one core call. */
+const RECEIVE_BATCH = 256;
+
 // wasm32 has no unwinding: a panic in the core (arrow-ipc panics on some malformed IPC streams,
 // which the native core catches as DESERIALIZATION_ERROR) aborts the WASM instance. The module is
 // then re-instantiated (wasm-bindgen --experimental-reset-state-function) and the call fails with
@@ -202,6 +212,13 @@ export class Connection {
   #jsm = null;
   /** subject -> the stream that captures it, as the server said once. */
   #streamOf = new Map();
+  /** Built envelopes not yet handed to nats.js, as subject, json, correlation id, ... */
+  #outbox = [];
+  #outboxBytes = 0;
+  /** The outbox's length when the microtask that watches it last looked (-1: not yet). */
+  #outboxSeen = -1;
+  #outboxIdle = 0;
+  #outboxWatched = false;
 
   constructor(nc, options, config, arrow) {
     this.nc = nc;
@@ -321,6 +338,7 @@ export class Connection {
   /** Publishes a built envelope durably; a failed attempt is reported to the core, which says
    * how long to wait before the same msg_id is published again, or what the send's error is. */
   async #publishDurable({ subject, json, msgId }) {
+    this.#handOver();
     const env = JSON.parse(json);
     const started = Date.now();
     for (let attempt = 1; ; attempt++) {
@@ -399,6 +417,7 @@ export class Connection {
       receive: (msg, collect) => this.#receive(msg, arrow, false, collect),
       bucket: (name) => this.#bucket(name),
       deadLetter: (consuming, m, error, info) => this.#deadLetter(consuming, m, error, info),
+      handOver: () => this.#handOver(),
     };
     return new Consumer(driver, handle, spec);
   }
@@ -409,7 +428,10 @@ export class Connection {
     const streamOf = (subject, cid) => this.#streamFor(subject, cid, false);
     const built = await withCore(() => this.#build(make, [], streamOf), "INVALID_PAYLOAD_TYPE");
     if (built.stream) await this.#publishDurable(built);
-    else this.#publish(built);
+    else {
+      this.#publish(built);
+      this.#handOver(); // before the delivery is terminated
+    }
   }
 
   /**
@@ -437,14 +459,52 @@ export class Connection {
     }
   }
 
+  /** Queues a built envelope in the outbox (see OUTBOX_IDLE_TICKS); what nats.js would refuse
+   * now (a closed or draining connection) is refused here. */
   #publish({ subject, json }) {
     const env = JSON.parse(json);
-    try {
-      this.nc.publish(subject, json);
-    } catch (e) {
-      throw fail("NATS_CONNECTION_FAILED", `publish to ${JSON.stringify(subject)} failed: ${e.message}`, env.correlation_id);
+    if (this.nc.isClosed() || this.nc.isDraining()) {
+      const state = this.nc.isClosed() ? "closed" : "draining";
+      throw fail("NATS_CONNECTION_FAILED", `publish to ${JSON.stringify(subject)} failed: the connection is ${state}`, env.correlation_id);
+    }
+    this.#outbox.push(subject, json, env.correlation_id);
+    this.#outboxBytes += json.length;
+    if (this.#outboxBytes >= OUTBOX_BYTES) this.#handOver();
+    else if (!this.#outboxWatched) {
+      this.#outboxWatched = true;
+      this.#outboxSeen = -1;
+      queueMicrotask(this.#watchOutbox);
     }
     return [env, json];
+  }
+
+  /** Hands the outbox over once it stopped growing; looks again a microtask later until then. */
+  #watchOutbox = () => {
+    const n = this.#outbox.length;
+    if (n !== 0 && (n !== this.#outboxSeen || ++this.#outboxIdle < OUTBOX_IDLE_TICKS)) {
+      if (n !== this.#outboxSeen) this.#outboxIdle = 0;
+      this.#outboxSeen = n;
+      queueMicrotask(this.#watchOutbox);
+      return;
+    }
+    this.#outboxWatched = false;
+    this.#handOver();
+  };
+
+  /** Publishes what the outbox holds, in order (nats.js writes it in one frame per 32 KB). */
+  #handOver() {
+    const out = this.#outbox;
+    if (out.length === 0) return;
+    this.#outbox = [];
+    this.#outboxBytes = 0;
+    for (let i = 0; i < out.length; i += 3) {
+      try {
+        this.nc.publish(out[i], out[i + 1]);
+      } catch (e) {
+        // Only a connection closed through `nc` itself within the same microtasks gets here.
+        console.warn(`natsbridge: message ${out[i + 2]} to ${JSON.stringify(out[i])} was not published: ${e.message}`);
+      }
+    }
   }
 
   /**
@@ -483,13 +543,14 @@ export class Connection {
   #fill(sending, data, generation, cid, stream) {
     let step;
     try {
-      data.forEach((item, i) => addPayload(sending, item, i));
-      step = sending.step();
-      if (step.action === "publish") {
-        const out = built(sending, stream);
+      for (let i = 0; i < data.length; i++) addPayload(sending, data[i], i);
+      const json = sending.publishNow();
+      if (json !== undefined) {
+        const out = { subject: sending.subject, json, msgId: stream === null ? undefined : sending.msgId, stream };
         sending.free();
         return out;
       }
+      step = sending.step();
     } catch (e) {
       // coreError first: after an abort it restarts the core, and the dead instance is not freed.
       const error = withCorrelationId(coreError(e, "INVALID_PAYLOAD_TYPE", cid), cid);
@@ -565,6 +626,7 @@ export class Connection {
     const make = (cfg, maxPayload) => new core.Sending(cfg, subject, options, maxPayload);
     const { json } = await withCore(() => this.#build(make, data), "INVALID_PAYLOAD_TYPE");
     const cid = JSON.parse(json).correlation_id;
+    this.#handOver();
     let reply;
     try {
       reply = await this.nc.request(subject, json, { timeout });
@@ -585,19 +647,21 @@ export class Connection {
     if (queue !== undefined && (typeof queue !== "string" || queue === "")) {
       throw fail("INVALID_ARGUMENT", "queue is a non-empty string");
     }
-    arrowMode(arrow);
-    let sub;
+    const mode = arrowMode(arrow ?? this.#arrow);
+    let subscription;
     try {
-      sub = this.nc.subscribe(subject, queue ? { queue } : undefined);
+      const subscribe = (callback) => this.nc.subscribe(subject, queue ? { queue, callback } : { callback });
+      subscription = new Subscription(subscribe, mode, (msg) => this.#receive(msg, mode, false));
       await this.nc.flush();
     } catch (e) {
       throw fail("NATS_CONNECTION_FAILED", `subscribe to ${JSON.stringify(subject)} failed: ${e.message}`);
     }
-    return new Subscription(this, sub, arrow);
+    return subscription;
   }
 
   /** Waits until the server has everything published so far. */
   async flush() {
+    this.#handOver();
     try {
       await this.nc.flush();
     } catch (e) {
@@ -607,6 +671,7 @@ export class Connection {
 
   /** Delivers what is in flight, unsubscribes everything and closes. */
   async drain() {
+    this.#handOver();
     try {
       await this.nc.drain();
     } catch (e) {
@@ -616,63 +681,209 @@ export class Connection {
 
   /** Drains (publishes what is buffered, delivers what is in flight), then closes. */
   async close() {
+    this.#handOver();
     if (!this.nc.isClosed() && !this.nc.isDraining()) await this.drain();
     await this.nc.closed();
   }
 }
 
+/** A subscription's message with link payloads: decoded alone, by the receive machine. */
+class Linked {
+  constructor(msg) {
+    this.msg = msg;
+  }
+}
+
+/** What nats.js reported on a subscription instead of a message: thrown by next() as it is. */
+class Reported {
+  constructor(error) {
+    this.error = error;
+  }
+}
+
+/**
+ * Decodes nats Msgs (their data, subject and reply) in one core call.
+ * For each: the envelope as `receive` makes it, the NATSBridgeError it fails with, or a Linked
+ * (its link payloads need the receive machine). After an abort of the core every one is Linked:
+ * decoded alone, the message that aborts fails by itself.
+ */
+function receiveBatch(msgs, arrow) {
+  let total = 0;
+  for (let i = 0; i < msgs.length; i++) total += msgs[i].data.length;
+  const data = new Uint8Array(total);
+  const ends = new Uint32Array(msgs.length);
+  let at = 0;
+  for (let i = 0; i < msgs.length; i++) {
+    data.set(msgs[i].data, at);
+    at += msgs[i].data.length;
+    ends[i] = at;
+  }
+  let items, values;
+  try {
+    let json;
+    [json, values] = core.receiveBatch(data, ends, arrow === "rows");
+    items = JSON.parse(json);
+  } catch (e) {
+    if (e instanceof WebAssembly.RuntimeError) restartCore();
+    return msgs.map((m) => new Linked(m));
+  }
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i];
+    const msg = msgs[i];
+    if (item[0] === 1) {
+      items[i] = new NATSBridgeError(item[1], item[2], item[3]);
+      continue;
+    }
+    if (item[0] === 2) {
+      items[i] = new Linked(msg);
+      continue;
+    }
+    const env = item[1];
+    const payloads = item[2];
+    for (const p of item[4]) payloads[p][1] = values[payloads[p][1]];
+    if (arrow === "table") for (const p of payloads) if (p[2] === "arrowtable") p[1] = tableFromIPC(p[1]);
+    env.payloads = payloads;
+    env.transports = item[3];
+    if (typeof msg.subject === "string") env.subject = msg.subject;
+    if (msg.reply) env.reply = msg.reply;
+    items[i] = env;
+  }
+  return items;
+}
+
+/** receiveBatch over what a subscription received: Reported items keep their places. */
+function decodeArrived(arrived, arrow) {
+  if (!arrived.some((m) => m instanceof Reported)) return receiveBatch(arrived, arrow);
+  const decoded = receiveBatch(arrived.filter((m) => !(m instanceof Reported)), arrow);
+  let next = 0;
+  return arrived.map((m) => (m instanceof Reported ? m : decoded[next++]));
+}
+
+const WAIT = Symbol("nothing has arrived yet");
+
 /**
  * Decoded envelopes of one subscription: `for await (const env of sub)`, or `await sub.next({timeout})`.
  * A message that cannot be decoded makes `next()` (and the loop) throw its NATSBridgeError; the
- * subscription goes on, so a new loop or `next()` gets the following messages.
+ * subscription goes on, so a new loop or `next()` gets the following messages. Messages that
+ * arrived while nobody was reading are decoded together, in one core call, when the next read
+ * comes; a read that finds one already decoded gets it without waiting for anything.
  */
 export class Subscription {
-  #conn;
   #sub;
-  #messages;
-  #pending = null;
   #arrow;
+  #machine;
+  /** nats Msgs (or a Reported) in arrival order, not decoded yet. */
+  #arrived = [];
+  /** The last batch decoded (receiveBatch), read from `#at` on. */
+  #decoded = [];
+  #at = 0;
+  #closed = false;
+  /** Resolves the reads waiting for the next arrival, or null when none waits. */
+  #wake = null;
+  #arrival = null;
 
-  constructor(conn, sub, arrow) {
-    this.#conn = conn;
-    this.#sub = sub;
-    this.#messages = sub[Symbol.asyncIterator]();
+  /** `subscribe(callback)`: the nats.js subscription; `machine(msg)`: decodes one message
+   * through the receive machine (a promise of its envelope). */
+  constructor(subscribe, arrow, machine) {
     this.#arrow = arrow;
+    this.#machine = machine;
+    this.#sub = subscribe((err, msg) => {
+      this.#arrived.push(err ? new Reported(err) : msg);
+      this.#signal();
+    });
+    this.#sub.closed.then(() => {
+      this.#closed = true;
+      this.#signal();
+    });
   }
 
-  /** The next envelope, or null once the subscription is closed. TIMEOUT after `timeout` ms. */
+  #signal() {
+    if (this.#wake === null) return;
+    const wake = this.#wake;
+    this.#wake = null;
+    this.#arrival = null;
+    wake();
+  }
+
+  /** The next item (an envelope, an Error, a Reported or a Linked), null once the subscription
+   * is closed and read to its end, or WAIT. */
+  #take() {
+    if (this.#at === this.#decoded.length) {
+      const arrived = this.#arrived;
+      if (arrived.length === 0) return this.#closed ? null : WAIT;
+      let msgs = arrived;
+      if (arrived.length > RECEIVE_BATCH) {
+        msgs = arrived.splice(0, RECEIVE_BATCH);
+      } else {
+        this.#arrived = [];
+      }
+      this.#decoded = decodeArrived(msgs, this.#arrow);
+      this.#at = 0;
+    }
+    const item = this.#decoded[this.#at];
+    this.#decoded[this.#at++] = undefined;
+    return item;
+  }
+
+  /** An item as next() gives it: an envelope, a thrown error, or a promise of the machine's. */
+  #open(item) {
+    if (item instanceof Linked) return this.#machine(item.msg);
+    if (item instanceof Reported) throw item.error;
+    if (item instanceof Error) throw item;
+    return item;
+  }
+
+  /** The next envelope, or null once the subscription is closed. TIMEOUT after `timeout` ms
+   * (a message that arrives later is not lost: the next read gets it). */
   async next(opts = {}) {
     const { timeout } = hostOptions(opts, ["timeout"], "next");
     if (timeout !== undefined) checkTimeout(timeout);
-    // The pending read outlives a timeout, so the message it gets is not lost.
-    this.#pending ??= this.#messages.next();
-    let result;
-    if (timeout === undefined) {
-      result = await this.#pending;
-    } else {
-      let timer;
-      const expired = {};
-      const timedOut = new Promise((resolve) => {
-        timer = setTimeout(resolve, timeout, expired);
-      });
-      result = await Promise.race([this.#pending, timedOut]);
+    for (;;) {
+      const item = this.#take();
+      if (item === null) return null;
+      if (item !== WAIT) return this.#open(item);
+      await this.#nextArrival(timeout);
+    }
+  }
+
+  /** Resolves at the next arrival (or close); TIMEOUT after `timeout` ms. */
+  #nextArrival(timeout) {
+    this.#arrival ??= new Promise((resolve) => {
+      this.#wake = resolve;
+    });
+    if (timeout === undefined) return this.#arrival;
+    let timer;
+    const expired = {};
+    const timedOut = new Promise((resolve) => {
+      timer = setTimeout(resolve, timeout, expired);
+    });
+    return Promise.race([this.#arrival, timedOut]).then((result) => {
       clearTimeout(timer);
       if (result === expired) throw fail("TIMEOUT", `no message within ${timeout} ms`);
-    }
-    this.#pending = null;
-    if (result.done) return null;
-    return this.#conn.smartreceive(result.value, this.#arrow === undefined ? {} : { arrow: this.#arrow });
+    });
   }
 
   [Symbol.asyncIterator]() {
+    const end = { done: true, value: undefined };
     return {
-      next: async () => {
-        const env = await this.next();
-        return env === null ? { done: true, value: undefined } : { done: false, value: env };
+      next: () => {
+        // A decoded envelope already here is handed over without an async function's awaits.
+        const item = this.#take();
+        if (item === null) return Promise.resolve(end);
+        if (item === WAIT || item instanceof Linked || item instanceof Reported || item instanceof Error) {
+          let env;
+          try {
+            env = item === WAIT ? this.next() : this.#open(item);
+          } catch (e) {
+            return Promise.reject(e);
+          }
+          return Promise.resolve(env).then((value) => (value === null ? end : { done: false, value }));
+        }
+        return Promise.resolve({ done: false, value: item });
       },
       return: async () => {
         this.unsubscribe();
-        return { done: true, value: undefined };
+        return end;
       },
     };
   }
@@ -878,6 +1089,8 @@ export class Consumer {
       ackWaits: () => this.#core.ackWaits(objects.length),
       deletesLinks: () => this.#core.deletesLinks,
       bucket: this.#driver.bucket,
+      // What the application sent before settling goes out before the settlement.
+      handOver: this.#driver.handOver,
     };
     return new Delivery(envelope, info, m, settle, objects);
   }
@@ -941,6 +1154,7 @@ export class Delivery {
   #settleOnce() {
     if (this.#settled) throw fail("INVALID_ARGUMENT", "the delivery was already settled (ack, nak or term)");
     this.#settled = true;
+    this.#settle.handOver();
   }
 
   /** Processed: not delivered again. With doubleAck (or link objects to delete, on a work-queue

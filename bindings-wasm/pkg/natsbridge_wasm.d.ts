@@ -215,6 +215,12 @@ export class Sending {
      */
     constructor(config: Config, subject: any, options: any, max_payload: number);
     /**
+     * The envelope JSON when the message is ready to publish as it is (no upload to make), in
+     * the one call a message without links needs; else undefined, and `step()` goes on from
+     * the step this call took. An error ends the send, as `step()`'s does.
+     */
+    publishNow(): string | undefined;
+    /**
      * A NACK to `request` reporting `code` (one of the error codes) and `message`.
      */
     static replyError(config: Config, request: any, code: any, message: any, max_payload: number): Sending;
@@ -306,6 +312,21 @@ export function pubAck(stream: string, sequence: number, duplicate: boolean): an
 export function publishRetry(config: Config, subject: string, correlation_id: string, attempt: number, elapsed_ms: number, fact: any, open: boolean): number;
 
 /**
+ * Decodes the messages laid end to end in `data` (message `i` ends at `ends[i]`) in one call,
+ * for a subscription's messages that are already waiting. Returns `[json, values]`: `json` is a
+ * JSON array with one item per message, in order —
+ * `[0, header, payloads, transports, sides]`: decoded. `header` is the envelope as
+ * `Receiving::envelopeJson` gives it, with `payloads: []`; `payloads` the
+ * `[dataname, value, payload_type]` items `Receiving::payloads` gives, except that for each
+ * payload position listed in `sides` the value is an index into `values` (a Uint8Array, or a
+ * long string);
+ * `[1, code, message, correlation_id]`: the message failed to decode (correlation_id null
+ * when the envelope could not be read);
+ * `[2]`: it has link payloads, which only the receive machine (`Receiving`) can fetch.
+ */
+export function receiveBatch(data: Uint8Array | number[], ends: Uint32Array | number[], rows: boolean): Array<any>;
+
+/**
  * Every per-message option by its canonical name.
  */
 export function sendOptionNames(): string[];
@@ -383,6 +404,7 @@ export interface InitOutput {
     readonly optionNames: () => [number, number];
     readonly pubAck: (a: number, b: number, c: number, d: number) => any;
     readonly publishRetry: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: any, i: number) => [number, number, number];
+    readonly receiveBatch: (a: number, b: number, c: number, d: number, e: number) => any;
     readonly receiving_correlationId: (a: number) => [number, number];
     readonly receiving_envelopeJson: (a: number) => [number, number];
     readonly receiving_errorReply: (a: number) => any;
@@ -406,6 +428,7 @@ export interface InitOutput {
     readonly sending_json: (a: number) => [number, number];
     readonly sending_msgId: (a: number) => [number, number];
     readonly sending_new: (a: number, b: any, c: any, d: number) => [number, number, number];
+    readonly sending_publishNow: (a: number) => [number, number, number, number];
     readonly sending_reply: (a: number, b: any, c: any, d: number) => [number, number, number];
     readonly sending_replyError: (a: number, b: any, c: any, d: any, e: number) => [number, number, number];
     readonly sending_step: (a: number) => [number, number, number];

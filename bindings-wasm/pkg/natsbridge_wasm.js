@@ -926,6 +926,29 @@ export class Sending {
         return this;
     }
     /**
+     * The envelope JSON when the message is ready to publish as it is (no upload to make), in
+     * the one call a message without links needs; else undefined, and `step()` goes on from
+     * the step this call took. An error ends the send, as `step()`'s does.
+     * @returns {string | undefined}
+     */
+    publishNow() {
+        if (this.__wbg_inst !== undefined && this.__wbg_inst !== __wbg_instance_id) {
+            throw new Error('Invalid stale object from previous Wasm instance');
+        }
+        let ret;
+        __wbg_call_guard();
+        ret = wasm.sending_publishNow(this.__wbg_ptr);
+        if (ret[3]) {
+            throw takeFromExternrefTable0(ret[2]);
+        }
+        let v1;
+        if (ret[0] !== 0) {
+            v1 = getStringFromWasm0(ret[0], ret[1]);
+            wasm.__wbindgen_free(ret[0], ret[1] * 1, 1);
+        }
+        return v1;
+    }
+    /**
      * A NACK to `request` reporting `code` (one of the error codes) and `message`.
      * @param {Config} config
      * @param {any} request
@@ -1043,6 +1066,7 @@ if (Symbol.dispose) Sending.prototype[Symbol.dispose] = Sending.prototype.free;
 export function __wbg_reset_state () {
     __wbg_instance_id++;
     cachedDataViewMemory0 = null;
+    cachedUint32ArrayMemory0 = null;
     cachedUint8ArrayMemory0 = null;
     if (typeof numBytesDecoded !== 'undefined') numBytesDecoded = 0;
     if (typeof WASM_VECTOR_LEN !== 'undefined') WASM_VECTOR_LEN = 0;
@@ -1275,6 +1299,42 @@ export function publishRetry(config, subject, correlation_id, attempt, elapsed_m
         throw takeFromExternrefTable0(ret[1]);
     }
     return ret[0];
+}
+
+/**
+ * Decodes the messages laid end to end in `data` (message `i` ends at `ends[i]`) in one call,
+ * for a subscription's messages that are already waiting. Returns `[json, values]`: `json` is a
+ * JSON array with one item per message, in order —
+ * `[0, header, payloads, transports, sides]`: decoded. `header` is the envelope as
+ * `Receiving::envelopeJson` gives it, with `payloads: []`; `payloads` the
+ * `[dataname, value, payload_type]` items `Receiving::payloads` gives, except that for each
+ * payload position listed in `sides` the value is an index into `values` (a Uint8Array, or a
+ * long string);
+ * `[1, code, message, correlation_id]`: the message failed to decode (correlation_id null
+ * when the envelope could not be read);
+ * `[2]`: it has link payloads, which only the receive machine (`Receiving`) can fetch.
+ * @param {Uint8Array | number[]} data
+ * @param {Uint32Array | number[]} ends
+ * @param {boolean} rows
+ * @returns {Array<any>}
+ */
+export function receiveBatch(data, ends, rows) {
+    const val3 = +rows;
+    let ptr0, len0, ptr1, len1;
+    try {
+        ptr0 = passArray8ToWasm0(data, wasm.__wbindgen_malloc);
+        len0 = WASM_VECTOR_LEN;
+        ptr1 = passArray32ToWasm0(ends, wasm.__wbindgen_malloc);
+        len1 = WASM_VECTOR_LEN;
+    } catch (e) {
+        if (ptr1) { wasm.__wbindgen_free(ptr1, len1 * 4, 4); }
+        if (ptr0) { wasm.__wbindgen_free(ptr0, len0 * 1, 1); }
+        throw e;
+    }
+    let ret;
+    __wbg_call_guard();
+    ret = wasm.receiveBatch(ptr0, len0, ptr1, len1, val3);
+    return ret;
 }
 
 /**
@@ -1694,6 +1754,14 @@ function getStringFromWasm0(ptr, len) {
     return decodeText(getUint8ArrayMemory0().subarray(ptr, ptr + len));
 }
 
+let cachedUint32ArrayMemory0 = null;
+function getUint32ArrayMemory0() {
+    if (cachedUint32ArrayMemory0 === null || cachedUint32ArrayMemory0.byteLength === 0) {
+        cachedUint32ArrayMemory0 = new Uint32Array(wasm.memory.buffer);
+    }
+    return cachedUint32ArrayMemory0;
+}
+
 let cachedUint8ArrayMemory0 = null;
 function getUint8ArrayMemory0() {
     if (cachedUint8ArrayMemory0 === null || cachedUint8ArrayMemory0.byteLength === 0) {
@@ -1713,6 +1781,13 @@ function handleError(f, args) {
 
 function isLikeNone(x) {
     return x === undefined || x === null;
+}
+
+function passArray32ToWasm0(arg, malloc) {
+    const ptr = malloc(arg.length * 4, 4) >>> 0;
+    getUint32ArrayMemory0().set(arg, ptr / 4);
+    WASM_VECTOR_LEN = arg.length;
+    return ptr;
 }
 
 function passArray8ToWasm0(arg, malloc) {
@@ -1802,6 +1877,7 @@ function __wbg_finalize_init(instance, module) {
     wasm = instance.exports;
     wasmModule = module;
     cachedDataViewMemory0 = null;
+    cachedUint32ArrayMemory0 = null;
     cachedUint8ArrayMemory0 = null;
     wasm.__wbindgen_start();
     return wasm;

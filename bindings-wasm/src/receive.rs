@@ -222,3 +222,124 @@ impl Receiving {
         self.received().payloads.iter().map(|p| p.transport.as_str().to_owned()).collect()
     }
 }
+
+/// Received text longer than this crosses as a string value of its own, not inside the batch's
+/// JSON text (where it would be escaped, decoded and parsed once more).
+const TEXT_INLINE_MAX: usize = 2048;
+
+/// Appends `s` as a JSON string.
+fn push_json_str(out: &mut String, s: &str) {
+    out.push_str(&serde_json::to_string(s).expect("a string serializes"));
+}
+
+/// Decodes the messages laid end to end in `data` (message `i` ends at `ends[i]`) in one call,
+/// for a subscription's messages that are already waiting. Returns `[json, values]`: `json` is a
+/// JSON array with one item per message, in order —
+/// `[0, header, payloads, transports, sides]`: decoded. `header` is the envelope as
+/// `Receiving::envelopeJson` gives it, with `payloads: []`; `payloads` the
+/// `[dataname, value, payload_type]` items `Receiving::payloads` gives, except that for each
+/// payload position listed in `sides` the value is an index into `values` (a Uint8Array, or a
+/// long string);
+/// `[1, code, message, correlation_id]`: the message failed to decode (correlation_id null
+/// when the envelope could not be read);
+/// `[2]`: it has link payloads, which only the receive machine (`Receiving`) can fetch.
+#[wasm_bindgen(js_name = receiveBatch)]
+pub fn receive_batch(data: &[u8], ends: &[u32], rows: bool) -> js_sys::Array {
+    let values = js_sys::Array::new();
+    let mut out = String::with_capacity(data.len() + 64 * ends.len() + 2);
+    out.push('[');
+    let mut start = 0;
+    for (i, &end) in ends.iter().enumerate() {
+        let end = (end as usize).clamp(start, data.len());
+        if i > 0 {
+            out.push(',');
+        }
+        if let Err(e) = decode_one(&data[start..end], rows, &mut out, &values) {
+            out.push_str("[1,");
+            push_json_str(&mut out, e.code.as_str());
+            out.push(',');
+            push_json_str(&mut out, &e.message);
+            out.push(',');
+            match &e.correlation_id {
+                Some(cid) => push_json_str(&mut out, cid),
+                None => out.push_str("null"),
+            }
+            out.push(']');
+        }
+        start = end;
+    }
+    out.push(']');
+    js_sys::Array::of2(&out.into(), &values)
+}
+
+/// One message of [`receive_batch`], written to `out` unless it fails (then nothing is written).
+fn decode_one(message: &[u8], rows: bool, out: &mut String, values: &js_sys::Array) -> Result<(), Error> {
+    let plan = ReceivePlan::new(message)?;
+    if plan.has_links() {
+        out.push_str("[2]");
+        return Ok(());
+    }
+    let cid = plan.correlation_id().to_owned();
+    let Received { mut envelope, payloads, .. } = plan.finish()?;
+    // Written whole before anything goes to `out`, so a failure leaves `out` as it was.
+    let mut items = String::with_capacity(64 * payloads.len());
+    let mut sides = Vec::new();
+    for (i, p) in payloads.iter().enumerate() {
+        if i > 0 {
+            items.push(',');
+        }
+        items.push('[');
+        push_json_str(&mut items, &p.dataname);
+        items.push(',');
+        let mut side = |v: JsValue| {
+            sides.push(i);
+            values.push(&v) - 1
+        };
+        match &p.data {
+            Data::Text(s) if s.len() > TEXT_INLINE_MAX => items.push_str(&side(s.as_str().into()).to_string()),
+            Data::Text(s) => push_json_str(&mut items, s),
+            Data::Json(v) => items.push_str(&v.to_string()),
+            // Checked here too: text that is not JSON would spoil the whole batch's JSON.
+            Data::JsonBytes(b) => match serde_json::from_slice::<&serde_json::value::RawValue>(b) {
+                Ok(raw) => items.push_str(raw.get()),
+                Err(e) => {
+                    let e = Error::new(
+                        ErrorCode::DeserializationError,
+                        format!("payload {:?} is not JSON: {e}", p.dataname),
+                    );
+                    return Err(e.with_correlation_id(&cid));
+                }
+            },
+            Data::Arrow(b) if rows => {
+                items.push_str(&arrow::to_json_rows_text(b).map_err(|e| e.with_correlation_id(&cid))?)
+            }
+            Data::Arrow(b) | Data::Bytes(b) => {
+                items.push_str(&side(js_sys::Uint8Array::from(&b[..]).into()).to_string())
+            }
+        }
+        items.push(',');
+        push_json_str(&mut items, p.payload_type.as_str());
+        items.push(']');
+    }
+    envelope.payloads.clear();
+    out.push_str("[0,");
+    out.push_str(&envelope.to_json());
+    out.push_str(",[");
+    out.push_str(&items);
+    out.push_str("],[");
+    for (i, p) in payloads.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_json_str(out, p.transport.as_str());
+    }
+    out.push_str("],[");
+    for (n, i) in sides.iter().enumerate() {
+        if n > 0 {
+            out.push(',');
+        }
+        out.push_str(&i.to_string());
+    }
+    out.push_str("]]");
+    Ok(())
+}

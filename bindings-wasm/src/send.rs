@@ -23,6 +23,8 @@ pub struct Sending {
     pub(crate) msg_id: String,
     /// The object metadata of a durable publish's link objects (`durable(stream)`).
     pub(crate) tags: Option<Value>,
+    /// A step `publishNow` took that was not a publish: `step()` hands it out next.
+    pub(crate) taken: Option<JsValue>,
 }
 
 pub(crate) fn step_object(action: &str) -> js_sys::Object {
@@ -132,6 +134,7 @@ impl Sending {
             failed: None,
             msg_id,
             tags: None,
+            taken: None,
         })
     }
 
@@ -182,8 +185,24 @@ impl Sending {
         self.push(dataname, payload_type, HostValue::JsonText(json))
     }
 
+    /// The envelope JSON when the message is ready to publish as it is (no upload to make), in
+    /// the one call a message without links needs; else undefined, and `step()` goes on from
+    /// the step this call took. An error ends the send, as `step()`'s does.
+    #[wasm_bindgen(js_name = publishNow)]
+    pub fn publish_now(&mut self) -> JsResult<Option<String>> {
+        let step = self.step()?;
+        if self.sent.is_some() {
+            return Ok(Some(self.json()));
+        }
+        self.taken = Some(step);
+        Ok(None)
+    }
+
     /// What to do next (see the type's description). An error ends the send: publish nothing.
     pub fn step(&mut self) -> JsResult<JsValue> {
+        if let Some(step) = self.taken.take() {
+            return Ok(step);
+        }
         if let Some(e) = &self.failed {
             return Err(to_js(e.clone()));
         }

@@ -589,6 +589,142 @@ test("subscribe: a bad message throws its code and the subscription goes on; TIM
   assert.deepEqual(r, { first: "INVALID_ENVELOPE", seen: ["after"], timeout: "TIMEOUT", refused: "NATS_CONNECTION_FAILED", noServer: "INVALID_ARGUMENT" });
 });
 
+test("subscribe: messages already waiting are decoded together, in order and intact; a bad one throws its code, the others still arrive", async () => {
+  const subj = subject("batch");
+  const r = await ok(async ({ ws, subj }) => {
+    const conn = await nb.connect({ servers: ws });
+    const sub = await conn.subscribe(subj);
+    const n = 600; // more than one core call's batch (256)
+    const bytesOf = (i, len) => Uint8Array.from({ length: len }, (_, k) => (i * 7 + k * 13) % 256);
+    const long = (i) => `${i}:${"é✓".repeat(1500)}`; // over the length that crosses inside the batch's JSON
+    const payloadsOf = (i) => {
+      if (i % 4 === 0) return [["t", `m${i} "quoted" \\ ✓`, "text"]];
+      if (i % 4 === 1) return [["b", bytesOf(i, 300), "binary"]];
+      if (i % 4 === 2) return [["d", { i, nested: [i, null, "x"], "ü": true }, "dictionary"], ["rows", [{ a: i }], "arrowtable"]];
+      return [["long", long(i), "text"], ["img", bytesOf(i, 5), "image"], ["n", i, "dictionary"]];
+    };
+    // Every message is built first and published raw, in one go, so all of them wait together.
+    const messages = [];
+    const expected = [];
+    for (let i = 0; i < n; i++) {
+      if (i === 5) {
+        messages.push("not json");
+        expected.push({ error: "INVALID_ENVELOPE", cid: null });
+        continue;
+      }
+      if (i === 300) {
+        const [env, json] = await conn.smartsend("wasmtest.void", [["l", bytesOf(i, 2000), "binary"]], { sizeThreshold: 0 });
+        messages.push(json);
+        expected.push({ cid: env.correlation_id, i, link: true });
+        continue;
+      }
+      const [env, json] = await conn.smartsend("wasmtest.void", payloadsOf(i));
+      if (i === 77 || i === 401) {
+        const bad = JSON.parse(json);
+        bad.payloads[0].size += 1;
+        messages.push(JSON.stringify(bad));
+        expected.push({ error: "CHECKSUM_MISMATCH", cid: env.correlation_id });
+        continue;
+      }
+      messages.push(json);
+      expected.push({ cid: env.correlation_id, i });
+    }
+    await conn.flush();
+    for (const m of messages) conn.nc.publish(subj, m);
+    await conn.flush(); // the server answers after it delivered them: every one has arrived
+    const same = (a, b) => a.length === b.length && a.every((x, k) => x === b[k]);
+    const check = (env, want) => {
+      if (want.error) return `expected ${want.error}, got an envelope`;
+      if (env.correlation_id !== want.cid || env.subject !== subj) return `header of ${want.i}`;
+      const i = want.i;
+      const p = env.payloads;
+      if (want.link) return env.transports[0] === "link" && same(p[0][1], bytesOf(i, 2000)) ? null : `link ${i}`;
+      if (!env.transports.every((t) => t === "direct")) return `transports of ${i}`;
+      if (i % 4 === 0) return p[0][1] === `m${i} "quoted" \\ ✓` ? null : `text ${i}`;
+      if (i % 4 === 1) return p[0][1] instanceof Uint8Array && same(p[0][1], bytesOf(i, 300)) ? null : `bytes ${i}`;
+      if (i % 4 === 2) {
+        const ok = JSON.stringify(p[0][1]) === JSON.stringify({ i, nested: [i, null, "x"], "ü": true })
+          && JSON.stringify(p[1]) === JSON.stringify(["rows", [{ a: i }], "arrowtable"]);
+        return ok ? null : `dictionary and rows ${i}`;
+      }
+      const ok = p.length === 3 && p[0][1] === long(i) && same(p[1][1], bytesOf(i, 5)) && p[1][2] === "image" && p[2][1] === i;
+      return ok ? null : `long text, image, number ${i}`;
+    };
+    const wrong = [];
+    const failed = (e, k) => {
+      const want = expected[k];
+      if (e.code !== want.error || e.correlation_id !== want.cid) wrong.push(`${k}: ${e.code} ${e.correlation_id} ${e.message}`);
+    };
+    const got = (env, k) => {
+      const bad = check(env, expected[k]);
+      if (bad) wrong.push(bad);
+    };
+    // Half by next(), half by for await (a message that throws leaves the loop; a new loop goes on).
+    let k = 0;
+    for (; k < n / 2; k++) {
+      try {
+        got(await sub.next({ timeout: 5000 }), k);
+      } catch (e) {
+        failed(e, k);
+      }
+    }
+    while (k < n) {
+      try {
+        for await (const env of sub) {
+          got(env, k);
+          if (++k === n) break; // leaving the loop unsubscribes
+        }
+        if (k < n) {
+          wrong.push(`the subscription ended at ${k}`);
+          break;
+        }
+      } catch (e) {
+        failed(e, k++);
+      }
+    }
+    const afterEnd = await sub.next({ timeout: 1000 }).then((v) => v, (e) => e.code);
+    await conn.close();
+    return { wrong: wrong.slice(0, 10), wrongCount: wrong.length, afterEnd };
+  }, { ws: env.nats.wsUrl, subj });
+  assert.deepEqual(r, { wrong: [], wrongCount: 0, afterEnd: null });
+});
+
+test("smartsend: awaited sends go to nats.js together and in order; a lone send goes without flush()", async () => {
+  const subj = subject("outbox");
+  const r = await ok(async ({ ws, subj }) => {
+    const conn = await nb.connect({ servers: ws });
+    const receiver = await nb.connect({ servers: ws });
+    const sub = await receiver.subscribe(subj);
+    // nats.js (3.4) writes each flush of its outbound buffer with one WebSocket send.
+    const socket = conn.nc.protocol.transport.socket;
+    const send = socket.send;
+    let frames = 0;
+    socket.send = function (data) {
+      frames++;
+      return send.call(this, data);
+    };
+    const n = 500;
+    for (let i = 0; i < n; i++) await conn.smartsend(subj, [["i", `${i}`.padEnd(200), "text"]]);
+    const burstFrames = frames;
+    await conn.flush();
+    conn.nc.publish(subj, "not json"); // after flush(): behind every queued smartsend
+    const got = [];
+    for (let i = 0; i <= n; i++) {
+      got.push(await sub.next({ timeout: 5000 }).then((env) => env.payloads[0][1].trim(), (e) => e.code));
+    }
+    // One send, then only waiting: it is delivered with no flush().
+    await conn.smartsend(subj, [["i", "lone", "text"]]);
+    const lone = await sub.next({ timeout: 5000 }).then((env) => env.payloads[0][1], (e) => e.code);
+    socket.send = send;
+    await conn.close();
+    await receiver.close();
+    const inOrder = got.slice(0, n).every((v, i) => v === `${i}`);
+    return { burstFrames, inOrder, last: got[n], lone };
+  }, { ws: env.nats.wsUrl, subj });
+  assert.ok(r.burstFrames < 50, `500 awaited smartsends took ${r.burstFrames} WebSocket sends (one each: the outbox is not batching)`);
+  assert.deepEqual({ ...r, burstFrames: undefined }, { burstFrames: undefined, inOrder: true, last: "INVALID_ENVELOPE", lone: "lone" });
+});
+
 test("request/reply: CLI requests, the browser replies (ACK, then NACK); browser requests, TIMEOUT", async () => {
   const subj = subject("rpc");
   await ok(async ({ ws, subj }) => {
@@ -1039,6 +1175,36 @@ test("JetStream: consume yields decoded deliveries with their info; nak redelive
   }
   assert.equal(r.timeout, "TIMEOUT");
   assert.deepEqual(r.iterated, [2, "again"]);
+});
+
+test("JetStream: what the application sends before it acks a delivery goes out before the ack", async () => {
+  const name = streamName("ORD");
+  const r = await ok(async ({ ws, name }) => {
+    const durable = await nb.connect({ servers: ws, jetstream: true });
+    const conn = await nb.connect({ servers: ws });
+    const observer = await nb.connect({ servers: ws });
+    try {
+      await conn.addStream(name, { storage: "memory" });
+      await durable.smartsend(`${name}.in`, [["job", "one", "text"]]);
+      const seen = [];
+      observer.nc.subscribe(`$JS.ACK.${name}.>`, { callback: () => seen.push("ack") });
+      observer.nc.subscribe(`${name}_out`, { callback: () => seen.push("out") });
+      await observer.flush();
+      const consumer = await conn.consume(name, "worker", { ackWait: 5000 });
+      const delivery = await consumer.next({ timeout: 5000 });
+      await conn.smartsend(`${name}_out`, [["result", "done", "text"]]); // core NATS, queued
+      await delivery.ack();
+      await conn.flush();
+      await observer.flush();
+      consumer.stop();
+      return seen;
+    } finally {
+      await durable.close();
+      await conn.close();
+      await observer.close();
+    }
+  }, { ws: env.nats.wsUrl, name });
+  assert.deepEqual(r, ["out", "ack"]);
 });
 
 test("JetStream: what can never decode goes to <NAME>_DEAD_LETTER and is terminated; a failed download is nak'd, dead-lettered on the last delivery", async () => {
