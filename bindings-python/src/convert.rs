@@ -3,10 +3,13 @@
 use crate::errors::{coded, to_py};
 use bytes::Bytes;
 use natsbridge::error::ErrorCode;
-use natsbridge::protocol::{Data, Envelope, HostValue, Outgoing, PayloadType, Received, Sent, Transport};
+use natsbridge::protocol::{
+    Data, ErrorBody, HEADER_FIELDS, HostValue, Incoming, Outgoing, PayloadType, Received, ReceivedView, Sent, Transport,
+};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyList, PyMemoryView, PyString, PyTuple};
 use serde_json::{Map, Number, Value};
 
@@ -164,22 +167,23 @@ fn data<'py>(py: Python<'py>, d: &Data) -> PyResult<Bound<'py, PyAny>> {
     })
 }
 
-/// The envelope's header fields (the seeds' names) into `d`.
-fn header(py: Python<'_>, d: &Bound<'_, PyDict>, e: &Envelope) -> PyResult<()> {
-    d.set_item(intern!(py, "correlation_id"), &e.correlation_id)?;
-    d.set_item(intern!(py, "msg_id"), &e.msg_id)?;
-    d.set_item(intern!(py, "timestamp"), &e.timestamp)?;
-    d.set_item(intern!(py, "send_to"), &e.send_to)?;
-    d.set_item(intern!(py, "msg_purpose"), &e.msg_purpose)?;
-    d.set_item(intern!(py, "sender_name"), &e.sender_name)?;
-    d.set_item(intern!(py, "sender_id"), &e.sender_id)?;
-    d.set_item(intern!(py, "receiver_name"), &e.receiver_name)?;
-    d.set_item(intern!(py, "receiver_id"), &e.receiver_id)?;
-    d.set_item(intern!(py, "reply_to"), &e.reply_to)?;
-    d.set_item(intern!(py, "reply_to_msg_id"), &e.reply_to_msg_id)?;
-    d.set_item(intern!(py, "broker_url"), &e.broker_url)?;
-    d.set_item(intern!(py, "metadata"), object(py, &e.metadata)?)?;
-    if let Some(err) = &e.error {
+/// The header keys, made once per interpreter.
+static HEADER_KEYS: PyOnceLock<[Py<PyString>; 12]> = PyOnceLock::new();
+
+/// The envelope's header fields (the seeds' names, core's order), `metadata` and `error` into `d`.
+fn header(
+    py: Python<'_>,
+    d: &Bound<'_, PyDict>,
+    fields: [(&str, &str); 12],
+    metadata: &Map<String, Value>,
+    error: Option<&ErrorBody>,
+) -> PyResult<()> {
+    let keys = HEADER_KEYS.get_or_init(py, || HEADER_FIELDS.map(|k| PyString::intern(py, k).unbind()));
+    for (key, (_, value)) in keys.iter().zip(fields) {
+        d.set_item(key.bind(py), value)?;
+    }
+    d.set_item(intern!(py, "metadata"), object(py, metadata)?)?;
+    if let Some(err) = error {
         let body = PyDict::new(py);
         body.set_item(intern!(py, "code"), &err.code)?;
         body.set_item(intern!(py, "message"), &err.message)?;
@@ -211,7 +215,8 @@ fn wire_payload<'py>(py: Python<'py>, sent: &Sent, i: usize) -> PyResult<Bound<'
 /// A sent envelope as a dict with the wire payload objects.
 pub fn sent_envelope<'py>(py: Python<'py>, sent: &Sent) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
-    header(py, &d, &sent.envelope)?;
+    let e = &sent.envelope;
+    header(py, &d, e.header(), &e.metadata, e.error.as_ref())?;
     let payloads = PyList::empty(py);
     for i in 0..sent.envelope.payloads.len() {
         payloads.append(wire_payload(py, sent, i)?)?;
@@ -238,11 +243,32 @@ fn payload_type_str(py: Python<'_>, t: PayloadType) -> &Bound<'_, PyString> {
 /// tuples, `transports` (one per payload: "direct" or "link"), and `subject` / `reply` when the
 /// message came from a subscription.
 pub fn received<'py>(py: Python<'py>, r: &Received) -> PyResult<Bound<'py, PyDict>> {
+    let e = &r.envelope;
     let d = PyDict::new(py);
-    header(py, &d, &r.envelope)?;
+    header(py, &d, e.header(), &e.metadata, e.error.as_ref())?;
+    received_payloads(py, &d, &r.payloads)?;
+    if let Some(s) = &r.subject {
+        d.set_item(intern!(py, "subject"), s)?;
+    }
+    if let Some(s) = &r.reply {
+        d.set_item(intern!(py, "reply"), s)?;
+    }
+    Ok(d)
+}
+
+/// [`received`] of a message decoded as a view (no owned envelope in between).
+pub fn received_view<'py>(py: Python<'py>, r: &ReceivedView<'_>) -> PyResult<Bound<'py, PyDict>> {
+    let e = &r.envelope;
+    let d = PyDict::new(py);
+    header(py, &d, e.header(), e.metadata(), e.error())?;
+    received_payloads(py, &d, &r.payloads)?;
+    Ok(d)
+}
+
+fn received_payloads(py: Python<'_>, d: &Bound<'_, PyDict>, received: &[Incoming]) -> PyResult<()> {
     let payloads = PyList::empty(py);
     let transports = PyList::empty(py);
-    for p in &r.payloads {
+    for p in received {
         payloads.append(PyTuple::new(
             py,
             [
@@ -258,11 +284,5 @@ pub fn received<'py>(py: Python<'py>, r: &Received) -> PyResult<Bound<'py, PyDic
     }
     d.set_item(intern!(py, "payloads"), payloads)?;
     d.set_item(intern!(py, "transports"), transports)?;
-    if let Some(s) = &r.subject {
-        d.set_item(intern!(py, "subject"), s)?;
-    }
-    if let Some(s) = &r.reply {
-        d.set_item(intern!(py, "reply"), s)?;
-    }
-    Ok(d)
+    Ok(())
 }

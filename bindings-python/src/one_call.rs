@@ -7,8 +7,8 @@ use crate::options::{receive_options, send_options};
 use crate::{Out, received_out, runtime, sent_out};
 use bytes::Bytes;
 use natsbridge::io::one_call::{self, CallOptions};
-use natsbridge::io::{Client, Kick, smartreceive_direct};
-use natsbridge::protocol::{Outgoing, SendOptions};
+use natsbridge::io::{Client, Kick};
+use natsbridge::protocol::{self, Outgoing, SendOptions};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
@@ -154,13 +154,17 @@ fn receive_args(conn: Option<&Connection>, opts: Option<&Bound<'_, PyDict>>) -> 
 }
 
 /// A message without links (most messages) decodes right here, GIL released: no runtime, no
-/// task, no future moved around. None: it goes through [`do_receive`].
-fn receive_direct(py: Python<'_>, how: &Receive, bytes: &Bytes) -> PyResult<Option<Out>> {
+/// task, no future moved around, and the dict is built from a view of the message (no owned
+/// envelope in between). None: it goes through [`do_receive`].
+fn receive_direct<'py>(py: Python<'py>, how: &Receive, bytes: &Bytes) -> PyResult<Option<Bound<'py, PyAny>>> {
     let decoded = py.detach(|| match how {
-        Receive::Conn(_) => smartreceive_direct(bytes),
-        Receive::OneCall(call) => one_call::smartreceive_now(bytes, call),
+        Receive::Conn(_) => protocol::decode_direct(bytes),
+        Receive::OneCall(call) => one_call::smartreceive_now_view(bytes, call),
     });
-    decoded.map(|r| r.map(received_out)).map_err(to_py)
+    match decoded.map_err(to_py)? {
+        Some(view) => Ok(Some(crate::convert::received_view(py, &view)?.into_any())),
+        None => Ok(None),
+    }
 }
 
 async fn do_receive(how: Receive, bytes: Bytes) -> PyResult<Out> {
@@ -183,7 +187,7 @@ pub fn smartreceive<'py>(
     let how = receive_args(conn.as_deref(), opts)?;
     let bytes = message_bytes(msg)?;
     match receive_direct(py, &how, &bytes) {
-        Ok(Some(out)) => runtime::ready_into_py(py, Ok(out)),
+        Ok(Some(env)) => runtime::ready_into_py(py, Ok(env.unbind())),
         Err(e) => runtime::ready_into_py::<Out>(py, Err(e)),
         Ok(None) => runtime::eager_future_into_py(py, do_receive(how, bytes)),
     }
@@ -200,7 +204,7 @@ pub fn smartreceive_sync<'py>(
     let how = receive_args(conn.as_deref(), opts)?;
     let bytes = message_bytes(msg)?;
     match receive_direct(py, &how, &bytes)? {
-        Some(out) => out.into_pyobject(py),
+        Some(env) => Ok(env),
         None => runtime::block_on(py, do_receive(how, bytes))?.into_pyobject(py),
     }
 }

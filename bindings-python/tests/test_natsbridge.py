@@ -177,6 +177,15 @@ def test_header_fields_and_options(nats_url):
         assert got[key] == value, key
         assert env[key] == value, key
     assert got["subject"] == got["send_to"]
+    # smartreceive of the bytes (built from a view of the message, no owned envelope) gives the
+    # same dict, key for key and in the same order, as the subscription (built from core's
+    # envelope), without the route it has no way to know; escapes and an error body included.
+    direct = nb.smartreceive_sync(json.dumps(env).encode())
+    routed = {k: v for k, v in got.items() if k not in ("subject", "reply")}
+    assert list(direct.items()) == list(routed.items())
+    escaped = dict(env, sender_name="é \"q\" \\ \u2603", error={"code": "TIMEOUT", "message": "m", "details": [1]})
+    assert nb.smartreceive_sync(json.dumps(escaped).encode())["sender_name"] == escaped["sender_name"]
+    assert nb.smartreceive_sync(json.dumps(escaped).encode())["error"] == escaped["error"]
 
 
 # ---- errors --------------------------------------------------------------------------------------

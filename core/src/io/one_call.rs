@@ -9,7 +9,9 @@ use super::outbox::Kick;
 use super::store::{DownloadHandler, HandlerStore, UploadHandler};
 use crate::error::Error;
 use crate::error::Result;
-use crate::protocol::{Outgoing, ReceiveRules, Received, RetryPolicy, SendOptions, Sent, Settings, TimeUnit};
+use crate::protocol::{
+    self, Outgoing, ReceiveRules, Received, ReceivedView, RetryPolicy, SendOptions, Sent, Settings, TimeUnit,
+};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -198,13 +200,27 @@ fn call_store(client: &Client, mut opts: SendOptions, call: &CallOptions) -> Res
 }
 
 /// The one-call receive of a message that needs no I/O (no links), decoded right here; None
-/// when it has links, or a download handler is given (its store is checked and used as for any
-/// message).
+/// when it has links, or a download handler is given.
 pub fn smartreceive_now(message: &[u8], call: &CallOptions) -> Result<Option<Received>> {
-    if call.download_handler.is_some() {
+    if !decodes_now(call) {
         return Ok(None);
     }
     smartreceive_direct(message)
+}
+
+/// [`smartreceive_now`] as a view of the message ([`protocol::decode_direct`]), for a host that
+/// builds its own objects from it.
+pub fn smartreceive_now_view<'a>(message: &'a [u8], call: &CallOptions) -> Result<Option<ReceivedView<'a>>> {
+    if !decodes_now(call) {
+        return Ok(None);
+    }
+    protocol::decode_direct(message)
+}
+
+/// A download handler's store is checked and used as for any message, so nothing is decoded
+/// before it is there.
+fn decodes_now(call: &CallOptions) -> bool {
+    call.download_handler.is_none()
 }
 
 /// `smartreceive` without a connection. With a download handler, links are fetched by it alone

@@ -215,6 +215,92 @@ impl<'a> EnvelopeRef<'a> {
 /// envelope keeps every field except direct payloads' inline `data` (null there: the decoded
 /// bytes are in the returned payloads); link payloads keep their URL.
 pub fn decode_message(bytes: &[u8]) -> Result<(Envelope, Vec<DecodedPayload>)> {
+    let (parsed, decoded) = parse_and_check(bytes)?;
+    let envelope = parsed.into_owned(|i| matches!(decoded[i].source, PayloadSource::Link(_)));
+    Ok((envelope, decoded))
+}
+
+/// A message whose payloads are all direct, decoded with no owned [`Envelope`]: its header is a
+/// view of the message's bytes, from which a host builds its own objects. None when a payload
+/// is a link (it needs the receive machine, [`super::ReceivePlan`]).
+pub fn decode_direct(bytes: &[u8]) -> Result<Option<ReceivedView<'_>>> {
+    let (parsed, decoded) = parse_and_check(bytes)?;
+    if decoded.iter().any(|p| matches!(p.source, PayloadSource::Link(_))) {
+        return Ok(None);
+    }
+    let payloads = decoded
+        .into_iter()
+        .map(|p| p.into_incoming(None))
+        .collect::<Result<Vec<_>>>()
+        .map_err(|e| e.with_correlation_id(&parsed.correlation_id))?;
+    Ok(Some(ReceivedView { envelope: EnvelopeView(parsed), payloads }))
+}
+
+/// A received message of direct payloads ([`decode_direct`]).
+pub struct ReceivedView<'a> {
+    pub envelope: EnvelopeView<'a>,
+    pub payloads: Vec<super::Incoming>,
+}
+
+/// A received envelope's fields as the message has them: strings borrowed from its bytes
+/// (copied only when they had escapes).
+pub struct EnvelopeView<'a>(EnvelopeRef<'a>);
+
+impl EnvelopeView<'_> {
+    pub fn correlation_id(&self) -> &str {
+        &self.0.correlation_id
+    }
+
+    /// The twelve string fields, named as on the wire, in the seeds' order.
+    pub fn header(&self) -> [(&'static str, &str); 12] {
+        let e = &self.0;
+        header_fields([
+            &e.correlation_id,
+            &e.msg_id,
+            &e.timestamp,
+            &e.send_to,
+            &e.msg_purpose,
+            &e.sender_name,
+            &e.sender_id,
+            &e.receiver_name,
+            &e.receiver_id,
+            &e.reply_to,
+            &e.reply_to_msg_id,
+            &e.broker_url,
+        ])
+    }
+
+    pub fn metadata(&self) -> &Map<String, Value> {
+        &self.0.metadata
+    }
+
+    pub fn error(&self) -> Option<&ErrorBody> {
+        self.0.error.as_ref()
+    }
+}
+
+/// The envelope's string fields in the seeds' order.
+pub const HEADER_FIELDS: [&str; 12] = [
+    "correlation_id",
+    "msg_id",
+    "timestamp",
+    "send_to",
+    "msg_purpose",
+    "sender_name",
+    "sender_id",
+    "receiver_name",
+    "receiver_id",
+    "reply_to",
+    "reply_to_msg_id",
+    "broker_url",
+];
+
+fn header_fields(values: [&str; 12]) -> [(&'static str, &str); 12] {
+    std::array::from_fn(|i| (HEADER_FIELDS[i], values[i]))
+}
+
+/// Parses a message and checks every payload (decoding and verifying direct ones).
+fn parse_and_check(bytes: &[u8]) -> Result<(EnvelopeRef<'_>, Vec<DecodedPayload>)> {
     let parsed = EnvelopeRef::parse(bytes)?;
     let decoded = parsed
         .payloads
@@ -232,12 +318,10 @@ pub fn decode_message(bytes: &[u8]) -> Result<(Envelope, Vec<DecodedPayload>)> {
             })
         })
         .collect::<Result<Vec<_>>>();
-    let decoded = match decoded {
-        Ok(d) => d,
-        Err(e) => return Err(e.with_correlation_id(&parsed.correlation_id)),
-    };
-    let envelope = parsed.into_owned(|i| matches!(decoded[i].source, PayloadSource::Link(_)));
-    Ok((envelope, decoded))
+    match decoded {
+        Ok(decoded) => Ok((parsed, decoded)),
+        Err(e) => Err(e.with_correlation_id(&parsed.correlation_id)),
+    }
 }
 
 /// A message envelope (wire protocol v1). Field order is the seeds' order.
@@ -308,6 +392,24 @@ impl Envelope {
 
     pub fn to_json(&self) -> String {
         super::json::envelope_to_json(self)
+    }
+
+    /// The twelve string fields, named as on the wire, in the seeds' order.
+    pub fn header(&self) -> [(&'static str, &str); 12] {
+        header_fields([
+            &self.correlation_id,
+            &self.msg_id,
+            &self.timestamp,
+            &self.send_to,
+            &self.msg_purpose,
+            &self.sender_name,
+            &self.sender_id,
+            &self.receiver_name,
+            &self.receiver_id,
+            &self.reply_to,
+            &self.reply_to_msg_id,
+            &self.broker_url,
+        ])
     }
 
     /// The error a NACK reply carries, as an [`Error`] with its code and correlation id.
@@ -406,6 +508,23 @@ impl DecodedPayload {
             }
         }
         Ok(())
+    }
+
+    /// The received payload: its inline bytes, or for a link the `fetched` ones (both already
+    /// verified), deserialized by its type (DESERIALIZATION_ERROR when they do not match it).
+    pub fn into_incoming(self, fetched: Option<Bytes>) -> Result<super::Incoming> {
+        let (transport, bytes) = match (self.source, fetched) {
+            (PayloadSource::Inline(bytes), _) => (Transport::Direct, bytes),
+            (PayloadSource::Link(_), Some(bytes)) => (Transport::Link, bytes),
+            (PayloadSource::Link(url), None) => {
+                return err(
+                    ErrorCode::DownloadFailed,
+                    format!("payload {:?}: {} was not fetched", self.dataname, super::display_url(&url)),
+                );
+            }
+        };
+        let data = super::deserialize(self.payload_type, bytes)?;
+        Ok(super::Incoming { dataname: self.dataname, payload_type: self.payload_type, data, transport })
     }
 
     /// Checks the declared size only (for bytes whose digest a store already checked).

@@ -291,19 +291,7 @@ impl ReceivePlan {
         let cid = self.envelope.correlation_id.clone();
         let mut payloads = Vec::with_capacity(self.decoded.len());
         for (p, fetched) in self.decoded.into_iter().zip(self.fetched) {
-            let (transport, bytes) = match (p.source, fetched) {
-                (PayloadSource::Inline(bytes), _) => (Transport::Direct, bytes),
-                (PayloadSource::Link(_), Some(bytes)) => (Transport::Link, bytes),
-                (PayloadSource::Link(url), None) => {
-                    return Err(Error::new(
-                        ErrorCode::DownloadFailed,
-                        format!("payload {:?}: {} was not fetched", p.dataname, display_url(&url)),
-                    )
-                    .with_correlation_id(&cid));
-                }
-            };
-            let data = super::deserialize(p.payload_type, bytes).map_err(|e| e.with_correlation_id(&cid))?;
-            payloads.push(Incoming { dataname: p.dataname, payload_type: p.payload_type, data, transport });
+            payloads.push(p.into_incoming(fetched).map_err(|e| e.with_correlation_id(&cid))?);
         }
         Ok(Received { envelope: self.envelope, payloads, subject: None, reply: None })
     }
