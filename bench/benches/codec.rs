@@ -2,6 +2,7 @@
 //!
 //! * `encode/<case>`: serialize + Envelope::new + direct_payload + to_json
 //! * `decode/<case>`: decode_message (borrowing parse, base64, size/sha256 checks) + deserialize
+//! * `decode_view/<case>`: decode_direct, the same without an owned Envelope (what hosts use)
 //! * `roundtrip/<case>`: both, one after the other
 //!
 //! Cases: one direct payload of 100 B, 10 KB (10,000 B) and 1 MB (1,000,000 B) binary, and a
@@ -34,6 +35,17 @@ fn codec(c: &mut Criterion) {
         g.throughput(Throughput::Bytes(serialized_len(*t, data) as u64));
         g.bench_with_input(BenchmarkId::from_parameter(name), &json, |b, json| {
             b.iter(|| decode(black_box(json)).unwrap())
+        });
+    }
+    g.finish();
+
+    // The view hosts build their objects from (`decode_direct`): no owned Envelope.
+    let mut g = c.benchmark_group("decode_view");
+    for (name, t, data) in &cases {
+        let json = encode(&sender, SUBJECT, name, *t, data).unwrap();
+        g.throughput(Throughput::Bytes(serialized_len(*t, data) as u64));
+        g.bench_with_input(BenchmarkId::from_parameter(name), &json, |b, json| {
+            b.iter(|| natsbridge::protocol::decode_direct(black_box(json)).unwrap().unwrap().payloads)
         });
     }
     g.finish();

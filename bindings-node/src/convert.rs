@@ -4,12 +4,13 @@
 //! with `JSON.stringify`) or a `Uint8Array`, and gets back strings, JSON texts and Buffers, which
 //! it parses: V8's `JSON.parse` builds objects far faster than one N-API call per property.
 
+use crate::errors;
 use bytes::Bytes;
 use napi::bindgen_prelude::{Array, BufferSlice, Either, Null, Object, ToNapiValue, Uint8Array, Unknown};
 use napi::{Env, JsString, JsStringLatin1, Result};
 use natsbridge::error::Result as CoreResult;
-use natsbridge::io::{Outgoing, Received, Sent};
-use natsbridge::protocol::{Data, Envelope, ErrorBody, HostValue, arrow};
+use natsbridge::io::{Incoming, Outgoing, Received, Sent};
+use natsbridge::protocol::{Data, Envelope, ErrorBody, HostValue, ReceivedView, arrow};
 use serde_json::{Map, Value};
 
 /// One payload as `index.js` passes it: `[dataname, data, payload_type, json]`, where data is a
@@ -112,24 +113,12 @@ impl Pack {
     }
 
     /// The envelope's header fields in the seeds' order, then metadata.
-    fn header(&mut self, e: &Envelope) {
-        for s in [
-            &e.correlation_id,
-            &e.msg_id,
-            &e.timestamp,
-            &e.send_to,
-            &e.msg_purpose,
-            &e.sender_name,
-            &e.sender_id,
-            &e.receiver_name,
-            &e.receiver_id,
-            &e.reply_to,
-            &e.reply_to_msg_id,
-            &e.broker_url,
-        ] {
+    /// The twelve header strings in core's order, then the metadata.
+    fn header(&mut self, fields: [(&str, &str); 12], metadata: &Map<String, Value>) {
+        for (_, s) in fields {
             self.str(s);
         }
-        self.object(&e.metadata);
+        self.object(metadata);
     }
 
     fn error(&mut self, e: Option<&ErrorBody>) {
@@ -196,16 +185,23 @@ enum Value2 {
 /// A received message in the shapes JS receives, made off the JS thread.
 pub struct Ready {
     envelope: Envelope,
-    items: Vec<(String, Value2, &'static str, &'static str)>,
+    items: Vec<Item>,
     subject: Option<String>,
     reply: Option<String>,
 }
 
+/// A payload as JS receives it: dataname, value, payload_type, transport.
+type Item = (String, Value2, &'static str, &'static str);
+
 pub fn ready(r: Received, arrow_out: ArrowOut) -> CoreResult<Ready> {
     let mut envelope = r.envelope;
     envelope.payloads = Vec::new(); // JS gets the decoded values, not the wire payloads
-    let mut items = Vec::with_capacity(r.payloads.len());
-    for p in r.payloads {
+    Ok(Ready { envelope, items: items(r.payloads, arrow_out)?, subject: r.subject, reply: r.reply })
+}
+
+fn items(payloads: Vec<Incoming>, arrow_out: ArrowOut) -> CoreResult<Vec<Item>> {
+    let mut items = Vec::with_capacity(payloads.len());
+    for p in payloads {
         let value = match (p.data, arrow_out) {
             (Data::Text(s), _) => Value2::Str(s),
             (Data::Json(v), _) => Value2::Str(v.to_string()),
@@ -219,7 +215,7 @@ pub fn ready(r: Received, arrow_out: ArrowOut) -> CoreResult<Ready> {
         };
         items.push((p.dataname, value, p.payload_type.as_str(), p.transport.as_str()));
     }
-    Ok(Ready { envelope, items, subject: r.subject, reply: r.reply })
+    Ok(items)
 }
 
 /// A received message: its text, the header ([`Pack::header`]), the error body's JSON (or
@@ -227,13 +223,39 @@ pub fn ready(r: Received, arrow_out: ArrowOut) -> CoreResult<Ready> {
 /// dataname, payload_type, transport, then 0 and the value as a string, or 1 and the value in
 /// `vals` (a Buffer, or a large string).
 pub fn pack_ready(pack: &mut Pack, r: Ready) {
+    let e = &r.envelope;
+    pack_received(pack, e.header(), &e.metadata, e.error.as_ref(), r.subject.as_deref(), r.reply.as_deref(), r.items);
+}
+
+/// A message decoded as a view of its bytes (core's `decode_direct`: no owned envelope), as
+/// `[nums, vals]` in [`pack_ready`]'s layout.
+pub fn view_to_js<'env>(env: &'env Env, view: ReceivedView<'_>, arrow_out: ArrowOut) -> Result<Unknown<'env>> {
+    let e = &view.envelope;
+    let items = match items(view.payloads, arrow_out) {
+        Ok(items) => items,
+        Err(err) => return errors::to_js(env, &err),
+    };
+    let mut pack = Pack::default();
+    pack_received(&mut pack, e.header(), e.metadata(), e.error(), None, None, items);
+    pack.into_js(env)
+}
+
+fn pack_received(
+    pack: &mut Pack,
+    header: [(&str, &str); 12],
+    metadata: &Map<String, Value>,
+    error: Option<&ErrorBody>,
+    subject: Option<&str>,
+    reply: Option<&str>,
+    items: Vec<Item>,
+) {
     pack.text();
-    pack.header(&r.envelope);
-    pack.error(r.envelope.error.as_ref());
-    pack.optional(r.subject.as_deref());
-    pack.optional(r.reply.as_deref());
-    pack.num(r.items.len() as u64);
-    for (dataname, value, payload_type, transport) in r.items {
+    pack.header(header, metadata);
+    pack.error(error);
+    pack.optional(subject);
+    pack.optional(reply);
+    pack.num(items.len() as u64);
+    for (dataname, value, payload_type, transport) in items {
         pack.str(&dataname);
         pack.str(payload_type);
         pack.str(transport);
@@ -293,7 +315,7 @@ pub fn sent_to_js(env: &Env, sent: Sent) -> Result<Unknown<'_>> {
     };
     let mut pack = Pack::default();
     pack.text();
-    pack.header(e);
+    pack.header(e.header(), &e.metadata);
     pack.num(e.payloads.len() as u64);
     for (i, p) in e.payloads.iter().enumerate() {
         for s in [&p.id, &p.dataname, &p.payload_type, &p.transport, &p.encoding] {

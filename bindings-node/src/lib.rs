@@ -132,6 +132,16 @@ pub fn smartreceive<'env>(
     };
     let out = arrow_out(arrow_rows);
     let conn = conn.map(|c| c.client.clone());
+    // A message without links (most messages) is decoded right here, as a view of its bytes.
+    let direct = match conn {
+        Some(_) => protocol::decode_direct(&bytes),
+        None => one_call::smartreceive_now_view(&bytes, &call),
+    };
+    match direct {
+        Ok(Some(view)) => return convert::view_to_js(env, view, out),
+        Err(e) => return errors::to_js(env, &e),
+        Ok(None) => {}
+    }
     runtime::eager(
         env,
         async move {

@@ -342,6 +342,23 @@ test('sends made before JS gets back to its event loop go out together, in order
   await sub.unsubscribe()
 })
 
+test('smartreceive of the bytes (a view of the message) gives the subscription\'s envelope, key for key', async () => {
+  const subj = subject('view')
+  const sub = await nc.subscribe(subj)
+  const [env] = await nc.smartsend(subj, [['m', { k: 1 }, 'dictionary'], ['b', bytes(300), 'binary']],
+    { correlationId: 'cid-view', metadata: { n: [1, 'x'] }, receiverName: 'rx' })
+  const got = await sub.next({ timeout: 5000 })
+  const { subject: _s, reply: _r, ...routed } = got
+  const direct = await nb.smartreceive(Buffer.from(JSON.stringify(env)))
+  assert.deepEqual(Object.keys(direct), Object.keys(routed))
+  assert.deepEqual(direct, routed)
+  const escaped = { ...env, sender_name: 'é "q" \\ \u2603', error: { code: 'TIMEOUT', message: 'm', details: [1] } }
+  const back = await nb.smartreceive(Buffer.from(JSON.stringify(escaped)))
+  assert.equal(back.sender_name, escaped.sender_name)
+  assert.deepEqual(back.error, escaped.error)
+  await sub.unsubscribe()
+})
+
 test('concurrent next calls lose nothing and keep the order', async () => {
   const subj = subject('concurrent')
   const sub = await nc.subscribe(subj)
