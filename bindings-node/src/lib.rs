@@ -99,8 +99,9 @@ pub fn smartsend<'env>(
         let send = async move { one_call::smartsend(&subject, payloads, opts, &call).await };
         return runtime::eager(env, send, convert::sent_to_js);
     };
-    // Deferred (core's `smartsend_deferred`): the sends made before JS gets back to its event loop
-    // are handed to the connection together, by a kick arranged with `setImmediate`.
+    // Deferred (core's `smartsend_deferred`): the first send of a burst goes out at once, the ones
+    // after it until JS gets back to its event loop are handed over together, by a kick arranged
+    // with `setImmediate`.
     let kicker = client.clone();
     let send = async move { one_call::send_on_deferred(&client, &subject, payloads, opts, &call).await };
     runtime::eager(env, send, move |env, (sent, kick)| {

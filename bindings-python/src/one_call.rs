@@ -63,9 +63,10 @@ pub fn smartsend<'py>(
     }
 }
 
-/// A send on a connection, deferred (core's `smartsend_deferred`): the sends a coroutine makes
-/// before it yields are handed to the connection together, at the event loop's next turn, as
-/// nats-py's own publishes are. Finished later than its first poll (an upload), it kicks itself.
+/// A send on a connection, deferred (core's `smartsend_deferred`): the first send of a burst
+/// goes out at once, the ones the coroutine makes after it before it yields are handed to the
+/// connection together at the event loop's next turn, as nats-py's own publishes are. Finished
+/// later than its first poll (an upload), it kicks itself.
 fn deferred_send_into_py<'py>(py: Python<'py>, client: Client, a: SendArgs) -> PyResult<Bound<'py, PyAny>> {
     let kicker = client.clone();
     let send = async move {

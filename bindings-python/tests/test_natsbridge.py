@@ -390,29 +390,30 @@ def test_a_call_finished_at_once_is_an_awaitable_of_its_result(nats_url):
 
 
 def test_sends_made_before_the_coroutine_yields_go_out_together_at_the_next_turn(nats_url):
-    """`await nc.smartsend(...)` hands the message to the connection at the event loop's next
-    turn (as nats-py publishes), so a burst made without yielding is written together: nothing is
-    on the wire before the coroutine yields, everything is in order after it, and a burst larger
-    than the queue goes out by itself."""
+    """`await nc.smartsend(...)`: the first send of a burst goes out at once (a lone request or
+    reply waits for nothing); the sends after it are handed to the connection together at the
+    event loop's next turn (as nats-py's publishes wait for its flusher), in order, and a burst
+    larger than the queue goes out by itself."""
     async def main():
         async with await nb.connect(nats_url) as nc, await nb.connect(nats_url) as rx:
             subj = subject()
             sub = await rx.subscribe(subj)
             for i in range(3):
                 await nc.smartsend(subj, [("m", str(i), "text")])
-            # Blocking, so this coroutine has not yielded: the three are still queued.
+            # Blocking, so this coroutine has not yielded: the first is out, the other two queued.
+            assert sub.next_sync(2)["payloads"][0][1] == "0"
             with pytest.raises(nb.TimeoutError):
                 sub.next_sync(0.3)
-            got = [(await sub.next(2))["payloads"][0][1] for _ in range(3)]
-            assert got == ["0", "1", "2"]
+            got = [(await sub.next(2))["payloads"][0][1] for _ in range(2)]
+            assert got == ["1", "2"]
             # 1,000 sends without yielding: the queue hands itself over each time it is full.
             for i in range(1000):
                 await nc.smartsend(subj, [("m", str(i), "text")])
-            first = sub.next_sync(2)  # still not yielded: only a full queue can have sent this
-            assert first["payloads"][0][1] == "0"
-            rest = [(await sub.next(2))["payloads"][0][1] for _ in range(999)]
-            assert rest == [str(i) for i in range(1, 1000)]
-            # A send that is not awaited at all goes out at the next turn too.
+            unyielded = [sub.next_sync(2)["payloads"][0][1] for _ in range(100)]
+            assert unyielded == [str(i) for i in range(100)], "only full queues can have sent these"
+            rest = [(await sub.next(2))["payloads"][0][1] for _ in range(900)]
+            assert rest == [str(i) for i in range(100, 1000)]
+            # A send that is not awaited at all goes out too.
             nc.smartsend(subj, [("m", "unawaited", "text")])
             assert (await sub.next(2))["payloads"][0][1] == "unawaited"
 

@@ -2,7 +2,7 @@
 //! machines of `protocol` ([`SendPlan`], [`ReceivePlan`]) with tokio, async-nats and reqwest.
 
 use super::options::ConnectOptions;
-use super::outbox::{Kick, Outbox};
+use super::outbox::{Admitted, Kick, Outbox, Publish};
 use super::stop::{self, Stopper};
 use super::store::{
     Fetch, HandlerStore, LinkStore, Progress, Upload, UploadHandler, http::HttpStore, objstore::ObjectStoreLink, plik,
@@ -178,18 +178,20 @@ impl Client {
     /// Publishes after whatever was deferred before it.
     async fn publish(&self, subject: &str, sent: &Sent, reply: Option<&str>) -> Result<()> {
         self.ensure_open().map_err(|e| e.with_correlation_id(&sent.envelope.correlation_id))?;
-        let publish = (Subject::from(subject), reply.map(Subject::from), sent.json.clone());
+        let publish =
+            Publish { subject: Subject::from(subject), reply: reply.map(Subject::from), body: sent.json.clone() };
         self.inner.outbox.hand_over(&self.inner.nats, Some(publish)).await.map_err(|e| {
             connection_failed(format!("publish to {subject:?} failed: {e}"))
                 .with_correlation_id(&sent.envelope.correlation_id)
         })
     }
 
-    /// `smartsend`, with the publish queued until the next [`Client::kick`] (a flush, a drain,
-    /// any other publish, or this call when the queue is full: [`Kick::Done`]), so that a burst
-    /// of sends is handed to the NATS connection at once. [`Kick::Arrange`]: the queue was empty,
-    /// so the caller arranges a kick soon, as an event loop's next turn. In JetStream mode the
-    /// send is durable and waits for its PubAck, as `smartsend`'s ([`Kick::Done`]).
+    /// `smartsend`, for a caller that sends in bursts: the first send of a burst goes out at
+    /// once ([`Kick::Arrange`]: the caller then arranges a kick soon, as an event loop's next
+    /// turn); the sends after it are queued in order until that [`Client::kick`] (or any other
+    /// publish, a flush, a drain, or this call when the queue is full: [`Kick::Done`]), so a
+    /// burst is handed to the NATS connection at once. In JetStream mode the send is durable and
+    /// waits for its PubAck, as `smartsend`'s ([`Kick::Done`]).
     pub async fn smartsend_deferred(
         &self,
         subject: &str,
@@ -200,19 +202,34 @@ impl Client {
             return Ok((self.smartsend(subject, payloads, opts).await?, Kick::Done));
         }
         let sent = self.build(subject, payloads, opts).await?;
-        self.ensure_open().map_err(|e| e.with_correlation_id(&sent.envelope.correlation_id))?;
-        let kick = self.inner.outbox.push(Subject::from(subject), None, sent.json.clone());
-        if kick == Kick::Done {
-            self.kick().await.map_err(|e| e.with_correlation_id(&sent.envelope.correlation_id))?;
-        }
+        let cid = &sent.envelope.correlation_id;
+        self.ensure_open().map_err(|e| e.with_correlation_id(cid))?;
+        let publish = Publish { subject: Subject::from(subject), reply: None, body: sent.json.clone() };
+        let kick = match self.inner.outbox.admit(publish) {
+            Admitted::First(publish) => {
+                self.hand_over(Some(publish)).await.map_err(|e| e.with_correlation_id(cid))?;
+                Kick::Arrange
+            }
+            Admitted::Queued => Kick::Arranged,
+            Admitted::Full => {
+                self.hand_over(None).await.map_err(|e| e.with_correlation_id(cid))?;
+                Kick::Done
+            }
+        };
         Ok((sent, kick))
     }
 
-    /// Hands every deferred publish to the NATS connection, in order. It fails only once the
-    /// connection is gone (a drain hands them over first), and logs what it could not hand over.
+    /// Hands every deferred publish to the NATS connection, in order, and ends the burst. It
+    /// fails only once the connection is gone (a drain hands them over first).
     pub async fn kick(&self) -> Result<()> {
-        self.inner.outbox.hand_over(&self.inner.nats, None).await.map_err(|e| {
-            tracing::warn!(error = %e, "deferred publishes were not handed over: the connection is closed");
+        self.inner.outbox.end_burst();
+        self.hand_over(None).await
+    }
+
+    /// Hands the queued publishes over, then `then`; logs what could not be handed over.
+    async fn hand_over(&self, then: Option<Publish>) -> Result<()> {
+        self.inner.outbox.hand_over(&self.inner.nats, then).await.map_err(|e| {
+            tracing::warn!(error = %e, "publishes were not handed over: the connection is closed");
             connection_failed(format!("publish failed: {e}"))
         })
     }

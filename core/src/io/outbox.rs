@@ -1,7 +1,9 @@
-//! Publishes a caller defers (`Client::smartsend_deferred`): queued in order and handed to
-//! async-nats together at the next kick. Handing async-nats one publish wakes its writer task,
-//! which from a host's thread (Python, Node) is a futex wake-up costing a fifth of a 100-byte
-//! send; a burst handed over at once wakes it once and goes out in few socket writes.
+//! Publishes a caller defers (`Client::smartsend_deferred`). The first send of a burst goes out
+//! at once, so a lone message (a request, a reply) waits for nothing; the sends after it, until
+//! the kick the caller arranges for its event loop's next turn, are queued in order and handed
+//! to async-nats together. Handing async-nats one publish wakes its writer task, which from a
+//! host's thread (Python, Node) is a futex wake-up costing a fifth of a 100-byte send; a burst
+//! handed over at once wakes it a few times and goes out in few socket writes.
 
 use async_nats::Subject;
 use bytes::Bytes;
@@ -13,27 +15,39 @@ use std::sync::Mutex;
 const MAX_MESSAGES: usize = 128;
 const MAX_BYTES: usize = 64 * 1024;
 
-struct Publish {
-    subject: Subject,
-    reply: Option<Subject>,
-    body: Bytes,
+pub(super) struct Publish {
+    pub(super) subject: Subject,
+    pub(super) reply: Option<Subject>,
+    pub(super) body: Bytes,
 }
 
 #[derive(Default)]
 struct Queue {
     publishes: VecDeque<Publish>,
     bytes: usize,
+    /// A burst is under way: its first send went out, and a kick is arranged to end it.
+    burst: bool,
 }
 
 /// What a deferred send asks of its caller.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kick {
-    /// The queue was empty: arrange a kick soon (an event loop's next turn).
+    /// The send started a burst and went out at once: arrange a kick soon (an event loop's next
+    /// turn), which hands over the sends queued until then and ends the burst.
     Arrange,
-    /// A kick is already arranged (by an earlier send).
+    /// Queued behind the kick an earlier send arranged.
     Arranged,
     /// The queue was full, and this send handed it over.
     Done,
+}
+
+/// What [`Outbox::admit`] did with a publish.
+pub(super) enum Admitted {
+    /// It starts a burst: hand it over now.
+    First(Publish),
+    Queued,
+    /// Queued, and the queue is full: hand it over now.
+    Full,
 }
 
 #[derive(Default)]
@@ -45,18 +59,20 @@ pub(super) struct Outbox {
 }
 
 impl Outbox {
-    pub(super) fn push(&self, subject: Subject, reply: Option<Subject>, body: Bytes) -> Kick {
+    pub(super) fn admit(&self, publish: Publish) -> Admitted {
         let mut q = self.queue.lock().expect("not poisoned");
-        let was_empty = q.publishes.is_empty();
-        q.bytes += body.len();
-        q.publishes.push_back(Publish { subject, reply, body });
-        if q.publishes.len() >= MAX_MESSAGES || q.bytes >= MAX_BYTES {
-            Kick::Done
-        } else if was_empty {
-            Kick::Arrange
-        } else {
-            Kick::Arranged
+        if !q.burst {
+            q.burst = true;
+            return Admitted::First(publish);
         }
+        q.bytes += publish.body.len();
+        q.publishes.push_back(publish);
+        if q.publishes.len() >= MAX_MESSAGES || q.bytes >= MAX_BYTES { Admitted::Full } else { Admitted::Queued }
+    }
+
+    /// Ends the burst: the next send goes out at once again.
+    pub(super) fn end_burst(&self) {
+        self.queue.lock().expect("not poisoned").burst = false;
     }
 
     fn take(&self) -> VecDeque<Publish> {
@@ -70,14 +86,13 @@ impl Outbox {
     pub(super) async fn hand_over(
         &self,
         nats: &async_nats::Client,
-        then: Option<(Subject, Option<Subject>, Bytes)>,
+        then: Option<Publish>,
     ) -> Result<(), async_nats::PublishError> {
         let _order = self.handing_over.lock().await;
-        let queued = self.take().into_iter().map(|p| (p.subject, p.reply, p.body));
-        for (subject, reply, body) in queued.chain(then) {
-            match reply {
-                Some(reply) => nats.publish_with_reply(subject, reply, body).await?,
-                None => nats.publish(subject, body).await?,
+        for p in self.take().into_iter().chain(then) {
+            match p.reply {
+                Some(reply) => nats.publish_with_reply(p.subject, reply, p.body).await?,
+                None => nats.publish(p.subject, p.body).await?,
             }
         }
         Ok(())
@@ -89,16 +104,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_first_push_arranges_a_kick_and_a_full_queue_is_done_at_once() {
+    fn a_burst_sends_its_first_at_once_and_queues_the_rest_until_full() {
         let outbox = Outbox::default();
-        let push = |n: usize| outbox.push(Subject::from("s"), None, Bytes::from(vec![0; n]));
-        assert_eq!(push(10), Kick::Arrange);
-        assert_eq!(push(10), Kick::Arranged);
-        assert_eq!(push(MAX_BYTES), Kick::Done);
-        assert_eq!(outbox.take().len(), 3);
-        assert_eq!(push(1), Kick::Arrange, "an emptied queue arranges a kick again");
-        let kicks: Vec<Kick> = (1..MAX_MESSAGES).map(|_| push(1)).collect();
-        assert_eq!(kicks.last(), Some(&Kick::Done));
-        assert!(kicks[..kicks.len() - 1].iter().all(|k| *k == Kick::Arranged));
+        let admit = |n: usize| {
+            outbox.admit(Publish { subject: Subject::from("s"), reply: None, body: Bytes::from(vec![0; n]) })
+        };
+        assert!(matches!(admit(10), Admitted::First(_)), "the first send of a burst goes out at once");
+        assert!(matches!(admit(10), Admitted::Queued));
+        assert!(matches!(admit(MAX_BYTES), Admitted::Full));
+        assert_eq!(outbox.take().len(), 2);
+        assert!(matches!(admit(1), Admitted::Queued), "a full queue handed over does not end the burst");
+        assert_eq!(outbox.take().len(), 1);
+        outbox.end_burst();
+        assert!(matches!(admit(1), Admitted::First(_)), "the kick ends it");
+        let rest: Vec<Admitted> = (1..=MAX_MESSAGES).map(|_| admit(1)).collect();
+        assert!(matches!(rest.last(), Some(Admitted::Full)), "128 messages fill the queue");
+        assert!(rest[..rest.len() - 1].iter().all(|a| matches!(a, Admitted::Queued)));
     }
 }
