@@ -220,18 +220,22 @@ impl Client {
     }
 
     /// Hands every deferred publish to the NATS connection, in order, and ends the burst. It
-    /// fails only once the connection is gone (a drain hands them over first).
+    /// fails only once the connection is gone (a drain hands them over first); the failure is
+    /// also logged, as hosts run their kicks from an event loop with nobody to tell.
     pub async fn kick(&self) -> Result<()> {
         self.inner.outbox.end_burst();
-        self.hand_over(None).await
+        self.hand_over(None).await.inspect_err(|e| {
+            tracing::warn!(error = %e, "deferred publishes were not handed over: the connection is closed");
+        })
     }
 
-    /// Hands the queued publishes over, then `then`; logs what could not be handed over.
+    /// Hands the queued publishes over, then `then`.
     async fn hand_over(&self, then: Option<Publish>) -> Result<()> {
-        self.inner.outbox.hand_over(&self.inner.nats, then).await.map_err(|e| {
-            tracing::warn!(error = %e, "publishes were not handed over: the connection is closed");
-            connection_failed(format!("publish failed: {e}"))
-        })
+        self.inner
+            .outbox
+            .hand_over(&self.inner.nats, then)
+            .await
+            .map_err(|e| connection_failed(format!("publish failed: {e}")))
     }
 
     /// Builds the envelope (uploading link payloads) without publishing it.

@@ -247,10 +247,6 @@ pub struct ReceivedView<'a> {
 pub struct EnvelopeView<'a>(EnvelopeRef<'a>);
 
 impl EnvelopeView<'_> {
-    pub fn correlation_id(&self) -> &str {
-        &self.0.correlation_id
-    }
-
     /// The twelve string fields, named as on the wire, in the seeds' order.
     pub fn header(&self) -> [(&'static str, &str); 12] {
         let e = &self.0;
