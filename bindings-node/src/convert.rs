@@ -9,8 +9,8 @@ use bytes::Bytes;
 use napi::bindgen_prelude::{Array, BufferSlice, Either, Null, Object, ToNapiValue, Uint8Array, Unknown};
 use napi::{Env, JsString, JsStringLatin1, Result};
 use natsbridge::error::Result as CoreResult;
-use natsbridge::io::{Incoming, Outgoing, Received, Sent};
-use natsbridge::protocol::{Data, Envelope, ErrorBody, HostValue, ReceivedView, arrow};
+use natsbridge::io::{Arrival, Incoming, Outgoing, Received, Sent};
+use natsbridge::protocol::{Data, DirectMessage, Envelope, ErrorBody, HostValue, ReceivedView, arrow};
 use serde_json::{Map, Value};
 
 /// One payload as `index.js` passes it: `[dataname, data, payload_type, json]`, where data is a
@@ -184,10 +184,17 @@ enum Value2 {
 
 /// A received message in the shapes JS receives, made off the JS thread.
 pub struct Ready {
-    envelope: Envelope,
+    header: Header,
     items: Vec<Item>,
     subject: Option<String>,
     reply: Option<String>,
+}
+
+/// Where a received message's header is read from: the message itself, or an owned envelope.
+enum Header {
+    View(DirectMessage),
+    /// Boxed: an owned envelope is large, and the view the common case.
+    Owned(Box<Envelope>),
 }
 
 /// A payload as JS receives it: dataname, value, payload_type, transport.
@@ -196,7 +203,23 @@ type Item = (String, Value2, &'static str, &'static str);
 pub fn ready(r: Received, arrow_out: ArrowOut) -> CoreResult<Ready> {
     let mut envelope = r.envelope;
     envelope.payloads = Vec::new(); // JS gets the decoded values, not the wire payloads
-    Ok(Ready { envelope, items: items(r.payloads, arrow_out)?, subject: r.subject, reply: r.reply })
+    Ok(Ready {
+        header: Header::Owned(Box::new(envelope)),
+        items: items(r.payloads, arrow_out)?,
+        subject: r.subject,
+        reply: r.reply,
+    })
+}
+
+/// [`ready`] of a message taken off a subscription.
+pub fn ready_arrival(a: Arrival, arrow_out: ArrowOut) -> CoreResult<Ready> {
+    match a {
+        Arrival::Direct { mut message, subject, reply } => {
+            let items = items(std::mem::take(&mut message.payloads), arrow_out)?;
+            Ok(Ready { header: Header::View(message), items, subject: Some(subject), reply })
+        }
+        Arrival::Received(r) => ready(*r, arrow_out),
+    }
 }
 
 fn items(payloads: Vec<Incoming>, arrow_out: ArrowOut) -> CoreResult<Vec<Item>> {
@@ -223,8 +246,14 @@ fn items(payloads: Vec<Incoming>, arrow_out: ArrowOut) -> CoreResult<Vec<Item>> 
 /// dataname, payload_type, transport, then 0 and the value as a string, or 1 and the value in
 /// `vals` (a Buffer, or a large string).
 pub fn pack_ready(pack: &mut Pack, r: Ready) {
-    let e = &r.envelope;
-    pack_received(pack, e.header(), &e.metadata, e.error.as_ref(), r.subject.as_deref(), r.reply.as_deref(), r.items);
+    let (subject, reply) = (r.subject.as_deref(), r.reply.as_deref());
+    match &r.header {
+        Header::View(m) => {
+            let e = m.envelope();
+            pack_received(pack, e.header(), e.metadata(), e.error(), subject, reply, r.items);
+        }
+        Header::Owned(e) => pack_received(pack, e.header(), &e.metadata, e.error.as_ref(), subject, reply, r.items),
+    }
 }
 
 /// A message decoded as a view of its bytes (core's `decode_direct`: no owned envelope), as

@@ -9,7 +9,7 @@ use napi::bindgen_prelude::{Null, ToNapiValue, Unknown, within_runtime_if_availa
 use napi::{Env, Result};
 use napi_derive::napi;
 use natsbridge::error::{Error, ErrorCode, Result as CoreResult};
-use natsbridge::io::{Received, Stopper};
+use natsbridge::io::{Arrival, Stopper};
 use natsbridge::protocol::TimeUnit;
 use std::sync::Arc;
 
@@ -26,8 +26,8 @@ pub struct Subscription {
     arrow: ArrowOut,
 }
 
-fn ready_batch(batch: Vec<CoreResult<Received>>, arrow: ArrowOut) -> Vec<CoreResult<Ready>> {
-    batch.into_iter().map(|r| r.and_then(|r| convert::ready(r, arrow))).collect()
+fn ready_batch(batch: Vec<CoreResult<Arrival>>, arrow: ArrowOut) -> Vec<CoreResult<Ready>> {
+    batch.into_iter().map(|a| a.and_then(|a| convert::ready_arrival(a, arrow))).collect()
 }
 
 fn batch_to_js(env: &Env, batch: Option<Vec<CoreResult<Ready>>>) -> Result<Unknown<'_>> {

@@ -3,8 +3,9 @@
 use crate::errors::{coded, to_py};
 use bytes::Bytes;
 use natsbridge::error::ErrorCode;
+use natsbridge::io::Arrival;
 use natsbridge::protocol::{
-    Data, ErrorBody, HEADER_FIELDS, HostValue, Incoming, Outgoing, PayloadType, Received, ReceivedView, Sent, Transport,
+    Data, EnvelopeView, ErrorBody, HEADER_FIELDS, HostValue, Incoming, Outgoing, PayloadType, Received, Sent, Transport,
 };
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -247,22 +248,42 @@ pub fn received<'py>(py: Python<'py>, r: &Received) -> PyResult<Bound<'py, PyDic
     let d = PyDict::new(py);
     header(py, &d, e.header(), &e.metadata, e.error.as_ref())?;
     received_payloads(py, &d, &r.payloads)?;
-    if let Some(s) = &r.subject {
-        d.set_item(intern!(py, "subject"), s)?;
-    }
-    if let Some(s) = &r.reply {
-        d.set_item(intern!(py, "reply"), s)?;
-    }
+    route(py, &d, r.subject.as_deref(), r.reply.as_deref())?;
     Ok(d)
 }
 
 /// [`received`] of a message decoded as a view (no owned envelope in between).
-pub fn received_view<'py>(py: Python<'py>, r: &ReceivedView<'_>) -> PyResult<Bound<'py, PyDict>> {
-    let e = &r.envelope;
+pub fn received_view<'py>(
+    py: Python<'py>,
+    e: &EnvelopeView<'_>,
+    payloads: &[Incoming],
+) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     header(py, &d, e.header(), e.metadata(), e.error())?;
-    received_payloads(py, &d, &r.payloads)?;
+    received_payloads(py, &d, payloads)?;
     Ok(d)
+}
+
+/// [`received`] of a message taken off a subscription.
+pub fn arrival<'py>(py: Python<'py>, a: &Arrival) -> PyResult<Bound<'py, PyDict>> {
+    match a {
+        Arrival::Direct { message, subject, reply } => {
+            let d = received_view(py, message.envelope(), &message.payloads)?;
+            route(py, &d, Some(subject), reply.as_deref())?;
+            Ok(d)
+        }
+        Arrival::Received(r) => received(py, r),
+    }
+}
+
+fn route(py: Python<'_>, d: &Bound<'_, PyDict>, subject: Option<&str>, reply: Option<&str>) -> PyResult<()> {
+    if let Some(s) = subject {
+        d.set_item(intern!(py, "subject"), s)?;
+    }
+    if let Some(s) = reply {
+        d.set_item(intern!(py, "reply"), s)?;
+    }
+    Ok(())
 }
 
 fn received_payloads(py: Python<'_>, d: &Bound<'_, PyDict>, received: &[Incoming]) -> PyResult<()> {

@@ -163,7 +163,7 @@ fn receive_direct<'py>(py: Python<'py>, how: &Receive, bytes: &Bytes) -> PyResul
         Receive::OneCall(call) => one_call::smartreceive_now_view(bytes, call),
     });
     match decoded.map_err(to_py)? {
-        Some(view) => Ok(Some(crate::convert::received_view(py, &view)?.into_any())),
+        Some(view) => Ok(Some(crate::convert::received_view(py, &view.envelope, &view.payloads)?.into_any())),
         None => Ok(None),
     }
 }

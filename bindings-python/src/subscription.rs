@@ -5,7 +5,7 @@ use crate::errors::to_py;
 use crate::options::opt_timeout;
 use crate::{Out, none_out, out, received_out, runtime};
 use natsbridge::error::Result as CoreResult;
-use natsbridge::io::{Received, Stopper};
+use natsbridge::io::{Arrival, Stopper};
 use pyo3::exceptions::PyStopIteration;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
@@ -55,12 +55,12 @@ async fn next_message(inner: SubState, timeout: Option<Duration>) -> PyResult<Op
 }
 
 /// A list of envelopes, each a message that failed to decode as its exception object.
-fn batch_out(batch: Vec<CoreResult<Received>>) -> Out {
+fn batch_out(batch: Vec<CoreResult<Arrival>>) -> Out {
     out(move |py| {
         let list = PyList::empty(py);
         for item in batch {
             match item {
-                Ok(r) => list.append(crate::convert::received(py, &r)?)?,
+                Ok(a) => list.append(crate::convert::arrival(py, &a)?)?,
                 Err(e) => list.append(to_py(e).into_value(py))?,
             }
         }

@@ -4,7 +4,7 @@ mod common;
 
 use bytes::Bytes;
 use natsbridge::error::ErrorCode;
-use natsbridge::io::{Client, ConnectOptions, Kick, Outgoing, ReplyTo, SendOptions};
+use natsbridge::io::{Arrival, Client, ConnectOptions, Kick, Outgoing, ReplyTo, SendOptions};
 use natsbridge::protocol::{self, Data, PayloadType, Transport, arrow};
 use natsbridge_servers::NatsServer;
 use serde_json::json;
@@ -597,10 +597,10 @@ fn text(s: &str) -> Vec<Outgoing> {
     vec![Outgoing::new("m", Data::Text(s.into()), PayloadType::Text)]
 }
 
-fn texts(batch: &[natsbridge::error::Result<natsbridge::io::Received>]) -> Vec<String> {
+fn texts(batch: &[natsbridge::error::Result<Arrival>]) -> Vec<String> {
     batch
         .iter()
-        .map(|r| match &r.as_ref().unwrap().payloads[0].data {
+        .map(|r| match &r.as_ref().unwrap().payloads()[0].data {
             Data::Text(t) => t.clone(),
             other => panic!("{other:?}"),
         })
@@ -628,6 +628,51 @@ async fn a_subscription_hands_over_what_is_ready_in_batches() {
     assert_eq!(all, ["0", "1", "2", "3", "4"]);
     let mut none = Vec::new();
     assert!(sub.take_ready(10, &mut none) && none.is_empty(), "nothing ready: no wait, nothing taken");
+}
+
+/// A batch gives direct messages as views of their bytes, with the header a `next` would give,
+/// and a message with links received whole, each in its place; a bad message is its error.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_views_direct_messages_and_receives_links_in_place() {
+    let server = NatsServer::start();
+    let c = client(&server).await;
+    let mut sub = c.subscribe("t.arrive", None).await.unwrap();
+    let mut expect = c.subscribe("t.arrive", None).await.unwrap();
+    let link = SendOptions { size_threshold: Some(1), ..Default::default() };
+    let direct = SendOptions {
+        reply_to: Some("t.answer".into()),
+        sender_name: Some("na\"me\n".into()), // escaped on the wire: the view owns this one
+        ..Default::default()
+    };
+    c.smartsend("t.arrive", text("0"), &direct).await.unwrap();
+    c.smartsend("t.arrive", text("1"), &link).await.unwrap();
+    c.nats().publish("t.arrive", Bytes::from_static(b"{\"payloads\": 7}")).await.unwrap();
+    let built = c.build("t.arrive", text("3"), &direct).await.unwrap();
+    c.nats().publish_with_reply("t.arrive", "t.inbox", built.json).await.unwrap();
+    c.flush().await.unwrap();
+    let mut got = Vec::new();
+    while got.len() < 4 {
+        got.extend(tokio::time::timeout(Duration::from_secs(5), sub.next_batch(10)).await.unwrap().unwrap());
+    }
+    for (i, arrival) in got.into_iter().enumerate() {
+        let want = expect.next_timeout(Duration::from_secs(5)).await.unwrap();
+        match (arrival, want) {
+            (Ok(Arrival::Direct { message, subject, reply }), Ok(want)) => {
+                assert!(i == 0 || i == 3, "message {i} is direct");
+                assert_eq!(message.envelope().header(), want.envelope.header());
+                assert_eq!(message.envelope().metadata(), &want.envelope.metadata);
+                assert_eq!(message.payloads, want.payloads);
+                assert_eq!((Some(subject), reply), (want.subject, want.reply));
+            }
+            (Ok(Arrival::Received(received)), Ok(want)) => {
+                assert_eq!(i, 1, "only the link message is received whole");
+                assert_eq!(received.payloads[0].transport, Transport::Link);
+                assert_eq!((&received.envelope, &received.payloads), (&want.envelope, &want.payloads));
+            }
+            (Err(e), Err(want)) => assert_eq!((i, e.code), (2, want.code)),
+            (got, want) => panic!("message {i}: {:?} against {want:?}", got.map(|a| a.payloads().to_vec())),
+        }
+    }
 }
 
 /// A stopper ends a `next` that is waiting, from another task, and every later one.
@@ -691,7 +736,7 @@ async fn deferred_sends_go_out_in_order_at_the_kick() {
     let (_, kick) = c.smartsend_deferred("t.defer", text("0"), &opts).await.unwrap();
     assert_eq!(kick, Kick::Arrange, "the first send starts a burst and asks for a kick");
     let first = sub.next_timeout(Duration::from_secs(5)).await.unwrap().unwrap();
-    assert_eq!(texts(&[Ok(first)]), ["0"], "the first send of a burst goes out at once");
+    assert_eq!(first.payloads[0].data, Data::Text("0".into()), "the first send of a burst goes out at once");
     let (_, kick) = c.smartsend_deferred("t.defer", text("1"), &opts).await.unwrap();
     assert_eq!(kick, Kick::Arranged, "the kick is already arranged");
     let early = sub.next_timeout(Duration::from_millis(300)).await;
@@ -721,7 +766,7 @@ async fn deferred_sends_go_out_in_order_at_the_kick() {
     let mut got = Vec::new();
     while got.len() < sent {
         match sub.next_timeout(Duration::from_secs(5)).await.unwrap() {
-            Ok(r) => got.push(Ok(r)),
+            Ok(r) => got.push(Ok(Arrival::from(r))),
             Err(e) => panic!("the full queue did not go out by itself: {e} after {}", got.len()),
         }
     }

@@ -9,8 +9,8 @@ use super::store::{
 };
 use crate::error::{Error, ErrorCode, Result, err};
 use crate::protocol::{
-    self, Envelope, FileServerKind, Outgoing, ReceivePlan, ReceiveRules, ReceiveStep, Received, ReplyTo, SendLimits,
-    SendOptions, SendPlan, SendStep, Sender, Sent, Settings,
+    self, DirectMessage, Envelope, FileServerKind, Outgoing, ReceivePlan, ReceiveRules, ReceiveStep, Received, ReplyTo,
+    SendLimits, SendOptions, SendPlan, SendStep, Sender, Sent, Settings,
 };
 use async_nats::Subject;
 use bytes::Bytes;
@@ -712,7 +712,18 @@ impl Subscription {
     /// The next message, or None when the subscription or connection is closed, or stopped.
     /// Cancel-safe: a message taken off the subscription is never lost.
     pub async fn next(&mut self) -> Option<Result<Received>> {
-        self.stop.clone().or_stopped(self.next_unstopped()).await
+        let decode_direct = |message: async_nats::Message| {
+            Ok(match smartreceive_direct(&message.payload)? {
+                Some(mut received) => {
+                    let (subject, reply) = route(&message);
+                    received.subject = Some(subject);
+                    received.reply = reply;
+                    Ok(received)
+                }
+                None => Err(message),
+            })
+        };
+        self.stop.clone().or_stopped(self.next_unstopped(decode_direct)).await
     }
 
     /// Like [`next`](Self::next) with a time limit: Err(TIMEOUT) when no message is decoded in
@@ -725,42 +736,48 @@ impl Subscription {
     }
 
     /// The next message and every one ready behind it, up to `max` (at least one); None as for
-    /// [`next`](Self::next). A binding hands over a busy subscription a batch per crossing.
-    pub async fn next_batch(&mut self, max: usize) -> Option<Vec<Result<Received>>> {
-        stop::next_batch(self, max).await
+    /// [`next`](Self::next). A binding hands over a busy subscription a batch per crossing, and
+    /// builds its objects from each [`Arrival`]'s view with no owned envelope in between.
+    pub async fn next_batch(&mut self, max: usize) -> Option<Vec<Result<Arrival>>> {
+        stop::next_batch(&mut Arrivals(self), max).await
     }
 
     /// Appends to `out`, up to `max` in all, the messages that are decoded without waiting;
     /// false once the subscription is closed or stopped. Call it in the runtime's context.
-    pub fn take_ready(&mut self, max: usize, out: &mut Vec<Result<Received>>) -> bool {
-        stop::take_ready(self, max, out)
+    pub fn take_ready(&mut self, max: usize, out: &mut Vec<Result<Arrival>>) -> bool {
+        stop::take_ready(&mut Arrivals(self), max, out)
     }
 
-    async fn next_unstopped(&mut self) -> Option<Result<Received>> {
+    /// The next message: one of direct payloads decoded by `decode_direct` (None when it has
+    /// links), else received whole, links fetched, and turned into `T`.
+    async fn next_unstopped<T: From<Received>>(
+        &mut self,
+        decode_direct: impl FnOnce(async_nats::Message) -> Result<std::result::Result<T, async_nats::Message>>,
+    ) -> Option<Result<T>> {
         let decoding = match &mut self.decoding {
             Some(decoding) => decoding,
             None => {
                 let message = self.sub.next().await?;
-                let (subject, reply) = (message.subject.to_string(), message.reply.map(|s: Subject| s.to_string()));
-                let with_route = move |mut received: Received| {
-                    received.subject = Some(subject);
-                    received.reply = reply;
-                    received
-                };
                 // Most messages have no links and decode right here, with no future to keep.
-                match smartreceive_direct(&message.payload) {
-                    Ok(Some(received)) => return Some(Ok(with_route(received))),
+                let message = match decode_direct(message) {
+                    Ok(Ok(decoded)) => return Some(Ok(decoded)),
                     Err(e) => return Some(Err(e)),
-                    Ok(None) => {}
-                }
+                    Ok(Err(with_links)) => with_links,
+                };
+                let (subject, reply) = route(&message);
                 let client = self.client.clone();
                 let payload = message.payload;
-                self.decoding.insert(Box::pin(async move { client.smartreceive(&payload).await.map(with_route) }))
+                self.decoding.insert(Box::pin(async move {
+                    let mut received = client.smartreceive(&payload).await?;
+                    received.subject = Some(subject);
+                    received.reply = reply;
+                    Ok(received)
+                }))
             }
         };
         let result = decoding.await;
         self.decoding = None;
-        Some(result)
+        Some(result.map(T::from))
     }
 
     /// The subscription as a `futures::Stream` of decoded messages (for `StreamExt` combinators).
@@ -773,9 +790,51 @@ impl Subscription {
     }
 }
 
-impl stop::Pull for Subscription {
-    type Item = Result<Received>;
-    fn next(&mut self) -> impl Future<Output = Option<Result<Received>>> + Send + '_ {
-        Subscription::next(self)
+/// A message taken off a subscription by [`Subscription::next_batch`].
+pub enum Arrival {
+    /// Direct payloads only, decoded as a view of the message.
+    Direct { message: DirectMessage, subject: String, reply: Option<String> },
+    /// A message with links, fetched and checked (boxed: an owned envelope is large, and rare here).
+    Received(Box<Received>),
+}
+
+impl Arrival {
+    /// The decoded payloads, in the envelope's order.
+    pub fn payloads(&self) -> &[protocol::Incoming] {
+        match self {
+            Arrival::Direct { message, .. } => &message.payloads,
+            Arrival::Received(received) => &received.payloads,
+        }
     }
+}
+
+impl From<Received> for Arrival {
+    fn from(received: Received) -> Arrival {
+        Arrival::Received(Box::new(received))
+    }
+}
+
+/// A subscription pulled as [`Arrival`]s.
+struct Arrivals<'a>(&'a mut Subscription);
+
+impl stop::Pull for Arrivals<'_> {
+    type Item = Result<Arrival>;
+    fn next(&mut self) -> impl Future<Output = Option<Result<Arrival>>> + Send + '_ {
+        let decode_direct = |message: async_nats::Message| {
+            Ok(match DirectMessage::decode(message.payload.clone())? {
+                Some(direct) => {
+                    let (subject, reply) = route(&message);
+                    Ok(Arrival::Direct { message: direct, subject, reply })
+                }
+                None => Err(message),
+            })
+        };
+        let stop = self.0.stop.clone();
+        async move { stop.or_stopped(self.0.next_unstopped(decode_direct)).await }
+    }
+}
+
+/// A message's subject and reply subject.
+fn route(message: &async_nats::Message) -> (String, Option<String>) {
+    (message.subject.to_string(), message.reply.as_ref().map(|s: &Subject| s.to_string()))
 }

@@ -12,7 +12,7 @@ pub mod store;
 pub use crate::protocol::{
     DEFAULT_NATS_URL, FileServerKind, Incoming, Outgoing, Received, ReplyTo, SendOptions, Sent, Settings,
 };
-pub use client::{Client, Subscription, smartreceive_direct, smartreceive_with_store};
+pub use client::{Arrival, Client, Subscription, smartreceive_direct, smartreceive_with_store};
 pub use jetstream::{Consumer, Delivery, DeliveryAck, StreamSummary, SweepReport};
 pub use options::ConnectOptions;
 pub use outbox::Kick;

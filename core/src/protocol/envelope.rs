@@ -236,6 +236,46 @@ pub fn decode_direct(bytes: &[u8]) -> Result<Option<ReceivedView<'_>>> {
     Ok(Some(ReceivedView { envelope: EnvelopeView(parsed), payloads }))
 }
 
+/// A message of direct payloads decoded once and kept with its bytes: [`decode_direct`]'s view
+/// that can be held, moved between threads and read later (a subscription decodes on its
+/// runtime's thread, a host builds its objects on its own).
+pub struct DirectMessage {
+    header: HeaderCell,
+    pub payloads: Vec<super::Incoming>,
+}
+
+self_cell::self_cell!(
+    struct HeaderCell {
+        owner: bytes::Bytes,
+        #[covariant]
+        dependent: EnvelopeView,
+    }
+);
+
+impl DirectMessage {
+    /// [`decode_direct`] of `bytes`, kept; None when a payload is a link.
+    pub fn decode(bytes: bytes::Bytes) -> Result<Option<DirectMessage>> {
+        let mut payloads = None;
+        let header = HeaderCell::try_new(bytes, |b| match decode_direct(b) {
+            Ok(Some(view)) => {
+                payloads = Some(view.payloads);
+                Ok(view.envelope)
+            }
+            Ok(None) => Err(None),
+            Err(e) => Err(Some(e)),
+        });
+        match (header, payloads) {
+            (Ok(header), Some(payloads)) => Ok(Some(DirectMessage { header, payloads })),
+            (Err(Some(e)), _) => Err(e),
+            _ => Ok(None),
+        }
+    }
+
+    pub fn envelope(&self) -> &EnvelopeView<'_> {
+        self.header.borrow_dependent()
+    }
+}
+
 /// A received message of direct payloads ([`decode_direct`]).
 pub struct ReceivedView<'a> {
     pub envelope: EnvelopeView<'a>,

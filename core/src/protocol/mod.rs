@@ -21,8 +21,8 @@ pub use driver::{
     HTTP_ERROR_DETAIL_BYTES, HttpHead, OBJECT_STORE_CHUNK_SIZE, OBJECT_STORE_SCHEME, ObjectLink, object_digest_hex,
 };
 pub use envelope::{
-    DecodedPayload, Envelope, EnvelopeView, ErrorBody, HEADER_FIELDS, PayloadSource, ReceivedView, WirePayload,
-    decode_direct, decode_inline, decode_message, direct_payload, direct_payload_header, link_payload,
+    DecodedPayload, DirectMessage, Envelope, EnvelopeView, ErrorBody, HEADER_FIELDS, PayloadSource, ReceivedView,
+    WirePayload, decode_direct, decode_inline, decode_message, direct_payload, direct_payload_header, link_payload,
 };
 pub use options::{DEFAULT_NATS_URL, FileServerKind, OptionName, SendOptionName, Settings, TimeUnit};
 pub use receive::{
