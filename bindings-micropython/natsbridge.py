@@ -821,6 +821,9 @@ def parse_envelope(msg):
     env["metadata"] = _get_map(obj, "metadata", "envelope", cid)
     payloads = obj.get("payloads")
     if payloads is None:
+        # Only an error reply may leave payloads out; any other JSON object is not an envelope.
+        if obj.get("error") is None:
+            raise _bad("message is not an envelope: it has no 'payloads' array (only an error reply may leave it out)", cid)
         payloads = []
     if not isinstance(payloads, list):
         raise _bad("envelope: 'payloads' must be an array", cid)

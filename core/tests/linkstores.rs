@@ -366,17 +366,24 @@ async fn gives_up_after_exactly_retries_attempts() {
     assert_eq!(server.gets().len(), 3);
 }
 
+/// A redirect to another origin (another port) is URL_NOT_ALLOWED; one within the store's own
+/// origin is DOWNLOAD_FAILED. Neither is followed or retried.
 #[tokio::test]
 async fn a_redirect_is_fatal_and_not_followed() {
     let target = FlakyHttp::start(Serve::Body(b"<html>web ui</html>".to_vec())).await;
-    let server = FlakyHttp::start(Serve::Redirect { status: 302, location: target.url("/ui") }).await;
-    let store = HttpStore::new(&server.url("/")).unwrap();
-    let err = bounded("download", download_with_retry(&store, Fetch::new(&server.url("/obj"), 19), fast_policy(5)))
-        .await
-        .unwrap_err();
-    assert_eq!(err.code, ErrorCode::DownloadFailed);
-    assert!(err.message.contains("302") && err.message.contains("redirected") && err.message.contains("/ui"), "{err}");
-    assert_eq!(server.gets().len(), 1);
+    let away = FlakyHttp::start(Serve::Redirect { status: 302, location: target.url("/ui") }).await;
+    let within = FlakyHttp::start(Serve::Redirect { status: 301, location: "/moved".into() }).await;
+    for (server, code, status) in
+        [(&away, ErrorCode::UrlNotAllowed, "302"), (&within, ErrorCode::DownloadFailed, "301")]
+    {
+        let store = HttpStore::new(&server.url("/")).unwrap();
+        let url = server.url("/obj");
+        let err =
+            bounded("download", download_with_retry(&store, Fetch::new(&url, 19), fast_policy(5))).await.unwrap_err();
+        assert_eq!(err.code, code, "{err}");
+        assert!(err.message.contains(status) && err.message.contains("redirected"), "{err}");
+        assert_eq!(server.gets().len(), 1, "not retried");
+    }
     assert_eq!(target.requests().len(), 0, "the redirect must not be followed");
 }
 

@@ -612,9 +612,15 @@ def main():
           "Receive-only: the walkthrough's error response format verbatim, with no payloads and only some "
           "header fields; missing payloads read as [] (decision: a seed NACK must be readable).",
           env, {"payloads": [], "error_reply": "DOWNLOAD_FAILED", "canonical": canonical_of(env)}, as_sent=False)
-    env = envelope("null-payloads", None)
-    write("accept-payloads-null", "Receive-only: payloads null reads as [] (like every other null field).",
-          env, {"payloads": [], "canonical": canonical_of(env)}, as_sent=False)
+    env = dict(env, payloads=None)
+    write("accept-error-reply-payloads-null",
+          "Receive-only: an error reply may have payloads null, read as [] as when it is missing.",
+          env, {"payloads": [], "error_reply": "DOWNLOAD_FAILED", "canonical": canonical_of(env)}, as_sent=False)
+    bad("err-payloads-null", "payloads null in a message that is not an error reply: payloads is required "
+        "unless the message has an error object.", "INVALID_ENVELOPE", "parse", env=envelope("null-payloads", None))
+    bad("err-not-an-envelope", "A JSON object of another application on the same subject: no payloads, no "
+        "error.", "INVALID_ENVELOPE", "parse", env={"temp": 21})
+    bad("err-empty-object", "The empty JSON object.", "INVALID_ENVELOPE", "parse", env={})
     bad("err-payloads-not-array", "payloads is an object.", "INVALID_ENVELOPE", "parse",
         env=envelope("object-payloads", {"msg": "hi"}))
     bad("err-string-field-wrong-type", "correlation_id is a number.", "INVALID_ENVELOPE", "parse",

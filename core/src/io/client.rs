@@ -10,7 +10,7 @@ use super::store::{
 use crate::error::{Error, ErrorCode, Result, err};
 use crate::protocol::{
     self, DirectMessage, Envelope, FileServerKind, Outgoing, ReceivePlan, ReceiveRules, ReceiveStep, Received, ReplyTo,
-    SendLimits, SendOptions, SendPlan, SendStep, Sender, Sent, Settings,
+    SendLimits, SendOptions, SendPlan, SendStep, Sender, Sent, Settings, UrlScope,
 };
 use async_nats::Subject;
 use bytes::Bytes;
@@ -599,22 +599,45 @@ type Stores = (Option<Arc<dyn LinkStore>>, Vec<Arc<dyn LinkStore>>, Option<Arc<O
 /// store, the host's handlers, the file server, the allowed origins (unless a download handler
 /// serves them), the object store.
 fn link_stores(opts: &ConnectOptions, nats: &async_nats::Client) -> Result<Stores> {
+    let mut stores = stores_before_connecting(opts)?;
+    let mut object_store = None;
+    if opts.settings.object_store && nats.server_info().jetstream {
+        let settings = &opts.settings;
+        let store = Arc::new(ObjectStoreLink::new(
+            nats.clone(),
+            &settings.object_store_bucket,
+            settings.object_store_ttl,
+            settings.object_store_replicas,
+        ));
+        object_store = Some(store.clone());
+        stores.push(store);
+    }
+    let upload_store = stores.iter().find(|s| s.takes_uploads()).cloned();
+    Ok((upload_store, stores, object_store))
+}
+
+/// The URLs a connection made with `opts` could download from, known before it connects (the
+/// object store's scheme when it is enabled: whether the server has JetStream is not known yet).
+/// A one-call receive refuses a link outside them before it connects to anything.
+pub(super) fn link_scopes_before_connecting(opts: &ConnectOptions) -> Result<Vec<UrlScope>> {
+    let mut scopes: Vec<UrlScope> = stores_before_connecting(opts)?.iter().flat_map(|s| s.scopes()).collect();
+    if opts.settings.object_store {
+        scopes.push(ObjectStoreLink::scope());
+    }
+    Ok(scopes)
+}
+
+/// [`link_stores`] but the object store, which needs the connection.
+fn stores_before_connecting(opts: &ConnectOptions) -> Result<Vec<Arc<dyn LinkStore>>> {
     let settings = &opts.settings;
     let mut stores: Vec<Arc<dyn LinkStore>> = Vec::new();
-    let mut upload_store: Option<Arc<dyn LinkStore>> = None;
-    let mut add = |store: Arc<dyn LinkStore>| {
-        if store.takes_uploads() && upload_store.is_none() {
-            upload_store = Some(store.clone());
-        }
-        stores.push(store);
-    };
     if let Some(custom) = &opts.link_store {
-        add(custom.clone());
+        stores.push(custom.clone());
     }
     let fileserver_url = settings.resolved_fileserver_url();
     let handlers = opts.upload_handler.is_some() || opts.download_handler.is_some();
     if handlers {
-        add(Arc::new(HandlerStore::new(
+        stores.push(Arc::new(HandlerStore::new(
             opts.upload_handler.clone(),
             opts.download_handler.clone(),
             fileserver_url.as_deref(),
@@ -625,35 +648,24 @@ fn link_stores(opts: &ConnectOptions, nats: &async_nats::Client) -> Result<Store
     // With handlers, fileserver_url may be only the handlers' argument (any scheme).
     let file_server = fileserver_url.filter(|u| !handlers || u.starts_with("http://") || u.starts_with("https://"));
     if let Some(url) = file_server {
-        match settings.fileserver_kind {
-            FileServerKind::Plik => add(Arc::new(plik::PlikStore::new(
+        stores.push(match settings.fileserver_kind {
+            FileServerKind::Plik => Arc::new(plik::PlikStore::new(
                 &url,
                 plik::PlikOptions {
                     oneshot: settings.plik_oneshot,
                     ttl: settings.plik_ttl,
                     user_token: settings.plik_token.clone(),
                 },
-            )?)),
-            FileServerKind::Http => add(Arc::new(HttpStore::new(&url)?)),
-        }
+            )?),
+            FileServerKind::Http => Arc::new(HttpStore::new(&url)?),
+        });
     }
     if opts.download_handler.is_none() {
         for origin in &settings.allowed_origins {
-            add(Arc::new(HttpStore::download_only(origin)?));
+            stores.push(Arc::new(HttpStore::download_only(origin)?));
         }
     }
-    let mut object_store = None;
-    if settings.object_store && nats.server_info().jetstream {
-        let store = Arc::new(ObjectStoreLink::new(
-            nats.clone(),
-            &settings.object_store_bucket,
-            settings.object_store_ttl,
-            settings.object_store_replicas,
-        ));
-        object_store = Some(store.clone());
-        add(store);
-    }
-    Ok((upload_store, stores, object_store))
+    Ok(stores)
 }
 
 /// Routes replies arriving on `<prefix>.*` to the request waiting for each subject.

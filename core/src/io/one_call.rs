@@ -3,14 +3,15 @@
 //! connections are kept per URL and options, made on first use, so it is as fast as passing a
 //! connection.
 
-use super::client::{Client, smartreceive_direct, smartreceive_with_store};
+use super::client::{self, Client, smartreceive_direct, smartreceive_with_store};
 use super::options::ConnectOptions;
 use super::outbox::Kick;
 use super::store::{DownloadHandler, HandlerStore, UploadHandler};
 use crate::error::Error;
 use crate::error::Result;
 use crate::protocol::{
-    self, Outgoing, ReceiveRules, Received, ReceivedView, RetryPolicy, SendOptions, Sent, Settings, TimeUnit,
+    self, Outgoing, ReceivePlan, ReceiveRules, Received, ReceivedView, RetryPolicy, SendOptions, Sent, Settings,
+    TimeUnit,
 };
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -237,14 +238,39 @@ pub async fn smartreceive(message: &[u8], call: &CallOptions) -> Result<Received
         let rules = ReceiveRules { retry: call.retry, ..ReceiveRules::default() };
         return smartreceive_with_store(message, &store, rules).await;
     }
-    shared_client(&call.settings()).await?.smartreceive(message).await
+    let settings = call.settings();
+    // Every link is checked against what the connection could serve before connecting, so a
+    // link to `file:///etc/passwd` is URL_NOT_ALLOWED, not a connection failure.
+    let opts = ConnectOptions { settings, ..Default::default() };
+    let rules = ReceiveRules {
+        sources: vec![client::link_scopes_before_connecting(&opts)?],
+        retry: opts.settings.retry,
+        max_download_bytes: opts.settings.max_download_bytes,
+    };
+    ReceivePlan::new(message)?.step(&rules)?;
+    shared_client(&opts.settings).await?.smartreceive(message).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::error::ErrorCode;
+    use crate::protocol::{Envelope, PayloadType, link_payload};
     use serde_json::json;
+
+    /// Nothing listens on 127.0.0.1:1, so a receive that connected first would fail with
+    /// NATS_CONNECTION_FAILED; a link no store could serve is refused before that.
+    #[tokio::test]
+    async fn a_link_outside_every_store_is_refused_before_connecting() {
+        let call = CallOptions { broker_url: Some("nats://127.0.0.1:1".into()), ..Default::default() };
+        let mut env = Envelope::new("s");
+        env.payloads.push(link_payload("p", PayloadType::Binary, 10, "file:///etc/passwd".into(), "0".repeat(64)));
+        let err = smartreceive(env.to_json().as_bytes(), &call).await.unwrap_err();
+        assert_eq!(err.code, ErrorCode::UrlNotAllowed, "{err}");
+        env.payloads[0].data = "nats-obj://natsbridge/x".into(); // the object store could serve it
+        let err = smartreceive(env.to_json().as_bytes(), &call).await.unwrap_err();
+        assert_eq!(err.code, ErrorCode::NatsConnectionFailed, "{err}");
+    }
 
     #[test]
     fn call_options_come_out_and_the_rest_stays() {

@@ -162,13 +162,24 @@ impl<'a> EnvelopeRef<'a> {
         // One UTF-8 check of the whole message, then `from_str`, which does not check each string again.
         let text = std::str::from_utf8(bytes)
             .map_err(|e| Error::new(ErrorCode::InvalidEnvelope, format!("message is not valid UTF-8: {e}")))?;
-        if let Some(envelope) = scan::scan(text) {
-            return Ok(envelope);
+        let envelope: EnvelopeRef = match scan::scan(text) {
+            Some(envelope) => envelope,
+            None => serde_json::from_str(text).map_err(|e| {
+                let what = if e.is_syntax() || e.is_eof() { "not valid JSON" } else { "not a valid envelope" };
+                Error::new(ErrorCode::InvalidEnvelope, format!("message is {what}: {e}"))
+            })?,
+        };
+        // Any JSON object would otherwise pass as an envelope with nothing in it: another
+        // application's message on the same subject must not be taken silently. Only an error
+        // reply may leave `payloads` out (the walkthrough's error response does).
+        if envelope.payloads.is_none() && envelope.error.is_none() {
+            return Err(Error::new(
+                ErrorCode::InvalidEnvelope,
+                "message is not an envelope: it has no \"payloads\" array (only an error reply may leave it out)",
+            )
+            .with_correlation_id(&envelope.correlation_id));
         }
-        serde_json::from_str(text).map_err(|e| {
-            let what = if e.is_syntax() || e.is_eof() { "not valid JSON" } else { "not a valid envelope" };
-            Error::new(ErrorCode::InvalidEnvelope, format!("message is {what}: {e}"))
-        })
+        Ok(envelope)
     }
 
     /// The owned envelope; `keep_data(i)` says whether payload i's `data` is kept (else null).
@@ -376,7 +387,8 @@ pub struct Envelope {
     pub reply_to_msg_id: String,
     pub broker_url: String,
     pub metadata: Map<String, Value>,
-    /// Missing or null reads as [] (the walkthrough's error response has no payloads).
+    /// Required on receipt, except in an error reply, where missing or null reads as [] (the
+    /// walkthrough's error response has none).
     pub payloads: Vec<WirePayload>,
     /// Present on error replies (NACK), as in the walkthrough's error response format.
     #[serde(skip_serializing_if = "Option::is_none")]

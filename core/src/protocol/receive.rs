@@ -247,11 +247,16 @@ impl ReceivePlan {
         let url = display_url(&fetch.url);
         let fatal = |code, what: String| Error::new(code, format!("GET {url}: {what}"));
         let retryable = match failure {
+            // Redirects are never followed; one that leaves every allowed origin says so.
             FetchFailure::Status { status, detail } if (300..400).contains(&status) => {
-                return self.fail(fatal(
-                    ErrorCode::DownloadFailed,
-                    format!("HTTP {status}, redirected to {detail:?}, refusing"),
-                ));
+                let target = url::Url::parse(&fetch.url).and_then(|base| base.join(&detail));
+                let allowed = target.is_ok_and(|t| rules.sources.iter().flatten().any(|s| s.matches(t.as_str())));
+                let (code, why) = if allowed {
+                    (ErrorCode::DownloadFailed, "redirects are not followed")
+                } else {
+                    (ErrorCode::UrlNotAllowed, "not an allowed origin, not followed")
+                };
+                return self.fail(fatal(code, format!("HTTP {status}, redirected to {detail:?}: {why}")));
             }
             FetchFailure::Status { status, detail } => {
                 let what =
@@ -402,7 +407,13 @@ mod tests {
         let msg = message(&[("http://files.local/store/a/x.bin?sig=secret", b"abc")]);
         let cases = [
             (FetchFailure::Status { status: 404, detail: "gone".into() }, ErrorCode::DownloadFailed),
-            (FetchFailure::Status { status: 302, detail: "/#/err".into() }, ErrorCode::DownloadFailed),
+            // Redirects are not followed: within the allowed scope, or out of it (a web UI, another host).
+            (FetchFailure::Status { status: 302, detail: "/store/b/y.bin".into() }, ErrorCode::DownloadFailed),
+            (FetchFailure::Status { status: 302, detail: "/#/err".into() }, ErrorCode::UrlNotAllowed),
+            (
+                FetchFailure::Status { status: 307, detail: "http://evil.local/store/a".into() },
+                ErrorCode::UrlNotAllowed,
+            ),
             (FetchFailure::NotFound("no such object".into()), ErrorCode::DownloadFailed),
             (FetchFailure::Announced(4), ErrorCode::ChecksumMismatch),
             (FetchFailure::DigestMismatch("digest".into()), ErrorCode::ChecksumMismatch),

@@ -41,6 +41,11 @@ pub struct LinkObject {
 }
 
 impl ObjectStoreLink {
+    /// The links an object store serves (`nats-obj://…`), whatever its bucket.
+    pub fn scope() -> UrlScope {
+        UrlScope::scheme(crate::protocol::OBJECT_STORE_SCHEME.trim_end_matches("://"))
+    }
+
     pub fn new(client: async_nats::Client, bucket: &str, ttl: Duration, replicas: usize) -> Self {
         ObjectStoreLink {
             js: jetstream::new(client),
@@ -261,6 +266,6 @@ impl LinkStore for ObjectStoreLink {
     }
 
     fn scopes(&self) -> Vec<UrlScope> {
-        vec![UrlScope::scheme(crate::protocol::OBJECT_STORE_SCHEME.trim_end_matches("://"))]
+        vec![ObjectStoreLink::scope()]
     }
 }
