@@ -216,6 +216,16 @@ export interface ConnectOptions {
   baseDelay?: number
   maxDelay?: number
   maxDownloadBytes?: number
+  /** What one received message may hold (spec/PROTOCOL.md §9.4): payloads (default 10,000). */
+  maxPayloads?: number
+  /** The payloads' declared sizes together (default 4 GiB). */
+  maxMessageBytes?: number
+  /** Nesting of a dictionary or jsontable payload (default and at most 128). */
+  maxJsonDepth?: number
+  /** Columns of an arrowtable payload (default 10,000). */
+  maxArrowColumns?: number
+  /** Record batches of an arrowtable payload (default 100,000). */
+  maxArrowBatches?: number
   senderName?: string
   senderId?: string
   /** How received arrowtables are given (default 'rows'). */

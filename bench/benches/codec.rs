@@ -45,7 +45,12 @@ fn codec(c: &mut Criterion) {
         let json = encode(&sender, SUBJECT, name, *t, data).unwrap();
         g.throughput(Throughput::Bytes(serialized_len(*t, data) as u64));
         g.bench_with_input(BenchmarkId::from_parameter(name), &json, |b, json| {
-            b.iter(|| natsbridge::protocol::decode_direct(black_box(json)).unwrap().unwrap().payloads)
+            b.iter(|| {
+                natsbridge::protocol::decode_direct(black_box(json), &natsbridge::protocol::ReceiveLimits::default())
+                    .unwrap()
+                    .unwrap()
+                    .payloads
+            })
         });
     }
     g.finish();

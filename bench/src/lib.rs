@@ -58,7 +58,8 @@ pub fn encode(
 /// What smartreceive does for an envelope of direct payloads, without I/O: `decode_message`
 /// (parse, base64, size/sha256 checks) and `deserialize` of every payload, in order.
 pub fn decode(message: &[u8]) -> Result<(Envelope, Vec<Data>)> {
-    let (env, decoded) = protocol::decode_message(message)?;
+    let limits = protocol::ReceiveLimits::default();
+    let (env, decoded) = protocol::decode_message(message, &limits)?;
     let mut out = Vec::with_capacity(decoded.len());
     for p in decoded {
         let bytes = match p.source {
@@ -70,7 +71,7 @@ pub fn decode(message: &[u8]) -> Result<(Envelope, Vec<Data>)> {
                 ));
             }
         };
-        out.push(protocol::deserialize(p.payload_type, bytes)?);
+        out.push(protocol::deserialize(p.payload_type, bytes, &limits)?);
     }
     Ok((env, out))
 }

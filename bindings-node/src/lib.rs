@@ -134,8 +134,8 @@ pub fn smartreceive<'env>(
     let out = arrow_out(arrow_rows);
     let conn = conn.map(|c| c.client.clone());
     // A message without links (most messages) is decoded right here, as a view of its bytes.
-    let direct = match conn {
-        Some(_) => protocol::decode_direct(&bytes),
+    let direct = match &conn {
+        Some(client) => protocol::decode_direct(&bytes, client.receive_limits()),
         None => one_call::smartreceive_now_view(&bytes, &call),
     };
     match direct {

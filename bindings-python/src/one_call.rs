@@ -159,7 +159,7 @@ fn receive_args(conn: Option<&Connection>, opts: Option<&Bound<'_, PyDict>>) -> 
 /// envelope in between). None: it goes through [`do_receive`].
 fn receive_direct<'py>(py: Python<'py>, how: &Receive, bytes: &Bytes) -> PyResult<Option<Bound<'py, PyAny>>> {
     let decoded = py.detach(|| match how {
-        Receive::Conn(_) => protocol::decode_direct(bytes),
+        Receive::Conn(client) => protocol::decode_direct(bytes, client.receive_limits()),
         Receive::OneCall(call) => one_call::smartreceive_now_view(bytes, call),
     });
     match decoded.map_err(to_py)? {

@@ -270,3 +270,22 @@ def test_max_payload_guard(small_nats_url):
         nc.smartsend_sync(subj, [("small", b"\x01" * 40_000, "binary")])
         got = sub.next_sync(timeout=10)
         assert got["payloads"] == [("small", b"\x01" * 40_000, "binary")]  # the first never arrived
+
+
+def test_receive_limits_are_connection_and_one_call_options(nats_url):
+    """spec/PROTOCOL.md 9.4: beyond a limit a message raises its code; within them it decodes."""
+    with nb.connect_sync(nats_url) as nc:
+        _, three = nc.smartsend_sync("test.py.limits", [("a", "x", "text"), ("b", "y", "text"), ("c", "z", "text")])
+        _, deep = nc.smartsend_sync("test.py.limits", [("d", {"a": [[[1]]]}, "dictionary")])
+    with pytest.raises(nb.InvalidEnvelopeError):
+        nb.smartreceive_sync(three, max_payloads=2)
+    assert len(nb.smartreceive_sync(three, max_payloads=3)["payloads"]) == 3
+    with nb.connect_sync(nats_url, max_json_depth=3) as nc:
+        with pytest.raises(nb.PayloadTooLargeError, match="deeper than 3"):
+            nc.smartreceive_sync(deep)
+        assert len(nc.smartreceive_sync(three)["payloads"]) == 3
+    with nb.connect_sync(nats_url, max_message_bytes=2) as nc:
+        with pytest.raises(nb.PayloadTooLargeError, match="declare 3 bytes, over the limit of 2"):
+            nc.smartreceive_sync(three)
+    with pytest.raises(nb.InvalidArgumentError):
+        nb.connect_sync(nats_url, max_json_depth=129)

@@ -8,9 +8,9 @@
 use bytes::Bytes;
 use natsbridge::error::{Error, ErrorCode};
 use natsbridge::protocol::{
-    self, Data, Envelope, FetchFailure, HostValue, HttpHead, LinkFetch, ObjectLink, OptionName, Outgoing, ReceivePlan,
-    ReceiveRules, ReceiveStep, Received, ReplyTo, SendLimits, SendOptionName, SendOptions, SendPlan, SendStep, Sender,
-    Sent, Settings, TimeUnit, UrlScope, arrow,
+    self, Data, Envelope, FetchFailure, HostValue, HttpHead, LinkFetch, ObjectLink, OptionName, Outgoing,
+    ReceiveLimits, ReceivePlan, ReceiveRules, ReceiveStep, Received, ReplyTo, SendLimits, SendOptionName, SendOptions,
+    SendPlan, SendStep, Sender, Sent, Settings, TimeUnit, UrlScope, arrow,
 };
 use serde_json::{Map, Value};
 use std::cell::RefCell;
@@ -97,6 +97,9 @@ pub(crate) fn not_in_browsers(option: OptionName) -> Option<&'static str> {
         PendingMsgsLimit => Some("the browser's NATS client has no such limit"),
         FileserverUrl | FileserverKind | PlikOneshot | PlikTtl | PlikToken => {
             Some("a page uploads links to the object store only (Plik sends no CORS headers)")
+        }
+        MaxPayloads | MaxMessageBytes | MaxJsonDepth | MaxArrowColumns | MaxArrowBatches => {
+            Some("a page receives within core's default limits (spec/PROTOCOL.md §9.4); they are not settable here yet")
         }
         _ => None,
     }

@@ -196,7 +196,8 @@ impl Config {
             sources.push(vec![UrlScope::parse(origin)?]);
             self.stores.push(Store::Http);
         }
-        self.rules = ReceiveRules { sources, retry: s.retry, max_download_bytes: s.max_download_bytes };
+        self.rules =
+            ReceiveRules { sources, retry: s.retry, max_download_bytes: s.max_download_bytes, limits: s.limits };
         Ok(())
     }
 

@@ -23,7 +23,8 @@ impl Receiving {
     /// Parses the message and checks every payload.
     #[wasm_bindgen(constructor)]
     pub fn new(message: &[u8]) -> JsResult<Receiving> {
-        let plan = ReceivePlan::new(message).map_err(to_js)?;
+        // A page receives within core's default limits (`not_in_browsers` refuses setting them).
+        let plan = ReceivePlan::new(message, &ReceiveLimits::default()).map_err(to_js)?;
         Ok(Receiving {
             correlation_id: plan.correlation_id().to_owned(),
             plan: Some(plan),
@@ -274,7 +275,7 @@ pub fn receive_batch(data: &[u8], ends: &[u32], rows: bool) -> js_sys::Array {
 
 /// One message of [`receive_batch`], written to `out` unless it fails (then nothing is written).
 fn decode_one(message: &[u8], rows: bool, out: &mut String, values: &js_sys::Array) -> Result<(), Error> {
-    let plan = ReceivePlan::new(message)?;
+    let plan = ReceivePlan::new(message, &ReceiveLimits::default())?;
     if plan.has_links() {
         out.push_str("[2]");
         return Ok(());

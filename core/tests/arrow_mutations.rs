@@ -29,7 +29,9 @@ fn mutated_ipc_streams_never_panic() {
                 }
             }
         }
-        let result = std::panic::catch_unwind(|| deserialize(PayloadType::ArrowTable, Bytes::from(bytes.clone())));
+        let result = std::panic::catch_unwind(|| {
+            deserialize(PayloadType::ArrowTable, Bytes::from(bytes.clone()), &Default::default())
+        });
         match result {
             Ok(Ok(natsbridge::protocol::Data::Arrow(ipc))) => {
                 // A stream that still validates must also render as JSON rows without panicking.

@@ -675,6 +675,50 @@ async fn a_batch_views_direct_messages_and_receives_links_in_place() {
     }
 }
 
+/// A receiver's limits, set as connection options, hold on every receive path: too many
+/// payloads is INVALID_ENVELOPE, too many bytes PAYLOAD_TOO_LARGE, too deep JSON
+/// PAYLOAD_TOO_LARGE; within them a message decodes.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_receivers_limits_hold_on_every_receive_path() {
+    let server = NatsServer::start();
+    let sender = client(&server).await;
+    let mut opts = ConnectOptions::with_server(&server.url());
+    let limits = json!({"max_payloads": 2, "max_message_bytes": 100, "max_json_depth": 3});
+    opts.settings.apply(limits.as_object().unwrap(), protocol::TimeUnit::Millis).unwrap();
+    let receiver = Client::connect(opts).await.unwrap();
+    let (mut one, mut batch) =
+        (receiver.subscribe("t.limits", None).await.unwrap(), receiver.subscribe("t.limits", None).await.unwrap());
+    let texts = |sizes: &[usize]| {
+        sizes.iter().map(|&n| Outgoing::new("t", Data::Text("x".repeat(n)), PayloadType::Text)).collect()
+    };
+    let deep = vec![Outgoing::new("d", Data::Json(json!({"a": [[[1]]]})), PayloadType::Dictionary)];
+    let cases = [
+        (texts(&[1, 1, 1]), Some(ErrorCode::InvalidEnvelope)),
+        (texts(&[60, 60]), Some(ErrorCode::PayloadTooLarge)),
+        (deep, Some(ErrorCode::PayloadTooLarge)),
+        (texts(&[50, 50]), None),
+    ];
+    for (payloads, want) in cases {
+        let sent = sender.smartsend("t.limits", payloads, &SendOptions::default()).await.unwrap();
+        let got = [
+            receiver.smartreceive(&sent.json).await.map(|r| r.payloads.len()),
+            one.next_timeout(Duration::from_secs(5)).await.unwrap().map(|r| r.payloads.len()),
+            batch.next_batch(1).await.unwrap().remove(0).map(|a| a.payloads().len()),
+        ];
+        for got in got {
+            match (got, want) {
+                (Err(e), Some(code)) => assert_eq!(e.code, code, "{e}"),
+                (Ok(n), None) => assert_eq!(n, 2),
+                (got, want) => panic!("{got:?}, expected {want:?}"),
+            }
+        }
+    }
+    // The sender's own defaults take all of them.
+    let deep = vec![Outgoing::new("d", Data::Json(json!({"a": [[[1]]]})), PayloadType::Dictionary)];
+    let sent = sender.smartsend("t.other", deep, &SendOptions::default()).await.unwrap();
+    assert_eq!(sender.smartreceive(&sent.json).await.unwrap().payloads.len(), 1);
+}
+
 /// A stopper ends a `next` that is waiting, from another task, and every later one.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stopped_subscription_ends_a_waiting_next() {

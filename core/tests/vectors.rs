@@ -129,7 +129,7 @@ struct Received {
 fn decode_all(message: &[u8]) -> Result<(Envelope, Vec<Received>), (Stage, Error)> {
     let decoded = decode_owned(message);
     let has_link = |r: &[Received]| r.iter().any(|p| p.transport == Transport::Link);
-    match (protocol::decode_direct(message), &decoded) {
+    match (protocol::decode_direct(message, &protocol::ReceiveLimits::default()), &decoded) {
         (Ok(Some(view)), Ok((envelope, received))) => {
             assert!(!has_link(received), "decode_direct took a message with links");
             assert_eq!(view.envelope.header(), envelope.header());
@@ -164,12 +164,12 @@ fn decode_owned(message: &[u8]) -> Result<(Envelope, Vec<Received>), (Stage, Err
     let envelope = Envelope::parse(message).map_err(|e| (Stage::Parse, e))?;
     let checked =
         envelope.payloads.iter().map(protocol::decode_inline).collect::<Result<Vec<_>, _>>().map_err(|e| {
-            let fast = protocol::decode_message(message).map(|_| ()).unwrap_err();
+            let fast = protocol::decode_message(message, &protocol::ReceiveLimits::default()).map(|_| ()).unwrap_err();
             assert_eq!(fast.code, e.code, "decode_message fails with another code");
             (Stage::Payload, e)
         })?;
     // The borrowing path smartreceive uses must agree with the owned one, and fail at the same stage.
-    match protocol::decode_message(message) {
+    match protocol::decode_message(message, &protocol::ReceiveLimits::default()) {
         Ok((_, fast)) => assert_eq!(fast, checked, "decode_message disagrees with decode_inline"),
         Err(e) => panic!("decode_message failed ({e}) where decode_inline succeeded"),
     }
@@ -180,7 +180,10 @@ fn decode_owned(message: &[u8]) -> Result<(Envelope, Vec<Received>), (Stage, Err
         let (transport, content) = match p.source {
             PayloadSource::Inline(bytes) => (
                 Transport::Direct,
-                Content::Inline(protocol::deserialize(p.payload_type, bytes).map_err(|e| (Stage::Deserialize, e))?),
+                Content::Inline(
+                    protocol::deserialize(p.payload_type, bytes, &protocol::ReceiveLimits::default())
+                        .map_err(|e| (Stage::Deserialize, e))?,
+                ),
             ),
             PayloadSource::Link(url) => (Transport::Link, Content::Link { url, size: p.size, sha256: p.sha256 }),
         };

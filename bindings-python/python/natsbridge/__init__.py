@@ -654,6 +654,13 @@ def connect(servers: Union[str, Sequence[str], None] = None, *, arrow: ArrowOut 
     - ``allowed_origins``: further origins links may be fetched from.
     - ``max_retries``, ``base_delay``, ``max_delay``: the download retry policy.
     - ``max_download_bytes``: larger link payloads are refused.
+    - ``max_payloads``, ``max_message_bytes``: what one received message may hold (defaults:
+      10,000 payloads, 4 GiB of declared sizes together); beyond them it raises
+      INVALID_ENVELOPE (payloads) or PAYLOAD_TOO_LARGE (bytes).
+    - ``max_json_depth``, ``max_arrow_columns``, ``max_arrow_batches``: what one received
+      payload may hold (defaults: 128 deep, also the most allowed; 10,000 columns; 100,000
+      batches); beyond them it raises PAYLOAD_TOO_LARGE. The one-call ``smartreceive`` takes
+      these five too.
     - ``sender_name``, ``sender_id``: the envelopes' sender (sender_id: a UUID unless given).
     - ``jetstream``: ``smartsend`` publishes to the JetStream stream capturing the subject and
       waits for its acknowledgement (at-least-once); the envelope it returns then has

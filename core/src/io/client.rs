@@ -9,8 +9,8 @@ use super::store::{
 };
 use crate::error::{Error, ErrorCode, Result, err};
 use crate::protocol::{
-    self, DirectMessage, Envelope, FileServerKind, Outgoing, ReceivePlan, ReceiveRules, ReceiveStep, Received, ReplyTo,
-    SendLimits, SendOptions, SendPlan, SendStep, Sender, Sent, Settings, UrlScope,
+    self, DirectMessage, Envelope, FileServerKind, Outgoing, ReceiveLimits, ReceivePlan, ReceiveRules, ReceiveStep,
+    Received, ReplyTo, SendLimits, SendOptions, SendPlan, SendStep, Sender, Sent, Settings, UrlScope,
 };
 use async_nats::Subject;
 use bytes::Bytes;
@@ -91,6 +91,7 @@ impl Client {
             sources: stores.iter().map(|s| s.scopes()).collect(),
             retry: settings.retry,
             max_download_bytes: settings.max_download_bytes,
+            limits: settings.limits,
         };
         let max_payload = nats.server_info().max_payload;
         Ok(Client {
@@ -120,6 +121,12 @@ impl Client {
                 nats,
             }),
         })
+    }
+
+    /// What one received message may hold: a host that decodes a message itself
+    /// ([`protocol::decode_direct`]) passes these.
+    pub fn receive_limits(&self) -> &ReceiveLimits {
+        &self.inner.rules.limits
     }
 
     /// The underlying async-nats client, for anything the bridge does not wrap.
@@ -482,7 +489,7 @@ async fn receive<'s>(
     rules: &ReceiveRules,
     progress: Option<&Progress>,
 ) -> Result<Received> {
-    let mut plan = ReceivePlan::new(message)?;
+    let mut plan = ReceivePlan::new(message, &rules.limits)?;
     let cid = plan.correlation_id().to_owned();
     let mut fetches = FuturesUnordered::new();
     loop {
@@ -520,8 +527,8 @@ pub async fn smartreceive_with_store(message: &[u8], store: &dyn LinkStore, rule
 
 /// Decodes a message whose payloads are all direct, without a connection. `Ok(None)` when it
 /// has link payloads: those need a client's link stores (`Client::smartreceive`).
-pub fn smartreceive_direct(message: &[u8]) -> Result<Option<Received>> {
-    let plan = ReceivePlan::new(message)?;
+pub fn smartreceive_direct(message: &[u8], limits: &ReceiveLimits) -> Result<Option<Received>> {
+    let plan = ReceivePlan::new(message, limits)?;
     if plan.has_links() {
         return Ok(None);
     }
@@ -724,8 +731,9 @@ impl Subscription {
     /// The next message, or None when the subscription or connection is closed, or stopped.
     /// Cancel-safe: a message taken off the subscription is never lost.
     pub async fn next(&mut self) -> Option<Result<Received>> {
-        let decode_direct = |message: async_nats::Message| {
-            Ok(match smartreceive_direct(&message.payload)? {
+        let limits = self.client.inner.rules.limits;
+        let decode_direct = move |message: async_nats::Message| {
+            Ok(match smartreceive_direct(&message.payload, &limits)? {
                 Some(mut received) => {
                     let (subject, reply) = route(&message);
                     received.subject = Some(subject);
@@ -832,8 +840,9 @@ struct Arrivals<'a>(&'a mut Subscription);
 impl stop::Pull for Arrivals<'_> {
     type Item = Result<Arrival>;
     fn next(&mut self) -> impl Future<Output = Option<Result<Arrival>>> + Send + '_ {
-        let decode_direct = |message: async_nats::Message| {
-            Ok(match DirectMessage::decode(message.payload.clone())? {
+        let limits = self.0.client.inner.rules.limits;
+        let decode_direct = move |message: async_nats::Message| {
+            Ok(match DirectMessage::decode(message.payload.clone(), &limits)? {
                 Some(direct) => {
                     let (subject, reply) = route(&message);
                     Ok(Arrival::Direct { message: direct, subject, reply })

@@ -10,8 +10,8 @@ use super::store::{DownloadHandler, HandlerStore, UploadHandler};
 use crate::error::Error;
 use crate::error::Result;
 use crate::protocol::{
-    self, Outgoing, ReceivePlan, ReceiveRules, Received, ReceivedView, RetryPolicy, SendOptions, Sent, Settings,
-    TimeUnit,
+    self, Outgoing, ReceiveLimits, ReceivePlan, ReceiveRules, Received, ReceivedView, RetryPolicy, SendOptions, Sent,
+    Settings, TimeUnit,
 };
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -107,10 +107,23 @@ pub struct CallOptions {
     pub allowed_origins: Vec<String>,
     /// Given to the download handler.
     pub retry: RetryPolicy,
+    /// What a received message may hold.
+    pub limits: ReceiveLimits,
 }
 
 /// The connection options a one-call send or receive takes besides `broker_url`.
-const CALL_SETTINGS: [&str; 5] = ["fileserver_url", "allowed_origins", "max_retries", "base_delay", "max_delay"];
+const CALL_SETTINGS: [&str; 10] = [
+    "fileserver_url",
+    "allowed_origins",
+    "max_retries",
+    "base_delay",
+    "max_delay",
+    "max_payloads",
+    "max_message_bytes",
+    "max_json_depth",
+    "max_arrow_columns",
+    "max_arrow_batches",
+];
 
 impl CallOptions {
     /// Takes the one-call options out of a call's options (a binding's keyword arguments as
@@ -140,6 +153,7 @@ impl CallOptions {
             fileserver_url: settings.fileserver_url,
             allowed_origins: settings.allowed_origins,
             retry: settings.retry,
+            limits: settings.limits,
             ..CallOptions::default()
         })
     }
@@ -154,6 +168,7 @@ impl CallOptions {
         if self.upload_handler.is_none() {
             settings.fileserver_url.clone_from(&self.fileserver_url);
         }
+        settings.limits = self.limits;
         settings
     }
 
@@ -206,7 +221,7 @@ pub fn smartreceive_now(message: &[u8], call: &CallOptions) -> Result<Option<Rec
     if !decodes_now(call) {
         return Ok(None);
     }
-    smartreceive_direct(message)
+    smartreceive_direct(message, &call.limits)
 }
 
 /// [`smartreceive_now`] as a view of the message ([`protocol::decode_direct`]), for a host that
@@ -215,7 +230,7 @@ pub fn smartreceive_now_view<'a>(message: &'a [u8], call: &CallOptions) -> Resul
     if !decodes_now(call) {
         return Ok(None);
     }
-    protocol::decode_direct(message)
+    protocol::decode_direct(message, &call.limits)
 }
 
 /// A download handler's store is checked and used as for any message, so nothing is decoded
@@ -235,7 +250,7 @@ pub async fn smartreceive(message: &[u8], call: &CallOptions) -> Result<Received
         let server = call.fileserver_url();
         let store =
             HandlerStore::new(None, Some(handler.clone()), server.as_deref(), &call.allowed_origins, call.retry)?;
-        let rules = ReceiveRules { retry: call.retry, ..ReceiveRules::default() };
+        let rules = ReceiveRules { retry: call.retry, limits: call.limits, ..ReceiveRules::default() };
         return smartreceive_with_store(message, &store, rules).await;
     }
     let settings = call.settings();
@@ -246,8 +261,9 @@ pub async fn smartreceive(message: &[u8], call: &CallOptions) -> Result<Received
         sources: vec![client::link_scopes_before_connecting(&opts)?],
         retry: opts.settings.retry,
         max_download_bytes: opts.settings.max_download_bytes,
+        limits: opts.settings.limits,
     };
-    ReceivePlan::new(message)?.step(&rules)?;
+    ReceivePlan::new(message, &rules.limits)?.step(&rules)?;
     shared_client(&opts.settings).await?.smartreceive(message).await
 }
 

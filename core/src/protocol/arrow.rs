@@ -18,15 +18,22 @@ fn decode_error(e: ArrowError) -> Error {
 
 /// Decodes every batch of an IPC stream without copying column buffers.
 pub fn read_stream(bytes: &Bytes) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    read_stream_within(bytes, usize::MAX, usize::MAX)
+}
+
+/// [`read_stream`], PAYLOAD_TOO_LARGE as soon as the schema has more than `max_columns` fields
+/// or the stream more than `max_batches` record batches.
+fn read_stream_within(bytes: &Bytes, max_columns: usize, max_batches: usize) -> Result<(SchemaRef, Vec<RecordBatch>)> {
     // These bytes come off the wire, and arrow-ipc panics on some malformed layouts (a buffer
     // offset past the end, found by tests/arrow_mutations.rs): a panic here is bad input too.
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decode_stream(bytes))) {
+    let decode = || decode_stream(bytes, max_columns, max_batches);
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(decode)) {
         Ok(result) => result,
         Err(_) => err(ErrorCode::DeserializationError, "invalid Arrow IPC stream: malformed buffer layout"),
     }
 }
 
-fn decode_stream(bytes: &Bytes) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+fn decode_stream(bytes: &Bytes, max_columns: usize, max_batches: usize) -> Result<(SchemaRef, Vec<RecordBatch>)> {
     if bytes.starts_with(FILE_MAGIC) {
         return err(
             ErrorCode::DeserializationError,
@@ -37,7 +44,20 @@ fn decode_stream(bytes: &Bytes) -> Result<(SchemaRef, Vec<RecordBatch>)> {
     let mut buffer = Buffer::from(bytes.clone());
     let mut batches = Vec::new();
     while !buffer.is_empty() {
-        if let Some(batch) = decoder.decode(&mut buffer).map_err(decode_error)? {
+        let batch = decoder.decode(&mut buffer).map_err(decode_error)?;
+        if let Some(columns) = decoder.schema().map(|s| s.fields().len()).filter(|&n| n > max_columns) {
+            return err(
+                ErrorCode::PayloadTooLarge,
+                format!("Arrow table has {columns} columns, over the limit of {max_columns}"),
+            );
+        }
+        if let Some(batch) = batch {
+            if batches.len() == max_batches {
+                return err(
+                    ErrorCode::PayloadTooLarge,
+                    format!("Arrow table has more than {max_batches} record batches"),
+                );
+            }
             batches.push(batch);
         }
     }
@@ -52,6 +72,11 @@ fn decode_stream(bytes: &Bytes) -> Result<(SchemaRef, Vec<RecordBatch>)> {
 /// Checks that the bytes are a complete Arrow IPC stream.
 pub fn validate_stream(bytes: &Bytes) -> Result<()> {
     read_stream(bytes).map(|_| ())
+}
+
+/// [`validate_stream`] within a receiver's limits (PAYLOAD_TOO_LARGE beyond them).
+pub fn validate_stream_within(bytes: &Bytes, max_columns: usize, max_batches: usize) -> Result<()> {
+    read_stream_within(bytes, max_columns, max_batches).map(|_| ())
 }
 
 /// Number of rows in an IPC stream.

@@ -1,7 +1,7 @@
 //! Payload serialization by `payload_type` (spec/PROTOCOL.md §4): text → UTF-8, dictionary and jsontable →
 //! JSON, arrowtable → Arrow IPC stream, image/audio/video/binary → the bytes themselves.
 
-use super::{PayloadType, arrow};
+use super::{PayloadType, ReceiveLimits, arrow};
 use crate::error::{Error, ErrorCode, Result, err};
 use bytes::Bytes;
 use serde_json::Value;
@@ -89,8 +89,9 @@ pub fn serialize(dataname: &str, payload_type: PayloadType, data: &Data) -> Resu
     }
 }
 
-/// Turns received serialized bytes back into a value of the payload's type.
-pub fn deserialize(payload_type: PayloadType, bytes: Bytes) -> Result<Data> {
+/// Turns received serialized bytes back into a value of the payload's type, within `limits`
+/// (JSON nesting, Arrow columns and batches: PAYLOAD_TOO_LARGE beyond them).
+pub fn deserialize(payload_type: PayloadType, bytes: Bytes, limits: &ReceiveLimits) -> Result<Data> {
     match payload_type {
         PayloadType::Text => match String::from_utf8(bytes.into()) {
             Ok(s) => Ok(Data::Text(s)),
@@ -99,6 +100,7 @@ pub fn deserialize(payload_type: PayloadType, bytes: Bytes) -> Result<Data> {
             }
         },
         PayloadType::Dictionary | PayloadType::JsonTable => {
+            check_json_depth(&bytes, limits.max_json_depth.min(super::MAX_JSON_DEPTH), payload_type)?;
             let v: Value = serde_json::from_slice(&bytes).map_err(|e| {
                 Error::new(
                     ErrorCode::DeserializationError,
@@ -111,11 +113,43 @@ pub fn deserialize(payload_type: PayloadType, bytes: Bytes) -> Result<Data> {
             Ok(Data::Json(v))
         }
         PayloadType::ArrowTable => {
-            arrow::validate_stream(&bytes)?;
+            arrow::validate_stream_within(&bytes, limits.max_arrow_columns, limits.max_arrow_batches)?;
             Ok(Data::Arrow(bytes))
         }
         _ => Ok(Data::Bytes(bytes)),
     }
+}
+
+/// PAYLOAD_TOO_LARGE when arrays and objects nest deeper than `max` (brackets inside strings do
+/// not count). One pass over the bytes before serde builds anything.
+fn check_json_depth(bytes: &[u8], max: usize, payload_type: PayloadType) -> Result<()> {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in bytes {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return err(
+                        ErrorCode::PayloadTooLarge,
+                        format!("{} payload nests deeper than {max} arrays and objects", payload_type.as_str()),
+                    );
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 fn to_json(v: &Value) -> Result<Vec<u8>> {
@@ -149,7 +183,7 @@ mod tests {
         ];
         for (t, d) in cases {
             let bytes = serialize("p", t, &d).unwrap();
-            assert_eq!(deserialize(t, bytes).unwrap(), d, "{t:?}");
+            assert_eq!(deserialize(t, bytes, &ReceiveLimits::default()).unwrap(), d, "{t:?}");
         }
     }
 
@@ -163,13 +197,53 @@ mod tests {
         assert!(e.message.contains("row 0"), "{}", e.message);
     }
 
+    /// Nesting, columns and batches beyond the receiver's limits are PAYLOAD_TOO_LARGE; up to
+    /// them they decode. Brackets inside strings do not count.
+    #[test]
+    fn payloads_beyond_the_limits_are_too_large() {
+        let limits =
+            ReceiveLimits { max_json_depth: 3, max_arrow_columns: 2, max_arrow_batches: 1, ..Default::default() };
+        let json = |s: &'static str| Bytes::from_static(s.as_bytes());
+        for ok in [r#"[[{"a": "[[[[{{{{"}]]"#, r#"{"a": [1, {"b": "\"]]]]"}]}"#, "7"] {
+            deserialize(PayloadType::Dictionary, json(ok), &limits).unwrap();
+        }
+        for (t, deep) in [(PayloadType::Dictionary, r#"{"a": [[[1]]]}"#), (PayloadType::JsonTable, r#"[{"a": [[]]}]"#)]
+        {
+            let e = deserialize(t, json(deep), &limits).unwrap_err();
+            assert_eq!(e.code, ErrorCode::PayloadTooLarge, "{e}");
+            assert!(e.message.contains("deeper than 3"), "{e}");
+        }
+        // Above serde's own recursion limit the cap is that limit, still PAYLOAD_TOO_LARGE.
+        let deep = Bytes::from("[".repeat(200) + &"]".repeat(200));
+        let unlimited = ReceiveLimits { max_json_depth: usize::MAX, ..Default::default() };
+        let e = deserialize(PayloadType::Dictionary, deep, &unlimited).unwrap_err();
+        assert_eq!(e.code, ErrorCode::PayloadTooLarge, "{e}");
+
+        let rows = |n: usize, cols: &[&str]| {
+            let row: serde_json::Map<_, _> = cols.iter().map(|c| (c.to_string(), json!(1))).collect();
+            arrow::from_json_rows(&Value::Array(vec![Value::Object(row); n])).unwrap()
+        };
+        deserialize(PayloadType::ArrowTable, rows(3, &["a", "b"]), &limits).unwrap();
+        let e = deserialize(PayloadType::ArrowTable, rows(1, &["a", "b", "c"]), &limits).unwrap_err();
+        assert_eq!((e.code, e.message.contains("3 columns")), (ErrorCode::PayloadTooLarge, true), "{e}");
+        let (schema, batches) = arrow::read_stream(&rows(1, &["a"])).unwrap();
+        let mut two_batches = Vec::new();
+        let mut writer = arrow_ipc::writer::StreamWriter::try_new(&mut two_batches, &schema).unwrap();
+        (0..2).for_each(|_| writer.write(&batches[0]).unwrap());
+        writer.finish().unwrap();
+        drop(writer);
+        let e = deserialize(PayloadType::ArrowTable, Bytes::from(two_batches), &limits).unwrap_err();
+        assert_eq!((e.code, e.message.contains("record batches")), (ErrorCode::PayloadTooLarge, true), "{e}");
+    }
+
     #[test]
     fn bad_bytes_are_deserialization_errors() {
-        let e = deserialize(PayloadType::Text, Bytes::from_static(&[0xff])).unwrap_err();
+        let e = deserialize(PayloadType::Text, Bytes::from_static(&[0xff]), &ReceiveLimits::default()).unwrap_err();
         assert_eq!(e.code, ErrorCode::DeserializationError);
-        let e = deserialize(PayloadType::Dictionary, Bytes::from_static(b"{")).unwrap_err();
+        let e = deserialize(PayloadType::Dictionary, Bytes::from_static(b"{"), &ReceiveLimits::default()).unwrap_err();
         assert_eq!(e.code, ErrorCode::DeserializationError);
-        let e = deserialize(PayloadType::ArrowTable, Bytes::from_static(b"not arrow")).unwrap_err();
+        let e = deserialize(PayloadType::ArrowTable, Bytes::from_static(b"not arrow"), &ReceiveLimits::default())
+            .unwrap_err();
         assert_eq!(e.code, ErrorCode::DeserializationError);
     }
 }

@@ -1,7 +1,7 @@
 //! The envelope as it is on the wire, with the seeds' exact field names, and the checks a
 //! receiver applies to each payload before it trusts the bytes.
 
-use super::{PayloadType, Transport, base64_decode, base64_encode, new_id, sha256_hex};
+use super::{PayloadType, ReceiveLimits, Transport, base64_decode, base64_encode, new_id, sha256_hex};
 use crate::error::{Error, ErrorCode, Result, err};
 use bytes::Bytes;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -225,8 +225,8 @@ impl<'a> EnvelopeRef<'a> {
 /// Parses a message and checks every payload (decoding and verifying direct ones). The returned
 /// envelope keeps every field except direct payloads' inline `data` (null there: the decoded
 /// bytes are in the returned payloads); link payloads keep their URL.
-pub fn decode_message(bytes: &[u8]) -> Result<(Envelope, Vec<DecodedPayload>)> {
-    let (parsed, decoded) = parse_and_check(bytes)?;
+pub fn decode_message(bytes: &[u8], limits: &ReceiveLimits) -> Result<(Envelope, Vec<DecodedPayload>)> {
+    let (parsed, decoded) = parse_and_check(bytes, limits)?;
     let envelope = parsed.into_owned(|i| matches!(decoded[i].source, PayloadSource::Link(_)));
     Ok((envelope, decoded))
 }
@@ -234,14 +234,14 @@ pub fn decode_message(bytes: &[u8]) -> Result<(Envelope, Vec<DecodedPayload>)> {
 /// A message whose payloads are all direct, decoded with no owned [`Envelope`]: its header is a
 /// view of the message's bytes, from which a host builds its own objects. None when a payload
 /// is a link (it needs the receive machine, [`super::ReceivePlan`]).
-pub fn decode_direct(bytes: &[u8]) -> Result<Option<ReceivedView<'_>>> {
-    let (parsed, decoded) = parse_and_check(bytes)?;
+pub fn decode_direct<'a>(bytes: &'a [u8], limits: &ReceiveLimits) -> Result<Option<ReceivedView<'a>>> {
+    let (parsed, decoded) = parse_and_check(bytes, limits)?;
     if decoded.iter().any(|p| matches!(p.source, PayloadSource::Link(_))) {
         return Ok(None);
     }
     let payloads = decoded
         .into_iter()
-        .map(|p| p.into_incoming(None))
+        .map(|p| p.into_incoming(None, limits))
         .collect::<Result<Vec<_>>>()
         .map_err(|e| e.with_correlation_id(&parsed.correlation_id))?;
     Ok(Some(ReceivedView { envelope: EnvelopeView(parsed), payloads }))
@@ -265,9 +265,9 @@ self_cell::self_cell!(
 
 impl DirectMessage {
     /// [`decode_direct`] of `bytes`, kept; None when a payload is a link.
-    pub fn decode(bytes: bytes::Bytes) -> Result<Option<DirectMessage>> {
+    pub fn decode(bytes: bytes::Bytes, limits: &ReceiveLimits) -> Result<Option<DirectMessage>> {
         let mut payloads = None;
-        let header = HeaderCell::try_new(bytes, |b| match decode_direct(b) {
+        let header = HeaderCell::try_new(bytes, |b| match decode_direct(b, limits) {
             Ok(Some(view)) => {
                 payloads = Some(view.payloads);
                 Ok(view.envelope)
@@ -347,12 +347,14 @@ fn header_fields(values: [&str; 12]) -> [(&'static str, &str); 12] {
 }
 
 /// Parses a message and checks every payload (decoding and verifying direct ones).
-fn parse_and_check(bytes: &[u8]) -> Result<(EnvelopeRef<'_>, Vec<DecodedPayload>)> {
+fn parse_and_check<'a>(bytes: &'a [u8], limits: &ReceiveLimits) -> Result<(EnvelopeRef<'a>, Vec<DecodedPayload>)> {
     let parsed = EnvelopeRef::parse(bytes)?;
-    let decoded = parsed
-        .payloads
+    let payloads = parsed.payloads.as_deref().unwrap_or_default();
+    if let Err(e) = check_limits(payloads, limits) {
+        return Err(e.with_correlation_id(&parsed.correlation_id));
+    }
+    let decoded = payloads
         .iter()
-        .flatten()
         .map(|p| {
             decode_parts(Parts {
                 dataname: &p.dataname,
@@ -369,6 +371,25 @@ fn parse_and_check(bytes: &[u8]) -> Result<(EnvelopeRef<'_>, Vec<DecodedPayload>
         Ok(decoded) => Ok((parsed, decoded)),
         Err(e) => Err(e.with_correlation_id(&parsed.correlation_id)),
     }
+}
+
+/// The payload count and the declared sizes against the receiver's limits, before any payload
+/// is decoded or fetched.
+fn check_limits(payloads: &[PayloadRef<'_>], limits: &ReceiveLimits) -> Result<()> {
+    if payloads.len() > limits.max_payloads {
+        return err(
+            ErrorCode::InvalidEnvelope,
+            format!("message has {} payloads, over the limit of {}", payloads.len(), limits.max_payloads),
+        );
+    }
+    let total = payloads.iter().fold(0u64, |sum, p| sum.saturating_add(p.size));
+    if total > limits.max_message_bytes {
+        return err(
+            ErrorCode::PayloadTooLarge,
+            format!("message's payloads declare {total} bytes, over the limit of {}", limits.max_message_bytes),
+        );
+    }
+    Ok(())
 }
 
 /// A message envelope (wire protocol v1). Field order is the seeds' order.
@@ -560,7 +581,7 @@ impl DecodedPayload {
 
     /// The received payload: its inline bytes, or for a link the `fetched` ones (both already
     /// verified), deserialized by its type (DESERIALIZATION_ERROR when they do not match it).
-    pub fn into_incoming(self, fetched: Option<Bytes>) -> Result<super::Incoming> {
+    pub fn into_incoming(self, fetched: Option<Bytes>, limits: &ReceiveLimits) -> Result<super::Incoming> {
         let (transport, bytes) = match (self.source, fetched) {
             (PayloadSource::Inline(bytes), _) => (Transport::Direct, bytes),
             (PayloadSource::Link(_), Some(bytes)) => (Transport::Link, bytes),
@@ -571,7 +592,7 @@ impl DecodedPayload {
                 );
             }
         };
-        let data = super::deserialize(self.payload_type, bytes)?;
+        let data = super::deserialize(self.payload_type, bytes, limits)?;
         Ok(super::Incoming { dataname: self.dataname, payload_type: self.payload_type, data, transport })
     }
 
@@ -728,6 +749,32 @@ mod tests {
         assert!(positions.windows(2).all(|w| w[0] < w[1]), "{json}");
         assert!(json.contains(r#""data":"SGVsbG8gV29ybGQ=""#), "{json}");
         assert!(!json.contains("\"error\""));
+    }
+
+    /// An envelope's own JSON nested past serde's recursion limit is INVALID_ENVELOPE, not a
+    /// stack overflow; the payload count and declared sizes are checked before any decoding.
+    #[test]
+    fn deep_metadata_and_the_envelope_limits_are_refused() {
+        let deep = format!(r#"{{"metadata": {{"a": {}1{}}}, "payloads": []}}"#, "[".repeat(5000), "]".repeat(5000));
+        let e = decode_message(deep.as_bytes(), &ReceiveLimits::default()).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidEnvelope, "{e}");
+
+        let mut env = Envelope::new("s");
+        for _ in 0..3 {
+            env.payloads.push(direct_payload("p", PayloadType::Binary, &[1; 40], false));
+        }
+        let json = env.to_json();
+        let limits =
+            |max_payloads, max_message_bytes| ReceiveLimits { max_payloads, max_message_bytes, ..Default::default() };
+        assert_eq!(decode_message(json.as_bytes(), &limits(3, 120)).unwrap().1.len(), 3);
+        let e = decode_message(json.as_bytes(), &limits(2, 120)).unwrap_err();
+        assert_eq!(
+            (e.code, e.correlation_id.as_deref()),
+            (ErrorCode::InvalidEnvelope, Some(&*env.correlation_id)),
+            "{e}"
+        );
+        let e = decode_direct(json.as_bytes(), &limits(3, 119)).err().unwrap();
+        assert_eq!(e.code, ErrorCode::PayloadTooLarge, "{e}");
     }
 
     #[test]

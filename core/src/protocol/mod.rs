@@ -26,8 +26,8 @@ pub use envelope::{
 };
 pub use options::{DEFAULT_NATS_URL, FileServerKind, OptionName, SendOptionName, Settings, TimeUnit};
 pub use receive::{
-    DEFAULT_MAX_DOWNLOAD_BYTES, FetchFailure, Incoming, LinkFetch, ReceivePlan, ReceiveRules, ReceiveStep, Received,
-    RetryPolicy, display_url,
+    DEFAULT_MAX_DOWNLOAD_BYTES, FetchFailure, Incoming, LinkFetch, MAX_JSON_DEPTH, ReceiveLimits, ReceivePlan,
+    ReceiveRules, ReceiveStep, Received, RetryPolicy, display_url,
 };
 pub use reply::ReplyTo;
 pub use send::{Outgoing, SendLimits, SendOptions, SendPlan, SendStep, Sender, Sent};

@@ -3,7 +3,9 @@
 //! their language's convention (snake_case, camelCase, C's `_ms` suffix) and pass values in their
 //! unit of time; a bad name or value is INVALID_ARGUMENT here, in every language alike.
 
-use super::{DEFAULT_MAX_DOWNLOAD_BYTES, DEFAULT_SIZE_THRESHOLD, RetryPolicy, SendOptions};
+use super::{
+    DEFAULT_MAX_DOWNLOAD_BYTES, DEFAULT_SIZE_THRESHOLD, MAX_JSON_DEPTH, ReceiveLimits, RetryPolicy, SendOptions,
+};
 use crate::error::{Error, Result};
 use serde_json::{Map, Value};
 use std::path::PathBuf;
@@ -80,6 +82,11 @@ pub enum OptionName {
     BaseDelay,
     MaxDelay,
     MaxDownloadBytes,
+    MaxPayloads,
+    MaxMessageBytes,
+    MaxJsonDepth,
+    MaxArrowColumns,
+    MaxArrowBatches,
     SenderName,
     SenderId,
     Jetstream,
@@ -168,6 +175,8 @@ pub struct Settings {
     pub retry: RetryPolicy,
     /// Link payloads whose declared size is larger are refused (PAYLOAD_TOO_LARGE).
     pub max_download_bytes: u64,
+    /// What one received message may hold.
+    pub limits: ReceiveLimits,
     pub sender_name: String,
     /// None: a UUID made once per connection.
     pub sender_id: Option<String>,
@@ -206,6 +215,7 @@ impl Default for Settings {
             allowed_origins: Vec::new(),
             retry: RetryPolicy::default(),
             max_download_bytes: DEFAULT_MAX_DOWNLOAD_BYTES,
+            limits: ReceiveLimits::default(),
             sender_name: String::new(),
             sender_id: None,
             jetstream: false,
@@ -347,6 +357,17 @@ impl Settings {
             BaseDelay => self.retry.base_delay = duration(name, v, unit)?,
             MaxDelay => self.retry.max_delay = duration(name, v, unit)?,
             MaxDownloadBytes => self.max_download_bytes = count(name, v)?,
+            MaxPayloads => self.limits.max_payloads = count(name, v)? as usize,
+            MaxMessageBytes => self.limits.max_message_bytes = count(name, v)?,
+            MaxJsonDepth => {
+                let n = count(name, v)?;
+                if !(1..=MAX_JSON_DEPTH as u64).contains(&n) {
+                    return Err(bad(name, v, &format!("1 to {MAX_JSON_DEPTH}")));
+                }
+                self.limits.max_json_depth = n as usize;
+            }
+            MaxArrowColumns => self.limits.max_arrow_columns = count(name, v)? as usize,
+            MaxArrowBatches => self.limits.max_arrow_batches = count(name, v)? as usize,
             SenderName => self.sender_name = text(name, v)?,
             SenderId => self.sender_id = some_text()?,
             Jetstream => self.jetstream = flag(name, v)?,
@@ -502,6 +523,9 @@ mod tests {
             ("fileserver_kind", json!("http_put")),
             ("tls_required", json!("maybe")),
             ("servers", json!(5)),
+            ("max_json_depth", json!(0)),
+            ("max_json_depth", json!(129)), // above serde's recursion limit
+            ("max_payloads", json!(-1)),
         ];
         for (name, value) in cases {
             let e = Settings::default().set(name, &value, TimeUnit::Seconds).unwrap_err();

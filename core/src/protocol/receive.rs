@@ -45,6 +45,7 @@ pub struct ReceiveRules {
     pub sources: Vec<Vec<UrlScope>>,
     pub retry: RetryPolicy,
     pub max_download_bytes: u64,
+    pub limits: ReceiveLimits,
 }
 
 impl Default for ReceiveRules {
@@ -53,6 +54,41 @@ impl Default for ReceiveRules {
             sources: Vec::new(),
             retry: RetryPolicy::default(),
             max_download_bytes: DEFAULT_MAX_DOWNLOAD_BYTES,
+            limits: ReceiveLimits::default(),
+        }
+    }
+}
+
+/// What one received message may hold (spec/PROTOCOL.md §9.4), checked while it is decoded, so
+/// a message from anyone who can publish on the subject cannot make the receiver build
+/// unbounded values. Each has a safe default; a connection's settings change them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ReceiveLimits {
+    /// Payloads in one envelope; more is INVALID_ENVELOPE.
+    pub max_payloads: usize,
+    /// The declared sizes of all payloads together (direct and link); more is PAYLOAD_TOO_LARGE.
+    pub max_message_bytes: u64,
+    /// Nesting of arrays and objects in a dictionary or jsontable payload (at most
+    /// [`MAX_JSON_DEPTH`]); deeper is PAYLOAD_TOO_LARGE.
+    pub max_json_depth: usize,
+    /// Columns of an arrowtable payload; more is PAYLOAD_TOO_LARGE.
+    pub max_arrow_columns: usize,
+    /// Record batches of an arrowtable payload; more is PAYLOAD_TOO_LARGE.
+    pub max_arrow_batches: usize,
+}
+
+/// The deepest JSON nesting a receiver accepts at all: serde_json's recursion limit, which keeps
+/// the parser's stack bounded.
+pub const MAX_JSON_DEPTH: usize = 128;
+
+impl Default for ReceiveLimits {
+    fn default() -> Self {
+        ReceiveLimits {
+            max_payloads: 10_000,
+            max_message_bytes: DEFAULT_MAX_DOWNLOAD_BYTES,
+            max_json_depth: MAX_JSON_DEPTH,
+            max_arrow_columns: 10_000,
+            max_arrow_batches: 100_000,
         }
     }
 }
@@ -131,6 +167,7 @@ pub struct Received {
 /// payloads wait for their bytes.
 pub struct ReceivePlan {
     envelope: Envelope,
+    limits: ReceiveLimits,
     decoded: Vec<DecodedPayload>,
     fetched: Vec<Option<Bytes>>,
     queue: VecDeque<LinkFetch>,
@@ -140,11 +177,23 @@ pub struct ReceivePlan {
 }
 
 impl ReceivePlan {
-    /// Parses the message and checks every payload (spec/PROTOCOL.md §9.2 steps 1 and 2).
-    pub fn new(message: &[u8]) -> Result<ReceivePlan> {
-        let (envelope, decoded) = decode_message(message)?;
+    /// Parses the message and checks every payload (spec/PROTOCOL.md §9.2 steps 1 and 2) within
+    /// `limits`, which also bound what [`finish`](Self::finish) builds.
+    pub fn new(message: &[u8], limits: &ReceiveLimits) -> Result<ReceivePlan> {
+        let (envelope, decoded) = decode_message(message, limits)?;
         let fetched = vec![None; decoded.len()];
-        Ok(ReceivePlan { envelope, decoded, fetched, queue: VecDeque::new(), running: 0, planned: false, failed: None })
+        let limits = *limits;
+        let plan = ReceivePlan {
+            envelope,
+            limits,
+            decoded,
+            fetched,
+            queue: VecDeque::new(),
+            running: 0,
+            planned: false,
+            failed: None,
+        };
+        Ok(plan)
     }
 
     pub fn envelope(&self) -> &Envelope {
@@ -296,7 +345,7 @@ impl ReceivePlan {
         let cid = self.envelope.correlation_id.clone();
         let mut payloads = Vec::with_capacity(self.decoded.len());
         for (p, fetched) in self.decoded.into_iter().zip(self.fetched) {
-            payloads.push(p.into_incoming(fetched).map_err(|e| e.with_correlation_id(&cid))?);
+            payloads.push(p.into_incoming(fetched, &self.limits).map_err(|e| e.with_correlation_id(&cid))?);
         }
         Ok(Received { envelope: self.envelope, payloads, subject: None, reply: None })
     }
@@ -356,7 +405,7 @@ mod tests {
     #[test]
     fn links_go_to_the_source_that_serves_them_and_are_verified() {
         let msg = message(&[("http://files.local/store/a/x.bin", b"abc"), ("nats-obj://b/o", b"de")]);
-        let (rules, mut plan) = (rules(5), ReceivePlan::new(&msg).unwrap());
+        let (rules, mut plan) = (rules(5), ReceivePlan::new(&msg, &ReceiveLimits::default()).unwrap());
         let first = fetch(plan.step(&rules).unwrap());
         assert_eq!((first.payload, first.source, first.size, first.delay), (0, 1, 3, Duration::ZERO));
         let second = fetch(plan.step(&rules).unwrap());
@@ -373,19 +422,19 @@ mod tests {
     #[test]
     fn a_link_nobody_serves_is_refused_before_any_request() {
         let msg = message(&[("nats-obj://b/o", b"ok"), ("http://evil.example/x", b"x")]);
-        let mut plan = ReceivePlan::new(&msg).unwrap();
+        let mut plan = ReceivePlan::new(&msg, &ReceiveLimits::default()).unwrap();
         let e = plan.step(&rules(5)).unwrap_err();
         assert_eq!(e.code, ErrorCode::UrlNotAllowed);
         assert!(e.correlation_id.is_some());
         let limited = ReceiveRules { max_download_bytes: 1, ..rules(5) };
-        let e = ReceivePlan::new(&msg).unwrap().step(&limited).unwrap_err();
+        let e = ReceivePlan::new(&msg, &ReceiveLimits::default()).unwrap().step(&limited).unwrap_err();
         assert_eq!(e.code, ErrorCode::PayloadTooLarge);
     }
 
     #[test]
     fn retryable_failures_back_off_until_attempts_run_out() {
         let msg = message(&[("http://files.local/store/a/x.bin", b"abc")]);
-        let (rules, mut plan) = (rules(3), ReceivePlan::new(&msg).unwrap());
+        let (rules, mut plan) = (rules(3), ReceivePlan::new(&msg, &ReceiveLimits::default()).unwrap());
         let mut f = fetch(plan.step(&rules).unwrap());
         let mut delays = Vec::new();
         for failure in
@@ -420,7 +469,7 @@ mod tests {
             (FetchFailure::Final(Error::new(ErrorCode::DownloadFailed, "handler")), ErrorCode::DownloadFailed),
         ];
         for (failure, code) in cases {
-            let (rules, mut plan) = (rules(5), ReceivePlan::new(&msg).unwrap());
+            let (rules, mut plan) = (rules(5), ReceivePlan::new(&msg, &ReceiveLimits::default()).unwrap());
             let f = fetch(plan.step(&rules).unwrap());
             plan.fetch_failed(&f, failure, &rules);
             let e = plan.step(&rules).unwrap_err();
@@ -433,7 +482,7 @@ mod tests {
     fn wrong_bytes_are_checksum_mismatches() {
         let msg = message(&[("nats-obj://b/o", b"abc")]);
         for (bytes, sha) in [(&b"abcd"[..], None), (b"abd", None), (b"abc", Some("00"))] {
-            let (rules, mut plan) = (rules(5), ReceivePlan::new(&msg).unwrap());
+            let (rules, mut plan) = (rules(5), ReceivePlan::new(&msg, &ReceiveLimits::default()).unwrap());
             let f = fetch(plan.step(&rules).unwrap());
             plan.fetched(&f, Bytes::copy_from_slice(bytes), sha);
             assert_eq!(plan.step(&rules).unwrap_err().code, ErrorCode::ChecksumMismatch);
