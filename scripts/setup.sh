@@ -21,6 +21,13 @@ if [[ ! -x .venv/bin/nats-server ]]; then
 fi
 [[ "${1:-}" == "--demo" ]] && exit 0
 
+# nkeys and trustme: the Python server starter's --auth makes nkey pairs and TLS certificates
+# with them (the C tests' authenticating servers).
+if ! .venv/bin/python -c "import nkeys, trustme" 2>/dev/null; then
+    log "installing nkeys and trustme"
+    .venv/bin/pip install -q --disable-pip-version-check nkeys trustme
+fi
+
 # Rust: rustfmt and clippy gate the tests; the wasm32 target proves core::protocol builds without I/O.
 for component in rustfmt clippy; do
     rustup component list --installed | grep -q "^$component" || rustup component add "$component" >&2
