@@ -3,7 +3,8 @@
 # include/natsbridge.h for drift, installs to a temp prefix, compiles the C tests against the
 # *installed* header and library (pkg-config), runs them plainly, under valgrind and under
 # AddressSanitizer against a real nats-server (JetStream) and Plik (servers/python's starter, which
-# also starts servers wanting an nkey, a .creds file and TLS, and makes their keys and files),
+# also starts servers wanting an nkey or a password, a token, a .creds file and TLS, and makes
+# their keys and files),
 # compiles and runs the README's two examples (core NATS, durable), runs the interop
 # participants (C <-> CLI, and Python when its venv exists), then the Julia parser and ccall
 # checks.
@@ -83,7 +84,7 @@ pass "tests compiled (plain, ASan, static)"
 
 step "nats-server (JetStream), Plik and the authenticating servers, by the Python server starter"
 # servers/python/natsbridge_servers.py prints nats=<url>, plik=<url>, --auth's name=value lines
-# (nkey_url, creds_file, tls_ca_file, ...: exported upper-cased for test_auth), ready; it stops
+# (users_url, creds_file, tls_ca_file, ...: exported upper-cased for test_auth), ready; it stops
 # the servers when its standard input closes or it is terminated (cleanup). The project's venv
 # (scripts/setup.sh) has the nkeys and trustme packages --auth makes the keys and certificates with.
 mkdir "$work/auth"
@@ -129,7 +130,9 @@ if [ "${SKIP_VALGRIND:-0}" != 1 ]; then
   # counted: the library's threads (tokio workers, async-nats connection tasks, hyper's pooled
   # keep-alive connections of the core's shared HTTP client) are still running when main()
   # returns, and what they hold is reached only through interior pointers then.
+  # valgrind.supp: ring's AES-GCM assembly, which memcheck does not follow (the TLS tests).
   vg=(valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect
+      --suppressions="$here/tests/valgrind.supp"
       --show-leak-kinds=definite,indirect --num-callers=40 --quiet)
   if "${vg[@]}" "$bin/leak_probe" >/dev/null 2>&1; then fail "valgrind missed a leaked message"; else pass "valgrind catches a leaked message"; fi
   NATSBRIDGE_SKIP_FORK=1 run_counted "test_api (valgrind)" "${vg[@]}" "$bin/test_api" "$manifest"

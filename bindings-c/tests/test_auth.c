@@ -1,8 +1,10 @@
-/* Authentication through the C API against real nats-servers: an nkey seed, a .creds file
- * (decentralized JWT auth) and TLS with a CA and a client certificate; each good, and bad with
- * its status. scripts/test.sh starts the servers and makes the keys, JWTs and certificates
- * (servers/python's starter, --auth) and passes them in the environment:
- *   NKEY_URL NKEY_SEED NKEY_OTHER_SEED
+/* Authentication through the C API against real nats-servers: an nkey seed, a user name and
+ * password, a token, a .creds file (decentralized JWT auth) and TLS with a CA and a client
+ * certificate; each good, and bad with its status. scripts/test.sh starts the servers and makes
+ * the keys, JWTs and certificates (servers/python's starter, --auth) and passes them in the
+ * environment:
+ *   USERS_URL NKEY_SEED NKEY_OTHER_SEED PASSWORD_USER PASSWORD
+ *   TOKEN_URL TOKEN
  *   CREDS_URL CREDS_FILE FOREIGN_CREDS_FILE
  *   TLS_URL TLS_CA_FILE TLS_OTHER_CA_FILE TLS_CERT_FILE TLS_KEY_FILE */
 #define _GNU_SOURCE
@@ -72,13 +74,26 @@ static void check_refused(const char *url, const char *const *kv, natsbridge_sta
     natsbridge_client_free(client);
 }
 
-static void test_nkey(void) {
-    const char *url = env("NKEY_URL");
+/* One server knows a user by an nkey and another by a password. */
+static void test_nkey_and_password(void) {
+    const char *url = env("USERS_URL");
     const char *const good[] = {"nkey", env("NKEY_SEED"), NULL};
     const char *const other[] = {"nkey", env("NKEY_OTHER_SEED"), NULL}; /* valid, but unknown there */
+    const char *const user[] = {"user", env("PASSWORD_USER"), "password", env("PASSWORD"), NULL};
+    const char *const wrong_password[] = {"user", env("PASSWORD_USER"), "password", "wrong", NULL};
     check_round_trip("nkey", url, good);
+    check_round_trip("password", url, user);
     check_refused(url, other, NATSBRIDGE_STATUS_NATS_CONNECTION_FAILED, "authorization violation");
+    check_refused(url, wrong_password, NATSBRIDGE_STATUS_NATS_CONNECTION_FAILED, "authorization violation");
     check_refused(url, NULL, NATSBRIDGE_STATUS_NATS_CONNECTION_FAILED, "authorization violation");
+}
+
+static void test_token(void) {
+    const char *url = env("TOKEN_URL");
+    const char *const good[] = {"token", env("TOKEN"), NULL};
+    const char *const wrong[] = {"token", "wrong", NULL};
+    check_round_trip("token", url, good);
+    check_refused(url, wrong, NATSBRIDGE_STATUS_NATS_CONNECTION_FAILED, "authorization violation");
 }
 
 static void test_creds_file(void) {
@@ -110,7 +125,8 @@ static void test_tls(void) {
 }
 
 int main(void) {
-    test_nkey();
+    test_nkey_and_password();
+    test_token();
     test_creds_file();
     test_tls();
     return check_summary("test_auth");

@@ -12,10 +12,11 @@ $PLIK_BIN, else <repo>/.tmp/bin/plikd (scripts/install-plik.sh); $NSC_BIN, else
 
 As a program (for shell scripts): ``python natsbridge_servers.py nats [--websocket] [--plik]
 [--auth DIR] [--config TEXT]`` prints ``nats=<url>`` (``websocket=<url>``, ``plik=<url>``) lines, then ``ready``, and runs until
-its standard input closes or it is terminated. ``--auth DIR`` also starts three servers that
-authenticate, their files in DIR, and prints ``nkey_url``, ``nkey_seed``, ``nkey_other_seed``;
-``creds_url``, ``creds_file``, ``foreign_creds_file``; ``tls_url``, ``tls_ca_file``,
-``tls_other_ca_file``, ``tls_cert_file``, ``tls_key_file`` (see ``auth_servers``).
+its standard input closes or it is terminated. ``--auth DIR`` also starts four servers that
+authenticate, their files in DIR, and prints ``users_url``, ``nkey_seed``, ``nkey_other_seed``,
+``password_user``, ``password``; ``token_url``, ``token``; ``creds_url``, ``creds_file``,
+``foreign_creds_file``; ``tls_url``, ``tls_ca_file``, ``tls_other_ca_file``, ``tls_cert_file``,
+``tls_key_file`` (see ``auth_servers``).
 """
 
 from __future__ import annotations
@@ -234,10 +235,11 @@ def tls_files(directory: Path) -> dict[str, str]:
     return paths
 
 
-def tls_config(paths: dict[str, str]) -> str:
-    """nats-server config that requires TLS and a client certificate signed by ``paths["ca"]``."""
+def tls_config(paths: dict[str, str], timeout: float = 2) -> str:
+    """nats-server config that requires TLS and a client certificate signed by ``paths["ca"]``;
+    a client has `timeout` seconds for its handshake (and one more to authenticate)."""
     return (f'tls {{ cert_file: "{paths["server"]}", key_file: "{paths["server-key"]}", '
-            f'ca_file: "{paths["ca"]}", verify: true, timeout: 2 }}')
+            f'ca_file: "{paths["ca"]}", verify: true, timeout: {timeout} }}')
 
 
 def _nsc(store: Path, *args: str):
@@ -271,24 +273,33 @@ def jwt_auth(directory: Path) -> dict[str, str]:
 
 
 def auth_servers(directory: Path) -> tuple[list[NatsServer], dict[str, str]]:
-    """Three started servers without JetStream, one wanting an nkey, one a .creds file of its
-    operator, one TLS with a client certificate; and what a client needs, by the names
-    ``--auth`` prints. The caller stops the servers."""
+    """Four started servers without JetStream: one knows a user by an nkey and another by a
+    user name and password, one wants a token, one a .creds file of its operator, one TLS with a
+    client certificate; and what a client needs, by the names ``--auth`` prints. The caller
+    stops the servers."""
     seed, public = nkey_user()
     other_seed, _ = nkey_user()
+    password, token = os.urandom(9).hex(), os.urandom(9).hex()
     jwt = jwt_auth(directory)
     pem = tls_files(directory)
+    # 10 s to authenticate, not the default 2: a client under valgrind takes seconds to start
+    # its runtime and sign the server's nonce.
+    configs = (f'authorization {{ timeout: 10, users: [ {{ nkey: "{public}" }}, '
+               f'{{ user: "alice", password: "{password}" }} ] }}',
+               f'authorization {{ timeout: 10, token: "{token}" }}',
+               f'authorization {{ timeout: 10 }}\n{jwt["config"]}', tls_config(pem, timeout=10))
     started = []
     try:
-        for config in (f'authorization {{ users: [ {{ nkey: "{public}" }} ] }}', jwt["config"], tls_config(pem)):
+        for config in configs:
             started.append(NatsServer(config, jetstream=False).start())
     except BaseException:
         for server in started:
             server.stop()
         raise
-    nkey, creds, tls = started
+    users, token_server, creds, tls = started
     return started, {
-        "nkey_url": nkey.url, "nkey_seed": seed, "nkey_other_seed": other_seed,
+        "users_url": users.url, "nkey_seed": seed, "nkey_other_seed": other_seed, "password_user": "alice",
+        "password": password, "token_url": token_server.url, "token": token,
         "creds_url": creds.url, "creds_file": jwt["creds"], "foreign_creds_file": jwt["foreign_creds"],
         "tls_url": tls.url.replace("nats://", "tls://"), "tls_ca_file": pem["ca"],
         "tls_other_ca_file": pem["other-ca"], "tls_cert_file": pem["cert"], "tls_key_file": pem["key"],
@@ -302,7 +313,8 @@ def main(argv: list[str]) -> int:
     ap.add_argument("server", choices=["nats"])
     ap.add_argument("--websocket", action="store_true", help="also a WebSocket listener")
     ap.add_argument("--plik", action="store_true", help="also a Plik server")
-    ap.add_argument("--auth", metavar="DIR", help="also servers wanting an nkey, a .creds file, TLS (files in DIR)")
+    ap.add_argument("--auth", metavar="DIR",
+                    help="also servers wanting an nkey or a password, a token, a .creds file, TLS (files in DIR)")
     ap.add_argument("--config", default="", help="text appended to nats-server's config (e.g. 'max_payload: 8MB')")
     args = ap.parse_args(argv)
     started = []
