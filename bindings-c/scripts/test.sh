@@ -2,7 +2,9 @@
 # bindings-c + bindings-julia: builds libnatsbridge (debug), checks the top-level
 # include/natsbridge.h for drift, installs to a temp prefix, compiles the C tests against the
 # *installed* header and library (pkg-config), runs them plainly, under valgrind and under
-# AddressSanitizer against a real nats-server (JetStream) and Plik (servers/python's starter),
+# AddressSanitizer against a real nats-server (JetStream) and Plik (servers/python's starter, which
+# also starts servers wanting an nkey or a password, a token, a .creds file and TLS, and makes
+# their keys and files),
 # compiles and runs the README's two examples (core NATS, durable), runs the interop
 # participants (C <-> CLI, and Python when its venv exists), then the Julia parser and ccall
 # checks.
@@ -69,7 +71,7 @@ cflags="-std=c11 -Wall -Wextra -Werror -g -O1 -pthread -I$here/tests $(pkg-confi
 libs="$(pkg-config --libs natsbridge) -pthread"
 bin="$work/bin"
 mkdir -p "$bin"
-for t in test_api test_handlers test_jetstream; do
+for t in test_api test_handlers test_jetstream test_auth; do
   gcc $cflags -o "$bin/$t" "$here/tests/$t.c" $libs
   gcc $cflags -fsanitize=address -fno-omit-frame-pointer -o "$bin/$t.asan" "$here/tests/$t.c" $libs
 done
@@ -80,21 +82,26 @@ gcc $cflags -o "$bin/test_api.static" "$here/tests/test_api.c" \
   "$prefix/lib/libnatsbridge.a" $(pkg-config --static --libs-only-l natsbridge | sed 's/-lnatsbridge//') -pthread
 pass "tests compiled (plain, ASan, static)"
 
-step "nats-server (JetStream) and Plik, by the Python server starter"
-# servers/python/natsbridge_servers.py prints nats=<url>, plik=<url>, ready; it stops both
-# servers when its standard input closes or it is terminated (cleanup).
-coproc SERVERS { exec python3 "$repo/servers/python/natsbridge_servers.py" nats --plik 2>"$work/servers.log"; }
+step "nats-server (JetStream), Plik and the authenticating servers, by the Python server starter"
+# servers/python/natsbridge_servers.py prints nats=<url>, plik=<url>, --auth's name=value lines
+# (users_url, creds_file, tls_ca_file, ...: exported upper-cased for test_auth), ready; it stops
+# the servers when its standard input closes or it is terminated (cleanup). The project's venv
+# (scripts/setup.sh) has the nkeys and trustme packages --auth makes the keys and certificates with.
+mkdir "$work/auth"
+coproc SERVERS { exec "$repo/.venv/bin/python" "$repo/servers/python/natsbridge_servers.py" nats --plik \
+  --auth "$work/auth" 2>"$work/servers.log"; }
 servers_pid=$SERVERS_PID
 while read -r -t 120 line <&"${SERVERS[0]}"; do
   case "$line" in
     nats=*) export NATS_URL="${line#nats=}" ;;
     plik=*) export PLIK_URL="${line#plik=}" ;;
+    *=*) name="${line%%=*}"; export "${name^^}=${line#*=}" ;;
     ready) break ;;
   esac
 done
-if [ -z "${NATS_URL:-}" ] || [ -z "${PLIK_URL:-}" ]; then
+if [ -z "${NATS_URL:-}" ] || [ -z "${PLIK_URL:-}" ] || [ -z "${TLS_URL:-}" ]; then
   cat "$work/servers.log" >&2
-  echo "the servers did not start" >&2
+  echo "the servers did not start (scripts/setup.sh installs what they need)" >&2
   exit 2
 fi
 manifest="$(python3 "$here/scripts/vectors.py" "$repo/spec/vectors" "$work/vectors")"
@@ -103,6 +110,7 @@ step "C tests"
 run_counted "test_api" "$bin/test_api" "$manifest"
 run_counted "test_handlers" "$bin/test_handlers"
 run_counted "test_jetstream" "$bin/test_jetstream"
+run_counted "test_auth" "$bin/test_auth"
 run_counted "test_api (static library)" "$bin/test_api.static" "$manifest"
 
 step "C tests under AddressSanitizer"
@@ -112,6 +120,7 @@ export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1"
 run_counted "test_api (ASan)" "$bin/test_api.asan" "$manifest"
 run_counted "test_handlers (ASan)" "$bin/test_handlers.asan"
 run_counted "test_jetstream (ASan)" "$bin/test_jetstream.asan"
+run_counted "test_auth (ASan)" "$bin/test_auth.asan"
 if "$bin/leak_probe.asan" >/dev/null 2>&1; then fail "LeakSanitizer missed a leaked message"; else pass "LeakSanitizer catches a leaked message"; fi
 unset ASAN_OPTIONS
 
@@ -121,12 +130,15 @@ if [ "${SKIP_VALGRIND:-0}" != 1 ]; then
   # counted: the library's threads (tokio workers, async-nats connection tasks, hyper's pooled
   # keep-alive connections of the core's shared HTTP client) are still running when main()
   # returns, and what they hold is reached only through interior pointers then.
+  # valgrind.supp: ring's AES-GCM assembly, which memcheck does not follow (the TLS tests).
   vg=(valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect
+      --suppressions="$here/tests/valgrind.supp"
       --show-leak-kinds=definite,indirect --num-callers=40 --quiet)
   if "${vg[@]}" "$bin/leak_probe" >/dev/null 2>&1; then fail "valgrind missed a leaked message"; else pass "valgrind catches a leaked message"; fi
   NATSBRIDGE_SKIP_FORK=1 run_counted "test_api (valgrind)" "${vg[@]}" "$bin/test_api" "$manifest"
   run_counted "test_handlers (valgrind)" "${vg[@]}" "$bin/test_handlers"
   run_counted "test_jetstream (valgrind)" "${vg[@]}" "$bin/test_jetstream"
+  run_counted "test_auth (valgrind)" "${vg[@]}" "$bin/test_auth"
 fi
 
 step "README example: cc example.c \$(pkg-config --cflags --libs natsbridge)"

@@ -31,8 +31,10 @@ cd "$consumer"
 printf '{"name":"natsbridge-consumer","private":true}\n' > package.json
 arrow="$(node -p "require('$here/node_modules/apache-arrow/package.json').version")"
 nats="$(node -p "require('$here/node_modules/@nats-io/transport-node/package.json').version")"
+nkeys="$(node -p "require('$here/node_modules/@nats-io/nkeys/package.json').version")"
+forge="$(node -p "require('$here/node_modules/node-forge/package.json').version")"
 npm install --no-audit --no-fund --prefer-offline --loglevel=error \
-  "./$tarball" "apache-arrow@$arrow" "@nats-io/transport-node@$nats"
+  "./$tarball" "apache-arrow@$arrow" "@nats-io/transport-node@$nats" "@nats-io/nkeys@$nkeys" "node-forge@$forge"
 
 set +e
 # The tests find the repository (servers/js/servers.js, spec/vectors, README.md) through this.

@@ -22,7 +22,7 @@ rm -rf "$wheels"
 # A clean venv every run: the wheel must install on its own.
 rm -rf "$venv"
 python3 -m venv "$venv"
-"$venv/bin/pip" install -q --disable-pip-version-check "$wheels"/natsbridge-*.whl pytest nats-py pyarrow pandas trustme
+"$venv/bin/pip" install -q --disable-pip-version-check "$wheels"/natsbridge-*.whl pytest nats-py pyarrow pandas trustme nkeys
 
 set +e
 (cd bindings-python && "$venv/bin/python" -m pytest -q -p no:cacheprovider tests "$@")

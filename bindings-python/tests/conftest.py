@@ -8,7 +8,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "servers/python"))
-from natsbridge_servers import NatsServer, Plik, free_port  # noqa: E402
+from natsbridge_servers import NatsServer, Plik, free_port, jwt_auth, nkey_user, tls_config, tls_files  # noqa: E402
 
 
 def serve(config: str = "", jetstream: bool = True):
@@ -48,22 +48,28 @@ def plik_url():
 @pytest.fixture(scope="session")
 def tls_server(tmp_path_factory):
     """A nats-server that requires TLS and a client certificate, from a CA made by trustme.
-    Yields (url, dict of PEM paths: ca, cert, key)."""
-    trustme = pytest.importorskip("trustme")
-    d = tmp_path_factory.mktemp("pki")
-    ca = trustme.CA()
-    server = ca.issue_cert("127.0.0.1", "localhost")
-    client = ca.issue_cert("client@natsbridge.test")
-    paths = {name: d / f"{name}.pem" for name in ("ca", "server", "server-key", "cert", "key")}
-    ca.cert_pem.write_to_path(paths["ca"])
-    server.cert_chain_pems[0].write_to_path(paths["server"])
-    server.private_key_pem.write_to_path(paths["server-key"])
-    client.cert_chain_pems[0].write_to_path(paths["cert"])
-    client.private_key_pem.write_to_path(paths["key"])
-    config = (f'tls {{ cert_file: "{paths["server"]}", key_file: "{paths["server-key"]}", '
-              f'ca_file: "{paths["ca"]}", verify: true, timeout: 2 }}')
-    for url in serve(config, jetstream=False):
-        yield url.replace("nats://", "tls://"), {k: str(v) for k, v in paths.items()}
+    Yields (url, dict of PEM paths: ca, cert, key, other-ca)."""
+    pytest.importorskip("trustme")
+    paths = tls_files(tmp_path_factory.mktemp("pki"))
+    for url in serve(tls_config(paths), jetstream=False):
+        yield url.replace("nats://", "tls://"), paths
+
+
+@pytest.fixture(scope="session")
+def nkey_server():
+    """A nats-server that knows one user by an nkey made here. Yields (url, that user's seed)."""
+    seed, public = nkey_user()
+    for url in serve(f'authorization {{ users: [ {{ nkey: "{public}" }} ] }}', jetstream=False):
+        yield url, seed
+
+
+@pytest.fixture(scope="session")
+def jwt_server(tmp_path_factory):
+    """A nats-server in operator mode (JWTs made by nsc, a memory resolver). Yields (url, dict:
+    creds, a user's .creds file it accepts; foreign_creds, another operator's user)."""
+    auth = jwt_auth(tmp_path_factory.mktemp("nsc"))
+    for url in serve(auth["config"], jetstream=False):
+        yield url, auth
 
 
 @pytest.fixture

