@@ -196,8 +196,7 @@ impl Config {
             sources.push(vec![UrlScope::parse(origin)?]);
             self.stores.push(Store::Http);
         }
-        self.rules =
-            ReceiveRules { sources, retry: s.retry, max_download_bytes: s.max_download_bytes, limits: s.limits };
+        self.rules = s.receive_rules(sources);
         Ok(())
     }
 

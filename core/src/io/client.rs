@@ -87,12 +87,7 @@ impl Client {
             .map_err(|e| connection_failed(format!("cannot connect to {}: {e}", servers.join(", "))))?;
         let (upload_store, stores, object_store) = link_stores(&opts, &nats)?;
         let has_handlers = opts.upload_handler.is_some() || opts.link_store.is_some();
-        let rules = ReceiveRules {
-            sources: stores.iter().map(|s| s.scopes()).collect(),
-            retry: settings.retry,
-            max_download_bytes: settings.max_download_bytes,
-            limits: settings.limits,
-        };
+        let rules = settings.receive_rules(stores.iter().map(|s| s.scopes()).collect());
         let max_payload = nats.server_info().max_payload;
         Ok(Client {
             inner: Arc::new(Inner {

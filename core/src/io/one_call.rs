@@ -257,12 +257,7 @@ pub async fn smartreceive(message: &[u8], call: &CallOptions) -> Result<Received
     // Every link is checked against what the connection could serve before connecting, so a
     // link to `file:///etc/passwd` is URL_NOT_ALLOWED, not a connection failure.
     let opts = ConnectOptions { settings, ..Default::default() };
-    let rules = ReceiveRules {
-        sources: vec![client::link_scopes_before_connecting(&opts)?],
-        retry: opts.settings.retry,
-        max_download_bytes: opts.settings.max_download_bytes,
-        limits: opts.settings.limits,
-    };
+    let rules = opts.settings.receive_rules(vec![client::link_scopes_before_connecting(&opts)?]);
     ReceivePlan::new(message, &rules.limits)?.step(&rules)?;
     shared_client(&opts.settings).await?.smartreceive(message).await
 }

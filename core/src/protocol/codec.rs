@@ -100,12 +100,20 @@ pub fn deserialize(payload_type: PayloadType, bytes: Bytes, limits: &ReceiveLimi
             }
         },
         PayloadType::Dictionary | PayloadType::JsonTable => {
-            check_json_depth(&bytes, limits.max_json_depth.min(super::MAX_JSON_DEPTH), payload_type)?;
+            // At the default limit serde's own recursion limit is the check: no extra pass.
+            if limits.max_json_depth < super::MAX_JSON_DEPTH {
+                check_json_depth(&bytes, limits.max_json_depth, payload_type)?;
+            }
             let v: Value = serde_json::from_slice(&bytes).map_err(|e| {
-                Error::new(
-                    ErrorCode::DeserializationError,
-                    format!("{} payload is not valid JSON: {e}", payload_type.as_str()),
-                )
+                let (code, what) = if e.to_string().starts_with("recursion limit exceeded") {
+                    (
+                        ErrorCode::PayloadTooLarge,
+                        format!("nests deeper than {} arrays and objects", super::MAX_JSON_DEPTH),
+                    )
+                } else {
+                    (ErrorCode::DeserializationError, format!("is not valid JSON: {e}"))
+                };
+                Error::new(code, format!("{} payload {what}", payload_type.as_str()))
             })?;
             if payload_type == PayloadType::JsonTable {
                 check_rows(&v).map_err(|m| Error::new(ErrorCode::DeserializationError, m))?;

@@ -4,7 +4,8 @@
 //! unit of time; a bad name or value is INVALID_ARGUMENT here, in every language alike.
 
 use super::{
-    DEFAULT_MAX_DOWNLOAD_BYTES, DEFAULT_SIZE_THRESHOLD, MAX_JSON_DEPTH, ReceiveLimits, RetryPolicy, SendOptions,
+    DEFAULT_MAX_DOWNLOAD_BYTES, DEFAULT_SIZE_THRESHOLD, MAX_JSON_DEPTH, ReceiveLimits, ReceiveRules, RetryPolicy,
+    SendOptions, UrlScope,
 };
 use crate::error::{Error, Result};
 use serde_json::{Map, Value};
@@ -373,6 +374,11 @@ impl Settings {
             Jetstream => self.jetstream = flag(name, v)?,
         }
         Ok(())
+    }
+
+    /// The receive rules of a connection with these settings whose link sources serve `sources`.
+    pub fn receive_rules(&self, sources: Vec<Vec<UrlScope>>) -> ReceiveRules {
+        ReceiveRules { sources, retry: self.retry, max_download_bytes: self.max_download_bytes, limits: self.limits }
     }
 
     /// Sets every option of a JSON object (a binding's options, converted).
