@@ -242,6 +242,10 @@ const WORDS: &[&str] = &[
     "[{\"a\":1}]",
     "ACK",
     "NACK",
+    "base64",
+    "json",
+    "arrow-ipc",
+    "none",
 ];
 
 #[derive(Arbitrary, Debug)]
@@ -276,10 +280,11 @@ enum Buf {
     Null(u8),
     Bytes(Vec<u8>),
     /// A message made of one payload's fields, so smartreceive gets past the envelope parse.
+    /// `size`: None is the data's true length.
     Envelope {
         payload_type: Text,
         encoding: Text,
-        size: u16,
+        size: Option<u16>,
         data: Vec<u8>,
     },
 }
@@ -298,7 +303,7 @@ impl Buf {
                         "payload_type": text(payload_type),
                         "transport": "direct",
                         "encoding": text(encoding),
-                        "size": size,
+                        "size": size.map_or(data.len(), usize::from),
                         "data": protocol::base64_encode(data),
                     }],
                 })
