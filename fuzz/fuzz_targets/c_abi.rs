@@ -17,7 +17,7 @@
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use natsbridge::error::ErrorCode;
-use natsbridge::protocol::{self, PayloadSource};
+use natsbridge::protocol::{self, PayloadSource, ReceiveLimits};
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::ptr::{null, null_mut};
 
@@ -485,7 +485,7 @@ fn names(array: *const *const c_char) -> usize {
 /// A message whose payloads are all direct (or that fails to decode): smartreceive decodes it
 /// without a connection. One with a link would connect to a broker, so it is not sent.
 fn needs_no_network(bytes: &[u8]) -> bool {
-    match protocol::decode_message(bytes) {
+    match protocol::decode_message(bytes, &ReceiveLimits::default()) {
         Ok((_, payloads)) => payloads.iter().all(|p| matches!(p.source, PayloadSource::Inline(_))),
         Err(_) => true,
     }
@@ -573,7 +573,7 @@ unsafe fn run(call: &Call, live: &mut Live) {
                     return;
                 }
                 let bytes = data.unwrap_or_default();
-                match protocol::decode_direct(&bytes) {
+                match protocol::decode_direct(&bytes, &ReceiveLimits::default()) {
                     Err(e) => assert_eq!(status, status_of(e.code), "core says {e}"),
                     Ok(Some(view)) => {
                         assert_eq!(status, OK, "{}", c_str(natsbridge_last_error()));

@@ -16,14 +16,14 @@ use libfuzzer_sys::fuzz_target;
 use natsbridge::error::{Error, ErrorCode};
 use natsbridge::protocol::{
     self, DecodedPayload, DirectMessage, Envelope, ErrorBody, FetchFailure, HEADER_FIELDS, Incoming, PayloadSource,
-    ReceivePlan, ReceiveRules, ReceiveStep, RetryPolicy, Transport, UrlScope,
+    ReceiveLimits, ReceivePlan, ReceiveRules, ReceiveStep, RetryPolicy, Transport, UrlScope,
 };
 use serde_json::{Map, Value};
 use std::time::Duration;
 
 fuzz_target!(|message: &[u8]| {
     natsbridge_fuzz::init();
-    let owned = protocol::decode_message(message);
+    let owned = protocol::decode_message(message, &ReceiveLimits::default());
     if let Ok((envelope, decoded)) = &owned {
         reads_as_json_says(message, envelope, decoded);
     }
@@ -43,7 +43,8 @@ fn expected_direct(owned: &Result<(Envelope, Vec<DecodedPayload>), Error>) -> Re
         .iter()
         .map(|p| {
             let PayloadSource::Inline(bytes) = &p.source else { unreachable!("links were handled above") };
-            let data = protocol::deserialize(p.payload_type, bytes.clone()).map_err(|e| e.code)?;
+            let data =
+                protocol::deserialize(p.payload_type, bytes.clone(), &ReceiveLimits::default()).map_err(|e| e.code)?;
             Ok(Incoming {
                 dataname: p.dataname.clone(),
                 payload_type: p.payload_type,
@@ -125,7 +126,7 @@ fn views_agree(
     owned: &Result<(Envelope, Vec<DecodedPayload>), Error>,
     expected: &Result<Option<Vec<Incoming>>, ErrorCode>,
 ) {
-    let view = protocol::decode_direct(message);
+    let view = protocol::decode_direct(message, &ReceiveLimits::default());
     match (&view, expected) {
         (Err(e), Err(code)) => assert_eq!(e.code, *code),
         (Ok(None), Ok(None)) => {}
@@ -140,7 +141,7 @@ fn views_agree(
             panic!("decode_direct gave {:?}, decode_message says {want:?}", got.as_ref().map(Option::is_some))
         }
     }
-    match (DirectMessage::decode(Bytes::copy_from_slice(message)), view) {
+    match (DirectMessage::decode(Bytes::copy_from_slice(message), &ReceiveLimits::default()), view) {
         (Err(a), Err(b)) => assert_eq!(a.code, b.code),
         (Ok(None), Ok(None)) => {}
         (Ok(Some(kept)), Ok(Some(view))) => {
@@ -164,7 +165,7 @@ fn receive_plan_agrees(
     owned: &Result<(Envelope, Vec<DecodedPayload>), Error>,
     expected: &Result<Option<Vec<Incoming>>, ErrorCode>,
 ) {
-    let mut plan = match (ReceivePlan::new(message), owned) {
+    let mut plan = match (ReceivePlan::new(message, &ReceiveLimits::default()), owned) {
         (Err(a), Err(b)) => return assert_eq!(a.code, b.code),
         (Ok(plan), Ok((envelope, _))) => {
             assert_eq!(plan.envelope(), envelope);

@@ -10,8 +10,8 @@ use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use natsbridge::error::ErrorCode;
 use natsbridge::protocol::{
-    Envelope, HostValue, Outgoing, PayloadType, SendLimits, SendPlan, SendStep, Transport, decode_direct, deserialize,
-    serialize,
+    Envelope, HostValue, Outgoing, PayloadType, ReceiveLimits, SendLimits, SendPlan, SendStep, Transport,
+    decode_direct, deserialize, serialize,
 };
 
 /// The input: the payload type's index, how the host gives the value (bytes, a string, JSON
@@ -56,8 +56,9 @@ fuzz_target!(|input: &[u8]| {
     assert_eq!(plan.step().expect("nothing to upload"), SendStep::Publish);
     let sent = plan.finish();
     let wire = serialize("p", payload_type, &outgoing.data).expect("the plan serialized it");
-    let expected = deserialize(payload_type, wire).expect("the receiver's codec takes what the sender's made");
-    let view = match decode_direct(&sent.json) {
+    let expected = deserialize(payload_type, wire, &ReceiveLimits::default())
+        .expect("the receiver's codec takes what the sender's made");
+    let view = match decode_direct(&sent.json, &ReceiveLimits::default()) {
         Ok(Some(view)) => view,
         other => panic!("sent {} received as {:?}", sent.json_str(), other.map(|v| v.is_some())),
     };
