@@ -28,6 +28,9 @@ runner() {
     total=$(( total + $(grep -Eo '[0-9]+ (passed|PASS)' "$log" | tail -n1 | grep -Eo '^[0-9]+' || echo 0) ))
 }
 
+step "fuzz smoke: every fuzz target for a few thousand executions (scripts/fuzz.sh; the long runs are in fuzz/RESULTS.md)"
+runner env FUZZ_BUILD=dev bash scripts/fuzz.sh 1000
+
 step "core::protocol builds for wasm32-unknown-unknown"
 cargo build -p natsbridge --no-default-features --target wasm32-unknown-unknown --quiet
 
