@@ -30,13 +30,19 @@ profile=()
 if [[ ${FUZZ_BUILD:-release} == dev ]]; then
     profile=(--dev)
 fi
-# Every target in one build (the dependencies are shared), or just the ones named.
+# c_abi links the C binding and with it the network stack; the other targets need core's
+# protocol only, so they are built without it (fuzz/Cargo.toml's `c_abi` feature).
+features_of() {
+    if [[ $1 == c_abi ]]; then echo "--features=c_abi"; fi
+}
+# The protocol targets in one build (their dependencies are shared), then c_abi; or the ones named.
 if [[ ${#targets[@]} -eq 0 ]]; then
     cargo +nightly fuzz build "${profile[@]}"
+    cargo +nightly fuzz build "${profile[@]}" --features=c_abi c_abi
     mapfile -t targets < <(cargo +nightly fuzz list)
 else
     for target in "${targets[@]}"; do
-        cargo +nightly fuzz build "${profile[@]}" "$target"
+        cargo +nightly fuzz build "${profile[@]}" $(features_of "$target") "$target"
     done
 fi
 
@@ -51,7 +57,7 @@ for target in "${targets[@]}"; do
     started=$(date +%s)
     result=ok
     # Timeouts and OOM are failures too: 10 s for one input, 2 GB resident or in one allocation.
-    cargo +nightly fuzz run "${profile[@]}" "$target" "corpus/$target" "seeds/$target" -- \
+    cargo +nightly fuzz run "${profile[@]}" $(features_of "$target") "$target" "corpus/$target" "seeds/$target" -- \
         -runs="$runs" -max_len="$max_len" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=2048 \
         -print_final_stats=1 -artifact_prefix="artifacts/$target/" >"$log" 2>&1 || result=FAILED
     seconds=$(( $(date +%s) - started ))
