@@ -32,6 +32,12 @@ fi
 for component in rustfmt clippy; do
     rustup component list --installed | grep -q "^$component" || rustup component add "$component" >&2
 done
+# cargo-llvm-cov and llvm-tools measure the tests' coverage of the Rust code (scripts/coverage.sh).
+rustup component list --installed | grep -q '^llvm-tools' || rustup component add llvm-tools-preview >&2
+if ! cargo llvm-cov --version >/dev/null 2>&1; then
+    log "installing cargo-llvm-cov"
+    cargo install -q cargo-llvm-cov --locked >&2
+fi
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
     log "adding rust target wasm32-unknown-unknown"
     rustup target add wasm32-unknown-unknown >&2

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test: Rust unit and integration tests (real nats-server and Plik), the wasm32 build
-# of core::protocol, and the cross-language interop matrix. Installs what it needs first.
+# Runs every test: lints, a smoke run of the fuzz targets, the wasm32 build of core::protocol,
+# Rust unit and integration tests (real nats-server and Plik), each binding's suite, the
+# cross-language interop matrix, and the coverage floors over all of them. Installs what it
+# needs first.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
@@ -15,24 +17,29 @@ step "format and lints"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
-step "Rust tests (unit, integration against real servers, bench smoke)"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
-cargo test --workspace --all-targets 2>&1 | tee "$log"
-total=$(grep -Eo 'test result: ok\. [0-9]+ passed' "$log" | awk '{s+=$4} END {print s+0}')
-
-# Runs one binding's test runner and adds the count of its last summary line ("N passed", or
-# the interop matrix's "N PASS"); a runner that fails stops the script (pipefail).
+total=0
+# Runs one test runner and adds the count of its last summary line ("N passed", or the interop
+# matrix's "N PASS"); a runner that fails stops the script (pipefail).
 runner() {
     "$@" 2>&1 | tee "$log"
     total=$(( total + $(grep -Eo '[0-9]+ (passed|PASS)' "$log" | tail -n1 | grep -Eo '^[0-9]+' || echo 0) ))
 }
 
-step "fuzz smoke: every fuzz target for a few thousand executions (scripts/fuzz.sh; the long runs are in fuzz/RESULTS.md)"
+step "fuzz smoke: every fuzz target for 1000 executions (scripts/fuzz.sh; the long runs are in fuzz/RESULTS.md)"
 runner env FUZZ_BUILD=dev bash scripts/fuzz.sh 1000
 
 step "core::protocol builds for wasm32-unknown-unknown"
 cargo build -p natsbridge --no-default-features --target wasm32-unknown-unknown --quiet
+
+step "coverage: every Rust build from here on is instrumented (scripts/coverage.sh), so each suite below counts"
+eval "$(bash scripts/coverage.sh env)"
+rm -rf target/natsbridge-*.profraw .tmp/coverage
+
+step "Rust tests (unit, integration against real servers, bench smoke)"
+cargo test --workspace --all-targets 2>&1 | tee "$log"
+total=$(( total + $(grep -Eo 'test result: ok\. [0-9]+ passed' "$log" | awk '{s+=$4} END {print s+0}') ))
 
 step "the README's demo: the Rust CLI sends five payloads, the Python binding receives them"
 demo_out="$(bash scripts/demo.sh 2>&1)"
@@ -66,6 +73,9 @@ runner python3 tests-interop/run.py
 
 step "interop matrix, JetStream mode: durable senders to durable consumers (the participants with a jetstream section)"
 runner python3 tests-interop/run.py --jetstream
+
+step "coverage of core, the C binding and the Python and Node layers, against their floors"
+bash scripts/coverage.sh report
 
 # One closing line over every runner above (the test steps stop at the first failure).
 echo

@@ -10,9 +10,10 @@ wasm="$repo/target/wasm32-unknown-unknown/debug/natsbridge_wasm.wasm"
 cd "$repo"
 # The dev profile (incremental, quick to rebuild) optimized for size, without debug info: the module
 # must stay under 8 MB, the largest Chromium instantiates synchronously, which the restart after a
-# core abort needs (js/natsbridge.js restartCore). Unoptimized it is 13 MB.
+# core abort needs (js/natsbridge.js restartCore). Unoptimized it is 13 MB. Never instrumented for
+# coverage (scripts/coverage.sh): wasm32 has no profiler runtime.
 CARGO_PROFILE_DEV_OPT_LEVEL=s CARGO_PROFILE_DEV_DEBUG=0 \
-  cargo build -q -p natsbridge-wasm --target wasm32-unknown-unknown
+  env -u RUSTC_WRAPPER cargo build -q -p natsbridge-wasm --target wasm32-unknown-unknown
 "$bindgen" --target web --experimental-reset-state-function --out-dir "$here/pkg" "$wasm"
 size=$(stat -c %s "$here/pkg/natsbridge_wasm_bg.wasm")
 if [ "$size" -ge $((8 * 1024 * 1024)) ]; then
