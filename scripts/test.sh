@@ -30,12 +30,15 @@ runner() {
 step "fuzz smoke: every fuzz target for 1000 executions (scripts/fuzz.sh; the long runs are in fuzz/RESULTS.md)"
 runner env FUZZ_BUILD=dev bash scripts/fuzz.sh 1000
 
-step "core::protocol builds for wasm32-unknown-unknown"
-cargo build -p natsbridge --no-default-features --target wasm32-unknown-unknown --quiet
-
 step "coverage: every Rust build from here on is instrumented (scripts/coverage.sh), so each suite below counts"
 eval "$(bash scripts/coverage.sh env)"
+# Cargo does not rebuild for a new rustc wrapper: workspace crates built before without it would
+# count as built and run uninstrumented. This makes them build again, instrumented.
+cargo llvm-cov clean --workspace
 rm -rf target/natsbridge-*.profraw .tmp/coverage
+
+step "core::protocol builds for wasm32-unknown-unknown (not instrumented: wasm32 has no profiler runtime)"
+env -u RUSTC_WRAPPER cargo build -p natsbridge --no-default-features --target wasm32-unknown-unknown --quiet
 
 step "Rust tests (unit, integration against real servers, bench smoke)"
 cargo test --workspace --all-targets 2>&1 | tee "$log"

@@ -58,7 +58,8 @@ export interface Received extends EnvelopeHeader {
   reply?: string;
 }
 
-/** Where links may be fetched from and how (links from other origins: URL_NOT_ALLOWED, no request). */
+/** Where links may be fetched from and how (links from other origins: URL_NOT_ALLOWED, no request),
+ * and what one received message may hold. */
 export interface DownloadOptions {
   /** `scheme://host[:port][/path]`: links under it are fetched (no redirects followed). */
   allowedOrigins?: string | string[];
@@ -70,6 +71,16 @@ export interface DownloadOptions {
   maxDelay?: number;
   /** Links declaring more bytes are refused with PAYLOAD_TOO_LARGE (default 4 GiB). */
   maxDownloadBytes?: number;
+  /** What one received message may hold (spec/PROTOCOL.md §9.4): payloads (default 10,000). */
+  maxPayloads?: number;
+  /** The payloads' declared sizes together (default 4 GiB). */
+  maxMessageBytes?: number;
+  /** Nesting of a dictionary or jsontable payload (default and at most 128). */
+  maxJsonDepth?: number;
+  /** Columns of an arrowtable payload (default 10,000). */
+  maxArrowColumns?: number;
+  /** Record batches of an arrowtable payload (default 100,000). */
+  maxArrowBatches?: number;
 }
 /** Connection options by core's names (the defaults are core's). */
 export interface ConnectOptions extends DownloadOptions {

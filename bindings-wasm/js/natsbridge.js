@@ -178,8 +178,9 @@ function arrowMode(mode) {
  * camelCase or snake_case, durations in milliseconds (README "One vocabulary"): servers, name,
  * user, password, token, maxReconnectAttempts, reconnectTimeWait, connectTimeout, sizeThreshold,
  * objectStore, objectStoreBucket, objectStoreTtl, objectStoreReplicas, allowedOrigins, maxRetries,
- * baseDelay, maxDelay, maxDownloadBytes, senderName, senderId, jetstream (smartsend publishes
- * durably); and arrow ("rows" | "table" | "ipc"), wasm (see init).
+ * baseDelay, maxDelay, maxDownloadBytes, the receive limits (maxPayloads, maxMessageBytes,
+ * maxJsonDepth, maxArrowColumns, maxArrowBatches), senderName, senderId, jetstream (smartsend
+ * publishes durably); and arrow ("rows" | "table" | "ipc"), wasm (see init).
  */
 export async function connect(opts = {}) {
   const { wasm, arrow, ...options } = optionsObject(opts, "connect");
@@ -651,7 +652,7 @@ export class Connection {
     let subscription;
     try {
       const subscribe = (callback) => this.nc.subscribe(subject, queue ? { queue, callback } : { callback });
-      subscription = new Subscription(subscribe, mode, (msg) => this.#receive(msg, mode, false));
+      subscription = new Subscription(subscribe, mode, (msg) => this.#receive(msg, mode, false), () => this.#cfg);
       await this.nc.flush();
     } catch (e) {
       throw fail("NATS_CONNECTION_FAILED", `subscribe to ${JSON.stringify(subject)} failed: ${e.message}`);
@@ -702,12 +703,13 @@ class Reported {
 }
 
 /**
- * Decodes nats Msgs (their data, subject and reply) in one core call.
+ * Decodes nats Msgs (their data, subject and reply) in one core call, within the receive limits
+ * of `config` (a core Config).
  * For each: the envelope as `receive` makes it, the NATSBridgeError it fails with, or a Linked
  * (its link payloads need the receive machine). After an abort of the core every one is Linked:
  * decoded alone, the message that aborts fails by itself.
  */
-function receiveBatch(msgs, arrow) {
+function receiveBatch(msgs, arrow, config) {
   let total = 0;
   for (let i = 0; i < msgs.length; i++) total += msgs[i].data.length;
   const data = new Uint8Array(total);
@@ -721,7 +723,7 @@ function receiveBatch(msgs, arrow) {
   let items, values;
   try {
     let json;
-    [json, values] = core.receiveBatch(data, ends, arrow === "rows");
+    [json, values] = core.receiveBatch(config, data, ends, arrow === "rows");
     items = JSON.parse(json);
   } catch (e) {
     if (e instanceof WebAssembly.RuntimeError) restartCore();
@@ -752,9 +754,9 @@ function receiveBatch(msgs, arrow) {
 }
 
 /** receiveBatch over what a subscription received: Reported items keep their places. */
-function decodeArrived(arrived, arrow) {
-  if (!arrived.some((m) => m instanceof Reported)) return receiveBatch(arrived, arrow);
-  const decoded = receiveBatch(arrived.filter((m) => !(m instanceof Reported)), arrow);
+function decodeArrived(arrived, arrow, config) {
+  if (!arrived.some((m) => m instanceof Reported)) return receiveBatch(arrived, arrow, config);
+  const decoded = receiveBatch(arrived.filter((m) => !(m instanceof Reported)), arrow, config);
   let next = 0;
   return arrived.map((m) => (m instanceof Reported ? m : decoded[next++]));
 }
@@ -772,6 +774,7 @@ export class Subscription {
   #sub;
   #arrow;
   #machine;
+  #config;
   /** nats Msgs (or a Reported) in arrival order, not decoded yet. */
   #arrived = [];
   /** The last batch decoded (receiveBatch), read from `#at` on. */
@@ -783,10 +786,12 @@ export class Subscription {
   #arrival = null;
 
   /** `subscribe(callback)`: the nats.js subscription; `machine(msg)`: decodes one message
-   * through the receive machine (a promise of its envelope). */
-  constructor(subscribe, arrow, machine) {
+   * through the receive machine (a promise of its envelope); `config()`: the connection's core
+   * Config (its receive limits), asked at each batch as a restarted core makes a new one. */
+  constructor(subscribe, arrow, machine, config) {
     this.#arrow = arrow;
     this.#machine = machine;
+    this.#config = config;
     this.#sub = subscribe((err, msg) => {
       this.#arrived.push(err ? new Reported(err) : msg);
       this.#signal();
@@ -817,7 +822,7 @@ export class Subscription {
       } else {
         this.#arrived = [];
       }
-      this.#decoded = decodeArrived(msgs, this.#arrow);
+      this.#decoded = decodeArrived(msgs, this.#arrow, this.#config());
       this.#at = 0;
     }
     const item = this.#decoded[this.#at];
@@ -1240,7 +1245,7 @@ export async function smartsend(subject, data, opts = {}) {
  * `smartreceive(msg, options)`. With `connection`, link payloads may come from its object store;
  * with `brokerUrl`, through the shared connection of the one-call style; otherwise only direct
  * payloads and links under `allowedOrigins` can be read. Options: arrow, and the download options
- * (allowedOrigins, maxRetries, baseDelay, maxDelay, maxDownloadBytes).
+ * (allowedOrigins, maxRetries, baseDelay, maxDelay, maxDownloadBytes) and the receive limits.
  */
 export async function smartreceive(msg, opts = {}) {
   const { connection, wasm, arrow, ...options } = optionsObject(opts, "smartreceive");
@@ -1442,17 +1447,18 @@ async function receive(msg, links, arrow, nack) {
 async function receiveOnce(bytes, links, arrow, nack) {
   const generation = coreGeneration;
   let receiving;
+  let config;
   try {
-    receiving = new core.Receiving(bytes);
+    config = links.config();
+    receiving = new core.Receiving(bytes, config);
   } catch (e) {
+    if (config) links.release?.(config);
     throw coreError(e, "INVALID_ENVELOPE");
   }
   const cid = receiving.correlationId;
   const run = { generation, open: true };
   const running = new Map();
-  let config;
   try {
-    config = links.config();
     for (let step = receiving.step(config); step.action !== "done"; step = receiving.step(config)) {
       if (step.action === "fetch") {
         running.set(step.id, fetchLink(receiving, config, step, links, run));
@@ -1478,7 +1484,7 @@ async function receiveOnce(bytes, links, arrow, nack) {
     for (const fetching of running.values()) fetching.catch(() => {});
     if (generation === coreGeneration) {
       receiving.free();
-      if (config) links.release?.(config);
+      links.release?.(config);
     }
   }
 }

@@ -140,9 +140,9 @@ export class Receiving {
      */
     head(config: Config, id: number, status?: number | null, location?: string | null, content_length?: number | null): any;
     /**
-     * Parses the message and checks every payload.
+     * Parses the message and checks every payload, within the config's receive limits.
      */
-    constructor(message: Uint8Array | number[]);
+    constructor(message: Uint8Array | number[], config: Config);
     /**
      * The size an object's info announces. Returns how many bytes of its data to read at most
      * (then answer `fetched`), or undefined: the fetch failed by it, read nothing.
@@ -313,7 +313,7 @@ export function publishRetry(config: Config, subject: string, correlation_id: st
 
 /**
  * Decodes the messages laid end to end in `data` (message `i` ends at `ends[i]`) in one call,
- * for a subscription's messages that are already waiting. Returns `[json, values]`: `json` is a
+ * for a subscription's messages that are already waiting, within the config's receive limits. Returns `[json, values]`: `json` is a
  * JSON array with one item per message, in order —
  * `[0, header, payloads, transports, sides]`: decoded. `header` is the envelope as
  * `Receiving::envelopeJson` gives it, with `payloads: []`; `payloads` the
@@ -324,7 +324,7 @@ export function publishRetry(config: Config, subject: string, correlation_id: st
  * when the envelope could not be read);
  * `[2]`: it has link payloads, which only the receive machine (`Receiving`) can fetch.
  */
-export function receiveBatch(data: Uint8Array | number[], ends: Uint32Array | number[], rows: boolean): Array<any>;
+export function receiveBatch(config: Config, data: Uint8Array | number[], ends: Uint32Array | number[], rows: boolean): Array<any>;
 
 /**
  * Every per-message option by its canonical name.
@@ -404,14 +404,14 @@ export interface InitOutput {
     readonly optionNames: () => [number, number];
     readonly pubAck: (a: number, b: number, c: number, d: number) => any;
     readonly publishRetry: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: any, i: number) => [number, number, number];
-    readonly receiveBatch: (a: number, b: number, c: number, d: number, e: number) => any;
+    readonly receiveBatch: (a: number, b: number, c: number, d: number, e: number, f: number) => any;
     readonly receiving_correlationId: (a: number) => [number, number];
     readonly receiving_envelopeJson: (a: number) => [number, number];
     readonly receiving_errorReply: (a: number) => any;
     readonly receiving_fetchFailed: (a: number, b: number, c: number, d: any) => void;
     readonly receiving_fetched: (a: number, b: number, c: number, d: number, e: number, f: number) => void;
     readonly receiving_head: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number) => any;
-    readonly receiving_new: (a: number, b: number) => [number, number, number];
+    readonly receiving_new: (a: number, b: number, c: number) => [number, number, number];
     readonly receiving_objectHead: (a: number, b: number, c: number, d: number) => [number, number];
     readonly receiving_objectLinks: (a: number) => any;
     readonly receiving_payloads: (a: number, b: number) => [number, number, number];

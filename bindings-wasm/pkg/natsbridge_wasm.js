@@ -546,15 +546,20 @@ export class Receiving {
         return ret;
     }
     /**
-     * Parses the message and checks every payload.
+     * Parses the message and checks every payload, within the config's receive limits.
      * @param {Uint8Array | number[]} message
+     * @param {Config} config
      */
-    constructor(message) {
+    constructor(message, config) {
+        _assertClass(config, Config);
+        if ((config).__wbg_inst !== undefined && (config).__wbg_inst !== __wbg_instance_id) {
+            throw new Error('Invalid stale object from previous Wasm instance');
+        }
         const ptr0 = passArray8ToWasm0(message, wasm.__wbindgen_malloc);
         const len0 = WASM_VECTOR_LEN;
         let ret;
         __wbg_call_guard();
-        ret = wasm.receiving_new(ptr0, len0);
+        ret = wasm.receiving_new(ptr0, len0, config.__wbg_ptr);
         if (ret[2]) {
             throw takeFromExternrefTable0(ret[1]);
         }
@@ -1303,7 +1308,7 @@ export function publishRetry(config, subject, correlation_id, attempt, elapsed_m
 
 /**
  * Decodes the messages laid end to end in `data` (message `i` ends at `ends[i]`) in one call,
- * for a subscription's messages that are already waiting. Returns `[json, values]`: `json` is a
+ * for a subscription's messages that are already waiting, within the config's receive limits. Returns `[json, values]`: `json` is a
  * JSON array with one item per message, in order —
  * `[0, header, payloads, transports, sides]`: decoded. `header` is the envelope as
  * `Receiving::envelopeJson` gives it, with `payloads: []`; `payloads` the
@@ -1313,12 +1318,17 @@ export function publishRetry(config, subject, correlation_id, attempt, elapsed_m
  * `[1, code, message, correlation_id]`: the message failed to decode (correlation_id null
  * when the envelope could not be read);
  * `[2]`: it has link payloads, which only the receive machine (`Receiving`) can fetch.
+ * @param {Config} config
  * @param {Uint8Array | number[]} data
  * @param {Uint32Array | number[]} ends
  * @param {boolean} rows
  * @returns {Array<any>}
  */
-export function receiveBatch(data, ends, rows) {
+export function receiveBatch(config, data, ends, rows) {
+    _assertClass(config, Config);
+    if ((config).__wbg_inst !== undefined && (config).__wbg_inst !== __wbg_instance_id) {
+        throw new Error('Invalid stale object from previous Wasm instance');
+    }
     const val3 = +rows;
     let ptr0, len0, ptr1, len1;
     try {
@@ -1333,7 +1343,7 @@ export function receiveBatch(data, ends, rows) {
     }
     let ret;
     __wbg_call_guard();
-    ret = wasm.receiveBatch(ptr0, len0, ptr1, len1, val3);
+    ret = wasm.receiveBatch(config.__wbg_ptr, ptr0, len0, ptr1, len1, val3);
     return ret;
 }
 

@@ -98,9 +98,6 @@ pub(crate) fn not_in_browsers(option: OptionName) -> Option<&'static str> {
         FileserverUrl | FileserverKind | PlikOneshot | PlikTtl | PlikToken => {
             Some("a page uploads links to the object store only (Plik sends no CORS headers)")
         }
-        MaxPayloads | MaxMessageBytes | MaxJsonDepth | MaxArrowColumns | MaxArrowBatches => {
-            Some("a page receives within core's default limits (spec/PROTOCOL.md §9.4); they are not settable here yet")
-        }
         _ => None,
     }
 }

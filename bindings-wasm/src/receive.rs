@@ -20,11 +20,10 @@ pub struct Receiving {
 
 #[wasm_bindgen]
 impl Receiving {
-    /// Parses the message and checks every payload.
+    /// Parses the message and checks every payload, within the config's receive limits.
     #[wasm_bindgen(constructor)]
-    pub fn new(message: &[u8]) -> JsResult<Receiving> {
-        // A page receives within core's default limits (`not_in_browsers` refuses setting them).
-        let plan = ReceivePlan::new(message, &ReceiveLimits::default()).map_err(to_js)?;
+    pub fn new(message: &[u8], config: &Config) -> JsResult<Receiving> {
+        let plan = ReceivePlan::new(message, &config.rules.limits).map_err(to_js)?;
         Ok(Receiving {
             correlation_id: plan.correlation_id().to_owned(),
             plan: Some(plan),
@@ -234,7 +233,7 @@ fn push_json_str(out: &mut String, s: &str) {
 }
 
 /// Decodes the messages laid end to end in `data` (message `i` ends at `ends[i]`) in one call,
-/// for a subscription's messages that are already waiting. Returns `[json, values]`: `json` is a
+/// for a subscription's messages that are already waiting, within the config's receive limits. Returns `[json, values]`: `json` is a
 /// JSON array with one item per message, in order —
 /// `[0, header, payloads, transports, sides]`: decoded. `header` is the envelope as
 /// `Receiving::envelopeJson` gives it, with `payloads: []`; `payloads` the
@@ -245,7 +244,7 @@ fn push_json_str(out: &mut String, s: &str) {
 /// when the envelope could not be read);
 /// `[2]`: it has link payloads, which only the receive machine (`Receiving`) can fetch.
 #[wasm_bindgen(js_name = receiveBatch)]
-pub fn receive_batch(data: &[u8], ends: &[u32], rows: bool) -> js_sys::Array {
+pub fn receive_batch(config: &Config, data: &[u8], ends: &[u32], rows: bool) -> js_sys::Array {
     let values = js_sys::Array::new();
     let mut out = String::with_capacity(data.len() + 64 * ends.len() + 2);
     out.push('[');
@@ -255,7 +254,7 @@ pub fn receive_batch(data: &[u8], ends: &[u32], rows: bool) -> js_sys::Array {
         if i > 0 {
             out.push(',');
         }
-        if let Err(e) = decode_one(&data[start..end], rows, &mut out, &values) {
+        if let Err(e) = decode_one(&data[start..end], &config.rules.limits, rows, &mut out, &values) {
             out.push_str("[1,");
             push_json_str(&mut out, e.code.as_str());
             out.push(',');
@@ -274,8 +273,14 @@ pub fn receive_batch(data: &[u8], ends: &[u32], rows: bool) -> js_sys::Array {
 }
 
 /// One message of [`receive_batch`], written to `out` unless it fails (then nothing is written).
-fn decode_one(message: &[u8], rows: bool, out: &mut String, values: &js_sys::Array) -> Result<(), Error> {
-    let plan = ReceivePlan::new(message, &ReceiveLimits::default())?;
+fn decode_one(
+    message: &[u8],
+    limits: &ReceiveLimits,
+    rows: bool,
+    out: &mut String,
+    values: &js_sys::Array,
+) -> Result<(), Error> {
+    let plan = ReceivePlan::new(message, limits)?;
     if plan.has_links() {
         out.push_str("[2]");
         return Ok(());

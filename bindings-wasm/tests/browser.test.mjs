@@ -568,6 +568,40 @@ test("object store links: a missing object is DOWNLOAD_FAILED, a wrong sha256 CH
   assert.deepEqual(r, { url: true, good: [1, 2, 3], missing: "DOWNLOAD_FAILED", badSha: "CHECKSUM_MISMATCH", badSize: "CHECKSUM_MISMATCH" });
 });
 
+test("receive limits (spec/PROTOCOL.md §9.4) hold as one-call options, on a connection and in a subscription's batches", async () => {
+  const r = await ok(async ({ ws }) => {
+    const code = (p) => p.then((env) => env.payloads.length, (e) => e.code);
+    const conn = await nb.connect({ servers: ws });
+    const [, three] = await conn.smartsend("wasmtest.limits", [["a", "x", "text"], ["b", "y", "text"], ["c", "z", "text"]]);
+    const [, deep] = await conn.smartsend("wasmtest.limits", [["d", { a: [[[1]]] }, "dictionary"]]);
+    await conn.close();
+    const limited = await nb.connect({ servers: ws, maxPayloads: 2, max_json_depth: 3 });
+    const sub = await limited.subscribe("wasmtest.limits.sub");
+    const [two] = await nb.smartsend("wasmtest.limits.sub", [["a", "x", "text"], ["b", "y", "text"]], { connection: limited });
+    await nb.smartsend("wasmtest.limits.sub", [["a", "x", "text"], ["b", "y", "text"], ["c", "z", "text"]], { connection: limited });
+    await limited.nc.flush();
+    const batch = [];
+    for (let i = 0; i < 2; i++) batch.push(await code(sub.next({ timeout: 5000 })));
+    const result = {
+      oneCallOver: await code(nb.smartreceive(three, { maxPayloads: 2 })),
+      oneCallWithin: await code(nb.smartreceive(three, { max_payloads: 3 })),
+      oneCallBytes: await code(nb.smartreceive(three, { maxMessageBytes: 2 })),
+      connectionDeep: await code(limited.smartreceive(deep)),
+      connectionOver: await code(limited.smartreceive(three)),
+      batch,
+      sentTwo: two.payloads.length,
+      tooDeep: await nb.connect({ servers: ws, maxJsonDepth: 129 }).then(() => "connected", (e) => e.code),
+    };
+    await limited.close();
+    return result;
+  }, { ws: env.nats.wsUrl });
+  assert.deepEqual(r, {
+    oneCallOver: "INVALID_ENVELOPE", oneCallWithin: 3, oneCallBytes: "PAYLOAD_TOO_LARGE",
+    connectionDeep: "PAYLOAD_TOO_LARGE", connectionOver: "INVALID_ENVELOPE",
+    batch: [2, "INVALID_ENVELOPE"], sentTwo: 2, tooDeep: "INVALID_ARGUMENT",
+  });
+});
+
 test("subscribe: a bad message throws its code and the subscription goes on; TIMEOUT; connection failure", async () => {
   const r = await ok(async ({ ws }) => {
     const conn = await nb.connect({ servers: ws });
