@@ -25,6 +25,9 @@ class RawPublisher:
             self._sock = socket.create_connection((u.hostname or "127.0.0.1", u.port or 4222), timeout=timeout)
         except OSError as e:
             raise NatsError(f"cannot connect to {url}: {e}") from None
+        # PUB then PING are two small writes: without this, Nagle holds the PING back until the
+        # server's delayed ACK of the PUB (40 ms a message on Linux).
+        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             op, arg = self._read_op(time.monotonic() + timeout)
             if op != "INFO":
