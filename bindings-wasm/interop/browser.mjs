@@ -75,7 +75,11 @@ try {
         status = 1;
         break;
       }
-      if (r.error) console.error(`error: ${r.error.code}: ${r.error.message}`);
+      if (r.error) {
+        // `error: CODE: message` (tests-interop checks CODE); core's messages already start with it.
+        const { code, message } = r.error;
+        console.error(`error: ${String(message).startsWith(`${code}:`) ? message : `${code}: ${message}`}`);
+      }
       else console.log(JSON.stringify(r.ok));
     }
     await page.evaluate(() => window.conn.close());

@@ -302,7 +302,8 @@ def print_failures(cells, out):
         for same in by_errors.values():
             row = same[0]
             names = ", ".join(x["case"] for x in same)
-            print(f"- {c['payload_type']}/{c['transport']}  {c['sender']} -> {c['receiver']}  "
+            where = f"{c['payload_type']}/{c['transport']}" if c["transport"] else c["payload_type"]
+            print(f"- {where}  {c['sender']} -> {c['receiver']}  "
                   f"case{'s' if len(same) > 1 else ''} {names}", file=out)
             for e in row["errors"]:
                 print(f"    {e}", file=out)

@@ -30,16 +30,20 @@ class Participant:
         self.cwd: str | None = d.get("cwd")
         self.send: dict | None = d.get("send")
         self.receive: dict | None = d.get("receive")
-        if self.send is None and self.receive is None:
-            raise SetupError(f"{where}: a participant needs 'send', 'receive' or both")
         if self.send is not None and not isinstance(self.send.get("argv"), list):
             raise SetupError(f"{where}: send.argv must be a list of strings")
         # A batch sender takes every remaining spec of a group in one run (slow start-up, e.g. a browser).
         self.send_batch: bool = bool(self.send and self.send.get("batch"))
         if self.send_batch and "{specs}" not in self.send["argv"]:
             raise SetupError(f"{where}: a batch sender (send.batch) needs a whole \"{{specs}}\" element in send.argv")
+        # A raw sender publishes a file's bytes exactly as they are (the error cells, errors.py).
+        self.send_raw: dict | None = d.get("send_raw")
+        if self.send_raw is not None and not isinstance(self.send_raw.get("argv"), list):
+            raise SetupError(f"{where}: send_raw.argv must be a list of strings")
         if self.receive is not None and not isinstance(self.receive.get("argv"), list):
             raise SetupError(f"{where}: receive.argv must be a list of strings")
+        if self.send is None and self.receive is None and self.send_raw is None:
+            raise SetupError(f"{where}: a participant needs 'send', 'receive' or 'send_raw'")
         self.ready_timeout: float | None = d.get("ready_timeout")
         # JetStream mode (run.py --jetstream): a durable sender and a durable consumer.
         self.jetstream: dict | None = d.get("jetstream")
@@ -86,6 +90,9 @@ class Participant:
 
     def can_send(self):
         return self.send is not None
+
+    def can_send_raw(self):
+        return self.send_raw is not None
 
     def can_receive(self):
         return self.receive is not None
