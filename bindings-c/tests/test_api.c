@@ -666,6 +666,74 @@ static void test_plik(void) {
     natsbridge_client_free(client);
 }
 
+/* ---- receive limits (spec/PROTOCOL.md 9.4): connection options, on every receive path ---- */
+static natsbridge_message *texts(int n) {
+    natsbridge_message *msg = NULL;
+    REQUIRE_OK(natsbridge_message_new(&msg));
+    for (int i = 0; i < n; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "t%d", i);
+        CHECK_OK(natsbridge_message_add(msg, name, "text", (const uint8_t *)"x", 1));
+    }
+    return msg;
+}
+
+static void test_receive_limits(void) {
+    natsbridge_client *plain = connect_client(NULL);
+    natsbridge_message *three = texts(3), *two = texts(2), *deep = NULL;
+    REQUIRE_OK(natsbridge_message_new(&deep));
+    static const char deep_json[] = "{\"a\":[[[1]]]}";
+    CHECK_OK(natsbridge_message_add(deep, "d", "dictionary", (const uint8_t *)deep_json, strlen(deep_json)));
+    char *three_json = NULL, *deep_sent = NULL;
+    CHECK_OK(natsbridge_client_send(plain, "c.limits.x", three, &three_json));
+    CHECK_OK(natsbridge_client_send(plain, "c.limits.x", deep, &deep_sent));
+
+    natsbridge_connect_options *opts = NULL;
+    natsbridge_client *limited = NULL;
+    REQUIRE_OK(natsbridge_connect_options_new(&opts));
+    REQUIRE_OK(natsbridge_connect_options_set(opts, "max_payloads", "2"));
+    REQUIRE_OK(natsbridge_connect_options_set(opts, "max_json_depth", "3"));
+    REQUIRE_OK(natsbridge_client_connect(nats_url, opts, &limited));
+    natsbridge_envelope *env = NULL;
+    if (three_json && deep_sent) {
+        CHECK_STATUS(natsbridge_client_receive(limited, (const uint8_t *)three_json, strlen(three_json), &env),
+                     NATSBRIDGE_STATUS_INVALID_ENVELOPE);
+        CHECK_STATUS(natsbridge_client_receive(limited, (const uint8_t *)deep_sent, strlen(deep_sent), &env),
+                     NATSBRIDGE_STATUS_PAYLOAD_TOO_LARGE);
+        CHECK(env == NULL);
+        /* The same bytes decode on a connection with the defaults. */
+        CHECK_OK(natsbridge_client_receive(plain, (const uint8_t *)three_json, strlen(three_json), &env));
+        natsbridge_envelope_free(env);
+        env = NULL;
+    }
+    /* A subscription of the limited connection: within the limit it decodes, beyond it fails. */
+    natsbridge_subscription *sub = NULL;
+    REQUIRE_OK(natsbridge_client_subscribe(limited, "c.limits.sub", NULL, &sub));
+    CHECK_OK(natsbridge_client_send(plain, "c.limits.sub", two, NULL));
+    CHECK_OK(natsbridge_client_send(plain, "c.limits.sub", three, NULL));
+    CHECK_OK(natsbridge_subscription_next(sub, 5000, &env));
+    natsbridge_envelope_free(env);
+    env = NULL;
+    CHECK_STATUS(natsbridge_subscription_next(sub, 5000, &env), NATSBRIDGE_STATUS_INVALID_ENVELOPE);
+    CHECK(env == NULL);
+    natsbridge_subscription_free(sub);
+    natsbridge_client_free(limited);
+
+    /* Deeper than serde's recursion limit is refused. */
+    limited = NULL;
+    natsbridge_status deeper = natsbridge_connect_options_set(opts, "max_json_depth", "129");
+    if (deeper == NATSBRIDGE_STATUS_OK) deeper = natsbridge_client_connect(nats_url, opts, &limited);
+    CHECK_STATUS(deeper, NATSBRIDGE_STATUS_INVALID_ARGUMENT);
+    CHECK(limited == NULL);
+    natsbridge_connect_options_free(opts);
+    natsbridge_string_free(three_json);
+    natsbridge_string_free(deep_sent);
+    natsbridge_message_free(three);
+    natsbridge_message_free(two);
+    natsbridge_message_free(deep);
+    natsbridge_client_free(plain);
+}
+
 /* ---- the one-call style: natsbridge_smartsend / natsbridge_smartreceive without a client ---- */
 static natsbridge_message *one_payload(const char *type, const uint8_t *data, size_t len, const char *threshold) {
     natsbridge_message *msg = NULL;
@@ -819,6 +887,7 @@ int main(int argc, char **argv) {
     test_threads();
     test_plik();
     test_one_call();
+    test_receive_limits();
     /* Under valgrind the forked child's own exit-time leak check sees its runtime threads cut
      * off by _exit; scripts/test.sh runs this test plainly and under ASan only. */
     if (!getenv("NATSBRIDGE_SKIP_FORK")) test_fork();

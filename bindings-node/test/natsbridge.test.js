@@ -724,3 +724,26 @@ test('connect options take core names: file server, Plik, limits, sender id', as
   await assert.rejects(limited.smartreceive(wire), { code: 'PAYLOAD_TOO_LARGE' })
   await limited.close()
 })
+
+test('receive limits (spec/PROTOCOL.md §9.4) hold as one-call options, on a connection and in its subscriptions', async () => {
+  const texts = (n) => Array.from({ length: n }, (_, i) => [`t${i}`, 'x', 'text'])
+  const [, three] = await nc.smartsend(subject('limits'), texts(3))
+  const [, deep] = await nc.smartsend(subject('limits'), [['d', { a: [[[1]]] }, 'dictionary']])
+  await assert.rejects(nb.smartreceive(three, { maxPayloads: 2 }), { code: 'INVALID_ENVELOPE' })
+  assert.equal((await nb.smartreceive(three, { max_payloads: 3 })).payloads.length, 3)
+  await assert.rejects(nb.smartreceive(three, { maxMessageBytes: 2 }), { code: 'PAYLOAD_TOO_LARGE' })
+  const limited = await nb.connect({ servers: nats.url, maxPayloads: 2, maxJsonDepth: 3 })
+  try {
+    await assert.rejects(limited.smartreceive(deep), { code: 'PAYLOAD_TOO_LARGE' })
+    await assert.rejects(limited.smartreceive(three), { code: 'INVALID_ENVELOPE' })
+    const subj = subject('limits.sub')
+    const sub = await limited.subscribe(subj)
+    await limited.smartsend(subj, texts(2))
+    await limited.smartsend(subj, texts(3))
+    assert.equal((await sub.next({ timeout: 5000 })).payloads.length, 2)
+    await assert.rejects(sub.next({ timeout: 5000 }), { code: 'INVALID_ENVELOPE' })
+  } finally {
+    await limited.close()
+  }
+  await assert.rejects(nb.connect({ servers: nats.url, maxJsonDepth: 129 }), { code: 'INVALID_ARGUMENT' })
+})
