@@ -112,12 +112,40 @@ fn write_rows(batches: &[RecordBatch]) -> Result<Vec<u8>> {
     let mut writer = arrow_json::WriterBuilder::new()
         .with_explicit_nulls(true)
         .build::<_, arrow_json::writer::JsonArray>(Vec::new());
-    for batch in batches {
-        writer.write(&utc_batch(batch).map_err(decode_error)?).map_err(decode_error)?;
+    let batches = batches.iter().map(utc_batch).collect::<std::result::Result<Vec<_>, _>>().map_err(decode_error)?;
+    for batch in &batches {
+        writer.write(batch).map_err(decode_error)?;
     }
     writer.finish().map_err(decode_error)?;
     let out = writer.into_inner();
+    // arrow-json writes a date or time it cannot format (a timestamp beyond chrono's years) as
+    // the string "ERROR: …" in the value's place, unescaped, so the text may not even be JSON
+    // (found by fuzz/fuzz_targets/payload_arrow.rs). A string value may hold those letters too,
+    // so their presence only triggers the exact check.
+    if memchr::memmem::find(&out, b"\"ERROR: ").is_some() {
+        batches.iter().try_for_each(every_value_formats)?;
+    }
     Ok(if out.is_empty() { b"[]".to_vec() } else { out })
+}
+
+/// DESERIALIZATION_ERROR for the first value of `batch` that arrow cannot format, as pyarrow
+/// refuses to convert such a timestamp to Python.
+fn every_value_formats(batch: &RecordBatch) -> Result<()> {
+    use arrow_cast::display::{ArrayFormatter, FormatOptions};
+    let mut text = String::new();
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        let formatter = ArrayFormatter::try_new(column.as_ref(), &FormatOptions::new()).map_err(decode_error)?;
+        for row in (0..column.len()).filter(|&i| column.is_valid(i)) {
+            text.clear();
+            formatter.value(row).write(&mut text).map_err(|e| {
+                Error::new(
+                    ErrorCode::DeserializationError,
+                    format!("arrowtable column {:?}, row {row}: {e}", field.name()),
+                )
+            })?;
+        }
+    }
+    Ok(())
 }
 
 /// True when arrow-json's text of `batch` has no integer beyond ±(2^53 − 1): every column is of
@@ -305,6 +333,38 @@ pub fn from_json_rows(rows: &Value) -> Result<Bytes> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// One Timestamp(ms) column, as an IPC stream.
+    fn timestamps(values: Vec<Option<i64>>, tz: Option<&str>) -> Bytes {
+        use arrow_array::TimestampMillisecondArray;
+        let column = TimestampMillisecondArray::from(values).with_timezone_opt(tz);
+        let batch = RecordBatch::try_from_iter([("at", std::sync::Arc::new(column) as ArrayRef)]).unwrap();
+        let mut out = Vec::new();
+        let mut writer = arrow_ipc::writer::StreamWriter::try_new(&mut out, &batch.schema()).unwrap();
+        writer.write(&batch).unwrap();
+        writer.finish().unwrap();
+        Bytes::from(out)
+    }
+
+    #[test]
+    fn a_timestamp_beyond_the_calendar_is_refused_not_written_as_an_error_string() {
+        // 32 million years after 1970: chrono has no such date. With a zone arrow-json's "ERROR: …"
+        // text broke the JSON; without one it came back as the string value "ERROR: …".
+        for tz in [Some("+00:00"), Some("UTC"), None] {
+            let ipc = timestamps(vec![Some(1), None, Some(1_008_823_909_052_584_011)], tz);
+            for e in [to_json_rows(&ipc).unwrap_err(), to_json_rows_text(&ipc).unwrap_err()] {
+                assert_eq!(e.code, ErrorCode::DeserializationError, "{tz:?}: {e}");
+                assert!(e.message.contains(r#"column "at", row 2"#), "{tz:?}: {e}");
+            }
+        }
+        // In range, and a string value that reads like arrow-json's error text, still decode.
+        let ipc = timestamps(vec![Some(1), None], Some("UTC"));
+        assert_eq!(to_json_rows(&ipc).unwrap(), json!([{"at": "1970-01-01T00:00:00.001Z"}, {"at": null}]));
+        let rows = json!([{"s": "ERROR: not one"}]);
+        let ipc = from_json_rows(&rows).unwrap();
+        assert_eq!(to_json_rows(&ipc).unwrap(), rows);
+        assert_eq!(to_json_rows_text(&ipc).unwrap(), r#"[{"s":"ERROR: not one"}]"#);
+    }
 
     #[test]
     fn rows_round_trip_with_nulls() {
