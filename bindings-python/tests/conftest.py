@@ -11,6 +11,18 @@ sys.path.insert(0, str(REPO / "servers/python"))
 from natsbridge_servers import NatsServer, Plik, free_port, jwt_auth, nkey_user, tls_config, tls_files  # noqa: E402
 
 
+async def nats_py_subscribe(nc, subject: str):
+    """A nats-py subscription the server already has. nats-py (2.16) leaves the SUB for its
+    flusher task but writes flush()'s PING straight to the socket, so under load the PONG can
+    come back before the server has read the SUB, and a message published at once is missed (1
+    in 20 with both CPUs saturated, a nats-py publisher's as well). The first flush lets the
+    flusher write the SUB; the second's PING goes after it."""
+    sub = await nc.subscribe(subject)
+    await nc.flush()
+    await nc.flush()
+    return sub
+
+
 def serve(config: str = "", jetstream: bool = True):
     """A started nats-server, stopped when the generator is resumed; yields its URL."""
     try:

@@ -9,6 +9,7 @@ import uuid
 import pytest
 
 import natsbridge as nb
+from conftest import nats_py_subscribe
 import peer
 
 
@@ -119,8 +120,7 @@ def test_one_call_handlers_round_trip(nats_url, kind):
     async def go():
         raw = await nats.connect(nats_url)
         subj = subject()
-        sub = await raw.subscribe(subj)
-        await raw.flush()
+        sub = await nats_py_subscribe(raw, subj)
         env, _ = await nb.smartsend(subj, PAYLOADS, broker_url=nats_url, fileserver_url="mem://store",
                                     fileserver_upload_handler=up, size_threshold=300)
         msg = await sub.next_msg(timeout=5)

@@ -9,6 +9,7 @@ import uuid
 import pytest
 
 import natsbridge as nb
+from conftest import nats_py_subscribe
 import peer
 
 try:
@@ -217,8 +218,7 @@ def test_bad_input_raises_before_publishing(nats_url, payloads):
     async def go():
         raw = await nats.connect(nats_url)
         subj = subject()
-        sub = await raw.subscribe(subj)
-        await raw.flush()
+        sub = await nats_py_subscribe(raw, subj)
         async with nb.connect(nats_url) as nc:
             with pytest.raises(nb.InvalidPayloadTypeError) as info:
                 await nc.smartsend(subj, payloads)
@@ -521,8 +521,7 @@ def test_one_call_style_with_link(nats_url):
     async def go():
         raw = await nats.connect(nats_url)
         subj = subject()
-        sub = await raw.subscribe(subj)
-        await raw.flush()
+        sub = await nats_py_subscribe(raw, subj)
         env, msg_json = await nb.smartsend(subj, [("big", b"\x05" * 1000, "binary"), ("t", "small", "text")],
                                            broker_url=nats_url, size_threshold=100)
         msg = await sub.next_msg(timeout=5)
@@ -575,8 +574,7 @@ def test_natsbridge_to_peer(nats_url):
     async def go():
         raw = await nats.connect(nats_url)
         subj = subject()
-        sub = await raw.subscribe(subj)
-        await raw.flush()
+        sub = await nats_py_subscribe(raw, subj)
         env, msg_json = await nb.smartsend(subj, PEER_PAYLOADS, broker_url=nats_url, sender_name="bridge")
         msg = await sub.next_msg(timeout=5)
         await raw.close()

@@ -78,10 +78,17 @@ async fn a_three_node_cluster_replicates_streams_and_links_and_survives_its_stre
         let (publisher, sent) = (publisher.clone(), sent.clone());
         tokio::spawn(async move {
             for i in 0..N {
-                publisher
-                    .smartsend("LEADER.x", numbered(i), &SendOptions::default())
-                    .await
-                    .unwrap_or_else(|e| panic!("publish {i}: {e}"));
+                // A durable publish waits out the election for up to PUBLISH_FAILOVER (15 s), which
+                // covers it on an idle machine (5-7 s). With the CPUs saturated an election took
+                // longer and the publish failed with its error (1 run in 50 under load), as it
+                // should; an application then sends again, and so does this one, a bounded number
+                // of times: what counts is that nothing the stream acknowledged is lost.
+                let mut failures = 0;
+                while let Err(e) = publisher.smartsend("LEADER.x", numbered(i), &SendOptions::default()).await {
+                    failures += 1;
+                    assert!(failures < 5, "publish {i}: {e}");
+                    println!("publish {i} failed, sending it again: {e}");
+                }
                 sent.store(i + 1, Ordering::Relaxed);
             }
         })
