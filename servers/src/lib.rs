@@ -358,8 +358,8 @@ pub struct NatsCluster {
 }
 
 impl NatsCluster {
-    /// Starts `size` nodes and waits (up to 30 s) until every node routes to every other and
-    /// JetStream has a meta leader they agree on.
+    /// Starts `size` nodes and waits (up to 30 s) until every node routes to every other, the
+    /// JetStream meta group has all of them, and they agree on its leader.
     pub fn start(size: usize) -> Result<NatsCluster> {
         NatsCluster::with_config(size, "")
     }
@@ -390,8 +390,8 @@ impl NatsCluster {
         Ok(cluster)
     }
 
-    /// Waits until every running node routes to every other running node and all of them
-    /// name the same running node as the JetStream meta leader.
+    /// Waits until every running node routes to every other running node, counts every node
+    /// in the JetStream meta group, and names the same running node as its meta leader.
     pub fn wait_formed(&self, within: Duration) -> Result<()> {
         let deadline = Instant::now() + within;
         loop {
@@ -424,6 +424,12 @@ impl NatsCluster {
             let leader = jsz["meta_cluster"]["leader"].as_str().unwrap_or_default().to_owned();
             if leader.is_empty() {
                 return Err(format!("{} knows no JetStream meta leader yet", self.name(i)));
+            }
+            // A leader can be elected before the last peer has joined the meta group (seen under
+            // load: a node reported 2 of 3), and R3 streams need all of them.
+            let peers = jsz["meta_cluster"]["cluster_size"].as_u64().unwrap_or_default();
+            if peers < self.nodes.len() as u64 {
+                return Err(format!("{} counts {peers} of {} JetStream peers yet", self.name(i), self.nodes.len()));
             }
             leaders.insert(leader);
         }
