@@ -425,11 +425,20 @@ impl NatsCluster {
             if leader.is_empty() {
                 return Err(format!("{} knows no JetStream meta leader yet", self.name(i)));
             }
-            // A leader can be elected before the last peer has joined the meta group (seen under
-            // load: a node reported 2 of 3), and R3 streams need all of them.
-            let peers = jsz["meta_cluster"]["cluster_size"].as_u64().unwrap_or_default();
-            if peers < self.nodes.len() as u64 {
-                return Err(format!("{} counts {peers} of {} JetStream peers yet", self.name(i), self.nodes.len()));
+            // A leader can be elected before the last peer has joined the meta group, and a node
+            // may count the peers its routes name before it has heard from them: seen under load,
+            // a node that had reported 3 then reported 2 with one replica. R3 streams need them
+            // all, so every node must count all of them and list each other one as a replica.
+            let meta = &jsz["meta_cluster"];
+            let replicas: std::collections::BTreeSet<&str> =
+                meta["replicas"].as_array().into_iter().flatten().filter_map(|r| r["name"].as_str()).collect();
+            let size = meta["cluster_size"].as_u64().unwrap_or_default();
+            let all_others = (0..self.nodes.len()).filter(|&j| j != i).all(|j| replicas.contains(self.name(j)));
+            if size < self.nodes.len() as u64 || !all_others {
+                return Err(format!(
+                    "{} counts {size} JetStream peers and lists {replicas:?} as replicas",
+                    self.name(i)
+                ));
             }
             leaders.insert(leader);
         }
