@@ -212,8 +212,11 @@ def test_ctrl_c_interrupts_a_blocking_call(nats_url):
     # Python's own Ctrl-C handler, whatever the child inherits: a process started in the
     # background by a non-interactive shell (a CI runner, `nohup ... &`) has SIGINT ignored, and
     # its children then never see the signal (the failure seen on a fresh machine).
+    # SIGUSR1 makes the child print every thread's Python stack: a child that outlives the
+    # deadline shows where it waits (in next_sync, in close_sync or at exit).
     script = textwrap.dedent(f"""
-        import signal
+        import faulthandler, signal
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         import natsbridge as nb
         nc = nb.connect_sync({nats_url!r})
@@ -231,7 +234,14 @@ def test_ctrl_c_interrupts_a_blocking_call(nats_url):
         assert proc.stdout.readline().strip() == "waiting"
         time.sleep(0.3)  # let it get into next_sync, which must then give way
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=10)
+        try:
+            out, err = proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGUSR1)
+            time.sleep(1)
+            proc.kill()
+            out, err = proc.communicate()
+            pytest.fail(f"the child did not end within 10 s of SIGINT; its output {out!r}, its stacks:\n{err}")
     finally:
         proc.kill()
     assert "interrupted" in out, err
