@@ -53,8 +53,13 @@ for target in "${targets[@]}"; do
     mkdir -p "corpus/$target" "seeds/$target" "artifacts/$target"
     log="logs/$target.log"
     # Room for envelopes with large base64 payloads; the other seeds are at most 4.5 KB (Arrow
-    # streams) or a few hundred bytes (URLs), and longer inputs only slow each execution down.
-    case "$target" in envelope) max_len=65536 ;; url_scope) max_len=4096 ;; *) max_len=16384 ;; esac
+    # streams, payload envelopes) or a few hundred bytes (URLs, JSON, JSON tables: 4 KB still
+    # nests past the depth limit), and longer inputs only slow each execution down.
+    case "$target" in
+        envelope) max_len=65536 ;;
+        url_scope | payload_json | payload_jsontable) max_len=4096 ;;
+        *) max_len=16384 ;;
+    esac
     started=$(date +%s)
     result=ok
     # Timeouts and OOM are failures too: 10 s for one input, 2 GB resident or in one allocation.
