@@ -226,6 +226,9 @@ export interface ConnectOptions {
   maxArrowColumns?: number
   /** Record batches of an arrowtable payload (default 100,000). */
   maxArrowBatches?: number
+  /** Values (rows, and every column's values) of an arrowtable payload beyond 16 per byte of its
+   * stream (default 1,000,000): bounds what its rows expand to. */
+  maxArrowValues?: number
   senderName?: string
   senderId?: string
   /** How received arrowtables are given (default 'rows'). */

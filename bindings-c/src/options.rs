@@ -145,7 +145,8 @@ pub unsafe extern "C" fn natsbridge_connect_options_new(out: *mut *mut ConnectOp
 /// `object_store_replicas`, `plik_oneshot` (true/false), `plik_ttl_ms`, `plik_token`,
 /// `allowed_origins`, `max_retries`, `base_delay_ms`, `max_delay_ms`, `max_download_bytes`,
 /// `max_payloads`, `max_message_bytes`, `max_json_depth` (at most 128), `max_arrow_columns`,
-/// `max_arrow_batches` (what one received message may hold: spec/PROTOCOL.md §9.4),
+/// `max_arrow_batches`, `max_arrow_values` (what one received message may hold:
+/// spec/PROTOCOL.md §9.4),
 /// `sender_name`, `sender_id`, `jetstream` (true/false: smartsend publishes durably).
 /// Durations are milliseconds and their keys end in `_ms`. The lists (`servers`,
 /// `allowed_origins`) take comma-separated items and add to the list on every call. Unknown

@@ -145,7 +145,7 @@ static void test_vocabulary(void) {
         "connect_timeout_ms", "pending_msgs_limit", "size_threshold", "fileserver_url", "fileserver_kind",
         "object_store", "object_store_bucket", "object_store_ttl_ms", "plik_oneshot", "plik_ttl_ms", "plik_token",
         "allowed_origins", "max_retries", "base_delay_ms", "max_delay_ms", "max_download_bytes", "max_payloads",
-        "max_message_bytes", "max_json_depth", "max_arrow_columns", "max_arrow_batches", "sender_name",
+        "max_message_bytes", "max_json_depth", "max_arrow_columns", "max_arrow_batches", "max_arrow_values", "sender_name",
         "sender_id", "object_store_replicas", "jetstream", NULL,
     };
     const char *const *names = natsbridge_option_names();

@@ -81,6 +81,9 @@ export interface DownloadOptions {
   maxArrowColumns?: number;
   /** Record batches of an arrowtable payload (default 100,000). */
   maxArrowBatches?: number;
+  /** Values (rows, and every column's values) of an arrowtable payload beyond 16 per byte of its
+   * stream (default 1,000,000): bounds what its rows expand to. */
+  maxArrowValues?: number;
 }
 /** Connection options by core's names (the defaults are core's). */
 export interface ConnectOptions extends DownloadOptions {

@@ -179,7 +179,7 @@ function arrowMode(mode) {
  * user, password, token, maxReconnectAttempts, reconnectTimeWait, connectTimeout, sizeThreshold,
  * objectStore, objectStoreBucket, objectStoreTtl, objectStoreReplicas, allowedOrigins, maxRetries,
  * baseDelay, maxDelay, maxDownloadBytes, the receive limits (maxPayloads, maxMessageBytes,
- * maxJsonDepth, maxArrowColumns, maxArrowBatches), senderName, senderId, jetstream (smartsend
+ * maxJsonDepth, maxArrowColumns, maxArrowBatches, maxArrowValues), senderName, senderId, jetstream (smartsend
  * publishes durably); and arrow ("rows" | "table" | "ipc"), wasm (see init).
  */
 export async function connect(opts = {}) {

@@ -731,6 +731,19 @@ def main():
         "arrowtable payloads are uncompressed IPC, and the core cannot read compressed buffers.",
         "DESERIALIZATION_ERROR", "deserialize", env=envelope("x", [p]))
 
+    # pyarrow writes no buffer for a null-type column: 224 bytes hold 100 million rows, which a row
+    # view (JSON rows, a pandas frame of None) would build (PROTOCOL.md §9.4, max_arrow_values).
+    nulls = pa.record_batch([pa.nulls(10**8)], names=["n"])
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, nulls.schema) as w:
+        w.write_batch(nulls)
+    p = direct("table", "arrowtable", sink.getvalue().to_pybytes(), seed="values-bomb")
+    bad("err-arrowtable-values-bomb",
+        "An Arrow IPC stream of 224 bytes whose null-type column has 100,000,000 rows (pyarrow writes no "
+        "buffer for the null type): beyond max_arrow_values (1,000,000 values plus 16 per byte of the stream "
+        "by default), so a receiver refuses it before any row view is built.",
+        "PAYLOAD_TOO_LARGE", "deserialize", env=envelope("x", [p]))
+
     good = direct("first", "text", b"fine", seed="second-bad")
     worse = direct("second", "text", b"hi", seed="second-bad")
     worse["transport"] = "carrier"

@@ -657,10 +657,11 @@ def connect(servers: Union[str, Sequence[str], None] = None, *, arrow: ArrowOut 
     - ``max_payloads``, ``max_message_bytes``: what one received message may hold (defaults:
       10,000 payloads, 4 GiB of declared sizes together); beyond them it raises
       INVALID_ENVELOPE (payloads) or PAYLOAD_TOO_LARGE (bytes).
-    - ``max_json_depth``, ``max_arrow_columns``, ``max_arrow_batches``: what one received
-      payload may hold (defaults: 128 deep, also the most allowed; 10,000 columns; 100,000
-      batches); beyond them it raises PAYLOAD_TOO_LARGE. The one-call ``smartreceive`` takes
-      these five too.
+    - ``max_json_depth``, ``max_arrow_columns``, ``max_arrow_batches``, ``max_arrow_values``:
+      what one received payload may hold (defaults: 128 deep, also the most allowed; 10,000
+      columns; 100,000 batches; 1,000,000 values, rows and cells, beyond 16 per byte of the
+      Arrow stream); beyond them it raises PAYLOAD_TOO_LARGE. The one-call ``smartreceive``
+      takes these six too.
     - ``sender_name``, ``sender_id``: the envelopes' sender (sender_id: a UUID unless given).
     - ``jetstream``: ``smartsend`` publishes to the JetStream stream capturing the subject and
       waits for its acknowledgement (at-least-once); the envelope it returns then has

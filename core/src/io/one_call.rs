@@ -112,7 +112,7 @@ pub struct CallOptions {
 }
 
 /// The connection options a one-call send or receive takes besides `broker_url`.
-const CALL_SETTINGS: [&str; 10] = [
+const CALL_SETTINGS: [&str; 11] = [
     "fileserver_url",
     "allowed_origins",
     "max_retries",
@@ -123,6 +123,7 @@ const CALL_SETTINGS: [&str; 10] = [
     "max_json_depth",
     "max_arrow_columns",
     "max_arrow_batches",
+    "max_arrow_values",
 ];
 
 impl CallOptions {

@@ -2,6 +2,7 @@
 //! Arrow library (CLI, Node's default `Array<Object>`) use. spec/PROTOCOL.md §Arrow fixes the
 //! type mapping this view follows.
 
+use super::ReceiveLimits;
 use crate::error::{Error, ErrorCode, Result, err};
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_buffer::Buffer;
@@ -18,31 +19,45 @@ fn decode_error(e: ArrowError) -> Error {
 
 /// Decodes every batch of an IPC stream without copying column buffers.
 pub fn read_stream(bytes: &Bytes) -> Result<(SchemaRef, Vec<RecordBatch>)> {
-    read_stream_within(bytes, usize::MAX, usize::MAX)
+    let unlimited = ReceiveLimits {
+        max_arrow_columns: usize::MAX,
+        max_arrow_batches: usize::MAX,
+        max_arrow_values: u64::MAX,
+        ..ReceiveLimits::default()
+    };
+    read_stream_within(bytes, &unlimited)
 }
 
-/// [`read_stream`], PAYLOAD_TOO_LARGE as soon as the schema has more than `max_columns` fields
-/// or the stream more than `max_batches` record batches.
-fn read_stream_within(bytes: &Bytes, max_columns: usize, max_batches: usize) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+/// Values an arrowtable may hold for each byte of its stream beyond `max_arrow_values`: two for
+/// each bit of a boolean column (its value and its row), the densest encoding that carries data.
+pub const ARROW_VALUES_PER_BYTE: u64 = 16;
+
+/// [`read_stream`], PAYLOAD_TOO_LARGE as soon as the schema has more than `max_arrow_columns`
+/// fields, the stream more than `max_arrow_batches` record batches, or the batches more values
+/// than `max_arrow_values` plus [`ARROW_VALUES_PER_BYTE`] per byte of the stream ([`values_in`]).
+fn read_stream_within(bytes: &Bytes, limits: &ReceiveLimits) -> Result<(SchemaRef, Vec<RecordBatch>)> {
     // These bytes come off the wire, and arrow-ipc panics on some malformed layouts (a buffer
     // offset past the end, found by tests/arrow_mutations.rs): a panic here is bad input too.
-    let decode = || decode_stream(bytes, max_columns, max_batches);
+    let decode = || decode_stream(bytes, limits);
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(decode)) {
         Ok(result) => result,
         Err(_) => err(ErrorCode::DeserializationError, "invalid Arrow IPC stream: malformed buffer layout"),
     }
 }
 
-fn decode_stream(bytes: &Bytes, max_columns: usize, max_batches: usize) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+fn decode_stream(bytes: &Bytes, limits: &ReceiveLimits) -> Result<(SchemaRef, Vec<RecordBatch>)> {
     if bytes.starts_with(FILE_MAGIC) {
         return err(
             ErrorCode::DeserializationError,
             "Arrow IPC file format (magic ARROW1) found; arrowtable payloads use the IPC stream format",
         );
     }
+    let (max_columns, max_batches) = (limits.max_arrow_columns, limits.max_arrow_batches);
+    let max_values = limits.max_arrow_values.saturating_add(ARROW_VALUES_PER_BYTE.saturating_mul(bytes.len() as u64));
     let mut decoder = StreamDecoder::new();
     let mut buffer = Buffer::from(bytes.clone());
     let mut batches = Vec::new();
+    let mut values = 0u64;
     while !buffer.is_empty() {
         let batch = decoder.decode(&mut buffer).map_err(decode_error)?;
         if let Some(columns) = decoder.schema().map(|s| s.fields().len()).filter(|&n| n > max_columns) {
@@ -58,6 +73,18 @@ fn decode_stream(bytes: &Bytes, max_columns: usize, max_batches: usize) -> Resul
                     format!("Arrow table has more than {max_batches} record batches"),
                 );
             }
+            values = values.saturating_add(values_in(&batch));
+            if values > max_values {
+                return err(
+                    ErrorCode::PayloadTooLarge,
+                    format!(
+                        "Arrow table of {} bytes holds over {values} values (rows, and the values of every \
+                         column): over the limit of max_arrow_values ({}) plus {ARROW_VALUES_PER_BYTE} per byte",
+                        bytes.len(),
+                        limits.max_arrow_values
+                    ),
+                );
+            }
             batches.push(batch);
         }
     }
@@ -69,14 +96,25 @@ fn decode_stream(bytes: &Bytes, max_columns: usize, max_batches: usize) -> Resul
     Ok((schema, batches))
 }
 
+/// What a row-by-row view of the batch writes: one object per row and every value of every
+/// column, nested ones and a dictionary's included. Arrow holds some of these in no bytes at all
+/// (a null-type column, a table without columns, run-end encoding), so a few hundred bytes can
+/// claim 10^13 rows (found by fuzz/fuzz_targets/payload_arrow.rs).
+fn values_in(batch: &RecordBatch) -> u64 {
+    fn of(data: &arrow_data::ArrayData) -> u64 {
+        data.child_data().iter().fold(data.len() as u64, |n, child| n.saturating_add(of(child)))
+    }
+    batch.columns().iter().fold(batch.num_rows() as u64, |n, column| n.saturating_add(of(&column.to_data())))
+}
+
 /// Checks that the bytes are a complete Arrow IPC stream.
 pub fn validate_stream(bytes: &Bytes) -> Result<()> {
     read_stream(bytes).map(|_| ())
 }
 
 /// [`validate_stream`] within a receiver's limits (PAYLOAD_TOO_LARGE beyond them).
-pub fn validate_stream_within(bytes: &Bytes, max_columns: usize, max_batches: usize) -> Result<()> {
-    read_stream_within(bytes, max_columns, max_batches).map(|_| ())
+pub fn validate_stream_within(bytes: &Bytes, limits: &ReceiveLimits) -> Result<()> {
+    read_stream_within(bytes, limits).map(|_| ())
 }
 
 /// Number of rows in an IPC stream.
@@ -333,6 +371,56 @@ pub fn from_json_rows(rows: &Value) -> Result<Bytes> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn stream_of(batch: &RecordBatch) -> Bytes {
+        let mut out = Vec::new();
+        let mut writer = arrow_ipc::writer::StreamWriter::try_new(&mut out, &batch.schema()).unwrap();
+        writer.write(batch).unwrap();
+        writer.finish().unwrap();
+        Bytes::from(out)
+    }
+
+    /// A few hundred bytes may claim any number of rows when no column needs a byte per row: the
+    /// fuzzer sent a 524-byte table without columns and with 64,871,186,038,831 rows, whose JSON
+    /// rows view ran out of memory. The receiver counts the values a row view would hold.
+    #[test]
+    fn rows_that_no_bytes_pay_for_are_too_large() {
+        use arrow_array::{BooleanArray, NullArray, RecordBatchOptions};
+        let limits = ReceiveLimits::default();
+        let no_columns = |rows| {
+            let schema = std::sync::Arc::new(arrow_schema::Schema::empty());
+            let options = RecordBatchOptions::new().with_row_count(Some(rows));
+            stream_of(&RecordBatch::try_new_with_options(schema, vec![], &options).unwrap())
+        };
+        let nulls = |rows| {
+            stream_of(
+                &RecordBatch::try_from_iter([("n", std::sync::Arc::new(NullArray::new(rows)) as ArrayRef)]).unwrap(),
+            )
+        };
+        for bomb in [no_columns(64_871_186_038_831), nulls(1 << 40)] {
+            assert!(bomb.len() < 600, "{} bytes", bomb.len());
+            let started = std::time::Instant::now();
+            let e = validate_stream_within(&bomb, &limits).unwrap_err();
+            assert_eq!(e.code, ErrorCode::PayloadTooLarge, "{e}");
+            assert!(e.message.contains("max_arrow_values"), "{e}");
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(5),
+                "refused only after {:?}",
+                started.elapsed()
+            );
+        }
+        // Within the allowance they decode, and so does what a receiver allows on purpose.
+        validate_stream_within(&no_columns(1000), &limits).unwrap();
+        assert_eq!(to_json_rows(&no_columns(3)).unwrap(), json!([{}, {}, {}]));
+        let roomy = ReceiveLimits { max_arrow_values: 1 << 41, ..ReceiveLimits::default() };
+        validate_stream_within(&nulls(1 << 40), &roomy).unwrap();
+        // The densest column that carries data, a boolean bit per row, is never refused.
+        let bits = BooleanArray::from(vec![true; 8_000_000]);
+        let booleans = stream_of(&RecordBatch::try_from_iter([("b", std::sync::Arc::new(bits) as ArrayRef)]).unwrap());
+        let none = ReceiveLimits { max_arrow_values: 0, ..ReceiveLimits::default() };
+        validate_stream_within(&booleans, &none).unwrap();
+        assert_eq!(validate_stream_within(&no_columns(10_000), &none).unwrap_err().code, ErrorCode::PayloadTooLarge);
+    }
 
     /// One Timestamp(ms) column, as an IPC stream.
     fn timestamps(values: Vec<Option<i64>>, tz: Option<&str>) -> Bytes {

@@ -121,7 +121,7 @@ pub fn deserialize(payload_type: PayloadType, bytes: Bytes, limits: &ReceiveLimi
             Ok(Data::Json(v))
         }
         PayloadType::ArrowTable => {
-            arrow::validate_stream_within(&bytes, limits.max_arrow_columns, limits.max_arrow_batches)?;
+            arrow::validate_stream_within(&bytes, limits)?;
             Ok(Data::Arrow(bytes))
         }
         _ => Ok(Data::Bytes(bytes)),

@@ -88,6 +88,7 @@ pub enum OptionName {
     MaxJsonDepth,
     MaxArrowColumns,
     MaxArrowBatches,
+    MaxArrowValues,
     SenderName,
     SenderId,
     Jetstream,
@@ -369,6 +370,7 @@ impl Settings {
             }
             MaxArrowColumns => self.limits.max_arrow_columns = count(name, v)? as usize,
             MaxArrowBatches => self.limits.max_arrow_batches = count(name, v)? as usize,
+            MaxArrowValues => self.limits.max_arrow_values = count(name, v)?,
             SenderName => self.sender_name = text(name, v)?,
             SenderId => self.sender_id = some_text()?,
             Jetstream => self.jetstream = flag(name, v)?,

@@ -75,6 +75,10 @@ pub struct ReceiveLimits {
     pub max_arrow_columns: usize,
     /// Record batches of an arrowtable payload; more is PAYLOAD_TOO_LARGE.
     pub max_arrow_batches: usize,
+    /// Values (rows, and the values of every column) an arrowtable payload may hold beyond
+    /// [`ARROW_VALUES_PER_BYTE`](super::arrow::ARROW_VALUES_PER_BYTE) per byte of its stream; more
+    /// is PAYLOAD_TOO_LARGE. Bounds what a row view (JSON rows, a pandas frame) expands to.
+    pub max_arrow_values: u64,
 }
 
 /// The deepest JSON nesting a receiver accepts at all: serde_json's recursion limit, which keeps
@@ -89,6 +93,7 @@ impl Default for ReceiveLimits {
             max_json_depth: MAX_JSON_DEPTH,
             max_arrow_columns: 10_000,
             max_arrow_batches: 100_000,
+            max_arrow_values: 1_000_000,
         }
     }
 }
