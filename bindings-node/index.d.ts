@@ -193,8 +193,9 @@ export interface ConnectOptions {
   sizeThreshold?: number
   /** Default: FILESERVER_URL. */
   fileserverUrl?: string
-  /** 'plik' (default) or 'http' (PUT and GET on `{fileserverUrl}/{id}/{name}`). */
-  fileserverKind?: 'plik' | 'http'
+  /** 'plik' (default), 'http' (PUT and GET on `{fileserverUrl}/{id}/{name}`) or 's3' (an
+   * `s3://bucket/prefix` URL is an S3 store). */
+  fileserverKind?: 'plik' | 'http' | 's3'
   objectStore?: boolean
   objectStoreBucket?: string
   /** Milliseconds. */
@@ -209,6 +210,20 @@ export interface ConnectOptions {
   /** Milliseconds. */
   plikTtl?: number
   plikToken?: string
+  /** The S3 store (spec/PROTOCOL.md §8.5): unset ones come from the AWS environment variables and
+   * the shared config and credentials files, as in the AWS SDKs. */
+  s3Endpoint?: string
+  s3Region?: string
+  s3Profile?: string
+  /** Default: 'path' with an endpoint, 'virtual' without. */
+  s3AddressingStyle?: 'path' | 'virtual'
+  s3AccessKeyId?: string
+  s3SecretAccessKey?: string
+  s3SessionToken?: string
+  /** Links are presigned https URLs any HTTP client fetches until the TTL ends. */
+  s3Presign?: boolean
+  /** Milliseconds (default one hour). */
+  s3Ttl?: number
   /** Further origins (`scheme://host[:port][/path]`) link payloads may be downloaded from. */
   allowedOrigins?: string[]
   /** Download attempts (default 5), first delay and cap in milliseconds (100, 5000). */

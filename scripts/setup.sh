@@ -52,8 +52,10 @@ export PATH="$PATH:/usr/local/go/bin"
 bash scripts/install-plik.sh >/dev/null
 # nsc: operator/account/user JWTs and .creds files for the decentralized-auth tests.
 bash scripts/install-nsc.sh >/dev/null
+# s3s-fs: an S3-compatible server for the S3 link store's tests.
+bash scripts/install-s3s.sh >/dev/null
 # cbindgen (the C header's drift check), valgrind, pkg-config.
 bash bindings-c/scripts/setup.sh >&2
 # Debian chromium and wasm-bindgen-cli (the browser binding).
 bash bindings-wasm/scripts/setup.sh >&2
-log "ready: nats-server $(.venv/bin/nats-server --version 2>&1 | head -1), plikd and nsc in .tmp/bin"
+log "ready: nats-server $(.venv/bin/nats-server --version 2>&1 | head -1), plikd, nsc and s3s-fs in .tmp/bin"

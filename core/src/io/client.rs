@@ -6,6 +6,7 @@ use super::outbox::{Admitted, Kick, Outbox, Publish};
 use super::stop::{self, Stopper};
 use super::store::{
     Fetch, HandlerStore, LinkStore, Progress, Upload, UploadHandler, http::HttpStore, objstore::ObjectStoreLink, plik,
+    s3,
 };
 use crate::error::{Error, ErrorCode, Result, err};
 use crate::protocol::{
@@ -650,7 +651,7 @@ fn stores_before_connecting(opts: &ConnectOptions) -> Result<Vec<Arc<dyn LinkSto
     // With handlers, fileserver_url may be only the handlers' argument (any scheme).
     let file_server = fileserver_url.filter(|u| !handlers || u.starts_with("http://") || u.starts_with("https://"));
     if let Some(url) = file_server {
-        stores.push(match settings.fileserver_kind {
+        stores.push(match settings.fileserver_kind_of(&url) {
             FileServerKind::Plik => Arc::new(plik::PlikStore::new(
                 &url,
                 plik::PlikOptions {
@@ -660,6 +661,7 @@ fn stores_before_connecting(opts: &ConnectOptions) -> Result<Vec<Arc<dyn LinkSto
                 },
             )?),
             FileServerKind::Http => Arc::new(HttpStore::new(&url)?),
+            FileServerKind::S3 => Arc::new(s3::S3Store::new(&url, &settings.s3)?),
         });
     }
     if opts.download_handler.is_none() {

@@ -24,7 +24,9 @@ pub use envelope::{
     DecodedPayload, DirectMessage, Envelope, EnvelopeView, ErrorBody, HEADER_FIELDS, PayloadSource, ReceivedView,
     WirePayload, decode_direct, decode_inline, decode_message, direct_payload, direct_payload_header, link_payload,
 };
-pub use options::{DEFAULT_NATS_URL, FileServerKind, OptionName, SendOptionName, Settings, TimeUnit};
+pub use options::{
+    DEFAULT_NATS_URL, FileServerKind, OptionName, S3Addressing, S3Settings, SendOptionName, Settings, TimeUnit,
+};
 pub use receive::{
     DEFAULT_MAX_DOWNLOAD_BYTES, FetchFailure, Incoming, LinkFetch, MAX_JSON_DEPTH, ReceiveLimits, ReceivePlan,
     ReceiveRules, ReceiveStep, Received, RetryPolicy, display_url,

@@ -47,6 +47,18 @@ pub enum FileServerKind {
     Plik,
     /// Any server accepting `PUT {url}/{id}/{name}` and serving `GET` on the same URL.
     Http,
+    /// An S3-compatible object store; `fileserver_url` is `s3://bucket[/prefix]` (an `s3://` URL
+    /// chooses this kind by itself).
+    S3,
+}
+
+/// How requests name an S3 bucket: in the path (`{endpoint}/{bucket}/{key}`) or in the host
+/// (`{bucket}.{endpoint host}/{key}`), as the AWS SDKs' `addressing_style`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, strum::EnumString, strum::IntoStaticStr)]
+#[strum(serialize_all = "lowercase")]
+pub enum S3Addressing {
+    Path,
+    Virtual,
 }
 
 /// Every connection option, by its canonical (snake_case) name.
@@ -78,6 +90,15 @@ pub enum OptionName {
     PlikOneshot,
     PlikTtl,
     PlikToken,
+    S3Endpoint,
+    S3Region,
+    S3Profile,
+    S3AddressingStyle,
+    S3AccessKeyId,
+    S3SecretAccessKey,
+    S3SessionToken,
+    S3Presign,
+    S3Ttl,
     AllowedOrigins,
     MaxRetries,
     BaseDelay,
@@ -104,7 +125,7 @@ impl OptionName {
     /// Whether the option is a duration (C spells these with an `_ms` suffix).
     pub fn is_duration(self) -> bool {
         use OptionName::*;
-        matches!(self, ReconnectTimeWait | ConnectTimeout | ObjectStoreTtl | PlikTtl | BaseDelay | MaxDelay)
+        matches!(self, ReconnectTimeWait | ConnectTimeout | ObjectStoreTtl | PlikTtl | S3Ttl | BaseDelay | MaxDelay)
     }
 }
 
@@ -171,6 +192,9 @@ pub struct Settings {
     pub plik_ttl: Duration,
     /// Plik user token (`X-PlikToken`).
     pub plik_token: Option<String>,
+    /// The S3 store (`fileserver_url` `s3://bucket[/prefix]`); each unset field is found where
+    /// the AWS SDKs look for it (environment, then the shared config and credentials files).
+    pub s3: S3Settings,
     /// Further origins (`scheme://host[:port][/path]`, or `scheme:`) links may be fetched from
     /// (by the download handler, when there is one).
     pub allowed_origins: Vec<String>,
@@ -214,6 +238,7 @@ impl Default for Settings {
             plik_oneshot: false,
             plik_ttl: Duration::from_secs(3600),
             plik_token: None,
+            s3: S3Settings::default(),
             allowed_origins: Vec::new(),
             retry: RetryPolicy::default(),
             max_download_bytes: DEFAULT_MAX_DOWNLOAD_BYTES,
@@ -221,6 +246,42 @@ impl Default for Settings {
             sender_name: String::new(),
             sender_id: None,
             jetstream: false,
+        }
+    }
+}
+
+/// The S3 store's options (spec/PROTOCOL.md §8.5).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct S3Settings {
+    /// The endpoint of an S3-compatible server (`http://127.0.0.1:9000`); None: AWS S3.
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    /// The profile of the shared config and credentials files.
+    pub profile: Option<String>,
+    /// None: path-style with an endpoint, virtual-hosted without (AWS S3).
+    pub addressing_style: Option<S3Addressing>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    pub session_token: Option<String>,
+    /// Links are presigned `https` GET URLs, which any HTTP client can fetch until the TTL ends,
+    /// instead of `s3://bucket/key`, which receivers fetch with credentials of their own.
+    pub presign: bool,
+    /// How long a link lives: presigned URLs expire then and receivers refuse older objects.
+    pub ttl: Duration,
+}
+
+impl Default for S3Settings {
+    fn default() -> Self {
+        S3Settings {
+            endpoint: None,
+            region: None,
+            profile: None,
+            addressing_style: None,
+            access_key_id: None,
+            secret_access_key: None,
+            session_token: None,
+            presign: false,
+            ttl: Duration::from_secs(3600),
         }
     }
 }
@@ -333,7 +394,7 @@ impl Settings {
             FileserverUrl => self.fileserver_url = some_text()?,
             FileserverKind => {
                 let kind = text(name, v)?;
-                self.fileserver_kind = kind.parse().map_err(|_| bad(name, v, "\"plik\" or \"http\""))?;
+                self.fileserver_kind = kind.parse().map_err(|_| bad(name, v, "\"plik\", \"http\" or \"s3\""))?;
             }
             ObjectStore => self.object_store = flag(name, v)?,
             ObjectStoreBucket => self.object_store_bucket = text(name, v)?,
@@ -348,6 +409,18 @@ impl Settings {
             PlikOneshot => self.plik_oneshot = flag(name, v)?,
             PlikTtl => self.plik_ttl = duration(name, v, unit)?,
             PlikToken => self.plik_token = some_text()?,
+            S3Endpoint => self.s3.endpoint = some_text()?,
+            S3Region => self.s3.region = some_text()?,
+            S3Profile => self.s3.profile = some_text()?,
+            S3AddressingStyle => {
+                let style = text(name, v)?;
+                self.s3.addressing_style = Some(style.parse().map_err(|_| bad(name, v, "\"path\" or \"virtual\""))?);
+            }
+            S3AccessKeyId => self.s3.access_key_id = some_text()?,
+            S3SecretAccessKey => self.s3.secret_access_key = some_text()?,
+            S3SessionToken => self.s3.session_token = some_text()?,
+            S3Presign => self.s3.presign = flag(name, v)?,
+            S3Ttl => self.s3.ttl = duration(name, v, unit)?,
             AllowedOrigins => list(name, v, &mut self.allowed_origins)?,
             MaxRetries => {
                 let n = count(name, v)?;
@@ -413,11 +486,21 @@ impl Settings {
         if has_handlers {
             return None;
         }
-        match (self.resolved_fileserver_url(), self.fileserver_kind) {
-            (Some(_), FileServerKind::Plik) => Some(self.plik_ttl).filter(|t| !t.is_zero()),
-            (Some(_), FileServerKind::Http) => None,
-            (None, _) => self.object_store.then_some(self.object_store_ttl),
+        match self.resolved_fileserver_url() {
+            Some(url) => match self.fileserver_kind_of(&url) {
+                FileServerKind::Plik => Some(self.plik_ttl).filter(|t| !t.is_zero()),
+                FileServerKind::Http => None,
+                FileServerKind::S3 => Some(self.s3.ttl),
+            },
+            None => self.object_store.then_some(self.object_store_ttl),
         }
+    }
+
+    /// The kind of file server `url` is: an `s3://` URL is an S3 store whatever
+    /// `fileserver_kind` says, other URLs are of `fileserver_kind`.
+    pub fn fileserver_kind_of(&self, url: &str) -> FileServerKind {
+        let scheme = url.trim_start().get(..5);
+        if scheme.is_some_and(|s| s.eq_ignore_ascii_case("s3://")) { FileServerKind::S3 } else { self.fileserver_kind }
     }
 
     /// The servers to dial: the option, else `NATS_URL` (comma-separated), else the default.

@@ -39,7 +39,7 @@ impl Default for HttpClientConfig {
     }
 }
 
-fn install_crypto_provider() {
+pub(crate) fn install_crypto_provider() {
     static INSTALLED: OnceLock<()> = OnceLock::new();
     INSTALLED.get_or_init(|| {
         // Err means another provider is already installed process-wide: that one is used.

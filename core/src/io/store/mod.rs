@@ -1,4 +1,4 @@
-//! Claim-check link stores (spec/PROTOCOL.md §7): where link payloads' bytes go and come back from.
+//! Claim-check link stores (spec/PROTOCOL.md §8): where link payloads' bytes go and come back from.
 //! One trait; the client picks a store for uploads and routes each download by the stores' URL
 //! scopes, through the receive plan of `protocol`.
 
@@ -6,6 +6,7 @@ pub mod handler;
 pub mod http;
 pub mod objstore;
 pub mod plik;
+pub mod s3;
 
 pub use handler::{DownloadCall, DownloadHandler, HandlerStore, UploadCall, UploadHandler, UploadReply};
 
@@ -75,8 +76,8 @@ impl From<Bytes> for Fetched {
     }
 }
 
-/// A claim-check backend. Implemented in core for Plik, plain HTTP, the JetStream object store
-/// and the host's handlers ([`HandlerStore`]).
+/// A claim-check backend. Implemented in core for Plik, plain HTTP, S3, the JetStream object
+/// store and the host's handlers ([`HandlerStore`]).
 pub trait LinkStore: Send + Sync {
     /// Stores the bytes and returns the URL a receiver fetches them from (and their sha256 when
     /// `checks_sha256`).

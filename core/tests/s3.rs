@@ -1,0 +1,184 @@
+//! The S3 link store against a real S3-compatible server (s3s-fs, built by
+//! scripts/install-s3s.sh) on a loopback port: links with credentials and presigned, the TTL,
+//! deletion and the sweep, and a whole send and receive through two clients.
+
+use bytes::Bytes;
+use natsbridge::error::ErrorCode;
+use natsbridge::io::store::http::HttpStore;
+use natsbridge::io::store::s3::S3Store;
+use natsbridge::io::store::{LinkStore, Upload};
+use natsbridge::io::{Client, ConnectOptions, Outgoing, smartreceive_with_store};
+use natsbridge::protocol::{
+    Data, Envelope, PayloadType, ReceiveRules, RetryPolicy, S3Settings, SendOptions, WirePayload,
+};
+use natsbridge_servers::{NatsServer, S3Server};
+use std::time::Duration;
+
+fn settings(server: &S3Server) -> S3Settings {
+    S3Settings {
+        endpoint: Some(server.endpoint.clone()),
+        access_key_id: Some(S3Server::ACCESS_KEY.into()),
+        secret_access_key: Some(S3Server::SECRET_KEY.into()),
+        ..S3Settings::default()
+    }
+}
+
+/// Non-trivial bytes: xorshift, so every offset matters.
+fn pseudo_random(len: usize, seed: u64) -> Bytes {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect::<Vec<u8>>()
+        .into()
+}
+
+fn upload<'a>(dataname: &'a str, bytes: &Bytes) -> Upload<'a> {
+    Upload { dataname, bytes: bytes.clone(), correlation_id: "cid-s3", progress: None, stream: None, msg_id: "" }
+}
+
+/// Fetches one link through core's receive driver (origin check, retries, size check).
+async fn fetch(store: &dyn LinkStore, url: &str, size: u64) -> Result<Bytes, natsbridge::error::Error> {
+    let mut env = Envelope::new("s3");
+    env.payloads.push(WirePayload {
+        dataname: "blob".into(),
+        payload_type: "binary".into(),
+        transport: "link".into(),
+        encoding: "none".into(),
+        size,
+        data: url.into(),
+        ..WirePayload::default()
+    });
+    let retry = RetryPolicy { retries: 2, base_delay: Duration::from_millis(20), max_delay: Duration::from_millis(40) };
+    let rules = ReceiveRules { retry, ..ReceiveRules::default() };
+    let received = smartreceive_with_store(env.to_json().as_bytes(), store, rules).await?;
+    match &received.payloads[0].data {
+        Data::Bytes(b) => Ok(b.clone()),
+        other => panic!("not bytes: {other:?}"),
+    }
+}
+
+async fn bounded<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(60), fut)
+        .await
+        .unwrap_or_else(|_| panic!("{what} did not finish within 60 s"))
+}
+
+#[tokio::test]
+async fn an_s3_link_names_its_key_and_serves_the_exact_bytes() {
+    let server = S3Server::start();
+    let store = S3Store::new(&server.url("links"), &settings(&server)).unwrap();
+    let bytes = pseudo_random(300_000, 7);
+    let stored = bounded("upload", store.upload(upload("report 1.bin", &bytes))).await.unwrap();
+    let id = stored.url.strip_prefix("s3://natsbridge/links/").and_then(|rest| rest.strip_suffix("/report%201.bin"));
+    let id = id.unwrap_or_else(|| panic!("link {}", stored.url));
+    assert_eq!(uuid::Uuid::parse_str(id).unwrap().get_version_num(), 4);
+    // The server keeps exactly those bytes at that key.
+    assert_eq!(server.keys(), [format!("links/{id}/report 1.bin")], "{}", server.log());
+    assert_eq!(std::fs::read(server.bucket_dir().join("links").join(id).join("report 1.bin")).unwrap(), bytes);
+    assert_eq!(bounded("download", fetch(&store, &stored.url, 300_000)).await.unwrap(), bytes);
+
+    // Another prefix of the bucket, another bucket: not this store's links.
+    for other in [format!("s3://natsbridge/elsewhere/{id}/x"), format!("s3://other/links/{id}/x")] {
+        assert_eq!(fetch(&store, &other, 1).await.unwrap_err().code, ErrorCode::UrlNotAllowed, "{other}");
+    }
+    // A key that is not there is final: one request, DOWNLOAD_FAILED.
+    let missing = stored.url.replace(id, "00000000-0000-4000-8000-000000000000");
+    assert_eq!(fetch(&store, &missing, 300_000).await.unwrap_err().code, ErrorCode::DownloadFailed);
+}
+
+#[tokio::test]
+async fn a_presigned_link_is_fetched_by_a_receiver_without_credentials() {
+    let server = S3Server::start();
+    let store = S3Store::new(&server.url("p"), &S3Settings { presign: true, ..settings(&server) }).unwrap();
+    let bytes = pseudo_random(70_000, 3);
+    let stored = store.upload(upload("a.bin", &bytes)).await.unwrap();
+    let prefix = format!("{}/natsbridge/p/", server.endpoint);
+    assert!(stored.url.starts_with(&prefix) && stored.url.contains("X-Amz-Signature="), "{}", stored.url);
+    assert!(stored.url.contains("X-Amz-Expires=3600"), "{}", stored.url);
+    // A plain HTTP receiver whose allowed origins cover the bucket fetches it.
+    let plain = HttpStore::download_only(&format!("{}/natsbridge", server.endpoint)).unwrap();
+    assert_eq!(fetch(&plain, &stored.url, 70_000).await.unwrap(), bytes);
+    assert_eq!(fetch(&store, &stored.url, 70_000).await.unwrap(), bytes);
+    // The signature covers the key: the same query on another key is refused by the server.
+    let forged = stored.url.replace("/a.bin?", "/b.bin?");
+    assert_eq!(fetch(&plain, &forged, 70_000).await.unwrap_err().code, ErrorCode::DownloadFailed);
+}
+
+#[tokio::test]
+async fn a_link_past_its_ttl_is_refused_and_the_sweep_removes_it() {
+    let server = S3Server::start();
+    let short = S3Settings { ttl: Duration::from_secs(1), ..settings(&server) };
+    let store = S3Store::new(&server.url("t"), &short).unwrap();
+    let bytes = pseudo_random(1000, 5);
+    let first = store.upload(upload("old.bin", &bytes)).await.unwrap();
+    assert_eq!(fetch(&store, &first.url, 1000).await.unwrap(), bytes);
+    let presigner = S3Store::new(&server.url("t"), &S3Settings { presign: true, ..short.clone() }).unwrap();
+    let presigned = presigner.upload(upload("old.bin", &bytes)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    let e = fetch(&store, &first.url, 1000).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::DownloadFailed);
+    assert!(e.message.contains("expired"), "{e}");
+    assert_eq!(fetch(&store, &presigned.url, 1000).await.unwrap_err().code, ErrorCode::DownloadFailed);
+    assert_eq!(server.keys().len(), 2);
+
+    // A new store's first upload sweeps the prefix of what has expired, and keeps the new one.
+    let sweeper = S3Store::new(&server.url("t"), &short).unwrap();
+    let new = sweeper.upload(upload("new.bin", &bytes)).await.unwrap();
+    let new_key = new.url.strip_prefix("s3://natsbridge/").unwrap().replace("%20", " ");
+    for _ in 0..100 {
+        if server.keys() == [new_key.clone()] {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(server.keys(), [new_key]);
+}
+
+#[tokio::test]
+async fn deleting_a_link_is_idempotent_and_wrong_credentials_are_refused() {
+    let server = S3Server::start();
+    let store = S3Store::new(&server.url("d"), &settings(&server)).unwrap();
+    let stored = store.upload(upload("x", &Bytes::from_static(b"bytes"))).await.unwrap();
+    assert_eq!(server.keys().len(), 1);
+    assert!(store.delete(&stored.url).await.unwrap());
+    assert!(server.keys().is_empty());
+    assert!(store.delete(&stored.url).await.unwrap(), "a link already gone is deleted");
+
+    let wrong = S3Settings { secret_access_key: Some("not-the-secret".into()), ..settings(&server) };
+    let intruder = S3Store::new(&server.url("d"), &wrong).unwrap();
+    let e = intruder.upload(upload("x", &Bytes::from_static(b"bytes"))).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::UploadFailed, "{e}");
+    let kept = store.upload(upload("y", &Bytes::from_static(b"bytes"))).await.unwrap();
+    let e = fetch(&intruder, &kept.url, 5).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::DownloadFailed, "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn clients_send_and_receive_a_link_through_s3() {
+    let (nats, s3) = (NatsServer::start(), S3Server::start());
+    let connect = |fileserver: Option<String>| {
+        let mut opts = ConnectOptions::with_server(&nats.url());
+        opts.settings.object_store = false;
+        opts.settings.fileserver_url = fileserver;
+        opts.settings.s3 = settings(&s3);
+        Client::connect(opts)
+    };
+    let sender = connect(Some(s3.url("bridge"))).await.unwrap();
+    let receiver = connect(Some(s3.url("bridge"))).await.unwrap();
+    let stranger = connect(None).await.unwrap();
+    let bytes = pseudo_random(2_000_000, 11);
+    let payload = Outgoing::new("big", Data::Bytes(bytes.clone()), PayloadType::Binary);
+    let sent = sender.smartsend("t.s3", vec![payload], &SendOptions::default()).await.unwrap();
+    let link = &sent.envelope.payloads[0];
+    assert_eq!(link.transport, "link");
+    assert!(link.data.as_str().is_some_and(|u| u.starts_with("s3://natsbridge/bridge/")), "{:?}", link.data);
+    let received = bounded("receive", receiver.smartreceive(&sent.json)).await.unwrap();
+    assert_eq!(received.payloads[0].data, Data::Bytes(bytes));
+    let e = stranger.smartreceive(&sent.json).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::UrlNotAllowed, "{e}");
+}
