@@ -651,18 +651,19 @@ def connect(servers: Union[str, Sequence[str], None] = None, *, arrow: ArrowOut 
     - ``object_store``, ``object_store_bucket``, ``object_store_ttl``, ``object_store_replicas``: the
       JetStream object store (replicas: of the bucket when it is created).
     - ``plik_oneshot``, ``plik_ttl``, ``plik_token``: Plik uploads (a ttl of 0 is the server's default).
-    - ``s3_endpoint``, ``s3_region``, ``s3_profile``, ``s3_addressing_style``, ``s3_access_key_id``,
-      ``s3_secret_access_key``, ``s3_session_token``, ``s3_presign``, ``s3_ttl``: the S3 store
+    - ``s3_endpoint``, ``s3_region``, ``s3_profile``, ``s3_addressing_style``: the S3 store
       (spec/PROTOCOL.md §8.5); unset ones come from the AWS environment variables and the
       shared config and credentials files, as in the AWS SDKs.
+    - ``s3_access_key_id``, ``s3_secret_access_key``, ``s3_session_token``: S3 credentials.
+    - ``s3_presign``, ``s3_ttl``: presigned https links, and how long links live (default 1 h).
     - ``allowed_origins``: further origins links may be fetched from.
     - ``max_retries``, ``base_delay``, ``max_delay``: the download retry policy.
     - ``max_download_bytes``: larger link payloads are refused.
     - ``max_payloads``, ``max_message_bytes``: what one received message may hold (defaults:
       10,000 payloads, 4 GiB of declared sizes together); beyond them it raises
       INVALID_ENVELOPE (payloads) or PAYLOAD_TOO_LARGE (bytes).
-    - ``max_json_depth``, ``max_arrow_columns``, ``max_arrow_batches``, ``max_arrow_values``:
-      what one received payload may hold (defaults: 128 deep, also the most allowed; 10,000
+    - ``max_json_depth``, ``max_arrow_columns``, ``max_arrow_batches``, ``max_arrow_values``: what
+      one received payload may hold (defaults: 128 deep, also the most allowed; 10,000
       columns; 100,000 batches; 1,000,000 values, rows and cells, beyond 16 per byte of the
       Arrow stream); beyond them it raises PAYLOAD_TOO_LARGE. The one-call ``smartreceive``
       takes these six too.
