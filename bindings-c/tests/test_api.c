@@ -163,14 +163,17 @@ static void test_vocabulary(void) {
     for (size_t i = 0; vocabulary[i]; i++) CHECK(listed(names, vocabulary[i]));
     CHECK(count == sizeof vocabulary / sizeof vocabulary[0] - 1);
 
-    /* Every listed key is accepted ("1" is a number, a flag, a duration and a text), and a
-     * duration's name without its _ms is not. */
+    /* Every listed key is accepted ("1" is a number, a flag, a duration and a text; the two kinds
+     * take one of their words), and a duration's name without its _ms is not. */
     natsbridge_connect_options *opts = NULL;
     REQUIRE_OK(natsbridge_connect_options_new(&opts));
     size_t durations = 0;
     for (size_t i = 0; names[i]; i++) {
         const char *key = names[i];
-        natsbridge_status st = natsbridge_connect_options_set(opts, key, strcmp(key, "fileserver_kind") == 0 ? "http" : "1");
+        const char *value = strcmp(key, "fileserver_kind") == 0       ? "http"
+                            : strcmp(key, "s3_addressing_style") == 0 ? "path"
+                                                                      : "1";
+        natsbridge_status st = natsbridge_connect_options_set(opts, key, value);
         if (st == NATSBRIDGE_STATUS_OK) {
             checks_passed++;
         } else {
@@ -185,7 +188,7 @@ static void test_vocabulary(void) {
             durations++;
         }
     }
-    CHECK(durations == 6);
+    CHECK(durations == 7);
     natsbridge_connect_options_free(opts);
 
     /* The per-message options of the table. */
