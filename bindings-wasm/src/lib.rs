@@ -98,6 +98,10 @@ pub(crate) fn not_in_browsers(option: OptionName) -> Option<&'static str> {
         FileserverUrl | FileserverKind | PlikOneshot | PlikTtl | PlikToken => {
             Some("a page uploads links to the object store only (Plik sends no CORS headers)")
         }
+        S3Endpoint | S3Region | S3Profile | S3AddressingStyle | S3AccessKeyId | S3SecretAccessKey | S3SessionToken
+        | S3Presign | S3Ttl => {
+            Some("a page signs no S3 requests: it fetches presigned S3 links from an allowed origin")
+        }
         _ => None,
     }
 }
