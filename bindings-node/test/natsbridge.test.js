@@ -633,7 +633,7 @@ test('INVALID_ARGUMENT for every caller mistake, before anything is sent', async
     ['bad duration', () => nb.connect({ servers: nats.url, connectTimeout: -5 }), /connect_timeout/],
     ['duration as text', () => nb.connect({ servers: nats.url, reconnectTimeWait: 'soon' }), /reconnect_time_wait/],
     ['NaN option', () => nb.connect({ servers: nats.url, maxDelay: NaN }), /max_delay/],
-    ['bad file-server kind', () => nb.connect({ servers: nats.url, fileserverKind: 'http_put' }), /"plik" or "http"/],
+    ['bad file-server kind', () => nb.connect({ servers: nats.url, fileserverKind: 'http_put' }), /"plik", "http" or "s3"/],
     ['bad threshold', () => nb.connect({ servers: nats.url, sizeThreshold: 1.5 }), /size_threshold/],
     ['zero retries', () => nb.connect({ servers: nats.url, maxRetries: 0 }), /max_retries/],
     ['user without password', () => nb.connect({ servers: nats.url, user: 'u' }), /together/],
