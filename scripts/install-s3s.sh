@@ -4,7 +4,9 @@
 # requests, user metadata, ranges), started by the tests on a loopback port.
 #
 # Usage: scripts/install-s3s.sh [OUT_DIR]
-#   OUT_DIR defaults to <repo>/.tmp/bin. Prints the path of the binary on stdout. Idempotent.
+#   OUT_DIR defaults to cargo's own bin folder (~/.cargo/bin), which outlives a clone: a Rust
+#   build takes minutes, not the seconds of the Go builds in .tmp/bin. Prints the path of the
+#   binary on stdout. Idempotent.
 #
 # Why 0.14.1: later releases need a newer rustc than the stable toolchain here (0.17 needs 1.96).
 # The server sits behind the crate's `binary` feature. About 3.5 min cold on 2 cores.
@@ -12,8 +14,7 @@ set -euo pipefail
 
 S3S_VERSION="${S3S_VERSION:-0.14.1}"
 
-repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-out_dir="${1:-$repo_root/.tmp/bin}"
+out_dir="${1:-${CARGO_HOME:-$HOME/.cargo}/bin}"
 mkdir -p "$out_dir"
 root="$(cd "$out_dir/.." && pwd)"
 bin="$root/bin/s3s-fs"

@@ -58,4 +58,4 @@ bash scripts/install-s3s.sh >/dev/null
 bash bindings-c/scripts/setup.sh >&2
 # Debian chromium and wasm-bindgen-cli (the browser binding).
 bash bindings-wasm/scripts/setup.sh >&2
-log "ready: nats-server $(.venv/bin/nats-server --version 2>&1 | head -1), plikd, nsc and s3s-fs in .tmp/bin"
+log "ready: nats-server $(.venv/bin/nats-server --version 2>&1 | head -1), plikd and nsc in .tmp/bin, s3s-fs in ~/.cargo/bin"

