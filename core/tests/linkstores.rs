@@ -5,63 +5,14 @@ mod common;
 
 use bytes::Bytes;
 use common::flaky_http::{Failure, FlakyHttp, Serve};
+use common::links::{bounded, download_with_retry, pseudo_random};
 use natsbridge::error::ErrorCode;
-use natsbridge::io::smartreceive_with_store;
 use natsbridge::io::store::http::HttpStore;
 use natsbridge::io::store::plik::{PlikOptions, PlikStore};
 use natsbridge::io::store::{Fetch, LinkStore, Upload};
-use natsbridge::protocol::{Data, Envelope, FetchFailure, PayloadType, ReceiveRules, RetryPolicy, WirePayload};
+use natsbridge::protocol::{FetchFailure, RetryPolicy};
 use natsbridge_servers::{Plik, PlikConfig};
 use std::time::{Duration, Instant};
-
-/// Fetches one link through core's receive driver (origin check, retries, size check) as a
-/// message whose only payload is that link, without a sha256 so any bytes of the right size pass.
-async fn download_with_retry(
-    store: &dyn LinkStore,
-    fetch: Fetch<'_>,
-    retry: RetryPolicy,
-) -> Result<Bytes, natsbridge::error::Error> {
-    let mut env = Envelope::new("linkstores");
-    env.payloads.push(WirePayload {
-        dataname: "blob".into(),
-        payload_type: "binary".into(),
-        transport: "link".into(),
-        encoding: "none".into(),
-        size: fetch.size,
-        data: fetch.url.into(),
-        ..WirePayload::default()
-    });
-    let rules = ReceiveRules { retry, ..ReceiveRules::default() };
-    let received = smartreceive_with_store(env.to_json().as_bytes(), store, rules).await?;
-    match &received.payloads[0] {
-        p if p.payload_type == PayloadType::Binary => match &p.data {
-            Data::Bytes(b) => Ok(b.clone()),
-            other => panic!("not bytes: {other:?}"),
-        },
-        other => panic!("unexpected payload {other:?}"),
-    }
-}
-
-/// Every test is bounded: a hang is a failure, not a stuck CI job.
-async fn bounded<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(60), fut)
-        .await
-        .unwrap_or_else(|_| panic!("{what} did not finish within 60 s"))
-}
-
-/// Non-trivial bytes: xorshift, so every offset matters and no compression or sniffing shortcut helps.
-fn pseudo_random(len: usize, seed: u64) -> Bytes {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect::<Vec<u8>>()
-        .into()
-}
 
 fn upload<'a>(dataname: &'a str, bytes: &Bytes) -> Upload<'a> {
     // The stores do not check the hash (the receiver does); any hex string will do here.

@@ -2,15 +2,16 @@
 //! scripts/install-s3s.sh) on a loopback port: links with credentials and presigned, the TTL,
 //! deletion and the sweep, and a whole send and receive through two clients.
 
+mod common;
+
 use bytes::Bytes;
+use common::links::{bounded, download_with_retry, pseudo_random};
 use natsbridge::error::ErrorCode;
 use natsbridge::io::store::http::HttpStore;
 use natsbridge::io::store::s3::S3Store;
-use natsbridge::io::store::{LinkStore, Upload};
-use natsbridge::io::{Client, ConnectOptions, Outgoing, smartreceive_with_store};
-use natsbridge::protocol::{
-    Data, Envelope, PayloadType, ReceiveRules, RetryPolicy, S3Settings, SendOptions, WirePayload,
-};
+use natsbridge::io::store::{Fetch, LinkStore, Upload};
+use natsbridge::io::{Client, ConnectOptions, Outgoing};
+use natsbridge::protocol::{Data, PayloadType, RetryPolicy, S3Settings, SendOptions};
 use natsbridge_servers::{NatsServer, S3Server};
 use std::time::Duration;
 
@@ -23,49 +24,14 @@ fn settings(server: &S3Server) -> S3Settings {
     }
 }
 
-/// Non-trivial bytes: xorshift, so every offset matters.
-fn pseudo_random(len: usize, seed: u64) -> Bytes {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect::<Vec<u8>>()
-        .into()
-}
-
 fn upload<'a>(dataname: &'a str, bytes: &Bytes) -> Upload<'a> {
     Upload { dataname, bytes: bytes.clone(), correlation_id: "cid-s3", progress: None, stream: None, msg_id: "" }
 }
 
-/// Fetches one link through core's receive driver (origin check, retries, size check).
+/// Fetches one link through core's receive driver, retrying twice quickly.
 async fn fetch(store: &dyn LinkStore, url: &str, size: u64) -> Result<Bytes, natsbridge::error::Error> {
-    let mut env = Envelope::new("s3");
-    env.payloads.push(WirePayload {
-        dataname: "blob".into(),
-        payload_type: "binary".into(),
-        transport: "link".into(),
-        encoding: "none".into(),
-        size,
-        data: url.into(),
-        ..WirePayload::default()
-    });
     let retry = RetryPolicy { retries: 2, base_delay: Duration::from_millis(20), max_delay: Duration::from_millis(40) };
-    let rules = ReceiveRules { retry, ..ReceiveRules::default() };
-    let received = smartreceive_with_store(env.to_json().as_bytes(), store, rules).await?;
-    match &received.payloads[0].data {
-        Data::Bytes(b) => Ok(b.clone()),
-        other => panic!("not bytes: {other:?}"),
-    }
-}
-
-async fn bounded<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(60), fut)
-        .await
-        .unwrap_or_else(|_| panic!("{what} did not finish within 60 s"))
+    download_with_retry(store, Fetch::new(url, size), retry).await
 }
 
 #[tokio::test]

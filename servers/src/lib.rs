@@ -705,28 +705,13 @@ impl Plik {
                 .stderr(log)
                 .spawn()
                 .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
-            let deadline = Instant::now() + Duration::from_secs(30);
-            loop {
-                if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-                    last = format!(
-                        "plikd exited with {status}: {}",
-                        std::fs::read_to_string(&log_path).unwrap_or_default()
-                    );
-                    break;
-                }
-                if http_ready(port) {
+            let what = format!("Plik (GET /version on 127.0.0.1:{port})");
+            match wait_ready(&mut child, &what, &log_path, || http_ready(port))? {
+                Started::Ready => {
                     let url = format!("http://127.0.0.1:{port}");
                     return Ok(Plik { url, port, token, child: Some(child), config, dir });
                 }
-                if Instant::now() > deadline {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(format!(
-                        "Plik did not answer GET /version on 127.0.0.1:{port} within 30 s; log:\n{}",
-                        std::fs::read_to_string(&log_path).unwrap_or_default()
-                    ));
-                }
-                std::thread::sleep(Duration::from_millis(50));
+                Started::Exited(why) => last = why,
             }
         }
         Err(format!("Plik failed to start 3 times; last: {last}"))
@@ -860,25 +845,13 @@ impl S3Server {
                 .stderr(log)
                 .spawn()
                 .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
-            let deadline = Instant::now() + Duration::from_secs(30);
-            loop {
-                if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-                    last = format!("s3s-fs exited with {status}: {}", log_tail(&log_path, 2000));
-                    break;
-                }
-                if http_answers(port) {
+            let what = format!("s3s-fs (HTTP on 127.0.0.1:{port})");
+            match wait_ready(&mut child, &what, &log_path, || http_answers(port))? {
+                Started::Ready => {
                     let endpoint = format!("http://127.0.0.1:{port}");
                     return Ok(S3Server { endpoint, port, bucket: bucket.to_owned(), child: Some(child), dir });
                 }
-                if Instant::now() > deadline {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(format!(
-                        "s3s-fs did not answer on 127.0.0.1:{port} within 30 s; log:\n{}",
-                        log_tail(&log_path, 2000)
-                    ));
-                }
-                std::thread::sleep(Duration::from_millis(50));
+                Started::Exited(why) => last = why,
             }
         }
         Err(format!("s3s-fs failed to start 3 times; last: {last}"))
@@ -933,6 +906,33 @@ impl S3Server {
 impl Drop for S3Server {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// How a server just spawned came up.
+enum Started {
+    Ready,
+    /// It exited first (its port taken since it was found free, say): try another port.
+    Exited(String),
+}
+
+/// Waits up to 30 s for `ready`. A server that exits first is [`Started::Exited`] with its log;
+/// one that never gets ready is killed, and that is the error.
+fn wait_ready(child: &mut Child, what: &str, log_path: &Path, ready: impl Fn() -> bool) -> Result<Started> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            return Ok(Started::Exited(format!("{what} exited with {status}: {}", log_tail(log_path, 2000))));
+        }
+        if ready() {
+            return Ok(Started::Ready);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("{what} was not ready within 30 s; log:\n{}", log_tail(log_path, 2000)));
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

@@ -2,4 +2,5 @@
 #![allow(dead_code)]
 
 pub mod flaky_http;
+pub mod links;
 pub mod schema;

@@ -11,6 +11,7 @@ use super::{Fetch, Fetched, LinkStore, Progress, Stored, Upload};
 use crate::error::{Error, ErrorCode, Result};
 use crate::protocol::{FetchFailure, HTTP_ERROR_DETAIL_BYTES, HttpHead, UrlScope, display_url};
 use bytes::Bytes;
+use futures::StreamExt;
 use futures::future::BoxFuture;
 use reqwest::{Client, StatusCode};
 use std::collections::HashMap;
@@ -160,7 +161,7 @@ pub(crate) async fn get(
             format!("GET {}: cannot build the HTTP client: {}", display_url(url), error_chain(&e)),
         ))
     })?;
-    let mut resp = match client.get(url).send().await {
+    let resp = match client.get(url).send().await {
         Ok(resp) => resp,
         Err(e) if is_retryable(&e) => return Err(FetchFailure::Network(error_chain(&e.without_url()))),
         Err(e) => {
@@ -179,37 +180,40 @@ pub(crate) async fn get(
             return Err(decoded.unwrap_or(failure));
         }
     }
-    let limit = usize::try_from(expected_size).ok().and_then(|n| n.checked_add(1)).ok_or_else(|| {
-        FetchFailure::Final(Error::new(
-            ErrorCode::DownloadFailed,
-            format!("GET {}: size {expected_size} does not fit in memory", display_url(url)),
-        ))
-    })?;
+    let body =
+        resp.bytes_stream().map(|chunk| chunk.map_err(|e| format!("reading body: {}", error_chain(&e.without_url()))));
+    read_at_most(&format!("GET {}", display_url(url)), expected_size, body, progress).await.map(Fetched::from)
+}
+
+/// A body's bytes, reading at most `size + 1` of them: one byte past the size is enough for the
+/// receive plan to see the body is too long, and a lying server cannot make the receiver buffer
+/// without bound. `what` names the download in errors; a chunk's error is a network failure.
+pub(crate) async fn read_at_most(
+    what: &str,
+    size: u64,
+    chunks: impl futures::Stream<Item = std::result::Result<Bytes, String>>,
+    progress: Option<&Progress>,
+) -> std::result::Result<Bytes, FetchFailure> {
+    let final_error = |m: String| FetchFailure::Final(Error::new(ErrorCode::DownloadFailed, format!("{what}: {m}")));
+    let limit = usize::try_from(size)
+        .ok()
+        .and_then(|n| n.checked_add(1))
+        .ok_or_else(|| final_error(format!("size {size} does not fit in memory")))?;
     let mut buf: Vec<u8> = Vec::new();
-    buf.try_reserve_exact(limit - 1).map_err(|_| {
-        FetchFailure::Final(Error::new(
-            ErrorCode::DownloadFailed,
-            format!("GET {}: cannot allocate {expected_size} bytes", display_url(url)),
-        ))
-    })?;
-    loop {
-        match resp.chunk().await {
-            Ok(Some(chunk)) => {
-                // One byte past the size is enough for the plan to see the body is too long.
-                let room = limit - buf.len();
-                buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
-                if let Some(report) = progress {
-                    report(chunk.len() as u64);
-                }
-                if buf.len() == limit {
-                    break;
-                }
-            }
-            Ok(None) => break,
-            Err(e) => return Err(FetchFailure::Network(format!("reading body: {}", error_chain(&e.without_url())))),
+    buf.try_reserve_exact(limit - 1).map_err(|_| final_error(format!("cannot allocate {size} bytes")))?;
+    let mut chunks = std::pin::pin!(chunks);
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(FetchFailure::Network)?;
+        let room = limit - buf.len();
+        buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if let Some(report) = progress {
+            report(chunk.len() as u64);
+        }
+        if buf.len() == limit {
+            break;
         }
     }
-    Ok(Fetched::from(Bytes::from(buf)))
+    Ok(Bytes::from(buf))
 }
 
 /// A reqwest error with its sources ("error sending request: connection refused"), which its

@@ -11,12 +11,11 @@
 //! not found; a presigned URL expires with it; and after an upload the store deletes the expired
 //! objects under its prefix, at most once per [`SWEEP_EVERY`].
 
-use super::http::{HttpClientConfig, USER_AGENT, error_chain, get, parse_base_url, sanitize_file_name};
+use super::http::{HttpClientConfig, USER_AGENT, error_chain, get, parse_base_url, read_at_most, sanitize_file_name};
 use super::{Fetch, Fetched, LinkStore, Stored, Upload};
 use crate::error::{Error, ErrorCode, Result};
 use crate::protocol::durable::{LINK_MSG_ID_META, LINK_STREAM_META};
 use crate::protocol::{FetchFailure, S3Addressing, S3Settings, UrlScope, display_url};
-use bytes::Bytes;
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey, AwsCredential};
@@ -411,26 +410,8 @@ impl S3Store {
         if let Some(expired) = expiry(&result.attributes).filter(|&at| at < unix_now()) {
             return Err(FetchFailure::NotFound(format!("object {key} expired at Unix time {expired}")));
         }
-        let limit = usize::try_from(fetch.size)
-            .ok()
-            .and_then(|n| n.checked_add(1))
-            .ok_or_else(|| final_failure(format!("object {key}: size {} does not fit in memory", fetch.size)))?;
-        let mut buf = Vec::new();
-        buf.try_reserve_exact(limit - 1)
-            .map_err(|_| final_failure(format!("object {key}: cannot allocate {} bytes", fetch.size)))?;
-        let mut body = result.into_stream();
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| FetchFailure::Network(format!("reading {key}: {}", error_chain(&e))))?;
-            let room = limit - buf.len();
-            buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
-            if let Some(report) = fetch.progress {
-                report(chunk.len() as u64);
-            }
-            if buf.len() == limit {
-                break;
-            }
-        }
-        Ok(Fetched::from(Bytes::from(buf)))
+        let body = result.into_stream().map(|chunk| chunk.map_err(|e| format!("reading {key}: {}", error_chain(&e))));
+        read_at_most(&format!("object {key}"), fetch.size, body, fetch.progress).await.map(Fetched::from)
     }
 
     async fn remove(&self, url: &str) -> Result<bool> {
@@ -467,7 +448,7 @@ impl S3Store {
 /// carry user metadata, so the age of the object stands for its expiry (senders sharing a
 /// prefix share its TTL). Returns how many were deleted.
 pub async fn sweep(s3: &AmazonS3, prefix: &Path, ttl: Duration) -> object_store::Result<usize> {
-    let cutoff = chrono_cutoff(ttl);
+    let cutoff = i64::try_from(unix_now().saturating_sub(ttl.as_secs())).unwrap_or(i64::MAX);
     let mut listing = s3.list(Some(prefix));
     let mut removed = 0;
     while let Some(meta) = listing.next().await {
@@ -480,10 +461,6 @@ pub async fn sweep(s3: &AmazonS3, prefix: &Path, ttl: Duration) -> object_store:
         }
     }
     Ok(removed)
-}
-
-fn chrono_cutoff(ttl: Duration) -> i64 {
-    i64::try_from(unix_now().saturating_sub(ttl.as_secs())).unwrap_or(i64::MAX)
 }
 
 fn unix_now() -> u64 {
