@@ -2,7 +2,8 @@
 //! (`Outgoing::from_host`, `SendPlan`, the hand-written envelope writer, base64) and the receiver
 //! (`decode_direct`, the envelope scanner, base64, the payload decoder). Whatever the sender
 //! publishes, the receiver accepts, with the same header and the value the payload codec makes of
-//! the sent bytes; what the sender refuses is INVALID_PAYLOAD_TYPE.
+//! the sent bytes; what the sender refuses is INVALID_PAYLOAD_TYPE, and what is past the receiver's
+//! limits is PAYLOAD_TOO_LARGE for the payload codec and the whole message alike.
 
 #![no_main]
 
@@ -56,8 +57,16 @@ fuzz_target!(|input: &[u8]| {
     assert_eq!(plan.step().expect("nothing to upload"), SendStep::Publish);
     let sent = plan.finish();
     let wire = serialize("p", payload_type, &outgoing.data).expect("the plan serialized it");
-    let expected = deserialize(payload_type, wire, &ReceiveLimits::default())
-        .expect("the receiver's codec takes what the sender's made");
+    let expected = match deserialize(payload_type, wire, &ReceiveLimits::default()) {
+        Ok(value) => value,
+        // A sender has no receive limits, so it can make what a receiver's limits refuse (an
+        // Arrow table of more values than its bytes pay for): the message is then refused too.
+        Err(e) => {
+            assert_eq!(e.code, ErrorCode::PayloadTooLarge, "{e}");
+            let refused = decode_direct(&sent.json, &ReceiveLimits::default()).map(|v| v.is_some());
+            return assert_eq!(refused.map_err(|e| e.code), Err(ErrorCode::PayloadTooLarge));
+        }
+    };
     let view = match decode_direct(&sent.json, &ReceiveLimits::default()) {
         Ok(Some(view)) => view,
         other => panic!("sent {} received as {:?}", sent.json_str(), other.map(|v| v.is_some())),
