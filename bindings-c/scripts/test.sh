@@ -8,7 +8,8 @@
 # compiles and runs the README's two examples (core NATS, durable), runs the interop
 # participants (C <-> CLI, and Python when its venv exists), then the Julia parser and ccall
 # checks.
-# Prints "bindings-c: N passed, M failed". Env: NATS_SERVER_BIN, PLIK_BIN, SKIP_VALGRIND=1, SKIP_INTEROP=1.
+# Prints "bindings-c: N passed, M failed". Env: NATS_SERVER_BIN, PLIK_BIN, S3S_BIN, SKIP_VALGRIND=1,
+# SKIP_INTEROP=1.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 repo="$(cd "$here/.." && pwd)"
@@ -82,13 +83,13 @@ gcc $cflags -o "$bin/test_api.static" "$here/tests/test_api.c" \
   "$prefix/lib/libnatsbridge.a" $(pkg-config --static --libs-only-l natsbridge | sed 's/-lnatsbridge//') -pthread
 pass "tests compiled (plain, ASan, static)"
 
-step "nats-server (JetStream), Plik and the authenticating servers, by the Python server starter"
-# servers/python/natsbridge_servers.py prints nats=<url>, plik=<url>, --auth's name=value lines
-# (users_url, creds_file, tls_ca_file, ...: exported upper-cased for test_auth), ready; it stops
+step "nats-server (JetStream), Plik, s3s-fs and the authenticating servers, by the Python server starter"
+# servers/python/natsbridge_servers.py prints nats=<url>, plik=<url>, --s3's and --auth's name=value
+# lines (s3_endpoint, users_url, creds_file, ...: exported upper-cased for the tests), ready; it stops
 # the servers when its standard input closes or it is terminated (cleanup). The project's venv
 # (scripts/setup.sh) has the nkeys and trustme packages --auth makes the keys and certificates with.
 mkdir "$work/auth"
-coproc SERVERS { exec "$repo/.venv/bin/python" "$repo/servers/python/natsbridge_servers.py" nats --plik \
+coproc SERVERS { exec "$repo/.venv/bin/python" "$repo/servers/python/natsbridge_servers.py" nats --plik --s3 \
   --auth "$work/auth" 2>"$work/servers.log"; }
 servers_pid=$SERVERS_PID
 while read -r -t 120 line <&"${SERVERS[0]}"; do
@@ -99,7 +100,7 @@ while read -r -t 120 line <&"${SERVERS[0]}"; do
     ready) break ;;
   esac
 done
-if [ -z "${NATS_URL:-}" ] || [ -z "${PLIK_URL:-}" ] || [ -z "${TLS_URL:-}" ]; then
+if [ -z "${NATS_URL:-}" ] || [ -z "${PLIK_URL:-}" ] || [ -z "${S3_ENDPOINT:-}" ] || [ -z "${TLS_URL:-}" ]; then
   cat "$work/servers.log" >&2
   echo "the servers did not start (scripts/setup.sh installs what they need)" >&2
   exit 2

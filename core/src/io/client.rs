@@ -79,6 +79,8 @@ impl Client {
             })
             .collect::<Result<Vec<_>>>()?;
         let threshold = settings.resolved_threshold()?;
+        // A bad file server or origin is INVALID_ARGUMENT before anything is dialled.
+        let stores = stores_before_connecting(&opts)?;
         let drops = Arc::new(AtomicU64::new(0));
         let info_stale = Arc::new(AtomicBool::new(false));
         let nats = nats_options(settings, drops.clone(), info_stale.clone())
@@ -86,7 +88,7 @@ impl Client {
             .connect(addrs)
             .await
             .map_err(|e| connection_failed(format!("cannot connect to {}: {e}", servers.join(", "))))?;
-        let (upload_store, stores, object_store) = link_stores(&opts, &nats)?;
+        let (upload_store, stores, object_store) = link_stores(stores, settings, &nats);
         let has_handlers = opts.upload_handler.is_some() || opts.link_store.is_some();
         let rules = settings.receive_rules(stores.iter().map(|s| s.scopes()).collect());
         let max_payload = nats.server_info().max_payload;
@@ -600,12 +602,10 @@ type Stores = (Option<Arc<dyn LinkStore>>, Vec<Arc<dyn LinkStore>>, Option<Arc<O
 
 /// The store uploads go to and every store downloads may come from, in order: the caller's own
 /// store, the host's handlers, the file server, the allowed origins (unless a download handler
-/// serves them), the object store.
-fn link_stores(opts: &ConnectOptions, nats: &async_nats::Client) -> Result<Stores> {
-    let mut stores = stores_before_connecting(opts)?;
+/// serves them) — `stores`, made by [`stores_before_connecting`] — then the object store.
+fn link_stores(mut stores: Vec<Arc<dyn LinkStore>>, settings: &Settings, nats: &async_nats::Client) -> Stores {
     let mut object_store = None;
-    if opts.settings.object_store && nats.server_info().jetstream {
-        let settings = &opts.settings;
+    if settings.object_store && nats.server_info().jetstream {
         let store = Arc::new(ObjectStoreLink::new(
             nats.clone(),
             &settings.object_store_bucket,
@@ -616,7 +616,7 @@ fn link_stores(opts: &ConnectOptions, nats: &async_nats::Client) -> Result<Store
         stores.push(store);
     }
     let upload_store = stores.iter().find(|s| s.takes_uploads()).cloned();
-    Ok((upload_store, stores, object_store))
+    (upload_store, stores, object_store)
 }
 
 /// The URLs a connection made with `opts` could download from, known before it connects (the
