@@ -2,9 +2,9 @@
 """NATSBridge cross-language interop runner.
 
 Pairs every registered sender with every registered receiver (participants/*.json) over a real
-nats-server with JetStream, for every case in cases.json and both transports (direct, and link
-through the JetStream object store, forced with a small size threshold), then prints a
-pass/fail matrix per payload type x transport. Standard library only (Python 3.10+), so every
+nats-server with JetStream, for every case in cases.json and three transports (direct; link
+through the JetStream object store, forced with a small size threshold; s3, a link through a real
+S3-compatible server, s3s-fs), then prints a pass/fail matrix per payload type x transport. Standard library only (Python 3.10+), so every
 binding can be driven as a subprocess. See README.md for the participant contract.
 
 Exit status: 0 when every applicable cell passes, 1 when a cell fails, 2 on a setup error
@@ -34,7 +34,7 @@ from interop.participants import load_participants
 from interop.processes import CHILDREN
 
 sys.path.insert(0, str(REPO / "servers" / "python"))
-from natsbridge_servers import NatsServer  # noqa: E402  (the one Python server starter)
+from natsbridge_servers import NatsServer, S3Server  # noqa: E402  (the one Python server starter)
 
 
 def parse_args(argv=None):
@@ -45,7 +45,7 @@ def parse_args(argv=None):
     ap.add_argument("--only-receiver", **multi, help="run only these receivers (repeat or comma-separate)")
     ap.add_argument("--only-type", **multi,
                     help="only these payload types / 'multi' / 'errors' (repeat or comma-separate)")
-    ap.add_argument("--only-transport", **multi, help="direct and/or link")
+    ap.add_argument("--only-transport", **multi, help="direct, link and/or s3")
     ap.add_argument("--only-case", **multi, help="only these case ids (cases.json ids or err-* vector names)")
     ap.add_argument("--no-errors", action="store_true",
                     help="skip the error cells (malformed messages from spec/vectors/err-*.json)")
@@ -124,7 +124,9 @@ def main(argv=None) -> int:
     bad_g = set(args.only_type) - set(GROUPS) - {ERRORS_GROUP}
     if bad_t or bad_g:
         raise SetupError(f"unknown transport/type filter {sorted(bad_t | bad_g)}")
-    transports = [t for t in TRANSPORTS if not args.only_transport or t in args.only_transport]
+    # JetStream mode is about durable delivery: its links go through the object store only.
+    transports = [t for t in TRANSPORTS if (not args.only_transport or t in args.only_transport)
+                  and not (args.jetstream and t == "s3")]
     if args.only_case:
         known = {c.id for c in cases} | {c.id for c in error_cases}
         unknown = [n for n in args.only_case if n not in known]
@@ -138,7 +140,7 @@ def main(argv=None) -> int:
     if not cases and not error_cases:
         raise SetupError("no cases selected")
     for c in cases:  # a cell's threshold must put every payload on the cell's transport
-        for t, th in (("direct", args.direct_threshold), ("link", args.link_threshold)):
+        for t, th in (("direct", args.direct_threshold), ("link", args.link_threshold), ("s3", args.link_threshold)):
             if t not in c.transports or c.threshold is not None:
                 continue
             for p in c.payloads:
@@ -179,7 +181,7 @@ def main(argv=None) -> int:
         for i, p in enumerate(c.payloads):
             p.write_input(d, i)
 
-    server = None
+    server = s3 = None
     text_out = sys.stderr if args.json == "-" else sys.stdout
 
     def on_term(signum, frame):
@@ -197,7 +199,13 @@ def main(argv=None) -> int:
             url, ws_url = server.url, server.ws_url
             server_desc = (f"nats-server {server.info.get('version', '?')} at {url} "
                            f"(JetStream, store {server.dir / 'js'}, websocket {server.ws_url})")
-        ctx = Ctx(args, url, ws_url, workdir, base_vars)
+        if "s3" in transports and any("s3" in p.transports for p in set(senders) | set(receivers)):
+            try:
+                s3 = S3Server().start()
+            except RuntimeError as e:
+                raise SetupError(f"{e}\n(or leave the s3 column out: --only-transport direct,link)") from None
+            server_desc += f"; s3s-fs at {s3.endpoint}"
+        ctx = Ctx(args, url, ws_url, workdir, base_vars, s3)
         print(f"NATSBridge interop: {server_desc}", file=text_out)
         print(f"senders: {', '.join(s.name for s in senders) or '-'}; receivers: {', '.join(r.name for r in receivers)}; "
               f"cases: {len(cases) if senders else 0}; transports: {', '.join(transports)}; jobs: {args.jobs}",
@@ -293,8 +301,9 @@ def main(argv=None) -> int:
         signal.signal(signal.SIGTERM, old_term)
         signal.signal(signal.SIGINT, old_int)
         CHILDREN.kill_all()
-        if server is not None:
-            server.stop()
+        for started in (server, s3):
+            if started is not None:
+                started.stop()
         if args.keep:
             print(f"work dir kept: {workdir}", file=sys.stderr)
         else:

@@ -10,7 +10,9 @@ REPO = HERE.parent
 
 PAYLOAD_TYPES = ["text", "dictionary", "jsontable", "arrowtable", "image", "audio", "video", "binary"]
 BYTES_TYPES = {"image", "audio", "video", "binary"}
-TRANSPORTS = ["direct", "link"]
+# "link" goes through the JetStream object store (the embedded default); "s3" through an
+# S3-compatible server (s3s-fs) every process is pointed at by the environment.
+TRANSPORTS = ["direct", "link", "s3"]
 GROUPS = PAYLOAD_TYPES + ["multi"]  # matrix blocks: one per payload type, plus multi-payload cases
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")  # participant names and case ids become subject tokens

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import re
@@ -19,8 +20,9 @@ from .participants import Participant, expand, expand_argv, participant_env
 from .processes import Receiver, SendRun
 
 class Ctx:
-    def __init__(self, args, server_url: str, ws_url: str, workdir: Path, base_vars: dict):
+    def __init__(self, args, server_url: str, ws_url: str, workdir: Path, base_vars: dict, s3=None):
         self.args = args
+        self.s3 = s3  # natsbridge_servers.S3Server for the s3 column, else None
         self.server = server_url
         self.ws_server = ws_url
         self.workdir = workdir
@@ -32,6 +34,13 @@ class Ctx:
     def warn(self, msg: str):
         with self.lock:
             self.warnings.append(msg)
+
+    def s3_env(self, prefix: str) -> dict[str, str]:
+        """What points a participant's core at the S3 server, as a user's shell would: the seeds'
+        FILESERVER_URL (an s3:// URL) and the standard AWS variables."""
+        return {"FILESERVER_URL": self.s3.url(prefix), "AWS_ENDPOINT_URL": self.s3.endpoint,
+                "AWS_ACCESS_KEY_ID": self.s3.ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": self.s3.SECRET_KEY,
+                "AWS_REGION": "us-east-1"}
 
 
 def subject_for(ctx: Ctx, s: Participant, r: Participant, transport: str, case_id: str | None) -> str:
@@ -74,6 +83,9 @@ def run_group(ctx: Ctx, s: Participant, r: Participant, transport: str, cases: l
         if why:
             return {c.id: {"case": c.id, "status": FAIL, "errors": [why], "seconds": 0} for c in cases}
         rvars.update(stream=stream, durable=f"{r.name}_consumer")
+    # The s3 column: each group's links under a prefix of its own, so they can be counted after.
+    s3_prefix = f"interop/{s.name}-{r.name}"
+    extra_env = ctx.s3_env(s3_prefix) if transport == "s3" else {}
     recv_idle = args.send_timeout + args.message_timeout + 15
     senddir = ctx.workdir / "send"
     pending = list(cases)
@@ -121,7 +133,7 @@ def run_group(ctx: Ctx, s: Participant, r: Participant, transport: str, cases: l
                 rvars_now = dict(rvars, subject=subject_for(ctx, s, r, transport, None), count=len(pending),
                                  timeout=recv_idle)
                 rx_argv = expand_argv(r.receive["argv"], rvars_now)
-                rx = Receiver(rx_argv, participant_env(r, rvars_now), r.cwd and expand(r.cwd, rvars_now))
+                rx = Receiver(rx_argv, participant_env(r, rvars_now) | extra_env, r.cwd and expand(r.cwd, rvars_now))
                 why = rx.wait_ready(r.ready_timeout or args.ready_timeout)
                 if why:
                     for c in pending:
@@ -142,7 +154,8 @@ def run_group(ctx: Ctx, s: Participant, r: Participant, transport: str, cases: l
             if args.verbose:
                 print(f"  [{s.name}->{r.name} {transport}] {', '.join(c.id for c in batch)}: {shlex.join(s_argv)}",
                       file=sys.stderr)
-            sender = SendRun(s_argv, participant_env(s, svars), s.cwd and expand(s.cwd, svars), s.send_batch)
+            sender = SendRun(s_argv, participant_env(s, svars) | extra_env, s.cwd and expand(s.cwd, svars),
+                             s.send_batch)
             try:
                 for i, (case, (spec_path, subject, _threshold)) in enumerate(zip(batch, specs)):
                     why = sender.wait_sent(spec_path, args.send_timeout)
@@ -183,7 +196,24 @@ def run_group(ctx: Ctx, s: Participant, r: Participant, transport: str, cases: l
     finally:
         if rx is not None:
             rx.stop()
+    if transport == "s3":
+        check_s3_objects(ctx, s3_prefix, cases, results)
     return results
+
+
+def check_s3_objects(ctx: Ctx, prefix: str, cases: list[Case], results: dict[str, dict]):
+    """A passed s3 cell must have gone through the S3 server: it holds an object named after
+    each link payload of the passed cases under the group's prefix (a link through another
+    store would decode the same)."""
+    passed = [c for c in cases if results[c.id]["status"] == PASS]
+    wanted = collections.Counter(p.dataname for c in passed for p in c.payloads if (p.transport or "link") == "link")
+    held = collections.Counter(key.rsplit("/", 1)[-1] for key in ctx.s3.keys() if key.startswith(prefix + "/"))
+    missing = {name: n - held[name] for name, n in wanted.items() if held[name] < n}
+    if missing:
+        why = (f"the S3 server holds too few objects under {prefix}/ (missing, by dataname: {missing}): "
+               "the links went elsewhere")
+        for c in passed:
+            results[c.id].update(status=FAIL, errors=[why])
 
 
 def wait_message(ctx: Ctx, rx: Receiver, case: Case, transport: str, subject: str, done_subjects: set[str],
