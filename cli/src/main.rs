@@ -298,6 +298,18 @@ async fn main() -> ExitCode {
     }
 }
 
+/// The next item of a subscription, or TIMEOUT after `secs` without one.
+async fn with_timeout<T>(
+    secs: Option<f64>,
+    next: impl Future<Output = Option<Result<T, Error>>>,
+) -> Option<Result<T, Error>> {
+    let Some(secs) = secs else { return next.await };
+    match tokio::time::timeout(Duration::from_secs_f64(secs), next).await {
+        Ok(item) => item,
+        Err(_) => Some(Err(Error::new(natsbridge::error::ErrorCode::Timeout, format!("no message within {secs} s")))),
+    }
+}
+
 async fn run(cli: Cli) -> Result<(), Error> {
     let progress = show::TransferProgress::new();
     match cli.command {
@@ -323,14 +335,24 @@ async fn run(cli: Cli) -> Result<(), Error> {
             }
             let (mut seen, mut failed) = (0u64, 0u64);
             while count.is_none_or(|c| seen < c) {
-                let next = match timeout {
-                    Some(secs) => sub.next_timeout(Duration::from_secs_f64(secs)).await,
-                    None => sub.next().await,
+                // With --out-dir, link payloads go to their files as they arrive: a payload of
+                // any size, never whole in memory.
+                let shown = match &out_dir {
+                    Some(dir) => {
+                        let Some(next) = with_timeout(timeout, sub.next_streamed()).await else { break };
+                        match next {
+                            Ok(message) => show::streamed(message, dir, client.receive_limits(), json).await,
+                            Err(e) => Err(e),
+                        }
+                    }
+                    None => {
+                        let Some(next) = with_timeout(timeout, sub.next()).await else { break };
+                        next.and_then(|received| show::received(&received, None, json))
+                    }
                 };
-                let Some(result) = next else { break };
                 progress.finish();
-                match result {
-                    Ok(received) => show::received(&received, out_dir.as_deref(), json)?,
+                match shown {
+                    Ok(()) => {}
                     Err(e) if e.code == natsbridge::error::ErrorCode::Timeout => return Err(e),
                     Err(e) => {
                         failed += 1;

@@ -1,6 +1,7 @@
 //! The NATSBridge client: one NATS connection and its link stores, driving the claim-check
 //! machines of `protocol` ([`SendPlan`], [`ReceivePlan`]) with tokio, async-nats and reqwest.
 
+use super::link_stream::{self, LinkStream, StreamedMessage, StreamedPayload};
 use super::options::ConnectOptions;
 use super::outbox::{Admitted, Kick, Outbox, Publish};
 use super::stop::{self, Stopper};
@@ -11,7 +12,7 @@ use super::store::{
 use crate::error::{Error, ErrorCode, Result, err};
 use crate::protocol::{
     self, DirectMessage, Envelope, FileServerKind, Outgoing, ReceiveLimits, ReceivePlan, ReceiveRules, ReceiveStep,
-    Received, ReplyTo, SendLimits, SendOptions, SendPlan, SendStep, Sender, Sent, Settings, UrlScope,
+    Received, ReplyTo, SendLimits, SendOptions, SendPlan, SendStep, Sender, Sent, Settings, StreamPart, UrlScope,
 };
 use async_nats::Subject;
 use bytes::Bytes;
@@ -305,6 +306,33 @@ impl Client {
     pub async fn smartreceive(&self, message: &[u8]) -> Result<Received> {
         let stores = &self.inner.stores;
         receive(message, |i| stores[i].as_ref(), &self.inner.rules, self.inner.transfer_progress.as_ref()).await
+    }
+
+    /// Decodes a message but fetches no link: each link payload is a [`LinkStream`] to read, in
+    /// chunks, to a file or a socket, so a payload of any size never has to fit in memory. Every
+    /// link is checked against the allowed origins and the download limit first, as
+    /// [`smartreceive`](Self::smartreceive) checks them.
+    pub fn smartreceive_streamed(&self, message: &[u8]) -> Result<StreamedMessage> {
+        let rules = &self.inner.rules;
+        let plan = ReceivePlan::new(message, &rules.limits)?;
+        let (envelope, parts) = plan.into_streams(rules)?;
+        let shared_rules = Arc::new(rules.clone());
+        let payloads = parts
+            .into_iter()
+            .map(|part| match part {
+                StreamPart::Value(incoming) => StreamedPayload::Value(incoming),
+                StreamPart::Link { dataname, payload_type, fetch, check } => {
+                    let from = link_stream::Source {
+                        store: self.inner.stores[fetch.source].clone(),
+                        rules: shared_rules.clone(),
+                        correlation_id: envelope.correlation_id.clone(),
+                        progress: self.inner.transfer_progress.clone(),
+                    };
+                    StreamedPayload::Link(Box::new(LinkStream::new(dataname, payload_type, fetch, check, from)))
+                }
+            })
+            .collect();
+        Ok(StreamedMessage { envelope, payloads, subject: None, reply: None })
     }
 
     /// Subscribes and returns once the server has the subscription, so a publish made after
@@ -795,6 +823,18 @@ impl Subscription {
         let result = decoding.await;
         self.decoding = None;
         Some(result.map(T::from))
+    }
+
+    /// The next message with its link payloads as streams ([`Client::smartreceive_streamed`]);
+    /// None as for [`next`](Self::next).
+    pub async fn next_streamed(&mut self) -> Option<Result<StreamedMessage>> {
+        let message = self.stop.clone().or_stopped(self.sub.next()).await?;
+        let (subject, reply) = route(&message);
+        Some(self.client.smartreceive_streamed(&message.payload).map(|mut streamed| {
+            streamed.subject = Some(subject);
+            streamed.reply = reply;
+            streamed
+        }))
     }
 
     /// The subscription as a `futures::Stream` of decoded messages (for `StreamExt` combinators).

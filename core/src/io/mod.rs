@@ -3,6 +3,7 @@
 
 mod client;
 mod jetstream;
+mod link_stream;
 pub mod one_call;
 mod options;
 mod outbox;
@@ -14,6 +15,7 @@ pub use crate::protocol::{
 };
 pub use client::{Arrival, Client, Subscription, smartreceive_direct, smartreceive_with_store};
 pub use jetstream::{Consumer, Delivery, DeliveryAck, StreamSummary, SweepReport};
+pub use link_stream::{LinkStream, StreamedMessage, StreamedPayload};
 pub use options::ConnectOptions;
 pub use outbox::Kick;
 pub use stop::Stopper;

@@ -28,8 +28,8 @@ pub use options::{
     DEFAULT_NATS_URL, FileServerKind, OptionName, S3Addressing, S3Settings, SendOptionName, Settings, TimeUnit,
 };
 pub use receive::{
-    DEFAULT_MAX_DOWNLOAD_BYTES, FetchFailure, Incoming, LinkFetch, MAX_JSON_DEPTH, ReceiveLimits, ReceivePlan,
-    ReceiveRules, ReceiveStep, Received, RetryPolicy, display_url,
+    DEFAULT_MAX_DOWNLOAD_BYTES, FetchFailure, Incoming, LinkCheck, LinkFetch, MAX_JSON_DEPTH, ReceiveLimits,
+    ReceivePlan, ReceiveRules, ReceiveStep, Received, RetryPolicy, StreamPart, display_url, retry_after,
 };
 pub use reply::ReplyTo;
 pub use send::{Outgoing, SendLimits, SendOptions, SendPlan, SendStep, Sender, Sent};

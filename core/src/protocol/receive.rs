@@ -298,50 +298,33 @@ impl ReceivePlan {
     /// attempts remain; otherwise the receive fails.
     pub fn fetch_failed(&mut self, fetch: &LinkFetch, failure: FetchFailure, rules: &ReceiveRules) {
         self.running -= 1;
-        let url = display_url(&fetch.url);
-        let fatal = |code, what: String| Error::new(code, format!("GET {url}: {what}"));
-        let retryable = match failure {
-            // Redirects are never followed; one that leaves every allowed origin says so.
-            FetchFailure::Status { status, detail } if (300..400).contains(&status) => {
-                let target = url::Url::parse(&fetch.url).and_then(|base| base.join(&detail));
-                let allowed = target.is_ok_and(|t| rules.sources.iter().flatten().any(|s| s.matches(t.as_str())));
-                let (code, why) = if allowed {
-                    (ErrorCode::DownloadFailed, "redirects are not followed")
-                } else {
-                    (ErrorCode::UrlNotAllowed, "not an allowed origin, not followed")
-                };
-                return self.fail(fatal(code, format!("HTTP {status}, redirected to {detail:?}: {why}")));
-            }
-            FetchFailure::Status { status, detail } => {
-                let what =
-                    if detail.is_empty() { format!("HTTP {status}") } else { format!("HTTP {status}: {detail}") };
-                if status >= 500 || status == 429 {
-                    what
-                } else {
-                    return self.fail(fatal(ErrorCode::DownloadFailed, what));
-                }
-            }
-            FetchFailure::Network(what) => what,
-            FetchFailure::Announced(n) => {
-                let what = format!("the server announces {n} bytes, the envelope says {}", fetch.size);
-                return self.fail(fatal(ErrorCode::ChecksumMismatch, what));
-            }
-            FetchFailure::NotFound(what) => return self.fail(fatal(ErrorCode::DownloadFailed, what)),
-            FetchFailure::DigestMismatch(what) => return self.fail(fatal(ErrorCode::ChecksumMismatch, what)),
-            FetchFailure::Final(e) => return self.fail(e),
-        };
-        let attempts = rules.retry.retries.max(1);
-        if fetch.attempt >= attempts {
-            return self.fail(Error::new(
-                ErrorCode::DownloadFailed,
-                format!("failed to fetch {url} after {attempts} attempts: {retryable}"),
-            ));
+        match retry_after(fetch, failure, rules) {
+            Ok(delay) => self.queue.push_back(LinkFetch { attempt: fetch.attempt + 1, delay, ..fetch.clone() }),
+            Err(e) => self.fail(e),
         }
-        self.queue.push_back(LinkFetch {
-            attempt: fetch.attempt + 1,
-            delay: rules.retry.delay_after(fetch.attempt),
-            ..fetch.clone()
-        });
+    }
+
+    /// For a receiver that streams its links: every link is checked against `rules` as
+    /// [`step`](Self::step) checks them (a refused one fails the whole message before any
+    /// request), then each payload is either decoded (direct) or the first fetch of its link
+    /// with the [`LinkCheck`] its bytes go through.
+    pub fn into_streams(mut self, rules: &ReceiveRules) -> Result<(Envelope, Vec<StreamPart>)> {
+        let cid = self.envelope.correlation_id.clone();
+        self.plan(rules).map_err(|e| e.with_correlation_id(&cid))?;
+        let mut fetches = self.queue.into_iter().peekable();
+        let mut parts = Vec::with_capacity(self.decoded.len());
+        for (i, p) in self.decoded.into_iter().enumerate() {
+            if fetches.peek().is_some_and(|f| f.payload == i) {
+                let fetch = fetches.next().expect("peeked");
+                let check = LinkCheck::new(&p.dataname, p.size, p.sha256.clone());
+                parts.push(StreamPart::Link { dataname: p.dataname, payload_type: p.payload_type, fetch, check });
+            } else {
+                parts.push(StreamPart::Value(
+                    p.into_incoming(None, &self.limits).map_err(|e| e.with_correlation_id(&cid))?,
+                ));
+            }
+        }
+        Ok((self.envelope, parts))
     }
 
     /// The decoded payloads in envelope order (DESERIALIZATION_ERROR for bytes that do not match
@@ -354,6 +337,125 @@ impl ReceivePlan {
         }
         Ok(Received { envelope: self.envelope, payloads, subject: None, reply: None })
     }
+}
+
+/// One payload of a message received for streaming ([`ReceivePlan::into_streams`]).
+#[derive(Debug)]
+pub enum StreamPart {
+    /// A direct payload, decoded and verified.
+    Value(Incoming),
+    /// A link payload: its first fetch, and the check its bytes go through as they arrive.
+    Link { dataname: String, payload_type: PayloadType, fetch: LinkFetch, check: LinkCheck },
+}
+
+/// The size and sha256 check of a link payload's bytes as they arrive, for a receiver that does
+/// not hold them all (spec/PROTOCOL.md §9.2): more bytes than the declared size fail at once,
+/// fewer or other bytes fail at the end, with CHECKSUM_MISMATCH either way.
+#[derive(Clone, Debug)]
+pub struct LinkCheck {
+    dataname: String,
+    size: u64,
+    sha256: Option<String>,
+    hasher: sha2::Sha256,
+    received: u64,
+}
+
+impl LinkCheck {
+    pub fn new(dataname: &str, size: u64, sha256: Option<String>) -> LinkCheck {
+        LinkCheck { dataname: dataname.to_owned(), size, sha256, hasher: sha2::Sha256::default(), received: 0 }
+    }
+
+    /// The bytes checked so far: where a resumed download starts.
+    pub fn received(&self) -> u64 {
+        self.received
+    }
+
+    /// The envelope's `size`.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    pub fn update(&mut self, chunk: &[u8]) -> Result<()> {
+        use sha2::Digest;
+        let received = self.received + chunk.len() as u64;
+        if received > self.size {
+            return Err(self.size_error(received, "at least "));
+        }
+        self.hasher.update(chunk);
+        self.received = received;
+        Ok(())
+    }
+
+    /// Once the body ended: its size, and its sha256 against the envelope's and against
+    /// `store_sha256`, the digest a store keeps of its own (the object store's). Returns the
+    /// bytes' hex sha256.
+    pub fn finish(self, store_sha256: Option<&str>) -> Result<String> {
+        use sha2::Digest;
+        if self.received != self.size {
+            return Err(self.size_error(self.received, ""));
+        }
+        let actual = hex::encode(self.hasher.finalize());
+        for (expected, whose) in [(self.sha256.as_deref(), "metadata says"), (store_sha256, "the store says")] {
+            if let Some(expected) = expected.filter(|e| !e.eq_ignore_ascii_case(&actual)) {
+                return Err(Error::new(
+                    ErrorCode::ChecksumMismatch,
+                    format!("payload {:?} sha256 is {actual}, {whose} {expected}", self.dataname),
+                ));
+            }
+        }
+        Ok(actual)
+    }
+
+    fn size_error(&self, received: u64, at_least: &str) -> Error {
+        Error::new(
+            ErrorCode::ChecksumMismatch,
+            format!("payload {:?} declares size {} but has {at_least}{received} bytes", self.dataname, self.size),
+        )
+    }
+}
+
+/// What a failed attempt at `fetch` means (spec/PROTOCOL.md §7.3): Ok(the delay) to try again
+/// after, while that can help and attempts remain; else the receive's error.
+pub fn retry_after(fetch: &LinkFetch, failure: FetchFailure, rules: &ReceiveRules) -> Result<Duration> {
+    let url = display_url(&fetch.url);
+    let fatal = |code, what: String| Error::new(code, format!("GET {url}: {what}"));
+    let retryable = match failure {
+        // Redirects are never followed; one that leaves every allowed origin says so.
+        FetchFailure::Status { status, detail } if (300..400).contains(&status) => {
+            let target = url::Url::parse(&fetch.url).and_then(|base| base.join(&detail));
+            let allowed = target.is_ok_and(|t| rules.sources.iter().flatten().any(|s| s.matches(t.as_str())));
+            let (code, why) = if allowed {
+                (ErrorCode::DownloadFailed, "redirects are not followed")
+            } else {
+                (ErrorCode::UrlNotAllowed, "not an allowed origin, not followed")
+            };
+            return Err(fatal(code, format!("HTTP {status}, redirected to {detail:?}: {why}")));
+        }
+        FetchFailure::Status { status, detail } => {
+            let what = if detail.is_empty() { format!("HTTP {status}") } else { format!("HTTP {status}: {detail}") };
+            if status >= 500 || status == 429 {
+                what
+            } else {
+                return Err(fatal(ErrorCode::DownloadFailed, what));
+            }
+        }
+        FetchFailure::Network(what) => what,
+        FetchFailure::Announced(n) => {
+            let what = format!("the server announces {n} bytes, the envelope says {}", fetch.size);
+            return Err(fatal(ErrorCode::ChecksumMismatch, what));
+        }
+        FetchFailure::NotFound(what) => return Err(fatal(ErrorCode::DownloadFailed, what)),
+        FetchFailure::DigestMismatch(what) => return Err(fatal(ErrorCode::ChecksumMismatch, what)),
+        FetchFailure::Final(e) => return Err(e),
+    };
+    let attempts = rules.retry.retries.max(1);
+    if fetch.attempt >= attempts {
+        return Err(Error::new(
+            ErrorCode::DownloadFailed,
+            format!("failed to fetch {url} after {attempts} attempts: {retryable}"),
+        ));
+    }
+    Ok(rules.retry.delay_after(fetch.attempt))
 }
 
 /// A URL as shown in messages and logs: without the query (pre-signed URLs carry secrets there).

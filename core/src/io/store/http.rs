@@ -7,7 +7,7 @@
 //!   went wrong is reported as a [`FetchFailure`] and judged by the receive plan);
 //! * [`HttpStore`]: PUT `{base}/{uuid}/{dataname}` then GET that URL.
 
-use super::{Fetch, Fetched, LinkStore, Progress, Stored, Upload};
+use super::{Fetch, Fetched, LinkStore, Opened, Progress, Stored, Upload};
 use crate::error::{Error, ErrorCode, Result};
 use crate::protocol::{FetchFailure, HTTP_ERROR_DETAIL_BYTES, HttpHead, UrlScope, display_url};
 use bytes::Bytes;
@@ -154,14 +154,32 @@ pub(crate) async fn get(
     fetch: Fetch<'_>,
     on_redirect: Option<RedirectHook>,
 ) -> std::result::Result<Fetched, FetchFailure> {
-    let (url, expected_size, progress) = (fetch.url, fetch.size, fetch.progress);
+    let opened = open_get(config, fetch, 0, on_redirect).await?;
+    let what = format!("GET {}", display_url(fetch.url));
+    read_at_most(&what, fetch.size, opened.chunks, fetch.progress).await.map(Fetched::from)
+}
+
+/// One GET attempt whose body is streamed, from byte `offset` by a range request when it is
+/// inside the object (a server that ignores the range answers 200: the body then starts at 0).
+/// The checks are [`get`]'s; the body's length is checked against what is left to read.
+pub(crate) async fn open_get(
+    config: &HttpClientConfig,
+    fetch: Fetch<'_>,
+    offset: u64,
+    on_redirect: Option<RedirectHook>,
+) -> std::result::Result<Opened, FetchFailure> {
+    let (url, size) = (fetch.url, fetch.size);
     let client = client_for(config).map_err(|e| {
         FetchFailure::Final(Error::new(
             ErrorCode::DownloadFailed,
             format!("GET {}: cannot build the HTTP client: {}", display_url(url), error_chain(&e)),
         ))
     })?;
-    let resp = match client.get(url).send().await {
+    let mut request = client.get(url);
+    if offset > 0 && offset < size {
+        request = request.header(reqwest::header::RANGE, format!("bytes={offset}-"));
+    }
+    let resp = match request.send().await {
         Ok(resp) => resp,
         Err(e) if is_retryable(&e) => return Err(FetchFailure::Network(error_chain(&e.without_url()))),
         Err(e) => {
@@ -170,9 +188,14 @@ pub(crate) async fn get(
         }
     };
     let status = resp.status();
+    let start =
+        if status == StatusCode::PARTIAL_CONTENT { range_start(&resp).ok_or_else(|| bad_range(url))? } else { 0 };
+    if start > offset {
+        return Err(bad_range(url));
+    }
     let location =
         resp.headers().get(reqwest::header::LOCATION).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-    match HttpHead::of(url, Some(status.as_u16()), location.as_deref(), resp.content_length(), expected_size) {
+    match HttpHead::of(url, Some(status.as_u16()), location.as_deref(), resp.content_length(), size - start.min(size)) {
         HttpHead::Payload => {}
         HttpHead::Detail => return Err(FetchFailure::http_status(status.as_u16(), &error_body(resp).await)),
         HttpHead::Fail(failure) => {
@@ -180,18 +203,30 @@ pub(crate) async fn get(
             return Err(decoded.unwrap_or(failure));
         }
     }
-    let body =
-        resp.bytes_stream().map(|chunk| chunk.map_err(|e| format!("reading body: {}", error_chain(&e.without_url()))));
-    read_at_most(&format!("GET {}", display_url(url)), expected_size, body, progress).await.map(Fetched::from)
+    let chunks = resp.bytes_stream().map(|chunk| {
+        chunk.map_err(|e| FetchFailure::Network(format!("reading body: {}", error_chain(&e.without_url()))))
+    });
+    Ok(Opened { chunks: Box::pin(chunks), offset: start, sha256: None })
+}
+
+/// The first byte of a 206 answer's `Content-Range: bytes <first>-<last>/<total>`.
+fn range_start(resp: &reqwest::Response) -> Option<u64> {
+    let range = resp.headers().get(reqwest::header::CONTENT_RANGE)?.to_str().ok()?;
+    range.strip_prefix("bytes ")?.split_once('-')?.0.trim().parse().ok()
+}
+
+fn bad_range(url: &str) -> FetchFailure {
+    let what = format!("GET {}: a partial answer without a usable Content-Range", display_url(url));
+    FetchFailure::Final(Error::new(ErrorCode::DownloadFailed, what))
 }
 
 /// A body's bytes, reading at most `size + 1` of them: one byte past the size is enough for the
 /// receive plan to see the body is too long, and a lying server cannot make the receiver buffer
-/// without bound. `what` names the download in errors; a chunk's error is a network failure.
+/// without bound. `what` names the download in errors.
 pub(crate) async fn read_at_most(
     what: &str,
     size: u64,
-    chunks: impl futures::Stream<Item = std::result::Result<Bytes, String>>,
+    chunks: impl futures::Stream<Item = std::result::Result<Bytes, FetchFailure>>,
     progress: Option<&Progress>,
 ) -> std::result::Result<Bytes, FetchFailure> {
     let final_error = |m: String| FetchFailure::Final(Error::new(ErrorCode::DownloadFailed, format!("{what}: {m}")));
@@ -203,7 +238,7 @@ pub(crate) async fn read_at_most(
     buf.try_reserve_exact(limit - 1).map_err(|_| final_error(format!("cannot allocate {size} bytes")))?;
     let mut chunks = std::pin::pin!(chunks);
     while let Some(chunk) = chunks.next().await {
-        let chunk = chunk.map_err(FetchFailure::Network)?;
+        let chunk = chunk?;
         let room = limit - buf.len();
         buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
         if let Some(report) = progress {
@@ -312,6 +347,10 @@ impl LinkStore for HttpStore {
 
     fn download<'a>(&'a self, fetch: Fetch<'a>) -> BoxFuture<'a, std::result::Result<Fetched, FetchFailure>> {
         Box::pin(get(&self.http, fetch, None))
+    }
+
+    fn open<'a>(&'a self, fetch: Fetch<'a>, offset: u64) -> BoxFuture<'a, std::result::Result<Opened, FetchFailure>> {
+        Box::pin(open_get(&self.http, fetch, offset, None))
     }
 
     fn takes_uploads(&self) -> bool {

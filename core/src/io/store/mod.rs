@@ -76,6 +76,30 @@ impl From<Bytes> for Fetched {
     }
 }
 
+/// A download's body as it arrives.
+pub type Chunks = futures::stream::BoxStream<'static, std::result::Result<Bytes, FetchFailure>>;
+
+/// A download under way ([`LinkStore::open`]).
+pub struct Opened {
+    pub chunks: Chunks,
+    /// Where the first chunk is in the object: the offset asked for, or 0 from a store that
+    /// cannot start elsewhere (the reader then skips what it already has).
+    pub offset: u64,
+    /// The bytes' hex SHA-256 as the store keeps it (the object store's digest), checked at the end.
+    pub sha256: Option<String>,
+}
+
+impl Opened {
+    /// The whole of `bytes`, from offset 0.
+    pub fn whole(fetched: Fetched) -> Opened {
+        Opened {
+            chunks: Box::pin(futures::stream::once(async { Ok(fetched.bytes) })),
+            offset: 0,
+            sha256: fetched.sha256,
+        }
+    }
+}
+
 /// A claim-check backend. Implemented in core for Plik, plain HTTP, S3, the JetStream object
 /// store and the host's handlers ([`HandlerStore`]).
 pub trait LinkStore: Send + Sync {
@@ -87,6 +111,14 @@ pub trait LinkStore: Send + Sync {
     /// cannot make the receiver buffer without bound. What went wrong is reported as it was seen;
     /// the receive plan decides what it means.
     fn download<'a>(&'a self, fetch: Fetch<'a>) -> BoxFuture<'a, Result<Fetched, FetchFailure>>;
+
+    /// One attempt to stream `fetch.url` from byte `offset`, for a receiver that does not hold
+    /// the whole payload (and resumes a broken download where it stopped). The HTTP stores and S3
+    /// ask for a range; the default downloads the whole object and streams it from 0.
+    fn open<'a>(&'a self, fetch: Fetch<'a>, offset: u64) -> BoxFuture<'a, Result<Opened, FetchFailure>> {
+        let _ = offset;
+        Box::pin(async move { self.download(fetch).await.map(Opened::whole) })
+    }
 
     /// True when `upload` returns the bytes' sha256: the client then makes no hash pass of its own.
     fn checks_sha256(&self) -> bool {

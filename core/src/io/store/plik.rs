@@ -14,10 +14,10 @@
 //! * errors are plain text, not JSON: the message goes into the error as is.
 
 use super::http::{
-    HttpClientConfig, body_with_progress, client_for, error_chain, error_text, get, join_segments, parse_base_url,
-    sanitize_file_name,
+    HttpClientConfig, body_with_progress, client_for, error_chain, error_text, get, join_segments, open_get,
+    parse_base_url, sanitize_file_name,
 };
-use super::{Fetch, Fetched, LinkStore, Stored, Upload};
+use super::{Fetch, Fetched, LinkStore, Opened, Stored, Upload};
 use crate::error::{Error, ErrorCode, Result};
 use crate::protocol::{FetchFailure, UrlScope, display_url};
 use futures::future::BoxFuture;
@@ -197,6 +197,10 @@ impl LinkStore for PlikStore {
 
     fn download<'a>(&'a self, fetch: Fetch<'a>) -> BoxFuture<'a, std::result::Result<Fetched, FetchFailure>> {
         Box::pin(get(&self.http, fetch, Some(plik_redirect)))
+    }
+
+    fn open<'a>(&'a self, fetch: Fetch<'a>, offset: u64) -> BoxFuture<'a, std::result::Result<Opened, FetchFailure>> {
+        Box::pin(open_get(&self.http, fetch, offset, Some(plik_redirect)))
     }
 
     fn scopes(&self) -> Vec<UrlScope> {

@@ -11,8 +11,10 @@
 //! not found; a presigned URL expires with it; and after an upload the store deletes the expired
 //! objects under its prefix, at most once per [`SWEEP_EVERY`].
 
-use super::http::{HttpClientConfig, USER_AGENT, error_chain, get, parse_base_url, read_at_most, sanitize_file_name};
-use super::{Fetch, Fetched, LinkStore, Stored, Upload};
+use super::http::{
+    HttpClientConfig, USER_AGENT, error_chain, get, open_get, parse_base_url, read_at_most, sanitize_file_name,
+};
+use super::{Fetch, Fetched, LinkStore, Opened, Stored, Upload};
 use crate::error::{Error, ErrorCode, Result};
 use crate::protocol::durable::{LINK_MSG_ID_META, LINK_STREAM_META};
 use crate::protocol::{FetchFailure, S3Addressing, S3Settings, UrlScope, display_url};
@@ -22,8 +24,8 @@ use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey, AwsCredent
 use object_store::path::{Path, PathPart};
 use object_store::signer::Signer;
 use object_store::{
-    Attribute, Attributes, ClientOptions, GetOptions, ObjectStore, ObjectStoreExt, PutOptions, PutPayload, RetryConfig,
-    StaticCredentialProvider,
+    Attribute, Attributes, ClientOptions, GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutOptions, PutPayload,
+    RetryConfig, StaticCredentialProvider,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -402,16 +404,28 @@ impl S3Store {
     }
 
     async fn get_object(&self, fetch: Fetch<'_>) -> std::result::Result<Fetched, FetchFailure> {
+        let opened = self.open_object(fetch, 0).await?;
+        let what = format!("object {}", display_url(fetch.url));
+        read_at_most(&what, fetch.size, opened.chunks, fetch.progress).await.map(Fetched::from)
+    }
+
+    /// A GET of the object from byte `offset` (a range GET when it is inside the object).
+    async fn open_object(&self, fetch: Fetch<'_>, offset: u64) -> std::result::Result<Opened, FetchFailure> {
         let key = self.key_of(fetch.url).map_err(|m| final_failure(format!("{}: {m}", display_url(fetch.url))))?;
-        let result = self.s3.get_opts(&key, GetOptions::default()).await.map_err(|e| failure_of(&key, e))?;
+        let offset = if offset < fetch.size { offset } else { 0 };
+        let options = GetOptions { range: (offset > 0).then_some(GetRange::Offset(offset)), ..GetOptions::default() };
+        let result = self.s3.get_opts(&key, options).await.map_err(|e| failure_of(&key, e))?;
         if let Some(failure) = FetchFailure::announced(Some(result.meta.size), fetch.size) {
             return Err(failure);
         }
         if let Some(expired) = expiry(&result.attributes).filter(|&at| at < unix_now()) {
             return Err(FetchFailure::NotFound(format!("object {key} expired at Unix time {expired}")));
         }
-        let body = result.into_stream().map(|chunk| chunk.map_err(|e| format!("reading {key}: {}", error_chain(&e))));
-        read_at_most(&format!("object {key}"), fetch.size, body, fetch.progress).await.map(Fetched::from)
+        let offset = result.range.start;
+        let chunks = result
+            .into_stream()
+            .map(move |chunk| chunk.map_err(|e| FetchFailure::Network(format!("reading {key}: {}", error_chain(&e)))));
+        Ok(Opened { chunks: Box::pin(chunks), offset, sha256: None })
     }
 
     async fn remove(&self, url: &str) -> Result<bool> {
@@ -498,6 +512,14 @@ impl LinkStore for S3Store {
         } else {
             // A presigned URL carries its own authorization: a plain GET, as any receiver makes.
             Box::pin(get(&self.http, fetch, None))
+        }
+    }
+
+    fn open<'a>(&'a self, fetch: Fetch<'a>, offset: u64) -> BoxFuture<'a, std::result::Result<Opened, FetchFailure>> {
+        if fetch.url.starts_with("s3://") {
+            Box::pin(self.open_object(fetch, offset))
+        } else {
+            Box::pin(open_get(&self.http, fetch, offset, None))
         }
     }
 
