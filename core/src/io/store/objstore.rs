@@ -16,10 +16,11 @@ use futures::future::BoxFuture;
 use futures::stream::{FuturesOrdered, StreamExt};
 use sha2::Digest as _;
 use std::time::Duration;
-use tokio::io::AsyncReadExt;
 use tokio::sync::OnceCell;
 
 const ACKS_IN_FLIGHT: usize = 64;
+/// Chunks a download asks the server for at a time: 16 × 128 KiB, 2 MiB held at most.
+const READ_AHEAD_CHUNKS: i64 = 16;
 
 pub struct ObjectStoreLink {
     js: jetstream::Context,
@@ -165,19 +166,32 @@ impl ObjectStoreLink {
     async fn get(&self, fetch: Fetch<'_>) -> Result<Fetched, FetchFailure> {
         let opened = self.open_object(fetch).await?;
         let mut bytes = Vec::with_capacity(usize::try_from(fetch.size).unwrap_or(0));
+        let mut hasher = sha2::Sha256::new();
         let mut chunks = opened.chunks;
         while let Some(chunk) = chunks.next().await {
             let chunk = chunk?;
+            hasher.update(&chunk);
             if let Some(report) = fetch.progress {
                 report(chunk.len() as u64);
             }
             bytes.extend_from_slice(&chunk);
         }
-        Ok(Fetched { bytes: Bytes::from(bytes), sha256: opened.sha256 })
+        // The hash pass the object store's digest needs anyway; the receive plan then compares
+        // it with the envelope's.
+        let sha256 = hex::encode(hasher.finalize());
+        if let Some(digest) = opened.sha256.filter(|d| !d.eq_ignore_ascii_case(&sha256)) {
+            let name = fetch.url.rsplit('/').next().unwrap_or_default();
+            return Err(FetchFailure::DigestMismatch(format!(
+                "object {name:?}: sha256 {sha256}, its digest says {digest}"
+            )));
+        }
+        Ok(Fetched { bytes: Bytes::from(bytes), sha256: Some(sha256) })
     }
 
-    /// The object, read in chunks as they arrive. The object store has no ranges: it is always
-    /// read from the start, and async-nats checks its digest at the end of the read.
+    /// The object's chunks as they arrive, through an ordered pull consumer that asks for
+    /// [`READ_AHEAD_CHUNKS`] at a time, so a reader slower than the network holds that many
+    /// chunks, not the object (async-nats' own reader pushes every chunk at once). The object
+    /// store has no ranges: it is read from the start. Its digest is checked at the end.
     async fn open_object(&self, fetch: Fetch<'_>) -> Result<Opened, FetchFailure> {
         let final_error = |m: String| FetchFailure::Final(Error::new(ErrorCode::DownloadFailed, m));
         let ObjectLink { bucket, name } = ObjectLink::parse(fetch.url)?;
@@ -189,26 +203,36 @@ impl ObjectStoreLink {
                 .await
                 .map_err(|e| final_error(format!("object store bucket {bucket:?} not available: {e}")))?
         };
-        let object = store.get(&name).await.map_err(|e| match e.kind() {
-            object_store::GetErrorKind::NotFound => {
-                FetchFailure::NotFound(format!("object {name:?} not found in bucket {bucket:?}"))
-            }
-            _ => FetchFailure::Network(format!("object store get failed: {e}")),
+        let not_found = || FetchFailure::NotFound(format!("object {name:?} not found in bucket {bucket:?}"));
+        let info = store.info(&name).await.map_err(|e| match e.kind() {
+            object_store::InfoErrorKind::NotFound => not_found(),
+            _ => FetchFailure::Network(format!("object store info failed: {e}")),
         })?;
-        if let Some(failure) = FetchFailure::announced(Some(object.info.size as u64), fetch.size) {
+        if info.deleted {
+            return Err(not_found());
+        }
+        if let Some(failure) = FetchFailure::announced(Some(info.size as u64), fetch.size) {
             return Err(failure);
         }
-        let sha256 = object.info.digest.as_deref().and_then(object_digest_hex);
-        let chunks = futures::stream::try_unfold((object, name), |(mut object, name)| async move {
-            let mut chunk = bytes::BytesMut::with_capacity(CHUNK_SIZE);
-            let n = object.read_buf(&mut chunk).await.map_err(|e| {
-                if e.kind() == std::io::ErrorKind::InvalidData {
-                    FetchFailure::DigestMismatch(format!("object {name:?}: {e}"))
-                } else {
-                    FetchFailure::Network(format!("object store read failed: {e}"))
-                }
-            })?;
-            Ok((n > 0).then(|| (chunk.freeze(), (object, name))))
+        let sha256 = info.digest.as_deref().and_then(object_digest_hex);
+        if info.chunks == 0 {
+            return Ok(Opened { chunks: Box::pin(futures::stream::empty()), offset: 0, sha256 });
+        }
+        let network =
+            |what: &str, e: &dyn std::fmt::Display| FetchFailure::Network(format!("object store {what}: {e}"));
+        let stream = self.js.get_stream(format!("OBJ_{bucket}")).await.map_err(|e| network("stream", &e))?;
+        let consumer = stream
+            .create_consumer(jetstream::consumer::pull::OrderedConfig {
+                filter_subject: format!("$O.{bucket}.C.{}", info.nuid),
+                max_batch: READ_AHEAD_CHUNKS,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| network("consumer", &e))?;
+        let messages = consumer.messages().await.map_err(|e| network("read", &e))?;
+        let chunks = messages.take(info.chunks).map(|m| match m {
+            Ok(m) => Ok(m.message.payload),
+            Err(e) => Err(FetchFailure::Network(format!("object store read failed: {e}"))),
         });
         Ok(Opened { chunks: Box::pin(chunks), offset: 0, sha256 })
     }
