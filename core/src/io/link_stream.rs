@@ -1,4 +1,4 @@
-//! Link payloads received as streams (spec/PROTOCOL.md §9.2): a payload of any size goes to a
+//! Link payloads received as streams (spec/PROTOCOL.md §8.3.2): a payload of any size goes to a
 //! file or a socket in chunks, never whole in memory. The bytes are checked as they arrive
 //! ([`LinkCheck`]), and a broken download resumes where it stopped (a range request where the
 //! store has them), under the same retry policy as a buffered receive.
