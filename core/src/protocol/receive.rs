@@ -595,4 +595,48 @@ mod tests {
             assert_eq!(plan.step(&rules).unwrap_err().code, ErrorCode::ChecksumMismatch);
         }
     }
+
+    #[test]
+    fn a_link_check_passes_the_exact_bytes_in_any_chunks_and_nothing_else() {
+        let bytes = b"the sender's bytes";
+        let sha = sha256_hex(bytes);
+        let check = |chunks: &[&[u8]], store: Option<&str>| {
+            let mut c = LinkCheck::new("p", bytes.len() as u64, Some(sha.clone()));
+            for chunk in chunks {
+                c.update(chunk)?;
+            }
+            c.finish(store)
+        };
+        assert_eq!(check(&[&bytes[..4], b"", &bytes[4..]], Some(&sha)).unwrap(), sha);
+        // One byte too many fails as it arrives; one too few, or other bytes, at the end.
+        let more = check(&[bytes, b"!"], None).unwrap_err();
+        assert_eq!((more.code, more.message.contains("at least 19 bytes")), (ErrorCode::ChecksumMismatch, true));
+        let fewer = check(&[&bytes[1..]], None).unwrap_err();
+        assert_eq!((fewer.code, fewer.message.contains("has 17 bytes")), (ErrorCode::ChecksumMismatch, true));
+        let other = check(&[b"the sender's bytez"], None).unwrap_err();
+        assert!(other.code == ErrorCode::ChecksumMismatch && other.message.contains("metadata says"), "{other}");
+        // The store's own digest is checked too (the object store's).
+        let store = check(&[bytes], Some(&sha256_hex(b"x"))).unwrap_err();
+        assert!(store.code == ErrorCode::ChecksumMismatch && store.message.contains("the store says"), "{store}");
+    }
+
+    #[test]
+    fn streams_are_planned_as_the_buffered_receive_checks_links() {
+        let msg = message(&[("http://files.local/store/a", b"aaaa"), ("nats-obj://b/x", b"bb")]);
+        let (env, parts) = ReceivePlan::new(&msg, &ReceiveLimits::default()).unwrap().into_streams(&rules(5)).unwrap();
+        assert_eq!(env.payloads.len(), 2);
+        let fetches: Vec<_> = parts
+            .iter()
+            .map(|p| match p {
+                StreamPart::Link { fetch, check, .. } => (fetch.source, fetch.url.as_str(), check.size()),
+                StreamPart::Value(v) => panic!("a direct payload {v:?}"),
+            })
+            .collect();
+        assert_eq!(fetches, [(1, "http://files.local/store/a", 4), (0, "nats-obj://b/x", 2)]);
+        // A link no source serves refuses the whole message before any fetch.
+        let msg = message(&[("http://files.local/store/a", b"aaaa"), ("http://elsewhere/x", b"bb")]);
+        let e = ReceivePlan::new(&msg, &ReceiveLimits::default()).unwrap().into_streams(&rules(5)).err().unwrap();
+        assert_eq!(e.code, ErrorCode::UrlNotAllowed);
+        assert!(e.correlation_id.is_some());
+    }
 }
