@@ -671,7 +671,6 @@ static void test_plik(void) {
     natsbridge_client_free(client);
 }
 
-/* ---- receive limits (spec/PROTOCOL.md 9.4): connection options, on every receive path ---- */
 /* ---- link payloads through an S3-compatible server (s3s-fs), with credentials or presigned ---- */
 /* A client whose links go to s3://<bucket>/c on the test server; NULL secret: the right one. */
 static natsbridge_client *s3_client(const char *secret, const char *presign_ttl_ms) {
@@ -789,6 +788,7 @@ static void test_s3(void) {
     free(bytes);
 }
 
+/* ---- receive limits (spec/PROTOCOL.md 9.4): connection options, on every receive path ---- */
 static natsbridge_message *texts(int n) {
     natsbridge_message *msg = NULL;
     REQUIRE_OK(natsbridge_message_new(&msg));
