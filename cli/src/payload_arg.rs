@@ -1,9 +1,10 @@
-//! `-p TYPE:NAME=VALUE` payload arguments. VALUE `@path` reads a file; dictionary and jsontable
-//! values are JSON; an arrowtable is an Arrow IPC stream file or JSON rows.
+//! `-p TYPE:NAME=VALUE` payload arguments. VALUE `@path` reads a file (an image, audio, video
+//! or binary file is read only while it is sent, so one of any size is never held whole);
+//! dictionary and jsontable values are JSON; an arrowtable is an Arrow IPC stream file or JSON rows.
 
 use bytes::Bytes;
 use natsbridge::error::{Error, ErrorCode};
-use natsbridge::io::Outgoing;
+use natsbridge::io::{ByteSource, Outgoing};
 use natsbridge::protocol::{Data, PayloadType, arrow};
 
 pub fn parse_all(args: &[String]) -> Result<Vec<Outgoing>, Error> {
@@ -15,6 +16,10 @@ fn parse(arg: &str) -> Result<Outgoing, Error> {
     let (type_name, rest) = arg.split_once(':').ok_or_else(|| bad("expected TYPE:NAME=VALUE"))?;
     let (name, value) = rest.split_once('=').ok_or_else(|| bad("expected TYPE:NAME=VALUE"))?;
     let payload_type = PayloadType::parse(type_name)?;
+    if let (true, Some(path)) = (payload_type.is_bytes(), value.strip_prefix('@')) {
+        let source = ByteSource::file(path).map_err(|e| bad(&format!("cannot read {}", e.message)))?;
+        return Outgoing::from_source(name, type_name, source);
+    }
     let raw: Bytes = match value.strip_prefix('@') {
         Some(path) => std::fs::read(path).map(Bytes::from).map_err(|e| bad(&format!("cannot read {path}: {e}")))?,
         None => Bytes::copy_from_slice(value.as_bytes()),
@@ -47,5 +52,19 @@ mod tests {
         assert_eq!(parse("spreadsheet:x=1").unwrap_err().code, ErrorCode::InvalidPayloadType);
         assert_eq!(parse("text-no-name").unwrap_err().code, ErrorCode::InvalidPayloadType);
         assert_eq!(parse("dictionary:x={").unwrap_err().code, ErrorCode::InvalidPayloadType);
+    }
+
+    #[test]
+    fn a_binary_file_is_left_to_the_send_to_read() {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), b"12345").unwrap();
+        let p = parse(&format!("binary:big=@{}", file.path().display())).unwrap();
+        let source = p.source.expect("a source, not bytes read now");
+        assert_eq!((source.size(), source.path()), (5, Some(file.path())));
+        let p = parse(&format!("text:t=@{}", file.path().display())).unwrap();
+        assert_eq!((p.data, p.source.is_none()), (Data::Text("12345".into()), true));
+        let e = parse("binary:big=@/nonexistent/file").unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidPayloadType);
+        assert!(e.message.contains("cannot read /nonexistent/file"), "{}", e.message);
     }
 }

@@ -331,7 +331,12 @@ impl natsbridge::io::store::LinkStore for MemoryStore {
                 return Err(natsbridge::error::Error::new(ErrorCode::UploadFailed, "handler refused"));
             }
             let url = format!("mem://{}/{}", u.correlation_id, u.dataname);
-            self.objects.lock().unwrap().insert(url.clone(), u.bytes);
+            let bytes = u
+                .body
+                .collect()
+                .await
+                .map_err(|e| natsbridge::error::Error::new(ErrorCode::UploadFailed, e.to_string()))?;
+            self.objects.lock().unwrap().insert(url.clone(), bytes);
             Ok(url.into())
         })
     }

@@ -9,7 +9,7 @@ use common::links::{bounded, download_with_retry, pseudo_random};
 use natsbridge::error::ErrorCode;
 use natsbridge::io::store::http::HttpStore;
 use natsbridge::io::store::plik::{PlikOptions, PlikStore};
-use natsbridge::io::store::{Fetch, LinkStore, Upload};
+use natsbridge::io::store::{Body, Fetch, LinkStore, Upload};
 use natsbridge::protocol::{FetchFailure, RetryPolicy};
 use natsbridge_servers::{Plik, PlikConfig};
 use std::time::{Duration, Instant};
@@ -18,7 +18,7 @@ fn upload<'a>(dataname: &'a str, bytes: &Bytes) -> Upload<'a> {
     // The stores do not check the hash (the receiver does); any hex string will do here.
     Upload {
         dataname,
-        bytes: bytes.clone(),
+        body: Body::Bytes(bytes.clone()),
         correlation_id: "cid-linkstores",
         progress: None,
         stream: None,

@@ -9,7 +9,7 @@ use common::links::{bounded, download_with_retry, pseudo_random};
 use natsbridge::error::ErrorCode;
 use natsbridge::io::store::http::HttpStore;
 use natsbridge::io::store::s3::S3Store;
-use natsbridge::io::store::{Fetch, LinkStore, Upload};
+use natsbridge::io::store::{Body, Fetch, LinkStore, Upload};
 use natsbridge::io::{Client, ConnectOptions, Outgoing};
 use natsbridge::protocol::{Data, PayloadType, RetryPolicy, S3Settings, SendOptions};
 use natsbridge_servers::{NatsServer, S3Server};
@@ -25,7 +25,14 @@ fn settings(server: &S3Server) -> S3Settings {
 }
 
 fn upload<'a>(dataname: &'a str, bytes: &Bytes) -> Upload<'a> {
-    Upload { dataname, bytes: bytes.clone(), correlation_id: "cid-s3", progress: None, stream: None, msg_id: "" }
+    Upload {
+        dataname,
+        body: Body::Bytes(bytes.clone()),
+        correlation_id: "cid-s3",
+        progress: None,
+        stream: None,
+        msg_id: "",
+    }
 }
 
 /// Fetches one link through core's receive driver, retrying twice quickly.

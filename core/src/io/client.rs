@@ -1,13 +1,14 @@
 //! The NATSBridge client: one NATS connection and its link stores, driving the claim-check
 //! machines of `protocol` ([`SendPlan`], [`ReceivePlan`]) with tokio, async-nats and reqwest.
 
+use super::byte_source::{self, ByteSource};
 use super::link_stream::{self, LinkStream, StreamedMessage, StreamedPayload};
 use super::options::ConnectOptions;
 use super::outbox::{Admitted, Kick, Outbox, Publish};
 use super::stop::{self, Stopper};
 use super::store::{
-    Fetch, HandlerStore, LinkStore, Progress, Upload, UploadHandler, http::HttpStore, objstore::ObjectStoreLink, plik,
-    s3,
+    Body, Fetch, HandlerStore, LinkStore, Progress, Upload, UploadHandler, http::HttpStore, objstore::ObjectStoreLink,
+    plik, s3,
 };
 use crate::error::{Error, ErrorCode, Result, err};
 use crate::protocol::{
@@ -269,18 +270,24 @@ impl Client {
             max_payload: self.max_payload(),
             can_upload: store.is_some(),
         };
+        let payloads =
+            byte_source::read_unstreamed(payloads, &limits).await.map_err(|e| e.with_correlation_id(&cid))?;
         let mut plan = SendPlan::new(envelope, payloads, limits)?;
         let mut uploads = FuturesUnordered::new();
         loop {
             match plan.step()? {
                 SendStep::Upload(i) => {
                     let store = store.clone().expect("the plan uploads only when a store takes uploads");
-                    let (dataname, bytes) = (plan.dataname(i).to_owned(), plan.bytes(i).clone());
+                    let dataname = plan.dataname(i).to_owned();
+                    let body = match plan.source(i) {
+                        Some(source) => UploadBody::Streamed(source.clone()),
+                        None => UploadBody::Held(plan.bytes(i).clone()),
+                    };
                     let (cid, msg_id, progress) = (cid.clone(), msg_id.clone(), self.inner.transfer_progress.clone());
                     let stream = stream.map(str::to_owned);
                     uploads.push(async move {
                         let tag = Tag { correlation_id: &cid, msg_id: &msg_id, stream: stream.as_deref() };
-                        (i, upload(store.as_ref(), &dataname, bytes, tag, progress).await)
+                        (i, upload(store.as_ref(), &dataname, body, tag, progress).await)
                     });
                 }
                 SendStep::Wait => match uploads.next().await.expect("the plan waits only on running uploads") {
@@ -485,24 +492,47 @@ struct Tag<'a> {
     stream: Option<&'a str>,
 }
 
-/// One upload: the URL and, from stores that hash while storing, the sha256. Other stores'
-/// bytes are hashed on another thread while they travel.
+/// What an upload sends: the plan's bytes, or a file or reader streamed through.
+enum UploadBody {
+    Held(Bytes),
+    Streamed(ByteSource),
+}
+
+/// One upload: the URL and the sha256. Held bytes are hashed by stores that hash while storing,
+/// else on another thread while they travel; a streamed source is hashed as it is read.
 async fn upload(
     store: &dyn LinkStore,
     dataname: &str,
-    bytes: Bytes,
+    body: UploadBody,
     tag: Tag<'_>,
     progress: Option<Progress>,
 ) -> Result<(String, Option<String>)> {
     let Tag { correlation_id, msg_id, stream } = tag;
-    tracing::debug!(correlation_id, dataname, size = bytes.len(), "uploading link payload");
-    let upload = store.upload(Upload { dataname, bytes: bytes.clone(), correlation_id, progress, stream, msg_id });
+    let upload = |body: Body| {
+        tracing::debug!(correlation_id, dataname, size = body.size(), "uploading link payload");
+        store.upload(Upload { dataname, body, correlation_id, progress, stream, msg_id })
+    };
+    let bytes = match body {
+        UploadBody::Held(bytes) => bytes,
+        UploadBody::Streamed(source) => {
+            let digest = Arc::new(std::sync::Mutex::new(None));
+            let stored = upload(Body::Chunks { size: source.size(), chunks: source.chunks(digest.clone()) }).await?;
+            let sha256 = digest.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+            return match sha256 {
+                Some(sha256) => Ok((stored.url, Some(sha256))),
+                None => err(ErrorCode::UploadFailed, "the link store did not read the whole payload"),
+            };
+        }
+    };
     if store.checks_sha256() {
-        let stored = upload.await?;
+        let stored = upload(Body::Bytes(bytes)).await?;
         return Ok((stored.url, stored.sha256));
     }
-    let hashing = tokio::task::spawn_blocking(move || protocol::sha256_hex(&bytes));
-    let (stored, sha256) = futures::future::join(upload, hashing).await;
+    let hashing = {
+        let bytes = bytes.clone();
+        tokio::task::spawn_blocking(move || protocol::sha256_hex(&bytes))
+    };
+    let (stored, sha256) = futures::future::join(upload(Body::Bytes(bytes)), hashing).await;
     let sha256 = sha256.map_err(|e| Error::new(ErrorCode::UploadFailed, format!("hashing stopped: {e}")))?;
     Ok((stored?.url, Some(sha256)))
 }

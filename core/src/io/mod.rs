@@ -1,6 +1,7 @@
 //! Everything that touches a socket: the NATS client and the link stores, driving the machines
 //! of `protocol`; and the process-wide parts the bindings share (runtime, one-call clients).
 
+mod byte_source;
 mod client;
 mod jetstream;
 mod link_stream;
@@ -13,6 +14,7 @@ pub mod store;
 pub use crate::protocol::{
     DEFAULT_NATS_URL, FileServerKind, Incoming, Outgoing, Received, ReplyTo, SendOptions, Sent, Settings,
 };
+pub use byte_source::ByteSource;
 pub use client::{Arrival, Client, Subscription, smartreceive_direct, smartreceive_with_store};
 pub use jetstream::{Consumer, Delivery, DeliveryAck, StreamSummary, SweepReport};
 pub use link_stream::{LinkStream, StreamedMessage, StreamedPayload};

@@ -32,7 +32,7 @@ pub use receive::{
     ReceivePlan, ReceiveRules, ReceiveStep, Received, RetryPolicy, StreamPart, display_url, retry_after,
 };
 pub use reply::ReplyTo;
-pub use send::{Outgoing, SendLimits, SendOptions, SendPlan, SendStep, Sender, Sent};
+pub use send::{Outgoing, SendLimits, SendOptions, SendPlan, SendStep, Sender, Sent, streams_source};
 pub use time::timestamp_from_unix_ms;
 #[cfg(not(target_arch = "wasm32"))]
 pub use time::timestamp_now;

@@ -19,11 +19,44 @@ pub struct Outgoing {
     pub dataname: String,
     pub payload_type: PayloadType,
     pub data: Data,
+    /// Where the bytes are read from instead of `data` (then empty), for a byte payload too large
+    /// to hold ([`Outgoing::from_source`]).
+    #[cfg(feature = "io")]
+    pub source: Option<crate::io::ByteSource>,
 }
 
 impl Outgoing {
     pub fn new(dataname: impl Into<String>, data: Data, payload_type: PayloadType) -> Self {
-        Outgoing { dataname: dataname.into(), payload_type, data }
+        Outgoing {
+            dataname: dataname.into(),
+            payload_type,
+            data,
+            #[cfg(feature = "io")]
+            source: None,
+        }
+    }
+
+    /// An image, audio, video or binary payload whose bytes stay in a file or a reader until the
+    /// send reads them (spec/PROTOCOL.md §7.5): one too large to ever go direct is streamed to
+    /// the link store and never held whole. INVALID_PAYLOAD_TYPE for other payload types.
+    #[cfg(feature = "io")]
+    pub fn from_source(
+        dataname: impl Into<String>,
+        payload_type: &str,
+        source: crate::io::ByteSource,
+    ) -> Result<Outgoing> {
+        let dataname = dataname.into();
+        let payload_type = PayloadType::parse(payload_type)?;
+        if !payload_type.is_bytes() {
+            return Err(Error::new(
+                ErrorCode::InvalidPayloadType,
+                format!(
+                    "payload {dataname:?} has payload_type {:?}: only image, audio, video and binary payloads are read from a file or reader",
+                    payload_type.as_str()
+                ),
+            ));
+        }
+        Ok(Outgoing { source: Some(source), ..Outgoing::new(dataname, Data::Bytes(Bytes::new()), payload_type) })
     }
 
     /// A payload from a host value and a payload_type name, by the rules every binding shares:
@@ -68,7 +101,7 @@ impl Outgoing {
             }
             (_, HostValue::Json(_) | HostValue::JsonText(_)) => return Err(mismatch("a JSON value")),
         };
-        Ok(Outgoing { dataname, payload_type, data })
+        Ok(Outgoing::new(dataname, data, payload_type))
     }
 }
 
@@ -173,6 +206,14 @@ pub struct SendLimits {
     pub can_upload: bool,
 }
 
+/// Whether a byte payload of `size` bytes from a file or reader is streamed to the link store
+/// while it is read, rather than read into memory first (spec/PROTOCOL.md §7.5): only when its
+/// base64 alone is over max_payload, so direct transport could never carry it. A smaller one is
+/// read and follows §7.1-7.2 like any bytes, the fallback to direct included.
+pub fn streams_source(size: u64, limits: &SendLimits) -> bool {
+    size.div_ceil(3).saturating_mul(4) > limits.max_payload as u64
+}
+
 /// What the driver does next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SendStep {
@@ -216,9 +257,31 @@ struct Serialized {
     bytes: Bytes,
     transport: Transport,
     link: Option<WirePayload>,
+    /// A byte payload streamed from a file or reader (§7.5): `bytes` is empty, the driver reads
+    /// the source while it uploads, and there is no direct fallback.
+    #[cfg(feature = "io")]
+    source: Option<crate::io::ByteSource>,
 }
 
 impl Serialized {
+    fn size(&self) -> usize {
+        #[cfg(feature = "io")]
+        if let Some(source) = &self.source {
+            return usize::try_from(source.size()).unwrap_or(usize::MAX);
+        }
+        self.bytes.len()
+    }
+
+    #[cfg(feature = "io")]
+    fn streamed(&self) -> bool {
+        self.source.is_some()
+    }
+
+    #[cfg(not(feature = "io"))]
+    fn streamed(&self) -> bool {
+        false
+    }
+
     /// The link payload, once this payload goes by link and its upload is done.
     fn stored_link(&self) -> Option<&WirePayload> {
         self.link.as_ref().filter(|_| self.transport == Transport::Link)
@@ -233,9 +296,28 @@ impl SendPlan {
         let payloads = payloads
             .into_iter()
             .map(|p| {
+                #[cfg(feature = "io")]
+                if let Some(source) = p.source {
+                    return Ok(Serialized {
+                        source: Some(source),
+                        dataname: p.dataname,
+                        payload_type: p.payload_type,
+                        bytes: Bytes::new(),
+                        transport: Transport::Link,
+                        link: None,
+                    });
+                }
                 let bytes = serialize(&p.dataname, p.payload_type, &p.data)?;
                 let transport = super::transport_for_size(bytes.len(), limits.threshold);
-                Ok(Serialized { dataname: p.dataname, payload_type: p.payload_type, bytes, transport, link: None })
+                Ok(Serialized {
+                    dataname: p.dataname,
+                    payload_type: p.payload_type,
+                    bytes,
+                    transport,
+                    link: None,
+                    #[cfg(feature = "io")]
+                    source: None,
+                })
             })
             .collect::<Result<Vec<_>>>()
             .map_err(|e| e.with_correlation_id(&cid))?;
@@ -271,9 +353,15 @@ impl SendPlan {
         &self.payloads[i].dataname
     }
 
-    /// Payload `i`'s serialized bytes: what an upload stores.
+    /// Payload `i`'s serialized bytes: what an upload stores (empty for a streamed source).
     pub fn bytes(&self, i: usize) -> &Bytes {
         &self.payloads[i].bytes
+    }
+
+    /// Payload `i`'s file or reader, when it is streamed to the store instead of held.
+    #[cfg(feature = "io")]
+    pub fn source(&self, i: usize) -> Option<&crate::io::ByteSource> {
+        self.payloads[i].source.as_ref()
     }
 
     /// The next thing to do. An error ends the send: nothing may be published.
@@ -354,7 +442,7 @@ impl SendPlan {
         self.running -= 1;
         let p = &mut self.payloads[i];
         let sha256 = sha256.unwrap_or_else(|| super::sha256_hex(&p.bytes));
-        p.link = Some(link_payload(&p.dataname, p.payload_type, p.bytes.len(), url, sha256));
+        p.link = Some(link_payload(&p.dataname, p.payload_type, p.size(), url, sha256));
         p.transport = Transport::Link;
     }
 
@@ -377,6 +465,13 @@ impl SendPlan {
     /// nowhere to go) goes direct instead; `error` is the send's error if the envelope then does
     /// not fit.
     fn fall_back_to_direct(&mut self, i: usize, error: Error) {
+        if self.payloads[i].streamed() {
+            // Streamed only because direct transport could never carry it (`streams_source`).
+            let error =
+                Error::new(ErrorCode::UploadFailed, format!("{}; direct transport does not fit either", error.message));
+            self.failed.get_or_insert(error.with_correlation_id(&self.envelope.correlation_id));
+            return;
+        }
         self.payloads[i].transport = Transport::Direct;
         self.upload_error = Some(error);
     }

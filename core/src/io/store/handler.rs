@@ -149,18 +149,18 @@ fn millis(d: std::time::Duration) -> u64 {
 }
 
 impl LinkStore for HandlerStore {
+    /// The handler takes bytes: a payload streamed from a file or reader is read whole first.
     fn upload<'a>(&'a self, upload: Upload<'a>) -> BoxFuture<'a, Result<Stored>> {
-        let call = self.upload.as_ref().map(|handler| {
-            handler(UploadCall {
-                fileserver_url: self.fileserver_url.clone(),
-                dataname: upload.dataname.to_owned(),
-                data: upload.bytes,
-                correlation_id: upload.correlation_id.to_owned(),
-            })
-        });
         Box::pin(async move {
             let failed = |m: String| Error::new(ErrorCode::UploadFailed, format!("{UPLOAD} {m}"));
-            let Some(call) = call else { return Err(failed("was not given".into())) };
+            let Some(handler) = self.upload.as_ref() else { return Err(failed("was not given".into())) };
+            let data = upload.body.collect().await.map_err(|e| Error::new(ErrorCode::UploadFailed, e.to_string()))?;
+            let call = handler(UploadCall {
+                fileserver_url: self.fileserver_url.clone(),
+                dataname: upload.dataname.to_owned(),
+                data,
+                correlation_id: upload.correlation_id.to_owned(),
+            });
             let url = call.await.map_err(|m| failed(format!("failed: {m}")))?.into_url().map_err(failed)?;
             Ok(Stored::from(url))
         })

@@ -7,12 +7,12 @@
 //!   went wrong is reported as a [`FetchFailure`] and judged by the receive plan);
 //! * [`HttpStore`]: PUT `{base}/{uuid}/{dataname}` then GET that URL.
 
-use super::{Fetch, Fetched, LinkStore, Opened, Progress, Stored, Upload};
+use super::{Body, Fetch, Fetched, LinkStore, Opened, Progress, Stored, Upload};
 use crate::error::{Error, ErrorCode, Result};
 use crate::protocol::{FetchFailure, HTTP_ERROR_DETAIL_BYTES, HttpHead, UrlScope, display_url};
 use bytes::Bytes;
-use futures::StreamExt;
 use futures::future::BoxFuture;
+use futures::{StreamExt, TryStreamExt};
 use reqwest::{Client, StatusCode};
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
@@ -136,15 +136,15 @@ pub(crate) async fn error_text(status: StatusCode, resp: reqwest::Response) -> S
 }
 
 /// A request body that reports each chunk as the connection takes it.
-pub(crate) fn body_with_progress(bytes: Bytes, progress: Option<Progress>) -> reqwest::Body {
+pub(crate) fn body_with_progress(body: Body, progress: Option<Progress>) -> reqwest::Body {
     const CHUNK: usize = 256 * 1024;
-    let Some(report) = progress else { return reqwest::Body::from(bytes) };
-    let chunks = (0..bytes.len()).step_by(CHUNK).map(move |start| {
-        let chunk = bytes.slice(start..(start + CHUNK).min(bytes.len()));
-        report(chunk.len() as u64);
-        Ok::<_, std::io::Error>(chunk)
-    });
-    reqwest::Body::wrap_stream(futures::stream::iter(chunks))
+    match (body, progress) {
+        (Body::Bytes(bytes), None) => reqwest::Body::from(bytes),
+        (body, None) => reqwest::Body::wrap_stream(body.into_chunks(CHUNK)),
+        (body, Some(report)) => reqwest::Body::wrap_stream(body.into_chunks(CHUNK).inspect_ok(move |chunk| {
+            report(chunk.len() as u64);
+        })),
+    }
 }
 
 /// One GET attempt, shared by the HTTP stores: redirects are never followed, the status is read
@@ -322,12 +322,12 @@ impl HttpStore {
         let url = join_segments(&self.base, &[&id, &name]);
         let client =
             client_for(&self.http).map_err(|e| fail(format!("cannot build the HTTP client: {}", error_chain(&e))))?;
-        let size = upload.bytes.len();
+        let size = upload.body.size();
         let resp = client
             .put(url.clone())
             .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
             .header(reqwest::header::CONTENT_LENGTH, size)
-            .body(body_with_progress(upload.bytes, upload.progress))
+            .body(body_with_progress(upload.body, upload.progress))
             .send()
             .await
             .map_err(|e| fail(format!("PUT {}: {}", display_url(url.as_str()), error_chain(&e.without_url()))))?;

@@ -22,13 +22,81 @@ pub type Progress = Arc<dyn Fn(u64) + Send + Sync>;
 /// What a store is asked to keep.
 pub struct Upload<'a> {
     pub dataname: &'a str,
-    pub bytes: Bytes,
+    pub body: Body,
     pub correlation_id: &'a str,
     pub progress: Option<Progress>,
     /// In JetStream mode, the stream the message goes to: a store that can keep metadata tags the
     /// object with it and the msg_id, so a sweep finds objects whose message never arrived.
     pub stream: Option<&'a str>,
     pub msg_id: &'a str,
+}
+
+/// An upload's bytes: in memory, or read while they are sent (a payload from a file or a reader,
+/// [`crate::io::ByteSource`]), so a store never needs them whole.
+pub enum Body {
+    Bytes(Bytes),
+    /// Exactly `size` bytes; the stream fails, so the upload fails, when its source does not give them.
+    Chunks {
+        size: u64,
+        chunks: futures::stream::BoxStream<'static, std::io::Result<Bytes>>,
+    },
+}
+
+impl Body {
+    pub fn size(&self) -> u64 {
+        match self {
+            Body::Bytes(bytes) => bytes.len() as u64,
+            Body::Chunks { size, .. } => *size,
+        }
+    }
+
+    /// The bytes as chunks of `chunk_size` (the last one shorter): in-memory bytes are sliced,
+    /// a stream's chunks are regrouped.
+    pub fn into_chunks(self, chunk_size: usize) -> futures::stream::BoxStream<'static, std::io::Result<Bytes>> {
+        use futures::StreamExt;
+        match self {
+            Body::Bytes(bytes) => {
+                let slices = (0..bytes.len())
+                    .step_by(chunk_size)
+                    .map(move |start| Ok(bytes.slice(start..(start + chunk_size).min(bytes.len()))));
+                futures::stream::iter(slices).boxed()
+            }
+            Body::Chunks { chunks, .. } => {
+                let state = (chunks, bytes::BytesMut::new(), false);
+                futures::stream::unfold(state, move |(mut chunks, mut pending, mut ended)| async move {
+                    while !ended && pending.len() < chunk_size {
+                        match chunks.next().await {
+                            Some(Ok(chunk)) => pending.extend_from_slice(&chunk),
+                            Some(Err(e)) => return Some((Err(e), (chunks, bytes::BytesMut::new(), true))),
+                            None => ended = true,
+                        }
+                    }
+                    if pending.is_empty() {
+                        return None;
+                    }
+                    let chunk = pending.split_to(chunk_size.min(pending.len())).freeze();
+                    Some((Ok(chunk), (chunks, pending, ended)))
+                })
+                .boxed()
+            }
+        }
+    }
+
+    /// Every byte in memory, for a store that needs them whole (a host's upload handler).
+    pub async fn collect(self) -> std::io::Result<Bytes> {
+        use futures::TryStreamExt;
+        match self {
+            Body::Bytes(bytes) => Ok(bytes),
+            Body::Chunks { size, chunks } => {
+                let mut all = bytes::BytesMut::with_capacity(usize::try_from(size).unwrap_or(0));
+                let mut chunks = chunks;
+                while let Some(chunk) = chunks.try_next().await? {
+                    all.extend_from_slice(&chunk);
+                }
+                Ok(all.freeze())
+            }
+        }
+    }
 }
 
 /// Where an upload went.

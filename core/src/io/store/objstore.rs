@@ -106,9 +106,12 @@ impl ObjectStoreLink {
         // Hashed chunk by chunk between publishes, so it overlaps the server's work on earlier chunks.
         let mut hasher = sha2::Sha256::new();
         let mut chunks = 0usize;
-        for offset in (0..upload.bytes.len()).step_by(CHUNK_SIZE) {
-            let chunk = upload.bytes.slice(offset..(offset + CHUNK_SIZE).min(upload.bytes.len()));
+        let mut size = 0usize;
+        let mut body = upload.body.into_chunks(CHUNK_SIZE);
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| fail(e.to_string()))?;
             let chunk_len = chunk.len();
+            size += chunk_len;
             hasher.update(&chunk);
             let ack = self
                 .js
@@ -142,7 +145,7 @@ impl ObjectStoreLink {
             options: Some(object_store::ObjectOptions { max_chunk_size: Some(CHUNK_SIZE), link: None }),
             bucket: self.bucket.clone(),
             nuid,
-            size: upload.bytes.len(),
+            size,
             chunks,
             modified: Some(time::OffsetDateTime::now_utc()),
             digest: Some(format!("SHA-256={}", base64_simd::URL_SAFE.encode_to_string(digest))),

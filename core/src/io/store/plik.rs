@@ -115,12 +115,9 @@ impl PlikStore {
 
         // 2. Add the file: multipart, the part must be named `file` and carry a file name.
         let name = sanitize_file_name(upload.dataname);
-        let size = upload.bytes.len();
-        let part = reqwest::multipart::Part::stream_with_length(
-            body_with_progress(upload.bytes, upload.progress),
-            size as u64,
-        )
-        .file_name(name.clone());
+        let size = upload.body.size();
+        let part = reqwest::multipart::Part::stream_with_length(body_with_progress(upload.body, upload.progress), size)
+            .file_name(name.clone());
         let form = reqwest::multipart::Form::new().part("file", part);
         let file_url = join_segments(&self.server, &["file", &created.id]);
         let mut req = client.post(file_url.clone()).header("X-UploadToken", upload_token).multipart(form);

@@ -14,7 +14,7 @@
 use super::http::{
     HttpClientConfig, USER_AGENT, error_chain, get, open_get, parse_base_url, read_at_most, sanitize_file_name,
 };
-use super::{Fetch, Fetched, LinkStore, Opened, Stored, Upload};
+use super::{Body, Fetch, Fetched, LinkStore, Opened, Stored, Upload};
 use crate::error::{Error, ErrorCode, Result};
 use crate::protocol::durable::{LINK_MSG_ID_META, LINK_STREAM_META};
 use crate::protocol::{FetchFailure, S3Addressing, S3Settings, UrlScope, display_url};
@@ -24,8 +24,8 @@ use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey, AwsCredent
 use object_store::path::{Path, PathPart};
 use object_store::signer::Signer;
 use object_store::{
-    Attribute, Attributes, ClientOptions, GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutOptions, PutPayload,
-    RetryConfig, StaticCredentialProvider,
+    Attribute, Attributes, ClientOptions, GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutMultipartOptions,
+    PutOptions, PutPayload, RetryConfig, StaticCredentialProvider, WriteMultipart,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -36,6 +36,10 @@ use url::Url;
 const EXPIRES_META: &str = "natsbridge-expires";
 /// SigV4 presigned URLs live at most 7 days.
 const MAX_PRESIGNED_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+/// A streamed upload's parts (S3 takes at most 10,000 per object: 78 GiB at this size) and how
+/// many go at once: with the part being filled, at most 32 MiB held.
+const MULTIPART_PART_SIZE: usize = 8 << 20;
+const MULTIPART_PARTS_IN_FLIGHT: usize = 3;
 /// How often one store lists its prefix for expired objects.
 pub const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
@@ -380,14 +384,44 @@ impl S3Store {
             attributes.insert(Attribute::Metadata(LINK_STREAM_META.into()), stream.to_owned().into());
             attributes.insert(Attribute::Metadata(LINK_MSG_ID_META.into()), upload.msg_id.to_owned().into());
         }
-        let size = upload.bytes.len() as u64;
-        let options = PutOptions { attributes, ..PutOptions::default() };
-        self.s3
-            .put_opts(&key, PutPayload::from(upload.bytes), options)
-            .await
-            .map_err(|e| fail(format!("PUT s3://{}/{key}: {}", self.location.bucket, error_chain(&e))))?;
-        if let Some(report) = &upload.progress {
-            report(size);
+        let size = upload.body.size();
+        let put_failed =
+            |e: object_store::Error| fail(format!("PUT s3://{}/{key}: {}", self.location.bucket, error_chain(&e)));
+        match upload.body {
+            Body::Bytes(bytes) => {
+                let options = PutOptions { attributes, ..PutOptions::default() };
+                self.s3.put_opts(&key, PutPayload::from(bytes), options).await.map_err(put_failed)?;
+                if let Some(report) = &upload.progress {
+                    report(size);
+                }
+            }
+            body @ Body::Chunks { .. } => {
+                let options = PutMultipartOptions { attributes, ..PutMultipartOptions::default() };
+                let parts = self.s3.put_multipart_opts(&key, options).await.map_err(put_failed)?;
+                let mut parts = WriteMultipart::new_with_chunk_size(parts, MULTIPART_PART_SIZE);
+                let mut chunks = body.into_chunks(MULTIPART_PART_SIZE);
+                let written: std::result::Result<(), Error> = async {
+                    while let Some(chunk) = chunks.next().await {
+                        let chunk = chunk.map_err(|e| fail(e.to_string()))?;
+                        parts.wait_for_capacity(MULTIPART_PARTS_IN_FLIGHT).await.map_err(put_failed)?;
+                        let len = chunk.len() as u64;
+                        parts.put(chunk);
+                        if let Some(report) = &upload.progress {
+                            report(len);
+                        }
+                    }
+                    Ok(())
+                }
+                .await;
+                match written {
+                    Ok(()) => parts.finish().await.map(drop).map_err(put_failed)?,
+                    Err(e) => {
+                        // Leaves no parts behind for the bucket to bill; the upload's error is the one to report.
+                        let _ = parts.abort().await;
+                        return Err(e);
+                    }
+                }
+            }
         }
         let url = if self.presign {
             self.s3
