@@ -35,7 +35,9 @@ export interface ArrowTableLike {
 
 /** `[dataname, data, payload_type]`. data: text → string; dictionary → any JSON value;
  * jsontable → array of row objects; arrowtable → apache-arrow Table, Arrow IPC stream bytes or
- * an array of row objects; image/audio/video/binary → Buffer / Uint8Array / ArrayBuffer. */
+ * an array of row objects; image/audio/video/binary → Buffer / Uint8Array / ArrayBuffer, or a
+ * file as a `file:` URL (`pathToFileURL(path)`), read only while it is sent: a file too large to
+ * go direct is streamed to the link store, never held whole. */
 export type Payload = [dataname: string, data: unknown, payloadType: PayloadType | string]
 
 /** A received payload: text → string; dictionary/jsontable → the JSON value; arrowtable →

@@ -4,6 +4,7 @@
 // addon loaded by native.js); this file converts JavaScript values only: option names
 // (camelCase to core's snake_case), payload values, Arrow tables, async iteration, Error objects.
 
+const { fileURLToPath } = require('node:url')
 const native = require('./native.js')
 
 const ERROR_CODES = Object.freeze(native.errorCodes())
@@ -162,8 +163,14 @@ function isArrowTable(v) {
   return v !== null && typeof v === 'object' && Array.isArray(v.batches) && v.schema && typeof v.numRows === 'number'
 }
 
-/** `[[dataname, data, payload_type, json], ...]` for the addon: data as bytes, a string, or JSON
- * text (`json` true). What each means for its payload_type is the core's rule. */
+// What a string handed to the addon is (`PayloadIn` in src/convert.rs).
+const PLAIN = 0
+const JSON_TEXT = 1
+const FILE_PATH = 2
+
+/** `[[dataname, data, payload_type, kind], ...]` for the addon: data as bytes, a string, JSON
+ * text (JSON_TEXT), or a file's path (FILE_PATH, from a `file:` URL: read only while it is sent).
+ * What each means for its payload_type is the core's rule. */
 function toNative(data) {
   if (!Array.isArray(data)) {
     throw codedError('INVALID_PAYLOAD_TYPE', `payloads must be an array of [dataname, data, payload_type], not ${kindOf(data)}`)
@@ -175,11 +182,12 @@ function toNative(data) {
       throw codedError('INVALID_PAYLOAD_TYPE', `payload ${i} must be [dataname: string, data, payload_type: string]`)
     }
     const [name, value, type] = item
-    if (typeof value === 'string' || value instanceof Uint8Array) out[i] = [name, value, type, false]
-    else if (value instanceof ArrayBuffer) out[i] = [name, new Uint8Array(value), type, false]
-    else if (ArrayBuffer.isView(value)) out[i] = [name, new Uint8Array(value.buffer, value.byteOffset, value.byteLength), type, false]
-    else if (isArrowTable(value)) out[i] = [name, arrow().tableToIPC(value, 'stream'), type, false]
-    else out[i] = [name, jsonText(name, value), type, true]
+    if (typeof value === 'string' || value instanceof Uint8Array) out[i] = [name, value, type, PLAIN]
+    else if (value instanceof ArrayBuffer) out[i] = [name, new Uint8Array(value), type, PLAIN]
+    else if (ArrayBuffer.isView(value)) out[i] = [name, new Uint8Array(value.buffer, value.byteOffset, value.byteLength), type, PLAIN]
+    else if (isArrowTable(value)) out[i] = [name, arrow().tableToIPC(value, 'stream'), type, PLAIN]
+    else if (value instanceof URL && value.protocol === 'file:') out[i] = [name, fileURLToPath(value), type, FILE_PATH]
+    else out[i] = [name, jsonText(name, value), type, JSON_TEXT]
   }
   return out
 }

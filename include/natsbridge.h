@@ -633,6 +633,22 @@ natsbridge_status natsbridge_message_add(natsbridge_message *message,
                                          const uint8_t *data,
                                          size_t len);
 
+// Appends an image, audio, video or binary payload whose bytes stay in the file at `path`
+// until the message is sent (spec/PROTOCOL.md §7.5): a file too large ever to go direct is
+// streamed to the link store while it is read, never held whole; a smaller one is read when the
+// message is sent, and sent like bytes. A file that is missing or not a regular file:
+// INVALID_ARGUMENT now; another payload_type: INVALID_PAYLOAD_TYPE. The file must keep its size
+// until it is sent (else UPLOAD_FAILED, and nothing is published); each send reads it again.
+//
+// Ownership: every argument is copied. Thread safety: one thread at a time per `message`.
+//
+// # Safety
+// `message` is NULL or a live message; strings are NULL or NUL-terminated.
+natsbridge_status natsbridge_message_add_file(natsbridge_message *message,
+                                              const char *dataname,
+                                              const char *payload_type,
+                                              const char *path);
+
 // Sets a send option. Keys: `correlation_id`, `msg_purpose` (ACK, NACK, updateStatus, shutdown,
 // chat, command, event, or any non-empty text), `sender_name`, `sender_id`, `receiver_name`,
 // `receiver_id`, `reply_to`, `reply_to_msg_id`, `size_threshold` (bytes), `metadata` (a JSON

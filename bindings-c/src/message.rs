@@ -5,7 +5,7 @@ use crate::args;
 use crate::handlers::{self, UploadFn};
 use crate::status::{Outcome, Status, guard, invalid};
 use bridge::io::store::UploadHandler;
-use bridge::io::{Client, Outgoing, SendOptions};
+use bridge::io::{ByteSource, Client, Outgoing, SendOptions};
 use bridge::protocol::HostValue;
 use bytes::Bytes;
 use serde_json::Value;
@@ -82,6 +82,36 @@ pub unsafe extern "C" fn natsbridge_message_add(
         };
         let value = HostValue::Bytes(Bytes::copy_from_slice(bytes));
         message.payloads.push(Outgoing::from_host(dataname, payload_type, value)?);
+        Ok(())
+    })
+}
+
+/// Appends an image, audio, video or binary payload whose bytes stay in the file at `path`
+/// until the message is sent (spec/PROTOCOL.md §7.5): a file too large ever to go direct is
+/// streamed to the link store while it is read, never held whole; a smaller one is read when the
+/// message is sent, and sent like bytes. A file that is missing or not a regular file:
+/// INVALID_ARGUMENT now; another payload_type: INVALID_PAYLOAD_TYPE. The file must keep its size
+/// until it is sent (else UPLOAD_FAILED, and nothing is published); each send reads it again.
+///
+/// Ownership: every argument is copied. Thread safety: one thread at a time per `message`.
+///
+/// # Safety
+/// `message` is NULL or a live message; strings are NULL or NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsbridge_message_add_file(
+    message: *mut Message,
+    dataname: *const c_char,
+    payload_type: *const c_char,
+    path: *const c_char,
+) -> Status {
+    guard(|| {
+        // SAFETY: caller contract.
+        let message = unsafe { args::handle_mut(message, "message") }?;
+        // SAFETY: caller contract.
+        let (dataname, payload_type, path) = unsafe {
+            (args::text(dataname, "dataname")?, args::text(payload_type, "payload_type")?, args::text(path, "path")?)
+        };
+        message.payloads.push(Outgoing::from_source(dataname, payload_type, ByteSource::file(path)?)?);
         Ok(())
     })
 }

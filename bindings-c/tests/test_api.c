@@ -671,6 +671,55 @@ static void test_plik(void) {
     natsbridge_client_free(client);
 }
 
+/* ---- a payload from a file: streamed to the store while it is read, exact at the receiver ---- */
+static void test_add_file(void) {
+    size_t len = 2000000;
+    uint8_t *bytes = malloc(len);
+    for (size_t i = 0; i < len; i++) bytes[i] = (uint8_t)(i * 29 + 3);
+    char path[] = "/tmp/natsbridge-c-file-XXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0 || write(fd, bytes, len) != (ssize_t)len) {
+        perror("test_add_file: writing the file");
+        exit(2);
+    }
+    close(fd);
+    natsbridge_client *client = connect_client(NULL);
+    natsbridge_subscription *sub = NULL;
+    REQUIRE_OK(natsbridge_client_subscribe(client, "c.file", NULL, &sub));
+    natsbridge_message *msg = NULL;
+    REQUIRE_OK(natsbridge_message_new(&msg));
+    CHECK_OK(natsbridge_message_add_file(msg, "scan.bin", "binary", path));
+    char *json = NULL;
+    CHECK_OK(natsbridge_client_send(client, "c.file", msg, &json));
+    CHECK(json && strstr(json, "\"size\":2000000") != NULL && strstr(json, "\"transport\":\"link\"") != NULL);
+    natsbridge_string_free(json);
+    natsbridge_envelope *env = NULL;
+    CHECK_OK(natsbridge_subscription_next(sub, 10000, &env));
+    if (env) {
+        const char *transport = NULL;
+        const uint8_t *data = NULL;
+        size_t got = 0;
+        CHECK_OK(natsbridge_envelope_payload(env, 0, NULL, NULL, &transport, &data, &got));
+        CHECK(transport && strcmp(transport, "link") == 0 && bytes_equal(data, got, bytes, len));
+        natsbridge_envelope_free(env);
+    }
+    natsbridge_message_free(msg);
+
+    /* Bad files and types are refused when added, before anything is sent. */
+    REQUIRE_OK(natsbridge_message_new(&msg));
+    CHECK_STATUS(natsbridge_message_add_file(msg, "x", "binary", "/nonexistent/natsbridge.bin"),
+                 NATSBRIDGE_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(natsbridge_message_add_file(msg, "x", "binary", "/tmp"), NATSBRIDGE_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(natsbridge_message_add_file(msg, "x", "binary", NULL), NATSBRIDGE_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(natsbridge_message_add_file(msg, "x", "text", path), NATSBRIDGE_STATUS_INVALID_PAYLOAD_TYPE);
+    CHECK_STATUS(natsbridge_message_add_file(NULL, "x", "binary", path), NATSBRIDGE_STATUS_INVALID_ARGUMENT);
+    natsbridge_message_free(msg);
+    unlink(path);
+    free(bytes);
+    natsbridge_subscription_free(sub);
+    natsbridge_client_free(client);
+}
+
 /* ---- link payloads through an S3-compatible server (s3s-fs), with credentials or presigned ---- */
 /* A client whose links go to s3://<bucket>/c on the test server; NULL secret: the right one. */
 static natsbridge_client *s3_client(const char *secret, const char *presign_ttl_ms) {
@@ -1008,6 +1057,7 @@ int main(int argc, char **argv) {
     test_request_reply();
     test_threads();
     test_plik();
+    test_add_file();
     test_s3();
     test_one_call();
     test_receive_limits();

@@ -22,7 +22,7 @@ using Libdl
 using Tables
 
 export smartsend, smartreceive, connect, subscribe, next, request, reply, reply_error, NATSBridgeError, Client,
-       Subscription, add_stream, consume, ack, nak, in_progress, term, sweep_links, Consumer, Delivery
+       Subscription, add_stream, consume, ack, nak, in_progress, term, sweep_links, Consumer, Delivery, FileBytes
 
 function _library_path()
     path = get(ENV, "NATSBRIDGE_LIB", "")
@@ -313,11 +313,23 @@ mutable struct Message
     end
 end
 
+"""The bytes of an image, audio, video or binary payload left in a file until the message is
+sent: `("scan", FileBytes("scan.bin"), "binary")`. A file too large ever to go direct is streamed
+to the link store while it is read, never held whole."""
+struct FileBytes
+    path::String
+end
+
 """A message of `(dataname, value, payload_type)` payloads and per-message options (the library
 checks their names: `correlation_id`, `msg_purpose`, `metadata`, ...)."""
 function Message(data; fileserver_upload_handler=nothing, options...)
     message = Message()
     for (dataname, value, payload_type) in data
+        if value isa FileBytes
+            check(ccall((:natsbridge_message_add_file, libnatsbridge), Cint, (Ptr{Cvoid}, Cstring, Cstring, Cstring),
+                        message.ptr, String(dataname), String(payload_type), value.path))
+            continue
+        end
         bytes = serialize(value, payload_type)
         check(ccall((:natsbridge_message_add, libnatsbridge), Cint, (Ptr{Cvoid}, Cstring, Cstring, Ptr{UInt8}, Csize_t),
                     message.ptr, String(dataname), String(payload_type), bytes, length(bytes)))

@@ -76,6 +76,14 @@ caught(f) =
         env, json = smartsend("jl.raw", [("blob", blob, "binary")]; broker_url=URL, size_threshold=100)
         decoded = smartreceive(json; broker_url=URL)
         @test decoded["payloads"][1][2] == blob && decoded["transports"] == ["link"]
+        # A file too large for direct: streamed to the object store while it is read.
+        big = rand(UInt8, 2_000_000)
+        path = tempname()
+        write(path, big)
+        env, json = smartsend("jl.raw", [("scan", FileBytes(path), "binary")]; broker_url=URL)
+        decoded = smartreceive(json; broker_url=URL)
+        @test decoded["payloads"][1][2] == big && decoded["transports"] == ["link"]
+        rm(path)
         NATSBridge.close_shared()
         for msg in sub  # iteration yields decoded messages
             @test msg["correlation_id"] == env["correlation_id"]

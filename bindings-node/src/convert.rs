@@ -9,23 +9,31 @@ use bytes::Bytes;
 use napi::bindgen_prelude::{Array, BufferSlice, Either, Null, Object, ToNapiValue, Uint8Array, Unknown};
 use napi::{Env, JsString, JsStringLatin1, Result};
 use natsbridge::error::Result as CoreResult;
-use natsbridge::io::{Arrival, Incoming, Outgoing, Received, Sent};
+use natsbridge::io::{Arrival, ByteSource, Incoming, Outgoing, Received, Sent};
 use natsbridge::protocol::{Data, DirectMessage, Envelope, ErrorBody, HostValue, ReceivedView, arrow};
 use serde_json::{Map, Value};
 
-/// One payload as `index.js` passes it: `[dataname, data, payload_type, json]`, where data is a
-/// string (JSON text when `json`) or bytes.
-pub type PayloadIn = (String, Either<String, Uint8Array>, String, bool);
+/// One payload as `index.js` passes it: `[dataname, data, payload_type, kind]`, where data is a
+/// string or bytes, and `kind` says what a string is ([`JSON_TEXT`], [`FILE_PATH`], else text).
+pub type PayloadIn = (String, Either<String, Uint8Array>, String, u32);
+
+/// JSON text `index.js` made with `JSON.stringify`.
+const JSON_TEXT: u32 = 1;
+/// The path of a file given as a `file:` URL, read only while it is sent.
+const FILE_PATH: u32 = 2;
 
 /// Core's one rule for host values (`Outgoing::from_host`) decides what each one means.
 pub fn outgoing(payloads: Vec<PayloadIn>) -> CoreResult<Vec<Outgoing>> {
     payloads
         .into_iter()
-        .map(|(dataname, data, payload_type, json)| {
-            let value = match data {
-                Either::A(text) if json => HostValue::JsonText(text),
-                Either::A(text) => HostValue::Text(text),
-                Either::B(bytes) => HostValue::Bytes(Bytes::from_owner(bytes)),
+        .map(|(dataname, data, payload_type, kind)| {
+            let value = match (data, kind) {
+                (Either::A(path), FILE_PATH) => {
+                    return Outgoing::from_source(dataname, &payload_type, ByteSource::file(path)?);
+                }
+                (Either::A(text), JSON_TEXT) => HostValue::JsonText(text),
+                (Either::A(text), _) => HostValue::Text(text),
+                (Either::B(bytes), _) => HostValue::Bytes(Bytes::from_owner(bytes)),
             };
             Outgoing::from_host(dataname, &payload_type, value)
         })

@@ -8,7 +8,10 @@ const crypto = require('node:crypto')
 const { connect: natsConnect } = require('@nats-io/transport-node')
 const arrow = require('apache-arrow')
 const nb = require('natsbridge')
+const fs = require('node:fs')
+const os = require('node:os')
 const path = require('node:path')
+const { pathToFileURL } = require('node:url')
 const peer = require('./peer')
 const REPO = process.env.NATSBRIDGE_REPO ?? path.join(__dirname, '../..')
 const { startNats, startPlik, freePort } = require(path.join(REPO, 'servers/js/servers.js'))
@@ -95,7 +98,7 @@ test('a direct payload is on the wire as the seeds describe: base64 of the seria
   // The slicing path is taken (not its fallback), also with message metadata.
   const native = require(require.resolve('natsbridge').replace(/index\.js$/, 'native.js'))
   const meta = JSON.stringify({ metadata: { a: { data: 'x', payloads: [1] }, b: 'y' } })
-  const r = native.smartsend(subject('wire'), [['a', bytes(100_000), 'binary', false]], meta, nc._n, null, null)
+  const r = native.smartsend(subject('wire'), [['a', bytes(100_000), 'binary', 0]], meta, nc._n, null, null)
   assert.ok(Array.isArray(r) && r.length === 3, 'sliced')
   assert.match(env.correlation_id, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
   assert.match(env.timestamp, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/)
@@ -119,6 +122,34 @@ test('link payloads go to Plik when a file server is configured', async () => {
     assert.equal(got.payloads[1][1], 'hi')
   } finally {
     await conn.close()
+  }
+})
+
+test('a file: URL is a file sent while it is read: a link when too large for direct, else direct', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'natsbridge-node-'))
+  try {
+    const big = bytes(2_000_000, 11)
+    const bigPath = path.join(dir, 'big.bin')
+    fs.writeFileSync(bigPath, big)
+    fs.writeFileSync(path.join(dir, 'small.bin'), 'tiny')
+    for (const conn of [nc, await nb.connect({ servers: nats.url, fileserverUrl: plik.url })]) {
+      const subj = subject('file')
+      const sub = await conn.subscribe(subj)
+      const payloads = [['big', pathToFileURL(bigPath), 'binary'], ['small', pathToFileURL(path.join(dir, 'small.bin')), 'image']]
+      const [env] = await conn.smartsend(subj, payloads)
+      assert.deepEqual(env.payloads.map((p) => [p.transport, p.size]), [['link', 2_000_000], ['direct', 4]])
+      assert.equal(env.payloads[0].metadata.sha256, sha(big))
+      const got = await sub.next({ timeout: 10000 })
+      assert.equal(sha(got.payloads[0][1]), sha(big))
+      assert.equal(got.payloads[1][1].toString(), 'tiny')
+      if (conn !== nc) await conn.close()
+    }
+    await assert.rejects(nc.smartsend(subject('file'), [['x', pathToFileURL(path.join(dir, 'missing.bin')), 'binary']]),
+      (e) => e.code === 'INVALID_ARGUMENT' && e.message.includes('missing.bin'))
+    await assert.rejects(nc.smartsend(subject('file'), [['x', pathToFileURL(bigPath), 'text']]),
+      (e) => e.code === 'INVALID_PAYLOAD_TYPE')
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
   }
 })
 
@@ -516,7 +547,7 @@ test('constants: payload types, msg purposes, error codes', () => {
   assert.deepEqual(nb.PAYLOAD_TYPES, ['text', 'dictionary', 'arrowtable', 'jsontable', 'image', 'audio', 'video', 'binary'])
   assert.deepEqual(nb.MSG_PURPOSES, ['ACK', 'NACK', 'updateStatus', 'shutdown', 'chat', 'command', 'event'])
   // The addon's list comes from an exhaustive match over core's codes; index.d.ts must agree.
-  const dts = require('node:fs').readFileSync(require.resolve('natsbridge').replace(/index\.js$/, 'index.d.ts'), 'utf8')
+  const dts = fs.readFileSync(require.resolve('natsbridge').replace(/index\.js$/, 'index.d.ts'), 'utf8')
   const union = dts.slice(dts.indexOf('export type ErrorCode'), dts.indexOf('/** What every error'))
   assert.deepEqual(nb.ERROR_CODES, [...union.matchAll(/'([A-Z_]+)'/g)].map((m) => m[1]))
   assert.equal(nb.ERROR_CODES.length, 12)

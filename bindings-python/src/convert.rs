@@ -3,7 +3,7 @@
 use crate::errors::{coded, to_py};
 use bytes::Bytes;
 use natsbridge::error::ErrorCode;
-use natsbridge::io::Arrival;
+use natsbridge::io::{Arrival, ByteSource};
 use natsbridge::protocol::{
     Data, EnvelopeView, ErrorBody, HEADER_FIELDS, HostValue, Incoming, Outgoing, PayloadType, Received, Sent, Transport,
 };
@@ -95,11 +95,17 @@ fn json_value(obj: &Bound<'_, PyAny>, depth: usize, bad: &dyn Fn(String) -> PyEr
 }
 
 /// One `(dataname, data, payload_type)` tuple to an [`Outgoing`], by core's rule for host
-/// values: bytes-like, str, or anything else as a JSON value.
+/// values: bytes-like, str, or anything else as a JSON value; and an `os.PathLike` (a
+/// `pathlib.Path`) is a file whose bytes are read only while they are sent.
 pub fn outgoing(item: &Bound<'_, PyAny>) -> PyResult<Outgoing> {
     let (dataname, data, payload_type): (String, Bound<'_, PyAny>, String) = item.extract().map_err(|_| {
         bad(format!("each payload must be a (dataname, data, payload_type) tuple, not {}", describe(item)))
     })?;
+    if data.hasattr(pyo3::intern!(data.py(), "__fspath__"))? {
+        let path: std::path::PathBuf = data.extract()?;
+        let source = ByteSource::file(&path).map_err(to_py)?;
+        return Outgoing::from_source(dataname, &payload_type, source).map_err(to_py);
+    }
     let value = if let Some(b) = bytes_like(&data)? {
         HostValue::Bytes(b)
     } else if let Ok(s) = data.cast::<PyString>() {

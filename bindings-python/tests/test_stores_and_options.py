@@ -106,6 +106,35 @@ def test_transfer_progress_reports_every_byte(nats_url, plik_url, store):
     assert all(isinstance(n, int) and n > 0 for n in sent)
 
 
+@pytest.mark.parametrize("store", ["object_store", "plik"])
+def test_a_path_is_a_file_sent_while_it_is_read(nats_url, plik_url, store, tmp_path):
+    opts = {"fileserver_url": plik_url} if store == "plik" else {}
+    big, small = tmp_path / "big.bin", tmp_path / "small.bin"
+    big.write_bytes(BLOB)
+    small.write_bytes(b"tiny")
+
+    async def go():
+        async with nb.connect(nats_url, **opts) as nc:
+            return await send_and_receive(nc, [("big", big, "binary"), ("small", small, "image")])
+
+    env, got = run(go())
+    assert [(p["transport"], p["size"]) for p in env["payloads"]] == [("link", len(BLOB)), ("direct", 4)]
+    assert [p[1] for p in got["payloads"]] == [BLOB, b"tiny"]
+
+
+def test_a_path_for_a_missing_file_or_a_non_byte_type_is_an_error_before_sending(nats_url, tmp_path):
+    (tmp_path / "notes.txt").write_text("hello")
+
+    async def go(payload):
+        async with nb.connect(nats_url) as nc:
+            await nc.smartsend(subject(), [payload])
+
+    with pytest.raises(nb.InvalidArgumentError, match="missing.bin"):
+        run(go(("big", tmp_path / "missing.bin", "binary")))
+    with pytest.raises(nb.InvalidPayloadTypeError, match="only image, audio, video and binary"):
+        run(go(("notes", tmp_path / "notes.txt", "text")))
+
+
 def test_object_store_ttl_and_bucket_options(nats_url):
     async def go():
         async with nb.connect(nats_url, object_store_bucket="py_opts", object_store_ttl=120) as nc:

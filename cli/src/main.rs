@@ -7,7 +7,7 @@ mod payload_arg;
 mod show;
 
 use clap::{Args, Parser, Subcommand};
-use natsbridge::error::Error;
+use natsbridge::error::{Error, ErrorCode};
 use natsbridge::io::{Client, ConnectOptions, SendOptions};
 use natsbridge::protocol::TimeUnit;
 use std::path::PathBuf;
@@ -298,18 +298,6 @@ async fn main() -> ExitCode {
     }
 }
 
-/// The next item of a subscription, or TIMEOUT after `secs` without one.
-async fn with_timeout<T>(
-    secs: Option<f64>,
-    next: impl Future<Output = Option<Result<T, Error>>>,
-) -> Option<Result<T, Error>> {
-    let Some(secs) = secs else { return next.await };
-    match tokio::time::timeout(Duration::from_secs_f64(secs), next).await {
-        Ok(item) => item,
-        Err(_) => Some(Err(Error::new(natsbridge::error::ErrorCode::Timeout, format!("no message within {secs} s")))),
-    }
-}
-
 async fn run(cli: Cli) -> Result<(), Error> {
     let progress = show::TransferProgress::new();
     match cli.command {
@@ -328,6 +316,13 @@ async fn run(cli: Cli) -> Result<(), Error> {
             Ok(())
         }
         Command::Sub { subject, queue, count, timeout, out_dir, json, ready } => {
+            let timeout = timeout
+                .map(|secs| {
+                    Duration::try_from_secs_f64(secs).map_err(|_| {
+                        Error::new(ErrorCode::InvalidArgument, format!("--timeout {secs}: not a number of seconds"))
+                    })
+                })
+                .transpose()?;
             let client = cli.conn.connect(&progress).await?;
             let mut sub = client.subscribe(&subject, queue.as_deref()).await?;
             if ready {
@@ -339,21 +334,29 @@ async fn run(cli: Cli) -> Result<(), Error> {
                 // any size, never whole in memory.
                 let shown = match &out_dir {
                     Some(dir) => {
-                        let Some(next) = with_timeout(timeout, sub.next_streamed()).await else { break };
+                        let next = match timeout {
+                            Some(timeout) => sub.next_streamed_timeout(timeout).await,
+                            None => sub.next_streamed().await,
+                        };
+                        let Some(next) = next else { break };
                         match next {
                             Ok(message) => show::streamed(message, dir, client.receive_limits(), json).await,
                             Err(e) => Err(e),
                         }
                     }
                     None => {
-                        let Some(next) = with_timeout(timeout, sub.next()).await else { break };
+                        let next = match timeout {
+                            Some(timeout) => sub.next_timeout(timeout).await,
+                            None => sub.next().await,
+                        };
+                        let Some(next) = next else { break };
                         next.and_then(|received| show::received(&received, None, json))
                     }
                 };
                 progress.finish();
                 match shown {
                     Ok(()) => {}
-                    Err(e) if e.code == natsbridge::error::ErrorCode::Timeout => return Err(e),
+                    Err(e) if e.code == ErrorCode::Timeout => return Err(e),
                     Err(e) => {
                         failed += 1;
                         show::receive_error(&e, json);
@@ -363,7 +366,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
             }
             if failed > 0 {
                 return Err(Error::new(
-                    natsbridge::error::ErrorCode::DeserializationError,
+                    ErrorCode::DeserializationError,
                     format!("{failed} of {seen} messages could not be decoded"),
                 ));
             }
@@ -398,6 +401,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
 mod tests {
     use super::Cli;
     use clap::CommandFactory;
+    use natsbridge::error::ErrorCode;
     use natsbridge::protocol::{OptionName, SendOptionName};
 
     fn flags(cmd: &clap::Command) -> Vec<String> {
@@ -455,7 +459,7 @@ mod tests {
         assert_eq!((o.backoff.len(), o.max_deliver), (2, None));
         let cli = Cli::parse_from(["natsbridge", "consume", "S", "d", "--deliver-from", "last"]);
         let super::Command::Consume { opts, .. } = cli.command else { panic!("consume") };
-        assert_eq!(opts.options().unwrap_err().code, natsbridge::error::ErrorCode::InvalidArgument);
+        assert_eq!(opts.options().unwrap_err().code, ErrorCode::InvalidArgument);
         let cli = Cli::parse_from(["natsbridge", "stream", "add", "S", "--retention", "workqueue", "--replicas", "3"]);
         let super::Command::Stream { action: super::StreamCommand::Add { name, settings } } = cli.command else {
             panic!("stream add")
@@ -469,9 +473,9 @@ mod tests {
         use clap::Parser;
         let cli = Cli::parse_from(["natsbridge", "--fileserver-kind", "ftp", "send", "s", "-p", "text:a=b"]);
         let e = cli.conn.options().err().unwrap();
-        assert_eq!(e.code, natsbridge::error::ErrorCode::InvalidArgument);
+        assert_eq!(e.code, ErrorCode::InvalidArgument);
         let cli = Cli::parse_from(["natsbridge", "send", "s", "-p", "text:a=b", "--size-threshold=lots"]);
         let super::Command::Send { msg, .. } = cli.command else { panic!("send") };
-        assert_eq!(msg.send_options().err().unwrap().code, natsbridge::error::ErrorCode::InvalidArgument);
+        assert_eq!(msg.send_options().err().unwrap().code, ErrorCode::InvalidArgument);
     }
 }

@@ -75,3 +75,18 @@ async fn link_payloads_are_streamed_to_their_files() {
     let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(names, ["scan_1.bin"], "a partial file was left behind");
 }
+
+#[test]
+fn a_timeout_that_is_not_a_number_of_seconds_is_invalid_argument() {
+    let server = NatsServer::start();
+    for bad in ["-1", "NaN", "inf"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_natsbridge"))
+            .args(["--servers", &server.url(), "sub", "cli.timeout", &format!("--timeout={bad}")])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run natsbridge sub");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "--timeout {bad}: {stderr}");
+        assert!(stderr.contains("INVALID_ARGUMENT") && stderr.contains(&format!("--timeout {bad}")), "{stderr}");
+    }
+}

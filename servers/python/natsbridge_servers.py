@@ -156,6 +156,25 @@ def _listening(port: int) -> bool:
         return False
 
 
+def _start_on_a_free_port(name: str, log_path: Path, spawn, ready, timeout: float):
+    """Starts a server with ``spawn(port, log)`` and waits until ``ready(port)``: three tries, each
+    on a fresh free port (another process can take a free port before the bind). Returns the
+    process and its port."""
+    last = ""
+    for _attempt in range(3):
+        port = free_port()
+        with open(log_path, "ab") as log:
+            proc = spawn(port, log)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and proc.poll() is None:
+            if ready(port):
+                return proc, port
+            time.sleep(0.05)
+        last = log_path.read_text("utf-8", "replace")[-2000:]
+        _stop(proc)
+    raise RuntimeError(f"{name} did not start; its log ends with:\n{last}")
+
+
 class Plik:
     """The real Plik: an empty --config file plus PLIKD_* environment overrides, file data and
     sqlite metadata in a temp dir; ready when GET /version answers 200."""
@@ -170,33 +189,28 @@ class Plik:
     def start(self, timeout: float = 30.0) -> "Plik":
         binary = _binary("PLIK_BIN", ".tmp/bin/plikd", "plikd", "run scripts/install-plik.sh")
         (self.dir / "plikd.cfg").write_text("")  # never pick up ./plikd.cfg or /etc/plikd.cfg
-        last = ""
-        for _attempt in range(3):
-            port = free_port()
-            env = {k: v for k, v in os.environ.items() if not k.startswith("PLIKD_")}
-            env.update(self.env, PLIKD_LISTEN_ADDRESS="127.0.0.1", PLIKD_LISTEN_PORT=str(port),
-                       PLIKD_NO_WEB_INTERFACE="true", PLIKD_DATA_BACKEND="file",
-                       PLIKD_DATA_BACKEND_CONFIG=json.dumps({"Directory": str(self.dir / "files")}),
-                       PLIKD_METADATA_BACKEND_CONFIG=json.dumps({"Driver": "sqlite3",
-                                                                 "ConnectionString": str(self.dir / "plik.db")}),
-                       PLIKD_ONE_SHOT="true", PLIKD_AUTHENTICATION="false")
-            with open(self.dir / "plikd.log", "ab") as log:
-                self.proc = subprocess.Popen([binary, "--config", str(self.dir / "plikd.cfg")], cwd=self.dir, env=env,
-                                             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
-            url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline and self.proc.poll() is None:
-                try:
-                    with urllib.request.urlopen(f"{url}/version", timeout=1) as r:
-                        if r.status == 200:
-                            self.port, self.url = port, url
-                            return self
-                except OSError:
-                    pass
-                time.sleep(0.05)
-            last = (self.dir / "plikd.log").read_text("utf-8", "replace")[-2000:]
-            _stop(self.proc)
-        raise RuntimeError(f"Plik did not start; its log ends with:\n{last}")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PLIKD_")}
+        env.update(self.env, PLIKD_LISTEN_ADDRESS="127.0.0.1", PLIKD_NO_WEB_INTERFACE="true", PLIKD_DATA_BACKEND="file",
+                   PLIKD_DATA_BACKEND_CONFIG=json.dumps({"Directory": str(self.dir / "files")}),
+                   PLIKD_METADATA_BACKEND_CONFIG=json.dumps({"Driver": "sqlite3",
+                                                             "ConnectionString": str(self.dir / "plik.db")}),
+                   PLIKD_ONE_SHOT="true", PLIKD_AUTHENTICATION="false")
+
+        def spawn(port, log):
+            return subprocess.Popen([binary, "--config", str(self.dir / "plikd.cfg")], cwd=self.dir,
+                                    env={**env, "PLIKD_LISTEN_PORT": str(port)},
+                                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+
+        def ready(port):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/version", timeout=1) as r:
+                    return r.status == 200
+            except OSError:
+                return False
+
+        self.proc, self.port = _start_on_a_free_port("Plik", self.dir / "plikd.log", spawn, ready, timeout)
+        self.url = f"http://127.0.0.1:{self.port}"
+        return self
 
     def stop(self):
         if self.proc is not None:
@@ -229,23 +243,15 @@ class S3Server:
     def start(self, timeout: float = 30.0) -> "S3Server":
         binary = _binary("S3S_BIN", ".tmp/bin/s3s-fs", "s3s-fs", "run scripts/install-s3s.sh")
         (self.dir / "root" / self.bucket).mkdir(parents=True, exist_ok=True)
-        last = ""
-        for _attempt in range(3):
-            port = free_port()
-            with open(self.dir / "s3s-fs.log", "ab") as log:
-                self.proc = subprocess.Popen([binary, "--host", "127.0.0.1", "--port", str(port),
-                                              "--access-key", self.ACCESS_KEY, "--secret-key", self.SECRET_KEY,
-                                              str(self.dir / "root")],
-                                             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline and self.proc.poll() is None:
-                if _answers_http(port):
-                    self.port, self.endpoint = port, f"http://127.0.0.1:{port}"
-                    return self
-                time.sleep(0.05)
-            last = (self.dir / "s3s-fs.log").read_text("utf-8", "replace")[-2000:]
-            _stop(self.proc)
-        raise RuntimeError(f"s3s-fs did not start; its log ends with:\n{last}")
+        def spawn(port, log):
+            return subprocess.Popen([binary, "--host", "127.0.0.1", "--port", str(port),
+                                     "--access-key", self.ACCESS_KEY, "--secret-key", self.SECRET_KEY,
+                                     str(self.dir / "root")],
+                                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+
+        self.proc, self.port = _start_on_a_free_port("s3s-fs", self.dir / "s3s-fs.log", spawn, _answers_http, timeout)
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        return self
 
     def url(self, prefix: str) -> str:
         """``s3://<bucket>/<prefix>``, the ``fileserver_url`` of a store in this server's bucket."""

@@ -485,6 +485,14 @@ impl Client {
     }
 }
 
+/// The next item of a subscription, or TIMEOUT when none comes within `timeout`.
+async fn within<T>(timeout: Duration, next: impl Future<Output = Option<Result<T>>>) -> Option<Result<T>> {
+    match tokio::time::timeout(timeout, next).await {
+        Ok(item) => item,
+        Err(_) => Some(err(ErrorCode::Timeout, format!("no message within {timeout:?}"))),
+    }
+}
+
 /// Which message an upload belongs to.
 struct Tag<'a> {
     correlation_id: &'a str,
@@ -804,10 +812,7 @@ impl Subscription {
     /// Like [`next`](Self::next) with a time limit: Err(TIMEOUT) when no message is decoded in
     /// time (one still downloading its links comes with the next call).
     pub async fn next_timeout(&mut self, timeout: Duration) -> Option<Result<Received>> {
-        match tokio::time::timeout(timeout, self.next()).await {
-            Ok(item) => item,
-            Err(_) => Some(err(ErrorCode::Timeout, format!("no message within {timeout:?}"))),
-        }
+        within(timeout, self.next()).await
     }
 
     /// The next message and every one ready behind it, up to `max` (at least one); None as for
@@ -865,6 +870,11 @@ impl Subscription {
             streamed.reply = reply;
             streamed
         }))
+    }
+
+    /// Like [`next_streamed`](Self::next_streamed) with a time limit, as [`next_timeout`](Self::next_timeout).
+    pub async fn next_streamed_timeout(&mut self, timeout: Duration) -> Option<Result<StreamedMessage>> {
+        within(timeout, self.next_streamed()).await
     }
 
     /// The subscription as a `futures::Stream` of decoded messages (for `StreamExt` combinators).

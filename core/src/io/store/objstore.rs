@@ -6,12 +6,14 @@
 //! Uploads publish chunks with a window of acks in flight: stock async-nats `put` awaits each
 //! chunk's ack in turn and tops out near 110 MB/s on loopback (bench/RESULTS.md).
 
+use super::http::read_at_most;
 use super::{Fetch, Fetched, LinkStore, Opened, Stored, Upload};
 use crate::error::{Error, ErrorCode, Result};
 use crate::protocol::durable::{LINK_MSG_ID_META, LINK_STREAM_META};
-use crate::protocol::{FetchFailure, OBJECT_STORE_CHUNK_SIZE as CHUNK_SIZE, ObjectLink, UrlScope, object_digest_hex};
+use crate::protocol::{
+    FetchFailure, OBJECT_STORE_CHUNK_SIZE as CHUNK_SIZE, ObjectLink, UrlScope, display_url, object_digest_hex,
+};
 use async_nats::jetstream::{self, object_store};
-use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::stream::{FuturesOrdered, StreamExt};
 use sha2::Digest as _;
@@ -164,31 +166,18 @@ impl ObjectStoreLink {
         Ok(Stored { url: link.url(), sha256: Some(hex::encode(digest)) })
     }
 
-    /// The object's bytes, and its stored digest as hex: the reader checks the bytes against
-    /// that digest at the end of the stream, so the receive plan compares it to the envelope's.
+    /// The object's bytes (at most `size + 1` of them), checked against the object's digest.
     async fn get(&self, fetch: Fetch<'_>) -> Result<Fetched, FetchFailure> {
         let opened = self.open_object(fetch).await?;
-        let mut bytes = Vec::with_capacity(usize::try_from(fetch.size).unwrap_or(0));
-        let mut hasher = sha2::Sha256::new();
-        let mut chunks = opened.chunks;
-        while let Some(chunk) = chunks.next().await {
-            let chunk = chunk?;
-            hasher.update(&chunk);
-            if let Some(report) = fetch.progress {
-                report(chunk.len() as u64);
-            }
-            bytes.extend_from_slice(&chunk);
-        }
+        let what = format!("object {}", display_url(fetch.url));
+        let bytes = read_at_most(&what, fetch.size, opened.chunks, fetch.progress).await?;
         // The hash pass the object store's digest needs anyway; the receive plan then compares
-        // it with the envelope's.
-        let sha256 = hex::encode(hasher.finalize());
+        // it with the envelope's instead of hashing again.
+        let sha256 = crate::protocol::sha256_hex(&bytes);
         if let Some(digest) = opened.sha256.filter(|d| !d.eq_ignore_ascii_case(&sha256)) {
-            let name = fetch.url.rsplit('/').next().unwrap_or_default();
-            return Err(FetchFailure::DigestMismatch(format!(
-                "object {name:?}: sha256 {sha256}, its digest says {digest}"
-            )));
+            return Err(FetchFailure::DigestMismatch(format!("{what}: sha256 {sha256}, its digest says {digest}")));
         }
-        Ok(Fetched { bytes: Bytes::from(bytes), sha256: Some(sha256) })
+        Ok(Fetched { bytes, sha256: Some(sha256) })
     }
 
     /// The object's chunks as they arrive, through an ordered pull consumer that asks for
