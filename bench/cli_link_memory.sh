@@ -2,8 +2,8 @@
 # Peak resident memory and time of the CLI moving one large link payload (issue 14 item 2):
 # `natsbridge send -p binary:big=@FILE` and `natsbridge sub --count 1`, buffered (--json: the
 # payload is received into memory) and streamed (--out-dir: straight to a file), through the
-# JetStream object store and through Plik. Peak RSS from /usr/bin/time -v; the baseline is the
-# peak of the same `sub` receiving a 1-byte direct message.
+# JetStream object store and through Plik. Peak RSS from /usr/bin/time -v; the baselines are the
+# peaks of the same `send` and `sub` moving a 1-byte direct message.
 #
 #   bench/cli_link_memory.sh [size-in-MiB]       (default 1024)
 #
@@ -66,23 +66,23 @@ run_pair() {
 }
 
 store_args=()
-read -r _ _ base_kb _ < <(run_pair baseline buffered -p text:x=y)
-printf '| store | sub mode | send peak RSS | sub peak RSS | sub above baseline | sub wall time | MiB/s (send+receive) | bytes |\n'
-printf '|---|---|---|---|---|---|---|---|\n'
+read -r base_send_kb _ base_kb _ < <(run_pair baseline buffered -p text:x=y)
+printf '| store | sub mode | send peak RSS | send above baseline | send wall time | sub peak RSS | sub above baseline | sub wall time | MiB/s (send+receive) | bytes |\n'
+printf '|---|---|---|---|---|---|---|---|---|---|\n'
 for store in "object store" Plik; do
   if [[ "$store" == Plik ]]; then store_args=(--fileserver-url "$plik"); else store_args=(); fi
   for mode in buffered streamed; do
     tag="$(echo "$store-$mode" | tr ' ' '_')"
-    read -r send_kb _ sub_kb sub_secs < <(run_pair "$tag" "$mode" -p "binary:big=@$work/big.bin")
+    read -r send_kb send_secs sub_kb sub_secs < <(run_pair "$tag" "$mode" -p "binary:big=@$work/big.bin")
     if [[ "$mode" == streamed ]]; then
       got="$(sha256sum "$work/out-$tag/big.bin" | cut -d' ' -f1)"; rm -rf "$work/out-$tag"
     else
       got="$(grep -Eo '"sha256":"[0-9a-f]{64}"' "$work/$tag.sub.out" | head -1 | grep -Eo '[0-9a-f]{64}')"
     fi
     [[ "$got" == "$want" ]] && ok="exact" || ok="WRONG ($got)"
-    awk -v s="$store" -v m="$mode" -v skb="$send_kb" -v kb="$sub_kb" -v b="$base_kb" -v t="$sub_secs" -v mib="$mib" -v ok="$ok" \
-      'BEGIN { printf "| %s | %s | %.0f MB | %.0f MB | %.0f MB | %.1f s | %.0f | %s |\n", s, m, skb/1024, kb/1024, (kb-b)/1024, t, mib/t, ok }'
+    awk -v s="$store" -v m="$mode" -v skb="$send_kb" -v sb="$base_send_kb" -v st="$send_secs" -v kb="$sub_kb" -v b="$base_kb" -v t="$sub_secs" -v mib="$mib" -v ok="$ok" \
+      'BEGIN { printf "| %s | %s | %.0f MB | %.0f MB | %.1f s | %.0f MB | %.0f MB | %.1f s | %.0f | %s |\n", s, m, skb/1024, (skb-sb)/1024, st, kb/1024, (kb-b)/1024, t, mib/t, ok }'
   done
 done
-printf '\nbaseline: sub receiving a 1-byte direct message peaked at %.0f MB; %s MiB payload; %s\n' \
-  "$(awk -v b="$base_kb" 'BEGIN{print b/1024}')" "$mib" "$(uptime | sed 's/.*load/load/')"
+printf '\nbaselines: send and sub of a 1-byte direct message peaked at %.0f MB and %.0f MB; %s MiB payload; %s\n' \
+  "$(awk -v b="$base_send_kb" 'BEGIN{print b/1024}')" "$(awk -v b="$base_kb" 'BEGIN{print b/1024}')" "$mib" "$(uptime | sed 's/.*load/load/')"

@@ -14,8 +14,9 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-/// How much a source is read at a time.
+/// How much a source is read at a time, and how many chunks are read ahead of the upload.
 const READ_CHUNK: usize = 256 * 1024;
+const READ_AHEAD: usize = 4;
 
 /// The bytes of an image, audio, video or binary payload, left where they are until the send
 /// reads them: a file, or a reader of a stated size. A file can be sent any number of times; a
@@ -94,21 +95,28 @@ impl ByteSource {
 
     /// The bytes in chunks as they are read, each one counted and hashed; the stream fails
     /// (so the upload fails) when the source gives more or fewer than `size` bytes. The digest
-    /// is in `digest` once the stream has ended without error.
+    /// is in `digest` once the stream has ended without error. A task reads and hashes up to
+    /// [`READ_AHEAD`] chunks ahead, so both overlap the upload instead of adding to its time.
+    /// Call it in the runtime's context.
     pub(super) fn chunks(&self, digest: Arc<Mutex<Option<String>>>) -> BoxStream<'static, std::io::Result<Bytes>> {
-        let source = self.clone();
-        let state = Reading { source, reader: None, read: 0, hasher: sha2::Sha256::new(), digest, done: false };
-        futures::stream::unfold(state, |mut state| async move {
-            if state.done {
-                return None;
+        let (tx, rx) = tokio::sync::mpsc::channel(READ_AHEAD);
+        let mut reading = Reading { source: self.clone(), reader: None, read: 0, hasher: sha2::Sha256::new(), digest };
+        tokio::spawn(async move {
+            loop {
+                let next = reading.next().await.transpose();
+                let last = !matches!(next, Some(Ok(_)));
+                // A closed channel: the upload stopped, and nothing more is read.
+                if let Some(item) = next
+                    && tx.send(item).await.is_err()
+                {
+                    return;
+                }
+                if last {
+                    return;
+                }
             }
-            let next = state.next().await;
-            if !matches!(next, Ok(Some(_))) {
-                state.done = true;
-            }
-            next.transpose().map(|chunk| (chunk, state))
-        })
-        .boxed()
+        });
+        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) }).boxed()
     }
 }
 
@@ -131,7 +139,6 @@ struct Reading {
     read: u64,
     hasher: sha2::Sha256,
     digest: Arc<Mutex<Option<String>>>,
-    done: bool,
 }
 
 impl Reading {

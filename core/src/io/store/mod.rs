@@ -62,20 +62,35 @@ impl Body {
                 futures::stream::iter(slices).boxed()
             }
             Body::Chunks { chunks, .. } => {
-                let state = (chunks, bytes::BytesMut::new(), false);
-                futures::stream::unfold(state, move |(mut chunks, mut pending, mut ended)| async move {
-                    while !ended && pending.len() < chunk_size {
+                // `held`: what is read and not yet handed on. A chunk read while nothing is held
+                // is kept as it is and sliced (a source's 256 KiB chunks are not copied); only
+                // smaller pieces are joined.
+                let state = (chunks, Bytes::new(), false);
+                futures::stream::unfold(state, move |(mut chunks, mut held, mut ended)| async move {
+                    let mut joined: Option<bytes::BytesMut> = None;
+                    while !ended && joined.as_ref().map_or(held.len(), |j| j.len()) < chunk_size {
                         match chunks.next().await {
-                            Some(Ok(chunk)) => pending.extend_from_slice(&chunk),
-                            Some(Err(e)) => return Some((Err(e), (chunks, bytes::BytesMut::new(), true))),
+                            Some(Ok(chunk)) if held.is_empty() && joined.is_none() => held = chunk,
+                            Some(Ok(chunk)) => {
+                                let buf = joined.get_or_insert_with(|| {
+                                    let mut buf = bytes::BytesMut::with_capacity(chunk_size.max(held.len()));
+                                    buf.extend_from_slice(&held);
+                                    buf
+                                });
+                                buf.extend_from_slice(&chunk);
+                            }
+                            Some(Err(e)) => return Some((Err(e), (chunks, Bytes::new(), true))),
                             None => ended = true,
                         }
                     }
-                    if pending.is_empty() {
+                    if let Some(buf) = joined {
+                        held = buf.freeze();
+                    }
+                    if held.is_empty() {
                         return None;
                     }
-                    let chunk = pending.split_to(chunk_size.min(pending.len())).freeze();
-                    Some((Ok(chunk), (chunks, pending, ended)))
+                    let chunk = held.split_to(chunk_size.min(held.len()));
+                    Some((Ok(chunk), (chunks, held, ended)))
                 })
                 .boxed()
             }
@@ -208,5 +223,42 @@ pub trait LinkStore: Send + Sync {
     fn delete<'a>(&'a self, url: &'a str) -> BoxFuture<'a, Result<bool>> {
         let _ = url;
         Box::pin(async { Ok(false) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::StreamExt;
+
+    fn chunked(pieces: Vec<Bytes>) -> Body {
+        let size = pieces.iter().map(|p| p.len() as u64).sum();
+        Body::Chunks { size, chunks: futures::stream::iter(pieces.into_iter().map(Ok)).boxed() }
+    }
+
+    #[tokio::test]
+    async fn chunks_are_regrouped_to_the_size_asked_and_large_ones_are_sliced_not_copied() {
+        let data: Vec<u8> = (0..=255).collect();
+        let pieces = [3, 5, 1, 7, 0, 100, 140].iter().scan(0, |at, &n| {
+            let piece = Bytes::copy_from_slice(&data[*at..*at + n]);
+            *at += n;
+            Some(piece)
+        });
+        let out: Vec<Bytes> = chunked(pieces.collect()).into_chunks(64).map(Result::unwrap).collect().await;
+        assert_eq!(out.iter().map(Bytes::len).collect::<Vec<_>>(), [64, 64, 64, 64]);
+        assert_eq!(out.concat(), data);
+
+        let big = Bytes::from(data.clone());
+        let out: Vec<Bytes> = chunked(vec![big.clone()]).into_chunks(128).map(Result::unwrap).collect().await;
+        assert_eq!((out[0].as_ptr(), out[1].as_ptr()), (big.as_ptr(), big[128..].as_ptr()), "copied");
+    }
+
+    #[tokio::test]
+    async fn a_failed_read_ends_the_chunks_with_its_error() {
+        let chunks = futures::stream::iter([Ok(Bytes::from_static(b"ab")), Err(std::io::Error::other("gone"))]);
+        let body = Body::Chunks { size: 10, chunks: chunks.boxed() };
+        let out: Vec<_> = body.into_chunks(4).collect().await;
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].as_ref().unwrap_err().to_string(), "gone");
     }
 }
