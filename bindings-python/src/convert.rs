@@ -1,9 +1,10 @@
 //! Python values to core types and back. Conversion only: every rule about payloads lives in core.
 
 use crate::errors::{coded, to_py};
+use crate::link_stream::LinkStream;
 use bytes::Bytes;
 use natsbridge::error::ErrorCode;
-use natsbridge::io::{Arrival, ByteSource};
+use natsbridge::io::{Arrival, ByteSource, StreamedMessage, StreamedPayload};
 use natsbridge::protocol::{
     Data, EnvelopeView, ErrorBody, HEADER_FIELDS, HostValue, Incoming, Outgoing, PayloadType, Received, Sent, Transport,
 };
@@ -292,6 +293,43 @@ fn route(py: Python<'_>, d: &Bound<'_, PyDict>, subject: Option<&str>, reply: Op
     Ok(())
 }
 
+/// A message whose link payloads are streamed: as [`received`], with each link payload's data a
+/// [`crate::link_stream::LinkStream`] (nothing is fetched until it is read).
+pub fn streamed<'py>(py: Python<'py>, m: StreamedMessage) -> PyResult<Bound<'py, PyDict>> {
+    let e = &m.envelope;
+    let d = PyDict::new(py);
+    header(py, &d, e.header(), &e.metadata, e.error.as_ref())?;
+    let payloads = PyList::empty(py);
+    let transports = PyList::empty(py);
+    for p in m.payloads {
+        let (dataname, data, payload_type, transport) = match p {
+            StreamedPayload::Value(p) => {
+                (PyString::new(py, &p.dataname), data(py, &p.data)?, p.payload_type, p.transport)
+            }
+            StreamedPayload::Link(link) => {
+                let (dataname, payload_type) = (PyString::new(py, link.dataname()), link.payload_type());
+                (dataname, Bound::new(py, LinkStream::new(*link))?.into_any(), payload_type, Transport::Link)
+            }
+        };
+        payloads.append(PyTuple::new(
+            py,
+            [dataname.into_any(), data, payload_type_str(py, payload_type).clone().into_any()],
+        )?)?;
+        transports.append(transport_str(py, transport))?;
+    }
+    d.set_item(intern!(py, "payloads"), payloads)?;
+    d.set_item(intern!(py, "transports"), transports)?;
+    route(py, &d, m.subject.as_deref(), m.reply.as_deref())?;
+    Ok(d)
+}
+
+fn transport_str(py: Python<'_>, t: Transport) -> &Bound<'_, PyString> {
+    match t {
+        Transport::Direct => intern!(py, "direct"),
+        Transport::Link => intern!(py, "link"),
+    }
+}
+
 fn received_payloads(py: Python<'_>, d: &Bound<'_, PyDict>, received: &[Incoming]) -> PyResult<()> {
     let payloads = PyList::empty(py);
     let transports = PyList::empty(py);
@@ -304,10 +342,7 @@ fn received_payloads(py: Python<'_>, d: &Bound<'_, PyDict>, received: &[Incoming
                 payload_type_str(py, p.payload_type).clone().into_any(),
             ],
         )?)?;
-        transports.append(match p.transport {
-            Transport::Direct => intern!(py, "direct"),
-            Transport::Link => intern!(py, "link"),
-        })?;
+        transports.append(transport_str(py, p.transport))?;
     }
     d.set_item(intern!(py, "payloads"), payloads)?;
     d.set_item(intern!(py, "transports"), transports)?;

@@ -10,6 +10,7 @@ mod convert;
 mod durable;
 mod errors;
 mod handlers;
+mod link_stream;
 mod one_call;
 mod options;
 mod runtime;
@@ -66,6 +67,7 @@ fn _natsbridge(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<durable::Consumer>()?;
     m.add_class::<durable::Delivery>()?;
     m.add_class::<sent::SendResult>()?;
+    m.add_class::<link_stream::LinkStream>()?;
     m.add_function(wrap_pyfunction!(one_call::smartsend, m)?)?;
     m.add_function(wrap_pyfunction!(one_call::smartsend_sync, m)?)?;
     m.add_function(wrap_pyfunction!(one_call::smartreceive, m)?)?;

@@ -54,6 +54,28 @@ async fn next_message(inner: SubState, timeout: Option<Duration>) -> PyResult<Op
     }
 }
 
+/// The next message with its link payloads as streams; `Ok(None)` when the subscription is closed.
+async fn next_streamed(inner: SubState, timeout: Option<Duration>) -> PyResult<Option<Out>> {
+    let mut guard = inner.sub.lock().await;
+    let Some(sub) = guard.as_mut() else { return Ok(None) };
+    let item = match timeout {
+        Some(t) => sub.next_streamed_timeout(t).await,
+        None => sub.next_streamed().await,
+    };
+    match item {
+        None => {
+            if !inner.stopper.is_stopped() {
+                *guard = None;
+            }
+            Ok(None)
+        }
+        Some(r) => {
+            let message = r.map_err(to_py)?;
+            Ok(Some(out(move |py| Ok(crate::convert::streamed(py, message)?.into_any()))))
+        }
+    }
+}
+
 /// A list of envelopes, each a message that failed to decode as its exception object.
 fn batch_out(batch: Vec<CoreResult<Arrival>>) -> Out {
     out(move |py| {
@@ -132,6 +154,24 @@ impl Subscription {
     fn next_sync<'py>(&self, py: Python<'py>, timeout: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
         let timeout = opt_timeout(timeout)?;
         runtime::block_on(py, next_message(self.inner.clone(), timeout))?.unwrap_or_else(none_out).into_pyobject(py)
+    }
+
+    /// Like `next`, with each link payload's data a `LinkStream` to read in chunks or save to a
+    /// file (nothing is fetched until it is read).
+    #[pyo3(signature = (timeout=None))]
+    fn next_streamed<'py>(&self, py: Python<'py>, timeout: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
+        let (inner, timeout) = (self.inner.clone(), opt_timeout(timeout)?);
+        runtime::future_into_py(py, async move { Ok(next_streamed(inner, timeout).await?.unwrap_or_else(none_out)) })
+    }
+
+    #[pyo3(signature = (timeout=None))]
+    fn next_streamed_sync<'py>(
+        &self,
+        py: Python<'py>,
+        timeout: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let timeout = opt_timeout(timeout)?;
+        runtime::block_on(py, next_streamed(self.inner.clone(), timeout))?.unwrap_or_else(none_out).into_pyobject(py)
     }
 
     fn unsubscribe<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {

@@ -2,6 +2,7 @@
 user/password, nkey and .creds file authentication."""
 
 import asyncio
+import hashlib
 import os
 import signal
 import subprocess
@@ -120,6 +121,60 @@ def test_a_path_is_a_file_sent_while_it_is_read(nats_url, plik_url, store, tmp_p
     env, got = run(go())
     assert [(p["transport"], p["size"]) for p in env["payloads"]] == [("link", len(BLOB)), ("direct", 4)]
     assert [p[1] for p in got["payloads"]] == [BLOB, b"tiny"]
+
+
+@pytest.mark.parametrize("store", ["object_store", "plik"])
+def test_a_streamed_link_is_read_in_chunks_or_saved_and_direct_payloads_are_decoded(nats_url, plik_url, store,
+                                                                                    tmp_path):
+    opts = {"fileserver_url": plik_url} if store == "plik" else {}
+
+    async def go():
+        async with nb.connect(nats_url, **opts) as nc:
+            subj = subject()
+            sub = await nc.subscribe(subj)
+            await nc.smartsend(subj, [("big", BLOB, "binary"), ("note", "small", "text")])
+            env = await sub.next_streamed(timeout=20)
+            link = env["payloads"][0][1]
+            assert isinstance(link, nb.LinkStream)
+            assert (link.dataname, link.payload_type, link.size, link.sha256) == ("big", "binary", len(BLOB), None)
+            assert env["payloads"][1] == ("note", "small", "text")
+            assert env["transports"] == ["link", "direct"]
+            chunks = [chunk async for chunk in link]
+            assert b"".join(chunks) == BLOB and link.sha256 == hashlib.sha256(BLOB).hexdigest()
+            # The same message again, saved to a file by the blocking twin in a thread.
+            await nc.smartsend(subj, [("big", BLOB, "binary")])
+            env = await sub.next_streamed(timeout=20)
+            return await asyncio.to_thread(env["payloads"][0][1].save_sync, tmp_path / "big.bin")
+
+    assert run(go()) == len(BLOB)
+    assert (tmp_path / "big.bin").read_bytes() == BLOB
+
+
+def test_a_streamed_link_with_other_bytes_is_checksum_mismatch_and_leaves_no_file(nats_url, tmp_path):
+    import nats
+
+    async def go():
+        async with nb.connect(nats_url) as nc:
+            subj = subject()
+            sub = await nc.subscribe(subj)
+            env, msg_json = await nc.smartsend(subj, [("big", BLOB, "binary")])
+            await sub.next_streamed(timeout=20)  # the genuine message
+            # The same message twice more, with the sha256 of other bytes.
+            forged = msg_json.replace(env["payloads"][0]["metadata"]["sha256"], hashlib.sha256(b"x").hexdigest())
+            raw = await nats.connect(nats_url)
+            for _ in range(2):
+                await raw.publish(subj, forged.encode())
+            await raw.close()
+            link = (await sub.next_streamed(timeout=20))["payloads"][0][1]
+            with pytest.raises(nb.ChecksumMismatchError):
+                await link.save(tmp_path / "forged.bin")
+            # Read by chunks, the bytes come, and the last read raises.
+            link = (await sub.next_streamed(timeout=20))["payloads"][0][1]
+            with pytest.raises(nb.ChecksumMismatchError):
+                await asyncio.to_thread(lambda: list(link))
+
+    run(go())
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_path_for_a_missing_file_or_a_non_byte_type_is_an_error_before_sending(nats_url, tmp_path):

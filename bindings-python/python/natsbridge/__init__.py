@@ -34,6 +34,7 @@ from ._natsbridge import (
     InvalidEnvelopeError,
     InvalidPayloadTypeError,
     InvalidTransportError,
+    LinkStream,
     NATSBridgeError,
     NatsConnectionFailedError,
     PayloadTooLargeError,
@@ -57,7 +58,7 @@ __all__ = [
     "InvalidArgumentError", "ERRORS", "PAYLOAD_TYPES", "MSG_PURPOSES", "TEXT", "DICTIONARY", "ARROWTABLE",
     "JSONTABLE", "IMAGE", "AUDIO", "VIDEO", "BINARY", "ACK", "NACK", "UPDATE_STATUS", "SHUTDOWN", "CHAT",
     "COMMAND", "EVENT", "DEFAULT_SIZE_THRESHOLD", "OPTION_NAMES", "SEND_OPTION_NAMES", "Consumer", "Delivery",
-    "STREAM_OPTION_NAMES", "CONSUME_OPTION_NAMES", "SendResult",
+    "STREAM_OPTION_NAMES", "CONSUME_OPTION_NAMES", "SendResult", "LinkStream",
 ]
 
 # Payload types (the seeds' strings).
@@ -183,7 +184,7 @@ def _prepare(data: Iterable[Payload]) -> list:
 def _finish(env: dict, arrow: str) -> dict:
     payloads = env["payloads"]
     for i, p in enumerate(payloads):
-        if p[2] == ARROWTABLE:
+        if p[2] == ARROWTABLE and not isinstance(p[1], LinkStream):
             payloads[i] = (p[0], _from_ipc(p[1], arrow), ARROWTABLE)
     return env
 
@@ -336,6 +337,22 @@ class Subscription:
         if self._ready:
             return self._take()
         env = self._native.next_sync(timeout)
+        return None if env is None else _finish(env, self._arrow)
+
+    async def next_streamed(self, timeout: Optional[float] = None) -> Optional[dict]:
+        """The next envelope with each link payload's data a :class:`LinkStream`: ``async for
+        chunk in link``, ``for chunk in link`` or ``link.save(path)`` move the bytes without
+        holding them whole; nothing is fetched until the link is read. Direct payloads are decoded
+        as by :meth:`next`. None once closed; :class:`TimeoutError` after ``timeout`` seconds."""
+        if self._ready:
+            return self._take()
+        env = await self._native.next_streamed(timeout)
+        return None if env is None else _finish(env, self._arrow)
+
+    def next_streamed_sync(self, timeout: Optional[float] = None) -> Optional[dict]:
+        if self._ready:
+            return self._take()
+        env = self._native.next_streamed_sync(timeout)
         return None if env is None else _finish(env, self._arrow)
 
     async def unsubscribe(self) -> None:
