@@ -2,6 +2,8 @@
 
 /// <reference types="node" />
 
+import { Readable } from 'node:stream'
+
 export type PayloadType = 'text' | 'dictionary' | 'arrowtable' | 'jsontable' | 'image' | 'audio' | 'video' | 'binary'
 
 /** The core's stable error codes (an `Error` thrown by this package has one in `.code`). */
@@ -393,9 +395,28 @@ export declare class Subscription implements AsyncIterable<Envelope> {
   private constructor()
   /** The next envelope, null once closed; TIMEOUT when nothing arrives within `timeout` ms. */
   next(opts?: { timeout?: number }): Promise<Envelope | null>
+  /** Like `next`, with each link payload's data a `LinkStream` (nothing is fetched until it is
+   * read); messages a `for await` loop already took come first, as `next` gives them. */
+  nextStreamed(opts?: { timeout?: number }): Promise<Envelope | null>
   /** Leaving a `for await` loop unsubscribes. */
   [Symbol.asyncIterator](): AsyncIterableIterator<Envelope>
   unsubscribe(): Promise<void>
+}
+
+/** A link payload's bytes as they arrive (`sub.nextStreamed()`): a `Readable` of Buffers, or
+ * `save(path)`; read it one way, once. The last read checks the size and sha256: the stream
+ * errors with CHECKSUM_MISMATCH rather than end on other bytes. */
+export declare class LinkStream extends Readable {
+  private constructor()
+  readonly dataname: string
+  readonly payloadType: PayloadType
+  /** The envelope's size in bytes. */
+  readonly size: number
+  /** The bytes' sha256 (hex) once every byte was read and checked; null before. */
+  readonly sha256: string | null
+  /** Writes the bytes to `path` through `<path>.partial`, renamed once they are checked; the
+   * number of bytes written. */
+  save(path: string): Promise<number>
 }
 
 /** Decoded deliveries of a durable consumer. A delivery that fails to decode is settled by the

@@ -4,6 +4,7 @@
 // addon loaded by native.js); this file converts JavaScript values only: option names
 // (camelCase to core's snake_case), payload values, Arrow tables, async iteration, Error objects.
 
+const { Readable } = require('node:stream')
 const { fileURLToPath } = require('node:url')
 const native = require('./native.js')
 
@@ -291,6 +292,7 @@ function readEnvelope(u) {
 /** The payload values as the user gets them: JSON parsed, Arrow as `mode` asks. */
 function finishEnvelope(env, mode) {
   for (const p of env.payloads) {
+    if (p[1] instanceof LinkStream) continue
     const type = p[2]
     if (type === DICTIONARY || type === JSONTABLE) p[1] = JSON.parse(p[1])
     else if (type === ARROWTABLE) p[1] = mode === 'rows' ? JSON.parse(p[1]) : mode === 'table' ? arrow().tableFromIPC(p[1]) : p[1]
@@ -721,9 +723,52 @@ class Batched {
   }
 }
 
+/** A link payload's bytes as they arrive (`sub.nextStreamed()`): a `Readable` of Buffers, or
+ * `await link.save(path)`; read it one way, once. Nothing is fetched until it is read. The last
+ * read checks the size and sha256: the stream errors (CHECKSUM_MISMATCH) rather than end on other
+ * bytes. `save` writes `<path>.partial` and renames it once the bytes are checked. */
+class LinkStream extends Readable {
+  constructor(nativeLink) {
+    super()
+    this._n = nativeLink
+    this.dataname = nativeLink.dataname
+    this.payloadType = nativeLink.payloadType
+    this.size = nativeLink.size
+  }
+
+  /** The bytes' sha256 (hex) once every byte was read and checked; null before. */
+  get sha256() {
+    return this._n.sha256 ?? null
+  }
+
+  _read() {
+    this._n.nextChunk().then(
+      (chunk) => (chunk instanceof Error ? this.destroy(chunk) : this.push(chunk)),
+      (e) => this.destroy(e),
+    )
+  }
+
+  /** Writes the bytes to `path` as they arrive; the number of bytes written. */
+  async save(path) {
+    return unwrap(await this._n.save(path))
+  }
+}
+
 class Subscription extends Batched {
   _read(u) {
     return readEnvelope(u)
+  }
+
+  /** Like `next`, with each link payload's data a `LinkStream` (nothing is fetched until it is
+   * read); messages a `for await` loop already took come first, as `next` gives them. */
+  async nextStreamed(opts) {
+    const ms = opts == null ? null : nextTimeout(opts)
+    if (this._at < this._queue.length) return this.next()
+    const r = unwrap(await this._n.nextStreamed(ms))
+    if (r === null) return null
+    const env = readEnvelope(new Unpack(r[0], r[1]))
+    for (const p of env.payloads) if (p[1] instanceof native.LinkStream) p[1] = new LinkStream(p[1])
+    return finishEnvelope(env, this._arrow)
   }
 
   /** The next envelope, or null once the subscription is closed. TIMEOUT error when nothing
@@ -836,6 +881,7 @@ module.exports = {
   close,
   Connection,
   Subscription,
+  LinkStream,
   Consumer,
   Delivery,
   ERROR_CODES,

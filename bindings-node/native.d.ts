@@ -59,12 +59,34 @@ export declare class DeliveryAck {
   term(): null | Error | Promise<null | Error>
 }
 
+/** One link payload's bytes as they arrive. The last read checks the size and sha256. */
+export declare class LinkStream {
+  get dataname(): string
+  get payloadType(): string
+  /** The envelope's size in bytes. */
+  get size(): number
+  /** The bytes' sha256 (hex) once every byte was read and checked; null before. */
+  get sha256(): string | null
+  /** The next chunk, or null at the end (after the size and sha256 were checked). */
+  nextChunk(): Promise<Buffer | null | Error>
+  /**
+   * Writes the bytes to `path` through `<path>.partial`, renamed once they are checked; the
+   * number of bytes written.
+   */
+  save(path: string): Promise<number | Error>
+}
+
 export declare class Subscription {
   /**
    * Up to `max` decoded messages: those ready now without waiting, else a Promise of the
    * next one (and any ready behind it). TIMEOUT error when nothing arrives in `timeout` ms.
    */
   nextBatch(max: number, timeout?: number | undefined | null): [string, Array<unknown>] | null | Error | Promise<[string, Array<unknown>] | null | Error>
+  /**
+   * The next message with each link payload a `LinkStream` (nothing is fetched until it is
+   * read), or null once closed. TIMEOUT error when nothing arrives in `timeout` ms.
+   */
+  nextStreamed(timeout?: number | undefined | null): Promise<[string, Array<unknown>] | null | Error>
   /** Stops the subscription; messages not yet taken are dropped, a waiting `next_batch` ends. */
   unsubscribe(): null | Error | Promise<null | Error>
 }

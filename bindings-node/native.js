@@ -838,6 +838,7 @@ module.exports = nativeBinding
 module.exports.Connection = nativeBinding.Connection
 module.exports.Consumer = nativeBinding.Consumer
 module.exports.DeliveryAck = nativeBinding.DeliveryAck
+module.exports.LinkStream = nativeBinding.LinkStream
 module.exports.Subscription = nativeBinding.Subscription
 module.exports.closeShared = nativeBinding.closeShared
 module.exports.connect = nativeBinding.connect

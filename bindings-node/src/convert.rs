@@ -9,7 +9,7 @@ use bytes::Bytes;
 use napi::bindgen_prelude::{Array, BufferSlice, Either, Null, Object, ToNapiValue, Uint8Array, Unknown};
 use napi::{Env, JsString, JsStringLatin1, Result};
 use natsbridge::error::Result as CoreResult;
-use natsbridge::io::{Arrival, ByteSource, Incoming, Outgoing, Received, Sent};
+use natsbridge::io::{Arrival, ByteSource, Incoming, Outgoing, Received, Sent, StreamedMessage, StreamedPayload};
 use natsbridge::protocol::{Data, DirectMessage, Envelope, ErrorBody, HostValue, ReceivedView, arrow};
 use serde_json::{Map, Value};
 
@@ -65,6 +65,7 @@ pub enum Val {
     Bytes(Vec<u8>),
     Error(natsbridge::error::Error),
     Ack(natsbridge::io::DeliveryAck),
+    Link(natsbridge::io::LinkStream),
 }
 
 /// Payload strings longer than this cross on their own, not in a message's text: no second copy,
@@ -168,6 +169,7 @@ impl Pack {
                 Val::Bytes(b) => vals.set(i, BufferSlice::from_data(env, b)?)?,
                 Val::Error(e) => vals.set(i, crate::errors::to_js(env, &e)?)?,
                 Val::Ack(ack) => vals.set(i, crate::DeliveryAck::new(ack))?,
+                Val::Link(link) => vals.set(i, crate::link_stream::LinkStream::new(link))?,
             }
         }
         Ok((nums, vals))
@@ -188,6 +190,8 @@ const COPY_BELOW: usize = 64 * 1024;
 enum Value2 {
     Str(String),
     Bytes(Vec<u8>),
+    /// A link payload of a streamed message, read from JS.
+    Link(Box<natsbridge::io::LinkStream>),
 }
 
 /// A received message in the shapes JS receives, made off the JS thread.
@@ -230,23 +234,41 @@ pub fn ready_arrival(a: Arrival, arrow_out: ArrowOut) -> CoreResult<Ready> {
     }
 }
 
-fn items(payloads: Vec<Incoming>, arrow_out: ArrowOut) -> CoreResult<Vec<Item>> {
-    let mut items = Vec::with_capacity(payloads.len());
-    for p in payloads {
-        let value = match (p.data, arrow_out) {
-            (Data::Text(s), _) => Value2::Str(s),
-            (Data::Json(v), _) => Value2::Str(v.to_string()),
-            (Data::Arrow(b), ArrowOut::Rows) => Value2::Str(arrow::to_json_rows_text(&b)?),
-            // Checked JSON, so UTF-8: JS parses it as a string.
-            (Data::JsonBytes(b), _) => match String::from_utf8(Vec::from(b)) {
-                Ok(s) => Value2::Str(s),
-                Err(e) => Value2::Bytes(e.into_bytes()),
-            },
-            (Data::Arrow(b) | Data::Bytes(b), _) => Value2::Bytes(Vec::from(b)),
-        };
-        items.push((p.dataname, value, p.payload_type.as_str(), p.transport.as_str()));
+/// A message whose link payloads are streamed ([`natsbridge::io::Subscription::next_streamed`]):
+/// as [`ready`], each link payload's value a [`crate::link_stream::LinkStream`].
+pub fn ready_streamed(m: StreamedMessage, arrow_out: ArrowOut) -> CoreResult<Ready> {
+    let mut envelope = m.envelope;
+    envelope.payloads = Vec::new();
+    let mut items = Vec::with_capacity(m.payloads.len());
+    for p in m.payloads {
+        items.push(match p {
+            StreamedPayload::Value(p) => item(p, arrow_out)?,
+            StreamedPayload::Link(link) => {
+                let (dataname, payload_type) = (link.dataname().to_owned(), link.payload_type().as_str());
+                (dataname, Value2::Link(link), payload_type, "link")
+            }
+        });
     }
-    Ok(items)
+    Ok(Ready { header: Header::Owned(Box::new(envelope)), items, subject: m.subject, reply: m.reply })
+}
+
+fn items(payloads: Vec<Incoming>, arrow_out: ArrowOut) -> CoreResult<Vec<Item>> {
+    payloads.into_iter().map(|p| item(p, arrow_out)).collect()
+}
+
+fn item(p: Incoming, arrow_out: ArrowOut) -> CoreResult<Item> {
+    let value = match (p.data, arrow_out) {
+        (Data::Text(s), _) => Value2::Str(s),
+        (Data::Json(v), _) => Value2::Str(v.to_string()),
+        (Data::Arrow(b), ArrowOut::Rows) => Value2::Str(arrow::to_json_rows_text(&b)?),
+        // Checked JSON, so UTF-8: JS parses it as a string.
+        (Data::JsonBytes(b), _) => match String::from_utf8(Vec::from(b)) {
+            Ok(s) => Value2::Str(s),
+            Err(e) => Value2::Bytes(e.into_bytes()),
+        },
+        (Data::Arrow(b) | Data::Bytes(b), _) => Value2::Bytes(Vec::from(b)),
+    };
+    Ok((p.dataname, value, p.payload_type.as_str(), p.transport.as_str()))
 }
 
 /// A received message: its text, the header ([`Pack::header`]), the error body's JSON (or
@@ -308,6 +330,10 @@ fn pack_received(
             Value2::Bytes(b) => {
                 pack.num(1);
                 pack.val(Val::Bytes(b));
+            }
+            Value2::Link(link) => {
+                pack.num(1);
+                pack.val(Val::Link(*link));
             }
         }
     }

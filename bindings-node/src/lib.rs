@@ -8,6 +8,7 @@ mod convert;
 mod durable;
 mod errors;
 mod handlers;
+mod link_stream;
 mod runtime;
 mod subscription;
 

@@ -81,6 +81,30 @@ impl Subscription {
         runtime::spawn(env, wait, batch_to_js)
     }
 
+    /// The next message with each link payload a `LinkStream` (nothing is fetched until it is
+    /// read), or null once closed. TIMEOUT error when nothing arrives in `timeout` ms.
+    #[napi(ts_return_type = "Promise<[string, Array<unknown>] | null | Error>")]
+    pub fn next_streamed<'env>(&self, env: &'env Env, timeout: Option<f64>) -> Result<Unknown<'env>> {
+        let timeout = match timeout.map(|ms| TimeUnit::Millis.duration("timeout", ms)).transpose() {
+            Ok(t) => t,
+            Err(e) => return errors::to_js(env, &e),
+        };
+        let (shared, arrow) = (self.shared.clone(), self.arrow);
+        let wait = async move {
+            let mut guard = shared.sub.lock().await;
+            let Some(sub) = guard.as_mut() else { return Ok(None) };
+            let next = match timeout {
+                Some(t) => sub.next_streamed_timeout(t).await,
+                None => sub.next_streamed().await,
+            };
+            next.map(|m| m.and_then(|m| convert::ready_streamed(m, arrow))).transpose()
+        };
+        runtime::spawn(env, wait, |env, ready| match ready {
+            Some(r) => convert::ready_to_js(env, r),
+            None => Null.into_unknown(env),
+        })
+    }
+
     /// Stops the subscription; messages not yet taken are dropped, a waiting `next_batch` ends.
     #[napi(ts_return_type = "null | Error | Promise<null | Error>")]
     pub fn unsubscribe<'env>(&self, env: &'env Env) -> Result<Unknown<'env>> {

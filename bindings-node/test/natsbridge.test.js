@@ -153,6 +153,53 @@ test('a file: URL is a file sent while it is read: a link when too large for dir
   }
 })
 
+test('nextStreamed: a link payload is a Readable or saved to a file; other bytes are CHECKSUM_MISMATCH', async () => {
+  const { pipeline } = require('node:stream/promises')
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'natsbridge-node-'))
+  const conn = await nb.connect({ servers: nats.url, fileserverUrl: plik.url })
+  try {
+    const subj = subject('streamed')
+    const sub = await conn.subscribe(subj)
+    const big = bytes(2_000_000, 13)
+    const [env, msgJson] = await conn.smartsend(subj, [['big', big, 'binary'], ['note', 'hi', 'text']])
+    const got = await sub.nextStreamed({ timeout: 10000 })
+    const link = got.payloads[0][1]
+    assert.ok(link instanceof nb.LinkStream)
+    assert.deepEqual([link.dataname, link.payloadType, link.size, link.sha256], ['big', 'binary', 2_000_000, null])
+    assert.deepEqual([got.payloads[1], got.transports], [['note', 'hi', 'text'], ['link', 'direct']])
+    const chunks = []
+    for await (const chunk of link) chunks.push(chunk)
+    assert.equal(sha(Buffer.concat(chunks)), sha(big))
+    assert.equal(link.sha256, sha(big))
+
+    // Piped to a file, then saved by `save`, from two more copies of the message.
+    await conn.smartsend(subj, [['big', big, 'binary']])
+    await pipeline((await sub.nextStreamed({ timeout: 10000 })).payloads[0][1], fs.createWriteStream(path.join(dir, 'piped.bin')))
+    assert.equal(sha(fs.readFileSync(path.join(dir, 'piped.bin'))), sha(big))
+    await conn.smartsend(subj, [['big', big, 'binary']])
+    const saved = await (await sub.nextStreamed({ timeout: 10000 })).payloads[0][1].save(path.join(dir, 'saved.bin'))
+    assert.equal(saved, 2_000_000)
+    assert.equal(sha(fs.readFileSync(path.join(dir, 'saved.bin'))), sha(big))
+
+    // The first message with the sha256 of other bytes: the stream errors, save leaves no file.
+    const forged = msgJson.replace(env.payloads[0].metadata.sha256, sha(Buffer.from('other')))
+    const raw = await natsConnect({ servers: nats.url })
+    raw.publish(subj, forged)
+    raw.publish(subj, forged)
+    await raw.flush()
+    await raw.close()
+    const bad = (await sub.nextStreamed({ timeout: 10000 })).payloads[0][1]
+    await assert.rejects(pipeline(bad, fs.createWriteStream(path.join(dir, 'bad.bin'))), (e) => e.code === 'CHECKSUM_MISMATCH')
+    fs.rmSync(path.join(dir, 'bad.bin'))
+    const badSave = (await sub.nextStreamed({ timeout: 10000 })).payloads[0][1]
+    await assert.rejects(badSave.save(path.join(dir, 'forged.bin')), (e) => e.code === 'CHECKSUM_MISMATCH')
+    assert.deepEqual(fs.readdirSync(dir).sort(), ['piped.bin', 'saved.bin'])
+  } finally {
+    await conn.close()
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+})
+
 test('the threshold: 499,999 bytes go direct, 500,000 go by link (default)', async () => {
   const [a] = await nc.smartsend(subject('t'), [['a', Buffer.alloc(499_999), 'binary']])
   const [b] = await nc.smartsend(subject('t'), [['b', Buffer.alloc(500_000), 'binary']])

@@ -1,6 +1,6 @@
 // Compiled with `tsc --noEmit` by scripts/test.sh: index.d.ts describes the API as used here.
 import {
-  connect, smartsend, smartreceive, TEXT, OPTION_NAMES, CONSUME_OPTION_NAMES,
+  connect, smartsend, smartreceive, TEXT, OPTION_NAMES, CONSUME_OPTION_NAMES, LinkStream,
   type Envelope, type NATSBridgeError, type ErrorCode, type Delivery, type PubAck, type StreamSummary,
 } from 'natsbridge'
 
@@ -15,6 +15,14 @@ async function main(): Promise<void> {
   const sub = await nc.subscribe('a.>', { queue: 'q' })
   const next: Envelope | null = await sub.next({ timeout: 100 })
   void next
+  const streamed = await sub.nextStreamed({ timeout: 100 })
+  const link = streamed?.payloads[0][1]
+  if (link instanceof LinkStream) {
+    const written: number = await link.save('/tmp/x.bin')
+    const digest: string | null = link.sha256
+    link.pipe(process.stdout)
+    void [written, digest, link.dataname, link.size]
+  }
   for await (const e of sub) {
     const first: unknown = e.payloads[0][1]
     const how: 'direct' | 'link' = e.transports[0]
