@@ -65,7 +65,7 @@ pub enum Val {
     Bytes(Vec<u8>),
     Error(natsbridge::error::Error),
     Ack(natsbridge::io::DeliveryAck),
-    Link(natsbridge::io::LinkStream),
+    Link(Box<natsbridge::io::LinkStream>),
 }
 
 /// Payload strings longer than this cross on their own, not in a message's text: no second copy,
@@ -169,7 +169,7 @@ impl Pack {
                 Val::Bytes(b) => vals.set(i, BufferSlice::from_data(env, b)?)?,
                 Val::Error(e) => vals.set(i, crate::errors::to_js(env, &e)?)?,
                 Val::Ack(ack) => vals.set(i, crate::DeliveryAck::new(ack))?,
-                Val::Link(link) => vals.set(i, crate::link_stream::LinkStream::new(link))?,
+                Val::Link(link) => vals.set(i, crate::link_stream::LinkStream::new(*link))?,
             }
         }
         Ok((nums, vals))
@@ -333,7 +333,7 @@ fn pack_received(
             }
             Value2::Link(link) => {
                 pack.num(1);
-                pack.val(Val::Link(*link));
+                pack.val(Val::Link(link));
             }
         }
     }
