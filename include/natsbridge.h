@@ -54,8 +54,12 @@ typedef struct natsbridge_consumer natsbridge_consumer;
 // safe to use from several threads at once.
 typedef struct natsbridge_delivery natsbridge_delivery;
 
-// A decoded message. Read-only: safe to read from several threads at once.
+// A decoded message. Read-only but for taking its streamed links: safe to read from several
+// threads at once.
 typedef struct natsbridge_envelope natsbridge_envelope;
+
+// A link payload's bytes as they arrive, checked against the envelope's size and sha256 at the end.
+typedef struct natsbridge_link natsbridge_link;
 
 // A message being built. Reusable: sending does not consume it.
 typedef struct natsbridge_message natsbridge_message;
@@ -217,6 +221,19 @@ natsbridge_status natsbridge_client_subscribe(const natsbridge_client *client,
 natsbridge_status natsbridge_subscription_next(const natsbridge_subscription *subscription,
                                                uint64_t timeout_ms,
                                                natsbridge_envelope **out);
+
+// As `natsbridge_subscription_next`, but link payloads are not fetched: each reads as
+// transport "link" with no bytes (`natsbridge_envelope_payload`), and is taken with
+// `natsbridge_envelope_take_link` to read in chunks or save to a file, never whole in memory.
+//
+// Ownership: the caller owns `*out` (`natsbridge_envelope_free`).
+// Thread safety: any thread; calls on one subscription wait for each other.
+//
+// # Safety
+// `subscription` NULL or live; `out` valid for writes.
+natsbridge_status natsbridge_subscription_next_streamed(const natsbridge_subscription *subscription,
+                                                        uint64_t timeout_ms,
+                                                        natsbridge_envelope **out);
 
 // The message of the last `natsbridge_subscription_next` on this subscription that failed
 // ("" when the last one succeeded). `natsbridge_last_error()` is per thread; this is for
@@ -586,6 +603,63 @@ natsbridge_status natsbridge_envelope_payload(const natsbridge_envelope *envelop
                                               const char **transport,
                                               const uint8_t **data,
                                               size_t *len);
+
+// Takes link payload `index` of an envelope from `natsbridge_subscription_next_streamed`, to
+// read with `natsbridge_link_read` or `natsbridge_link_save` (nothing is fetched before).
+// INVALID_ARGUMENT for an index out of range, a direct payload, a link already taken, or an
+// envelope that was not received streamed.
+//
+// Ownership: the caller owns `*out` and frees it with `natsbridge_link_free`; it does not
+// borrow from the envelope. Thread safety: any thread.
+//
+// # Safety
+// `envelope` is NULL or live; `out` valid for writes.
+natsbridge_status natsbridge_envelope_take_link(const natsbridge_envelope *envelope,
+                                                size_t index,
+                                                natsbridge_link **out);
+
+// Reads the link's next bytes into `buf` (at most `capacity`): `*len` is how many; 0 once every
+// byte was read and the size and sha256 were checked (CHECKSUM_MISMATCH, DOWNLOAD_FAILED… if
+// not: the bytes read so far are not the sender's). Blocks until bytes arrive; a broken download
+// resumes where it stopped.
+//
+// Ownership: nothing changes hands. Thread safety: one thread at a time per link; not from
+// inside an upload or download handler.
+//
+// # Safety
+// `link` is NULL or live; `buf` valid for `capacity` bytes of writes; `len` valid for writes.
+natsbridge_status natsbridge_link_read(natsbridge_link *link,
+                                       uint8_t *buf,
+                                       size_t capacity,
+                                       size_t *len);
+
+// Writes the link's bytes to the file at `path` as they arrive, through `<path>.partial`,
+// renamed once the size and sha256 are checked (removed if they are not, leaving `path` as it
+// was). `*written` (may be NULL): the number of bytes.
+//
+// Ownership: nothing changes hands. Thread safety: one thread at a time per link; not from
+// inside a handler.
+//
+// # Safety
+// `link` is NULL or live; `path` NULL or NUL-terminated; `written` NULL or valid for writes.
+natsbridge_status natsbridge_link_save(natsbridge_link *link, const char *path, uint64_t *written);
+
+// The bytes' sha256 (lowercase hex) once every byte was read and checked; NULL before.
+//
+// Ownership: `*out` is borrowed from `link`, valid until it is freed. Thread safety: as
+// `natsbridge_link_read`.
+//
+// # Safety
+// `link` is NULL or live; `out` valid for writes.
+natsbridge_status natsbridge_link_sha256(const natsbridge_link *link, const char **out);
+
+// Frees a link (an unread one is never fetched). NULL is a no-op.
+//
+// Ownership: takes `link`. Thread safety: any thread, once no call uses it.
+//
+// # Safety
+// `link` is NULL or a live link not in use elsewhere.
+void natsbridge_link_free(natsbridge_link *link);
 
 // Frees an envelope and everything borrowed from it. NULL is a no-op.
 //

@@ -204,16 +204,59 @@ pub unsafe extern "C" fn natsbridge_subscription_next(
         let out = args::out_param(out, "out")?;
         // SAFETY: caller contract.
         let subscription = unsafe { args::handle(subscription, "subscription") }?;
-        let mut core = subscription.core.lock().unwrap_or_else(|p| p.into_inner());
-        let result = match block_on(core.next_timeout(Duration::from_millis(timeout_ms)))? {
-            Some(Ok(received)) => deliver(out, received),
+        let timeout = Duration::from_millis(timeout_ms);
+        subscription.next(|core| block_on(core.next_timeout(timeout)), |received| deliver(out, received))
+    })
+}
+
+/// As `natsbridge_subscription_next`, but link payloads are not fetched: each reads as
+/// transport "link" with no bytes (`natsbridge_envelope_payload`), and is taken with
+/// `natsbridge_envelope_take_link` to read in chunks or save to a file, never whole in memory.
+///
+/// Ownership: the caller owns `*out` (`natsbridge_envelope_free`).
+/// Thread safety: any thread; calls on one subscription wait for each other.
+///
+/// # Safety
+/// `subscription` NULL or live; `out` valid for writes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsbridge_subscription_next_streamed(
+    subscription: *const Subscription,
+    timeout_ms: u64,
+    out: *mut *mut Envelope,
+) -> Status {
+    guard(|| {
+        let out = args::out_param(out, "out")?;
+        // SAFETY: caller contract.
+        let subscription = unsafe { args::handle(subscription, "subscription") }?;
+        let timeout = Duration::from_millis(timeout_ms);
+        subscription.next(
+            |core| block_on(core.next_streamed_timeout(timeout)),
+            |message| {
+                // SAFETY: `out` was checked with args::out_param.
+                unsafe { args::write(out, Box::into_raw(Box::new(Envelope::streamed(message)?))) };
+                Ok(())
+            },
+        )
+    })
+}
+
+impl Subscription {
+    /// One `next` on the core subscription, its outcome noted for `natsbridge_subscription_last_error`.
+    fn next<T>(
+        &self,
+        wait: impl FnOnce(&mut CoreSubscription) -> Outcome<Option<bridge::error::Result<T>>>,
+        deliver: impl FnOnce(T) -> Outcome,
+    ) -> Outcome {
+        let mut core = self.core.lock().unwrap_or_else(|p| p.into_inner());
+        let result = match wait(&mut core)? {
+            Some(Ok(item)) => deliver(item),
             Some(Err(e)) => Err(e.into()),
             None => Err(Error::new(ErrorCode::NatsConnectionFailed, "the subscription or connection is closed").into()),
         };
         let message = result.as_ref().err().map(|f| f.message.clone()).unwrap_or_default();
-        *subscription.last_error.lock().unwrap_or_else(|p| p.into_inner()) = CString::new(message).unwrap_or_default();
+        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = CString::new(message).unwrap_or_default();
         result
-    })
+    }
 }
 
 /// The message of the last `natsbridge_subscription_next` on this subscription that failed

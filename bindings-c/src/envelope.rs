@@ -3,10 +3,10 @@
 
 use crate::args;
 use crate::status::{Outcome, Status, guard, invalid};
-use bridge::io::Received;
+use bridge::io::{Incoming, LinkStream, Received, StreamedMessage, StreamedPayload};
 use bridge::protocol::{Data, PayloadType, Transport};
 use std::ffi::{CStr, CString, c_char};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 struct Payload {
     dataname: CString,
@@ -17,12 +17,27 @@ struct Payload {
     bytes: Vec<u8>,
 }
 
-/// A decoded message. Read-only: safe to read from several threads at once.
+impl Payload {
+    fn decoded(p: Incoming) -> Outcome<Payload> {
+        let mut bytes = match p.data {
+            Data::Text(s) => s.into_bytes(),
+            Data::Json(v) => serde_json::to_vec(&v).map_err(|e| invalid(format!("JSON re-encoding: {e}")))?,
+            Data::JsonBytes(b) | Data::Arrow(b) | Data::Bytes(b) => b.to_vec(),
+        };
+        bytes.push(0);
+        Ok(Payload { dataname: c_text(&p.dataname), payload_type: p.payload_type, transport: p.transport, bytes })
+    }
+}
+
+/// A decoded message. Read-only but for taking its streamed links: safe to read from several
+/// threads at once.
 pub struct Envelope {
     /// The core's message with its payload values moved out (into `payloads`); kept for replies.
     pub received: Received,
     fields: Vec<(&'static str, CString)>,
     payloads: Vec<Payload>,
+    /// A streamed message's link payloads by payload index, until taken; empty otherwise.
+    links: Mutex<Vec<Option<LinkStream>>>,
 }
 
 fn c_text(s: &str) -> CString {
@@ -52,6 +67,37 @@ fn transport_name(t: Transport) -> &'static CStr {
 
 impl Envelope {
     pub fn new(mut received: Received) -> Outcome<Envelope> {
+        let payloads =
+            std::mem::take(&mut received.payloads).into_iter().map(Payload::decoded).collect::<Outcome<_>>()?;
+        Ok(Envelope::with(received, payloads, Vec::new()))
+    }
+
+    /// A message whose link payloads are streamed: each one reads as transport "link" with no
+    /// bytes, and is taken with `natsbridge_envelope_take_link`.
+    pub fn streamed(m: StreamedMessage) -> Outcome<Envelope> {
+        let (mut payloads, mut links) = (Vec::new(), Vec::new());
+        for p in m.payloads {
+            match p {
+                StreamedPayload::Value(p) => {
+                    payloads.push(Payload::decoded(p)?);
+                    links.push(None);
+                }
+                StreamedPayload::Link(link) => {
+                    payloads.push(Payload {
+                        dataname: c_text(link.dataname()),
+                        payload_type: link.payload_type(),
+                        transport: Transport::Link,
+                        bytes: vec![0],
+                    });
+                    links.push(Some(*link));
+                }
+            }
+        }
+        let received = Received { envelope: m.envelope, payloads: Vec::new(), subject: m.subject, reply: m.reply };
+        Ok(Envelope::with(received, payloads, links))
+    }
+
+    fn with(received: Received, payloads: Vec<Payload>, links: Vec<Option<LinkStream>>) -> Envelope {
         let e = &received.envelope;
         let metadata = serde_json::Value::Object(e.metadata.clone()).to_string();
         let error = e.error.as_ref().map(|b| serde_json::to_string(b).expect("plain data")).unwrap_or_default();
@@ -73,24 +119,7 @@ impl Envelope {
             ("subject", c_text(received.subject.as_deref().unwrap_or_default())),
             ("reply", c_text(received.reply.as_deref().unwrap_or_default())),
         ];
-        let payloads = std::mem::take(&mut received.payloads)
-            .into_iter()
-            .map(|p| {
-                let mut bytes = match p.data {
-                    Data::Text(s) => s.into_bytes(),
-                    Data::Json(v) => serde_json::to_vec(&v).map_err(|e| invalid(format!("JSON re-encoding: {e}")))?,
-                    Data::JsonBytes(b) | Data::Arrow(b) | Data::Bytes(b) => b.to_vec(),
-                };
-                bytes.push(0);
-                Ok(Payload {
-                    dataname: c_text(&p.dataname),
-                    payload_type: p.payload_type,
-                    transport: p.transport,
-                    bytes,
-                })
-            })
-            .collect::<Outcome<Vec<_>>>()?;
-        Ok(Envelope { received, fields, payloads })
+        Envelope { received, fields, payloads, links: Mutex::new(links) }
     }
 }
 
@@ -193,6 +222,162 @@ unsafe fn write_optional<T>(ptr: *mut T, value: T) {
     if !ptr.is_null() {
         // SAFETY: caller contract.
         unsafe { ptr.write(value) }
+    }
+}
+
+/// Takes link payload `index` of an envelope from `natsbridge_subscription_next_streamed`, to
+/// read with `natsbridge_link_read` or `natsbridge_link_save` (nothing is fetched before).
+/// INVALID_ARGUMENT for an index out of range, a direct payload, a link already taken, or an
+/// envelope that was not received streamed.
+///
+/// Ownership: the caller owns `*out` and frees it with `natsbridge_link_free`; it does not
+/// borrow from the envelope. Thread safety: any thread.
+///
+/// # Safety
+/// `envelope` is NULL or live; `out` valid for writes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsbridge_envelope_take_link(
+    envelope: *const Envelope,
+    index: usize,
+    out: *mut *mut Link,
+) -> Status {
+    guard(|| {
+        let out = args::out_param(out, "out")?;
+        // SAFETY: caller contract.
+        let envelope = unsafe { args::handle(envelope, "envelope") }?;
+        let mut links = envelope.links.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(link) = links.get_mut(index).and_then(Option::take) else {
+            return Err(invalid(format!(
+                "payload {index} is not a streamed link payload still to take (natsbridge_subscription_next_streamed)"
+            )));
+        };
+        let link = Link { stream: link, pending: None, sha256: None };
+        // SAFETY: checked out-param.
+        unsafe { args::write(out, Box::into_raw(Box::new(link))) };
+        Ok(())
+    })
+}
+
+/// A link payload's bytes as they arrive, checked against the envelope's size and sha256 at the end.
+pub struct Link {
+    stream: LinkStream,
+    /// The rest of a chunk larger than the caller's buffer.
+    pending: Option<bytes::Bytes>,
+    /// The sha256 as a C string once every byte was read and checked.
+    sha256: Option<CString>,
+}
+
+/// Reads the link's next bytes into `buf` (at most `capacity`): `*len` is how many; 0 once every
+/// byte was read and the size and sha256 were checked (CHECKSUM_MISMATCH, DOWNLOAD_FAILED… if
+/// not: the bytes read so far are not the sender's). Blocks until bytes arrive; a broken download
+/// resumes where it stopped.
+///
+/// Ownership: nothing changes hands. Thread safety: one thread at a time per link; not from
+/// inside an upload or download handler.
+///
+/// # Safety
+/// `link` is NULL or live; `buf` valid for `capacity` bytes of writes; `len` valid for writes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsbridge_link_read(
+    link: *mut Link,
+    buf: *mut u8,
+    capacity: usize,
+    len: *mut usize,
+) -> Status {
+    guard(|| {
+        let len = args::out_param(len, "len")?;
+        // SAFETY: caller contract.
+        let link = unsafe { args::handle_mut(link, "link") }?;
+        if buf.is_null() || capacity == 0 {
+            return Err(invalid("buf must be non-NULL with a capacity of at least 1"));
+        }
+        let chunk = crate::runtime::block_on(link.next_bytes(capacity))??;
+        // SAFETY: `buf` is valid for `capacity` bytes by the caller's contract; chunk.len() <= capacity.
+        unsafe { std::ptr::copy_nonoverlapping(chunk.as_ptr(), buf, chunk.len()) };
+        // SAFETY: checked out-param.
+        unsafe { args::write(len, chunk.len()) };
+        Ok(())
+    })
+}
+
+/// Writes the link's bytes to the file at `path` as they arrive, through `<path>.partial`,
+/// renamed once the size and sha256 are checked (removed if they are not, leaving `path` as it
+/// was). `*written` (may be NULL): the number of bytes.
+///
+/// Ownership: nothing changes hands. Thread safety: one thread at a time per link; not from
+/// inside a handler.
+///
+/// # Safety
+/// `link` is NULL or live; `path` NULL or NUL-terminated; `written` NULL or valid for writes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsbridge_link_save(link: *mut Link, path: *const c_char, written: *mut u64) -> Status {
+    guard(|| {
+        // SAFETY: caller contract.
+        let (link, path) = unsafe { (args::handle_mut(link, "link")?, args::text(path, "path")?) };
+        let n = crate::runtime::block_on(link.stream.save(std::path::Path::new(path)))??;
+        link.note_sha256();
+        // SAFETY: NULL or valid for writes by the caller's contract.
+        unsafe { write_optional(written, n) };
+        Ok(())
+    })
+}
+
+/// The bytes' sha256 (lowercase hex) once every byte was read and checked; NULL before.
+///
+/// Ownership: `*out` is borrowed from `link`, valid until it is freed. Thread safety: as
+/// `natsbridge_link_read`.
+///
+/// # Safety
+/// `link` is NULL or live; `out` valid for writes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsbridge_link_sha256(link: *const Link, out: *mut *const c_char) -> Status {
+    guard(|| {
+        let out = args::out_param(out, "out")?;
+        // SAFETY: caller contract.
+        let link = unsafe { args::handle(link, "link") }?;
+        let sha256 = link.sha256.as_ref().map_or(std::ptr::null(), |s| s.as_ptr());
+        // SAFETY: checked out-param.
+        unsafe { args::write(out, sha256) };
+        Ok(())
+    })
+}
+
+/// Frees a link (an unread one is never fetched). NULL is a no-op.
+///
+/// Ownership: takes `link`. Thread safety: any thread, once no call uses it.
+///
+/// # Safety
+/// `link` is NULL or a live link not in use elsewhere.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsbridge_link_free(link: *mut Link) {
+    // SAFETY: caller contract; made by Box::into_raw.
+    unsafe { crate::free_box(link) }
+}
+
+impl Link {
+    /// Up to `max` bytes of the next chunk; what is left of a larger chunk comes with the next read.
+    async fn next_bytes(&mut self, max: usize) -> bridge::error::Result<bytes::Bytes> {
+        let mut chunk = match self.pending.take() {
+            Some(chunk) => chunk,
+            None => loop {
+                match self.stream.next_chunk().await? {
+                    Some(chunk) if chunk.is_empty() => continue,
+                    Some(chunk) => break chunk,
+                    None => {
+                        self.note_sha256();
+                        return Ok(bytes::Bytes::new());
+                    }
+                }
+            },
+        };
+        if chunk.len() > max {
+            self.pending = Some(chunk.split_off(max));
+        }
+        Ok(chunk)
+    }
+
+    fn note_sha256(&mut self) {
+        self.sha256 = self.stream.sha256().map(c_text);
     }
 }
 

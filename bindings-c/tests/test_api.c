@@ -720,6 +720,92 @@ static void test_add_file(void) {
     natsbridge_client_free(client);
 }
 
+/* ---- a link payload received as a stream: read in chunks or saved, never whole in memory ---- */
+static void test_streamed_link(void) {
+    size_t len = 2000000;
+    uint8_t *bytes = malloc(len);
+    for (size_t i = 0; i < len; i++) bytes[i] = (uint8_t)(i * 17 + 1);
+    natsbridge_client *client = connect_client(NULL);
+    natsbridge_subscription *sub = NULL;
+    REQUIRE_OK(natsbridge_client_subscribe(client, "c.streamed", NULL, &sub));
+    natsbridge_message *msg = NULL;
+    REQUIRE_OK(natsbridge_message_new(&msg));
+    CHECK_OK(natsbridge_message_add(msg, "scan.bin", "binary", bytes, len));
+    CHECK_OK(natsbridge_message_add(msg, "note", "text", (const uint8_t *)"small", 5));
+    for (int round = 0; round < 2; round++) CHECK_OK(natsbridge_client_send(client, "c.streamed", msg, NULL));
+
+    /* First copy: read in chunks of 100,000 bytes. */
+    natsbridge_envelope *env = NULL;
+    CHECK_OK(natsbridge_subscription_next_streamed(sub, 10000, &env));
+    if (env) {
+        const char *transport = NULL;
+        const uint8_t *data = NULL;
+        size_t got = 99;
+        CHECK_OK(natsbridge_envelope_payload(env, 0, NULL, NULL, &transport, &data, &got));
+        CHECK(transport && strcmp(transport, "link") == 0 && got == 0);
+        CHECK_OK(natsbridge_envelope_payload(env, 1, NULL, NULL, &transport, &data, &got));
+        CHECK(transport && strcmp(transport, "direct") == 0 && bytes_equal(data, got, "small", 5));
+        natsbridge_link *link = NULL;
+        CHECK_STATUS(natsbridge_envelope_take_link(env, 1, &link), NATSBRIDGE_STATUS_INVALID_ARGUMENT);
+        CHECK_OK(natsbridge_envelope_take_link(env, 0, &link));
+        CHECK_STATUS(natsbridge_envelope_take_link(env, 0, &link), NATSBRIDGE_STATUS_INVALID_ARGUMENT);
+        uint8_t *read = malloc(len + 1);
+        size_t total = 0, n = 0;
+        uint8_t chunk[100000];
+        const char *sha256 = "unset";
+        CHECK_OK(natsbridge_link_sha256(link, &sha256));
+        CHECK(sha256 == NULL);
+        for (int reads = 0; reads < 1000; reads++) {
+            if (natsbridge_link_read(link, chunk, sizeof chunk, &n) != NATSBRIDGE_STATUS_OK || n == 0) break;
+            CHECK(n <= sizeof chunk);
+            if (total + n <= len + 1) memcpy(read + total, chunk, n);
+            total += n;
+        }
+        CHECK(n == 0 && bytes_equal(read, total, bytes, len));
+        CHECK_OK(natsbridge_link_sha256(link, &sha256));
+        CHECK(sha256 != NULL && strlen(sha256) == 64);
+        CHECK_STATUS(natsbridge_link_read(link, NULL, 10, &n), NATSBRIDGE_STATUS_INVALID_ARGUMENT);
+        free(read);
+        natsbridge_link_free(link);
+        natsbridge_envelope_free(env);
+    }
+
+    /* Second copy: saved to a file. */
+    env = NULL;
+    CHECK_OK(natsbridge_subscription_next_streamed(sub, 10000, &env));
+    if (env) {
+        natsbridge_link *link = NULL;
+        CHECK_OK(natsbridge_envelope_take_link(env, 0, &link));
+        char path[] = "/tmp/natsbridge-c-streamed-XXXXXX";
+        int fd = mkstemp(path);
+        if (fd >= 0) close(fd);
+        uint64_t written = 0;
+        CHECK_OK(natsbridge_link_save(link, path, &written));
+        CHECK(written == len);
+        size_t saved_len = 0;
+        uint8_t *saved = read_file(path, &saved_len);
+        CHECK(saved && bytes_equal(saved, saved_len, bytes, len));
+        free(saved);
+        unlink(path);
+        natsbridge_link_free(link);
+        natsbridge_envelope_free(env);
+    }
+
+    /* A message received whole has no link to take. */
+    CHECK_OK(natsbridge_client_send(client, "c.streamed", msg, NULL));
+    env = NULL;
+    CHECK_OK(natsbridge_subscription_next(sub, 10000, &env));
+    natsbridge_link *none = NULL;
+    CHECK_STATUS(natsbridge_envelope_take_link(env, 0, &none), NATSBRIDGE_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(natsbridge_envelope_take_link(NULL, 0, &none), NATSBRIDGE_STATUS_INVALID_ARGUMENT);
+    natsbridge_link_free(NULL);
+    natsbridge_envelope_free(env);
+    natsbridge_message_free(msg);
+    natsbridge_subscription_free(sub);
+    natsbridge_client_free(client);
+    free(bytes);
+}
+
 /* ---- link payloads through an S3-compatible server (s3s-fs), with credentials or presigned ---- */
 /* A client whose links go to s3://<bucket>/c on the test server; NULL secret: the right one. */
 static natsbridge_client *s3_client(const char *secret, const char *presign_ttl_ms) {
@@ -1058,6 +1144,7 @@ int main(int argc, char **argv) {
     test_threads();
     test_plik();
     test_add_file();
+    test_streamed_link();
     test_s3();
     test_one_call();
     test_receive_limits();

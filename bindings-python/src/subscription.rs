@@ -35,13 +35,17 @@ impl Subscription {
     }
 }
 
-/// The next envelope; `Ok(None)` when the subscription is closed.
-async fn next_message(inner: SubState, timeout: Option<Duration>) -> PyResult<Option<Out>> {
+/// The next message, decoded (links fetched) or, when `streamed`, with its link payloads as
+/// `LinkStream`s; `Ok(None)` when the subscription is closed.
+async fn next_message(inner: SubState, timeout: Option<Duration>, streamed: bool) -> PyResult<Option<Out>> {
+    let streamed_out = |m| out(move |py| Ok(crate::convert::streamed(py, m)?.into_any()));
     let mut guard = inner.sub.lock().await;
     let Some(sub) = guard.as_mut() else { return Ok(None) };
-    let item = match timeout {
-        Some(t) => sub.next_timeout(t).await,
-        None => sub.next().await,
+    let item = match (streamed, timeout) {
+        (false, None) => sub.next().await.map(|r| r.map(received_out)),
+        (false, Some(t)) => sub.next_timeout(t).await.map(|r| r.map(received_out)),
+        (true, None) => sub.next_streamed().await.map(|r| r.map(streamed_out)),
+        (true, Some(t)) => sub.next_streamed_timeout(t).await.map(|r| r.map(streamed_out)),
     };
     match item {
         None => {
@@ -50,29 +54,7 @@ async fn next_message(inner: SubState, timeout: Option<Duration>) -> PyResult<Op
             }
             Ok(None)
         }
-        Some(r) => r.map(|r| Some(received_out(r))).map_err(to_py),
-    }
-}
-
-/// The next message with its link payloads as streams; `Ok(None)` when the subscription is closed.
-async fn next_streamed(inner: SubState, timeout: Option<Duration>) -> PyResult<Option<Out>> {
-    let mut guard = inner.sub.lock().await;
-    let Some(sub) = guard.as_mut() else { return Ok(None) };
-    let item = match timeout {
-        Some(t) => sub.next_streamed_timeout(t).await,
-        None => sub.next_streamed().await,
-    };
-    match item {
-        None => {
-            if !inner.stopper.is_stopped() {
-                *guard = None;
-            }
-            Ok(None)
-        }
-        Some(r) => {
-            let message = r.map_err(to_py)?;
-            Ok(Some(out(move |py| Ok(crate::convert::streamed(py, message)?.into_any()))))
-        }
+        Some(r) => r.map(Some).map_err(to_py),
     }
 }
 
@@ -133,7 +115,7 @@ impl Subscription {
     }
 
     fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        match runtime::block_on(py, next_message(self.inner.clone(), None))? {
+        match runtime::block_on(py, next_message(self.inner.clone(), None, false))? {
             Some(o) => o.into_pyobject(py),
             None => Err(PyStopIteration::new_err(())),
         }
@@ -146,14 +128,14 @@ impl Subscription {
         let (inner, timeout) = (self.inner.clone(), opt_timeout(timeout)?);
         runtime::eager_future_into_py(
             py,
-            async move { Ok(next_message(inner, timeout).await?.unwrap_or_else(none_out)) },
+            async move { Ok(next_message(inner, timeout, false).await?.unwrap_or_else(none_out)) },
         )
     }
 
     #[pyo3(signature = (timeout=None))]
     fn next_sync<'py>(&self, py: Python<'py>, timeout: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
         let timeout = opt_timeout(timeout)?;
-        runtime::block_on(py, next_message(self.inner.clone(), timeout))?.unwrap_or_else(none_out).into_pyobject(py)
+        runtime::block_on(py, next_message(self.inner.clone(), timeout, false))?.unwrap_or_else(none_out).into_pyobject(py)
     }
 
     /// Like `next`, with each link payload's data a `LinkStream` to read in chunks or save to a
@@ -161,7 +143,7 @@ impl Subscription {
     #[pyo3(signature = (timeout=None))]
     fn next_streamed<'py>(&self, py: Python<'py>, timeout: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
         let (inner, timeout) = (self.inner.clone(), opt_timeout(timeout)?);
-        runtime::future_into_py(py, async move { Ok(next_streamed(inner, timeout).await?.unwrap_or_else(none_out)) })
+        runtime::future_into_py(py, async move { Ok(next_message(inner, timeout, true).await?.unwrap_or_else(none_out)) })
     }
 
     #[pyo3(signature = (timeout=None))]
@@ -171,7 +153,7 @@ impl Subscription {
         timeout: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let timeout = opt_timeout(timeout)?;
-        runtime::block_on(py, next_streamed(self.inner.clone(), timeout))?.unwrap_or_else(none_out).into_pyobject(py)
+        runtime::block_on(py, next_message(self.inner.clone(), timeout, true))?.unwrap_or_else(none_out).into_pyobject(py)
     }
 
     fn unsubscribe<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {

@@ -328,31 +328,26 @@ class Subscription:
 
     async def next(self, timeout: Optional[float] = None) -> Optional[dict]:
         """The next envelope; None once closed; :class:`TimeoutError` after ``timeout`` seconds."""
-        if self._ready:
-            return self._take()
-        env = await self._native.next(timeout)
-        return None if env is None else _finish(env, self._arrow)
+        return self._taken_first() or self._finished(await self._native.next(timeout))
 
     def next_sync(self, timeout: Optional[float] = None) -> Optional[dict]:
-        if self._ready:
-            return self._take()
-        env = self._native.next_sync(timeout)
-        return None if env is None else _finish(env, self._arrow)
+        return self._taken_first() or self._finished(self._native.next_sync(timeout))
 
     async def next_streamed(self, timeout: Optional[float] = None) -> Optional[dict]:
         """The next envelope with each link payload's data a :class:`LinkStream`: ``async for
         chunk in link``, ``for chunk in link`` or ``link.save(path)`` move the bytes without
         holding them whole; nothing is fetched until the link is read. Direct payloads are decoded
-        as by :meth:`next`. None once closed; :class:`TimeoutError` after ``timeout`` seconds."""
-        if self._ready:
-            return self._take()
-        env = await self._native.next_streamed(timeout)
-        return None if env is None else _finish(env, self._arrow)
+        as by :meth:`next`. Envelopes an ``async for`` already took come first, as :meth:`next`
+        gives them. None once closed; :class:`TimeoutError` after ``timeout`` seconds."""
+        return self._taken_first() or self._finished(await self._native.next_streamed(timeout))
 
     def next_streamed_sync(self, timeout: Optional[float] = None) -> Optional[dict]:
-        if self._ready:
-            return self._take()
-        env = self._native.next_streamed_sync(timeout)
+        return self._taken_first() or self._finished(self._native.next_streamed_sync(timeout))
+
+    def _taken_first(self) -> Optional[dict]:
+        return self._take() if self._ready else None
+
+    def _finished(self, env: Optional[dict]) -> Optional[dict]:
         return None if env is None else _finish(env, self._arrow)
 
     async def unsubscribe(self) -> None:
