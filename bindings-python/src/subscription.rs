@@ -126,16 +126,17 @@ impl Subscription {
     #[pyo3(signature = (timeout=None))]
     fn next<'py>(&self, py: Python<'py>, timeout: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
         let (inner, timeout) = (self.inner.clone(), opt_timeout(timeout)?);
-        runtime::eager_future_into_py(
-            py,
-            async move { Ok(next_message(inner, timeout, false).await?.unwrap_or_else(none_out)) },
-        )
+        runtime::eager_future_into_py(py, async move {
+            Ok(next_message(inner, timeout, false).await?.unwrap_or_else(none_out))
+        })
     }
 
     #[pyo3(signature = (timeout=None))]
     fn next_sync<'py>(&self, py: Python<'py>, timeout: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
         let timeout = opt_timeout(timeout)?;
-        runtime::block_on(py, next_message(self.inner.clone(), timeout, false))?.unwrap_or_else(none_out).into_pyobject(py)
+        runtime::block_on(py, next_message(self.inner.clone(), timeout, false))?
+            .unwrap_or_else(none_out)
+            .into_pyobject(py)
     }
 
     /// Like `next`, with each link payload's data a `LinkStream` to read in chunks or save to a
@@ -143,7 +144,10 @@ impl Subscription {
     #[pyo3(signature = (timeout=None))]
     fn next_streamed<'py>(&self, py: Python<'py>, timeout: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
         let (inner, timeout) = (self.inner.clone(), opt_timeout(timeout)?);
-        runtime::future_into_py(py, async move { Ok(next_message(inner, timeout, true).await?.unwrap_or_else(none_out)) })
+        runtime::future_into_py(
+            py,
+            async move { Ok(next_message(inner, timeout, true).await?.unwrap_or_else(none_out)) },
+        )
     }
 
     #[pyo3(signature = (timeout=None))]
@@ -153,7 +157,9 @@ impl Subscription {
         timeout: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let timeout = opt_timeout(timeout)?;
-        runtime::block_on(py, next_message(self.inner.clone(), timeout, true))?.unwrap_or_else(none_out).into_pyobject(py)
+        runtime::block_on(py, next_message(self.inner.clone(), timeout, true))?
+            .unwrap_or_else(none_out)
+            .into_pyobject(py)
     }
 
     fn unsubscribe<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
