@@ -254,7 +254,7 @@ pub fn received<'py>(py: Python<'py>, r: &Received) -> PyResult<Bound<'py, PyDic
     let e = &r.envelope;
     let d = PyDict::new(py);
     header(py, &d, e.header(), &e.metadata, e.error.as_ref())?;
-    received_payloads(py, &d, &r.payloads)?;
+    received_payloads(py, &d, r.payloads.iter().map(|p| incoming(py, p)))?;
     route(py, &d, r.subject.as_deref(), r.reply.as_deref())?;
     Ok(d)
 }
@@ -267,7 +267,7 @@ pub fn received_view<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     header(py, &d, e.header(), e.metadata(), e.error())?;
-    received_payloads(py, &d, payloads)?;
+    received_payloads(py, &d, payloads.iter().map(|p| incoming(py, p)))?;
     Ok(d)
 }
 
@@ -299,26 +299,14 @@ pub fn streamed<'py>(py: Python<'py>, m: StreamedMessage) -> PyResult<Bound<'py,
     let e = &m.envelope;
     let d = PyDict::new(py);
     header(py, &d, e.header(), &e.metadata, e.error.as_ref())?;
-    let payloads = PyList::empty(py);
-    let transports = PyList::empty(py);
-    for p in m.payloads {
-        let (dataname, data, payload_type, transport) = match p {
-            StreamedPayload::Value(p) => {
-                (PyString::new(py, &p.dataname), data(py, &p.data)?, p.payload_type, p.transport)
-            }
-            StreamedPayload::Link(link) => {
-                let (dataname, payload_type) = (PyString::new(py, link.dataname()), link.payload_type());
-                (dataname, Bound::new(py, LinkStream::new(*link))?.into_any(), payload_type, Transport::Link)
-            }
-        };
-        payloads.append(PyTuple::new(
-            py,
-            [dataname.into_any(), data, payload_type_str(py, payload_type).clone().into_any()],
-        )?)?;
-        transports.append(transport_str(py, transport))?;
-    }
-    d.set_item(intern!(py, "payloads"), payloads)?;
-    d.set_item(intern!(py, "transports"), transports)?;
+    let payloads = m.payloads.into_iter().map(|p| match p {
+        StreamedPayload::Value(p) => incoming(py, &p),
+        StreamedPayload::Link(link) => {
+            let (dataname, payload_type) = (PyString::new(py, link.dataname()), link.payload_type());
+            Ok((dataname, Bound::new(py, LinkStream::new(*link))?.into_any(), payload_type, Transport::Link))
+        }
+    });
+    received_payloads(py, &d, payloads)?;
     route(py, &d, m.subject.as_deref(), m.reply.as_deref())?;
     Ok(d)
 }
@@ -330,19 +318,28 @@ fn transport_str(py: Python<'_>, t: Transport) -> &Bound<'_, PyString> {
     }
 }
 
-fn received_payloads(py: Python<'_>, d: &Bound<'_, PyDict>, received: &[Incoming]) -> PyResult<()> {
+/// One payload as `received_payloads` takes it: dataname, data, payload_type, transport.
+type PayloadOut<'py> = (Bound<'py, PyString>, Bound<'py, PyAny>, PayloadType, Transport);
+
+fn incoming<'py>(py: Python<'py>, p: &Incoming) -> PyResult<PayloadOut<'py>> {
+    Ok((PyString::new(py, &p.dataname), data(py, &p.data)?, p.payload_type, p.transport))
+}
+
+/// `payloads` as `(dataname, data, payload_type)` tuples and `transports`, into `d`.
+fn received_payloads<'py>(
+    py: Python<'py>,
+    d: &Bound<'py, PyDict>,
+    received: impl Iterator<Item = PyResult<PayloadOut<'py>>>,
+) -> PyResult<()> {
     let payloads = PyList::empty(py);
     let transports = PyList::empty(py);
     for p in received {
+        let (dataname, data, payload_type, transport) = p?;
         payloads.append(PyTuple::new(
             py,
-            [
-                PyString::new(py, &p.dataname).into_any(),
-                data(py, &p.data)?,
-                payload_type_str(py, p.payload_type).clone().into_any(),
-            ],
+            [dataname.into_any(), data, payload_type_str(py, payload_type).clone().into_any()],
         )?)?;
-        transports.append(transport_str(py, p.transport))?;
+        transports.append(transport_str(py, transport))?;
     }
     d.set_item(intern!(py, "payloads"), payloads)?;
     d.set_item(intern!(py, "transports"), transports)?;

@@ -102,9 +102,8 @@ impl Body {
         use futures::TryStreamExt;
         match self {
             Body::Bytes(bytes) => Ok(bytes),
-            Body::Chunks { size, chunks } => {
+            Body::Chunks { size, mut chunks } => {
                 let mut all = bytes::BytesMut::with_capacity(usize::try_from(size).unwrap_or(0));
-                let mut chunks = chunks;
                 while let Some(chunk) = chunks.try_next().await? {
                     all.extend_from_slice(&chunk);
                 }
