@@ -100,6 +100,9 @@ export interface Envelope extends Header {
   subject?: string
   /** Its NATS reply subject, if any. */
   reply?: string
+  /** The sender's trace context as W3C headers (`traceparent`, `tracestate`, `baggage`), for
+   * `propagation.extract(ROOT_CONTEXT, env.trace_headers)`; absent when it carried none. */
+  trace_headers?: Record<string, string>
 }
 
 export type ArrowOut = 'rows' | 'table' | 'ipc'
@@ -136,6 +139,9 @@ export interface SendOptions {
   replyTo?: string
   replyToMsgId?: string
   metadata?: Record<string, unknown>
+  /** The caller's trace context as W3C headers, as `propagation.inject(context.active(), carrier)`
+   * fills a carrier: `{traceparent, tracestate?, baggage?}` (spec/PROTOCOL.md §13). */
+  traceHeaders?: Record<string, string>
 }
 
 /** Where a one-call `smartsend` goes without a connection. */

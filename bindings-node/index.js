@@ -65,6 +65,29 @@ function snake(key) {
 }
 
 /** An options object keyed by core's names; undefined values are left out (unset). */
+// @opentelemetry/api when the application has it (undefined: not looked up yet, null: absent).
+let otel
+
+/** Options `o` (or null: none) with the caller's active OpenTelemetry context as
+ * `trace_headers` (W3C headers, as the API's propagator injects them) unless `o` has them;
+ * unchanged without the API or an active span. */
+function traced(o) {
+  if (otel === undefined) {
+    try {
+      otel = require('@opentelemetry/api')
+    } catch {
+      otel = null
+    }
+  }
+  if (otel === null || (o !== null && o.trace_headers != null)) return o
+  const carrier = {}
+  otel.propagation.inject(otel.context.active(), carrier)
+  if (Object.keys(carrier).length === 0) return o
+  const out = o ?? {}
+  out.trace_headers = carrier
+  return out
+}
+
 function byCoreName(opts, what) {
   if (opts == null) return {}
   if (typeof opts !== 'object' || Array.isArray(opts)) throw invalid(`${what} options are an object, not ${kindOf(opts)}`)
@@ -265,13 +288,15 @@ function readHeader(u) {
 
 /** A received message from the addon's pack (`pack_ready` in src/convert.rs) as the envelope:
  * header fields, then `payloads` as `[dataname, data, payload_type]` (data as the addon gave
- * it: see `finishEnvelope`), `transports`, and `subject` / `reply` from a subscription. */
+ * it: see `finishEnvelope`), `transports`, `subject` / `reply` from a subscription, and
+ * `trace_headers` when the message carried a trace context. */
 function readEnvelope(u) {
   u.text()
   const env = readHeader(u)
   const error = u.str()
   const subject = u.num() === 1 ? u.str() : null
   const reply = u.num() === 1 ? u.str() : null
+  const trace = u.num() === 1 ? u.str() : null
   const n = u.num()
   const payloads = new Array(n)
   const transports = new Array(n)
@@ -286,6 +311,7 @@ function readEnvelope(u) {
   env.transports = transports
   if (subject !== null) env.subject = subject
   if (reply !== null) env.reply = reply
+  if (trace !== null) env.trace_headers = JSON.parse(trace)
   return env
 }
 
@@ -423,7 +449,7 @@ function checkConnection(c) {
  * NATS_URL, else nats://localhost:4222) and `fileserverUrl` is made on first use.
  */
 async function smartsend(subject, data, opts) {
-  const o = byCoreName(opts, 'smartsend')
+  const o = traced(byCoreName(opts, 'smartsend'))
   const { connection, broker_url: brokerUrl } = take(o, ['connection', 'broker_url'])
   if (connection != null) {
     if (brokerUrl != null) throw invalid('give either connection or brokerUrl, not both')
@@ -518,10 +544,10 @@ class Connection {
     checkSubject(subject)
     const payloads = toNative(data)
     let r
-    if (opts == null) {
+    const o = traced(opts == null ? null : byCoreName(opts, 'smartsend'))
+    if (o === null) {
       r = native.smartsend(subject, payloads, null, this._n, null, null)
     } else {
-      const o = byCoreName(opts, 'smartsend')
       const { fileserver_upload_handler: upload, ...call } = take(o, ['fileserver_upload_handler', 'fileserver_url'])
       r = native.smartsend(subject, payloads, optionsJson(o), this._n, optionsJson(call), uploadHandler(upload))
     }
@@ -551,7 +577,7 @@ class Connection {
   async request(subject, data, opts) {
     checkSubject(subject)
     const payloads = toNative(data)
-    const o = byCoreName(opts, 'request')
+    const o = traced(byCoreName(opts, 'request'))
     const { timeout, arrow } = take(o, ['timeout', 'arrow'])
     const mode = arrowMode(arrow ?? this._arrow)
     const r = this._n.request(subject, payloads, optionsJson(o), checkTimeout(timeout), mode === 'rows')
@@ -561,7 +587,7 @@ class Connection {
   /** Replies to a received request envelope (ACK unless `msgPurpose` says otherwise). */
   async reply(request, data, opts) {
     const payloads = toNative(data)
-    const r = this._n.reply(requestJson(request), payloads, optionsJson(byCoreName(opts, 'reply')))
+    const r = this._n.reply(requestJson(request), payloads, optionsJson(traced(byCoreName(opts, 'reply'))))
     return sentPair(unwrap(r instanceof Promise ? await r : r))
   }
 

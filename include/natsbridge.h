@@ -563,7 +563,8 @@ const char *const *natsbridge_consume_option_names(void);
 // reply_to_msg_id, broker_url, metadata (a JSON object's text), error (a NACK's or dead
 // letter's `{"code","message","details"}` as JSON text, "" when the envelope has none), subject
 // (the NATS subject it arrived on, "" when decoded from bytes), reply (its NATS reply subject,
-// or "").
+// or ""), trace_headers (the sender's W3C trace context, spec/PROTOCOL.md §13, as a JSON object's
+// text such as `{"traceparent":"00-…"}`, "" when it carried none).
 // Unknown names: INVALID_ARGUMENT.
 //
 // Ownership: `*out` is borrowed from `envelope` and valid until it is freed.
@@ -726,7 +727,9 @@ natsbridge_status natsbridge_message_add_file(natsbridge_message *message,
 // Sets a send option. Keys: `correlation_id`, `msg_purpose` (ACK, NACK, updateStatus, shutdown,
 // chat, command, event, or any non-empty text), `sender_name`, `sender_id`, `receiver_name`,
 // `receiver_id`, `reply_to`, `reply_to_msg_id`, `size_threshold` (bytes), `metadata` (a JSON
-// object's text). Unknown keys and malformed values: INVALID_ARGUMENT.
+// object's text), `trace_headers` (the caller's W3C trace context as a JSON object's text,
+// `{"traceparent":"00-…","tracestate":"…"}`, spec/PROTOCOL.md §13). Unknown keys and malformed
+// values: INVALID_ARGUMENT.
 //
 // Ownership: copied. Thread safety: one thread at a time per `message`.
 //

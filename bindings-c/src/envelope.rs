@@ -93,7 +93,8 @@ impl Envelope {
                 }
             }
         }
-        let received = Received { envelope: m.envelope, payloads: Vec::new(), subject: m.subject, reply: m.reply };
+        let received =
+            Received { envelope: m.envelope, payloads: Vec::new(), subject: m.subject, reply: m.reply, trace: m.trace };
         Ok(Envelope::with(received, payloads, links))
     }
 
@@ -101,6 +102,10 @@ impl Envelope {
         let e = &received.envelope;
         let metadata = serde_json::Value::Object(e.metadata.clone()).to_string();
         let error = e.error.as_ref().map(|b| serde_json::to_string(b).expect("plain data")).unwrap_or_default();
+        let trace_headers = received.trace.as_ref().map(|t| {
+            let headers = t.w3c_headers().into_iter().map(|(k, v)| (k.to_owned(), serde_json::Value::String(v)));
+            serde_json::Value::Object(headers.collect()).to_string()
+        });
         let fields = vec![
             ("correlation_id", c_text(&e.correlation_id)),
             ("msg_id", c_text(&e.msg_id)),
@@ -118,6 +123,7 @@ impl Envelope {
             ("error", c_text(&error)),
             ("subject", c_text(received.subject.as_deref().unwrap_or_default())),
             ("reply", c_text(received.reply.as_deref().unwrap_or_default())),
+            ("trace_headers", c_text(trace_headers.as_deref().unwrap_or_default())),
         ];
         Envelope { received, fields, payloads, links: Mutex::new(links) }
     }
@@ -128,7 +134,8 @@ impl Envelope {
 /// reply_to_msg_id, broker_url, metadata (a JSON object's text), error (a NACK's or dead
 /// letter's `{"code","message","details"}` as JSON text, "" when the envelope has none), subject
 /// (the NATS subject it arrived on, "" when decoded from bytes), reply (its NATS reply subject,
-/// or "").
+/// or ""), trace_headers (the sender's W3C trace context, spec/PROTOCOL.md §13, as a JSON object's
+/// text such as `{"traceparent":"00-…"}`, "" when it carried none).
 /// Unknown names: INVALID_ARGUMENT.
 ///
 /// Ownership: `*out` is borrowed from `envelope` and valid until it is freed.

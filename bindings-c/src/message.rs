@@ -119,7 +119,9 @@ pub unsafe extern "C" fn natsbridge_message_add_file(
 /// Sets a send option. Keys: `correlation_id`, `msg_purpose` (ACK, NACK, updateStatus, shutdown,
 /// chat, command, event, or any non-empty text), `sender_name`, `sender_id`, `receiver_name`,
 /// `receiver_id`, `reply_to`, `reply_to_msg_id`, `size_threshold` (bytes), `metadata` (a JSON
-/// object's text). Unknown keys and malformed values: INVALID_ARGUMENT.
+/// object's text), `trace_headers` (the caller's W3C trace context as a JSON object's text,
+/// `{"traceparent":"00-…","tracestate":"…"}`, spec/PROTOCOL.md §13). Unknown keys and malformed
+/// values: INVALID_ARGUMENT.
 ///
 /// Ownership: copied. Thread safety: one thread at a time per `message`.
 ///
@@ -136,9 +138,11 @@ pub unsafe extern "C" fn natsbridge_message_set(
         let message = unsafe { args::handle_mut(message, "message") }?;
         // SAFETY: caller contract.
         let (key, value) = unsafe { (args::text(key, "key")?, args::text(value, "value")?) };
-        // C passes text; metadata is an object, given as its JSON.
+        // C passes text; metadata and trace_headers are objects, given as their JSON.
         let value = match key {
-            "metadata" => serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_owned())),
+            "metadata" | "trace_headers" => {
+                serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_owned()))
+            }
             _ => Value::String(value.to_owned()),
         };
         Ok(message.options.set(key, &value)?)

@@ -555,6 +555,41 @@ static void test_request_reply(void) {
     natsbridge_client_free(client);
 }
 
+/* ---- trace context (spec/PROTOCOL.md §13): sent as headers, read back as trace_headers ---- */
+static void test_trace_headers(void) {
+    natsbridge_client *client = connect_client(NULL);
+    natsbridge_subscription *sub = NULL;
+    REQUIRE_OK(natsbridge_client_subscribe(client, "c.trace", NULL, &sub));
+    const char *given = "{\"traceparent\":\"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\","
+                        "\"tracestate\":\"congo=t61rcWkgMzE\"}";
+    natsbridge_message *msg = NULL;
+    REQUIRE_OK(natsbridge_message_new(&msg));
+    CHECK_OK(natsbridge_message_add(msg, "n", "text", (const uint8_t *)"x", 1));
+    CHECK_STATUS(natsbridge_message_set(msg, "trace_headers", "{\"traceparent\":\"00-zz\"}"),
+                 NATSBRIDGE_STATUS_INVALID_ARGUMENT);
+    CHECK(strstr(natsbridge_last_error(), "traceparent") != NULL);
+    CHECK_OK(natsbridge_message_set(msg, "trace_headers", given));
+    CHECK_OK(natsbridge_client_send(client, "c.trace", msg, NULL));
+    natsbridge_message_free(msg);
+    REQUIRE_OK(natsbridge_message_new(&msg));
+    CHECK_OK(natsbridge_message_add(msg, "n", "text", (const uint8_t *)"y", 1));
+    CHECK_OK(natsbridge_client_send(client, "c.trace", msg, NULL));
+    natsbridge_message_free(msg);
+
+    natsbridge_envelope *env = NULL;
+    const char *headers = NULL;
+    REQUIRE_OK(natsbridge_subscription_next(sub, 5000, &env));
+    CHECK_OK(natsbridge_envelope_field(env, "trace_headers", &headers));
+    CHECK(headers && strcmp(headers, given) == 0);
+    natsbridge_envelope_free(env);
+    REQUIRE_OK(natsbridge_subscription_next(sub, 5000, &env));
+    CHECK_OK(natsbridge_envelope_field(env, "trace_headers", &headers));
+    CHECK(headers && strcmp(headers, "") == 0);
+    natsbridge_envelope_free(env);
+    natsbridge_subscription_free(sub);
+    natsbridge_client_free(client);
+}
+
 /* ---- one client, several sending threads ---- */
 #define SENDERS 6
 #define PER_SENDER 40
@@ -1141,6 +1176,7 @@ int main(int argc, char **argv) {
     test_send_errors();
     test_vectors(argv[1]);
     test_request_reply();
+    test_trace_headers();
     test_threads();
     test_plik();
     test_add_file();

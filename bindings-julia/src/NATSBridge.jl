@@ -321,7 +321,8 @@ struct FileBytes
 end
 
 """A message of `(dataname, value, payload_type)` payloads and per-message options (the library
-checks their names: `correlation_id`, `msg_purpose`, `metadata`, ...)."""
+checks their names: `correlation_id`, `msg_purpose`, `metadata`, `trace_headers` (a Dict of W3C
+trace headers, `"traceparent" => "00-…"`), ...)."""
 function Message(data; fileserver_upload_handler=nothing, options...)
     message = Message()
     for (dataname, value, payload_type) in data
@@ -336,7 +337,7 @@ function Message(data; fileserver_upload_handler=nothing, options...)
     end
     for (key, value) in options
         value === nothing && continue
-        text = key === :metadata ? JSON3.write(value) : string(value)
+        text = key in (:metadata, :trace_headers) ? JSON3.write(value) : string(value)
         check(ccall((:natsbridge_message_set, libnatsbridge), Cint, (Ptr{Cvoid}, Cstring, Cstring),
                     message.ptr, String(key), text))
     end
@@ -355,7 +356,7 @@ const FIELDS = ("correlation_id", "msg_id", "timestamp", "send_to", "msg_purpose
 function read_envelope(ptr::Ptr{Cvoid})
     env = Dict{String,Any}()
     value = Ref{Ptr{Cchar}}(C_NULL)
-    for name in (FIELDS..., "metadata", "error")
+    for name in (FIELDS..., "metadata", "error", "trace_headers")
         check(ccall((:natsbridge_envelope_field, libnatsbridge), Cint, (Ptr{Cvoid}, Cstring, Ref{Ptr{Cchar}}),
                     ptr, name, value))
         env[name] = unsafe_string(value[])
@@ -363,6 +364,8 @@ function read_envelope(ptr::Ptr{Cvoid})
     env["metadata"] = parse_json(env["metadata"])
     # A NACK's (or dead letter's) {"code", "message", "details"}; nothing on other envelopes.
     env["error"] = isempty(env["error"]) ? nothing : parse_json(env["error"])
+    # The sender's W3C trace context (spec/PROTOCOL.md §13), when the message carried one.
+    isempty(env["trace_headers"]) ? delete!(env, "trace_headers") : (env["trace_headers"] = parse_json(env["trace_headers"]))
     count = Ref{Csize_t}(0)
     check(ccall((:natsbridge_envelope_payload_count, libnatsbridge), Cint, (Ptr{Cvoid}, Ref{Csize_t}), ptr, count))
     payloads = Tuple{String,Any,String}[]

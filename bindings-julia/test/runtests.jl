@@ -71,6 +71,11 @@ caught(f) =
         @test decoded["correlation_id"] == env["correlation_id"]
         @test decoded["payloads"] == [("n", "1", "text")]
         @test next(sub; timeout=5.0)["correlation_id"] == env["correlation_id"]
+        @test !haskey(decoded, "trace_headers")
+        # A trace context goes as headers and comes back as trace_headers.
+        traced = Dict("traceparent" => "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+        smartsend("jl.raw", [("n", "2", "text")]; broker_url=URL, trace_headers=traced)
+        @test next(sub; timeout=5.0)["trace_headers"] == traced
         # A link through the object store of the shared connection.
         blob = rand(UInt8, 2000)
         env, json = smartsend("jl.raw", [("blob", blob, "binary")]; broker_url=URL, size_threshold=100)

@@ -34,8 +34,14 @@ arrow="$(node -p "require('$here/node_modules/apache-arrow/package.json').versio
 nats="$(node -p "require('$here/node_modules/@nats-io/transport-node/package.json').version")"
 nkeys="$(node -p "require('$here/node_modules/@nats-io/nkeys/package.json').version")"
 forge="$(node -p "require('$here/node_modules/node-forge/package.json').version")"
+# The OpenTelemetry API and SDK at the versions package-lock.json pins (test/trace.test.js).
+otel=()
+for p in @opentelemetry/api @opentelemetry/core @opentelemetry/sdk-trace-base @opentelemetry/context-async-hooks; do
+  otel+=("$p@$(node -p "require('$here/node_modules/$p/package.json').version")")
+done
 npm install --no-audit --no-fund --prefer-offline --loglevel=error \
-  "./$tarball" "apache-arrow@$arrow" "@nats-io/transport-node@$nats" "@nats-io/nkeys@$nkeys" "node-forge@$forge"
+  "./$tarball" "apache-arrow@$arrow" "@nats-io/transport-node@$nats" "@nats-io/nkeys@$nkeys" "node-forge@$forge" \
+  "${otel[@]}"
 
 set +e
 # The tests find the repository (servers/js/servers.js, spec/vectors, README.md) through this.

@@ -10,7 +10,7 @@ use napi::bindgen_prelude::{Array, BufferSlice, Either, Null, Object, ToNapiValu
 use napi::{Env, JsString, JsStringLatin1, Result};
 use natsbridge::error::Result as CoreResult;
 use natsbridge::io::{Arrival, ByteSource, Incoming, Outgoing, Received, Sent, StreamedMessage, StreamedPayload};
-use natsbridge::protocol::{Data, DirectMessage, Envelope, ErrorBody, HostValue, ReceivedView, arrow};
+use natsbridge::protocol::{Data, DirectMessage, Envelope, ErrorBody, HostValue, ReceivedView, TraceContext, arrow};
 use serde_json::{Map, Value};
 
 /// One payload as `index.js` passes it: `[dataname, data, payload_type, kind]`, where data is a
@@ -200,6 +200,15 @@ pub struct Ready {
     items: Vec<Item>,
     subject: Option<String>,
     reply: Option<String>,
+    /// The sender's trace context as the JSON of its W3C headers.
+    trace: Option<String>,
+}
+
+/// The JSON object of a trace context's W3C headers (`trace_headers` in JS).
+fn trace_json(trace: Option<&TraceContext>) -> Option<String> {
+    let headers: Map<String, Value> =
+        trace?.w3c_headers().into_iter().map(|(name, value)| (name.to_owned(), Value::String(value))).collect();
+    Some(Value::Object(headers).to_string())
 }
 
 /// Where a received message's header is read from: the message itself, or an owned envelope.
@@ -220,15 +229,17 @@ pub fn ready(r: Received, arrow_out: ArrowOut) -> CoreResult<Ready> {
         items: items(r.payloads, arrow_out)?,
         subject: r.subject,
         reply: r.reply,
+        trace: trace_json(r.trace.as_ref()),
     })
 }
 
 /// [`ready`] of a message taken off a subscription.
 pub fn ready_arrival(a: Arrival, arrow_out: ArrowOut) -> CoreResult<Ready> {
     match a {
-        Arrival::Direct { mut message, subject, reply } => {
+        Arrival::Direct { mut message, subject, reply, trace } => {
             let items = items(std::mem::take(&mut message.payloads), arrow_out)?;
-            Ok(Ready { header: Header::View(message), items, subject: Some(subject), reply })
+            let trace = trace_json(trace.as_deref());
+            Ok(Ready { header: Header::View(message), items, subject: Some(subject), reply, trace })
         }
         Arrival::Received(r) => ready(*r, arrow_out),
     }
@@ -249,7 +260,8 @@ pub fn ready_streamed(m: StreamedMessage, arrow_out: ArrowOut) -> CoreResult<Rea
             }
         });
     }
-    Ok(Ready { header: Header::Owned(Box::new(envelope)), items, subject: m.subject, reply: m.reply })
+    let trace = trace_json(m.trace.as_ref());
+    Ok(Ready { header: Header::Owned(Box::new(envelope)), items, subject: m.subject, reply: m.reply, trace })
 }
 
 fn items(payloads: Vec<Incoming>, arrow_out: ArrowOut) -> CoreResult<Vec<Item>> {
@@ -272,17 +284,18 @@ fn item(p: Incoming, arrow_out: ArrowOut) -> CoreResult<Item> {
 }
 
 /// A received message: its text, the header ([`Pack::header`]), the error body's JSON (or
-/// ""), subject and reply (a flag, then the string), the number of payloads and for each:
+/// ""), subject, reply and the trace headers' JSON (each a flag, then the string), the number
+/// of payloads and for each:
 /// dataname, payload_type, transport, then 0 and the value as a string, or 1 and the value in
 /// `vals` (a Buffer, or a large string).
 pub fn pack_ready(pack: &mut Pack, r: Ready) {
-    let (subject, reply) = (r.subject.as_deref(), r.reply.as_deref());
+    let route = [r.subject.as_deref(), r.reply.as_deref(), r.trace.as_deref()];
     match &r.header {
         Header::View(m) => {
             let e = m.envelope();
-            pack_received(pack, e.header(), e.metadata(), e.error(), subject, reply, r.items);
+            pack_received(pack, e.header(), e.metadata(), e.error(), route, r.items);
         }
-        Header::Owned(e) => pack_received(pack, e.header(), &e.metadata, e.error.as_ref(), subject, reply, r.items),
+        Header::Owned(e) => pack_received(pack, e.header(), &e.metadata, e.error.as_ref(), route, r.items),
     }
 }
 
@@ -295,7 +308,7 @@ pub fn view_to_js<'env>(env: &'env Env, view: ReceivedView<'_>, arrow_out: Arrow
         Err(err) => return errors::to_js(env, &err),
     };
     let mut pack = Pack::default();
-    pack_received(&mut pack, e.header(), e.metadata(), e.error(), None, None, items);
+    pack_received(&mut pack, e.header(), e.metadata(), e.error(), [None; 3], items);
     pack.into_js(env)
 }
 
@@ -304,8 +317,7 @@ fn pack_received(
     header: [(&str, &str); 12],
     metadata: &Map<String, Value>,
     error: Option<&ErrorBody>,
-    subject: Option<&str>,
-    reply: Option<&str>,
+    [subject, reply, trace]: [Option<&str>; 3],
     items: Vec<Item>,
 ) {
     pack.text();
@@ -313,6 +325,7 @@ fn pack_received(
     pack.error(error);
     pack.optional(subject);
     pack.optional(reply);
+    pack.optional(trace);
     pack.num(items.len() as u64);
     for (dataname, value, payload_type, transport) in items {
         pack.str(&dataname);

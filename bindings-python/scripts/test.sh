@@ -22,7 +22,7 @@ rm -rf "$wheels"
 # A clean venv every run: the wheel must install on its own.
 rm -rf "$venv"
 python3 -m venv "$venv"
-"$venv/bin/pip" install -q --disable-pip-version-check "$wheels"/natsbridge-*.whl pytest pytest-cov nats-py pyarrow pandas trustme nkeys
+"$venv/bin/pip" install -q --disable-pip-version-check "$wheels"/natsbridge-*.whl pytest pytest-cov nats-py pyarrow pandas trustme nkeys opentelemetry-sdk
 
 set +e
 # Coverage of the Python layer (natsbridge/__init__.py; the Rust under it is measured by

@@ -6,7 +6,8 @@ use bytes::Bytes;
 use natsbridge::error::ErrorCode;
 use natsbridge::io::{Arrival, ByteSource, StreamedMessage, StreamedPayload};
 use natsbridge::protocol::{
-    Data, EnvelopeView, ErrorBody, HEADER_FIELDS, HostValue, Incoming, Outgoing, PayloadType, Received, Sent, Transport,
+    Data, EnvelopeView, ErrorBody, HEADER_FIELDS, HostValue, Incoming, Outgoing, PayloadType, Received, Sent,
+    TraceContext, Transport,
 };
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -248,14 +249,15 @@ fn payload_type_str(py: Python<'_>, t: PayloadType) -> &Bound<'_, PyString> {
 }
 
 /// A received message: the header fields, `payloads` as `(dataname, data, payload_type)`
-/// tuples, `transports` (one per payload: "direct" or "link"), and `subject` / `reply` when the
-/// message came from a subscription.
+/// tuples, `transports` (one per payload: "direct" or "link"), `subject` / `reply` when the
+/// message came from a subscription, and `trace_headers` when it carried a trace context.
 pub fn received<'py>(py: Python<'py>, r: &Received) -> PyResult<Bound<'py, PyDict>> {
     let e = &r.envelope;
     let d = PyDict::new(py);
     header(py, &d, e.header(), &e.metadata, e.error.as_ref())?;
     received_payloads(py, &d, r.payloads.iter().map(|p| incoming(py, p)))?;
     route(py, &d, r.subject.as_deref(), r.reply.as_deref())?;
+    trace_headers(py, &d, r.trace.as_ref())?;
     Ok(d)
 }
 
@@ -274,13 +276,24 @@ pub fn received_view<'py>(
 /// [`received`] of a message taken off a subscription.
 pub fn arrival<'py>(py: Python<'py>, a: &Arrival) -> PyResult<Bound<'py, PyDict>> {
     match a {
-        Arrival::Direct { message, subject, reply } => {
+        Arrival::Direct { message, subject, reply, trace } => {
             let d = received_view(py, message.envelope(), &message.payloads)?;
             route(py, &d, Some(subject), reply.as_deref())?;
+            trace_headers(py, &d, trace.as_deref())?;
             Ok(d)
         }
         Arrival::Received(r) => received(py, r),
     }
+}
+
+/// The sender's trace context as W3C headers, a carrier `opentelemetry.propagate.extract` takes.
+fn trace_headers(py: Python<'_>, d: &Bound<'_, PyDict>, trace: Option<&TraceContext>) -> PyResult<()> {
+    let Some(trace) = trace else { return Ok(()) };
+    let carrier = PyDict::new(py);
+    for (name, value) in trace.w3c_headers() {
+        carrier.set_item(name, value)?;
+    }
+    d.set_item(intern!(py, "trace_headers"), carrier)
 }
 
 fn route(py: Python<'_>, d: &Bound<'_, PyDict>, subject: Option<&str>, reply: Option<&str>) -> PyResult<()> {
@@ -308,6 +321,7 @@ pub fn streamed<'py>(py: Python<'py>, m: StreamedMessage) -> PyResult<Bound<'py,
     });
     received_payloads(py, &d, payloads)?;
     route(py, &d, m.subject.as_deref(), m.reply.as_deref())?;
+    trace_headers(py, &d, m.trace.as_ref())?;
     Ok(d)
 }
 

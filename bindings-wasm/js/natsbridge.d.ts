@@ -125,6 +125,9 @@ export interface SendOptions {
   replyTo?: string;
   replyToMsgId?: string;
   metadata?: Record<string, unknown>;
+  /** Core's W3C trace context option: refused here with INVALID_ARGUMENT, as the browser does
+   * not publish trace headers yet. */
+  traceHeaders?: Record<string, string>;
 }
 export type Message = Msg | Uint8Array | ArrayBuffer | string;
 

@@ -58,12 +58,22 @@ pub(crate) fn request_json(request: &JsValue) -> Value {
     Value::Object(map)
 }
 
+/// Per-message options. `trace_headers` is refused: the browser does not publish trace headers
+/// yet, and an option that would be dropped silently is worse than an error.
+fn send_options(options: &JsValue) -> Result<SendOptions, Error> {
+    let opts = SendOptions::from_json(&self::options(options)?)?;
+    if opts.trace.is_some() {
+        return Err(Error::invalid_argument("trace_headers: the browser does not send trace headers yet"));
+    }
+    Ok(opts)
+}
+
 #[wasm_bindgen]
 impl Sending {
     /// A message to `subject` with per-message `options`. `max_payload`: the server's, from its INFO.
     #[wasm_bindgen(constructor)]
     pub fn new(config: &Config, subject: &JsValue, options: &JsValue, max_payload: f64) -> JsResult<Sending> {
-        let opts = self::options(options).and_then(|o| SendOptions::from_json(&o)).map_err(to_js)?;
+        let opts = send_options(options).map_err(to_js)?;
         Sending::start(config, &subject.as_string().unwrap_or_default(), &opts, max_payload).map_err(to_js)
     }
 
@@ -72,7 +82,7 @@ impl Sending {
     pub fn reply(config: &Config, request: &JsValue, options: &JsValue, max_payload: f64) -> JsResult<Sending> {
         let reply = || -> Result<Sending, Error> {
             let to = ReplyTo::from_json(&request_json(request))?;
-            let opts = to.options(&SendOptions::from_json(&self::options(options)?)?);
+            let opts = to.options(&send_options(options)?);
             Sending::start(config, to.subject()?, &opts, max_payload)
         };
         reply().map_err(to_js)

@@ -384,6 +384,10 @@ test("smartsend: bad input is refused with its code, nothing published", async (
       unknownOption: await code([["x", "hi", "text"]], { correlation: "x" }),
       badMetadata: await code([["x", "hi", "text"]], { metadata: [1] }),
       badPurpose: await code([["x", "hi", "text"]], { msg_purpose: 5 }),
+      // The browser does not publish trace headers yet: refused, not dropped.
+      traceHeaders: await code([["x", "hi", "text"]], {
+        traceHeaders: { traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" },
+      }),
       emptySubject: await conn.smartsend("", [["x", "hi", "text"]]).then(() => "sent", (e) => e.code),
       secondBad: await code([["ok", "fine", "text"], ["bad", "x", "image"]]),
     };
@@ -397,8 +401,8 @@ test("smartsend: bad input is refused with its code, nothing published", async (
     bigint: "INVALID_PAYLOAD_TYPE", undefinedMember: "INVALID_PAYLOAD_TYPE", notRows: "INVALID_PAYLOAD_TYPE",
     objectTable: "INVALID_PAYLOAD_TYPE", arrowGarbage: "INVALID_PAYLOAD_TYPE", notAnArray: "INVALID_PAYLOAD_TYPE",
     notATriple: "INVALID_PAYLOAD_TYPE", badThreshold: "INVALID_ARGUMENT", unknownOption: "INVALID_ARGUMENT",
-    badMetadata: "INVALID_ARGUMENT", badPurpose: "INVALID_ARGUMENT", emptySubject: "INVALID_ARGUMENT",
-    secondBad: "INVALID_PAYLOAD_TYPE", delivered: "TIMEOUT",
+    badMetadata: "INVALID_ARGUMENT", badPurpose: "INVALID_ARGUMENT", traceHeaders: "INVALID_ARGUMENT",
+    emptySubject: "INVALID_ARGUMENT", secondBad: "INVALID_PAYLOAD_TYPE", delivered: "TIMEOUT",
   });
 });
 

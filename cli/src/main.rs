@@ -212,6 +212,9 @@ struct MessageArgs {
     /// Payloads of this many bytes or more go by link.
     #[arg(long)]
     size_threshold: Option<String>,
+    /// The caller's W3C trace context, a JSON object: `{"traceparent": "00-…", "tracestate": "…"}`.
+    #[arg(long)]
+    trace_headers: Option<String>,
 }
 
 /// Sets each given `(option name, value)` through core's vocabulary (INVALID_ARGUMENT on a bad value).
@@ -231,6 +234,11 @@ impl MessageArgs {
             ("size_threshold", self.size_threshold.as_ref()),
         ]) {
             opts.set(name, &value)?;
+        }
+        if let Some(text) = &self.trace_headers {
+            let carrier = serde_json::from_str(text)
+                .map_err(|e| Error::invalid_argument(format!("--trace-headers is not JSON: {e}")))?;
+            opts.set("trace_headers", &carrier)?;
         }
         Ok(opts)
     }

@@ -4,7 +4,9 @@
 use indicatif::{ProgressBar, ProgressStyle};
 use natsbridge::error::{Error, ErrorCode};
 use natsbridge::io::{Incoming, Received, Sent, StreamedMessage, StreamedPayload};
-use natsbridge::protocol::{Data, Envelope, PayloadType, ReceiveLimits, Transport, arrow, deserialize, sha256_hex};
+use natsbridge::protocol::{
+    Data, Envelope, PayloadType, ReceiveLimits, TraceContext, Transport, arrow, deserialize, sha256_hex,
+};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 
@@ -168,7 +170,7 @@ pub async fn streamed(m: StreamedMessage, out_dir: &Path, limits: &ReceiveLimits
                 }),
             })
             .collect();
-        println!("{}", message_json(env, m.subject.as_deref(), payloads));
+        println!("{}", message_json(env, m.subject.as_deref(), m.trace.as_ref(), payloads));
         return Ok(());
     }
     print_header(env);
@@ -191,7 +193,7 @@ enum Shown {
 
 /// The machine-readable form: envelope header fields plus decoded payload values.
 pub fn to_json(r: &Received) -> Value {
-    message_json(&r.envelope, r.subject.as_deref(), r.payloads.iter().map(payload_json).collect())
+    message_json(&r.envelope, r.subject.as_deref(), r.trace.as_ref(), r.payloads.iter().map(payload_json).collect())
 }
 
 fn payload_json(p: &Incoming) -> Value {
@@ -205,13 +207,20 @@ fn payload_json(p: &Incoming) -> Value {
     json!({"dataname": p.dataname, "payload_type": p.payload_type.as_str(), "transport": p.transport.as_str(), "value": value})
 }
 
-fn message_json(env: &Envelope, subject: Option<&str>, payloads: Vec<Value>) -> Value {
-    json!({
+/// The message's JSON line; `trace_headers` (the sender's W3C trace context) only when it had one.
+fn message_json(env: &Envelope, subject: Option<&str>, trace: Option<&TraceContext>, payloads: Vec<Value>) -> Value {
+    let mut line = json!({
         "correlation_id": env.correlation_id, "msg_id": env.msg_id, "timestamp": env.timestamp,
         "subject": subject, "send_to": env.send_to, "msg_purpose": env.msg_purpose, "sender_name": env.sender_name,
         "sender_id": env.sender_id, "receiver_name": env.receiver_name, "reply_to": env.reply_to,
         "reply_to_msg_id": env.reply_to_msg_id, "metadata": env.metadata, "payloads": payloads,
-    })
+    });
+    if let Some(trace) = trace {
+        let headers: serde_json::Map<String, Value> =
+            trace.w3c_headers().into_iter().map(|(k, v)| (k.to_owned(), Value::String(v))).collect();
+        line["trace_headers"] = Value::Object(headers);
+    }
+    line
 }
 
 /// A progress bar for link uploads and downloads, drawn only on a terminal once a transfer

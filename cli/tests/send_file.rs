@@ -1,21 +1,11 @@
 //! `natsbridge send -p binary:NAME=@FILE`: the file is streamed to the link store while it is
 //! read, and arrives exact; a file small enough to go direct still does.
 
+mod common;
+
+use common::{natsbridge, wait_ready};
 use natsbridge::protocol::sha256_hex;
 use natsbridge_servers::NatsServer;
-use std::process::{Command, Stdio};
-
-/// Starts `natsbridge --servers <url> <args>` with its output piped.
-fn natsbridge(url: &str, args: &[&str]) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_natsbridge"))
-        .args(["--servers", url])
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run natsbridge")
-}
 
 #[test]
 fn a_file_is_sent_as_a_link_while_it_is_read_and_a_small_one_goes_direct() {
@@ -28,10 +18,7 @@ fn a_file_is_sent_as_a_link_while_it_is_read_and_a_small_one_goes_direct() {
         let subject = format!("cli.file.{size}");
         let mut sub =
             natsbridge(&server.url(), &["sub", &subject, "--json", "--ready", "--count", "1", "--timeout", "60"]);
-        let mut stderr = std::io::BufReader::new(sub.stderr.take().unwrap());
-        let mut line = String::new();
-        std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
-        assert!(line.starts_with("ready"), "natsbridge sub said {line:?}");
+        wait_ready(&mut sub);
 
         let payload = format!("binary:scan=@{}", path.display());
         let send = natsbridge(&server.url(), &["send", &subject, "-p", &payload]).wait_with_output().unwrap();

@@ -662,12 +662,13 @@ async fn a_batch_views_direct_messages_and_receives_links_in_place() {
     for (i, arrival) in got.into_iter().enumerate() {
         let want = expect.next_timeout(Duration::from_secs(5)).await.unwrap();
         match (arrival, want) {
-            (Ok(Arrival::Direct { message, subject, reply }), Ok(want)) => {
+            (Ok(Arrival::Direct { message, subject, reply, trace }), Ok(want)) => {
                 assert!(i == 0 || i == 3, "message {i} is direct");
                 assert_eq!(message.envelope().header(), want.envelope.header());
                 assert_eq!(message.envelope().metadata(), &want.envelope.metadata);
                 assert_eq!(message.payloads, want.payloads);
                 assert_eq!((Some(subject), reply), (want.subject, want.reply));
+                assert_eq!(trace.map(|t| *t), want.trace);
             }
             (Ok(Arrival::Received(received)), Ok(want)) => {
                 assert_eq!(i, 1, "only the link message is received whole");

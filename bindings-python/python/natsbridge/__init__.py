@@ -202,6 +202,23 @@ def _send_opts(**opts: Any) -> dict:
     return {k: v for k, v in opts.items() if v is not None}
 
 
+try:  # OpenTelemetry's API, when installed: a send joins the caller's current trace.
+    from opentelemetry import propagate as _otel_propagate
+except ImportError:
+    _otel_propagate = None
+
+
+def _traced(opts: dict) -> dict:
+    """``opts`` with the caller's current OpenTelemetry context as ``trace_headers`` (the W3C
+    headers its propagator injects), unless the caller gave them or there is no current span."""
+    if _otel_propagate is not None and "trace_headers" not in opts:
+        carrier: dict = {}
+        _otel_propagate.inject(carrier)
+        if carrier:
+            opts["trace_headers"] = carrier
+    return opts
+
+
 async def smartsend(
     subject: str,
     data: Sequence[Payload],
@@ -219,6 +236,7 @@ async def smartsend(
     reply_to: Optional[str] = None,
     reply_to_msg_id: Optional[str] = None,
     metadata: Optional[dict] = None,
+    trace_headers: Optional[dict] = None,
     fileserver_upload_handler: Optional[UploadHandler] = None,
     **options: Any,
 ) -> SendResult:
@@ -233,22 +251,25 @@ async def smartsend(
     published. ``fileserver_upload_handler`` takes this message's link payloads (it is called
     with ``fileserver_url``, else the connection's, else ``FILESERVER_URL``, else ""); if it
     fails, a payload goes direct when the envelope still fits, else :class:`UploadFailedError`
-    carries the handler's exception text.
+    carries the handler's exception text. ``trace_headers`` (W3C ``traceparent``, ``tracestate``,
+    ``baggage``) go with the message as NATS headers; when the ``opentelemetry-api`` package is
+    installed they default to the caller's current context, so receivers continue its trace (a
+    received message then has them under ``"trace_headers"``).
     """
     opts = _send_opts(broker_url=broker_url, fileserver_url=fileserver_url, size_threshold=size_threshold,
                       correlation_id=correlation_id, msg_purpose=msg_purpose, sender_name=sender_name,
                       sender_id=sender_id, receiver_name=receiver_name, receiver_id=receiver_id, reply_to=reply_to,
-                      reply_to_msg_id=reply_to_msg_id, metadata=metadata,
+                      reply_to_msg_id=reply_to_msg_id, metadata=metadata, trace_headers=trace_headers,
                       fileserver_upload_handler=fileserver_upload_handler, **options)
     native = connection._native if connection is not None else None
-    return await _nb.smartsend(subject, _prepare(data), native, opts)
+    return await _nb.smartsend(subject, _prepare(data), native, _traced(opts))
 
 
 def smartsend_sync(subject: str, data: Sequence[Payload], *, connection: Optional["Connection"] = None,
                    **opts: Any) -> SendResult:
     """Blocking twin of :func:`smartsend` (same keyword arguments)."""
     native = connection._native if connection is not None else None
-    return _nb.smartsend_sync(subject, _prepare(data), native, _send_opts(**opts))
+    return _nb.smartsend_sync(subject, _prepare(data), native, _traced(_send_opts(**opts)))
 
 
 async def smartreceive(msg: Any, *, connection: Optional["Connection"] = None, broker_url: Optional[str] = None,
@@ -459,10 +480,10 @@ class Connection:
         """:func:`natsbridge.smartsend` on this connection (same keyword arguments). Returns the
         native awaitable itself (no coroutine in between: this is the per-message hot path), so
         bad input raises at the call, before anything is published."""
-        return _nb.smartsend(subject, _prepare(data), self._native, opts)
+        return _nb.smartsend(subject, _prepare(data), self._native, _traced(opts))
 
     def smartsend_sync(self, subject: str, data: Sequence[Payload], **opts: Any) -> SendResult:
-        return _nb.smartsend_sync(subject, _prepare(data), self._native, _send_opts(**opts))
+        return _nb.smartsend_sync(subject, _prepare(data), self._native, _traced(_send_opts(**opts)))
 
     async def smartreceive(self, msg: Any, *, arrow: Optional[ArrowOut] = None) -> dict:
         return _finish(await _nb.smartreceive(_message_bytes(msg), self._native, None), arrow or self._arrow)
@@ -483,12 +504,12 @@ class Connection:
                       arrow: Optional[ArrowOut] = None, **opts: Any) -> dict:
         """Send a request envelope and wait up to ``timeout`` seconds for one reply (a NACK reply
         raises its error). Keyword arguments as for :meth:`smartsend`."""
-        env = await self._native.request(subject, _prepare(data), timeout, _send_opts(**opts))
+        env = await self._native.request(subject, _prepare(data), timeout, _traced(_send_opts(**opts)))
         return _finish(env, arrow or self._arrow)
 
     def request_sync(self, subject: str, data: Sequence[Payload], *, timeout: float = 5.0,
                      arrow: Optional[ArrowOut] = None, **opts: Any) -> dict:
-        env = self._native.request_sync(subject, _prepare(data), timeout, _send_opts(**opts))
+        env = self._native.request_sync(subject, _prepare(data), timeout, _traced(_send_opts(**opts)))
         return _finish(env, arrow or self._arrow)
 
     async def reply(self, request: dict, data: Sequence[Payload], **opts: Any) -> SendResult:
@@ -497,10 +518,10 @@ class Connection:
         ``reply_to_msg_id`` = its msg_id and ``msg_purpose`` ACK unless given; the receiver
         fields name its sender. Keyword arguments as for :meth:`smartsend`. Returns ``(env, msg_json)``.
         """
-        return await self._native.reply(request, _prepare(data), _send_opts(**opts))
+        return await self._native.reply(request, _prepare(data), _traced(_send_opts(**opts)))
 
     def reply_sync(self, request: dict, data: Sequence[Payload], **opts: Any) -> SendResult:
-        return self._native.reply_sync(request, _prepare(data), _send_opts(**opts))
+        return self._native.reply_sync(request, _prepare(data), _traced(_send_opts(**opts)))
 
     async def reply_error(self, request: dict, code: Union[str, Type[NATSBridgeError]],
                           message: str) -> SendResult:

@@ -10,10 +10,12 @@ use super::store::{
     Body, Fetch, HandlerStore, LinkStore, Progress, Upload, UploadHandler, http::HttpStore, objstore::ObjectStoreLink,
     plik, s3,
 };
+use super::trace::{self, SendTrace};
 use crate::error::{Error, ErrorCode, Result, err};
 use crate::protocol::{
     self, DirectMessage, Envelope, FileServerKind, Outgoing, ReceiveLimits, ReceivePlan, ReceiveRules, ReceiveStep,
-    Received, ReplyTo, SendLimits, SendOptions, SendPlan, SendStep, Sender, Sent, Settings, StreamPart, UrlScope,
+    Received, ReplyTo, SendLimits, SendOptions, SendPlan, SendStep, Sender, Sent, Settings, StreamPart, TraceContext,
+    UrlScope,
 };
 use async_nats::Subject;
 use bytes::Bytes;
@@ -24,6 +26,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
+use tracing::{Instrument, Span};
 
 pub(super) struct Inner {
     pub(super) nats: async_nats::Client,
@@ -57,6 +60,12 @@ pub(super) struct Inner {
     drained: AtomicBool,
     /// Deferred publishes, and the order of every core NATS publish.
     outbox: Outbox,
+}
+
+/// A message built and not yet published, with the spans of its send.
+pub(super) struct Built {
+    pub(super) sent: Sent,
+    pub(super) trace: SendTrace,
 }
 
 /// A connected client. Cheap to clone; clones share the connection.
@@ -169,9 +178,9 @@ impl Client {
             // Boxed, so a core NATS send's future is not the size of a durable one.
             return Box::pin(self.publish_durable(subject, payloads, opts)).await;
         }
-        let sent = self.build(subject, payloads, opts).await?;
-        self.publish(subject, &sent, None).await?;
-        Ok(sent)
+        let built = self.build_message(subject, payloads, opts).await?;
+        self.publish(subject, &built, None).await?;
+        Ok(built.sent)
     }
 
     /// NATS_CONNECTION_FAILED once the client was drained (or closed, which drains).
@@ -183,13 +192,29 @@ impl Client {
     }
 
     /// Publishes after whatever was deferred before it.
-    async fn publish(&self, subject: &str, sent: &Sent, reply: Option<&str>) -> Result<()> {
-        self.ensure_open().map_err(|e| e.with_correlation_id(&sent.envelope.correlation_id))?;
-        let publish =
-            Publish { subject: Subject::from(subject), reply: reply.map(Subject::from), body: sent.json.clone() };
-        self.inner.outbox.hand_over(&self.inner.nats, Some(publish)).await.map_err(|e| {
-            connection_failed(format!("publish to {subject:?} failed: {e}"))
-                .with_correlation_id(&sent.envelope.correlation_id)
+    async fn publish(&self, subject: &str, built: &Built, reply: Option<&str>) -> Result<()> {
+        let cid = &built.sent.envelope.correlation_id;
+        let (span, headers) = built.trace.publish(subject, built.sent.json.len());
+        let publish = Publish {
+            subject: Subject::from(subject),
+            reply: reply.map(Subject::from),
+            headers,
+            body: built.sent.json.clone(),
+        };
+        let handed_over = match self.ensure_open() {
+            Ok(()) => self
+                .inner
+                .outbox
+                .hand_over(&self.inner.nats, Some(publish))
+                .await
+                .map_err(|e| connection_failed(format!("publish to {subject:?} failed: {e}"))),
+            Err(e) => Err(e),
+        };
+        handed_over.map_err(|e| {
+            let e = e.with_correlation_id(cid);
+            trace::failed(&span, &e);
+            built.trace.failed(&e);
+            e
         })
     }
 
@@ -208,10 +233,12 @@ impl Client {
         if self.inner.jetstream {
             return Ok((self.smartsend(subject, payloads, opts).await?, Kick::Done));
         }
-        let sent = self.build(subject, payloads, opts).await?;
-        let cid = &sent.envelope.correlation_id;
+        let built = self.build_message(subject, payloads, opts).await?;
+        let cid = &built.sent.envelope.correlation_id;
         self.ensure_open().map_err(|e| e.with_correlation_id(cid))?;
-        let publish = Publish { subject: Subject::from(subject), reply: None, body: sent.json.clone() };
+        // The publish span ends here: a deferred publish is handed over by a later kick.
+        let (_span, headers) = built.trace.publish(subject, built.sent.json.len());
+        let publish = Publish { subject: Subject::from(subject), reply: None, headers, body: built.sent.json.clone() };
         let kick = match self.inner.outbox.admit(publish) {
             Admitted::First(publish) => {
                 self.hand_over(Some(publish)).await.map_err(|e| e.with_correlation_id(cid))?;
@@ -223,7 +250,7 @@ impl Client {
                 Kick::Done
             }
         };
-        Ok((sent, kick))
+        Ok((built.sent, kick))
     }
 
     /// Hands every deferred publish to the NATS connection, in order, and ends the burst. It
@@ -247,6 +274,10 @@ impl Client {
 
     /// Builds the envelope (uploading link payloads) without publishing it.
     pub async fn build(&self, subject: &str, payloads: Vec<Outgoing>, opts: &SendOptions) -> Result<Sent> {
+        Ok(self.build_message(subject, payloads, opts).await?.sent)
+    }
+
+    async fn build_message(&self, subject: &str, payloads: Vec<Outgoing>, opts: &SendOptions) -> Result<Built> {
         protocol::check_subject(subject)?;
         self.build_envelope(self.inner.sender.envelope(subject, opts), payloads, opts, None).await
     }
@@ -260,6 +291,24 @@ impl Client {
         payloads: Vec<Outgoing>,
         opts: &SendOptions,
         stream: Option<&str>,
+    ) -> Result<Built> {
+        let mut trace = SendTrace::start(&envelope.send_to, &envelope, opts.trace.as_ref());
+        match self.build_traced(envelope, payloads, opts, stream, &mut trace).await {
+            Ok(sent) => Ok(Built { sent, trace }),
+            Err(e) => {
+                trace.failed(&e);
+                Err(e)
+            }
+        }
+    }
+
+    async fn build_traced(
+        &self,
+        envelope: Envelope,
+        payloads: Vec<Outgoing>,
+        opts: &SendOptions,
+        stream: Option<&str>,
+        trace: &mut SendTrace,
     ) -> Result<Sent> {
         let cid = envelope.correlation_id.clone();
         let msg_id = envelope.msg_id.clone();
@@ -283,12 +332,20 @@ impl Client {
                         Some(source) => UploadBody::Streamed(source.clone()),
                         None => UploadBody::Held(plan.bytes(i).clone()),
                     };
+                    let span = trace.upload(i, &cid, &dataname, plan.payload_type(i), plan.size(i) as u64);
                     let (cid, msg_id, progress) = (cid.clone(), msg_id.clone(), self.inner.transfer_progress.clone());
                     let stream = stream.map(str::to_owned);
-                    uploads.push(async move {
-                        let tag = Tag { correlation_id: &cid, msg_id: &msg_id, stream: stream.as_deref() };
-                        (i, upload(store.as_ref(), &dataname, body, tag, progress).await)
-                    });
+                    uploads.push(
+                        async move {
+                            let tag = Tag { correlation_id: &cid, msg_id: &msg_id, stream: stream.as_deref() };
+                            let uploaded = upload(store.as_ref(), &dataname, body, tag, progress).await;
+                            if let Err(e) = &uploaded {
+                                trace::failed(&Span::current(), e);
+                            }
+                            (i, uploaded)
+                        }
+                        .instrument(span),
+                    );
                 }
                 SendStep::Wait => match uploads.next().await.expect("the plan waits only on running uploads") {
                     (i, Ok((url, sha256))) => plan.uploaded(i, url, sha256),
@@ -311,8 +368,19 @@ impl Client {
     /// `envelope.payloads` keeps each wire payload's fields; a direct payload's inline `data` is
     /// not kept (null): its decoded value is in `payloads`.
     pub async fn smartreceive(&self, message: &[u8]) -> Result<Received> {
+        self.receive_message(message, None, None).await
+    }
+
+    /// `smartreceive` of a message that came with a subject and headers (its trace context).
+    pub(super) async fn receive_message(
+        &self,
+        message: &[u8],
+        subject: Option<&str>,
+        headers: Option<&async_nats::HeaderMap>,
+    ) -> Result<Received> {
         let stores = &self.inner.stores;
-        receive(message, |i| stores[i].as_ref(), &self.inner.rules, self.inner.transfer_progress.as_ref()).await
+        let from = Arrived { subject, headers };
+        receive(message, from, |i| stores[i].as_ref(), &self.inner.rules, self.inner.transfer_progress.as_ref()).await
     }
 
     /// Decodes a message but fetches no link: each link payload is a [`LinkStream`] to read, in
@@ -339,7 +407,7 @@ impl Client {
                 }
             })
             .collect();
-        Ok(StreamedMessage { envelope, payloads, subject: None, reply: None })
+        Ok(StreamedMessage { envelope, payloads, subject: None, reply: None, trace: None })
     }
 
     /// Subscribes and returns once the server has the subscription, so a publish made after
@@ -388,9 +456,9 @@ impl Client {
         let (inbox, reply) = replies.expect();
         let mut opts = opts.clone();
         opts.reply_to = Some(inbox.clone());
-        let sent = self.build(subject, payloads, &opts).await?;
-        let cid = sent.envelope.correlation_id.clone();
-        self.publish(subject, &sent, Some(&inbox)).await?;
+        let built = self.build_message(subject, payloads, &opts).await?;
+        let cid = built.sent.envelope.correlation_id.clone();
+        self.publish(subject, &built, Some(&inbox)).await?;
         let message = match tokio::time::timeout(timeout, reply).await {
             Ok(Ok(m)) => m,
             Ok(Err(_)) => {
@@ -408,7 +476,7 @@ impl Client {
                 Error::new(ErrorCode::Timeout, format!("no responders on {subject:?}")).with_correlation_id(&cid)
             );
         }
-        let received = self.smartreceive(&message.payload).await?;
+        let received = self.receive_message(&message.payload, Some(&inbox), message.headers.as_ref()).await?;
         match received.envelope.error_reply() {
             Some(e) => Err(e),
             None => Ok(received),
@@ -452,9 +520,9 @@ impl Client {
     /// no stream captures.
     pub async fn reply(&self, to: &ReplyTo, payloads: Vec<Outgoing>, opts: &SendOptions) -> Result<Sent> {
         let subject = to.subject()?;
-        let sent = self.build(subject, payloads, &to.options(opts)).await?;
-        self.publish(subject, &sent, None).await?;
-        Ok(sent)
+        let built = self.build_message(subject, payloads, &to.options(opts)).await?;
+        self.publish(subject, &built, None).await?;
+        Ok(built.sent)
     }
 
     /// Replies with a NACK carrying `error` as `{code, message, details}`.
@@ -464,9 +532,9 @@ impl Client {
         let (opts, body) = to.error_reply(error);
         let mut envelope = self.inner.sender.envelope(subject, &opts);
         envelope.error = Some(body);
-        let sent = self.build_envelope(envelope, Vec::new(), &opts, None).await?;
-        self.publish(subject, &sent, None).await?;
-        Ok(sent)
+        let built = self.build_envelope(envelope, Vec::new(), &opts, None).await?;
+        self.publish(subject, &built, None).await?;
+        Ok(built.sent)
     }
 
     /// Publishes what is buffered (deferred sends too) and waits until it is written.
@@ -545,39 +613,99 @@ async fn upload(
     Ok((stored?.url, Some(sha256)))
 }
 
-/// Drives the receive plan: fetches run concurrently on this task, each from the store the plan
-/// names (`store(source)`), after the delay it names.
+/// Where a message came from, when it came off a subscription.
+#[derive(Clone, Copy, Default)]
+struct Arrived<'m> {
+    subject: Option<&'m str>,
+    headers: Option<&'m async_nats::HeaderMap>,
+}
+
+/// Receives a message in its receive span (spec/PROTOCOL.md §13.2), which continues the trace
+/// its headers carry.
 async fn receive<'s>(
     message: &[u8],
+    from: Arrived<'_>,
     store: impl Fn(usize) -> &'s dyn LinkStore,
     rules: &ReceiveRules,
     progress: Option<&Progress>,
 ) -> Result<Received> {
-    let mut plan = ReceivePlan::new(message, &rules.limits)?;
+    let plan = ReceivePlan::new(message, &rules.limits);
+    let trace = trace::received_context(from.headers, |i| plan.as_ref().is_ok_and(|p| p.is_link(i)));
+    let span = trace::receive_span(from.subject, message.len(), trace.as_ref());
+    let received = match plan {
+        Ok(plan) => {
+            trace::identified(&span, plan.correlation_id(), &plan.envelope().msg_id);
+            fetch_links(plan, &span, trace.as_ref(), store, rules, progress).instrument(span.clone()).await
+        }
+        Err(e) => Err(e),
+    };
+    match received {
+        Ok(received) => Ok(Received { trace, ..received }),
+        Err(e) => {
+            trace::failed(&span, &e);
+            Err(e)
+        }
+    }
+}
+
+/// Drives the receive plan: fetches run concurrently on this task, each from the store the plan
+/// names (`store(source)`), after the delay it names, each link in its download span.
+async fn fetch_links<'s>(
+    mut plan: ReceivePlan,
+    receive_span: &Span,
+    trace: Option<&TraceContext>,
+    store: impl Fn(usize) -> &'s dyn LinkStore,
+    rules: &ReceiveRules,
+    progress: Option<&Progress>,
+) -> Result<Received> {
     let cid = plan.correlation_id().to_owned();
     let mut fetches = FuturesUnordered::new();
+    let mut downloads = std::collections::HashMap::new();
     loop {
-        match plan.step(rules)? {
-            ReceiveStep::Fetch(f) => {
+        match plan.step(rules) {
+            Ok(ReceiveStep::Fetch(f)) => {
                 let store = store(f.source);
                 let cid = cid.as_str();
-                fetches.push(async move {
-                    if !f.delay.is_zero() {
-                        tokio::time::sleep(f.delay).await;
+                let span = downloads
+                    .entry(f.payload)
+                    .or_insert_with(|| {
+                        let (dataname, payload_type, size) = plan.payload(f.payload);
+                        trace::download_span(receive_span, f.payload, dataname, payload_type, size, trace)
+                    })
+                    .clone();
+                fetches.push(
+                    async move {
+                        if !f.delay.is_zero() {
+                            tokio::time::sleep(f.delay).await;
+                        }
+                        let fetch = Fetch { url: &f.url, size: f.size, correlation_id: cid, progress };
+                        let result = store.download(fetch).await;
+                        (f, result)
                     }
-                    let fetch = Fetch { url: &f.url, size: f.size, correlation_id: cid, progress };
-                    let result = store.download(fetch).await;
-                    (f, result)
-                });
+                    .instrument(span),
+                );
             }
-            ReceiveStep::Wait => match fetches.next().await.expect("the plan waits only on running fetches") {
-                (f, Ok(fetched)) => plan.fetched(&f, fetched.bytes, fetched.sha256.as_deref()),
+            Ok(ReceiveStep::Wait) => match fetches.next().await.expect("the plan waits only on running fetches") {
+                (f, Ok(fetched)) => {
+                    plan.fetched(&f, fetched.bytes, fetched.sha256.as_deref());
+                    if let Some(span) = downloads.remove(&f.payload) {
+                        trace::attempts(&span, f.attempt);
+                        if let Some(e) = plan.failure() {
+                            trace::failed(&span, e);
+                        }
+                    }
+                }
                 (f, Err(failure)) => {
                     tracing::debug!(correlation_id = %cid, url = protocol::display_url(&f.url), attempt = f.attempt, failure = ?failure, "download failed");
-                    plan.fetch_failed(&f, failure, rules)
+                    plan.fetch_failed(&f, failure, rules);
+                    if let (Some(e), Some(span)) = (plan.failure(), downloads.get(&f.payload)) {
+                        trace::attempts(span, f.attempt);
+                        trace::failed(span, e);
+                    }
                 }
             },
-            ReceiveStep::Done => return plan.finish(),
+            Ok(ReceiveStep::Done) => return plan.finish(),
+            Err(e) => return Err(e),
         }
     }
 }
@@ -586,7 +714,7 @@ async fn receive<'s>(
 /// call), with no NATS connection. `rules.sources` is replaced by the store's scopes.
 pub async fn smartreceive_with_store(message: &[u8], store: &dyn LinkStore, rules: ReceiveRules) -> Result<Received> {
     let rules = ReceiveRules { sources: vec![store.scopes()], ..rules };
-    receive(message, |_| store, &rules, None).await
+    receive(message, Arrived::default(), |_| store, &rules, None).await
 }
 
 /// Decodes a message whose payloads are all direct, without a connection. `Ok(None)` when it
@@ -796,15 +924,21 @@ impl Subscription {
     pub async fn next(&mut self) -> Option<Result<Received>> {
         let limits = self.client.inner.rules.limits;
         let decode_direct = move |message: async_nats::Message| {
-            Ok(match smartreceive_direct(&message.payload, &limits)? {
-                Some(mut received) => {
-                    let (subject, reply) = route(&message);
-                    received.subject = Some(subject);
-                    received.reply = reply;
-                    Ok(received)
+            let mut received = match smartreceive_direct(&message.payload, &limits) {
+                Ok(Some(received)) => received,
+                Ok(None) => return Ok(Err(message)),
+                Err(e) => {
+                    trace::received_now(&message, Err(&e));
+                    return Err(e);
                 }
-                None => Err(message),
-            })
+            };
+            let ids = (received.envelope.correlation_id.as_str(), received.envelope.msg_id.as_str());
+            let trace = trace::received_now(&message, Ok(ids));
+            let (subject, reply) = route(&message);
+            received.subject = Some(subject);
+            received.reply = reply;
+            received.trace = trace;
+            Ok(Ok(received))
         };
         self.stop.clone().or_stopped(self.next_unstopped(decode_direct)).await
     }
@@ -846,9 +980,9 @@ impl Subscription {
                 };
                 let (subject, reply) = route(&message);
                 let client = self.client.clone();
-                let payload = message.payload;
                 self.decoding.insert(Box::pin(async move {
-                    let mut received = client.smartreceive(&payload).await?;
+                    let mut received =
+                        client.receive_message(&message.payload, Some(&subject), message.headers.as_ref()).await?;
                     received.subject = Some(subject);
                     received.reply = reply;
                     Ok(received)
@@ -866,6 +1000,8 @@ impl Subscription {
         let message = self.stop.clone().or_stopped(self.sub.next()).await?;
         let (subject, reply) = route(&message);
         Some(self.client.smartreceive_streamed(&message.payload).map(|mut streamed| {
+            let is_link = |i: usize| matches!(streamed.payloads.get(i), Some(StreamedPayload::Link(_)));
+            streamed.trace = trace::received_context(message.headers.as_ref(), is_link);
             streamed.subject = Some(subject);
             streamed.reply = reply;
             streamed
@@ -889,8 +1025,9 @@ impl Subscription {
 
 /// A message taken off a subscription by [`Subscription::next_batch`].
 pub enum Arrival {
-    /// Direct payloads only, decoded as a view of the message.
-    Direct { message: DirectMessage, subject: String, reply: Option<String> },
+    /// Direct payloads only, decoded as a view of the message; `trace`: the sender's trace
+    /// context (boxed: rare, and this variant is the common one).
+    Direct { message: DirectMessage, subject: String, reply: Option<String>, trace: Option<Box<TraceContext>> },
     /// A message with links, fetched and checked (boxed: an owned envelope is large, and rare here).
     Received(Box<Received>),
 }
@@ -919,10 +1056,14 @@ impl stop::Pull for Arrivals<'_> {
     fn next(&mut self) -> impl Future<Output = Option<Result<Arrival>>> + Send + '_ {
         let limits = self.0.client.inner.rules.limits;
         let decode_direct = move |message: async_nats::Message| {
-            Ok(match DirectMessage::decode(message.payload.clone(), &limits)? {
+            let decoded = DirectMessage::decode(message.payload.clone(), &limits)
+                .inspect_err(|e| _ = trace::received_now(&message, Err(e)))?;
+            Ok(match decoded {
                 Some(direct) => {
+                    let header = direct.envelope().header();
+                    let trace = trace::received_now(&message, Ok((header[0].1, header[1].1))).map(Box::new);
                     let (subject, reply) = route(&message);
-                    Ok(Arrival::Direct { message: direct, subject, reply })
+                    Ok(Arrival::Direct { message: direct, subject, reply, trace })
                 }
                 None => Err(message),
             })

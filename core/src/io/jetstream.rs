@@ -2,15 +2,17 @@
 //! publish (msg_id deduplication, awaited and retried PubAcks), stream setup, durable pull
 //! consumers whose deliveries are settled explicitly, and link objects tied to their messages.
 
-use super::client::Client;
+use super::client::{Built, Client};
 use super::stop::{self, Stopper};
 use super::store::LinkStore;
+use super::trace;
 use crate::error::{Error, ErrorCode, Result, err};
 use crate::protocol::durable::{
     ConsumeOptions, DeadLetter, DeliverFrom, DeliveryInfo, MSG_ID_HEADER, PULL_EXPIRES, PULL_HEARTBEAT, PubAck,
     PublishFailure, RedeliveryWatch, Retention, Settlement, Storage, StreamSettings, no_stream_error, stall_delay,
 };
 use crate::protocol::{self, Outgoing, Received, SendOptions, Sent, TimeUnit};
+use async_nats::HeaderMap;
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull};
 use async_nats::jetstream::context::{PublishAckFuture, PublishErrorKind};
 use async_nats::jetstream::message::{AckKind, Acker};
@@ -24,6 +26,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+use tracing::Span;
 
 /// async-nats' name for a failed publish, in the words of core's retry rule.
 fn failure(kind: PublishErrorKind) -> PublishFailure {
@@ -118,10 +121,33 @@ impl Client {
     /// (tagged with the stream and msg_id), then publishes with `Nats-Msg-Id` = msg_id and waits
     /// for the PubAck, retrying a failed publish with the same msg_id (the stream stores it once).
     pub async fn publish_durable(&self, subject: &str, payloads: Vec<Outgoing>, opts: &SendOptions) -> Result<Sent> {
-        let mut sent = self.build_durable(subject, payloads, opts).await?;
-        let first = self.send_durable(subject, &sent).await;
-        sent.pub_ack = Some(self.confirm_durable(subject, &sent, first).await?);
-        Ok(sent)
+        let built = self.build_durable(subject, payloads, opts).await?;
+        let (span, headers) = built.trace.publish(subject, built.sent.json.len());
+        let first = self.send_durable(subject, &built.sent, headers.as_ref()).await;
+        self.confirmed(subject, built, span, headers, first).await
+    }
+
+    /// `built` with its PubAck, once the stream confirms it; its spans end with the outcome.
+    async fn confirmed(
+        &self,
+        subject: &str,
+        built: Built,
+        span: Span,
+        headers: Option<HeaderMap>,
+        first: Result<PublishAckFuture, PublishFailure>,
+    ) -> Result<Sent> {
+        let Built { mut sent, trace } = built;
+        match self.confirm_durable(subject, &sent, headers.as_ref(), first).await {
+            Ok(ack) => {
+                sent.pub_ack = Some(ack);
+                Ok(sent)
+            }
+            Err(e) => {
+                trace::failed(&span, &e);
+                trace.failed(&e);
+                Err(e)
+            }
+        }
     }
 
     /// Publishes many messages durably with every PubAck outstanding at once (throughput), then
@@ -130,28 +156,30 @@ impl Client {
         &self,
         messages: Vec<(String, Vec<Outgoing>, SendOptions)>,
     ) -> Vec<Result<Sent>> {
-        let mut built = Vec::with_capacity(messages.len());
+        let mut all_built = Vec::with_capacity(messages.len());
         for (subject, payloads, opts) in messages {
-            let sent = self.build_durable(&subject, payloads, &opts).await;
-            built.push((subject, sent));
+            let built = self.build_durable(&subject, payloads, &opts).await;
+            all_built.push((subject, built));
         }
         let mut pending = FuturesOrdered::new();
-        for (subject, sent) in built {
-            let first = match &sent {
-                Ok(s) => Some(self.send_durable(&subject, s).await),
-                Err(_) => None,
+        for (subject, built) in all_built {
+            let sending = match built {
+                Ok(built) => {
+                    let (span, headers) = built.trace.publish(&subject, built.sent.json.len());
+                    let first = self.send_durable(&subject, &built.sent, headers.as_ref()).await;
+                    Ok((built, span, headers, first))
+                }
+                Err(e) => Err(e),
             };
             pending.push_back(async move {
-                let mut sent = sent?;
-                let first = first.expect("sent when built");
-                sent.pub_ack = Some(self.confirm_durable(&subject, &sent, first).await?);
-                Ok(sent)
+                let (built, span, headers, first) = sending?;
+                self.confirmed(&subject, built, span, headers, first).await
             });
         }
         pending.collect().await
     }
 
-    async fn build_durable(&self, subject: &str, payloads: Vec<Outgoing>, opts: &SendOptions) -> Result<Sent> {
+    async fn build_durable(&self, subject: &str, payloads: Vec<Outgoing>, opts: &SendOptions) -> Result<Built> {
         protocol::check_subject(subject)?;
         let envelope = self.inner.sender.envelope(subject, opts);
         let cid = envelope.correlation_id.clone();
@@ -159,13 +187,19 @@ impl Client {
         self.build_envelope(envelope, payloads, opts, Some(&stream)).await
     }
 
-    async fn send_durable(&self, subject: &str, sent: &Sent) -> Result<PublishAckFuture, PublishFailure> {
+    /// `trace`: the message's trace headers (spec/PROTOCOL.md §13), when it has them.
+    async fn send_durable(
+        &self,
+        subject: &str,
+        sent: &Sent,
+        trace: Option<&HeaderMap>,
+    ) -> Result<PublishAckFuture, PublishFailure> {
         self.ensure_open().map_err(|_| PublishFailure::BrokenPipe)?;
         // After the core NATS sends deferred before it, as they were made.
         self.kick().await.map_err(|_| PublishFailure::BrokenPipe)?;
-        let publish = jetstream::message::PublishMessage::build()
-            .payload(sent.json.clone())
-            .header(MSG_ID_HEADER, sent.envelope.msg_id.as_str());
+        let mut headers = trace.cloned().unwrap_or_default();
+        headers.insert(MSG_ID_HEADER, sent.envelope.msg_id.as_str());
+        let publish = jetstream::message::PublishMessage::build().payload(sent.json.clone()).headers(headers);
         self.inner.js.send_publish(subject.to_owned(), publish).await.map_err(|e| failure(e.kind()))
     }
 
@@ -176,6 +210,7 @@ impl Client {
         &self,
         subject: &str,
         sent: &Sent,
+        trace: Option<&HeaderMap>,
         first: Result<PublishAckFuture, PublishFailure>,
     ) -> Result<PubAck> {
         let cid = &sent.envelope.correlation_id;
@@ -199,7 +234,7 @@ impl Client {
             tracing::debug!(correlation_id = %cid, attempt, failure = ?failed, "durable publish retried");
             tokio::time::sleep(delay).await;
             attempt += 1;
-            result = match self.send_durable(subject, sent).await {
+            result = match self.send_durable(subject, sent, trace).await {
                 Ok(ack) => ack.await.map_err(|e| failure(e.kind())),
                 Err(f) => Err(f),
             };
@@ -539,7 +574,7 @@ impl Decoder {
     /// failure is settled here and gives None.
     async fn decode(self: Arc<Self>, message: jetstream::Message, info: DeliveryInfo) -> Option<Delivery> {
         let (message, acker) = message.split();
-        let receive = self.client.smartreceive(&message.payload);
+        let receive = self.client.receive_message(&message.payload, Some(&message.subject), message.headers.as_ref());
         tokio::pin!(receive);
         // First tick after half the ack wait: an immediate first tick still waits for the
         // timer wheel's next millisecond, which capped consumption near 900 messages/s.
@@ -618,14 +653,19 @@ impl Decoder {
         let payloads = vec![letter.original];
         match client.stream_for(to).await {
             Ok(stream) => {
-                let sent = client.build_envelope(envelope, payloads, &letter.opts, Some(&stream)).await?;
-                let first = client.send_durable(to, &sent).await;
-                client.confirm_durable(to, &sent, first).await.map(|_| ())
+                let built = client.build_envelope(envelope, payloads, &letter.opts, Some(&stream)).await?;
+                let (span, headers) = built.trace.publish(to, built.sent.json.len());
+                let first = client.send_durable(to, &built.sent, headers.as_ref()).await;
+                client.confirmed(to, built, span, headers, first).await.map(|_| ())
             }
             Err(_) => {
                 tracing::warn!(subject = to, "no stream keeps dead letters; published on core NATS");
-                let sent = client.build_envelope(envelope, payloads, &letter.opts, None).await?;
-                client.nats().publish(to.to_owned(), sent.json).await.map_err(|e| connection_failed("dead letter", e))
+                let built = client.build_envelope(envelope, payloads, &letter.opts, None).await?;
+                client
+                    .nats()
+                    .publish(to.to_owned(), built.sent.json)
+                    .await
+                    .map_err(|e| connection_failed("dead letter", e))
             }
         }
     }

@@ -20,6 +20,8 @@ pub struct StreamedMessage {
     /// The subject the message arrived on (None when decoded from bytes).
     pub subject: Option<String>,
     pub reply: Option<String>,
+    /// The sender's trace context from the message's headers (spec/PROTOCOL.md §13.1).
+    pub trace: Option<crate::protocol::TraceContext>,
 }
 
 /// One payload of a [`StreamedMessage`], in the envelope's order.

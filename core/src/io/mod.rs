@@ -10,6 +10,7 @@ mod options;
 mod outbox;
 mod stop;
 pub mod store;
+mod trace;
 
 pub use crate::protocol::{
     DEFAULT_NATS_URL, FileServerKind, Incoming, Outgoing, Received, ReplyTo, SendOptions, Sent, Settings,

@@ -18,6 +18,8 @@ const MAX_BYTES: usize = 64 * 1024;
 pub(super) struct Publish {
     pub(super) subject: Subject,
     pub(super) reply: Option<Subject>,
+    /// Trace context (spec/PROTOCOL.md §13), when the send has one.
+    pub(super) headers: Option<async_nats::HeaderMap>,
     pub(super) body: Bytes,
 }
 
@@ -90,9 +92,13 @@ impl Outbox {
     ) -> Result<(), async_nats::PublishError> {
         let _order = self.handing_over.lock().await;
         for p in self.take().into_iter().chain(then) {
-            match p.reply {
-                Some(reply) => nats.publish_with_reply(p.subject, reply, p.body).await?,
-                None => nats.publish(p.subject, p.body).await?,
+            match (p.reply, p.headers) {
+                (Some(reply), None) => nats.publish_with_reply(p.subject, reply, p.body).await?,
+                (None, None) => nats.publish(p.subject, p.body).await?,
+                (Some(reply), Some(headers)) => {
+                    nats.publish_with_reply_and_headers(p.subject, reply, headers, p.body).await?
+                }
+                (None, Some(headers)) => nats.publish_with_headers(p.subject, headers, p.body).await?,
             }
         }
         Ok(())
@@ -107,7 +113,12 @@ mod tests {
     fn a_burst_sends_its_first_at_once_and_queues_the_rest_until_full() {
         let outbox = Outbox::default();
         let admit = |n: usize| {
-            outbox.admit(Publish { subject: Subject::from("s"), reply: None, body: Bytes::from(vec![0; n]) })
+            outbox.admit(Publish {
+                subject: Subject::from("s"),
+                reply: None,
+                headers: None,
+                body: Bytes::from(vec![0; n]),
+            })
         };
         assert!(matches!(admit(10), Admitted::First(_)), "the first send of a burst goes out at once");
         assert!(matches!(admit(10), Admitted::Queued));

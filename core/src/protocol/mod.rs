@@ -14,6 +14,7 @@ mod receive;
 mod reply;
 mod send;
 mod time;
+pub mod trace;
 mod url_scope;
 
 pub use codec::{Data, HostValue, deserialize, serialize};
@@ -36,6 +37,7 @@ pub use send::{Outgoing, SendLimits, SendOptions, SendPlan, SendStep, Sender, Se
 pub use time::timestamp_from_unix_ms;
 #[cfg(not(target_arch = "wasm32"))]
 pub use time::timestamp_now;
+pub use trace::{TraceContext, Traceparent};
 pub use url_scope::UrlScope;
 
 use crate::error::{ErrorCode, Result, err};

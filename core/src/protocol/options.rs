@@ -143,6 +143,9 @@ pub enum SendOptionName {
     ReplyTo,
     ReplyToMsgId,
     Metadata,
+    /// The host's trace context as W3C headers (`{"traceparent": …, "tracestate": …, "baggage":
+    /// …}`, what an OpenTelemetry propagator injects into a carrier), spec/PROTOCOL.md §13.
+    TraceHeaders,
 }
 
 impl SendOptionName {
@@ -528,6 +531,23 @@ fn env(name: &str) -> Option<String> {
     }
 }
 
+/// The trace context of a `trace_headers` carrier: header names match in any case, and other
+/// headers (a propagator's own) are ignored; with no traceparent there is no trace context.
+fn trace_headers(name: &str, v: &Value) -> Result<Option<super::TraceContext>> {
+    let Value::Object(carrier) = v else {
+        return Err(bad(name, v, "an object of W3C trace headers ({\"traceparent\": …})"));
+    };
+    let header = |wanted: &str| -> Result<Option<String>> {
+        match carrier.iter().find(|(k, _)| k.eq_ignore_ascii_case(wanted)) {
+            None | Some((_, Value::Null)) => Ok(None),
+            Some((k, v)) => text(&format!("{name}.{k}"), v).map(Some),
+        }
+    };
+    let Some(traceparent) = header(super::trace::TRACEPARENT)? else { return Ok(None) };
+    let (tracestate, baggage) = (header(super::trace::TRACESTATE)?, header(super::trace::BAGGAGE)?);
+    super::TraceContext::from_host(&traceparent, tracestate.as_deref(), baggage.as_deref()).map(Some)
+}
+
 impl SendOptions {
     /// Sets one per-message option by its canonical name. Null leaves it as it is.
     pub fn set(&mut self, name: &str, value: &Value) -> Result<()> {
@@ -563,6 +583,7 @@ impl SendOptions {
                 Value::Object(m) => self.metadata = m.clone(),
                 _ => return Err(bad(name, v, "an object")),
             },
+            TraceHeaders => self.trace = trace_headers(name, v)?,
         }
         Ok(())
     }
@@ -649,5 +670,22 @@ mod tests {
         }
         let opts = SendOptions::from_json(json!({"correlation_id": "c", "metadata": {"k": 1}}).as_object().unwrap());
         assert_eq!(opts.unwrap().correlation_id.as_deref(), Some("c"));
+    }
+
+    #[test]
+    fn trace_headers_are_a_propagators_carrier() {
+        let tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+        let carrier = json!({"Traceparent": tp, "tracestate": "a=b", "uber-trace-id": "ignored", "baggage": null});
+        let opts = SendOptions::from_json(json!({"trace_headers": carrier}).as_object().unwrap()).unwrap();
+        let trace = opts.trace.unwrap();
+        assert_eq!(trace.traceparent.to_string(), tp);
+        assert_eq!((trace.tracestate.as_deref(), trace.baggage), (Some("a=b"), None));
+        let no_span = json!({"trace_headers": {"baggage": "k=v"}});
+        assert_eq!(SendOptions::from_json(no_span.as_object().unwrap()).unwrap().trace, None);
+        for bad in [json!("00-…"), json!({"traceparent": "00-zz"}), json!({"traceparent": tp, "tracestate": 1})] {
+            let e = SendOptions::from_json(json!({"trace_headers": bad}).as_object().unwrap()).err().unwrap();
+            assert_eq!(e.code, ErrorCode::InvalidArgument, "{bad}");
+            assert!(e.message.contains("trace"), "{}", e.message);
+        }
     }
 }

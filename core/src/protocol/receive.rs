@@ -166,6 +166,8 @@ pub struct Received {
     pub subject: Option<String>,
     /// The NATS reply subject of the message, if it had one.
     pub reply: Option<String>,
+    /// The sender's trace context from the message's headers (spec/PROTOCOL.md §13.1).
+    pub trace: Option<super::TraceContext>,
 }
 
 /// One received message on its way to the host: direct payloads are decoded and verified, link
@@ -212,6 +214,22 @@ impl ReceivePlan {
     /// Whether any payload is a link (a direct-only message needs no rules and no driver).
     pub fn has_links(&self) -> bool {
         self.decoded.iter().any(|p| matches!(p.source, PayloadSource::Link(_)))
+    }
+
+    /// The error that ends this receive, once there is one.
+    pub fn failure(&self) -> Option<&Error> {
+        self.failed.as_ref()
+    }
+
+    /// Whether payload `i` is a link.
+    pub fn is_link(&self, i: usize) -> bool {
+        self.decoded.get(i).is_some_and(|p| matches!(p.source, PayloadSource::Link(_)))
+    }
+
+    /// Payload `i`'s name, type and declared size.
+    pub fn payload(&self, i: usize) -> (&str, PayloadType, u64) {
+        let p = &self.decoded[i];
+        (&p.dataname, p.payload_type, p.size)
     }
 
     /// The next thing to do. Before the first fetch every link is checked against the sources
@@ -335,7 +353,7 @@ impl ReceivePlan {
         for (p, fetched) in self.decoded.into_iter().zip(self.fetched) {
             payloads.push(p.into_incoming(fetched, &self.limits).map_err(|e| e.with_correlation_id(&cid))?);
         }
-        Ok(Received { envelope: self.envelope, payloads, subject: None, reply: None })
+        Ok(Received { envelope: self.envelope, payloads, subject: None, reply: None, trace: None })
     }
 }
 

@@ -120,6 +120,9 @@ pub struct SendOptions {
     pub reply_to: Option<String>,
     pub reply_to_msg_id: Option<String>,
     pub metadata: Map<String, Value>,
+    /// The host's trace context (its current OpenTelemetry context), carried in the message's
+    /// headers (spec/PROTOCOL.md §13).
+    pub trace: Option<super::TraceContext>,
     /// Store for this message's links instead of the connection's (a per-call upload handler).
     #[cfg(feature = "io")]
     pub link_store: Option<std::sync::Arc<dyn crate::io::store::LinkStore>>,
@@ -351,6 +354,15 @@ impl SendPlan {
 
     pub fn dataname(&self, i: usize) -> &str {
         &self.payloads[i].dataname
+    }
+
+    pub fn payload_type(&self, i: usize) -> PayloadType {
+        self.payloads[i].payload_type
+    }
+
+    /// Payload `i`'s size as uploaded: its serialized bytes, or its source's size.
+    pub fn size(&self, i: usize) -> usize {
+        self.payloads[i].size()
     }
 
     /// Payload `i`'s serialized bytes: what an upload stores (empty for a streamed source).

@@ -1,0 +1,143 @@
+"""Trace context (spec/PROTOCOL.md §13) with the real OpenTelemetry SDK: a send joins the caller's
+current span, the receiver continues its trace from ``trace_headers``, explicit and malformed
+headers, and a process without the ``opentelemetry`` package."""
+
+import asyncio
+import subprocess
+import sys
+import textwrap
+import uuid
+
+import nats
+import pytest
+from opentelemetry import propagate, trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+import natsbridge as nb
+from conftest import nats_py_subscribe
+
+BLOB = bytes(range(256)) * 4000  # 1,024,000 bytes: a link at the default threshold
+EXPORTER = InMemorySpanExporter()
+
+
+@pytest.fixture(scope="module")
+def tracer():
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(EXPORTER))
+    trace.set_tracer_provider(provider)
+    return trace.get_tracer("natsbridge-test")
+
+
+def run(coro, timeout=30):
+    return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+def subject():
+    return f"test.py.trace.{uuid.uuid4().hex}"
+
+
+def ids(traceparent: str):
+    version, trace_id, parent_id, flags = traceparent.split("-")
+    return int(trace_id, 16), int(parent_id, 16)
+
+
+def test_a_send_joins_the_callers_span_and_the_receiver_continues_it(nats_url, tracer):
+    subj = subject()
+
+    async def go():
+        async with nb.connect(nats_url, object_store=True) as nc:
+            raw = await nats.connect(nats_url)
+            wire = await nats_py_subscribe(raw, subj)
+            sub = await nc.subscribe(subj)
+            with tracer.start_as_current_span("caller") as caller:
+                await nc.smartsend(subj, [("blob", BLOB, "binary"), ("note", "hi", "text")])
+            message = await wire.next_msg(timeout=10)
+            received = await sub.next(timeout=20)
+            await raw.close()
+            return caller, message, received
+
+    caller, message, received = run(go())
+    context = caller.get_span_context()
+    # No OpenTelemetry layer under the Python process: the caller's context goes on unchanged.
+    assert ids(message.headers["traceparent"]) == (context.trace_id, context.span_id)
+    assert received["payloads"][0][1] == BLOB
+    assert received["trace_headers"] == {"traceparent": message.headers["traceparent"]}
+
+    # The receiver continues the trace: its span is a child of the caller's.
+    parent = propagate.extract(received["trace_headers"])
+    with tracer.start_as_current_span("process", context=parent) as process:
+        pass
+    spans = {s.name: s for s in EXPORTER.get_finished_spans() if s.context.trace_id == context.trace_id}
+    assert spans["process"].parent.span_id == context.span_id
+    assert process.get_span_context().trace_id == context.trace_id
+
+
+def test_explicit_headers_win_and_outside_a_span_nothing_is_sent(nats_url, tracer):
+    subj = subject()
+    given = {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+             "tracestate": "congo=t61rcWkgMzE", "baggage": "tenant=acme"}
+
+    async def go():
+        async with nb.connect(nats_url) as nc:
+            sub = await nc.subscribe(subj)
+            with tracer.start_as_current_span("ignored"):
+                await nc.smartsend(subj, [("n", "x", "text")], trace_headers=given)
+            await nc.smartsend(subj, [("n", "y", "text")])
+            return await sub.next(timeout=10), await sub.next(timeout=10)
+
+    explicit, untraced = run(go())
+    assert explicit["trace_headers"] == given
+    assert "trace_headers" not in untraced
+
+
+def test_sync_sends_and_requests_join_the_current_span(nats_url, tracer):
+    subj = subject()
+    with nb.connect_sync(nats_url) as nc:
+        sub = nc.subscribe_sync(subj)
+        with tracer.start_as_current_span("sync caller") as caller:
+            nc.smartsend_sync(subj, [("n", "x", "text")])
+        got = sub.next_sync(timeout=10)
+    context = caller.get_span_context()
+    assert ids(got["trace_headers"]["traceparent"]) == (context.trace_id, context.span_id)
+
+
+def test_malformed_trace_headers_are_refused_on_send_and_dropped_on_receive(nats_url, tracer):
+    subj = subject()
+
+    async def go():
+        async with nb.connect(nats_url) as nc:
+            with pytest.raises(nb.InvalidArgumentError, match="traceparent"):
+                await nc.smartsend(subj, [("n", "x", "text")], trace_headers={"traceparent": "00-zz"})
+            with pytest.raises(nb.InvalidArgumentError, match="trace_headers"):
+                await nc.smartsend(subj, [("n", "x", "text")], trace_headers="00-zz")
+            env, msg_json = await nc.smartsend(f"{subj}.built", [("n", "x", "text")])
+            raw = await nats.connect(nats_url)
+            sub = await nc.subscribe(subj)
+            await raw.publish(subj, msg_json.encode(), headers={"traceparent": "garbage", "baggage": "a=b"})
+            got = await sub.next(timeout=10)
+            await raw.close()
+            return got
+
+    got = run(go())
+    assert got["payloads"] == [("n", "x", "text")]
+    assert "trace_headers" not in got
+
+
+def test_without_the_opentelemetry_package_sends_carry_no_trace(nats_url):
+    # A fresh interpreter where `import opentelemetry` fails, as when it is not installed.
+    script = textwrap.dedent(f"""
+        import sys
+        sys.modules["opentelemetry"] = None
+        import natsbridge as nb
+        assert nb._otel_propagate is None
+        with nb.connect_sync({nats_url!r}) as nc:
+            sub = nc.subscribe_sync("test.py.trace.none")
+            nc.smartsend_sync("test.py.trace.none", [("n", "x", "text")])
+            got = sub.next_sync(timeout=10)
+        assert got["payloads"] == [("n", "x", "text")] and "trace_headers" not in got, got
+        print("ok")
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
