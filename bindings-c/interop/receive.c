@@ -45,7 +45,11 @@ static int print_envelope(const natsbridge_envelope *env) {
         printf(", ");
     }
     natsbridge_envelope_field(env, "metadata", &v);
-    printf("\"metadata\": %s, \"payloads\": [", v);
+    printf("\"metadata\": %s, ", v);
+    /* The sender's trace context, a JSON object's text, when the message carried one. */
+    natsbridge_envelope_field(env, "trace_headers", &v);
+    if (v[0] != '\0') printf("\"trace_headers\": %s, ", v);
+    printf("\"payloads\": [");
     size_t count = 0;
     natsbridge_envelope_payload_count(env, &count);
     for (size_t i = 0; i < count; i++) {

@@ -35,6 +35,7 @@ async function main() {
     out.payloads = env.payloads.map(([dataname, data, type], j) => ({
       dataname, payload_type: type, transport: env.transports[j], value: shown(data, type),
     }))
+    if (env.trace_headers !== undefined) out.trace_headers = env.trace_headers
     process.stdout.write(`${JSON.stringify(out)}\n`)
   }
   await nc.close()

@@ -15,6 +15,7 @@ async function main() {
   const nc = await nb.connect({ servers: spec.server, jetstream: spec.jetstream ?? false })
   await nc.smartsend(spec.subject, spec.payloads.map((p) => [p.dataname, value(p), p.payload_type]), {
     sizeThreshold: spec.threshold,
+    traceHeaders: spec.trace_headers,
   })
   await nc.close() // writes out the message first
 }

@@ -44,6 +44,8 @@ def main():
                 {"dataname": n, "payload_type": t, "transport": tr, "value": shown(d, t)}
                 for (n, d, t), tr in zip(env["payloads"], env["transports"])
             ]
+            if "trace_headers" in env:
+                out["trace_headers"] = env["trace_headers"]
             print(json.dumps(out), flush=True)
 
 

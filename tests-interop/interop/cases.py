@@ -196,10 +196,33 @@ def wire_transport(transport: str) -> str:
     return "link" if transport == "s3" else transport
 
 
-def check_message(case: Case, transport: str, subject: str, msg) -> list[str]:
+def traceparent_for(subject: str) -> str:
+    """The W3C traceparent a sender is given for the message to `subject`: its trace id is the
+    subject's, so a receiver's line shows whose trace it continued."""
+    digest = hashlib.sha256(subject.encode()).hexdigest()
+    return f"00-{digest[:32]}-{digest[32:48]}-01"
+
+
+def check_trace(want: str | None, msg: dict) -> list[str]:
+    """`want`: the traceparent sent (the receiver must print `trace_headers` in its trace; a
+    sender's own span may be the parent), "" when the message carried none (it must print none),
+    None when the pair does not take part."""
+    if want is None:
+        return []
+    got = msg.get("trace_headers")
+    if want == "":
+        return [] if got is None else [f"trace_headers: the message carried none, got {_short(got)}"]
+    parent = got.get("traceparent") if isinstance(got, dict) else None
+    if not (isinstance(parent, str) and parent.split("-")[1:2] == want.split("-")[1:2]):
+        return [f"trace_headers: expected a traceparent in trace {want.split('-')[1]}, got {_short(got)}"]
+    return []
+
+
+def check_message(case: Case, transport: str, subject: str, msg, trace: str | None = None) -> list[str]:
     errors = []
     if not isinstance(msg, dict):
         return [f"message is not a JSON object: {_short(msg)}"]
+    errors += check_trace(trace, msg)
     for key in ("correlation_id", "msg_id"):
         v = msg.get(key)
         if not (isinstance(v, str) and UUID_RE.match(v)):

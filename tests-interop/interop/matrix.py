@@ -14,7 +14,7 @@ import time
 import uuid
 from pathlib import Path
 
-from .cases import Case, _short, check_message
+from .cases import Case, _short, check_message, traceparent_for
 from .common import FAIL, GROUPS, NA, PASS, REPO, SKIP, TRANSPORTS
 from .participants import Participant, expand, expand_argv, participant_env
 from .processes import Receiver, SendRun
@@ -119,6 +119,7 @@ def run_group(ctx: Ctx, s: Participant, r: Participant, transport: str, cases: l
             "jetstream": bool(args.jetstream),
             "payloads": [{"dataname": p.dataname, "payload_type": p.payload_type, "file": str(p.file),
                           "input": p.input} for p in case.payloads],
+            "trace_headers": {"traceparent": traceparent_for(subject)},
         }
         spec_path.write_text(json.dumps(spec, ensure_ascii=False, indent=1), "utf-8")
         return str(spec_path), subject, threshold
@@ -149,7 +150,8 @@ def run_group(ctx: Ctx, s: Participant, r: Participant, transport: str, cases: l
                 s_argv = expand_argv(s.send["argv"], svars, specs=[path for path, _, _ in specs])
             else:
                 spec_path, subject, threshold = specs[0]
-                svars = dict(common, **s.vars, subject=subject, threshold=threshold, spec=spec_path)
+                svars = dict(common, **s.vars, subject=subject, threshold=threshold, spec=spec_path,
+                             trace_headers=json.dumps({"traceparent": traceparent_for(subject)}))
                 s_argv = expand_argv(s.send["argv"], svars, s.send.get("payload_arg"), batch[0].payloads)
             if args.verbose:
                 print(f"  [{s.name}->{r.name} {transport}] {', '.join(c.id for c in batch)}: {shlex.join(s_argv)}",
@@ -166,7 +168,10 @@ def run_group(ctx: Ctx, s: Participant, r: Participant, transport: str, cases: l
                         all_sent = False
                         break
                     later_subjects = {later for _, later, _ in specs[i + 1:]}
-                    if not wait_message(ctx, rx, case, transport, subject, done_subjects, later_subjects,
+                    # The trace a receiver must show: the one sent, or none when the sender sends none.
+                    trace = None if "receive" not in r.trace else (
+                        traceparent_for(subject) if "send" in s.trace else "")
+                    if not wait_message(ctx, rx, case, transport, subject, trace, done_subjects, later_subjects,
                                         lambda status, errors: finish(case, status, errors, started, sender=sender)):
                         # The receiver may be stuck; a fresh one must be ready before anything else is sent.
                         rx.stop()
@@ -216,8 +221,8 @@ def check_s3_objects(ctx: Ctx, prefix: str, cases: list[Case], results: dict[str
             results[c.id].update(status=FAIL, errors=[why])
 
 
-def wait_message(ctx: Ctx, rx: Receiver, case: Case, transport: str, subject: str, done_subjects: set[str],
-                 later_subjects: set[str], finish) -> bool:
+def wait_message(ctx: Ctx, rx: Receiver, case: Case, transport: str, subject: str, trace: str | None,
+                 done_subjects: set[str], later_subjects: set[str], finish) -> bool:
     """Waits (--message-timeout) for the case's line from the receiver, or an error line, and
     calls finish(status, errors). Lines of later cases of the batch are kept for them. False
     when the receiver timed out or exited (it must be restarted)."""
@@ -226,7 +231,7 @@ def wait_message(ctx: Ctx, rx: Receiver, case: Case, transport: str, subject: st
         if isinstance(msg, dict) and "error" in msg and "payloads" not in msg:
             finish(FAIL, [f"receiver reported: {_short(msg['error'], 400)}"])
         else:
-            errors = check_message(case, transport, subject, msg)
+            errors = check_message(case, transport, subject, msg, trace)
             finish(FAIL if errors else PASS, errors)
 
     if subject in rx.ahead:

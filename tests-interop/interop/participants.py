@@ -45,6 +45,11 @@ class Participant:
         if self.send is None and self.receive is None and self.send_raw is None:
             raise SetupError(f"{where}: a participant needs 'send', 'receive' or 'send_raw'")
         self.ready_timeout: float | None = d.get("ready_timeout")
+        # Trace context (spec/PROTOCOL.md §13): "send" takes the spec's trace_headers (or the
+        # {trace_headers} placeholder) into the message; "receive" prints what one carried.
+        self.trace: set[str] = set(d.get("trace", []))
+        if self.trace - {"send", "receive"}:
+            raise SetupError(f"{where}: trace lists \"send\" and/or \"receive\", not {sorted(self.trace)}")
         # JetStream mode (run.py --jetstream): a durable sender and a durable consumer.
         self.jetstream: dict | None = d.get("jetstream")
         self.raw = d
