@@ -360,6 +360,28 @@ export declare function smartreceive(
   opts?: ReceiveOptions,
 ): Promise<Envelope>
 
+/** Counts by transport: `direct` (envelopes on NATS) and `link` (link payloads). */
+export interface ByTransport {
+  direct: number
+  link: number
+}
+
+/** A connection's counts (spec/PROTOCOL.md §13.3). */
+export interface Metrics {
+  messagesSent: number
+  messagesReceived: number
+  payloadsSent: ByTransport
+  payloadsReceived: ByTransport
+  /** Envelope bytes published (`direct`), link payload bytes uploaded (`link`). */
+  bytesSent: ByTransport
+  /** Envelope bytes received (`direct`), link payload bytes downloaded and verified (`link`). */
+  bytesReceived: ByTransport
+  downloadRetries: number
+  checksumFailures: number
+  downloads: number
+  downloadTimeMs: number
+}
+
 /** A string is `servers`. */
 export declare function connect(opts?: ConnectOptions | string): Promise<Connection>
 
@@ -370,6 +392,9 @@ export declare class Connection {
   private constructor()
   readonly senderId: string
   readonly maxPayload: number
+  /** What this connection sent and received since it connected (spec/PROTOCOL.md §13.3); with
+   * @opentelemetry/api also observable instruments of the `natsbridge` meter. */
+  metrics(): Metrics
   smartsend(
     subject: string,
     data: Payload[],

@@ -68,10 +68,7 @@ function snake(key) {
 // @opentelemetry/api when the application has it (undefined: not looked up yet, null: absent).
 let otel
 
-/** Options `o` (or null: none) with the caller's active OpenTelemetry context as
- * `trace_headers` (W3C headers, as the API's propagator injects them) unless `o` has them;
- * unchanged without the API or an active span. */
-function traced(o) {
+function openTelemetry() {
   if (otel === undefined) {
     try {
       otel = require('@opentelemetry/api')
@@ -79,13 +76,66 @@ function traced(o) {
       otel = null
     }
   }
-  if (otel === null || (o !== null && o.trace_headers != null)) return o
+  return otel
+}
+
+/** Options `o` (or null: none) with the caller's active OpenTelemetry context as
+ * `trace_headers` (W3C headers, as the API's propagator injects them) unless `o` has them;
+ * unchanged without the API or an active span. */
+function traced(o) {
+  if (openTelemetry() === null || (o !== null && o.trace_headers != null)) return o
   const carrier = {}
   otel.propagation.inject(otel.context.active(), carrier)
   if (Object.keys(carrier).length === 0) return o
   const out = o ?? {}
   out.trace_headers = carrier
   return out
+}
+
+// Connections whose counts the OpenTelemetry meter observes, and the meter provider that has
+// instruments observing them (the API has no proxy meter: a provider installed later needs its own).
+const observed = new Set()
+let observingProvider = null
+// [instrument, unit, key of metrics(), counted by transport, scale]: spec/PROTOCOL.md §13.3; the
+// download duration, a histogram in core, is observed as its total (seconds) and its count.
+const COUNTERS = [
+  ['natsbridge.messages.sent', '{message}', 'messagesSent', false, 1],
+  ['natsbridge.messages.received', '{message}', 'messagesReceived', false, 1],
+  ['natsbridge.payloads.sent', '{payload}', 'payloadsSent', true, 1],
+  ['natsbridge.payloads.received', '{payload}', 'payloadsReceived', true, 1],
+  ['natsbridge.bytes.sent', 'By', 'bytesSent', true, 1],
+  ['natsbridge.bytes.received', 'By', 'bytesReceived', true, 1],
+  ['natsbridge.download.retries', '{retry}', 'downloadRetries', false, 1],
+  ['natsbridge.checksum.failures', '{failure}', 'checksumFailures', false, 1],
+  ['natsbridge.downloads', '{download}', 'downloads', false, 1],
+  ['natsbridge.download.time', 's', 'downloadTimeMs', false, 0.001],
+]
+
+/** Makes `conn`'s counts observable through @opentelemetry/api when the application has it
+ * (one series per connection, by its senderId); instruments are made on the meter provider
+ * installed when a connection is made, once per provider. */
+function observeMetrics(conn) {
+  if (openTelemetry() === null) return
+  const provider = otel.metrics.getMeterProvider()
+  if (provider !== observingProvider) {
+    observingProvider = provider
+    const meter = provider.getMeter('natsbridge')
+    for (const [name, unit, key, byTransport, scale] of COUNTERS) {
+      const counter = meter.createObservableCounter(name, { unit })
+      counter.addCallback((result) => {
+        for (const c of observed) {
+          const counts = c.metrics()
+          const series = { 'natsbridge.sender_id': c.senderId }
+          if (byTransport) {
+            for (const t of ['direct', 'link']) result.observe(counts[key][t], { ...series, 'natsbridge.transport': t })
+          } else {
+            result.observe(counts[key] * scale, series)
+          }
+        }
+      })
+    }
+  }
+  observed.add(conn)
 }
 
 function byCoreName(opts, what) {
@@ -529,6 +579,7 @@ class Connection {
     this._n = nativeConnection
     this._arrow = arrow
     this._closed = null
+    observeMetrics(this)
   }
 
   get senderId() {
@@ -537,6 +588,12 @@ class Connection {
 
   get maxPayload() {
     return this._n.maxPayload
+  }
+
+  /** What this connection sent and received since it connected (spec/PROTOCOL.md §13.3). With
+   * @opentelemetry/api the same counts are observable instruments of the `natsbridge` meter. */
+  metrics() {
+    return JSON.parse(this._n.metrics())
   }
 
   /** Per-message options, and `fileserverUrl` / `fileserverUploadHandler` for this message. */
@@ -640,6 +697,7 @@ class Connection {
    * keeps the process alive after it. */
   async close() {
     openConnections.delete(this)
+    observed.delete(this)
     this._closed ??= this._n.drain()
     unwrap(await this._closed)
   }

@@ -13,6 +13,11 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 export declare class Connection {
   get senderId(): string
   get maxPayload(): number
+  /**
+   * What this connection sent and received (spec/PROTOCOL.md §13.3), as JSON text in JS's
+   * names; durations in milliseconds.
+   */
+  metrics(): string
   /** Resolves once the server has the subscription. */
   subscribe(subject: string, queue: string | undefined | null, arrowRows: boolean): Subscription | Error | Promise<Subscription | Error>
   /** Sends a request and waits up to `timeout` ms (default 5000) for the reply. */

@@ -322,6 +322,17 @@ natsbridge_status natsbridge_client_reply_error_json(const natsbridge_client *cl
                                                      const char *error_message,
                                                      char **envelope_json);
 
+// What this client sent and received since it connected (spec/PROTOCOL.md §13.3), as a JSON
+// object's text: `messages_sent`, `messages_received`, `payloads_sent`, `payloads_received`,
+// `bytes_sent`, `bytes_received` (each `{"direct": n, "link": n}`), `download_retries`,
+// `checksum_failures`, `downloads`, `download_time_ms`.
+//
+// Ownership: `*json` is the caller's (`natsbridge_string_free`). Thread safety: any thread.
+//
+// # Safety
+// `client` NULL or live; `json` valid for writes.
+natsbridge_status natsbridge_client_metrics(const natsbridge_client *client, char **json);
+
 // Waits up to `timeout_ms` until everything sent so far is written to the server.
 // TIMEOUT or NATS_CONNECTION_FAILED on failure.
 //

@@ -446,6 +446,42 @@ pub unsafe extern "C" fn natsbridge_client_reply_error_json(
     })
 }
 
+/// What this client sent and received since it connected (spec/PROTOCOL.md §13.3), as a JSON
+/// object's text: `messages_sent`, `messages_received`, `payloads_sent`, `payloads_received`,
+/// `bytes_sent`, `bytes_received` (each `{"direct": n, "link": n}`), `download_retries`,
+/// `checksum_failures`, `downloads`, `download_time_ms`.
+///
+/// Ownership: `*json` is the caller's (`natsbridge_string_free`). Thread safety: any thread.
+///
+/// # Safety
+/// `client` NULL or live; `json` valid for writes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsbridge_client_metrics(client: *const Client, json: *mut *mut c_char) -> Status {
+    guard(|| {
+        let out = args::out_param(json, "json")?;
+        // SAFETY: caller contract.
+        let client = unsafe { args::handle(client, "client") }?;
+        let m = client.core.metrics();
+        let pair = |t: bridge::io::ByTransport| serde_json::json!({"direct": t.direct, "link": t.link});
+        let text = serde_json::json!({
+            "messages_sent": m.messages_sent,
+            "messages_received": m.messages_received,
+            "payloads_sent": pair(m.payloads_sent),
+            "payloads_received": pair(m.payloads_received),
+            "bytes_sent": pair(m.bytes_sent),
+            "bytes_received": pair(m.bytes_received),
+            "download_retries": m.download_retries,
+            "checksum_failures": m.checksum_failures,
+            "downloads": m.downloads,
+            "download_time_ms": m.download_time.as_secs_f64() * 1000.0,
+        })
+        .to_string();
+        // SAFETY: checked out-param.
+        unsafe { args::write(out, args::owned_string(text)?) };
+        Ok(())
+    })
+}
+
 /// Waits up to `timeout_ms` until everything sent so far is written to the server.
 /// TIMEOUT or NATS_CONNECTION_FAILED on failure.
 ///

@@ -586,6 +586,15 @@ static void test_trace_headers(void) {
     CHECK_OK(natsbridge_envelope_field(env, "trace_headers", &headers));
     CHECK(headers && strcmp(headers, "") == 0);
     natsbridge_envelope_free(env);
+
+    /* What the client counted (spec/PROTOCOL.md §13.3): two sends (the refused one is not), two receipts. */
+    char *json = NULL;
+    CHECK_OK(natsbridge_client_metrics(client, &json));
+    CHECK(json && strstr(json, "\"messages_sent\":2,\"messages_received\":2,") != NULL);
+    CHECK(json && strstr(json, "\"payloads_sent\":{\"direct\":2,\"link\":0}") != NULL);
+    natsbridge_string_free(json);
+    CHECK_STATUS(natsbridge_client_metrics(NULL, &json), NATSBRIDGE_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(natsbridge_client_metrics(client, NULL), NATSBRIDGE_STATUS_INVALID_ARGUMENT);
     natsbridge_subscription_free(sub);
     natsbridge_client_free(client);
 }

@@ -22,7 +22,8 @@ using Libdl
 using Tables
 
 export smartsend, smartreceive, connect, subscribe, next, request, reply, reply_error, NATSBridgeError, Client,
-       Subscription, add_stream, consume, ack, nak, in_progress, term, sweep_links, Consumer, Delivery, FileBytes
+       Subscription, add_stream, consume, ack, nak, in_progress, term, sweep_links, Consumer, Delivery, FileBytes,
+       metrics
 
 function _library_path()
     path = get(ENV, "NATSBRIDGE_LIB", "")
@@ -249,6 +250,17 @@ function Base.flush(client::Client; timeout::Real=10.0)
     GC.@preserve client check(ccall((:natsbridge_client_flush, libnatsbridge), Cint, (Ptr{Cvoid}, UInt64),
                                     client.ptr, milliseconds(timeout)))
     return nothing
+end
+
+"""What `client` sent and received since it connected (spec/PROTOCOL.md §13.3): a Dict of
+`messages_sent`, `messages_received`, `payloads_sent`, `payloads_received`, `bytes_sent`,
+`bytes_received` (each `Dict("direct" => n, "link" => n)`), `download_retries`,
+`checksum_failures`, `downloads` and `download_time_ms`."""
+function metrics(client::Client)
+    json = Ref{Ptr{Cchar}}(C_NULL)
+    GC.@preserve client check(ccall((:natsbridge_client_metrics, libnatsbridge), Cint,
+                                    (Ptr{Cvoid}, Ref{Ptr{Cchar}}), client.ptr, json))
+    return parse_json(take_string!(json[]))
 end
 
 # ---- payload conversion -----------------------------------------------------------------------

@@ -76,6 +76,7 @@ caught(f) =
         traced = Dict("traceparent" => "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
         smartsend("jl.raw", [("n", "2", "text")]; broker_url=URL, trace_headers=traced)
         @test next(sub; timeout=5.0)["trace_headers"] == traced
+        @test metrics(sub_client)["messages_received"] == 2
         # A link through the object store of the shared connection.
         blob = rand(UInt8, 2000)
         env, json = smartsend("jl.raw", [("blob", blob, "binary")]; broker_url=URL, size_threshold=100)

@@ -36,7 +36,7 @@ nkeys="$(node -p "require('$here/node_modules/@nats-io/nkeys/package.json').vers
 forge="$(node -p "require('$here/node_modules/node-forge/package.json').version")"
 # The OpenTelemetry API and SDK at the versions package-lock.json pins (test/trace.test.js).
 otel=()
-for p in @opentelemetry/api @opentelemetry/core @opentelemetry/sdk-trace-base @opentelemetry/context-async-hooks; do
+for p in @opentelemetry/api @opentelemetry/core @opentelemetry/sdk-trace-base @opentelemetry/sdk-metrics @opentelemetry/context-async-hooks; do
   otel+=("$p@$(node -p "require('$here/node_modules/$p/package.json').version")")
 done
 npm install --no-audit --no-fund --prefer-offline --loglevel=error \

@@ -128,3 +128,49 @@ test('malformed trace headers are INVALID_ARGUMENT on send and dropped on receiv
   assert.deepEqual(env.payloads, [['n', 'x', 'text']])
   assert.equal(env.trace_headers, undefined)
 })
+
+test('metrics count per connection and are observable through the OpenTelemetry meter', async () => {
+  const { MeterProvider, InMemoryMetricExporter, PeriodicExportingMetricReader, AggregationTemporality } = require('@opentelemetry/sdk-metrics')
+  const exporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE)
+  const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 60000 })
+  api.metrics.setGlobalMeterProvider(new MeterProvider({ readers: [reader] }))
+  const sender = await nb.connect({ servers: nats.url })
+  const receiver = await nb.connect({ servers: nats.url })
+  try {
+    const subj = subject('metrics')
+    const sub = await receiver.subscribe(subj)
+    const blob = Buffer.alloc(700_000, 3)
+    const [, first] = await sender.smartsend(subj, [['n', 'x', 'text']])
+    const [, second] = await sender.smartsend(subj, [['blob', blob, 'binary'], ['n', 'y', 'text']])
+    for (let i = 0; i < 2; i++) await sub.next({ timeout: 20000 })
+    const envelopes = Buffer.byteLength(first) + Buffer.byteLength(second)
+    const sent = sender.metrics()
+    assert.equal(sent.messagesSent, 2)
+    assert.deepEqual(sent.payloadsSent, { direct: 2, link: 1 })
+    assert.deepEqual(sent.bytesSent, { direct: envelopes, link: blob.length })
+    const got = receiver.metrics()
+    assert.equal(got.messagesReceived, 2)
+    assert.deepEqual(got.bytesReceived, { direct: envelopes, link: blob.length })
+    assert.equal(got.downloads, 1)
+    assert.ok(got.downloadTimeMs > 0)
+
+    await reader.forceFlush()
+    const points = new Map()
+    for (const rm of exporter.getMetrics()) {
+      for (const sm of rm.scopeMetrics) {
+        for (const m of sm.metrics) {
+          for (const p of m.dataPoints) {
+            if (p.attributes['natsbridge.sender_id'] !== receiver.senderId) continue
+            points.set(`${m.descriptor.name} ${p.attributes['natsbridge.transport'] ?? ''}`, p.value)
+          }
+        }
+      }
+    }
+    assert.equal(points.get('natsbridge.messages.received '), 2)
+    assert.equal(points.get('natsbridge.bytes.received link'), blob.length)
+    assert.equal(points.get('natsbridge.downloads '), 1)
+  } finally {
+    await sender.close()
+    await receiver.close()
+  }
+})

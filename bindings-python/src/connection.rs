@@ -8,7 +8,7 @@ use crate::options::{connect_options, opt_seconds, send_options, timeout};
 use crate::subscription::Subscription;
 use crate::{Out, none_out, received_out, runtime, sent_out};
 use natsbridge::error::{Error, ErrorCode};
-use natsbridge::io::{Client, ConnectOptions};
+use natsbridge::io::{ByTransport, Client, ConnectOptions};
 use natsbridge::protocol::{Outgoing, ReplyTo, SendOptions};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyMapping};
@@ -150,6 +150,30 @@ impl Connection {
     #[getter]
     fn max_payload(&self) -> usize {
         self.client.max_payload()
+    }
+
+    /// What this connection sent and received since it connected (spec/PROTOCOL.md §13.3):
+    /// counts, byte counts by transport (`{"direct", "link"}`), and `download_time` in seconds.
+    fn metrics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let m = self.client.metrics();
+        let by_transport = |t: ByTransport| -> PyResult<Bound<'py, PyDict>> {
+            let d = PyDict::new(py);
+            d.set_item("direct", t.direct)?;
+            d.set_item("link", t.link)?;
+            Ok(d)
+        };
+        let d = PyDict::new(py);
+        d.set_item("messages_sent", m.messages_sent)?;
+        d.set_item("messages_received", m.messages_received)?;
+        d.set_item("payloads_sent", by_transport(m.payloads_sent)?)?;
+        d.set_item("payloads_received", by_transport(m.payloads_received)?)?;
+        d.set_item("bytes_sent", by_transport(m.bytes_sent)?)?;
+        d.set_item("bytes_received", by_transport(m.bytes_received)?)?;
+        d.set_item("download_retries", m.download_retries)?;
+        d.set_item("checksum_failures", m.checksum_failures)?;
+        d.set_item("downloads", m.downloads)?;
+        d.set_item("download_time", m.download_time.as_secs_f64())?;
+        Ok(d)
     }
 
     #[pyo3(signature = (subject, queue=None))]

@@ -141,3 +141,47 @@ def test_without_the_opentelemetry_package_sends_carry_no_trace(nats_url):
     """)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+def test_metrics_count_per_connection_and_are_observable(nats_url):
+    from opentelemetry import metrics
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    reader = InMemoryMetricReader()
+    metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
+    subj = subject()
+    blob = bytes(range(256)) * 2400  # 614,400 bytes: a link
+
+    async def go():
+        async with nb.connect(nats_url) as sender, nb.connect(nats_url) as receiver:
+            sub = await receiver.subscribe(subj)
+            _, first = await sender.smartsend(subj, [("n", "x", "text")])
+            _, second = await sender.smartsend(subj, [("blob", blob, "binary"), ("n", "y", "text")])
+            for _ in range(2):
+                await sub.next(timeout=20)
+            observed = reader.get_metrics_data()
+            return sender.metrics(), receiver.metrics(), len(first) + len(second), receiver.sender_id, observed
+
+    sent, got, envelopes, receiver_id, observed = run(go())
+    assert sent["messages_sent"] == 2 and sent["messages_received"] == 0
+    assert sent["payloads_sent"] == {"direct": 2, "link": 1}
+    assert sent["bytes_sent"] == {"direct": envelopes, "link": len(blob)}
+    assert got["messages_received"] == 2
+    assert got["payloads_received"] == {"direct": 2, "link": 1}
+    assert got["bytes_received"] == {"direct": envelopes, "link": len(blob)}
+    assert got["downloads"] == 1 and got["download_time"] > 0
+    assert got["download_retries"] == 0 and got["checksum_failures"] == 0
+
+    points = {}
+    for rm in observed.resource_metrics:
+        for sm in rm.scope_metrics:
+            for metric in sm.metrics:
+                for point in metric.data.data_points:
+                    attrs = dict(point.attributes)
+                    if attrs.get("natsbridge.sender_id") == receiver_id:
+                        points[(metric.name, attrs.get("natsbridge.transport"))] = point.value
+    assert points[("natsbridge.messages.received", None)] == 2
+    assert points[("natsbridge.payloads.received", "link")] == 1
+    assert points[("natsbridge.bytes.received", "link")] == len(blob)
+    assert points[("natsbridge.downloads", None)] == 1

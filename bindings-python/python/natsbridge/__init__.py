@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import atexit
 import os
+import weakref
 from collections import deque
-from typing import Any, Awaitable, Callable, Iterable, Literal, Optional, Sequence, Tuple, Type, Union
+from typing import Any, Awaitable, Callable, Iterable, Iterator, Literal, Optional, Sequence, Tuple, Type, Union
 
 from . import _natsbridge as _nb
 from ._natsbridge import (
@@ -206,6 +207,57 @@ try:  # OpenTelemetry's API, when installed: a send joins the caller's current t
     from opentelemetry import propagate as _otel_propagate
 except ImportError:
     _otel_propagate = None
+
+
+try:  # OpenTelemetry's metrics API, when installed: each connection's counts are observable.
+    from opentelemetry import metrics as _otel_metrics
+except ImportError:
+    _otel_metrics = None
+
+_observed: "weakref.WeakSet[Connection]" = weakref.WeakSet()
+# (instrument, unit, key of Connection.metrics(), counted by transport): spec/PROTOCOL.md §13.3;
+# the download duration, a histogram in core, is observed as its total and its count.
+_COUNTERS = (
+    ("natsbridge.messages.sent", "{message}", "messages_sent", False),
+    ("natsbridge.messages.received", "{message}", "messages_received", False),
+    ("natsbridge.payloads.sent", "{payload}", "payloads_sent", True),
+    ("natsbridge.payloads.received", "{payload}", "payloads_received", True),
+    ("natsbridge.bytes.sent", "By", "bytes_sent", True),
+    ("natsbridge.bytes.received", "By", "bytes_received", True),
+    ("natsbridge.download.retries", "{retry}", "download_retries", False),
+    ("natsbridge.checksum.failures", "{failure}", "checksum_failures", False),
+    ("natsbridge.downloads", "{download}", "downloads", False),
+    ("natsbridge.download.time", "s", "download_time", False),
+)
+
+
+def _observation_of(key: str, by_transport: bool):
+    def observe(_options: Any) -> Iterator[Any]:
+        for conn in list(_observed):
+            counts = conn._native.metrics()
+            series = {"natsbridge.sender_id": conn.sender_id}
+            if by_transport:
+                for transport in ("direct", "link"):
+                    yield _otel_metrics.Observation(counts[key][transport], {**series, "natsbridge.transport": transport})
+            else:
+                yield _otel_metrics.Observation(counts[key], series)
+    return observe
+
+
+def _observe_metrics(conn: "Connection") -> None:
+    """Makes `conn`'s counts observable through OpenTelemetry (one series per connection,
+    by its sender_id); the instruments are made with the first connection."""
+    if _otel_metrics is None:
+        return
+    if not _observed_by_meter:
+        meter = _otel_metrics.get_meter("natsbridge")
+        for name, unit, key, by_transport in _COUNTERS:
+            meter.create_observable_counter(name, callbacks=[_observation_of(key, by_transport)], unit=unit)
+        _observed_by_meter.append(meter)
+    _observed.add(conn)
+
+
+_observed_by_meter: list = []
 
 
 def _traced(opts: dict) -> dict:
@@ -467,6 +519,7 @@ class Connection:
     def __init__(self, native: Any, arrow: str = "pandas") -> None:
         self._native = native
         self._arrow = arrow
+        _observe_metrics(self)
 
     @property
     def sender_id(self) -> str:
@@ -475,6 +528,15 @@ class Connection:
     @property
     def max_payload(self) -> int:
         return self._native.max_payload
+
+    def metrics(self) -> dict:
+        """What this connection sent and received since it connected (spec/PROTOCOL.md §13.3):
+        ``messages_sent``, ``messages_received``, ``payloads_sent`` / ``payloads_received`` /
+        ``bytes_sent`` / ``bytes_received`` as ``{"direct": n, "link": n}``,
+        ``download_retries``, ``checksum_failures``, ``downloads`` and ``download_time``
+        (seconds). With ``opentelemetry-api`` installed the same counts are observable
+        instruments of the ``natsbridge`` meter, one series per connection."""
+        return self._native.metrics()
 
     def smartsend(self, subject: str, data: Sequence[Payload], **opts: Any) -> Awaitable[SendResult]:
         """:func:`natsbridge.smartsend` on this connection (same keyword arguments). Returns the

@@ -3,6 +3,7 @@
 
 use super::byte_source::{self, ByteSource};
 use super::link_stream::{self, LinkStream, StreamedMessage, StreamedPayload};
+use super::metrics::{Counters, Metrics};
 use super::options::ConnectOptions;
 use super::outbox::{Admitted, Kick, Outbox, Publish};
 use super::stop::{self, Stopper};
@@ -50,6 +51,8 @@ pub(super) struct Inner {
     pub(super) rules: ReceiveRules,
     transfer_progress: Option<Progress>,
     slow_consumer_drops: Arc<AtomicU64>,
+    /// What it sent and received (spec/PROTOCOL.md §13.3); shared with its link streams.
+    pub(super) metrics: Arc<Counters>,
     /// The server's max_payload, read from INFO again after each (re)connect: `server_info()`
     /// clones the whole INFO, too much for every send.
     max_payload: AtomicUsize,
@@ -122,6 +125,7 @@ impl Client {
                 rules,
                 transfer_progress: opts.transfer_progress.clone(),
                 slow_consumer_drops: drops,
+                metrics: Arc::default(),
                 max_payload: AtomicUsize::new(max_payload),
                 drained: AtomicBool::new(false),
                 outbox: Outbox::default(),
@@ -149,6 +153,11 @@ impl Client {
             self.inner.max_payload.store(self.inner.nats.server_info().max_payload, Ordering::Relaxed);
         }
         self.inner.max_payload.load(Ordering::Relaxed)
+    }
+
+    /// What this client sent and received since it connected (spec/PROTOCOL.md §13.3).
+    pub fn metrics(&self) -> Metrics {
+        self.inner.metrics.snapshot()
     }
 
     /// Messages reported dropped by slow-consumer events since connect.
@@ -210,12 +219,18 @@ impl Client {
                 .map_err(|e| connection_failed(format!("publish to {subject:?} failed: {e}"))),
             Err(e) => Err(e),
         };
-        handed_over.map_err(|e| {
-            let e = e.with_correlation_id(cid);
-            trace::failed(&span, &e);
-            built.trace.failed(&e);
-            e
-        })
+        match handed_over {
+            Ok(()) => {
+                self.inner.metrics.sent(&built.sent.envelope, built.sent.json.len());
+                Ok(())
+            }
+            Err(e) => {
+                let e = e.with_correlation_id(cid);
+                trace::failed(&span, &e);
+                built.trace.failed(&e);
+                Err(e)
+            }
+        }
     }
 
     /// `smartsend`, for a caller that sends in bursts: the first send of a burst goes out at
@@ -239,6 +254,7 @@ impl Client {
         // The publish span ends here: a deferred publish is handed over by a later kick.
         let (_span, headers) = built.trace.publish(subject, built.sent.json.len());
         let publish = Publish { subject: Subject::from(subject), reply: None, headers, body: built.sent.json.clone() };
+        self.inner.metrics.sent(&built.sent.envelope, built.sent.json.len());
         let kick = match self.inner.outbox.admit(publish) {
             Admitted::First(publish) => {
                 self.hand_over(Some(publish)).await.map_err(|e| e.with_correlation_id(cid))?;
@@ -379,7 +395,7 @@ impl Client {
         headers: Option<&async_nats::HeaderMap>,
     ) -> Result<Received> {
         let stores = &self.inner.stores;
-        let from = Arrived { subject, headers };
+        let from = Arrived { subject, headers, metrics: Some(&self.inner.metrics) };
         receive(message, from, |i| stores[i].as_ref(), &self.inner.rules, self.inner.transfer_progress.as_ref()).await
     }
 
@@ -392,7 +408,7 @@ impl Client {
         let plan = ReceivePlan::new(message, &rules.limits)?;
         let (envelope, parts) = plan.into_streams(rules)?;
         let shared_rules = Arc::new(rules.clone());
-        let payloads = parts
+        let payloads: Vec<StreamedPayload> = parts
             .into_iter()
             .map(|part| match part {
                 StreamPart::Value(incoming) => StreamedPayload::Value(incoming),
@@ -402,11 +418,17 @@ impl Client {
                         rules: shared_rules.clone(),
                         correlation_id: envelope.correlation_id.clone(),
                         progress: self.inner.transfer_progress.clone(),
+                        metrics: self.inner.metrics.clone(),
                     };
                     StreamedPayload::Link(Box::new(LinkStream::new(dataname, payload_type, fetch, check, from)))
                 }
             })
             .collect();
+        let transports = payloads.iter().map(|p| match p {
+            StreamedPayload::Value(_) => protocol::Transport::Direct,
+            StreamedPayload::Link(_) => protocol::Transport::Link,
+        });
+        self.inner.metrics.received(transports, message.len());
         Ok(StreamedMessage { envelope, payloads, subject: None, reply: None, trace: None })
     }
 
@@ -613,11 +635,12 @@ async fn upload(
     Ok((stored?.url, Some(sha256)))
 }
 
-/// Where a message came from, when it came off a subscription.
+/// Where a message came from (a subscription's subject and headers), and which client counts it.
 #[derive(Clone, Copy, Default)]
 struct Arrived<'m> {
     subject: Option<&'m str>,
     headers: Option<&'m async_nats::HeaderMap>,
+    metrics: Option<&'m Counters>,
 }
 
 /// Receives a message in its receive span (spec/PROTOCOL.md §13.2), which continues the trace
@@ -635,12 +658,18 @@ async fn receive<'s>(
     let received = match plan {
         Ok(plan) => {
             trace::identified(&span, plan.correlation_id(), &plan.envelope().msg_id);
-            fetch_links(plan, &span, trace.as_ref(), store, rules, progress).instrument(span.clone()).await
+            let fetching = fetch_links(plan, &span, trace.as_ref(), store, rules, progress, from.metrics);
+            fetching.instrument(span.clone()).await
         }
         Err(e) => Err(e),
     };
     match received {
-        Ok(received) => Ok(Received { trace, ..received }),
+        Ok(received) => {
+            if let Some(metrics) = from.metrics {
+                metrics.received(received.payloads.iter().map(|p| p.transport), message.len());
+            }
+            Ok(Received { trace, ..received })
+        }
         Err(e) => {
             trace::failed(&span, &e);
             Err(e)
@@ -657,22 +686,23 @@ async fn fetch_links<'s>(
     store: impl Fn(usize) -> &'s dyn LinkStore,
     rules: &ReceiveRules,
     progress: Option<&Progress>,
+    metrics: Option<&Counters>,
 ) -> Result<Received> {
     let cid = plan.correlation_id().to_owned();
     let mut fetches = FuturesUnordered::new();
+    // Per link payload: its download span, and when its first attempt began.
     let mut downloads = std::collections::HashMap::new();
     loop {
         match plan.step(rules) {
             Ok(ReceiveStep::Fetch(f)) => {
                 let store = store(f.source);
                 let cid = cid.as_str();
-                let span = downloads
-                    .entry(f.payload)
-                    .or_insert_with(|| {
-                        let (dataname, payload_type, size) = plan.payload(f.payload);
-                        trace::download_span(receive_span, f.payload, dataname, payload_type, size, trace)
-                    })
-                    .clone();
+                let (span, _) = downloads.entry(f.payload).or_insert_with(|| {
+                    let (dataname, payload_type, size) = plan.payload(f.payload);
+                    let span = trace::download_span(receive_span, f.payload, dataname, payload_type, size, trace);
+                    (span, std::time::Instant::now())
+                });
+                let span = span.clone();
                 fetches.push(
                     async move {
                         if !f.delay.is_zero() {
@@ -688,19 +718,34 @@ async fn fetch_links<'s>(
             Ok(ReceiveStep::Wait) => match fetches.next().await.expect("the plan waits only on running fetches") {
                 (f, Ok(fetched)) => {
                     plan.fetched(&f, fetched.bytes, fetched.sha256.as_deref());
-                    if let Some(span) = downloads.remove(&f.payload) {
+                    if let Some((span, started)) = downloads.remove(&f.payload) {
                         trace::attempts(&span, f.attempt);
-                        if let Some(e) = plan.failure() {
-                            trace::failed(&span, e);
+                        match (plan.failure(), metrics) {
+                            (Some(e), m) => {
+                                trace::failed(&span, e);
+                                if let (ErrorCode::ChecksumMismatch, Some(m)) = (e.code, m) {
+                                    m.checksum_failed();
+                                }
+                            }
+                            (None, Some(m)) => m.downloaded(f.size, started.elapsed()),
+                            (None, None) => {}
                         }
                     }
                 }
                 (f, Err(failure)) => {
                     tracing::debug!(correlation_id = %cid, url = protocol::display_url(&f.url), attempt = f.attempt, failure = ?failure, "download failed");
                     plan.fetch_failed(&f, failure, rules);
-                    if let (Some(e), Some(span)) = (plan.failure(), downloads.get(&f.payload)) {
-                        trace::attempts(span, f.attempt);
-                        trace::failed(span, e);
+                    match (plan.failure(), downloads.get(&f.payload)) {
+                        (Some(e), Some((span, _))) => {
+                            trace::attempts(span, f.attempt);
+                            trace::failed(span, e);
+                        }
+                        (None, _) => {
+                            if let Some(m) = metrics {
+                                m.download_retried();
+                            }
+                        }
+                        _ => {}
                     }
                 }
             },
@@ -923,6 +968,7 @@ impl Subscription {
     /// Cancel-safe: a message taken off the subscription is never lost.
     pub async fn next(&mut self) -> Option<Result<Received>> {
         let limits = self.client.inner.rules.limits;
+        let metrics = self.client.inner.metrics.clone();
         let decode_direct = move |message: async_nats::Message| {
             let mut received = match smartreceive_direct(&message.payload, &limits) {
                 Ok(Some(received)) => received,
@@ -934,6 +980,7 @@ impl Subscription {
             };
             let ids = (received.envelope.correlation_id.as_str(), received.envelope.msg_id.as_str());
             let trace = trace::received_now(&message, Ok(ids));
+            metrics.received(received.payloads.iter().map(|p| p.transport), message.payload.len());
             let (subject, reply) = route(&message);
             received.subject = Some(subject);
             received.reply = reply;
@@ -1055,6 +1102,7 @@ impl stop::Pull for Arrivals<'_> {
     type Item = Result<Arrival>;
     fn next(&mut self) -> impl Future<Output = Option<Result<Arrival>>> + Send + '_ {
         let limits = self.0.client.inner.rules.limits;
+        let metrics = self.0.client.inner.metrics.clone();
         let decode_direct = move |message: async_nats::Message| {
             let decoded = DirectMessage::decode(message.payload.clone(), &limits)
                 .inspect_err(|e| _ = trace::received_now(&message, Err(e)))?;
@@ -1062,6 +1110,7 @@ impl stop::Pull for Arrivals<'_> {
                 Some(direct) => {
                     let header = direct.envelope().header();
                     let trace = trace::received_now(&message, Ok((header[0].1, header[1].1))).map(Box::new);
+                    metrics.received(direct.payloads.iter().map(|p| p.transport), message.payload.len());
                     let (subject, reply) = route(&message);
                     Ok(Arrival::Direct { message: direct, subject, reply, trace })
                 }

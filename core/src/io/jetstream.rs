@@ -139,6 +139,7 @@ impl Client {
         let Built { mut sent, trace } = built;
         match self.confirm_durable(subject, &sent, headers.as_ref(), first).await {
             Ok(ack) => {
+                self.inner.metrics.sent(&sent.envelope, sent.json.len());
                 sent.pub_ack = Some(ack);
                 Ok(sent)
             }

@@ -3,6 +3,7 @@
 //! ([`LinkCheck`]), and a broken download resumes where it stopped (a range request where the
 //! store has them), under the same retry policy as a buffered receive.
 
+use super::metrics::Counters;
 use super::store::{Chunks, Fetch, LinkStore, Progress};
 use crate::error::{Error, ErrorCode, Result};
 use crate::protocol::{Envelope, Incoming, LinkCheck, LinkFetch, PayloadType, ReceiveRules, retry_after};
@@ -10,7 +11,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 
 /// A message whose link payloads are streamed: nothing is fetched until a link is read.
@@ -39,6 +40,7 @@ pub(super) struct Source {
     pub rules: Arc<ReceiveRules>,
     pub correlation_id: String,
     pub progress: Option<Progress>,
+    pub metrics: Arc<Counters>,
 }
 
 /// A link payload's bytes as they arrive. Read it with [`next_chunk`](Self::next_chunk), as a
@@ -63,6 +65,9 @@ pub struct LinkStream {
     store_sha256: Option<String>,
     /// The bytes' sha256, once they all arrived and were checked.
     sha256: Option<String>,
+    /// The receiving client's counts (spec/PROTOCOL.md §13.3), and when the first request went.
+    metrics: Arc<Counters>,
+    started: Option<Instant>,
 }
 
 impl LinkStream {
@@ -74,8 +79,10 @@ impl LinkStream {
         check: LinkCheck,
         from: Source,
     ) -> Self {
-        let Source { store, rules, correlation_id, progress } = from;
+        let Source { store, rules, correlation_id, progress, metrics } = from;
         LinkStream {
+            metrics,
+            started: None,
             dataname,
             payload_type,
             store,
@@ -125,6 +132,7 @@ impl LinkStream {
                     if !self.fetch.delay.is_zero() {
                         tokio::time::sleep(self.fetch.delay).await;
                     }
+                    self.started.get_or_insert_with(Instant::now);
                     let fetch = Fetch::new(&self.fetch.url, self.fetch.size);
                     let fetch = Fetch { correlation_id: &self.correlation_id, ..fetch };
                     match self.store.open(fetch, check.received()).await {
@@ -170,7 +178,10 @@ impl LinkStream {
                 None => {
                     self.body = None;
                     let check = self.check.take().expect("checked above");
+                    let size = check.size();
                     self.sha256 = Some(check.finish(self.store_sha256.as_deref()).map_err(|e| self.end(e))?);
+                    let took = self.started.map_or(Duration::ZERO, |t| t.elapsed());
+                    self.metrics.downloaded(size, took);
                     return Ok(None);
                 }
             }
@@ -181,6 +192,7 @@ impl LinkStream {
     fn retry(&mut self, retry: Result<Duration>) -> Result<()> {
         match retry {
             Ok(delay) => {
+                self.metrics.download_retried();
                 tracing::debug!(correlation_id = %self.correlation_id, attempt = self.fetch.attempt, "link stream broke; resuming");
                 self.fetch.attempt += 1;
                 self.fetch.delay = delay;
@@ -191,6 +203,9 @@ impl LinkStream {
     }
 
     fn end(&mut self, e: Error) -> Error {
+        if e.code == ErrorCode::ChecksumMismatch {
+            self.metrics.checksum_failed();
+        }
         self.check = None;
         self.body = None;
         e.with_correlation_id(&self.correlation_id)
