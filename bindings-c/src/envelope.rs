@@ -102,10 +102,7 @@ impl Envelope {
         let e = &received.envelope;
         let metadata = serde_json::Value::Object(e.metadata.clone()).to_string();
         let error = e.error.as_ref().map(|b| serde_json::to_string(b).expect("plain data")).unwrap_or_default();
-        let trace_headers = received.trace.as_ref().map(|t| {
-            let headers = t.w3c_headers().into_iter().map(|(k, v)| (k.to_owned(), serde_json::Value::String(v)));
-            serde_json::Value::Object(headers.collect()).to_string()
-        });
+        let trace_headers = received.trace.as_ref().map(|t| serde_json::Value::Object(t.w3c_carrier()).to_string());
         let fields = vec![
             ("correlation_id", c_text(&e.correlation_id)),
             ("msg_id", c_text(&e.msg_id)),

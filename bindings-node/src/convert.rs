@@ -206,9 +206,7 @@ pub struct Ready {
 
 /// The JSON object of a trace context's W3C headers (`trace_headers` in JS).
 fn trace_json(trace: Option<&TraceContext>) -> Option<String> {
-    let headers: Map<String, Value> =
-        trace?.w3c_headers().into_iter().map(|(name, value)| (name.to_owned(), Value::String(value))).collect();
-    Some(Value::Object(headers).to_string())
+    Some(Value::Object(trace?.w3c_carrier()).to_string())
 }
 
 /// Where a received message's header is read from: the message itself, or an owned envelope.

@@ -216,9 +216,7 @@ fn message_json(env: &Envelope, subject: Option<&str>, trace: Option<&TraceConte
         "reply_to_msg_id": env.reply_to_msg_id, "metadata": env.metadata, "payloads": payloads,
     });
     if let Some(trace) = trace {
-        let headers: serde_json::Map<String, Value> =
-            trace.w3c_headers().into_iter().map(|(k, v)| (k.to_owned(), Value::String(v))).collect();
-        line["trace_headers"] = Value::Object(headers);
+        line["trace_headers"] = Value::Object(trace.w3c_carrier());
     }
     line
 }

@@ -139,6 +139,15 @@ impl TraceContext {
         headers
     }
 
+    /// The W3C headers as a JSON object: the `trace_headers` a binding hands its host (a
+    /// carrier for an OpenTelemetry propagator), and the shape the send option takes.
+    pub fn w3c_carrier(&self) -> serde_json::Map<String, serde_json::Value> {
+        self.w3c_headers()
+            .into_iter()
+            .map(|(name, value)| (name.to_owned(), serde_json::Value::String(value)))
+            .collect()
+    }
+
     /// The headers to publish (§13.1), in order; `upload_spans` is written when not empty.
     pub fn headers(&self) -> Vec<(&'static str, String)> {
         let mut headers = self.w3c_headers();
