@@ -20,9 +20,43 @@ use std::time::{Duration, Instant};
 
 pub type Result<T> = std::result::Result<T, String>;
 
-/// A port nothing listens on right now.
+/// A loopback port nothing listens on right now, chosen below the kernel's ephemeral range. The
+/// kernel gives the local port of every outgoing connection from that range, so a port found
+/// free there can be taken by any client on the machine before a server binds it, or while a
+/// killed server is being restarted on it (a cluster node must come back on its route port).
 pub fn free_port() -> u16 {
+    let below = ephemeral_range_start();
+    let lowest = 10_000u16;
+    if below > lowest {
+        for _ in 0..200 {
+            let port = lowest + (random_u64() % u64::from(below - lowest)) as u16;
+            if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                return port;
+            }
+        }
+    }
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("bind 127.0.0.1:0")
+}
+
+/// The first port of the kernel's ephemeral range (Linux's default when it cannot be read).
+fn ephemeral_range_start() -> u16 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32768)
+}
+
+/// Random enough to spread the ports of processes started at once (std's per-process random
+/// hash keys, a counter and the clock).
+fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static CALLS: AtomicU64 = AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(CALLS.fetch_add(1, Ordering::Relaxed));
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
+    h.write_u32(std::process::id());
+    h.finish()
 }
 
 fn repo_root() -> PathBuf {
@@ -143,7 +177,21 @@ impl NatsServer {
             .unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// Ports left to choose (None, Some(0)) are tried three times, each on fresh ports: another
+    /// process can take a free port before the server binds it.
     pub fn launch(config: NatsConfig) -> Result<NatsServer> {
+        let chosen_here = config.port.is_none() || config.websocket_port == Some(0) || config.monitor_port == Some(0);
+        let mut result = NatsServer::launch_once(&config);
+        for _ in 1..if chosen_here { 3 } else { 1 } {
+            match result {
+                Err(e) if e.contains("address already in use") => result = NatsServer::launch_once(&config),
+                _ => break,
+            }
+        }
+        result
+    }
+
+    fn launch_once(config: &NatsConfig) -> Result<NatsServer> {
         let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
         let port = config.port.unwrap_or_else(free_port);
         let websocket_port = config.websocket_port.map(|p| if p == 0 { free_port() } else { p });
@@ -374,10 +422,23 @@ impl NatsCluster {
     }
 
     /// As [`start`](Self::start), with `extra` appended to every node's config.
+    /// A node that cannot bind a port starts the whole cluster again on fresh ports (three
+    /// tries): the routes of every node name every other node's port.
     pub fn with_config(size: usize, extra: &str) -> Result<NatsCluster> {
         if size == 0 {
             return Err("a cluster needs at least one node".into());
         }
+        let mut result = NatsCluster::start_once(size, extra);
+        for _ in 1..3 {
+            match result {
+                Err(e) if e.contains("address already in use") => result = NatsCluster::start_once(size, extra),
+                _ => break,
+            }
+        }
+        result
+    }
+
+    fn start_once(size: usize, extra: &str) -> Result<NatsCluster> {
         let cluster_ports: Vec<u16> = (0..size).map(|_| free_port()).collect();
         let routes = cluster_ports.iter().map(|p| format!("\"nats-route://127.0.0.1:{p}\"")).collect::<Vec<_>>();
         let mut nodes = Vec::with_capacity(size);
