@@ -67,6 +67,10 @@ typedef struct natsbridge_message natsbridge_message;
 // A subscription; `next` calls on one subscription are serialized.
 typedef struct natsbridge_subscription natsbridge_subscription;
 
+// Reads a payload's next bytes: puts at most `capacity` bytes in `buf` and returns how many,
+// 0 at the end, or a negative number when it cannot read (the send fails with UPLOAD_FAILED).
+typedef int64_t (*natsbridge_read_fn)(void *user_data, uint8_t *buf, size_t capacity);
+
 // The seeds' `fileserver_upload_handler(fileserver_url, dataname, data)`: stores `len` bytes
 // and appends to `url_out` the URL receivers will fetch, or the seeds' reply object as JSON
 // (`{"status": 200, "url": ...}`; a status outside 2xx is a failure). Returns 0 on success; on
@@ -734,6 +738,27 @@ natsbridge_status natsbridge_message_add_file(natsbridge_message *message,
                                               const char *dataname,
                                               const char *payload_type,
                                               const char *path);
+
+// Adds a binary, image, audio or video payload of `size` bytes that `read` gives, called as
+// the send needs them (in chunks of at most 256 KiB) on a thread of the library's: a payload
+// too large ever to go direct is streamed to the link store while it is read, never held
+// whole. `read` must give exactly `size` bytes, then 0; fewer, more or a negative return fail
+// the send with UPLOAD_FAILED, and nothing is published. A reader is read by one send: a
+// second send of the message fails with UPLOAD_FAILED. NULL `read`: INVALID_ARGUMENT.
+//
+// Ownership: names are copied; `user_data` stays the caller's and must stay valid until the
+// send that reads it returns. Thread safety: one thread at a time per `message`; `read` is
+// called from another thread than the sending one, one call at a time.
+//
+// # Safety
+// `message` is NULL or a live message; strings are NULL or NUL-terminated; `read` follows the
+// typedef's contract.
+natsbridge_status natsbridge_message_add_reader(natsbridge_message *message,
+                                                const char *dataname,
+                                                const char *payload_type,
+                                                uint64_t size,
+                                                natsbridge_read_fn read,
+                                                void *user_data);
 
 // Sets a send option. Keys: `correlation_id`, `msg_purpose` (ACK, NACK, updateStatus, shutdown,
 // chat, command, event, or any non-empty text), `sender_name`, `sender_id`, `receiver_name`,

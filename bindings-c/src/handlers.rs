@@ -6,6 +6,7 @@
 
 use crate::args;
 use crate::status::{Status, guard};
+use bridge::io::ByteSource;
 use bridge::io::store::{DownloadCall, DownloadHandler, UploadCall, UploadHandler, UploadReply};
 use bytes::Bytes;
 use std::ffi::{CString, c_char, c_int, c_void};
@@ -52,6 +53,10 @@ pub type DownloadFn = Option<
         bytes_out: *mut Buffer,
     ) -> c_int,
 >;
+
+/// Reads a payload's next bytes: puts at most `capacity` bytes in `buf` and returns how many,
+/// 0 at the end, or a negative number when it cannot read (the send fails with UPLOAD_FAILED).
+pub type ReadFn = Option<unsafe extern "C" fn(user_data: *mut c_void, buf: *mut u8, capacity: usize) -> i64>;
 
 /// The caller's `user_data`. The C API documents that it must be usable from every thread that
 /// calls natsbridge with this client or message.
@@ -106,6 +111,21 @@ pub fn upload_handler(f: UploadFn, user_data: *mut c_void) -> Option<UploadHandl
         })();
         Box::pin(std::future::ready(result))
     }))
+}
+
+/// `size` bytes read by a C function, for core's [`ByteSource::blocking_reader`] (None for NULL).
+pub fn byte_source(f: ReadFn, user_data: *mut c_void, size: u64) -> Option<ByteSource> {
+    let f = f?;
+    let user_data = UserData(user_data);
+    Some(ByteSource::blocking_reader(
+        move |buf: &mut [u8]| {
+            // SAFETY: `buf` is valid for `buf.len()` bytes of writes; the function's contract is
+            // in the header.
+            let n = unsafe { f(user_data.get(), buf.as_mut_ptr(), buf.len()) };
+            usize::try_from(n).map_err(|_| std::io::Error::other(format!("the read function returned {n}")))
+        },
+        size,
+    ))
 }
 
 /// Core's download handler over a C function (None for NULL).

@@ -116,6 +116,41 @@ pub unsafe extern "C" fn natsbridge_message_add_file(
     })
 }
 
+/// Adds a binary, image, audio or video payload of `size` bytes that `read` gives, called as
+/// the send needs them (in chunks of at most 256 KiB) on a thread of the library's: a payload
+/// too large ever to go direct is streamed to the link store while it is read, never held
+/// whole. `read` must give exactly `size` bytes, then 0; fewer, more or a negative return fail
+/// the send with UPLOAD_FAILED, and nothing is published. A reader is read by one send: a
+/// second send of the message fails with UPLOAD_FAILED. NULL `read`: INVALID_ARGUMENT.
+///
+/// Ownership: names are copied; `user_data` stays the caller's and must stay valid until the
+/// send that reads it returns. Thread safety: one thread at a time per `message`; `read` is
+/// called from another thread than the sending one, one call at a time.
+///
+/// # Safety
+/// `message` is NULL or a live message; strings are NULL or NUL-terminated; `read` follows the
+/// typedef's contract.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsbridge_message_add_reader(
+    message: *mut Message,
+    dataname: *const c_char,
+    payload_type: *const c_char,
+    size: u64,
+    read: handlers::ReadFn,
+    user_data: *mut c_void,
+) -> Status {
+    guard(|| {
+        // SAFETY: caller contract.
+        let message = unsafe { args::handle_mut(message, "message") }?;
+        // SAFETY: caller contract.
+        let (dataname, payload_type) =
+            unsafe { (args::text(dataname, "dataname")?, args::text(payload_type, "payload_type")?) };
+        let source = handlers::byte_source(read, user_data, size).ok_or_else(|| invalid("read must not be NULL"))?;
+        message.payloads.push(Outgoing::from_source(dataname, payload_type, source)?);
+        Ok(())
+    })
+}
+
 /// Sets a send option. Keys: `correlation_id`, `msg_purpose` (ACK, NACK, updateStatus, shutdown,
 /// chat, command, event, or any non-empty text), `sender_name`, `sender_id`, `receiver_name`,
 /// `receiver_id`, `reply_to`, `reply_to_msg_id`, `size_threshold` (bytes), `metadata` (a JSON

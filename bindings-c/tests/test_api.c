@@ -764,6 +764,86 @@ static void test_add_file(void) {
     natsbridge_client_free(client);
 }
 
+/* ---- a payload from a read callback: read on the library's thread as it is uploaded ---- */
+struct memory_reader {
+    const uint8_t *bytes;
+    size_t len, at, calls;
+    size_t largest_ask; /* the largest capacity asked for */
+    int fail;           /* return -1 on the first call */
+};
+
+static int64_t read_memory(void *user_data, uint8_t *buf, size_t capacity) {
+    struct memory_reader *r = user_data;
+    r->calls++;
+    if (capacity > r->largest_ask) r->largest_ask = capacity;
+    if (r->fail) return -1;
+    size_t n = r->len - r->at < 100000 ? r->len - r->at : 100000; /* short reads */
+    if (n > capacity) n = capacity;
+    memcpy(buf, r->bytes + r->at, n);
+    r->at += n;
+    return (int64_t)n;
+}
+
+static void test_add_reader(void) {
+    size_t len = 2000000;
+    uint8_t *bytes = malloc(len);
+    for (size_t i = 0; i < len; i++) bytes[i] = (uint8_t)(i * 31 + 7);
+    natsbridge_client *client = connect_client(NULL);
+    natsbridge_subscription *sub = NULL;
+    REQUIRE_OK(natsbridge_client_subscribe(client, "c.reader", NULL, &sub));
+    natsbridge_message *msg = NULL;
+    REQUIRE_OK(natsbridge_message_new(&msg));
+    struct memory_reader big = {bytes, len, 0, 0, 0, 0};
+    struct memory_reader small = {(const uint8_t *)"tiny", 4, 0, 0, 0, 0};
+    CHECK_OK(natsbridge_message_add_reader(msg, "scan.bin", "binary", len, read_memory, &big));
+    CHECK_OK(natsbridge_message_add_reader(msg, "tiny.bin", "binary", 4, read_memory, &small));
+    char *json = NULL;
+    CHECK_OK(natsbridge_client_send(client, "c.reader", msg, &json));
+    CHECK(json && strstr(json, "\"size\":2000000") != NULL && strstr(json, "\"transport\":\"link\"") != NULL);
+    natsbridge_string_free(json);
+    /* Read to its end in short reads, then one 0; never asked for more than a chunk. */
+    CHECK(big.at == len && big.calls == len / 100000 + 1 && big.largest_ask <= 256 * 1024);
+    natsbridge_envelope *env = NULL;
+    CHECK_OK(natsbridge_subscription_next(sub, 10000, &env));
+    if (env) {
+        const char *transport = NULL;
+        const uint8_t *data = NULL;
+        size_t got = 0;
+        CHECK_OK(natsbridge_envelope_payload(env, 0, NULL, NULL, &transport, &data, &got));
+        CHECK(transport && strcmp(transport, "link") == 0 && bytes_equal(data, got, bytes, len));
+        CHECK_OK(natsbridge_envelope_payload(env, 1, NULL, NULL, &transport, &data, &got));
+        CHECK(transport && strcmp(transport, "direct") == 0 && bytes_equal(data, got, "tiny", 4));
+        natsbridge_envelope_free(env);
+    }
+    /* A reader is read once: sending the message again fails, and publishes nothing. */
+    CHECK_STATUS(natsbridge_client_send(client, "c.reader", msg, &json), NATSBRIDGE_STATUS_UPLOAD_FAILED);
+    natsbridge_message_free(msg);
+
+    /* Fewer bytes than the size, or a failing read: UPLOAD_FAILED, nothing published. */
+    struct memory_reader short_reader = {bytes, len - 1, 0, 0, 0, 0};
+    struct memory_reader failing = {bytes, len, 0, 0, 0, 1};
+    struct memory_reader *bad[] = {&short_reader, &failing};
+    for (size_t i = 0; i < 2; i++) {
+        REQUIRE_OK(natsbridge_message_new(&msg));
+        CHECK_OK(natsbridge_message_add_reader(msg, "scan.bin", "binary", len, read_memory, bad[i]));
+        CHECK_STATUS(natsbridge_client_send(client, "c.reader", msg, &json), NATSBRIDGE_STATUS_UPLOAD_FAILED);
+        CHECK(strstr(natsbridge_last_error(), i == 0 ? "fewer bytes" : "returned -1") != NULL);
+        natsbridge_message_free(msg);
+    }
+    CHECK_STATUS(natsbridge_subscription_next(sub, 300, &env), NATSBRIDGE_STATUS_TIMEOUT);
+
+    REQUIRE_OK(natsbridge_message_new(&msg));
+    CHECK_STATUS(natsbridge_message_add_reader(msg, "x", "binary", 4, NULL, &small), NATSBRIDGE_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(natsbridge_message_add_reader(msg, "x", "text", 4, read_memory, &small),
+                 NATSBRIDGE_STATUS_INVALID_PAYLOAD_TYPE);
+    CHECK_STATUS(natsbridge_message_add_reader(NULL, "x", "binary", 4, read_memory, &small),
+                 NATSBRIDGE_STATUS_INVALID_ARGUMENT);
+    natsbridge_message_free(msg);
+    free(bytes);
+    natsbridge_subscription_free(sub);
+    natsbridge_client_free(client);
+}
+
 /* ---- a link payload received as a stream: read in chunks or saved, never whole in memory ---- */
 static void test_streamed_link(void) {
     size_t len = 2000000;
@@ -1189,6 +1269,7 @@ int main(int argc, char **argv) {
     test_threads();
     test_plik();
     test_add_file();
+    test_add_reader();
     test_streamed_link();
     test_s3();
     test_one_call();

@@ -108,7 +108,11 @@ pub fn outgoing(item: &Bound<'_, PyAny>) -> PyResult<Outgoing> {
         let source = ByteSource::file(&path).map_err(to_py)?;
         return Outgoing::from_source(dataname, &payload_type, source).map_err(to_py);
     }
-    let value = if let Some(b) = bytes_like(&data)? {
+    let bytes = bytes_like(&data)?;
+    if bytes.is_none() && data.hasattr(intern!(data.py(), "read"))? {
+        return Outgoing::from_source(dataname, &payload_type, file_object_source(&data)?).map_err(to_py);
+    }
+    let value = if let Some(b) = bytes {
         HostValue::Bytes(b)
     } else if let Ok(s) = data.cast::<PyString>() {
         HostValue::Text(s.to_str()?.to_owned())
@@ -116,6 +120,48 @@ pub fn outgoing(item: &Bound<'_, PyAny>) -> PyResult<Outgoing> {
         HostValue::Json(to_json(&data, ErrorCode::InvalidPayloadType)?)
     };
     Outgoing::from_host(dataname, &payload_type, value).map_err(to_py)
+}
+
+/// A binary file object (`open(path, "rb")`, `io.BytesIO`, ...) as core's blocking reader: its
+/// size is what is left from its position to its end, so it must be able to seek; `read(n)` is
+/// then called with the GIL from core's blocking threads while the send reads it.
+fn file_object_source(file: &Bound<'_, PyAny>) -> PyResult<ByteSource> {
+    let py = file.py();
+    let invalid = |why: String| coded(ErrorCode::InvalidArgument, why);
+    let seekable = file.hasattr(intern!(py, "seekable"))? && file.call_method0(intern!(py, "seekable"))?.is_truthy()?;
+    if !seekable {
+        return Err(invalid(format!(
+            "a {} that cannot seek has no size to send: read it into bytes, or write it to a file and send its path",
+            describe(file)
+        )));
+    }
+    let at: u64 = file.call_method0(intern!(py, "tell"))?.extract()?;
+    let end: u64 = file.call_method1(intern!(py, "seek"), (0, 2))?.extract()?;
+    file.call_method1(intern!(py, "seek"), (at, 0))?;
+    let size = end.checked_sub(at).ok_or_else(|| invalid("the file object is positioned past its end".into()))?;
+    let file = file.clone().unbind();
+    Ok(ByteSource::blocking_reader(
+        move |buf: &mut [u8]| {
+            Python::attach(|py| {
+                let chunk = file.bind(py).call_method1(intern!(py, "read"), (buf.len(),))?;
+                let chunk = chunk.cast_into::<PyBytes>().map_err(|e| {
+                    pyo3::exceptions::PyTypeError::new_err(format!(
+                        "read() gave a {}, not bytes: open the file in binary mode",
+                        e.into_inner().get_type().name().map(|n| n.to_string()).unwrap_or_default()
+                    ))
+                })?;
+                let chunk = chunk.as_bytes();
+                let asked = buf.len();
+                let into = buf.get_mut(..chunk.len()).ok_or_else(|| {
+                    pyo3::exceptions::PyValueError::new_err(format!("read({asked}) gave {} bytes", chunk.len()))
+                })?;
+                into.copy_from_slice(chunk);
+                Ok::<_, PyErr>(chunk.len())
+            })
+            .map_err(|e| std::io::Error::other(e.to_string()))
+        },
+        size,
+    ))
 }
 
 fn describe(obj: &Bound<'_, PyAny>) -> String {

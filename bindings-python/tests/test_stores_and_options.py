@@ -177,6 +177,75 @@ def test_a_streamed_link_with_other_bytes_is_checksum_mismatch_and_leaves_no_fil
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("store", ["object_store", "plik"])
+def test_a_binary_file_object_is_sent_from_its_position_while_it_is_read(nats_url, plik_url, store, tmp_path):
+    import io
+    opts = {"fileserver_url": plik_url} if store == "plik" else {}
+    (tmp_path / "big.bin").write_bytes(BLOB)
+
+    class CountedReads(io.BytesIO):
+        sizes: list = []
+
+        def read(self, n=-1):
+            self.sizes.append(n)
+            return super().read(n)
+
+    async def go():
+        async with nb.connect(nats_url, **opts) as nc:
+            with open(tmp_path / "big.bin", "rb") as big:
+                big.seek(3)  # sent from where it stands, as shutil.copyfileobj would copy it
+                return await send_and_receive(nc, [("big", big, "binary"), ("small", CountedReads(b"tiny"), "image")])
+
+    env, got = run(go())
+    assert [(p["transport"], p["size"]) for p in env["payloads"]] == [("link", len(BLOB) - 3), ("direct", 4)]
+    assert [p[1] for p in got["payloads"]] == [BLOB[3:], b"tiny"]
+    assert CountedReads.sizes and all(0 < n <= 256 * 1024 for n in CountedReads.sizes)
+
+    # The blocking API reads it too (the GIL is released while the send waits for the reads).
+    with nb.connect_sync(nats_url, **opts) as nc:
+        with open(tmp_path / "big.bin", "rb") as big:
+            env, _ = nc.smartsend_sync(subject(), [("big", big, "binary")])
+            assert big.tell() == len(BLOB)
+    assert env["payloads"][0]["size"] == len(BLOB)
+
+
+def test_a_file_object_that_cannot_be_sent_is_an_error_and_publishes_nothing(nats_url, tmp_path):
+    import io
+    (tmp_path / "notes.txt").write_text("hello")
+
+    class Broken(io.BytesIO):
+        def read(self, n=-1):
+            raise OSError("the disk went away")
+
+    class TooGenerous(io.BytesIO):
+        def read(self, n=-1):
+            return b"x" * (n + 1)
+
+    async def go(payload):
+        async with nb.connect(nats_url) as nc:
+            subj = subject()
+            sub = await nc.subscribe(subj)
+            try:
+                await nc.smartsend(subj, [payload])
+            finally:
+                with pytest.raises(nb.TimeoutError):
+                    await sub.next(timeout=0.3)
+
+    read_fd, write_fd = os.pipe()
+    with os.fdopen(read_fd, "rb") as pipe, open(tmp_path / "notes.txt") as text:
+        os.close(write_fd)
+        with pytest.raises(nb.InvalidArgumentError, match="cannot seek"):
+            run(go(("p", pipe, "binary")))
+        with pytest.raises(nb.UploadFailedError, match="binary mode"):
+            run(go(("t", text, "binary")))
+    with pytest.raises(nb.UploadFailedError, match="the disk went away"):
+        run(go(("b", Broken(BLOB), "binary")))
+    with pytest.raises(nb.UploadFailedError, match=r"read\(262144\) gave 262145 bytes"):
+        run(go(("g", TooGenerous(b"y" * 10), "binary")))
+    with pytest.raises(nb.InvalidPayloadTypeError, match="only image, audio, video and binary"):
+        run(go(("j", io.BytesIO(b"{}"), "dictionary")))
+
+
 def test_a_path_for_a_missing_file_or_a_non_byte_type_is_an_error_before_sending(nats_url, tmp_path):
     (tmp_path / "notes.txt").write_text("hello")
 

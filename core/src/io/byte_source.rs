@@ -52,6 +52,34 @@ impl ByteSource {
         ByteSource { size, from: Arc::new(From::Reader(Mutex::new(Some(Box::pin(reader))))) }
     }
 
+    /// `size` bytes from `read`, a blocking read (a host's file object, a C callback): it fills
+    /// the buffer it is given and returns how many bytes it put there, 0 at the end. It is called
+    /// on the runtime's blocking threads, one call at a time, while the send reads the source.
+    pub fn blocking_reader<F>(read: F, size: u64) -> ByteSource
+    where
+        F: FnMut(&mut [u8]) -> std::io::Result<usize> + Send + 'static,
+    {
+        let chunks = futures::stream::try_unfold(Some(read), |read| async move {
+            let Some(mut read) = read else { return Ok(None) };
+            let (read, chunk) = tokio::task::spawn_blocking(move || {
+                let mut chunk = vec![0; READ_CHUNK];
+                let n = read(&mut chunk)?;
+                if n > chunk.len() {
+                    return Err(std::io::Error::other(format!(
+                        "the reader said it read {n} bytes into {}",
+                        chunk.len()
+                    )));
+                }
+                chunk.truncate(n);
+                Ok((read, chunk))
+            })
+            .await
+            .map_err(std::io::Error::other)??;
+            Ok::<_, std::io::Error>((!chunk.is_empty()).then(|| (Bytes::from(chunk), Some(read))))
+        });
+        ByteSource::reader(tokio_util::io::StreamReader::new(chunks), size)
+    }
+
     pub fn size(&self) -> u64 {
         self.size
     }
@@ -244,6 +272,38 @@ mod tests {
         assert_eq!(digest.unwrap(), crate::protocol::sha256_hex(b"1234"));
         let (read, _) = collect(&source).await;
         assert!(read.unwrap_err().to_string().contains("already read"));
+    }
+
+    /// A host's read as the bindings pass it: short reads, then 0; an error or an impossible
+    /// count fails the send.
+    #[tokio::test]
+    async fn a_blocking_reader_is_read_off_the_runtime_in_short_reads_to_its_end() {
+        let bytes: Vec<u8> = (0..READ_CHUNK + 1000).map(|i| (i % 253) as u8).collect();
+        let (mut at, all, calls) = (0, bytes.clone(), Arc::new(Mutex::new(Vec::new())));
+        let seen = calls.clone();
+        let source = ByteSource::blocking_reader(
+            move |buf: &mut [u8]| {
+                seen.lock().unwrap().push(buf.len());
+                let n = buf.len().min(7000).min(all.len() - at);
+                buf[..n].copy_from_slice(&all[at..at + n]);
+                at += n;
+                Ok(n)
+            },
+            bytes.len() as u64,
+        );
+        let (read, digest) = collect(&source).await;
+        assert_eq!(read.unwrap(), bytes);
+        assert_eq!(digest.unwrap(), crate::protocol::sha256_hex(&bytes));
+        assert_eq!(calls.lock().unwrap().len(), bytes.len().div_ceil(7000) + 1, "short reads, then one 0");
+
+        let failing = ByteSource::blocking_reader(|_: &mut [u8]| Err(std::io::Error::other("disk on fire")), 10);
+        let e = failing.read_all().await.unwrap_err();
+        assert_eq!(e.code, ErrorCode::UploadFailed);
+        assert!(e.message.contains("disk on fire"), "{e}");
+        let lying = ByteSource::blocking_reader(|buf: &mut [u8]| Ok(buf.len() + 1), 10);
+        assert!(lying.read_all().await.unwrap_err().message.contains("said it read"));
+        let short = ByteSource::blocking_reader(|_: &mut [u8]| Ok(0), 10);
+        assert!(short.read_all().await.unwrap_err().message.contains("fewer bytes than its size of 10"));
     }
 
     #[test]
