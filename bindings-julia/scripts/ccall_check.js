@@ -3,7 +3,9 @@
 // `ccall`, `@ccall`, `@threadcall` into libnatsbridge must name a function of the repository's
 // include/natsbridge.h with the same number of arguments and C-compatible Julia
 // types (return type included); every `@cfunction` must match one of the header's callback
-// typedefs. Usage: ccall_check.js [--header H] [files or dirs...]  (default: the package).
+// typedefs; a `@threadcall` must declare no `Ref{...}` type (Julia's @threadcall takes isbits
+// argument types only and throws ArgumentError at the call: an out-param is `Ptr{...}`, passed a
+// Ref). Usage: ccall_check.js [--header H] [files or dirs...]  (default: the package).
 'use strict';
 
 const fs = require('fs');
@@ -80,6 +82,7 @@ const ACCEPTED = {
   'u8*': ['Ptr{UInt8}'],
   'u8**': ['Ref{Ptr{UInt8}}', 'Ptr{Ptr{UInt8}}'],
   'usize*': ['Ref{Csize_t}', 'Ptr{Csize_t}'],
+  'u64*': ['Ref{UInt64}', 'Ptr{UInt64}'],
   'void*': ['Ptr{Cvoid}', 'Ptr{Nothing}'],
   'handle*': ['Ptr{Cvoid}', 'Ptr{Nothing}'],
   'handle**': ['Ref{Ptr{Cvoid}}', 'Ptr{Ptr{Cvoid}}'],
@@ -236,6 +239,14 @@ function check(headerText, sources) {
       });
       if (call.values !== call.args.length) {
         problems.push(`${at}: ${call.symbol} is passed ${call.values} values for ${call.args.length} argument types`);
+      }
+      if (call.kind === '@threadcall') {
+        [call.ret, ...call.args].forEach((t, i) => {
+          if (/^Ref\s*\{/.test(t.trim())) {
+            problems.push(`${at}: @threadcall ${call.symbol} ${i === 0 ? 'return type' : `argument ${i}`} is ` +
+              `declared ${t}: @threadcall takes isbits types only (declare Ptr{...} and pass the Ref)`);
+          }
+        });
       }
     }
     for (const cb of callbacks) {

@@ -88,8 +88,10 @@ expectProblem('values and types disagree', {
 
 // 8. The @threadcall is checked too.
 expectProblem('@threadcall argument list changed', {
-  jl: replaceOnce(source, '(Ptr{Cvoid}, UInt64, Ref{Ptr{Cvoid}}), sub.ptr, timeout_ms, out)',
-    '(Ptr{Cvoid}, Cint, Ref{Ptr{Cvoid}}), sub.ptr, Cint(timeout_ms), out)', 'threadcall'),
+  jl: replaceOnce(source, `(:natsbridge_subscription_next, libnatsbridge), Cint,
+                    (Ptr{Cvoid}, UInt64, Ptr{Ptr{Cvoid}}), sub.ptr, timeout_ms, out)`,
+    '(:natsbridge_subscription_next, libnatsbridge), Cint, (Ptr{Cvoid}, Cint, Ptr{Ptr{Cvoid}}), sub.ptr, Cint(timeout_ms), out)',
+    'threadcall'),
 }, /natsbridge_subscription_next argument 2 is uint64_t, declared here as Cint/);
 
 // 9. A callback signature that matches no typedef: the download handler without its retry
@@ -136,6 +138,18 @@ expectProblem('int64_t argument declared unsigned', {
   jl: replaceOnce(source, '(Ptr{Cvoid}, Cstring, Cint, Int64, UInt64, Ref{Ptr{Cchar}})',
     '(Ptr{Cvoid}, Cstring, Cint, UInt64, UInt64, Ref{Ptr{Cchar}})', 'i64'),
 }, /natsbridge_client_sweep_links argument 4 is int64_t, declared here as UInt64/);
+
+// 16. A @threadcall out-param declared Ref{...}: right for ccall, an ArgumentError in
+// @threadcall (isbits argument types only).
+expectProblem('@threadcall with a Ref argument type', {
+  jl: replaceOnce(source, '(Ptr{Cvoid}, UInt64, Ptr{Ptr{Cvoid}}), consumer.ptr, timeout_ms, out)',
+    '(Ptr{Cvoid}, UInt64, Ref{Ptr{Cvoid}}), consumer.ptr, timeout_ms, out)', 'threadcall Ref'),
+}, /@threadcall natsbridge_consumer_next argument 3 is declared Ref\{Ptr\{Cvoid\}\}: @threadcall takes isbits/);
+
+// 17. A uint64_t out-param (a link's bytes saved) declared as another width.
+expectProblem('uint64_t * declared as a pointer to another width', {
+  jl: replaceOnce(source, '(Ptr{Cvoid}, Cstring, Ptr{UInt64}),', '(Ptr{Cvoid}, Cstring, Ptr{Csize_t}),', 'u64*'),
+}, /natsbridge_link_save argument 3 is uint64_t \*, declared here as Ptr\{Csize_t\}/);
 
 // 15. The package is over 32 KiB (node-tree-sitter's default read buffer): a file twice that
 // still parses, and its ccalls are still found.

@@ -23,7 +23,7 @@ using Tables
 
 export smartsend, smartreceive, connect, subscribe, next, request, reply, reply_error, NATSBridgeError, Client,
        Subscription, add_stream, consume, ack, nak, in_progress, term, sweep_links, Consumer, Delivery, FileBytes,
-       metrics
+       metrics, next_streamed, LinkStream, eachchunk, save
 
 function _library_path()
     path = get(ENV, "NATSBRIDGE_LIB", "")
@@ -364,8 +364,10 @@ end
 const FIELDS = ("correlation_id", "msg_id", "timestamp", "send_to", "msg_purpose", "sender_name", "sender_id",
                 "receiver_name", "receiver_id", "reply_to", "reply_to_msg_id", "broker_url", "subject", "reply")
 
-"""Reads a decoded envelope (which stays the library's) into the seeds' shape."""
-function read_envelope(ptr::Ptr{Cvoid})
+"""Reads a decoded envelope (which stays the library's) into the seeds' shape. `streamed`: an
+envelope from `natsbridge_subscription_next_streamed`, whose link payloads are taken as
+`LinkStream`s (they do not borrow from the envelope)."""
+function read_envelope(ptr::Ptr{Cvoid}; streamed::Bool=false)
     env = Dict{String,Any}()
     value = Ref{Ptr{Cchar}}(C_NULL)
     for name in (FIELDS..., "metadata", "error", "trace_headers")
@@ -388,10 +390,14 @@ function read_envelope(ptr::Ptr{Cvoid})
         check(ccall((:natsbridge_envelope_payload, libnatsbridge), Cint,
                     (Ptr{Cvoid}, Csize_t, Ref{Ptr{Cchar}}, Ref{Ptr{Cchar}}, Ref{Ptr{Cchar}}, Ref{Ptr{UInt8}}, Ref{Csize_t}),
                     ptr, i - 1, name, type, transport, data, len))
-        payload_type = unsafe_string(type[])
-        bytes = copy(unsafe_wrap(Array, data[], len[]))  # the envelope owns data[]
-        push!(payloads, (unsafe_string(name[]), deserialize(bytes, payload_type), payload_type))
-        push!(transports, unsafe_string(transport[]))
+        dataname, payload_type, via = unsafe_string(name[]), unsafe_string(type[]), unsafe_string(transport[])
+        payload_value = if streamed && via == "link"
+            take_link(ptr, i - 1, dataname, payload_type, env["correlation_id"])
+        else
+            deserialize(copy(unsafe_wrap(Array, data[], len[])), payload_type)  # the envelope owns data[]
+        end
+        push!(payloads, (dataname, payload_value, payload_type))
+        push!(transports, via)
     end
     env["payloads"] = payloads
     env["transports"] = transports
@@ -399,9 +405,9 @@ function read_envelope(ptr::Ptr{Cvoid})
 end
 
 """Reads a decoded envelope into the seeds' shape, then frees it."""
-function take_envelope!(ptr::Ptr{Cvoid})
+function take_envelope!(ptr::Ptr{Cvoid}; streamed::Bool=false)
     try
-        return read_envelope(ptr)
+        return read_envelope(ptr; streamed=streamed)
     finally
         ccall((:natsbridge_envelope_free, libnatsbridge), Cvoid, (Ptr{Cvoid},), ptr)
     end
@@ -545,7 +551,8 @@ end
 
 # ---- subscriptions ----------------------------------------------------------------------------
 
-"""A subscription: `next(sub)` or iteration yields decoded messages (Dicts)."""
+"""A subscription: `next(sub)` or iteration yields decoded messages (Dicts); `next_streamed(sub)`
+leaves their link payloads to read as `LinkStream`s."""
 mutable struct Subscription
     ptr::Ptr{Cvoid}
     client::Client
@@ -565,12 +572,19 @@ end
 const PULL_SLICE = 0.2
 
 # `@threadcall` runs the blocking pull on libuv's thread pool, so waiting never blocks a Julia
-# thread. The pool thread's natsbridge_last_error() is not ours, so a failure's message comes
-# from the subscription.
-function pull(sub::Subscription, timeout_ms::UInt64)
+# thread. It takes isbits argument types only (a `Ref{...}` type throws ArgumentError), so an
+# out-param is declared `Ptr{...}` and passed as a Ref, which it converts and roots for the call.
+# The pool thread's natsbridge_last_error() is not ours, so a failure's message comes from the
+# subscription. `streamed`: link payloads are left to read (natsbridge_subscription_next_streamed).
+function pull(sub::Subscription, timeout_ms::UInt64, streamed::Bool=false)
     out = Ref{Ptr{Cvoid}}(C_NULL)
-    status = @threadcall((:natsbridge_subscription_next, libnatsbridge), Cint,
-                         (Ptr{Cvoid}, UInt64, Ref{Ptr{Cvoid}}), sub.ptr, timeout_ms, out)
+    status = if streamed
+        @threadcall((:natsbridge_subscription_next_streamed, libnatsbridge), Cint,
+                    (Ptr{Cvoid}, UInt64, Ptr{Ptr{Cvoid}}), sub.ptr, timeout_ms, out)
+    else
+        @threadcall((:natsbridge_subscription_next, libnatsbridge), Cint,
+                    (Ptr{Cvoid}, UInt64, Ptr{Ptr{Cvoid}}), sub.ptr, timeout_ms, out)
+    end
     status == 0 && return out[]
     message = Ref{Ptr{Cchar}}(C_NULL)
     check(ccall((:natsbridge_subscription_last_error, libnatsbridge), Cint, (Ptr{Cvoid}, Ref{Ptr{Cchar}}),
@@ -585,15 +599,26 @@ The next decoded message; `nothing` once the subscription or connection is close
 `timeout` in seconds, throws `:TIMEOUT` when none arrives in time. A message that fails to
 decode throws its `NATSBridgeError`; the subscription goes on.
 """
-function next(sub::Subscription; timeout::Union{Nothing,Real}=nothing)
+next(sub::Subscription; timeout::Union{Nothing,Real}=nothing) = next_message(sub, timeout, false)
+
+"""
+    next_streamed(sub; timeout=nothing) -> Dict or nothing
+
+As `next`, but link payloads are not fetched: in `"payloads"` each one's value is a
+`LinkStream` (its transport "link"), whose bytes come as it is read, in chunks or to a file
+with `save`, never whole in memory. Direct payloads are decoded as `next` decodes them.
+"""
+next_streamed(sub::Subscription; timeout::Union{Nothing,Real}=nothing) = next_message(sub, timeout, true)
+
+function next_message(sub::Subscription, timeout::Union{Nothing,Real}, streamed::Bool)
     deadline = timeout === nothing ? Inf : time() + timeout
     while true
         slice = milliseconds(clamp(deadline - time(), 0, PULL_SLICE))
         pulled = lock(sub.lock) do
-            sub.ptr == C_NULL ? nothing : pull(sub, slice)
+            sub.ptr == C_NULL ? nothing : pull(sub, slice, streamed)
         end
         pulled === nothing && return nothing
-        pulled isa Ptr && return take_envelope!(pulled)
+        pulled isa Ptr && return take_envelope!(pulled; streamed=streamed)
         if pulled.code === :TIMEOUT
             time() < deadline && continue
             throw(NATSBridgeError(:TIMEOUT, "TIMEOUT: no message within $(timeout) s", ""))
@@ -632,6 +657,267 @@ function subscribe(client::Client, subject::AbstractString; queue::Union{Nothing
                                     (Ptr{Cvoid}, Cstring, Ptr{UInt8}, Ref{Ptr{Cvoid}}),
                                     client.ptr, String(subject), c_or_null(queue), out))
     return Subscription(out[], client)
+end
+
+# ---- link payloads received as streams (spec/PROTOCOL.md §8.3.2) -----------------------------
+
+"""The most bytes one read of a link payload asks the library for: a chunk's size by default."""
+const CHUNK_SIZE = 1 << 16
+
+"""
+    LinkStream <: IO
+
+A link payload of a message from `next_streamed`: its bytes are fetched as they are read, never
+held whole. Read it as any `IO` (`read(link)`, `read(link, n)`, `read(link, String)`,
+`readbytes!`, `eof`, `readavailable`), by chunks (`for chunk in link`, or `eachchunk(link,
+size)`: `Vector{UInt8}`s), or write it to a file with `save(link, path)`.
+
+The last read checks the size and sha256 the sender declared: a read that reaches the end
+without throwing delivered exactly the sender's bytes, and `link.sha256` then holds their
+SHA-256 (lowercase hex; `nothing` before). A read that throws (`:CHECKSUM_MISMATCH`,
+`:DOWNLOAD_FAILED`, ...) means the bytes read so far are not the sender's, and every later read
+throws the same error. A broken download resumes where it stopped (a range request where the
+store has them).
+
+Fields: `dataname`, `payload_type`, `correlation_id` (the message's), `sha256`. `close(link)`
+frees it (a link never read is never fetched); so does its finalizer. Reads wait on libuv's
+thread pool (`@threadcall`), one at a time per link; `close` waits for a read under way.
+"""
+mutable struct LinkStream <: IO
+    ptr::Ptr{Cvoid}
+    dataname::String
+    payload_type::String
+    correlation_id::String
+    sha256::Union{Nothing,String}
+    # Held while the library reads the link (one thread at a time per link), and by close.
+    lock::ReentrantLock
+    # Bytes read from the library and not handed out yet: buffer[offset+1:end].
+    buffer::Vector{UInt8}
+    offset::Int
+    started::Bool  # bytes were asked for: `save` takes only an unread link
+    ended::Bool    # every byte arrived and was checked
+    failure::Union{Nothing,NATSBridgeError}
+    function LinkStream(ptr::Ptr{Cvoid}, dataname::String, payload_type::String, correlation_id::String)
+        link = new(ptr, dataname, payload_type, correlation_id, nothing, ReentrantLock(), UInt8[], 0, false,
+                   false, nothing)
+        finalizer(link) do l
+            ccall((:natsbridge_link_free, libnatsbridge), Cvoid, (Ptr{Cvoid},), l.ptr)
+            l.ptr = C_NULL
+        end
+        return link
+    end
+end
+
+"""Takes link payload `index` (0-based) of an envelope from `next_streamed` as a LinkStream."""
+function take_link(envelope::Ptr{Cvoid}, index::Integer, dataname::String, payload_type::String,
+                   correlation_id::String)
+    out = Ref{Ptr{Cvoid}}(C_NULL)
+    check(ccall((:natsbridge_envelope_take_link, libnatsbridge), Cint, (Ptr{Cvoid}, Csize_t, Ref{Ptr{Cvoid}}),
+                envelope, index, out))
+    return LinkStream(out[], dataname, payload_type, correlation_id)
+end
+
+Base.show(io::IO, link::LinkStream) =
+    print(io, "LinkStream(", repr(link.dataname), ", ", repr(link.payload_type),
+          link.ptr == C_NULL ? ", closed" : link.failure !== nothing ? ", failed" : link.ended ? ", read" : "", ")")
+
+closed_link(link::LinkStream) = invalid_argument("link payload $(repr(link.dataname)) is closed")
+
+# A failed read or save ran on libuv's pool thread, whose natsbridge_last_error() is not ours
+# (and the C API keeps no message per link), so the error is the status's code, naming the payload.
+function link_failure(link::LinkStream, status::Cint, what::AbstractString)
+    code = status_name(status)
+    return NATSBridgeError(code, "$(code): link payload $(repr(link.dataname)) (correlation_id " *
+                                 "$(link.correlation_id)): $(what) failed", link.correlation_id)
+end
+
+"""After the last read: the bytes' sha256, which the library now holds."""
+function finish!(link::LinkStream)
+    link.ended = true
+    out = Ref{Ptr{Cchar}}(C_NULL)
+    check(ccall((:natsbridge_link_sha256, libnatsbridge), Cint, (Ptr{Cvoid}, Ref{Ptr{Cchar}}), link.ptr, out))
+    link.sha256 = out[] == C_NULL ? nothing : unsafe_string(out[])  # borrowed from the link: copied
+    return nothing
+end
+
+# The library's next bytes (at most length(buf)) into `buf`: how many, 0 once every byte was read
+# and checked. On libuv's thread pool like `pull`, so a read waiting for the network (or a broken
+# download's retries) blocks no Julia thread. Called with link.lock held.
+function link_read!(link::LinkStream, buf::Vector{UInt8})
+    link.ptr == C_NULL && throw(closed_link(link))
+    link.failure === nothing || throw(link.failure)
+    link.ended && return 0
+    link.started = true
+    len = Ref{Csize_t}(0)
+    status = GC.@preserve link buf @threadcall((:natsbridge_link_read, libnatsbridge), Cint,
+                                               (Ptr{Cvoid}, Ptr{UInt8}, Csize_t, Ptr{Csize_t}),
+                                               link.ptr, buf, length(buf), len)
+    if status != 0
+        link.failure = link_failure(link, status, "reading it")
+        throw(link.failure)
+    end
+    len[] == 0 && finish!(link)
+    return Int(len[])
+end
+
+# True when bytes are buffered, after reading the next ones if none were; false at the end.
+# Called with link.lock held.
+function buffered!(link::LinkStream)
+    link.offset < length(link.buffer) && return true
+    resize!(link.buffer, CHUNK_SIZE)  # the same memory each time: shrinking keeps it
+    link.offset = 0
+    n = try
+        link_read!(link, link.buffer)
+    catch
+        empty!(link.buffer)
+        rethrow()
+    end
+    resize!(link.buffer, n)
+    return n > 0
+end
+
+"""The next bytes (at most `max`) as they arrive; empty once every byte was read and checked."""
+function read_chunk(link::LinkStream, max::Int)
+    lock(link.lock) do
+        if link.offset < length(link.buffer)
+            n = min(max, length(link.buffer) - link.offset)
+            chunk = link.buffer[link.offset+1:link.offset+n]
+            link.offset += n
+            return chunk
+        end
+        chunk = Vector{UInt8}(undef, max)
+        return resize!(chunk, link_read!(link, chunk))
+    end
+end
+
+"""The chunks of a LinkStream, each at most `size` bytes (`eachchunk`)."""
+struct LinkChunks
+    link::LinkStream
+    size::Int
+end
+
+"""
+    eachchunk(link::LinkStream, size=$(CHUNK_SIZE))
+
+Iterates the link payload's bytes as they arrive, in chunks (`Vector{UInt8}`, each its own) of
+at most `size` bytes. The iteration ends once every byte arrived and was checked, or throws the
+read's `NATSBridgeError`. `for chunk in link` is `for chunk in eachchunk(link)`.
+"""
+function eachchunk(link::LinkStream, size::Integer=CHUNK_SIZE)
+    size >= 1 || throw(invalid_argument("a chunk is at least 1 byte, not $(size)"))
+    return LinkChunks(link, Int(size))
+end
+
+Base.IteratorSize(::Type{LinkChunks}) = Base.SizeUnknown()
+Base.eltype(::Type{LinkChunks}) = Vector{UInt8}
+
+function Base.iterate(chunks::LinkChunks, _state=nothing)
+    chunk = read_chunk(chunks.link, chunks.size)
+    return isempty(chunk) ? nothing : (chunk, nothing)
+end
+
+Base.IteratorSize(::Type{LinkStream}) = Base.SizeUnknown()
+Base.eltype(::Type{LinkStream}) = Vector{UInt8}
+Base.iterate(link::LinkStream, _state=nothing) = iterate(LinkChunks(link, CHUNK_SIZE))
+
+# The IO interface: eof, read(::UInt8), unsafe_read and readbytes! (what read(link, n),
+# read(link, String), readline... build on), and read(link) for the rest at once.
+Base.isopen(link::LinkStream) = link.ptr != C_NULL
+Base.isreadable(link::LinkStream) = isopen(link)
+Base.iswritable(::LinkStream) = false
+Base.bytesavailable(link::LinkStream) = length(link.buffer) - link.offset
+Base.readavailable(link::LinkStream) = read_chunk(link, CHUNK_SIZE)
+Base.eof(link::LinkStream) = lock(() -> !buffered!(link), link.lock)
+
+function Base.read(link::LinkStream, ::Type{UInt8})
+    lock(link.lock) do
+        buffered!(link) || throw(EOFError())
+        link.offset += 1
+        return link.buffer[link.offset]
+    end
+end
+
+function Base.unsafe_read(link::LinkStream, p::Ptr{UInt8}, n::UInt)
+    lock(link.lock) do
+        done = UInt(0)
+        while done < n
+            buffered!(link) || throw(EOFError())
+            k = min(n - done, UInt(length(link.buffer) - link.offset))
+            GC.@preserve link unsafe_copyto!(p + done, pointer(link.buffer, link.offset + 1), k)
+            link.offset += Int(k)
+            done += k
+        end
+    end
+    return nothing
+end
+
+function Base.readbytes!(link::LinkStream, b::AbstractVector{UInt8}, nb::Integer=length(b))
+    limit = b isa Vector ? Int(nb) : min(Int(nb), length(b))  # only a Vector grows
+    lock(link.lock) do
+        n = 0
+        while n < limit && buffered!(link)
+            k = min(limit - n, length(link.buffer) - link.offset)
+            n + k > length(b) && resize!(b, n + k)
+            copyto!(b, firstindex(b) + n, link.buffer, link.offset + 1, k)
+            link.offset += k
+            n += k
+        end
+        return n
+    end
+end
+
+function Base.read(link::LinkStream)
+    lock(link.lock) do
+        bytes = UInt8[]
+        while buffered!(link)
+            append!(bytes, view(link.buffer, link.offset+1:length(link.buffer)))
+            link.offset = length(link.buffer)
+        end
+        return bytes
+    end
+end
+
+"""
+    save(link::LinkStream, path) -> Int
+
+Writes the link payload's bytes to the file at `path` as they arrive, never holding them whole:
+to `<path>.partial`, renamed to `path` once the size and sha256 are checked, and removed if they
+are not (a file at `path` is then left as it was). Returns the number of bytes; `link.sha256` is
+then set. Takes an unread link: once bytes were read, `:INVALID_ARGUMENT`. A failed save
+(`:CHECKSUM_MISMATCH`, `:DOWNLOAD_FAILED`, also for a file that cannot be written) leaves the
+link failed, as a failed read does.
+"""
+function save(link::LinkStream, path::AbstractString)
+    lock(link.lock) do
+        link.ptr == C_NULL && throw(closed_link(link))
+        link.failure === nothing || throw(link.failure)
+        link.started && throw(invalid_argument("save takes an unread link payload; $(repr(link.dataname)) was read"))
+        # A missing directory is refused before the link is touched, so it can still be saved.
+        isdir(dirname(abspath(path))) || throw(invalid_argument("no directory for $(repr(path))"))
+        link.started = true
+        written = Ref{UInt64}(0)
+        status = GC.@preserve link @threadcall((:natsbridge_link_save, libnatsbridge), Cint,
+                                               (Ptr{Cvoid}, Cstring, Ptr{UInt64}),
+                                               link.ptr, String(path), written)
+        if status != 0
+            link.failure = link_failure(link, status, "saving it to $(repr(path))")
+            throw(link.failure)
+        end
+        finish!(link)
+        return Int(written[])
+    end
+end
+
+"""Frees the link (one never read is never fetched), after a read under way; later reads
+throw `:INVALID_ARGUMENT`."""
+function Base.close(link::LinkStream)
+    lock(link.lock) do
+        ccall((:natsbridge_link_free, libnatsbridge), Cvoid, (Ptr{Cvoid},), link.ptr)
+        link.ptr = C_NULL
+        empty!(link.buffer)
+        link.offset = 0
+    end
+    return nothing
 end
 
 # ---- durable delivery (JetStream mode, spec/PROTOCOL.md §12) ---------------------------------
@@ -780,12 +1066,13 @@ mutable struct Consumer
     end
 end
 
-# As `pull(::Subscription, ...)`: on libuv's thread pool, the failure's message from the
-# consumer. A delivery still decoding when a slice ends is kept by the library for the next.
+# As `pull(::Subscription, ...)`: on libuv's thread pool (the out-param declared `Ptr`), the
+# failure's message from the consumer. A delivery still decoding when a slice ends is kept by
+# the library for the next.
 function pull(consumer::Consumer, timeout_ms::UInt64)
     out = Ref{Ptr{Cvoid}}(C_NULL)
     status = @threadcall((:natsbridge_consumer_next, libnatsbridge), Cint,
-                         (Ptr{Cvoid}, UInt64, Ref{Ptr{Cvoid}}), consumer.ptr, timeout_ms, out)
+                         (Ptr{Cvoid}, UInt64, Ptr{Ptr{Cvoid}}), consumer.ptr, timeout_ms, out)
     status == 0 && return out[]
     message = Ref{Ptr{Cchar}}(C_NULL)
     check(ccall((:natsbridge_consumer_last_error, libnatsbridge), Cint, (Ptr{Cvoid}, Ref{Ptr{Cchar}}),

@@ -19,7 +19,8 @@ caught(f) =
 @testset "NATSBridge.jl" begin
     @testset "the README's vocabulary" begin
         for name in (:smartsend, :smartreceive, :connect, :subscribe, :next, :request, :reply, :reply_error,
-                     :add_stream, :consume, :ack, :nak, :in_progress, :term, :sweep_links)
+                     :add_stream, :consume, :ack, :nak, :in_progress, :term, :sweep_links, :next_streamed,
+                     :LinkStream, :eachchunk, :save)
             @test name in names(NATSBridge)
         end
         @test hasmethod(flush, Tuple{NATSBridge.Client})
@@ -108,6 +109,98 @@ caught(f) =
         @test next(sub; timeout=5.0)["payloads"] == [("n", "1", "text")]
         flush(client; timeout=2.0)
         close(client; timeout=5.0)
+    end
+
+    @testset "a link payload received as a stream" begin
+        client = connect(URL; size_threshold=100_000)
+        sub = subscribe(client, "jl.streamed")
+        blob = UInt8[(i * 17 + 1) % 256 for i in 1:2_000_000]
+        sent, _ = smartsend("jl.streamed", [("big", blob, "binary"), ("note", "small", "text")]; client=client)
+        sha = sent["payloads"][1]["metadata"]["sha256"]
+        for _ in 1:3
+            smartsend("jl.streamed", [("big", blob, "binary"), ("note", "small", "text")]; client=client)
+        end
+
+        # First copy: in chunks of at most 100,000 bytes.
+        msg = next_streamed(sub; timeout=10.0)
+        @test msg["transports"] == ["link", "direct"]
+        @test msg["payloads"][2] == ("note", "small", "text")
+        name, link, payload_type = msg["payloads"][1]
+        @test link isa LinkStream && link isa IO
+        @test (name, payload_type, link.dataname, link.payload_type) == ("big", "binary", "big", "binary")
+        @test link.correlation_id == sent["correlation_id"] && link.sha256 === nothing
+        chunks = collect(eachchunk(link, 100_000))
+        @test all(c -> 1 <= length(c) <= 100_000, chunks) && reduce(vcat, chunks) == blob
+        @test link.sha256 == sha
+        @test eof(link) && read(link) == UInt8[]  # the end stays the end
+        close(link)
+        @test !isopen(link)
+        err = caught(() -> read(link))
+        @test err isa NATSBridgeError && err.code === :INVALID_ARGUMENT
+
+        # Second copy: as an IO; once read, it cannot be saved.
+        link = next_streamed(sub; timeout=10.0)["payloads"][1][2]
+        head = read(link, 10)
+        err = caught(() -> save(link, tempname()))
+        @test err isa NATSBridgeError && err.code === :INVALID_ARGUMENT
+        @test read(link, UInt8) == blob[11]
+        rest = read(link)
+        @test vcat(head, blob[11], rest) == blob && link.sha256 == sha
+        err = caught(() -> read(link, UInt8))
+        @test err isa EOFError
+
+        # Third copy: saved to a file through <path>.partial.
+        dir = mktempdir()
+        path = joinpath(dir, "big.bin")
+        link = next_streamed(sub; timeout=10.0)["payloads"][1][2]
+        @test save(link, path) == length(blob)
+        @test read(path) == blob && readdir(dir) == ["big.bin"] && link.sha256 == sha
+        err = caught(() -> save(next_streamed(sub; timeout=10.0)["payloads"][1][2], joinpath(dir, "no", "such.bin")))
+        @test err isa NATSBridgeError && err.code === :INVALID_ARGUMENT
+
+        # The plain `next` still fetches links whole; `for chunk in link` yields the chunks.
+        smartsend("jl.streamed", [("big", blob, "binary")]; client=client)
+        @test next(sub; timeout=10.0)["payloads"][1][2] == blob
+        smartsend("jl.streamed", [("big", blob, "binary")]; client=client)
+        link = next_streamed(sub; timeout=10.0)["payloads"][1][2]
+        got = UInt8[]
+        for chunk in link
+            append!(got, chunk)
+        end
+        @test got == blob && link.sha256 == sha
+        @test metrics(client)["downloads"] == 5  # the link never read was never fetched
+        close(sub)
+        @test next_streamed(sub) === nothing
+        close(client)
+    end
+
+    @testset "a streamed link with other bytes: CHECKSUM_MISMATCH, and no file" begin
+        store = Dict{String,Vector{UInt8}}()
+        function upload(server, name, bytes)
+            url = "$(server)/$(length(store))/$(name)"
+            store[url] = bytes
+            return Dict("status" => 200, "url" => url)
+        end
+        # The stored bytes with their first flipped: the same size, another sha256.
+        download(url, retry_args...) = (bytes = copy(store[url]); bytes[1] = ~bytes[1]; bytes)
+        client = connect(URL; size_threshold=10, fileserver_url="mem://store", fileserver_upload_handler=upload,
+                         fileserver_download_handler=download)
+        sub = subscribe(client, "jl.streamed.forged")
+        for _ in 1:2
+            smartsend("jl.streamed.forged", [("big", rand(UInt8, 1000), "binary")]; client=client)
+        end
+        link = next_streamed(sub; timeout=10.0)["payloads"][1][2]
+        err = caught(() -> read(link))
+        @test err isa NATSBridgeError && err.code === :CHECKSUM_MISMATCH && occursin("\"big\"", err.message)
+        @test caught(() -> read(link)) === err && link.sha256 === nothing  # later reads: the same error
+        dir = mktempdir()
+        link = next_streamed(sub; timeout=10.0)["payloads"][1][2]
+        err = caught(() -> save(link, joinpath(dir, "forged.bin")))
+        @test err isa NATSBridgeError && err.code === :CHECKSUM_MISMATCH
+        @test isempty(readdir(dir))  # neither the file nor its .partial
+        @test metrics(client)["checksum_failures"] == 2
+        close(sub)
+        close(client)
     end
 
     @testset "request, reply and reply_error" begin
