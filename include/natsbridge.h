@@ -651,7 +651,8 @@ natsbridge_status natsbridge_link_read(natsbridge_link *link,
 
 // Writes the link's bytes to the file at `path` as they arrive, through `<path>.partial`,
 // renamed once the size and sha256 are checked (removed if they are not, leaving `path` as it
-// was). `*written` (may be NULL): the number of bytes.
+// was). `*written` (may be NULL): the number of bytes. INVALID_ARGUMENT once
+// `natsbridge_link_read` has read from the link (the file would miss those bytes).
 //
 // Ownership: nothing changes hands. Thread safety: one thread at a time per link; not from
 // inside a handler.

@@ -72,6 +72,15 @@ async fn every_store_streams_the_exact_bytes_to_a_file_and_a_reader() {
         let mut reader = only_link(&receiver, &json).into_async_read();
         bounded("read", reader.read_to_end(&mut read)).await.unwrap();
         assert!(read == bytes, "{name}: the reader gave other bytes");
+
+        // Saved after a chunk was read, the file would miss that chunk yet pass the check.
+        let mut link = only_link(&receiver, &json);
+        assert!(!bounded("chunk", link.next_chunk()).await.unwrap().unwrap().is_empty());
+        let half = dir.path().join(format!("{name}.half"));
+        let e = bounded("save", link.save(&half)).await.unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidArgument, "{name}: {e}");
+        assert!(!half.exists() && !dir.path().join(format!("{name}.half.partial")).exists());
+        assert_eq!(bounded("bytes", link.bytes()).await.unwrap_err().code, ErrorCode::InvalidArgument);
     }
 }
 

@@ -121,6 +121,18 @@ impl LinkStream {
         self.sha256.as_deref()
     }
 
+    /// Nothing read yet: the whole payload is still to come.
+    fn unread(&self, what: &str) -> Result<()> {
+        match self.started {
+            None => Ok(()),
+            Some(_) => Err(Error::invalid_argument(format!(
+                "{what}: bytes of {:?} were already read; only a link not yet read can be saved whole",
+                self.dataname
+            ))
+            .with_correlation_id(&self.correlation_id)),
+        }
+    }
+
     /// The next chunk; None once every byte arrived and was checked. Errors as a buffered
     /// receive's: DOWNLOAD_FAILED once the retries are spent, CHECKSUM_MISMATCH for other bytes.
     pub async fn next_chunk(&mut self) -> Result<Option<Bytes>> {
@@ -230,7 +242,11 @@ impl LinkStream {
     /// first, renamed to `path` once every byte is checked; on any error the partial file is
     /// removed and `path` is left as it was. So a file at `path` holds exactly the bytes a sender
     /// sent.
+    ///
+    /// INVALID_ARGUMENT once bytes were read: the file would miss them, yet the check (which
+    /// covers every byte received) would pass.
     pub async fn save(&mut self, path: &Path) -> Result<u64> {
+        self.unread("save")?;
         let mut partial = path.as_os_str().to_owned();
         partial.push(".partial");
         let partial = std::path::PathBuf::from(partial);
@@ -253,8 +269,9 @@ impl LinkStream {
         written.map_err(|e: Error| e.with_correlation_id(&self.correlation_id))
     }
 
-    /// Every byte in memory, checked.
+    /// Every byte in memory, checked; INVALID_ARGUMENT once bytes were read, as for `save`.
     pub async fn bytes(mut self) -> Result<Bytes> {
+        self.unread("bytes")?;
         let mut bytes = Vec::new();
         while let Some(chunk) = self.next_chunk().await? {
             bytes.extend_from_slice(&chunk);
