@@ -38,9 +38,17 @@ export interface ArrowTableLike {
 /** `[dataname, data, payload_type]`. data: text → string; dictionary → any JSON value;
  * jsontable → array of row objects; arrowtable → apache-arrow Table, Arrow IPC stream bytes or
  * an array of row objects; image/audio/video/binary → Buffer / Uint8Array / ArrayBuffer, or a
- * file as a `file:` URL (`pathToFileURL(path)`), read only while it is sent: a file too large to
- * go direct is streamed to the link store, never held whole. */
+ * file as a `file:` URL (`pathToFileURL(path)`), or a {@link SizedStream}, read only while it is
+ * sent: one too large to go direct is streamed to the link store, never held whole. */
 export type Payload = [dataname: string, data: unknown, payloadType: PayloadType | string]
+
+/** A byte payload read from a stream while it is sent: `stream` (a `Readable`, or any async
+ * iterable of Buffers / Uint8Arrays) must give exactly `size` bytes, else the send fails with
+ * UPLOAD_FAILED and nothing is published. It is read by one send. */
+export interface SizedStream {
+  stream: AsyncIterable<Uint8Array>
+  size: number
+}
 
 /** A received payload: text → string; dictionary/jsontable → the JSON value; arrowtable →
  * Array<Object> (default), an apache-arrow Table (`arrow: 'table'`) or IPC bytes (`'ipc'`);

@@ -243,7 +243,8 @@ const JSON_TEXT = 1
 const FILE_PATH = 2
 
 /** `[[dataname, data, payload_type, kind], ...]` for the addon: data as bytes, a string, JSON
- * text (JSON_TEXT), or a file's path (FILE_PATH, from a `file:` URL: read only while it is sent).
+ * text (JSON_TEXT), a file's path (FILE_PATH, from a `file:` URL: read only while it is sent), or
+ * a stream's pull function (then `kind` is the stream's size).
  * What each means for its payload_type is the core's rule. */
 function toNative(data) {
   if (!Array.isArray(data)) {
@@ -261,9 +262,38 @@ function toNative(data) {
     else if (ArrayBuffer.isView(value)) out[i] = [name, new Uint8Array(value.buffer, value.byteOffset, value.byteLength), type, PLAIN]
     else if (isArrowTable(value)) out[i] = [name, arrow().tableToIPC(value, 'stream'), type, PLAIN]
     else if (value instanceof URL && value.protocol === 'file:') out[i] = [name, fileURLToPath(value), type, FILE_PATH]
+    else if (isSizedStream(value)) {
+      if (typeof value.size !== 'number') throw codedError('INVALID_ARGUMENT', `payload ${i}: a stream's size must be a whole number of bytes, not ${kindOf(value.size)}`)
+      out[i] = [name, pullFrom(name, value.stream), type, value.size]
+    }
     else out[i] = [name, jsonText(name, value), type, JSON_TEXT]
   }
   return out
+}
+
+/** `{ stream, size }`: a Readable (or any async iterable of bytes) and how many bytes it gives. */
+function isSizedStream(value) {
+  return value !== null && typeof value === 'object' && value.stream != null &&
+    typeof value.stream[Symbol.asyncIterator] === 'function' && 'size' in value
+}
+
+const END_OF_STREAM = new Uint8Array(0)
+
+/** The addon's pull function for a stream: its next non-empty chunk, or an empty one at its end.
+ * The addon calls it on this thread while the send reads the stream, one call at a time, so a
+ * Readable is only asked for more as fast as the link store takes it. */
+function pullFrom(name, stream) {
+  const chunks = stream[Symbol.asyncIterator]()
+  return async () => {
+    for (;;) {
+      const { value, done } = await chunks.next()
+      if (done) return END_OF_STREAM
+      if (!(value instanceof Uint8Array)) {
+        throw new TypeError(`payload ${JSON.stringify(name)}: the stream gave a ${kindOf(value)}, not bytes (a Readable with an encoding set gives strings)`)
+      }
+      if (value.length > 0) return value
+    }
+  }
 }
 
 /** Reads what the addon packs (`Pack` in src/convert.rs): `nums`, a string of numbers (LEB128,

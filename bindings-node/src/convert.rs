@@ -6,7 +6,11 @@
 
 use crate::errors;
 use bytes::Bytes;
-use napi::bindgen_prelude::{Array, BufferSlice, Either, Null, Object, ToNapiValue, Uint8Array, Unknown};
+use napi::Status;
+use napi::bindgen_prelude::{
+    Array, BufferSlice, Either3, Function, Null, Object, Promise, ToNapiValue, Uint8Array, Unknown,
+};
+use napi::threadsafe_function::ThreadsafeFunction;
 use napi::{Env, JsString, JsStringLatin1, Result};
 use natsbridge::error::Result as CoreResult;
 use natsbridge::io::{Arrival, ByteSource, Incoming, Outgoing, Received, Sent, StreamedMessage, StreamedPayload};
@@ -14,30 +18,59 @@ use natsbridge::protocol::{Data, DirectMessage, Envelope, ErrorBody, HostValue, 
 use serde_json::{Map, Value};
 
 /// One payload as `index.js` passes it: `[dataname, data, payload_type, kind]`, where data is a
-/// string or bytes, and `kind` says what a string is ([`JSON_TEXT`], [`FILE_PATH`], else text).
-pub type PayloadIn = (String, Either<String, Uint8Array>, String, u32);
+/// string, bytes or a pull function (a stream's), and `kind` says what a string is
+/// ([`JSON_TEXT`], [`FILE_PATH`], else text) or, for a pull function, the stream's size.
+pub type PayloadIn<'env> = (String, Either3<String, Uint8Array, PullFn<'env>>, String, f64);
+
+/// `() => Promise<Uint8Array>`: a stream's next chunk, empty at its end (`index.js` makes it).
+type PullFn<'env> = Function<'env, (), Promise<Uint8Array>>;
+type PullTsfn = ThreadsafeFunction<(), Promise<Uint8Array>, (), Status, false, true>;
 
 /// JSON text `index.js` made with `JSON.stringify`.
-const JSON_TEXT: u32 = 1;
+const JSON_TEXT: f64 = 1.0;
 /// The path of a file given as a `file:` URL, read only while it is sent.
-const FILE_PATH: u32 = 2;
+const FILE_PATH: f64 = 2.0;
 
 /// Core's one rule for host values (`Outgoing::from_host`) decides what each one means.
-pub fn outgoing(payloads: Vec<PayloadIn>) -> CoreResult<Vec<Outgoing>> {
+pub fn outgoing(payloads: Vec<PayloadIn<'_>>) -> CoreResult<Vec<Outgoing>> {
     payloads
         .into_iter()
         .map(|(dataname, data, payload_type, kind)| {
-            let value = match (data, kind) {
-                (Either::A(path), FILE_PATH) => {
+            let value = match data {
+                Either3::A(path) if kind == FILE_PATH => {
                     return Outgoing::from_source(dataname, &payload_type, ByteSource::file(path)?);
                 }
-                (Either::A(text), JSON_TEXT) => HostValue::JsonText(text),
-                (Either::A(text), _) => HostValue::Text(text),
-                (Either::B(bytes), _) => HostValue::Bytes(Bytes::from_owner(bytes)),
+                Either3::A(text) if kind == JSON_TEXT => HostValue::JsonText(text),
+                Either3::A(text) => HostValue::Text(text),
+                Either3::B(bytes) => HostValue::Bytes(Bytes::from_owner(bytes)),
+                Either3::C(pull) => return Outgoing::from_source(dataname, &payload_type, pulled(&pull, kind)?),
             };
             Outgoing::from_host(dataname, &payload_type, value)
         })
         .collect()
+}
+
+/// A stream's bytes, pulled a chunk at a time on the JS thread while the send reads them (a weak
+/// threadsafe function: it never keeps the process alive; the send's promise does).
+fn pulled(pull: &PullFn<'_>, size: f64) -> CoreResult<ByteSource> {
+    const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
+    if !(0.0..=MAX_SAFE_INTEGER).contains(&size) || size.fract() != 0.0 {
+        let why = format!("a stream's size must be a whole number of bytes, not {size}");
+        return Err(natsbridge::error::Error::invalid_argument(why));
+    }
+    let size = size as u64;
+    let pull: PullTsfn = pull
+        .build_threadsafe_function()
+        .weak::<true>()
+        .build()
+        .map_err(|e| natsbridge::error::Error::invalid_argument(e.reason))?;
+    let chunks = futures::stream::try_unfold(Some(pull), |pull| async move {
+        let Some(pull) = pull else { return Ok(None) };
+        let chunk = pull.call_async(()).await.map_err(|e| std::io::Error::other(e.reason))?;
+        let chunk = chunk.await.map_err(|e| std::io::Error::other(e.reason))?;
+        Ok::<_, std::io::Error>((!chunk.is_empty()).then(|| (Bytes::from_owner(chunk), Some(pull))))
+    });
+    Ok(ByteSource::from_chunks(chunks, size))
 }
 
 /// Strings and numbers for JS in a few values instead of one N-API call (or a `JSON.parse`) per

@@ -153,6 +153,54 @@ test('a file: URL is a file sent while it is read: a link when too large for dir
   }
 })
 
+test('{ stream, size }: a Readable is pulled while it is sent, as fast as the store takes it', async () => {
+  const { Readable } = require('node:stream')
+  const big = bytes(2_000_000, 13)
+  for (const conn of [nc, await nb.connect({ servers: nats.url, fileserverUrl: plik.url })]) {
+    const subj = subject('stream')
+    const sub = await conn.subscribe(subj)
+    // 1,000 chunks of 2,000 bytes; an async generator is a stream too.
+    const pulled = []
+    const readable = Readable.from((function * () {
+      for (let at = 0; at < big.length; at += 2000) { pulled.push(at); yield big.subarray(at, at + 2000) }
+    })())
+    async function * small () { yield Buffer.from('ti'); yield new Uint8Array(0); yield Buffer.from('ny') }
+    const [env] = await conn.smartsend(subj, [['big', { stream: readable, size: big.length }, 'binary'],
+      ['small', { stream: small(), size: 4 }, 'image']])
+    assert.deepEqual(env.payloads.map((p) => [p.transport, p.size]), [['link', 2_000_000], ['direct', 4]])
+    assert.equal(env.payloads[0].metadata.sha256, sha(big))
+    assert.equal(pulled.length, 1000)
+    const got = await sub.next({ timeout: 10000 })
+    assert.equal(sha(got.payloads[0][1]), sha(big))
+    assert.equal(got.payloads[1][1].toString(), 'tiny')
+    if (conn !== nc) await conn.close()
+  }
+})
+
+test('{ stream, size }: a stream of another size, of strings or that throws is UPLOAD_FAILED, nothing published', async () => {
+  const { Readable } = require('node:stream')
+  const subj = subject('stream-bad')
+  const sub = await nc.subscribe(subj)
+  const big = bytes(2_000_000, 17)
+  const cases = [
+    [{ stream: Readable.from([big]), size: big.length + 1 }, /fewer bytes than its size/],
+    [{ stream: Readable.from([big, Buffer.from('x')]), size: big.length }, /more bytes than its size/],
+    [{ stream: Readable.from(['text'], { objectMode: true }), size: 4 }, /gave a string, not bytes/],
+    [{ stream: (async function * () { yield big.subarray(0, 10); throw new Error('socket hang up') })(), size: big.length }, /socket hang up/]
+  ]
+  for (const [data, message] of cases) {
+    await assert.rejects(nc.smartsend(subj, [['x', data, 'binary']]),
+      (e) => e.code === 'UPLOAD_FAILED' && message.test(e.message), `${message}`)
+  }
+  await assert.rejects(sub.next({ timeout: 300 }), (e) => e.code === 'TIMEOUT')
+  for (const size of [-1, 1.5, Number.NaN, 2 ** 60, '4', undefined]) {
+    await assert.rejects(nc.smartsend(subj, [['x', { stream: Readable.from([]), size }, 'binary']]),
+      (e) => e.code === 'INVALID_ARGUMENT' && e.message.includes("stream's size"), `${size}`)
+  }
+  await assert.rejects(nc.smartsend(subj, [['x', { stream: Readable.from([]), size: 0 }, 'text']]),
+    (e) => e.code === 'INVALID_PAYLOAD_TYPE')
+})
+
 test('nextStreamed: a link payload is a Readable or saved to a file; other bytes are CHECKSUM_MISMATCH', async () => {
   const { pipeline } = require('node:stream/promises')
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'natsbridge-node-'))

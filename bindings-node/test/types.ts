@@ -1,7 +1,7 @@
 // Compiled with `tsc --noEmit` by scripts/test.sh: index.d.ts describes the API as used here.
 import {
   connect, smartsend, smartreceive, TEXT, OPTION_NAMES, CONSUME_OPTION_NAMES, LinkStream,
-  type Envelope, type NATSBridgeError, type ErrorCode, type Delivery, type PubAck, type StreamSummary,
+  type Envelope, type NATSBridgeError, type ErrorCode, type Delivery, type PubAck, type StreamSummary, type SizedStream,
 } from 'natsbridge'
 
 async function main(): Promise<void> {
@@ -9,6 +9,8 @@ async function main(): Promise<void> {
     sizeThreshold: 0,
     msgPurpose: 'event',
   })
+  const scan: SizedStream = { stream: process.stdin, size: 1024 }
+  await smartsend('a.b', [['scan', scan, 'binary']])
   const nc = await connect({ servers: ['nats://127.0.0.1:4222'], tlsCaFile: 'ca.pem', connectTimeout: 2000, arrow: 'table' })
   // @ts-expect-error: the nested tls object is gone (tlsCaFile, tlsCertFile, tlsKeyFile)
   await connect({ tls: { caFile: 'ca.pem' } })

@@ -77,6 +77,15 @@ impl ByteSource {
             .map_err(std::io::Error::other)??;
             Ok::<_, std::io::Error>((!chunk.is_empty()).then(|| (Bytes::from(chunk), Some(read))))
         });
+        ByteSource::from_chunks(chunks, size)
+    }
+
+    /// `size` bytes in the chunks `chunks` gives: a host's asynchronous source (a Node
+    /// `Readable`). An error ends it and fails the send.
+    pub fn from_chunks<S>(chunks: S, size: u64) -> ByteSource
+    where
+        S: futures::Stream<Item = std::io::Result<Bytes>> + Send + 'static,
+    {
         ByteSource::reader(tokio_util::io::StreamReader::new(chunks), size)
     }
 
