@@ -396,6 +396,15 @@ export declare function connect(opts?: ConnectOptions | string): Promise<Connect
 /** Drains the process-wide connections of the one-call style. */
 export declare function close(): Promise<void>
 
+/** Hands natsbridge's own spans (send, upload, publish, receive, download) to an OpenTelemetry
+ * SDK span processor as `ReadableSpan`s, with the span ids the messages carry. `resource`
+ * defaults to @opentelemetry/resources' `defaultResource()`. A later call replaces the
+ * processor; once called, the spans are made for the rest of the process. */
+export declare function exportSpans(
+  processor: { onEnd(span: any): void },
+  options?: { resource?: unknown },
+): void
+
 export declare class Connection {
   private constructor()
   readonly senderId: string

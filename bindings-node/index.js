@@ -92,6 +92,60 @@ function traced(o) {
   return out
 }
 
+const SPAN_KINDS = { internal: 0, server: 1, client: 2, producer: 3, consumer: 4 } // @opentelemetry/api's SpanKind
+const STATUS_CODES = { unset: 0, ok: 1, error: 2 } // SpanStatusCode
+
+/** Hands natsbridge's own spans (send, upload, publish, receive, download: spec/PROTOCOL.md
+ * §13.2) to an OpenTelemetry SDK span processor, as `ReadableSpan`s: `exportSpans(new
+ * BatchSpanProcessor(exporter), { resource })`, or the processor your tracer provider has. They
+ * carry the span ids the messages carry, so a receiver's spans continue them, and a send in an
+ * active span is its child. `resource`: the spans' resource (default: @opentelemetry/resources'
+ * `defaultResource()`). `onEnd` is called on this thread as spans end; a later call replaces the
+ * processor. Once called, the spans are made for the rest of the process. */
+function exportSpans(processor, options = {}) {
+  if (processor == null || typeof processor.onEnd !== 'function') {
+    throw codedError('INVALID_ARGUMENT', 'exportSpans takes a span processor (an object with onEnd)')
+  }
+  const api = openTelemetry()
+  if (api === null) throw codedError('INVALID_ARGUMENT', 'exportSpans needs @opentelemetry/api')
+  const resource = options.resource ?? require('@opentelemetry/resources').defaultResource()
+  const scope = { name: 'natsbridge', version: require('./package.json').version }
+  const context = (s, spanId, isRemote) => ({
+    traceId: s.trace_id,
+    spanId,
+    traceFlags: s.trace_flags,
+    isRemote,
+    traceState: s.trace_state ? api.createTraceState(s.trace_state) : undefined
+  })
+  const readable = (s) => {
+    const own = context(s, s.span_id, false)
+    const [start, end] = [s.start, s.end]
+    const nanos = end[1] - start[1]
+    return {
+      name: s.name,
+      kind: SPAN_KINDS[s.kind],
+      spanContext: () => own,
+      parentSpanContext: s.parent_span_id ? context(s, s.parent_span_id, s.parent_is_remote) : undefined,
+      startTime: start,
+      endTime: end,
+      duration: nanos < 0 ? [end[0] - start[0] - 1, nanos + 1e9] : [end[0] - start[0], nanos],
+      status: { code: STATUS_CODES[s.status.code], message: s.status.description || undefined },
+      attributes: s.attributes,
+      links: s.links.map((l) => ({ context: context(l, l.span_id, true), attributes: l.attributes })),
+      events: s.events.map((e) => ({ name: e.name, time: e.time, attributes: e.attributes })),
+      ended: true,
+      resource,
+      instrumentationScope: scope,
+      droppedAttributesCount: 0,
+      droppedEventsCount: 0,
+      droppedLinksCount: 0
+    }
+  }
+  unwrap(native.exportSpans((batch) => {
+    for (const span of JSON.parse(batch)) processor.onEnd(readable(span))
+  }))
+}
+
 // Connections whose counts the OpenTelemetry meter observes, and the meter provider that has
 // instruments observing them (the API has no proxy meter: a provider installed later needs its own).
 const observed = new Set()
@@ -990,6 +1044,7 @@ class Delivery {
 
 module.exports = {
   smartsend,
+  exportSpans,
   smartreceive,
   connect,
   close,

@@ -2,7 +2,7 @@
 import natsbridge from './index.js'
 
 export const {
-  smartsend, smartreceive, connect, close, Connection, Subscription, LinkStream, Consumer, Delivery, ERROR_CODES, PAYLOAD_TYPES,
+  smartsend, smartreceive, connect, close, exportSpans, Connection, Subscription, LinkStream, Consumer, Delivery, ERROR_CODES, PAYLOAD_TYPES,
   MSG_PURPOSES, OPTION_NAMES, SEND_OPTION_NAMES, STREAM_OPTION_NAMES, CONSUME_OPTION_NAMES, DEFAULT_SIZE_THRESHOLD,
   TEXT, DICTIONARY, ARROWTABLE, JSONTABLE, IMAGE, AUDIO, VIDEO, BINARY, ACK, NACK, UPDATE_STATUS, SHUTDOWN, CHAT,
   COMMAND, EVENT,

@@ -113,6 +113,12 @@ export declare const DEFAULT_SIZE_THRESHOLD: number
 /** Core's error codes, in core's order. */
 export declare function errorCodes(): Array<string>
 
+/**
+ * Hands core's finished spans to `sink` on the JS thread, in batches; it never keeps the
+ * process alive (a weak threadsafe function). A later call replaces the sink.
+ */
+export declare function exportSpans(sink: SpanSinkFn): null | Error
+
 export declare function msgPurposes(): Array<string>
 
 /** Every connection option by core's canonical (snake_case) name. */

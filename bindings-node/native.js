@@ -845,6 +845,7 @@ module.exports.connect = nativeBinding.connect
 module.exports.consumeOptionNames = nativeBinding.consumeOptionNames
 module.exports.DEFAULT_SIZE_THRESHOLD = nativeBinding.DEFAULT_SIZE_THRESHOLD
 module.exports.errorCodes = nativeBinding.errorCodes
+module.exports.exportSpans = nativeBinding.exportSpans
 module.exports.msgPurposes = nativeBinding.msgPurposes
 module.exports.optionNames = nativeBinding.optionNames
 module.exports.payloadTypes = nativeBinding.payloadTypes

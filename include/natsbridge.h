@@ -67,6 +67,10 @@ typedef struct natsbridge_message natsbridge_message;
 // A subscription; `next` calls on one subscription are serialized.
 typedef struct natsbridge_subscription natsbridge_subscription;
 
+// Takes one batch of the library's finished spans: `json`, a JSON array of spans (the format of
+// `natsbridge_export_spans`), NUL-terminated, borrowed for the call.
+typedef void (*natsbridge_span_sink_fn)(void *user_data, const char *json);
+
 // Reads a payload's next bytes: puts at most `capacity` bytes in `buf` and returns how many,
 // 0 at the end, or a negative number when it cannot read (the send fails with UPLOAD_FAILED).
 typedef int64_t (*natsbridge_read_fn)(void *user_data, uint8_t *buf, size_t capacity);
@@ -100,6 +104,24 @@ typedef int (*natsbridge_download_fn)(void *user_data,
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+// Hands the library's own spans (send, upload, publish, receive, download: spec/PROTOCOL.md
+// §13.2) to `sink` as they end, in batches, each a JSON array of spans: `name`, `kind`
+// ("internal", "client", "producer", "consumer"), `trace_id`, `span_id` (hex), `trace_flags`,
+// `trace_state`, `parent_span_id` (hex or null), `parent_is_remote`, `start` and `end`
+// (`[seconds, nanoseconds]` since the Unix epoch), `attributes` (an object), `links`
+// (`[{trace_id, span_id, trace_flags, trace_state, attributes}]`), `events`, `status`
+// (`{code: "unset"|"ok"|"error", description}`): what an OpenTelemetry exporter needs. A send
+// with `trace_headers` is the child of that span, and the message then names the library's
+// publish span. A later call replaces the sink; once called, spans are made for the rest of
+// the process. NULL `sink`: INVALID_ARGUMENT.
+//
+// Ownership: `user_data` stays the caller's and must stay valid while the process may end a
+// span. Thread safety: `sink` is called from one library thread, one batch at a time.
+//
+// # Safety
+// `sink` follows the typedef's contract.
+natsbridge_status natsbridge_export_spans(natsbridge_span_sink_fn sink, void *user_data);
 
 // Frees a string the library returned (envelope JSON, Arrow JSON rows). NULL is a no-op.
 //

@@ -58,6 +58,10 @@ pub type DownloadFn = Option<
 /// 0 at the end, or a negative number when it cannot read (the send fails with UPLOAD_FAILED).
 pub type ReadFn = Option<unsafe extern "C" fn(user_data: *mut c_void, buf: *mut u8, capacity: usize) -> i64>;
 
+/// Takes one batch of the library's finished spans: `json`, a JSON array of spans (the format of
+/// `natsbridge_export_spans`), NUL-terminated, borrowed for the call.
+pub type SpanSinkFn = Option<unsafe extern "C" fn(user_data: *mut c_void, json: *const c_char)>;
+
 /// The caller's `user_data`. The C API documents that it must be usable from every thread that
 /// calls natsbridge with this client or message.
 #[derive(Clone, Copy)]
@@ -126,6 +130,19 @@ pub fn byte_source(f: ReadFn, user_data: *mut c_void, size: u64) -> Option<ByteS
         },
         size,
     ))
+}
+
+/// Core's span sink over a C function (None for NULL).
+pub fn span_sink(f: SpanSinkFn, user_data: *mut c_void) -> Option<bridge::io::span_export::SpanSink> {
+    let f = f?;
+    let user_data = UserData(user_data);
+    Some(Arc::new(move |batch: String| {
+        // Core writes JSON text: no NUL inside.
+        if let Ok(json) = CString::new(batch) {
+            // SAFETY: `json` is valid for the call; the function's contract is in the header.
+            unsafe { f(user_data.get(), json.as_ptr()) };
+        }
+    }))
 }
 
 /// Core's download handler over a C function (None for NULL).

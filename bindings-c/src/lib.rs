@@ -19,7 +19,7 @@ mod runtime;
 mod status;
 
 use status::{Status, guard};
-use std::ffi::c_char;
+use std::ffi::{c_char, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 /// Frees a boxed handle inside the runtime's context; a panic while dropping is swallowed (a
@@ -34,6 +34,31 @@ unsafe fn free_box<T>(ptr: *mut T) {
     // SAFETY: caller contract.
     let value = unsafe { Box::from_raw(ptr) };
     let _ = catch_unwind(AssertUnwindSafe(|| runtime::drop_in_runtime(value)));
+}
+
+/// Hands the library's own spans (send, upload, publish, receive, download: spec/PROTOCOL.md
+/// §13.2) to `sink` as they end, in batches, each a JSON array of spans: `name`, `kind`
+/// ("internal", "client", "producer", "consumer"), `trace_id`, `span_id` (hex), `trace_flags`,
+/// `trace_state`, `parent_span_id` (hex or null), `parent_is_remote`, `start` and `end`
+/// (`[seconds, nanoseconds]` since the Unix epoch), `attributes` (an object), `links`
+/// (`[{trace_id, span_id, trace_flags, trace_state, attributes}]`), `events`, `status`
+/// (`{code: "unset"|"ok"|"error", description}`): what an OpenTelemetry exporter needs. A send
+/// with `trace_headers` is the child of that span, and the message then names the library's
+/// publish span. A later call replaces the sink; once called, spans are made for the rest of
+/// the process. NULL `sink`: INVALID_ARGUMENT.
+///
+/// Ownership: `user_data` stays the caller's and must stay valid while the process may end a
+/// span. Thread safety: `sink` is called from one library thread, one batch at a time.
+///
+/// # Safety
+/// `sink` follows the typedef's contract.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn natsbridge_export_spans(sink: handlers::SpanSinkFn, user_data: *mut c_void) -> Status {
+    guard(|| {
+        let sink = handlers::span_sink(sink, user_data).ok_or_else(|| status::invalid("sink must not be NULL"))?;
+        bridge::io::span_export::export_spans(sink)?;
+        Ok(())
+    })
 }
 
 /// Frees a string the library returned (envelope JSON, Arrow JSON rows). NULL is a no-op.

@@ -844,6 +844,58 @@ static void test_add_reader(void) {
     natsbridge_client_free(client);
 }
 
+/* ---- the library's own spans, exported as JSON batches (run last: they stay on) ---- */
+static pthread_mutex_t spans_lock = PTHREAD_MUTEX_INITIALIZER;
+static char spans_seen[65536];
+static int span_batches;
+
+static void collect_spans(void *user_data, const char *json) {
+    pthread_mutex_lock(&spans_lock);
+    span_batches += user_data == &span_batches;
+    strncat(spans_seen, json, sizeof spans_seen - strlen(spans_seen) - 1);
+    pthread_mutex_unlock(&spans_lock);
+}
+
+static int spans_contain(const char *text) {
+    pthread_mutex_lock(&spans_lock);
+    int found = strstr(spans_seen, text) != NULL;
+    pthread_mutex_unlock(&spans_lock);
+    return found;
+}
+
+static void test_export_spans(void) {
+    CHECK_STATUS(natsbridge_export_spans(NULL, NULL), NATSBRIDGE_STATUS_INVALID_ARGUMENT);
+    CHECK_OK(natsbridge_export_spans(collect_spans, &span_batches));
+    natsbridge_client *client = connect_client(NULL);
+    natsbridge_subscription *sub = NULL;
+    REQUIRE_OK(natsbridge_client_subscribe(client, "c.spans", NULL, &sub));
+    natsbridge_message *msg = NULL;
+    REQUIRE_OK(natsbridge_message_new(&msg));
+    CHECK_OK(natsbridge_message_add(msg, "n", "text", (const uint8_t *)"x", 1));
+    CHECK_OK(natsbridge_message_set(msg, "trace_headers",
+                                    "{\"traceparent\":\"00-1af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\"}"));
+    CHECK_OK(natsbridge_client_send(client, "c.spans", msg, NULL));
+    natsbridge_message_free(msg);
+    natsbridge_envelope *env = NULL;
+    const char *headers = NULL;
+    REQUIRE_OK(natsbridge_subscription_next(sub, 5000, &env));
+    CHECK_OK(natsbridge_envelope_field(env, "trace_headers", &headers));
+    /* The message now names the library's publish span, in the caller's trace. */
+    CHECK(headers && strstr(headers, "00-1af7651916cd43dd8448eb211c80319c-") != NULL &&
+          strstr(headers, "b7ad6b7169203331") == NULL);
+    for (int i = 0; i < 300 && !spans_contain("\"name\":\"receive c.spans\""); i++) usleep(10000);
+    CHECK(spans_contain("\"name\":\"send c.spans\"") && spans_contain("\"name\":\"publish c.spans\"") &&
+          spans_contain("\"name\":\"receive c.spans\""));
+    CHECK(spans_contain("\"parent_span_id\":\"b7ad6b7169203331\""));
+    CHECK(spans_contain("\"trace_id\":\"1af7651916cd43dd8448eb211c80319c\""));
+    pthread_mutex_lock(&spans_lock);
+    CHECK(span_batches > 0 && spans_seen[0] == '[');
+    pthread_mutex_unlock(&spans_lock);
+    natsbridge_envelope_free(env);
+    natsbridge_subscription_free(sub);
+    natsbridge_client_free(client);
+}
+
 /* ---- a link payload received as a stream: read in chunks or saved, never whole in memory ---- */
 static void test_streamed_link(void) {
     size_t len = 2000000;
@@ -1277,5 +1329,6 @@ int main(int argc, char **argv) {
     /* Under valgrind the forked child's own exit-time leak check sees its runtime threads cut
      * off by _exit; scripts/test.sh runs this test plainly and under ASan only. */
     if (!getenv("NATSBRIDGE_SKIP_FORK")) test_fork();
+    test_export_spans();
     return check_summary("test_api");
 }

@@ -387,6 +387,22 @@ impl Connection {
     }
 }
 
+/// `(batch) => void`: a JSON array of finished spans (`natsbridge::io::span_export`).
+type SpanSinkFn = napi::threadsafe_function::ThreadsafeFunction<String, (), String, napi::Status, false, true>;
+
+/// Hands core's finished spans to `sink` on the JS thread, in batches; it never keeps the
+/// process alive (a weak threadsafe function). A later call replaces the sink.
+#[napi(ts_return_type = "null | Error")]
+pub fn export_spans(env: &Env, sink: SpanSinkFn) -> Result<Unknown<'_>> {
+    let sink = std::sync::Arc::new(move |batch: String| {
+        sink.call(batch, napi::threadsafe_function::ThreadsafeFunctionCallMode::NonBlocking);
+    });
+    match natsbridge::io::span_export::export_spans(sink) {
+        Ok(()) => Null.into_unknown(env),
+        Err(e) => errors::to_js(env, &e),
+    }
+}
+
 /// Core's error codes, in core's order.
 #[napi]
 pub fn error_codes() -> Vec<&'static str> {

@@ -59,6 +59,22 @@ fn error_codes() -> Vec<&'static str> {
     ErrorCode::ALL.iter().map(|c| c.as_str()).collect()
 }
 
+/// Hands core's finished spans to `sink(batch)`, a JSON array of spans as text
+/// (`natsbridge::io::span_export`), from a thread of core's that takes the GIL for the call.
+/// An exception in `sink` is reported as unraisable; after the interpreter began to shut down,
+/// spans are dropped.
+#[pyfunction]
+fn export_spans(sink: Py<PyAny>) -> PyResult<()> {
+    let sink = std::sync::Arc::new(move |batch: String| {
+        Python::try_attach(|py| {
+            if let Err(e) = sink.call1(py, (batch,)) {
+                e.write_unraisable(py, None);
+            }
+        });
+    });
+    natsbridge::io::span_export::export_spans(sink).map_err(errors::to_py)
+}
+
 #[pymodule]
 fn _natsbridge(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
@@ -75,6 +91,7 @@ fn _natsbridge(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(connection::connect, m)?)?;
     m.add_function(wrap_pyfunction!(connection::connect_sync, m)?)?;
     m.add_function(wrap_pyfunction!(error_codes, m)?)?;
+    m.add_function(wrap_pyfunction!(export_spans, m)?)?;
     m.add_function(wrap_pyfunction!(runtime::before_exit, m)?)?;
     m.add("PAYLOAD_TYPES", protocol::PayloadType::ALL.iter().map(|t| t.as_str()).collect::<Vec<_>>())?;
     m.add("MSG_PURPOSES", protocol::msg_purpose::ALL.to_vec())?;

@@ -185,3 +185,79 @@ def test_metrics_count_per_connection_and_are_observable(nats_url):
     assert points[("natsbridge.payloads.received", "link")] == 1
     assert points[("natsbridge.bytes.received", "link")] == len(blob)
     assert points[("natsbridge.downloads", None)] == 1
+
+
+def test_export_spans_hands_natsbridge_spans_to_the_sdk_under_the_callers_span(nats_url):
+    # A fresh interpreter: once exported, spans are made for the rest of the process, and the
+    # header then names natsbridge's publish span, not the caller's span (as the tests above see).
+    script = textwrap.dedent(f"""
+        import asyncio, json, time
+        import nats
+        from opentelemetry import trace
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+        import natsbridge as nb
+
+        exporter = InMemorySpanExporter()
+        processor = SimpleSpanProcessor(exporter)
+        provider = TracerProvider(resource=Resource.create({{"service.name": "py-test"}}))
+        provider.add_span_processor(processor)
+        trace.set_tracer_provider(provider)
+        nb.export_spans(processor)
+
+        async def go():
+            async with nb.connect({nats_url!r}, object_store=True) as nc:
+                raw = await nats.connect({nats_url!r})
+                wire = await raw.subscribe("py.export")
+                await raw.flush()
+                sub = await nc.subscribe("py.export")
+                with trace.get_tracer("t").start_as_current_span("caller") as caller:
+                    await nc.smartsend("py.export", [("blob", bytes(range(256)) * 2400, "binary")])
+                header = (await wire.next_msg(timeout=10)).headers["traceparent"]
+                await sub.next(timeout=20)
+                await raw.close()
+                return caller.get_span_context().span_id, header
+
+        caller, header = asyncio.run(go())
+        for _ in range(300):
+            if len(exporter.get_finished_spans()) >= 6:
+                break
+            time.sleep(0.01)
+        spans = {{s.name: s for s in exporter.get_finished_spans()}}
+        print(json.dumps({{
+            "caller": format(caller, "016x"), "header": header,
+            "spans": {{name: {{
+                "trace_id": format(s.context.trace_id, "032x"), "span_id": format(s.context.span_id, "016x"),
+                "parent": format(s.parent.span_id, "016x") if s.parent else None,
+                "parent_remote": s.parent.is_remote if s.parent else None, "kind": s.kind.name,
+                "links": [format(link.context.span_id, "016x") for link in s.links],
+                "service": s.resource.attributes.get("service.name"), "scope": s.instrumentation_scope.name,
+                "size": s.attributes.get("natsbridge.size"), "ns": [s.start_time, s.end_time],
+            }} for name, s in spans.items()}},
+        }}))
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    import json
+    got = json.loads(out.stdout)
+    spans = got["spans"]
+    assert set(spans) == {"caller", "send py.export", "upload blob", "publish py.export", "receive py.export",
+                          "download blob"}, spans.keys()
+    send, upload, publish = spans["send py.export"], spans["upload blob"], spans["publish py.export"]
+    receive, download = spans["receive py.export"], spans["download blob"]
+    assert len({s["trace_id"] for s in spans.values()}) == 1
+    assert send["parent"] == got["caller"] and send["parent_remote"] is True
+    assert upload["parent"] == publish["parent"] == send["span_id"]
+    # The flags are the caller's: sampled, and the SDK's "random trace id" bit (W3C level 2).
+    assert got["header"].rsplit("-", 1)[0] == f"00-{send['trace_id']}-{publish['span_id']}", "names the publish span"
+    assert int(got["header"].rsplit("-", 1)[1], 16) & 1, "sampled"
+    assert receive["parent"] == publish["span_id"] and download["parent"] == receive["span_id"]
+    assert download["links"] == [upload["span_id"]]
+    assert [s["kind"] for s in (send, upload, publish, receive, download)] == \
+        ["INTERNAL", "CLIENT", "PRODUCER", "CONSUMER", "CLIENT"]
+    assert all(s["service"] == "py-test" for s in spans.values())
+    assert {s["scope"] for s in (send, download)} == {"natsbridge"}
+    assert upload["size"] == 614400
+    assert 0 < send["ns"][0] <= send["ns"][1]

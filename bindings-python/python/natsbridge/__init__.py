@@ -59,7 +59,7 @@ __all__ = [
     "InvalidArgumentError", "ERRORS", "PAYLOAD_TYPES", "MSG_PURPOSES", "TEXT", "DICTIONARY", "ARROWTABLE",
     "JSONTABLE", "IMAGE", "AUDIO", "VIDEO", "BINARY", "ACK", "NACK", "UPDATE_STATUS", "SHUTDOWN", "CHAT",
     "COMMAND", "EVENT", "DEFAULT_SIZE_THRESHOLD", "OPTION_NAMES", "SEND_OPTION_NAMES", "Consumer", "Delivery",
-    "STREAM_OPTION_NAMES", "CONSUME_OPTION_NAMES", "SendResult", "LinkStream",
+    "STREAM_OPTION_NAMES", "CONSUME_OPTION_NAMES", "SendResult", "LinkStream", "export_spans",
 ]
 
 # Payload types (the seeds' strings).
@@ -258,6 +258,59 @@ def _observe_metrics(conn: "Connection") -> None:
 
 
 _observed_by_meter: list = []
+
+
+def export_spans(span_processor: Any, *, resource: Any = None) -> None:
+    """Hands natsbridge's own spans (send, upload, publish, receive, download: spec/PROTOCOL.md
+    §13.2) to an OpenTelemetry SDK span processor, as the ``ReadableSpan``s the SDK makes of its
+    own spans: ``natsbridge.export_spans(BatchSpanProcessor(exporter))``, or the processor you
+    gave your tracer provider. They carry the span ids the messages carry, so a receiver's spans
+    continue them, and a send in your span is its child. Needs ``opentelemetry-sdk``.
+
+    ``resource``: the spans' resource; by default the global tracer provider's. The processor's
+    ``on_end`` is called from a thread of natsbridge's, with the GIL, as spans end; exceptions
+    it raises are reported as unraisable. A later call replaces the processor. Once called, the
+    spans are made for the rest of the process (a caller's unsampled trace stays unrecorded)."""
+    import json
+
+    from opentelemetry import trace as trace_api
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import Event, ReadableSpan
+    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+    from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
+
+    if resource is None:
+        resource = getattr(trace_api.get_tracer_provider(), "resource", None) or Resource.get_empty()
+    scope = InstrumentationScope("natsbridge", __version__)
+    kinds = {"internal": SpanKind.INTERNAL, "client": SpanKind.CLIENT, "server": SpanKind.SERVER,
+             "producer": SpanKind.PRODUCER, "consumer": SpanKind.CONSUMER}
+
+    def context(d: dict, span_id: str, remote: bool) -> SpanContext:
+        state = TraceState.from_header([d["trace_state"]]) if d["trace_state"] else TraceState()
+        return SpanContext(int(d["trace_id"], 16), int(span_id, 16), is_remote=remote,
+                           trace_flags=TraceFlags(d["trace_flags"]), trace_state=state)
+
+    def ns(at: list) -> int:
+        return at[0] * 1_000_000_000 + at[1]
+
+    def readable(d: dict) -> ReadableSpan:
+        parent = d["parent_span_id"]
+        status = d["status"]
+        return ReadableSpan(
+            name=d["name"], context=context(d, d["span_id"], False),
+            parent=context(d, parent, d["parent_is_remote"]) if parent else None, resource=resource,
+            attributes=d["attributes"], kind=kinds[d["kind"]], instrumentation_scope=scope,
+            events=[Event(e["name"], e["attributes"], ns(e["time"])) for e in d["events"]],
+            links=[Link(context(link, link["span_id"], True), link["attributes"]) for link in d["links"]],
+            status=Status(StatusCode.ERROR, status["description"]) if status["code"] == "error"
+            else Status(StatusCode.OK if status["code"] == "ok" else StatusCode.UNSET),
+            start_time=ns(d["start"]), end_time=ns(d["end"]))
+
+    def hand_over(batch: str) -> None:
+        for span in json.loads(batch):
+            span_processor.on_end(readable(span))
+
+    _nb.export_spans(hand_over)
 
 
 def _traced(opts: dict) -> dict:

@@ -9,6 +9,8 @@ mod metrics;
 pub mod one_call;
 mod options;
 mod outbox;
+#[cfg(feature = "otel")]
+pub mod span_export;
 mod stop;
 pub mod store;
 mod trace;
