@@ -56,6 +56,16 @@ export interface Received extends EnvelopeHeader {
   /** For a nats Msg: the subject it arrived on and its NATS reply subject. */
   subject?: string;
   reply?: string;
+  /** The sender's trace context from the message's NATS headers (spec/PROTOCOL.md §13), as W3C
+   * headers for `propagation.extract(ROOT_CONTEXT, env.trace_headers)`; absent when it carried
+   * none (or only malformed ones, which are dropped). */
+  trace_headers?: TraceHeaders;
+}
+/** W3C trace context headers, as an OpenTelemetry propagator fills a carrier. */
+export interface TraceHeaders {
+  traceparent: string;
+  tracestate?: string;
+  baggage?: string;
 }
 
 /** Where links may be fetched from and how (links from other origins: URL_NOT_ALLOWED, no request),
@@ -125,9 +135,11 @@ export interface SendOptions {
   replyTo?: string;
   replyToMsgId?: string;
   metadata?: Record<string, unknown>;
-  /** Core's W3C trace context option: refused here with INVALID_ARGUMENT, as the browser does
-   * not publish trace headers yet. */
-  traceHeaders?: Record<string, string>;
+  /** The caller's trace context as W3C headers, as `propagation.inject(context.active(), carrier)`
+   * fills a carrier: `traceparent`, optionally `tracestate` and `baggage` (spec/PROTOCOL.md §13),
+   * published as the message's NATS headers. A malformed one is INVALID_ARGUMENT, before anything
+   * is sent. */
+  traceHeaders?: TraceHeaders | Record<string, string>;
 }
 export type Message = Msg | Uint8Array | ArrayBuffer | string;
 

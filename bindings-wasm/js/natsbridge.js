@@ -6,7 +6,7 @@
 // consumers), the JetStream object store (@nats-io/obj), fetch, Web Crypto and apache-arrow. It
 // reports what happened and does what the machine says next.
 
-import { errors as natsErrors, wsconnect } from "@nats-io/nats-core";
+import { headers as natsHeaders, errors as natsErrors, wsconnect } from "@nats-io/nats-core";
 import { JetStreamApiCodes, JetStreamApiError, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Objm } from "@nats-io/obj";
 import { tableFromIPC, tableToIPC } from "apache-arrow";
@@ -264,7 +264,9 @@ export class Connection {
    * Serializes the payloads (`[[dataname, data, payload_type], ...]`), moves large ones to the
    * object store, and publishes the envelope. Returns `[envelope, envelopeJson]`. Options: the
    * per-message options (correlationId, msgPurpose, senderName, senderId, receiverName,
-   * receiverId, replyTo, replyToMsgId, metadata, sizeThreshold), camelCase or snake_case.
+   * receiverId, replyTo, replyToMsgId, metadata, sizeThreshold, traceHeaders), camelCase or
+   * snake_case. `traceHeaders` (W3C `{traceparent, tracestate?, baggage?}`, as an OpenTelemetry
+   * propagator fills a carrier) is published as the message's NATS headers, as core writes them.
    * With the connection option `jetstream`, the envelope goes to the stream that captures the
    * subject (INVALID_ARGUMENT when none does, before any upload), its link objects tagged with the
    * stream and msg_id, with `Nats-Msg-Id` = msg_id; the PubAck is awaited (a failed publish is
@@ -338,14 +340,16 @@ export class Connection {
 
   /** Publishes a built envelope durably; a failed attempt is reported to the core, which says
    * how long to wait before the same msg_id is published again, or what the send's error is. */
-  async #publishDurable({ subject, json, msgId }) {
+  async #publishDurable({ subject, json, msgId, headers }) {
     this.#handOver();
     const env = JSON.parse(json);
     const started = Date.now();
     for (let attempt = 1; ; attempt++) {
       let ack;
       try {
-        ack = await this.#jetstream.publish(subject, json, { msgID: msgId });
+        // The trace headers go beside Nats-Msg-Id (nats.js adds it to the headers given).
+        const opts = headers === undefined ? { msgID: msgId } : { msgID: msgId, headers: msgHeaders(headers) };
+        ack = await this.#jetstream.publish(subject, json, opts);
       } catch (e) {
         const open = !this.nc.isClosed() && !this.nc.isDraining();
         await sleep(core.publishRetry(this.#cfg, subject, env.correlation_id, attempt, Date.now() - started, publishFact(e), open));
@@ -461,14 +465,15 @@ export class Connection {
   }
 
   /** Queues a built envelope in the outbox (see OUTBOX_IDLE_TICKS); what nats.js would refuse
-   * now (a closed or draining connection) is refused here. */
-  #publish({ subject, json }) {
+   * now (a closed or draining connection) is refused here. A message with trace headers takes
+   * its place in the outbox like any other: its correlation id's slot holds a Traced. */
+  #publish({ subject, json, headers }) {
     const env = JSON.parse(json);
     if (this.nc.isClosed() || this.nc.isDraining()) {
       const state = this.nc.isClosed() ? "closed" : "draining";
       throw fail("NATS_CONNECTION_FAILED", `publish to ${JSON.stringify(subject)} failed: the connection is ${state}`, env.correlation_id);
     }
-    this.#outbox.push(subject, json, env.correlation_id);
+    this.#outbox.push(subject, json, headers === undefined ? env.correlation_id : new Traced(env.correlation_id, msgHeaders(headers)));
     this.#outboxBytes += json.length;
     if (this.#outboxBytes >= OUTBOX_BYTES) this.#handOver();
     else if (!this.#outboxWatched) {
@@ -499,11 +504,14 @@ export class Connection {
     this.#outbox = [];
     this.#outboxBytes = 0;
     for (let i = 0; i < out.length; i += 3) {
+      const tag = out[i + 2];
       try {
-        this.nc.publish(out[i], out[i + 1]);
+        if (typeof tag === "string") this.nc.publish(out[i], out[i + 1]);
+        else this.nc.publish(out[i], out[i + 1], { headers: tag.headers });
       } catch (e) {
         // Only a connection closed through `nc` itself within the same microtasks gets here.
-        console.warn(`natsbridge: message ${out[i + 2]} to ${JSON.stringify(out[i])} was not published: ${e.message}`);
+        const cid = typeof tag === "string" ? tag : tag.correlationId;
+        console.warn(`natsbridge: message ${cid} to ${JSON.stringify(out[i])} was not published: ${e.message}`);
       }
     }
   }
@@ -545,9 +553,13 @@ export class Connection {
     let step;
     try {
       for (let i = 0; i < data.length; i++) addPayload(sending, data[i], i);
-      const json = sending.publishNow();
-      if (json !== undefined) {
-        const out = { subject: sending.subject, json, msgId: stream === null ? undefined : sending.msgId, stream };
+      const ready = sending.publishNow();
+      if (ready !== undefined) {
+        // A string, or [json, headers] for a message with trace headers.
+        let json = ready;
+        let headers;
+        if (typeof ready !== "string") [json, headers] = ready;
+        const out = { subject: sending.subject, json, msgId: stream === null ? undefined : sending.msgId, stream, headers };
         sending.free();
         return out;
       }
@@ -625,12 +637,12 @@ export class Connection {
     const { timeout = 5000, arrow, ...options } = optionsObject(opts, "request");
     checkTimeout(timeout);
     const make = (cfg, maxPayload) => new core.Sending(cfg, subject, options, maxPayload);
-    const { json } = await withCore(() => this.#build(make, data), "INVALID_PAYLOAD_TYPE");
+    const { json, headers } = await withCore(() => this.#build(make, data), "INVALID_PAYLOAD_TYPE");
     const cid = JSON.parse(json).correlation_id;
     this.#handOver();
     let reply;
     try {
-      reply = await this.nc.request(subject, json, { timeout });
+      reply = await this.nc.request(subject, json, headers === undefined ? { timeout } : { timeout, headers: msgHeaders(headers) });
     } catch (e) {
       const timedOut = /timeout|no responders/i.test(`${e.name} ${e.message}`);
       throw fail(timedOut ? "TIMEOUT" : "NATS_CONNECTION_FAILED", `request to ${JSON.stringify(subject)}: ${e.message}`, cid);
@@ -686,6 +698,32 @@ export class Connection {
     if (!this.nc.isClosed() && !this.nc.isDraining()) await this.drain();
     await this.nc.closed();
   }
+}
+
+/** An outbox entry's correlation id, for a message published with (trace) headers. */
+class Traced {
+  constructor(correlationId, headers) {
+    this.correlationId = correlationId;
+    this.headers = headers;
+  }
+}
+
+/** nats.js headers of `[[name, value], ...]` (the names as core writes them, lower-case). */
+function msgHeaders(pairs) {
+  const h = natsHeaders();
+  for (const [name, value] of pairs) h.set(name, value);
+  return h;
+}
+
+/** The trace context a received message's headers carry (spec/PROTOCOL.md §13.1), as core
+ * reads it: the carrier object `{traceparent, tracestate?, baggage?}`, or undefined when there
+ * is no header or no well-formed traceparent (a malformed header is dropped, never an error). */
+function traceOf(msg) {
+  const h = msg?.headers;
+  if (!h || typeof h.get !== "function") return undefined;
+  const traceparent = h.get("traceparent");
+  if (!traceparent) return undefined;
+  return core.traceCarrier(traceparent, h.get("tracestate"), h.get("baggage"));
 }
 
 /** A subscription's message with link payloads: decoded alone, by the receive machine. */
@@ -748,6 +786,8 @@ function receiveBatch(msgs, arrow, config) {
     env.transports = item[3];
     if (typeof msg.subject === "string") env.subject = msg.subject;
     if (msg.reply) env.reply = msg.reply;
+    const trace = traceOf(msg);
+    if (trace !== undefined) env.trace_headers = trace;
     items[i] = env;
   }
   return items;
@@ -898,9 +938,9 @@ export class Subscription {
   }
 }
 
-/** What a send hands to its publish. */
+/** What a send hands to its publish (`headers`: the trace headers, or undefined). */
 function built(sending, stream) {
-  return { subject: sending.subject, json: sending.json(), msgId: sending.msgId, stream };
+  return { subject: sending.subject, json: sending.json(), msgId: sending.msgId, stream, headers: sending.traceHeaders };
 }
 
 /** What nats.js said about a failed durable publish, as the core's publishRetry takes it. */
@@ -1082,7 +1122,7 @@ export class Consumer {
     }, this.#core.keepaliveMs);
     let envelope;
     try {
-      envelope = await this.#driver.receive({ data: m.data, subject: m.subject }, collect);
+      envelope = await this.#driver.receive({ data: m.data, subject: m.subject, headers: m.headers }, collect);
     } catch (e) {
       clearInterval(keepalive);
       await this.#settleFailure(m, e, info);
@@ -1440,6 +1480,8 @@ async function receive(msg, links, arrow, nack) {
   // Where a nats Msg came from, for replies (as the Python binding's `subject` and `reply`).
   if (typeof msg?.subject === "string") env.subject = msg.subject;
   if (msg?.reply) env.reply = msg.reply;
+  const trace = traceOf(msg);
+  if (trace !== undefined) env.trace_headers = trace;
   return env;
 }
 

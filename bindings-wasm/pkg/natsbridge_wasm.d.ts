@@ -216,10 +216,11 @@ export class Sending {
     constructor(config: Config, subject: any, options: any, max_payload: number);
     /**
      * The envelope JSON when the message is ready to publish as it is (no upload to make), in
-     * the one call a message without links needs; else undefined, and `step()` goes on from
-     * the step this call took. An error ends the send, as `step()`'s does.
+     * the one call a message without links needs: a string, or `[json, headers]` when the
+     * message carries trace headers (see `traceHeaders`); else undefined, and `step()` goes on
+     * from the step this call took. An error ends the send, as `step()`'s does.
      */
-    publishNow(): string | undefined;
+    publishNow(): string | [string, [string, string][]] | undefined;
     /**
      * A NACK to `request` reporting `code` (one of the error codes) and `message`.
      */
@@ -248,6 +249,12 @@ export class Sending {
      * Where the message goes.
      */
     readonly subject: string;
+    /**
+     * The NATS headers to publish with the message (spec/PROTOCOL.md §13.1), as core writes them
+     * from the `trace_headers` option: `[[name, value], ...]`, lower-case names; undefined when
+     * the message carries no trace context.
+     */
+    readonly traceHeaders: [string, string][] | undefined;
 }
 
 export function __wbg_reset_state(): void;
@@ -360,6 +367,14 @@ export function streamOptionNames(): string[];
 export function streamSummary(info: any, dead_letter_stream?: string | null): any;
 
 /**
+ * The trace context of a received message (spec/PROTOCOL.md §13.1) from the values of its
+ * `traceparent`, `tracestate` and `baggage` headers ("" or undefined: absent), as the carrier
+ * object envelopes carry as `trace_headers`; undefined without a well-formed traceparent. The
+ * headers are advisory: a malformed one is dropped, never an error.
+ */
+export function traceCarrier(traceparent?: string | null, tracestate?: string | null, baggage?: string | null): { traceparent: string; tracestate?: string; baggage?: string } | undefined;
+
+/**
  * The connection options a page cannot use (INVALID_ARGUMENT when given).
  */
 export function unavailableOptions(): string[];
@@ -428,11 +443,12 @@ export interface InitOutput {
     readonly sending_json: (a: number) => [number, number];
     readonly sending_msgId: (a: number) => [number, number];
     readonly sending_new: (a: number, b: any, c: any, d: number) => [number, number, number];
-    readonly sending_publishNow: (a: number) => [number, number, number, number];
+    readonly sending_publishNow: (a: number) => [number, number, number];
     readonly sending_reply: (a: number, b: any, c: any, d: number) => [number, number, number];
     readonly sending_replyError: (a: number, b: any, c: any, d: any, e: number) => [number, number, number];
     readonly sending_step: (a: number) => [number, number, number];
     readonly sending_subject: (a: number) => [number, number];
+    readonly sending_traceHeaders: (a: number) => any;
     readonly sending_uploadFailed: (a: number, b: number, c: number, d: number) => void;
     readonly sending_uploaded: (a: number, b: number, c: number, d: number) => void;
     readonly setErrorClass: (a: any) => void;
@@ -440,6 +456,7 @@ export interface InitOutput {
     readonly streamConfigs: (a: number, b: any, c: any) => [number, number, number];
     readonly streamOptionNames: () => [number, number];
     readonly streamSummary: (a: any, b: number, c: number) => [number, number, number];
+    readonly traceCarrier: (a: number, b: number, c: number, d: number, e: number, f: number) => any;
     readonly unavailableOptions: () => [number, number];
     readonly __wbindgen_malloc: (a: number, b: number) => number;
     readonly __wbindgen_realloc: (a: number, b: number, c: number, d: number) => number;

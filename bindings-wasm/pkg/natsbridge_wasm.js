@@ -932,9 +932,10 @@ export class Sending {
     }
     /**
      * The envelope JSON when the message is ready to publish as it is (no upload to make), in
-     * the one call a message without links needs; else undefined, and `step()` goes on from
-     * the step this call took. An error ends the send, as `step()`'s does.
-     * @returns {string | undefined}
+     * the one call a message without links needs: a string, or `[json, headers]` when the
+     * message carries trace headers (see `traceHeaders`); else undefined, and `step()` goes on
+     * from the step this call took. An error ends the send, as `step()`'s does.
+     * @returns {string | [string, [string, string][]] | undefined}
      */
     publishNow() {
         if (this.__wbg_inst !== undefined && this.__wbg_inst !== __wbg_instance_id) {
@@ -943,15 +944,10 @@ export class Sending {
         let ret;
         __wbg_call_guard();
         ret = wasm.sending_publishNow(this.__wbg_ptr);
-        if (ret[3]) {
-            throw takeFromExternrefTable0(ret[2]);
+        if (ret[2]) {
+            throw takeFromExternrefTable0(ret[1]);
         }
-        let v1;
-        if (ret[0] !== 0) {
-            v1 = getStringFromWasm0(ret[0], ret[1]);
-            wasm.__wbindgen_free(ret[0], ret[1] * 1, 1);
-        }
-        return v1;
+        return takeFromExternrefTable0(ret[0]);
     }
     /**
      * A NACK to `request` reporting `code` (one of the error codes) and `message`.
@@ -1034,6 +1030,21 @@ export class Sending {
             __wbg_call_guard();
             wasm.__wbindgen_free(deferred1_0, deferred1_1, 1);
         }
+    }
+    /**
+     * The NATS headers to publish with the message (spec/PROTOCOL.md §13.1), as core writes them
+     * from the `trace_headers` option: `[[name, value], ...]`, lower-case names; undefined when
+     * the message carries no trace context.
+     * @returns {[string, string][] | undefined}
+     */
+    get traceHeaders() {
+        if (this.__wbg_inst !== undefined && this.__wbg_inst !== __wbg_instance_id) {
+            throw new Error('Invalid stale object from previous Wasm instance');
+        }
+        let ret;
+        __wbg_call_guard();
+        ret = wasm.sending_traceHeaders(this.__wbg_ptr);
+        return ret;
     }
     /**
      * @param {number} index
@@ -1445,6 +1456,37 @@ export function streamSummary(info, dead_letter_stream) {
         throw takeFromExternrefTable0(ret[1]);
     }
     return takeFromExternrefTable0(ret[0]);
+}
+
+/**
+ * The trace context of a received message (spec/PROTOCOL.md §13.1) from the values of its
+ * `traceparent`, `tracestate` and `baggage` headers ("" or undefined: absent), as the carrier
+ * object envelopes carry as `trace_headers`; undefined without a well-formed traceparent. The
+ * headers are advisory: a malformed one is dropped, never an error.
+ * @param {string | null} [traceparent]
+ * @param {string | null} [tracestate]
+ * @param {string | null} [baggage]
+ * @returns {{ traceparent: string; tracestate?: string; baggage?: string } | undefined}
+ */
+export function traceCarrier(traceparent, tracestate, baggage) {
+    let ptr0, len0, ptr1, len1, ptr2, len2;
+    try {
+        ptr0 = isLikeNone(traceparent) ? 0 : passStringToWasm0(traceparent, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+        len0 = WASM_VECTOR_LEN;
+        ptr1 = isLikeNone(tracestate) ? 0 : passStringToWasm0(tracestate, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+        len1 = WASM_VECTOR_LEN;
+        ptr2 = isLikeNone(baggage) ? 0 : passStringToWasm0(baggage, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+        len2 = WASM_VECTOR_LEN;
+    } catch (e) {
+        if (ptr2) { wasm.__wbindgen_free(ptr2, len2 * 1, 1); }
+        if (ptr1) { wasm.__wbindgen_free(ptr1, len1 * 1, 1); }
+        if (ptr0) { wasm.__wbindgen_free(ptr0, len0 * 1, 1); }
+        throw e;
+    }
+    let ret;
+    __wbg_call_guard();
+    ret = wasm.traceCarrier(ptr0, len0, ptr1, len1, ptr2, len2);
+    return ret;
 }
 
 /**

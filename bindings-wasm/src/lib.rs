@@ -10,7 +10,7 @@ use natsbridge::error::{Error, ErrorCode};
 use natsbridge::protocol::{
     self, Data, Envelope, FetchFailure, HostValue, HttpHead, LinkFetch, ObjectLink, OptionName, Outgoing,
     ReceiveLimits, ReceivePlan, ReceiveRules, ReceiveStep, Received, ReplyTo, SendLimits, SendOptionName, SendOptions,
-    SendPlan, SendStep, Sender, Sent, Settings, TimeUnit, UrlScope, arrow,
+    SendPlan, SendStep, Sender, Sent, Settings, TimeUnit, TraceContext, UrlScope, arrow,
 };
 use serde_json::{Map, Value};
 use std::cell::RefCell;

@@ -349,3 +349,26 @@ fn decode_one(
     out.push_str("]]");
     Ok(())
 }
+
+/// The trace context of a received message (spec/PROTOCOL.md §13.1) from the values of its
+/// `traceparent`, `tracestate` and `baggage` headers ("" or undefined: absent), as the carrier
+/// object envelopes carry as `trace_headers`; undefined without a well-formed traceparent. The
+/// headers are advisory: a malformed one is dropped, never an error.
+#[wasm_bindgen(
+    js_name = traceCarrier,
+    unchecked_return_type = "{ traceparent: string; tracestate?: string; baggage?: string } | undefined"
+)]
+pub fn trace_carrier(traceparent: Option<String>, tracestate: Option<String>, baggage: Option<String>) -> JsValue {
+    use natsbridge::protocol::trace::{BAGGAGE, TRACEPARENT, TRACESTATE};
+    let header = |name: &str| match name {
+        TRACEPARENT => traceparent.as_deref(),
+        TRACESTATE => tracestate.as_deref(),
+        BAGGAGE => baggage.as_deref(),
+        _ => None,
+    };
+    // No payload's upload span is read: a page makes no download spans to link them to.
+    match TraceContext::from_headers(header, |_| false) {
+        Some(trace) => json_to_js(&trace.w3c_carrier()),
+        None => JsValue::UNDEFINED,
+    }
+}

@@ -25,6 +25,8 @@ pub struct Sending {
     pub(crate) tags: Option<Value>,
     /// A step `publishNow` took that was not a publish: `step()` hands it out next.
     pub(crate) taken: Option<JsValue>,
+    /// The host's trace context (the `trace_headers` option), published as the message's headers.
+    pub(crate) trace: Option<TraceContext>,
 }
 
 pub(crate) fn step_object(action: &str) -> js_sys::Object {
@@ -58,14 +60,14 @@ pub(crate) fn request_json(request: &JsValue) -> Value {
     Value::Object(map)
 }
 
-/// Per-message options. `trace_headers` is refused: the browser does not publish trace headers
-/// yet, and an option that would be dropped silently is worse than an error.
+/// Per-message options (a malformed `trace_headers` is INVALID_ARGUMENT, before anything is sent).
 fn send_options(options: &JsValue) -> Result<SendOptions, Error> {
-    let opts = SendOptions::from_json(&self::options(options)?)?;
-    if opts.trace.is_some() {
-        return Err(Error::invalid_argument("trace_headers: the browser does not send trace headers yet"));
-    }
-    Ok(opts)
+    SendOptions::from_json(&self::options(options)?)
+}
+
+/// Header pairs as JS takes them: `[[name, value], ...]`.
+fn header_pairs(headers: Vec<(&'static str, String)>) -> js_sys::Array {
+    headers.into_iter().map(|(name, value)| JsValue::from(js_sys::Array::of2(&name.into(), &value.into()))).collect()
 }
 
 #[wasm_bindgen]
@@ -145,6 +147,7 @@ impl Sending {
             msg_id,
             tags: None,
             taken: None,
+            trace: opts.trace.clone(),
         })
     }
 
@@ -196,16 +199,29 @@ impl Sending {
     }
 
     /// The envelope JSON when the message is ready to publish as it is (no upload to make), in
-    /// the one call a message without links needs; else undefined, and `step()` goes on from
-    /// the step this call took. An error ends the send, as `step()`'s does.
-    #[wasm_bindgen(js_name = publishNow)]
-    pub fn publish_now(&mut self) -> JsResult<Option<String>> {
+    /// the one call a message without links needs: a string, or `[json, headers]` when the
+    /// message carries trace headers (see `traceHeaders`); else undefined, and `step()` goes on
+    /// from the step this call took. An error ends the send, as `step()`'s does.
+    #[wasm_bindgen(js_name = publishNow, unchecked_return_type = "string | [string, [string, string][]] | undefined")]
+    pub fn publish_now(&mut self) -> JsResult<JsValue> {
         let step = self.step()?;
         if self.sent.is_some() {
-            return Ok(Some(self.json()));
+            let json = JsValue::from(self.json());
+            return Ok(match self.trace_headers() {
+                None => json,
+                Some(headers) => js_sys::Array::of2(&json, &headers).into(),
+            });
         }
         self.taken = Some(step);
-        Ok(None)
+        Ok(JsValue::UNDEFINED)
+    }
+
+    /// The NATS headers to publish with the message (spec/PROTOCOL.md §13.1), as core writes them
+    /// from the `trace_headers` option: `[[name, value], ...]`, lower-case names; undefined when
+    /// the message carries no trace context.
+    #[wasm_bindgen(getter, js_name = traceHeaders, unchecked_return_type = "[string, string][] | undefined")]
+    pub fn trace_headers(&self) -> Option<js_sys::Array> {
+        self.trace.as_ref().map(|trace| header_pairs(trace.headers()))
     }
 
     /// What to do next (see the type's description). An error ends the send: publish nothing.

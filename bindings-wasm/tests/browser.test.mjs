@@ -384,10 +384,8 @@ test("smartsend: bad input is refused with its code, nothing published", async (
       unknownOption: await code([["x", "hi", "text"]], { correlation: "x" }),
       badMetadata: await code([["x", "hi", "text"]], { metadata: [1] }),
       badPurpose: await code([["x", "hi", "text"]], { msg_purpose: 5 }),
-      // The browser does not publish trace headers yet: refused, not dropped.
-      traceHeaders: await code([["x", "hi", "text"]], {
-        traceHeaders: { traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" },
-      }),
+      // A malformed trace context is refused before anything is sent, never dropped.
+      traceHeaders: await code([["x", "hi", "text"]], { traceHeaders: { traceparent: "00-zz" } }),
       emptySubject: await conn.smartsend("", [["x", "hi", "text"]]).then(() => "sent", (e) => e.code),
       secondBad: await code([["ok", "fine", "text"], ["bad", "x", "image"]]),
     };
@@ -821,6 +819,158 @@ test("request/reply: CLI requests, the browser replies (ACK, then NACK); browser
   });
 });
 
+// --- trace context in message headers (spec/PROTOCOL.md §13) ------------------------------------
+
+const TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+const TRACESTATE = "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7";
+const REPLY_TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00";
+
+test("trace context: traceHeaders go out as exactly core's W3C headers, in order with untraced sends; received ones are env.trace_headers, malformed ones dropped", async () => {
+  const subj = subject("trace");
+  const r = await ok(async ({ ws, subj, tp, ts, tp2 }) => {
+    const conn = await nb.connect({ servers: ws });
+    const text = (i) => [["i", `${i}`, "text"]];
+    const code = (p) => p.then(() => "sent", (e) => e.code);
+    try {
+      // The wire, as a plain nats.js subscription sees it.
+      const raw = conn.nc.subscribe(`${subj}.raw`)[Symbol.asyncIterator]();
+      const sub = await conn.subscribe(`${subj}.env`);
+      // One burst through the outbox: traced sends keep their places among the others. Core
+      // decides the headers: a propagator's other headers are not published, a carrier without
+      // a traceparent is no trace context.
+      await conn.smartsend(`${subj}.raw`, text(0));
+      await conn.smartsend(`${subj}.raw`, text(1), { traceHeaders: { traceparent: tp, tracestate: ts } });
+      await conn.smartsend(`${subj}.raw`, text(2));
+      await conn.smartsend(`${subj}.raw`, text(3), { trace_headers: { Traceparent: tp, "uber-trace-id": "a:b:0:1", baggage: "k=v" } });
+      await conn.smartsend(`${subj}.raw`, text(4), { traceHeaders: { baggage: "k=v" } });
+      const wire = [];
+      let rawTraced;
+      for (let i = 0; i < 5; i++) {
+        const m = (await raw.next()).value;
+        if (m.headers) rawTraced = m;
+        // smartreceive of a nats Msg reads its headers too.
+        const env = await nb.smartreceive(m);
+        wire.push({ i: env.payloads[0][1], headers: m.headers ? [...m.headers] : null, trace: env.trace_headers ?? null });
+      }
+
+      // A subscription: batched decodes, and a link payload's receive machine.
+      const [, json] = await conn.smartsend(`${subj}.env`, text("a"), { traceHeaders: { traceparent: tp, tracestate: ts } });
+      await conn.smartsend(`${subj}.env`, text("b"));
+      await conn.smartsend(`${subj}.env`, [["big", new Uint8Array(2000).fill(1), "binary"]], { sizeThreshold: 100, traceHeaders: { traceparent: tp } });
+      // Received headers are advisory: malformed ones are dropped and the message still arrives.
+      await conn.flush();
+      const Headers = rawTraced.headers.constructor; // nats.js MsgHdrsImpl (the bundle exports no headers())
+      const publishWith = (pairs) => {
+        const h = new Headers();
+        for (const [k, v] of pairs) h.set(k, v);
+        conn.nc.publish(`${subj}.env`, json, { headers: h });
+      };
+      publishWith([["traceparent", "00-zz"], ["tracestate", ts]]);
+      publishWith([["traceparent", tp.toUpperCase()]]);
+      publishWith([["traceparent", tp], ["tracestate", `k=${"v".repeat(600)}`], ["baggage", "k=v"]]);
+      publishWith([["other", "x"]]);
+      const received = [];
+      for (let i = 0; i < 7; i++) {
+        const env = await sub.next({ timeout: 5000 });
+        received.push({ first: env.payloads[0][0], transport: env.transports[0], trace: "trace_headers" in env ? env.trace_headers : "absent" });
+      }
+
+      // Request and reply carry their own trace contexts.
+      const rpc = await conn.subscribe(`${subj}.rpc`);
+      const serving = (async () => {
+        const req = await rpc.next({ timeout: 5000 });
+        await conn.reply(req, [["r", "pong", "text"]], { traceHeaders: { traceparent: tp2 } });
+        return req.trace_headers ?? null;
+      })();
+      const reply = await conn.request(`${subj}.rpc`, [["q", "ping", "text"]], { traceHeaders: { traceparent: tp, tracestate: ts } });
+      const requestTrace = await serving;
+
+      // The one-call style passes the option on to the send.
+      await nb.smartsend(`${subj}.env`, text("one-call"), { brokerUrl: ws, traceHeaders: { traceparent: tp } });
+      const oneCall = (await sub.next({ timeout: 5000 })).trace_headers ?? null;
+      await nb.close();
+
+      // A malformed trace context is INVALID_ARGUMENT and nothing is sent.
+      const bad = {
+        traceparent: await code(conn.smartsend(`${subj}.env`, text("x"), { traceHeaders: { traceparent: "00-zz" } })),
+        notAnObject: await code(conn.smartsend(`${subj}.env`, text("x"), { traceHeaders: tp })),
+        tracestateNotText: await code(conn.smartsend(`${subj}.env`, text("x"), { trace_headers: { traceparent: tp, tracestate: 1 } })),
+        tracestateTooLong: await code(conn.smartsend(`${subj}.env`, text("x"), { traceHeaders: { traceparent: tp, tracestate: `k=${"v".repeat(600)}` } })),
+        baggageTwoLines: await code(conn.smartsend(`${subj}.env`, text("x"), { traceHeaders: { traceparent: tp, baggage: "a=1\r\nb: 2" } })),
+        request: await code(conn.request(`${subj}.env`, text("x"), { traceHeaders: { traceparent: "00-zz" }, timeout: 300 })),
+        reply: await code(conn.reply({ correlation_id: "c", reply_to: `${subj}.env` }, text("x"), { traceHeaders: { traceparent: "00-zz" } })),
+      };
+      bad.delivered = await sub.next({ timeout: 300 }).then(() => "delivered", (e) => e.code);
+      return { wire, received, reply: reply.trace_headers ?? null, requestTrace, oneCall, bad };
+    } finally {
+      await conn.close();
+    }
+  }, { ws: env.nats.wsUrl, subj, tp: TRACEPARENT, ts: TRACESTATE, tp2: REPLY_TRACEPARENT });
+  assert.deepEqual(r.wire, [
+    { i: "0", headers: null, trace: null },
+    { i: "1", headers: [["traceparent", [TRACEPARENT]], ["tracestate", [TRACESTATE]]], trace: { traceparent: TRACEPARENT, tracestate: TRACESTATE } },
+    { i: "2", headers: null, trace: null },
+    { i: "3", headers: [["traceparent", [TRACEPARENT]], ["baggage", ["k=v"]]], trace: { traceparent: TRACEPARENT, baggage: "k=v" } },
+    { i: "4", headers: null, trace: null },
+  ]);
+  assert.deepEqual(r.received, [
+    { first: "i", transport: "direct", trace: { traceparent: TRACEPARENT, tracestate: TRACESTATE } },
+    { first: "i", transport: "direct", trace: "absent" },
+    { first: "big", transport: "link", trace: { traceparent: TRACEPARENT } },
+    { first: "i", transport: "direct", trace: "absent" },
+    { first: "i", transport: "direct", trace: "absent" },
+    { first: "i", transport: "direct", trace: { traceparent: TRACEPARENT, baggage: "k=v" } },
+    { first: "i", transport: "direct", trace: "absent" },
+  ]);
+  assert.deepEqual(r.requestTrace, { traceparent: TRACEPARENT, tracestate: TRACESTATE });
+  assert.deepEqual(r.reply, { traceparent: REPLY_TRACEPARENT });
+  assert.deepEqual(r.oneCall, { traceparent: TRACEPARENT });
+  assert.deepEqual(r.bad, {
+    traceparent: "INVALID_ARGUMENT", notAnObject: "INVALID_ARGUMENT", tracestateNotText: "INVALID_ARGUMENT",
+    tracestateTooLong: "INVALID_ARGUMENT", baggageTwoLines: "INVALID_ARGUMENT", request: "INVALID_ARGUMENT",
+    reply: "INVALID_ARGUMENT", delivered: "TIMEOUT",
+  });
+});
+
+test("trace context with the CLI: the browser's traceHeaders reach core's receiver, the CLI's --trace-headers reach env.trace_headers", async () => {
+  const subj = subject("trace-cli");
+  const sub = await spawnReady(
+    CLI, ["--servers", env.nats.url, "sub", subj, "--count", "1", "--json", "--ready", "--timeout", "20"], "", { timeoutMs: 30_000 },
+  );
+  const carrier = { traceparent: TRACEPARENT, tracestate: TRACESTATE, baggage: "userId=alice,isProduction=false" };
+  await ok(async ({ ws, subj, carrier }) => {
+    const conn = await nb.connect({ servers: ws });
+    await conn.smartsend(subj, [["m", "traced", "text"]], { traceHeaders: carrier });
+    await conn.close();
+  }, { ws: env.nats.wsUrl, subj, carrier });
+  const out = await sub.done;
+  assert.equal(out.code, 0, out.stderr);
+  assert.deepEqual(JSON.parse(out.stdout.trim()).trace_headers, carrier);
+
+  const back = subject("trace-cli-back");
+  await ok(async ({ ws, back }) => {
+    window.conn = await nb.connect({ servers: ws });
+    window.sub = await window.conn.subscribe(back);
+  }, { ws: env.nats.wsUrl, back });
+  try {
+    for (const args of [["--trace-headers", JSON.stringify({ traceparent: TRACEPARENT, tracestate: TRACESTATE })], []]) {
+      const sent = await run(CLI, ["--servers", env.nats.url, "send", back, "-p", "text:m=hi", ...args]);
+      assert.equal(sent.code, 0, sent.stderr);
+    }
+    const got = await ok(async () => {
+      const a = await window.sub.next({ timeout: 15000 });
+      const b = await window.sub.next({ timeout: 15000 });
+      return [a.trace_headers ?? null, "trace_headers" in b];
+    });
+    // The CLI may publish in a span of its own (with OpenTelemetry): the trace is the same.
+    assert.equal(got[0].traceparent.slice(0, 35), TRACEPARENT.slice(0, 35));
+    assert.equal(got[0].tracestate, TRACESTATE);
+    assert.equal(got[1], false);
+  } finally {
+    await ok(async () => window.conn.close());
+  }
+});
+
 test("seeds' one-call style: one shared connection per connection settings, keyed by the core", async () => {
   const r = await ok(async ({ ws }) => {
     const conn = await nb.connect({ servers: ws });
@@ -1149,6 +1299,51 @@ test("JetStream: durable smartsend gets PubAcks 1, 2 and the CLI consumes them; 
   const lines = cli.stdout.trim().split("\n").map((l) => JSON.parse(l));
   assert.deepEqual(lines.map((l) => [l.delivery.stream_sequence, l.delivery.delivered, l.payloads[0].dataname]), [[1, 1, "n"], [2, 1, "blob"]]);
   assert.equal(lines[0].sender_name, "browser");
+});
+
+test("JetStream: a durable smartsend carries the trace headers beside Nats-Msg-Id; consumers read them", async () => {
+  const name = streamName("TRC");
+  const r = await ok(async ({ ws, name, tp, ts }) => {
+    const conn = await nb.connect({ servers: ws, jetstream: true });
+    try {
+      await conn.addStream(name, { storage: "memory" });
+      const raw = conn.nc.subscribe(`${name}.>`)[Symbol.asyncIterator]();
+      await conn.nc.flush();
+      const [a] = await conn.smartsend(`${name}.a`, [["n", 1, "dictionary"]], { traceHeaders: { traceparent: tp, tracestate: ts } });
+      // With an upload first (the send machine's slow path).
+      const [b] = await conn.smartsend(`${name}.b`, [["blob", new Uint8Array(3000).fill(7), "binary"]], { sizeThreshold: 100, traceHeaders: { traceparent: tp } });
+      const [c] = await conn.smartsend(`${name}.c`, [["n", 3, "dictionary"]]);
+      const wire = [];
+      for (let i = 0; i < 3; i++) {
+        const m = (await raw.next()).value;
+        wire.push(Object.fromEntries([...m.headers].map(([k, v]) => [k, v[0]])));
+      }
+      const consumer = await conn.consume(name, "traced", { ackWait: 5000 });
+      const delivered = [];
+      for (let i = 0; i < 3; i++) {
+        const d = await consumer.next({ timeout: 5000 });
+        delivered.push("trace_headers" in d.envelope ? d.envelope.trace_headers : "absent");
+        await d.ack();
+      }
+      consumer.stop();
+      return { ids: [a.msg_id, b.msg_id, c.msg_id], acks: [a.pub_ack.sequence, b.pub_ack.sequence, c.pub_ack.sequence], transport: b.payloads[0].transport, wire, delivered };
+    } finally {
+      await conn.close();
+    }
+  }, { ws: env.nats.wsUrl, name, tp: TRACEPARENT, ts: TRACESTATE });
+  assert.deepEqual(r.acks, [1, 2, 3]);
+  assert.equal(r.transport, "link");
+  assert.deepEqual(r.wire, [
+    { traceparent: TRACEPARENT, tracestate: TRACESTATE, "Nats-Msg-Id": r.ids[0] },
+    { traceparent: TRACEPARENT, "Nats-Msg-Id": r.ids[1] },
+    { "Nats-Msg-Id": r.ids[2] },
+  ]);
+  assert.deepEqual(r.delivered, [{ traceparent: TRACEPARENT, tracestate: TRACESTATE }, { traceparent: TRACEPARENT }, "absent"]);
+  // Core's consumer reads them too.
+  const cli = await run(CLI, ["--servers", env.nats.url, "consume", name, "cli", "--count", "3", "--json", "--timeout", "10"]);
+  assert.equal(cli.code, 0, cli.stderr);
+  const lines = cli.stdout.trim().split("\n").map((l) => JSON.parse(l));
+  assert.deepEqual(lines.map((l) => l.trace_headers ?? null), [{ traceparent: TRACEPARENT, tracestate: TRACESTATE }, { traceparent: TRACEPARENT }, null]);
 });
 
 test("JetStream: consume yields decoded deliveries with their info; nak redelivers; settling twice is INVALID_ARGUMENT", async () => {
