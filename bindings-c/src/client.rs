@@ -461,21 +461,7 @@ pub unsafe extern "C" fn natsbridge_client_metrics(client: *const Client, json: 
         let out = args::out_param(json, "json")?;
         // SAFETY: caller contract.
         let client = unsafe { args::handle(client, "client") }?;
-        let m = client.core.metrics();
-        let pair = |t: bridge::io::ByTransport| serde_json::json!({"direct": t.direct, "link": t.link});
-        let text = serde_json::json!({
-            "messages_sent": m.messages_sent,
-            "messages_received": m.messages_received,
-            "payloads_sent": pair(m.payloads_sent),
-            "payloads_received": pair(m.payloads_received),
-            "bytes_sent": pair(m.bytes_sent),
-            "bytes_received": pair(m.bytes_received),
-            "download_retries": m.download_retries,
-            "checksum_failures": m.checksum_failures,
-            "downloads": m.downloads,
-            "download_time_ms": m.download_time.as_secs_f64() * 1000.0,
-        })
-        .to_string();
+        let text = client.core.metrics().to_json().to_string();
         // SAFETY: checked out-param.
         unsafe { args::write(out, args::owned_string(text)?) };
         Ok(())

@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use natsbridge::error::{Error, ErrorCode};
 use natsbridge::io::{Client, ConnectOptions, SendOptions};
 use natsbridge::protocol::TimeUnit;
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -19,6 +20,10 @@ use std::time::Duration;
 struct Cli {
     #[command(flatten)]
     conn: ConnArgs,
+    /// When the command ends, print what its connection sent and received (messages, payloads
+    /// and bytes by transport, downloads, retries, checksum failures) as JSON on stderr.
+    #[arg(long, global = true)]
+    metrics: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -85,6 +90,9 @@ struct ConnArgs {
     /// Replicas of the object store bucket when it is created (3 on a cluster).
     #[arg(long, global = true)]
     object_store_replicas: Option<String>,
+    /// The client the command connected, for `--metrics`.
+    #[arg(skip)]
+    connected: std::sync::OnceLock<Client>,
 }
 
 #[derive(Subcommand)]
@@ -286,7 +294,9 @@ impl ConnArgs {
     async fn connect(&self, progress: &show::TransferProgress) -> Result<Client, Error> {
         let mut options = self.options()?;
         options.transfer_progress = Some(progress.callback());
-        Client::connect(options).await
+        let client = Client::connect(options).await?;
+        let _ = self.connected.set(client.clone());
+        Ok(client)
     }
 }
 
@@ -308,10 +318,21 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<(), Error> {
     let progress = show::TransferProgress::new();
-    match cli.command {
+    let done = run_command(cli.command, &cli.conn, &progress).await;
+    if cli.metrics
+        && let Some(client) = cli.conn.connected.get()
+    {
+        // Not eprintln!: a closed stderr must not turn a finished command into a panic.
+        let _ = writeln!(std::io::stderr(), "metrics: {}", client.metrics().to_json());
+    }
+    done
+}
+
+async fn run_command(command: Command, conn: &ConnArgs, progress: &show::TransferProgress) -> Result<(), Error> {
+    match command {
         Command::Send { subject, msg, print } => {
             let payloads = payload_arg::parse_all(&msg.payloads)?;
-            let client = cli.conn.connect(&progress).await?;
+            let client = conn.connect(progress).await?;
             let sent = client.smartsend(&subject, payloads, &msg.send_options()?).await;
             progress.finish();
             let sent = sent?;
@@ -331,7 +352,7 @@ async fn run(cli: Cli) -> Result<(), Error> {
                     })
                 })
                 .transpose()?;
-            let client = cli.conn.connect(&progress).await?;
+            let client = conn.connect(progress).await?;
             let mut sub = client.subscribe(&subject, queue.as_deref()).await?;
             if ready {
                 eprintln!("ready: subscribed to {subject}");
@@ -382,23 +403,23 @@ async fn run(cli: Cli) -> Result<(), Error> {
         }
         Command::Request { subject, msg, timeout, json } => {
             let payloads = payload_arg::parse_all(&msg.payloads)?;
-            let client = cli.conn.connect(&progress).await?;
+            let client = conn.connect(progress).await?;
             let reply =
                 client.request(&subject, payloads, &msg.send_options()?, Duration::from_secs_f64(timeout)).await?;
             show::received(&reply, None, json)
         }
         Command::Consume { stream, durable, opts, count, timeout, out_dir, json, ready } => {
             let opts = opts.options()?;
-            let client = cli.conn.connect(&progress).await?;
+            let client = conn.connect(progress).await?;
             let run = durable::ConsumeRun { count, timeout, out_dir, json, ready };
-            durable::consume(&client, &stream, &durable, opts, run, &progress).await
+            durable::consume(&client, &stream, &durable, opts, run, progress).await
         }
         Command::Stream { action: StreamCommand::Add { name, settings } } => {
             let settings = settings.settings(&name)?;
-            durable::add_stream(&cli.conn.connect(&progress).await?, &settings).await
+            durable::add_stream(&conn.connect(progress).await?, &settings).await
         }
         Command::Sweep { stream, dry_run, min_age } => {
-            durable::sweep(&cli.conn.connect(&progress).await?, &stream, dry_run, min_age).await
+            durable::sweep(&conn.connect(progress).await?, &stream, dry_run, min_age).await
         }
         Command::Dev { port, websocket_port } => dev::run_foreground(port, websocket_port).await,
         Command::Demo { receiver } => dev::demo(receiver).await,
@@ -421,7 +442,7 @@ mod tests {
     fn flags_are_core_option_names() {
         let cli = Cli::command();
         let options: Vec<&str> = OptionName::ALL.iter().map(|o| o.as_str()).collect();
-        let conn_flags = flags(&cli);
+        let conn_flags: Vec<String> = flags(&cli).into_iter().filter(|f| f != "metrics").collect();
         assert!(conn_flags.len() >= 15, "{conn_flags:?}");
         for flag in conn_flags {
             assert!(options.contains(&flag.as_str()), "--{flag} is not a core option name");

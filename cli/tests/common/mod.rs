@@ -14,10 +14,12 @@ pub fn natsbridge(url: &str, args: &[&str]) -> Child {
         .expect("run natsbridge")
 }
 
-/// Waits for a `sub --ready` child's "ready" line on stderr (the rest of stderr is then unread).
-pub fn wait_ready(sub: &mut Child) {
+/// Waits for a `sub --ready` child's "ready" line on stderr; the rest of its stderr, to read
+/// (dropped, the pipe closes: the child must then write nothing more there).
+pub fn wait_ready(sub: &mut Child) -> std::io::BufReader<std::process::ChildStderr> {
     let mut stderr = std::io::BufReader::new(sub.stderr.take().unwrap());
     let mut line = String::new();
     std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
     assert!(line.starts_with("ready"), "natsbridge sub said {line:?}");
+    stderr
 }

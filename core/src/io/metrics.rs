@@ -35,6 +35,28 @@ pub struct Metrics {
     pub download_time: Duration,
 }
 
+impl Metrics {
+    /// As a JSON object with the spec's names (§13.3), durations in milliseconds:
+    /// `messages_sent`, `messages_received`, `payloads_sent`, `payloads_received`, `bytes_sent`,
+    /// `bytes_received` (each `{"direct": n, "link": n}`), `download_retries`,
+    /// `checksum_failures`, `downloads`, `download_time_ms`.
+    pub fn to_json(&self) -> serde_json::Value {
+        let pair = |t: ByTransport| serde_json::json!({"direct": t.direct, "link": t.link});
+        serde_json::json!({
+            "messages_sent": self.messages_sent,
+            "messages_received": self.messages_received,
+            "payloads_sent": pair(self.payloads_sent),
+            "payloads_received": pair(self.payloads_received),
+            "bytes_sent": pair(self.bytes_sent),
+            "bytes_received": pair(self.bytes_received),
+            "download_retries": self.download_retries,
+            "checksum_failures": self.checksum_failures,
+            "downloads": self.downloads,
+            "download_time_ms": self.download_time.as_secs_f64() * 1000.0,
+        })
+    }
+}
+
 #[derive(Default)]
 struct Pair {
     direct: AtomicU64,
