@@ -2,6 +2,8 @@
 //   node browser.mjs send <spec.json>...   (a batch sender: one page sends every spec, in order)
 //   node browser.mjs receive <ws_server> <subject> <count> <timeout_seconds> [<stream> <durable>]
 //   (with a stream and a durable: JetStream mode, a durable consumer acking each message)
+// A sender passes each spec's trace_headers; a receiver's line (the page's show()) has the
+// envelope's trace_headers when the message carried a trace context.
 // Needs the bundle (bindings-wasm/scripts/build.sh) and Debian chromium.
 
 import fs from "node:fs";
@@ -33,7 +35,9 @@ try {
         });
         try {
           const conn = await nb.connect({ servers: spec.ws_server, senderName: "browser", jetstream: !!spec.jetstream });
-          const [env] = await conn.smartsend(spec.subject, data, { sizeThreshold: spec.threshold });
+          // The spec's trace context goes out as the message's W3C headers (tests-interop "Trace context").
+          const opts = { sizeThreshold: spec.threshold, traceHeaders: spec.trace_headers };
+          const [env] = await conn.smartsend(spec.subject, data, opts);
           await conn.close();
           return { ok: env.payloads.map((p) => `${p.dataname}:${p.transport}`) };
         } catch (e) {

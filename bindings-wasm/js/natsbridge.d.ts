@@ -234,8 +234,35 @@ export declare class Subscription implements AsyncIterable<Received> {
   /** The next envelope, null once closed; TIMEOUT after `timeout` ms; a bad message throws its code.
    * Messages already waiting are decoded together, in one core call. */
   next(opts?: { timeout?: number }): Promise<Received | null>;
+  /** Like `next`, with each link payload's data a LinkStream (spec/PROTOCOL.md §8.3.2): nothing is
+   * fetched until it is read. Every link is checked against the allowed origins first
+   * (URL_NOT_ALLOWED, no request); direct payloads are decoded as `next` decodes them. */
+  nextStreamed(opts?: { timeout?: number }): Promise<Received | null>;
   [Symbol.asyncIterator](): AsyncIterator<Received>;
   unsubscribe(): void;
+}
+
+/** A link payload's bytes as they arrive (`sub.nextStreamed()`): read `stream`, or the LinkStream
+ * itself with `for await`, or collect it with `bytes()` / `arrayBuffer()`; one way, once. Nothing is
+ * fetched before the first read. Each chunk is checked as it arrives and the end checks the size
+ * and sha256, so a stream that ends without an error delivered exactly the sender's bytes; else it
+ * errors with CHECKSUM_MISMATCH (or DOWNLOAD_FAILED once the retries are spent). The bytes are the
+ * payload's serialized bytes (an arrowtable's IPC stream, a dictionary's JSON text). */
+export declare class LinkStream implements AsyncIterable<Uint8Array> {
+  readonly dataname: string;
+  readonly payload_type: PayloadType;
+  /** The same as `payload_type`. */
+  readonly payloadType: PayloadType;
+  /** The envelope's size of the payload, in bytes. */
+  readonly size: number;
+  /** The bytes' sha256 (lowercase hex) once every byte was read and checked; null before. */
+  readonly sha256: string | null;
+  /** The bytes, pulled as they are read (`pipeTo` a file's writable, `for await`, `getReader()`). */
+  readonly stream: ReadableStream<Uint8Array>;
+  /** Every byte, checked; INVALID_ARGUMENT once the stream was read (it would miss those bytes). */
+  bytes(): Promise<Uint8Array>;
+  arrayBuffer(): Promise<ArrayBuffer>;
+  [Symbol.asyncIterator](): AsyncIterator<Uint8Array>;
 }
 
 /** Decoded deliveries of a durable consumer. Deliveries that fail to decode are settled by the

@@ -628,6 +628,12 @@ export class Connection {
     return receive(msg, links, arrowMode(arrow ?? this.#arrow), nack);
   }
 
+  /** A message whose link payloads are read as streams (Subscription.nextStreamed). */
+  #receiveStreamed(msg, arrow) {
+    const links = { config: () => this.#cfg, bucket: (name) => this.#bucket(name) };
+    return receiveStreamed(msg, links, arrowMode(arrow ?? this.#arrow));
+  }
+
   /**
    * Sends a request envelope and waits for one reply (`timeout` ms, default 5000): the decoded
    * reply, or the reply's error when it is a NACK. No reply in time, or no responders: TIMEOUT.
@@ -664,7 +670,9 @@ export class Connection {
     let subscription;
     try {
       const subscribe = (callback) => this.nc.subscribe(subject, queue ? { queue, callback } : { callback });
-      subscription = new Subscription(subscribe, mode, (msg) => this.#receive(msg, mode, false), () => this.#cfg);
+      const machine = (msg) => this.#receive(msg, mode, false);
+      const streamed = (msg) => this.#receiveStreamed(msg, mode);
+      subscription = new Subscription(subscribe, mode, machine, () => this.#cfg, streamed);
       await this.nc.flush();
     } catch (e) {
       throw fail("NATS_CONNECTION_FAILED", `subscribe to ${JSON.stringify(subject)} failed: ${e.message}`);
@@ -814,6 +822,7 @@ export class Subscription {
   #sub;
   #arrow;
   #machine;
+  #streamed;
   #config;
   /** nats Msgs (or a Reported) in arrival order, not decoded yet. */
   #arrived = [];
@@ -827,11 +836,13 @@ export class Subscription {
 
   /** `subscribe(callback)`: the nats.js subscription; `machine(msg)`: decodes one message
    * through the receive machine (a promise of its envelope); `config()`: the connection's core
-   * Config (its receive limits), asked at each batch as a restarted core makes a new one. */
-  constructor(subscribe, arrow, machine, config) {
+   * Config (its receive limits), asked at each batch as a restarted core makes a new one;
+   * `streamed(msg)`: decodes one message with its links as LinkStreams (nextStreamed). */
+  constructor(subscribe, arrow, machine, config, streamed) {
     this.#arrow = arrow;
     this.#machine = machine;
     this.#config = config;
+    this.#streamed = streamed;
     this.#sub = subscribe((err, msg) => {
       this.#arrived.push(err ? new Reported(err) : msg);
       this.#signal();
@@ -880,13 +891,27 @@ export class Subscription {
 
   /** The next envelope, or null once the subscription is closed. TIMEOUT after `timeout` ms
    * (a message that arrives later is not lost: the next read gets it). */
-  async next(opts = {}) {
-    const { timeout } = hostOptions(opts, ["timeout"], "next");
+  next(opts = {}) {
+    return this.#read(opts, "next", (item) => this.#open(item));
+  }
+
+  /**
+   * Like `next`, with each link payload's data a LinkStream: its bytes as they arrive, nothing
+   * fetched until it is read, checked at its end (spec/PROTOCOL.md §8.3.2). Every link is checked
+   * against the allowed origins first (URL_NOT_ALLOWED, no request). Direct payloads are decoded
+   * as `next` decodes them; a message without links is as `next` gives it.
+   */
+  nextStreamed(opts = {}) {
+    return this.#read(opts, "nextStreamed", (item) => (item instanceof Linked ? this.#streamed(item.msg) : this.#open(item)));
+  }
+
+  async #read(opts, what, open) {
+    const { timeout } = hostOptions(opts, ["timeout"], what);
     if (timeout !== undefined) checkTimeout(timeout);
     for (;;) {
       const item = this.#take();
       if (item === null) return null;
-      if (item !== WAIT) return this.#open(item);
+      if (item !== WAIT) return open(item);
       await this.#nextArrival(timeout);
     }
   }
@@ -1528,5 +1553,281 @@ async function receiveOnce(bytes, links, arrow, nack) {
       receiving.free();
       links.release?.(config);
     }
+  }
+}
+
+/** `receive` for a message whose links are read as streams: `links` as receive takes them. */
+async function receiveStreamed(msg, links, arrow) {
+  const bytes = messageBytes(msg);
+  const env = await withCore(() => streamedOnce(bytes, links, arrow), "DESERIALIZATION_ERROR");
+  if (typeof msg?.subject === "string") env.subject = msg.subject;
+  if (msg?.reply) env.reply = msg.reply;
+  const trace = traceOf(msg);
+  if (trace !== undefined) env.trace_headers = trace;
+  return env;
+}
+
+/** Decodes the message and checks every link against the allowed origins; fetches nothing. */
+function streamedOnce(bytes, links, arrow) {
+  const generation = coreGeneration;
+  const config = links.config();
+  let receiving;
+  try {
+    receiving = new core.Receiving(bytes, config);
+  } catch (e) {
+    throw coreError(e, "INVALID_ENVELOPE");
+  }
+  const cid = receiving.correlationId;
+  try {
+    const [json, payloads, transports] = receiving.streams(config, arrow === "rows");
+    const env = JSON.parse(json);
+    for (const p of payloads) {
+      if (p[1] instanceof core.LinkReading) p[1] = new LinkStream(p[1], links, cid);
+      else if (arrow === "table" && p[2] === "arrowtable") p[1] = tableFromIPC(p[1]);
+    }
+    env.payloads = payloads;
+    env.transports = transports;
+    return env;
+  } catch (e) {
+    throw withCorrelationId(coreError(e, "DESERIALIZATION_ERROR", cid), cid);
+  } finally {
+    free(receiving, generation);
+  }
+}
+
+/** What a broken object store read means: the store's digest check, or a network failure. */
+function objectReadFact(e, shown) {
+  const message = e?.message ?? String(e);
+  return /digest/.test(message)
+    ? { digestMismatch: `${shown}: ${message}` }
+    : { network: `object store read of ${shown} failed: ${message}` };
+}
+
+/**
+ * A link payload's bytes as they arrive (`sub.nextStreamed()`, spec/PROTOCOL.md §8.3.2):
+ * `link.stream` is a `ReadableStream<Uint8Array>` (`for await (const chunk of link)` reads it
+ * too; `await link.bytes()` / `link.arrayBuffer()` collect it whole). Read it one way, once.
+ * Nothing is fetched until it is read; each chunk is checked as it arrives and the end checks the
+ * size and sha256 (the core's LinkCheck), so a stream that ends without error delivered exactly
+ * the sender's bytes; otherwise it errors with CHECKSUM_MISMATCH (or DOWNLOAD_FAILED once the
+ * retries are spent; a broken HTTP download resumes with a range request).
+ */
+export class LinkStream {
+  #reading;
+  #links;
+  #cid;
+  #generation;
+  /** The open body: {reader, object?} (object: the object store's get result). */
+  #body = null;
+  #sha256 = null;
+  #started = false;
+  #over = false;
+
+  constructor(reading, links, correlationId) {
+    this.#reading = reading;
+    this.#links = links;
+    this.#cid = correlationId;
+    this.#generation = coreGeneration;
+    this.dataname = reading.dataname;
+    this.payload_type = reading.payloadType;
+    this.size = reading.size;
+    /** The bytes as a `ReadableStream<Uint8Array>` (pulled: no fetch before the first read). */
+    this.stream = new ReadableStream(
+      { pull: (controller) => this.#pull(controller), cancel: () => this.#close() },
+      { highWaterMark: 0 },
+    );
+  }
+
+  /** The payload_type (as `payload_type`). */
+  get payloadType() {
+    return this.payload_type;
+  }
+
+  /** The bytes' sha256 (hex) once every byte was read and checked; null before. */
+  get sha256() {
+    return this.#sha256;
+  }
+
+  /** A call to the core's LinkReading; an abort of the core fails the stream. CLOSED once the
+   * stream was cancelled (the reading is freed). */
+  #core(call) {
+    if (this.#over) throw CLOSED;
+    if (this.#generation !== coreGeneration) {
+      throw fail("DOWNLOAD_FAILED", `the WASM core restarted while ${JSON.stringify(this.dataname)} was read`, this.#cid);
+    }
+    try {
+      return call(this.#reading);
+    } catch (e) {
+      throw withCorrelationId(coreError(e, "DOWNLOAD_FAILED", this.#cid), this.#cid);
+    }
+  }
+
+  async #pull(controller) {
+    this.#started = true;
+    try {
+      for (;;) {
+        if (this.#over) return;
+        if (this.#body === null) {
+          const open = this.#core((r) => r.open());
+          if (open.delayMs > 0) await sleep(open.delayMs);
+          const body = open.store === "object" ? await this.#openObject(open) : await this.#openHttp(open);
+          if (this.#over) {
+            body?.reader.cancel().catch(() => {});
+            return;
+          }
+          this.#body = body;
+          continue;
+        }
+        let r;
+        try {
+          r = await this.#body.reader.read();
+          if (r.done && this.#body.object) {
+            // nats.js checked the bytes against the stored digest at the end of the read.
+            const error = await this.#body.object.error;
+            if (error) throw error;
+          }
+        } catch (e) {
+          if (this.#over) return;
+          const fact = this.#body.object ? objectReadFact(e, this.#body.shown) : { network: `reading body: ${e?.message ?? e}` };
+          this.#body = null;
+          this.#core((reading) => reading.failed(fact));
+          continue;
+        }
+        if (this.#over) return;
+        if (r.done) {
+          this.#body = null;
+          this.#sha256 = this.#core((reading) => reading.end());
+          this.#close();
+          controller.close();
+          return;
+        }
+        const skip = this.#core((reading) => reading.chunk(r.value));
+        const chunk = skip === 0 ? r.value : r.value.subarray(skip);
+        if (chunk.length > 0) {
+          controller.enqueue(chunk);
+          return;
+        }
+      }
+    } catch (e) {
+      if (e === CLOSED) return;
+      this.#close();
+      throw e;
+    }
+  }
+
+  /** One GET (no redirects followed); the core judges the head. The body's reader, or null. */
+  async #openHttp(open) {
+    const init = { redirect: "manual", cache: "no-store", credentials: "omit" };
+    if (open.range !== undefined) init.headers = { range: open.range };
+    let resp;
+    try {
+      resp = await fetch(open.url, init);
+    } catch (e) {
+      this.#core((r) => r.failed({ network: e.message }));
+      return null;
+    }
+    const length = resp.headers.get("content-length");
+    const status = resp.type === "opaqueredirect" ? undefined : resp.status;
+    let head;
+    try {
+      head = this.#core((r) => r.httpHead(status, resp.headers.get("location") ?? undefined,
+        length === null ? undefined : Number(length), resp.headers.get("content-range") ?? undefined));
+    } catch (e) {
+      await resp.body?.cancel().catch(() => {});
+      throw e;
+    }
+    if (head === null) {
+      await resp.body?.cancel().catch(() => {});
+      return null;
+    }
+    if (head.detail !== undefined) {
+      let detail;
+      try {
+        [detail] = await readAtMost(resp.body, head.detail);
+      } catch (e) {
+        this.#core((r) => r.failed({ network: `reading body: ${e.message}` }));
+        return null;
+      }
+      this.#core((r) => r.failed({ status: resp.status, detail }));
+      return null;
+    }
+    return { reader: (resp.body ?? new Blob([]).stream()).getReader() };
+  }
+
+  /** One object store get: the data's reader (from the start: the store has no ranges), or null. */
+  async #openObject(open) {
+    const shown = `object ${JSON.stringify(open.name)} in bucket ${JSON.stringify(open.bucket)}`;
+    let object;
+    try {
+      let store;
+      try {
+        store = await this.#links.bucket(open.bucket);
+      } catch (e) {
+        this.#core((r) => r.failed({ notFound: `object store bucket ${JSON.stringify(open.bucket)} not available: ${e.message}` }));
+        return null;
+      }
+      object = await store.get(open.name);
+    } catch (e) {
+      this.#core((r) => r.failed({ network: `object store get of ${shown} failed: ${e.message}` }));
+      return null;
+    }
+    if (object === null) {
+      this.#core((r) => r.failed({ notFound: `${shown} not found` }));
+      return null;
+    }
+    // Rejections of `error` come through the data's reader too.
+    object.error?.catch?.(() => {});
+    let read;
+    try {
+      read = this.#core((r) => r.objectHead(object.info.size, object.info.digest));
+    } finally {
+      if (!read) await object.data.cancel().catch(() => {});
+    }
+    return read ? { reader: object.data.getReader(), object, shown } : null;
+  }
+
+  /** Over: the body is cancelled and the core's reading freed (the sha256 stays). */
+  #close() {
+    if (this.#over) return;
+    this.#over = true;
+    const body = this.#body;
+    this.#body = null;
+    body?.reader.cancel().catch(() => {});
+    free(this.#reading, this.#generation);
+  }
+
+  /** Every byte, checked, in one Uint8Array of `size` bytes; INVALID_ARGUMENT once the stream
+   * was read (it would miss the bytes already read). */
+  async bytes() {
+    if (this.#started || this.stream.locked) {
+      throw fail("INVALID_ARGUMENT", `bytes of ${JSON.stringify(this.dataname)} were already read; only a link not yet read can be collected whole`, this.#cid);
+    }
+    const out = new Uint8Array(this.size);
+    let at = 0;
+    for await (const chunk of this) {
+      out.set(chunk, at);
+      at += chunk.length;
+    }
+    return out;
+  }
+
+  /** `bytes()` as an ArrayBuffer. */
+  async arrayBuffer() {
+    return (await this.bytes()).buffer;
+  }
+
+  [Symbol.asyncIterator]() {
+    const reader = this.stream.getReader();
+    return {
+      next: () => reader.read(),
+      return: async () => {
+        await reader.cancel().catch(() => {});
+        reader.releaseLock();
+        return { done: true, value: undefined };
+      },
+      [Symbol.asyncIterator]() {
+        return this;
+      },
+    };
   }
 }

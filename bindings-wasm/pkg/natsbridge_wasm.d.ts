@@ -102,6 +102,70 @@ export class Consuming {
 }
 
 /**
+ * One link payload's bytes on their way to the page. The host asks `open()` where to read
+ * from, reports the answer's head (`httpHead` / `objectHead`), hands every chunk of the body to
+ * `chunk` (which says how many of its first bytes were already delivered), and calls `end()`
+ * when the body ended, or `failed(fact)` when the attempt broke. Each of these throws the
+ * stream's error when it is final (DOWNLOAD_FAILED once the retries are spent, CHECKSUM_MISMATCH
+ * for other bytes, URL_NOT_ALLOWED for a redirect out of the allowed origins), with the
+ * message's correlation id; after it, or after `end()`, the reading is over.
+ */
+export class LinkReading {
+    private constructor();
+    free(): void;
+    [Symbol.dispose](): void;
+    /**
+     * A chunk of the body, checked as it arrives (CHECKSUM_MISMATCH once there are more bytes
+     * than the size). Returns how many of its first bytes were already delivered by an earlier
+     * attempt: deliver the rest.
+     */
+    chunk(bytes: Uint8Array | number[]): number;
+    /**
+     * The body ended: checks the size and the sha256 (the metadata's, and the object store's
+     * own digest). Returns the bytes' hex sha256; CHECKSUM_MISMATCH otherwise.
+     */
+    end(): string;
+    /**
+     * The attempt broke (`fact` as `Receiving.fetchFailed` takes it: `{network}` for a failed
+     * request or a body cut off, `{digestMismatch}`, `{notFound}`, `{status, detail}`). Returns
+     * when another attempt is due (`open()` again); throws the stream's error otherwise.
+     */
+    failed(fact: any): void;
+    /**
+     * The head of the HTTP answer (`status` undefined for an opaque redirect; `content_range`
+     * undefined when the server does not expose it to the page). Returns `{payload: true}`: read
+     * the body, each chunk through `chunk`; `{detail: n}`: an error answer, read at most `n` bytes
+     * of it and report `failed({status, detail})`; or null: the attempt failed, `open()` again.
+     * A `206` answers the range asked for: it starts where its `Content-Range` says (where it was
+     * asked to when the page cannot read that header), never past the bytes delivered.
+     */
+    httpHead(status?: number | null, location?: string | null, content_length?: number | null, content_range?: string | null): { payload: true } | { detail: number } | null;
+    /**
+     * The object's info: its `size` (against the envelope's: CHECKSUM_MISMATCH before a byte is
+     * read) and `digest` (`SHA-256=<base64url>`, checked at the end). True: read its data from
+     * the start, each chunk through `chunk`; false: the attempt failed, `open()` again.
+     */
+    objectHead(size: number, digest?: string | null): boolean;
+    /**
+     * Where to read next: `{store: "object", bucket, name, delayMs, attempt}` (the object store
+     * has no ranges: it is read from the start) or `{store: "http", url, range, delayMs,
+     * attempt}` (`range`: the `Range` header asking for the bytes not delivered yet, or
+     * undefined). Sleep `delayMs` first.
+     */
+    open(): { store: string; bucket?: string; name?: string; url?: string; range?: string; delayMs: number; attempt: number };
+    readonly dataname: string;
+    readonly payloadType: string;
+    /**
+     * The hex sha256 of the bytes once `end()` checked them; undefined before.
+     */
+    readonly sha256: string | undefined;
+    /**
+     * The envelope's size of the payload.
+     */
+    readonly size: number;
+}
+
+/**
  * One received message as core's receive machine: `step(config)` says what to do —
  * `{action: "fetch", id, store: "object" | "http", url, bucket, name, size, attempt, delayMs}`
  * (sleep delayMs, fetch, answer with `head`/`objectHead` and `fetched` or `fetchFailed`),
@@ -163,6 +227,15 @@ export class Receiving {
      * What to do next (see the type's description), by the config's sources and limits.
      */
     step(config: Config): any;
+    /**
+     * For a receive whose links are read as streams (`sub.nextStreamed()`, spec/PROTOCOL.md
+     * §8.3.2), instead of `step`: every link is checked against the config's sources and the
+     * download cap (URL_NOT_ALLOWED, PAYLOAD_TOO_LARGE), and the direct payloads are decoded;
+     * nothing is fetched. Returns `[envelopeJson, payloads,
+     * transports]`: `payloads` as `payloads(rows)` gives them, except that a link payload's value
+     * is the `LinkReading` its bytes go through. Ends this receive.
+     */
+    streams(config: Config, rows: boolean): [string, Array<[string, any, string]>, string[]];
     /**
      * How each payload travelled: "direct" or "link".
      */
@@ -385,6 +458,7 @@ export interface InitOutput {
     readonly memory: WebAssembly.Memory;
     readonly __wbg_config_free: (a: number, b: number) => void;
     readonly __wbg_consuming_free: (a: number, b: number) => void;
+    readonly __wbg_linkreading_free: (a: number, b: number) => void;
     readonly __wbg_receiving_free: (a: number, b: number) => void;
     readonly __wbg_sending_free: (a: number, b: number) => void;
     readonly callOptions: (a: any, b: number, c: number) => [number, number, number];
@@ -413,6 +487,16 @@ export interface InitOutput {
     readonly consuming_stream: (a: number) => [number, number];
     readonly defaultSizeThreshold: () => number;
     readonly errorCodes: () => [number, number];
+    readonly linkreading_chunk: (a: number, b: number, c: number) => [number, number, number];
+    readonly linkreading_dataname: (a: number) => [number, number];
+    readonly linkreading_end: (a: number) => [number, number, number, number];
+    readonly linkreading_failed: (a: number, b: any) => [number, number];
+    readonly linkreading_httpHead: (a: number, b: number, c: number, d: number, e: number, f: number, g: number, h: number) => [number, number, number];
+    readonly linkreading_objectHead: (a: number, b: number, c: number, d: number) => [number, number, number];
+    readonly linkreading_open: (a: number) => [number, number, number];
+    readonly linkreading_payloadType: (a: number) => [number, number];
+    readonly linkreading_sha256: (a: number) => [number, number];
+    readonly linkreading_size: (a: number) => number;
     readonly msgPurposes: () => [number, number];
     readonly noStreamError: (a: number, b: number, c: number, d: number, e: number, f: number) => any;
     readonly noSuchStream: (a: number, b: number, c: number, d: number) => any;
@@ -431,6 +515,7 @@ export interface InitOutput {
     readonly receiving_objectLinks: (a: number) => any;
     readonly receiving_payloads: (a: number, b: number) => [number, number, number];
     readonly receiving_step: (a: number, b: number) => [number, number, number];
+    readonly receiving_streams: (a: number, b: number, c: number) => [number, number, number];
     readonly receiving_transports: (a: number) => [number, number];
     readonly sendOptionNames: () => [number, number];
     readonly sending_add: (a: number, b: number, c: number, d: number, e: number, f: any) => [number, number];

@@ -393,6 +393,259 @@ export class Consuming {
 if (Symbol.dispose) Consuming.prototype[Symbol.dispose] = Consuming.prototype.free;
 
 /**
+ * One link payload's bytes on their way to the page. The host asks `open()` where to read
+ * from, reports the answer's head (`httpHead` / `objectHead`), hands every chunk of the body to
+ * `chunk` (which says how many of its first bytes were already delivered), and calls `end()`
+ * when the body ended, or `failed(fact)` when the attempt broke. Each of these throws the
+ * stream's error when it is final (DOWNLOAD_FAILED once the retries are spent, CHECKSUM_MISMATCH
+ * for other bytes, URL_NOT_ALLOWED for a redirect out of the allowed origins), with the
+ * message's correlation id; after it, or after `end()`, the reading is over.
+ */
+export class LinkReading {
+    static __wrap(ptr) {
+        const obj = Object.create(LinkReading.prototype);
+        obj.__wbg_ptr = ptr;
+        Object.defineProperty(obj, '__wbg_inst', { value: __wbg_instance_id, writable: true });
+
+        LinkReadingFinalization.register(obj, { ptr, instance: __wbg_instance_id }, obj);
+        return obj;
+    }
+    __destroy_into_raw() {
+        const ptr = this.__wbg_ptr;
+        this.__wbg_ptr = 0;
+        LinkReadingFinalization.unregister(this);
+        return ptr;
+    }
+    free() {
+        const ptr = this.__destroy_into_raw();
+        __wbg_call_guard();
+        wasm.__wbg_linkreading_free(ptr, 0);
+
+    }
+    /**
+     * A chunk of the body, checked as it arrives (CHECKSUM_MISMATCH once there are more bytes
+     * than the size). Returns how many of its first bytes were already delivered by an earlier
+     * attempt: deliver the rest.
+     * @param {Uint8Array | number[]} bytes
+     * @returns {number}
+     */
+    chunk(bytes) {
+        if (this.__wbg_inst !== undefined && this.__wbg_inst !== __wbg_instance_id) {
+            throw new Error('Invalid stale object from previous Wasm instance');
+        }
+        const ptr0 = passArray8ToWasm0(bytes, wasm.__wbindgen_malloc);
+        const len0 = WASM_VECTOR_LEN;
+        let ret;
+        __wbg_call_guard();
+        ret = wasm.linkreading_chunk(this.__wbg_ptr, ptr0, len0);
+        if (ret[2]) {
+            throw takeFromExternrefTable0(ret[1]);
+        }
+        return ret[0] >>> 0;
+    }
+    /**
+     * @returns {string}
+     */
+    get dataname() {
+        let deferred1_0;
+        let deferred1_1;
+        try {
+            if (this.__wbg_inst !== undefined && this.__wbg_inst !== __wbg_instance_id) {
+                throw new Error('Invalid stale object from previous Wasm instance');
+            }
+            let ret;
+            __wbg_call_guard();
+            ret = wasm.linkreading_dataname(this.__wbg_ptr);
+            deferred1_0 = ret[0];
+            deferred1_1 = ret[1];
+            return getStringFromWasm0(ret[0], ret[1]);
+        } finally {
+            __wbg_call_guard();
+            wasm.__wbindgen_free(deferred1_0, deferred1_1, 1);
+        }
+    }
+    /**
+     * The body ended: checks the size and the sha256 (the metadata's, and the object store's
+     * own digest). Returns the bytes' hex sha256; CHECKSUM_MISMATCH otherwise.
+     * @returns {string}
+     */
+    end() {
+        let deferred2_0;
+        let deferred2_1;
+        try {
+            if (this.__wbg_inst !== undefined && this.__wbg_inst !== __wbg_instance_id) {
+                throw new Error('Invalid stale object from previous Wasm instance');
+            }
+            let ret;
+            __wbg_call_guard();
+            ret = wasm.linkreading_end(this.__wbg_ptr);
+            var ptr1 = ret[0];
+            var len1 = ret[1];
+            if (ret[3]) {
+                ptr1 = 0; len1 = 0;
+                throw takeFromExternrefTable0(ret[2]);
+            }
+            deferred2_0 = ptr1;
+            deferred2_1 = len1;
+            return getStringFromWasm0(ptr1, len1);
+        } finally {
+            __wbg_call_guard();
+            wasm.__wbindgen_free(deferred2_0, deferred2_1, 1);
+        }
+    }
+    /**
+     * The attempt broke (`fact` as `Receiving.fetchFailed` takes it: `{network}` for a failed
+     * request or a body cut off, `{digestMismatch}`, `{notFound}`, `{status, detail}`). Returns
+     * when another attempt is due (`open()` again); throws the stream's error otherwise.
+     * @param {any} fact
+     */
+    failed(fact) {
+        if (this.__wbg_inst !== undefined && this.__wbg_inst !== __wbg_instance_id) {
+            throw new Error('Invalid stale object from previous Wasm instance');
+        }
+        let ret;
+        __wbg_call_guard();
+        ret = wasm.linkreading_failed(this.__wbg_ptr, fact);
+        if (ret[1]) {
+            throw takeFromExternrefTable0(ret[0]);
+        }
+    }
+    /**
+     * The head of the HTTP answer (`status` undefined for an opaque redirect; `content_range`
+     * undefined when the server does not expose it to the page). Returns `{payload: true}`: read
+     * the body, each chunk through `chunk`; `{detail: n}`: an error answer, read at most `n` bytes
+     * of it and report `failed({status, detail})`; or null: the attempt failed, `open()` again.
+     * A `206` answers the range asked for: it starts where its `Content-Range` says (where it was
+     * asked to when the page cannot read that header), never past the bytes delivered.
+     * @param {number | null} [status]
+     * @param {string | null} [location]
+     * @param {number | null} [content_length]
+     * @param {string | null} [content_range]
+     * @returns {{ payload: true } | { detail: number } | null}
+     */
+    httpHead(status, location, content_length, content_range) {
+        if (this.__wbg_inst !== undefined && this.__wbg_inst !== __wbg_instance_id) {
+            throw new Error('Invalid stale object from previous Wasm instance');
+        }
+        const val3 = +(isLikeNone(status) ? 0xFFFFFF : status);
+        const val4 = +(isLikeNone(content_length) ? 0 : content_length);
+        let ptr0, len0, ptr1, len1;
+        try {
+            ptr0 = isLikeNone(location) ? 0 : passStringToWasm0(location, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+            len0 = WASM_VECTOR_LEN;
+            ptr1 = isLikeNone(content_range) ? 0 : passStringToWasm0(content_range, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+            len1 = WASM_VECTOR_LEN;
+        } catch (e) {
+            if (ptr1) { wasm.__wbindgen_free(ptr1, len1 * 1, 1); }
+            if (ptr0) { wasm.__wbindgen_free(ptr0, len0 * 1, 1); }
+            throw e;
+        }
+        let ret;
+        __wbg_call_guard();
+        ret = wasm.linkreading_httpHead(this.__wbg_ptr, val3, ptr0, len0, !isLikeNone(content_length), val4, ptr1, len1);
+        if (ret[2]) {
+            throw takeFromExternrefTable0(ret[1]);
+        }
+        return takeFromExternrefTable0(ret[0]);
+    }
+    /**
+     * The object's info: its `size` (against the envelope's: CHECKSUM_MISMATCH before a byte is
+     * read) and `digest` (`SHA-256=<base64url>`, checked at the end). True: read its data from
+     * the start, each chunk through `chunk`; false: the attempt failed, `open()` again.
+     * @param {number} size
+     * @param {string | null} [digest]
+     * @returns {boolean}
+     */
+    objectHead(size, digest) {
+        if (this.__wbg_inst !== undefined && this.__wbg_inst !== __wbg_instance_id) {
+            throw new Error('Invalid stale object from previous Wasm instance');
+        }
+        const val2 = +size;
+        var ptr0 = isLikeNone(digest) ? 0 : passStringToWasm0(digest, wasm.__wbindgen_malloc, wasm.__wbindgen_realloc);
+        var len0 = WASM_VECTOR_LEN;
+        let ret;
+        __wbg_call_guard();
+        ret = wasm.linkreading_objectHead(this.__wbg_ptr, val2, ptr0, len0);
+        if (ret[2]) {
+            throw takeFromExternrefTable0(ret[1]);
+        }
+        return ret[0] !== 0;
+    }
+    /**
+     * Where to read next: `{store: "object", bucket, name, delayMs, attempt}` (the object store
+     * has no ranges: it is read from the start) or `{store: "http", url, range, delayMs,
+     * attempt}` (`range`: the `Range` header asking for the bytes not delivered yet, or
+     * undefined). Sleep `delayMs` first.
+     * @returns {{ store: string; bucket?: string; name?: string; url?: string; range?: string; delayMs: number; attempt: number }}
+     */
+    open() {
+        if (this.__wbg_inst !== undefined && this.__wbg_inst !== __wbg_instance_id) {
+            throw new Error('Invalid stale object from previous Wasm instance');
+        }
+        let ret;
+        __wbg_call_guard();
+        ret = wasm.linkreading_open(this.__wbg_ptr);
+        if (ret[2]) {
+            throw takeFromExternrefTable0(ret[1]);
+        }
+        return takeFromExternrefTable0(ret[0]);
+    }
+    /**
+     * @returns {string}
+     */
+    get payloadType() {
+        let deferred1_0;
+        let deferred1_1;
+        try {
+            if (this.__wbg_inst !== undefined && this.__wbg_inst !== __wbg_instance_id) {
+                throw new Error('Invalid stale object from previous Wasm instance');
+            }
+            let ret;
+            __wbg_call_guard();
+            ret = wasm.linkreading_payloadType(this.__wbg_ptr);
+            deferred1_0 = ret[0];
+            deferred1_1 = ret[1];
+            return getStringFromWasm0(ret[0], ret[1]);
+        } finally {
+            __wbg_call_guard();
+            wasm.__wbindgen_free(deferred1_0, deferred1_1, 1);
+        }
+    }
+    /**
+     * The hex sha256 of the bytes once `end()` checked them; undefined before.
+     * @returns {string | undefined}
+     */
+    get sha256() {
+        if (this.__wbg_inst !== undefined && this.__wbg_inst !== __wbg_instance_id) {
+            throw new Error('Invalid stale object from previous Wasm instance');
+        }
+        let ret;
+        __wbg_call_guard();
+        ret = wasm.linkreading_sha256(this.__wbg_ptr);
+        let v1;
+        if (ret[0] !== 0) {
+            v1 = getStringFromWasm0(ret[0], ret[1]);
+            wasm.__wbindgen_free(ret[0], ret[1] * 1, 1);
+        }
+        return v1;
+    }
+    /**
+     * The envelope's size of the payload.
+     * @returns {number}
+     */
+    get size() {
+        if (this.__wbg_inst !== undefined && this.__wbg_inst !== __wbg_instance_id) {
+            throw new Error('Invalid stale object from previous Wasm instance');
+        }
+        let ret;
+        __wbg_call_guard();
+        ret = wasm.linkreading_size(this.__wbg_ptr);
+        return ret;
+    }
+}
+if (Symbol.dispose) LinkReading.prototype[Symbol.dispose] = LinkReading.prototype.free;
+
+/**
  * One received message as core's receive machine: `step(config)` says what to do —
  * `{action: "fetch", id, store: "object" | "http", url, bucket, name, size, attempt, delayMs}`
  * (sleep delayMs, fetch, answer with `head`/`objectHead` and `fetched` or `fetchFailed`),
@@ -638,6 +891,33 @@ export class Receiving {
         let ret;
         __wbg_call_guard();
         ret = wasm.receiving_step(this.__wbg_ptr, config.__wbg_ptr);
+        if (ret[2]) {
+            throw takeFromExternrefTable0(ret[1]);
+        }
+        return takeFromExternrefTable0(ret[0]);
+    }
+    /**
+     * For a receive whose links are read as streams (`sub.nextStreamed()`, spec/PROTOCOL.md
+     * §8.3.2), instead of `step`: every link is checked against the config's sources and the
+     * download cap (URL_NOT_ALLOWED, PAYLOAD_TOO_LARGE), and the direct payloads are decoded;
+     * nothing is fetched. Returns `[envelopeJson, payloads,
+     * transports]`: `payloads` as `payloads(rows)` gives them, except that a link payload's value
+     * is the `LinkReading` its bytes go through. Ends this receive.
+     * @param {Config} config
+     * @param {boolean} rows
+     * @returns {[string, Array<[string, any, string]>, string[]]}
+     */
+    streams(config, rows) {
+        if (this.__wbg_inst !== undefined && this.__wbg_inst !== __wbg_instance_id) {
+            throw new Error('Invalid stale object from previous Wasm instance');
+        }
+        _assertClass(config, Config);
+        if ((config).__wbg_inst !== undefined && (config).__wbg_inst !== __wbg_instance_id) {
+            throw new Error('Invalid stale object from previous Wasm instance');
+        }
+        let ret;
+        __wbg_call_guard();
+        ret = wasm.receiving_streams(this.__wbg_ptr, config.__wbg_ptr, rows);
         if (ret[2]) {
             throw takeFromExternrefTable0(ret[1]);
         }
@@ -1609,6 +1889,10 @@ function __wbg_get_imports() {
             const ret = arg0.length;
             return ret;
         },
+        __wbg_linkreading_new: function(arg0) {
+            const ret = LinkReading.__wrap(arg0);
+            return ret;
+        },
         __wbg_new_37eb45aaf5eeb820: function() {
             const ret = new Array();
             return ret;
@@ -1695,6 +1979,11 @@ const ConsumingFinalization = (typeof FinalizationRegistry === 'undefined')
     ? { register: () => {}, unregister: () => {} }
     : new FinalizationRegistry(({ ptr, instance }) => {
     if (instance === __wbg_instance_id) wasm.__wbg_consuming_free(ptr, 1);
+});
+const LinkReadingFinalization = (typeof FinalizationRegistry === 'undefined')
+    ? { register: () => {}, unregister: () => {} }
+    : new FinalizationRegistry(({ ptr, instance }) => {
+    if (instance === __wbg_instance_id) wasm.__wbg_linkreading_free(ptr, 1);
 });
 const ReceivingFinalization = (typeof FinalizationRegistry === 'undefined')
     ? { register: () => {}, unregister: () => {} }

@@ -8,9 +8,10 @@
 use bytes::Bytes;
 use natsbridge::error::{Error, ErrorCode};
 use natsbridge::protocol::{
-    self, Data, Envelope, FetchFailure, HostValue, HttpHead, LinkFetch, ObjectLink, OptionName, Outgoing,
-    ReceiveLimits, ReceivePlan, ReceiveRules, ReceiveStep, Received, ReplyTo, SendLimits, SendOptionName, SendOptions,
-    SendPlan, SendStep, Sender, Sent, Settings, TimeUnit, TraceContext, UrlScope, arrow,
+    self, Data, Envelope, FetchFailure, HostValue, HttpHead, Incoming, LinkCheck, LinkFetch, ObjectLink, OptionName,
+    Outgoing, PayloadType, ReceiveLimits, ReceivePlan, ReceiveRules, ReceiveStep, Received, ReplyTo, SendLimits,
+    SendOptionName, SendOptions, SendPlan, SendStep, Sender, Sent, Settings, StreamPart, TimeUnit, TraceContext,
+    Transport, UrlScope, arrow, display_url, retry_after,
 };
 use serde_json::{Map, Value};
 use std::cell::RefCell;
@@ -21,11 +22,13 @@ mod durable;
 mod options;
 mod receive;
 mod send;
+mod streamed;
 
 pub use durable::*;
 pub use options::*;
 pub use receive::*;
 pub use send::*;
+pub use streamed::*;
 
 thread_local! {
     /// The host's error class (js/errors.js `NATSBridgeError`), so errors made here and in JS

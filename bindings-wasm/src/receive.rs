@@ -143,20 +143,7 @@ impl Receiving {
     /// error answer's body). Core decides whether it is tried again.
     #[wasm_bindgen(js_name = fetchFailed)]
     pub fn fetch_failed(&mut self, config: &Config, id: u32, fact: &JsValue) {
-        let get = |key: &str| js_sys::Reflect::get(fact, &key.into()).unwrap_or(JsValue::UNDEFINED);
-        let text = |key: &str| get(key).as_string();
-        let failure = if let Some(m) = text("network") {
-            FetchFailure::Network(m)
-        } else if let Some(m) = text("notFound") {
-            FetchFailure::NotFound(m)
-        } else if let Some(m) = text("digestMismatch") {
-            FetchFailure::DigestMismatch(m)
-        } else if let Some(status) = get("status").as_f64() {
-            let detail = get("detail").dyn_into::<js_sys::Uint8Array>().map(|d| d.to_vec()).unwrap_or_default();
-            FetchFailure::http_status(status as u16, &detail)
-        } else {
-            FetchFailure::Network(format!("the driver reported {fact:?}"))
-        };
+        let failure = failure_of(fact);
         let fetch = self.take(id);
         self.plan().fetch_failed(&fetch, failure, &config.rules);
     }
@@ -182,24 +169,45 @@ impl Receiving {
     /// jsontable → their JSON value, arrowtable → its rows (with `rows`, spec/PROTOCOL.md §10.2)
     /// or its IPC stream bytes, the byte types → Uint8Array.
     pub fn payloads(&self, rows: bool) -> JsResult<js_sys::Array> {
-        let received = self.received();
-        let parse = |text: &str| js_sys::JSON::parse(text);
         let out = js_sys::Array::new();
-        for p in &received.payloads {
-            let value = match &p.data {
-                Data::Text(s) => JsValue::from_str(s),
-                Data::Json(v) => parse(&v.to_string())?,
-                Data::JsonBytes(b) => parse(&String::from_utf8_lossy(b))?,
-                Data::Arrow(b) if rows => {
-                    let text =
-                        arrow::to_json_rows_text(b).map_err(|e| to_js(e.with_correlation_id(&self.correlation_id)))?;
-                    parse(&text)?
-                }
-                Data::Arrow(b) | Data::Bytes(b) => js_sys::Uint8Array::from(&b[..]).into(),
-            };
+        for p in &self.received().payloads {
+            let value = incoming_value(p, rows, &self.correlation_id)?;
             out.push(&js_sys::Array::of3(&p.dataname.as_str().into(), &value, &p.payload_type.as_str().into()));
         }
         Ok(out)
+    }
+
+    /// For a receive whose links are read as streams (`sub.nextStreamed()`, spec/PROTOCOL.md
+    /// §8.3.2), instead of `step`: every link is checked against the config's sources and the
+    /// download cap (URL_NOT_ALLOWED, PAYLOAD_TOO_LARGE), and the direct payloads are decoded;
+    /// nothing is fetched. Returns `[envelopeJson, payloads,
+    /// transports]`: `payloads` as `payloads(rows)` gives them, except that a link payload's value
+    /// is the `LinkReading` its bytes go through. Ends this receive.
+    #[wasm_bindgen(unchecked_return_type = "[string, Array<[string, any, string]>, string[]]")]
+    pub fn streams(&mut self, config: &Config, rows: bool) -> JsResult<js_sys::Array> {
+        let Some(plan) = self.plan.take() else {
+            return Err(to_js(
+                Error::invalid_argument("this receive already ran").with_correlation_id(&self.correlation_id),
+            ));
+        };
+        let (envelope, parts) = plan.into_streams(&config.rules).map_err(to_js)?;
+        let (payloads, transports) = (js_sys::Array::new(), js_sys::Array::new());
+        for part in parts {
+            let (dataname, value, payload_type, transport) = match part {
+                StreamPart::Value(p) => {
+                    let value = incoming_value(&p, rows, &self.correlation_id)?;
+                    (p.dataname, value, p.payload_type, p.transport)
+                }
+                StreamPart::Link { dataname, payload_type, fetch, check } => {
+                    let reading =
+                        LinkReading::new(dataname.clone(), payload_type, fetch, check, config, &self.correlation_id);
+                    (dataname, reading.into(), payload_type, Transport::Link)
+                }
+            };
+            payloads.push(&js_sys::Array::of3(&dataname.into(), &value, &payload_type.as_str().into()));
+            transports.push(&transport.as_str().into());
+        }
+        Ok(js_sys::Array::of3(&envelope.to_json().into(), &payloads, &transports))
     }
 
     /// The object-store objects the link payloads were read from, as `[{bucket, name}]` (the
@@ -220,6 +228,41 @@ impl Receiving {
     /// How each payload travelled: "direct" or "link".
     pub fn transports(&self) -> Vec<String> {
         self.received().payloads.iter().map(|p| p.transport.as_str().to_owned()).collect()
+    }
+}
+
+/// A decoded payload as the host takes it: text → string, dictionary and jsontable → their JSON
+/// value, arrowtable → its rows (with `rows`) or its IPC stream bytes, the byte types → Uint8Array.
+fn incoming_value(p: &Incoming, rows: bool, correlation_id: &str) -> JsResult<JsValue> {
+    let parse = |text: &str| js_sys::JSON::parse(text);
+    Ok(match &p.data {
+        Data::Text(s) => JsValue::from_str(s),
+        Data::Json(v) => parse(&v.to_string())?,
+        Data::JsonBytes(b) => parse(&String::from_utf8_lossy(b))?,
+        Data::Arrow(b) if rows => {
+            parse(&arrow::to_json_rows_text(b).map_err(|e| to_js(e.with_correlation_id(correlation_id)))?)?
+        }
+        Data::Arrow(b) | Data::Bytes(b) => js_sys::Uint8Array::from(&b[..]).into(),
+    })
+}
+
+/// What the host saw go wrong with a fetch: `{network: message}`, `{notFound: message}`,
+/// `{digestMismatch: message}`, or `{status, detail: Uint8Array}` (the start of an error answer's
+/// body).
+pub(crate) fn failure_of(fact: &JsValue) -> FetchFailure {
+    let get = |key: &str| js_sys::Reflect::get(fact, &key.into()).unwrap_or(JsValue::UNDEFINED);
+    let text = |key: &str| get(key).as_string();
+    if let Some(m) = text("network") {
+        FetchFailure::Network(m)
+    } else if let Some(m) = text("notFound") {
+        FetchFailure::NotFound(m)
+    } else if let Some(m) = text("digestMismatch") {
+        FetchFailure::DigestMismatch(m)
+    } else if let Some(status) = get("status").as_f64() {
+        let detail = get("detail").dyn_into::<js_sys::Uint8Array>().map(|d| d.to_vec()).unwrap_or_default();
+        FetchFailure::http_status(status as u16, &detail)
+    } else {
+        FetchFailure::Network(format!("the driver reported {fact:?}"))
     }
 }
 

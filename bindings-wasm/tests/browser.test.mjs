@@ -1120,6 +1120,178 @@ test("a link nobody serves is URL_NOT_ALLOWED before any request, even beside an
     "only the message whose links are all allowed made a request");
 });
 
+// --- links received as streams (spec/PROTOCOL.md §8.3.2) ---------------------------------------
+
+test("nextStreamed: a 1.5 MB object-store link arrives exact through its ReadableStream, its sha256 known at the end; direct payloads beside it decoded", async () => {
+  const size = 1_500_000;
+  const r = await ok(async ({ ws, subj, size }) => {
+    const conn = await nb.connect({ servers: ws });
+    try {
+      const sub = await conn.subscribe(subj);
+      const big = Uint8Array.from({ length: size }, (_, i) => (i * 31 + 7) % 251);
+      const data = [["note", "hi ✓", "text"], ["cfg", { a: [1, 2] }, "dictionary"], ["big", big, "binary"], ["part", big.slice(0, 200_000), "binary"]];
+      const [sent] = await conn.smartsend(subj, data, { sizeThreshold: 100_000 });
+      await conn.smartsend(subj, [["only", "direct", "text"]]);
+      const env = await sub.nextStreamed({ timeout: 15000 });
+      const link = env.payloads[2][1];
+      const before = {
+        isLinkStream: link instanceof nb.LinkStream, isReadable: link.stream instanceof ReadableStream, sha256: link.sha256,
+        dataname: link.dataname, payload_type: link.payload_type, payloadType: link.payloadType, size: link.size,
+      };
+      const read = await drainLink(link);
+      // The other link by for await over the LinkStream itself, and one by bytes().
+      const part = env.payloads[3][1];
+      const got = [];
+      for await (const chunk of part) got.push(...chunk.subarray(0, 3));
+      const plain = await sub.nextStreamed({ timeout: 15000 });
+      return {
+        direct: env.payloads.slice(0, 2),
+        names: env.payloads.map((p) => [p[0], p[2]]),
+        transports: env.transports,
+        sameCid: env.correlation_id === sent.correlation_id,
+        subject: env.subject === subj,
+        before,
+        read,
+        expected: sent.payloads[2].metadata.sha256,
+        partSha: [part.sha256, sent.payloads[3].metadata.sha256],
+        plain: [plain.payloads, plain.transports],
+      };
+    } finally {
+      await conn.close();
+    }
+  }, { ws: env.nats.wsUrl, subj: subject("stream"), size });
+  assert.deepEqual(r.direct, [["note", "hi ✓", "text"], ["cfg", { a: [1, 2] }, "dictionary"]]);
+  assert.deepEqual(r.names, [["note", "text"], ["cfg", "dictionary"], ["big", "binary"], ["part", "binary"]]);
+  assert.deepEqual(r.transports, ["direct", "direct", "link", "link"]);
+  assert.ok(r.sameCid && r.subject);
+  assert.deepEqual(r.before, {
+    isLinkStream: true, isReadable: true, sha256: null, dataname: "big", payload_type: "binary", payloadType: "binary", size,
+  });
+  assert.equal(r.read.n, size);
+  assert.ok(r.read.chunks > 1, `streamed in chunks, got ${r.read.chunks}`);
+  assert.equal(r.read.sha256, r.expected);
+  assert.equal(r.read.link, r.expected, "link.sha256 once the end was checked");
+  assert.equal(r.partSha[0], r.partSha[1]);
+  assert.deepEqual(r.plain, [[["only", "direct", "text"]], ["direct"]], "a message without links is as next() gives it");
+});
+
+test("nextStreamed: a forged sha256 is CHECKSUM_MISMATCH at the stream's end, after every byte; a forged size before any; bytes() of a stream already read is INVALID_ARGUMENT", async () => {
+  const r = await ok(async ({ ws, subj }) => {
+    const conn = await nb.connect({ servers: ws });
+    try {
+      const sub = await conn.subscribe(subj);
+      const bytes = Uint8Array.from({ length: 300_000 }, (_, i) => (i * 7) % 256);
+      const [sent] = await conn.smartsend(`${subj}.nobody`, [["b", bytes, "binary"]], { sizeThreshold: 0 });
+      const p = sent.payloads[0];
+      const forge = (over) => conn.nc.publish(subj, JSON.stringify({ ...sent, payloads: [{ ...p, ...over }] }));
+      forge({ metadata: { ...p.metadata, sha256: "ab".repeat(32) } });
+      forge({ size: p.size - 1 });
+      forge({});
+      forge({});
+      forge({});
+      const link = async () => (await sub.nextStreamed({ timeout: 15000 })).payloads[0][1];
+      const badSha = await drainLink(await link());
+      const badSize = await drainLink(await link());
+      const partly = await link();
+      const reader = partly.stream.getReader();
+      const first = (await reader.read()).value.length;
+      reader.releaseLock();
+      const again = await partly.bytes().then(() => "ok", (e) => e.code);
+      const rest = await drainLink(partly);
+      const whole = await (await link()).bytes();
+      // Leaving a for await loop cancels the stream (its body too); nothing more comes of it.
+      const left = await link();
+      let chunks = 0;
+      for await (const chunk of left) if (chunk.length && ++chunks === 1) break;
+      const cancelled = [chunks, left.sha256, await drainLink(left).then((d) => d.n)];
+      return { cid: sent.correlation_id, size: p.size, badSha, badSize, again, first, rest: rest.n, whole: [whole.length, await nb.sha256Hex(whole) === p.metadata.sha256], cancelled };
+    } finally {
+      await conn.close();
+    }
+  }, { ws: env.nats.wsUrl, subj: subject("forged") });
+  assert.deepEqual(r.badSha, { code: "CHECKSUM_MISMATCH", correlation_id: r.cid, n: r.size, link: null });
+  assert.deepEqual(r.badSize, { code: "CHECKSUM_MISMATCH", correlation_id: r.cid, n: 0, link: null });
+  assert.equal(r.again, "INVALID_ARGUMENT");
+  assert.equal(r.first + r.rest, r.size, "the stream goes on after the refused bytes()");
+  assert.deepEqual(r.whole, [r.size, true]);
+  assert.deepEqual(r.cancelled, [1, null, 0]);
+});
+
+test("nextStreamed: a link outside the allowed origins is URL_NOT_ALLOWED with no request, even beside an allowed one; the subscription goes on", async () => {
+  env.web.store.set("streamok.bin", Buffer.from("fine"));
+  const o = env.web.origin;
+  const before = env.web.requests.length;
+  const r = await ok(async ({ ws, subj, o }) => {
+    const conn = await nb.connect({ servers: ws, allowedOrigins: [`${o}/store`] });
+    try {
+      const sub = await conn.subscribe(subj);
+      const payload = (dataname, data) => ({ dataname, payload_type: "binary", transport: "link", encoding: "none", size: 4, data });
+      const msg = (...payloads) => JSON.stringify({ correlation_id: "c0ffee00-0000-4000-8000-0000000000c1", payloads });
+      conn.nc.publish(subj, msg(payload("a", `${o}/store/streamok.bin`), payload("b", `${o}/private/x.bin`)));
+      conn.nc.publish(subj, msg(payload("a", `http://127.0.0.1:1/store/streamok.bin`)));
+      conn.nc.publish(subj, msg(payload("a", `${o}/store/streamok.bin`)));
+      const code = (p) => p.then(() => "ok", (e) => [e.code, e.correlation_id]);
+      const mixed = await code(sub.nextStreamed({ timeout: 15000 }));
+      const otherPort = await code(sub.nextStreamed({ timeout: 15000 }));
+      const env = await sub.nextStreamed({ timeout: 15000 });
+      return { mixed, otherPort, allowed: new TextDecoder().decode(await env.payloads[0][1].bytes()) };
+    } finally {
+      await conn.close();
+    }
+  }, { ws: env.nats.wsUrl, subj: subject("notallowed"), o });
+  const cid = "c0ffee00-0000-4000-8000-0000000000c1";
+  assert.deepEqual(r, { mixed: ["URL_NOT_ALLOWED", cid], otherPort: ["URL_NOT_ALLOWED", cid], allowed: "fine" });
+  const reqs = env.web.requests.slice(before).filter((x) => x.startsWith("GET /store/") || x.startsWith("GET /private/"));
+  assert.deepEqual(reqs, ["GET /store/streamok.bin"], "only the message whose links are all allowed made a request");
+});
+
+test("nextStreamed: HTTP links stream from an allowed origin: fetched only when read, retried, resumed by a range request (or skipping what a 200 resends), checked", async () => {
+  const bytes = affine(1_200_000, 13, 5, 251);
+  env.web.store.set("stream.bin", bytes);
+  const o = env.web.origin;
+  const subj = subject("http");
+  const size = bytes.length;
+  const sha = sha256(bytes);
+  const before = env.web.requests.length;
+  const rangesBefore = env.web.ranges.length;
+  await ok(async ({ ws, subj, o, size, sha }) => {
+    const allowed = ["store", "cut", "flaky", "chunked", "lie"].map((p) => `${o}/${p}`);
+    window.conn = await nb.connect({ servers: ws, allowedOrigins: allowed, maxRetries: 3, baseDelay: 50 });
+    const sub = await conn.subscribe(subj);
+    const link = (url, over = {}) => JSON.stringify({
+      correlation_id: "c0ffee00-0000-4000-8000-0000000000c2",
+      payloads: [{ dataname: "s", payload_type: "binary", transport: "link", encoding: "none", size, data: url, metadata: { sha256: sha }, ...over }],
+    });
+    for (const path of ["store", "cut/range", "cut/whole", "flaky/1"]) conn.nc.publish(subj, link(`${o}/${path}/stream.bin`));
+    conn.nc.publish(subj, link(`${o}/chunked/stream.bin`, { size: size - 100_000 }));
+    conn.nc.publish(subj, link(`${o}/lie/stream.bin`));
+    window.streamed = [];
+    for (let i = 0; i < 6; i++) streamed.push((await sub.nextStreamed({ timeout: 15000 })).payloads[0][1]);
+  }, { ws: env.nats.wsUrl, subj, o, size, sha });
+  const gets = () => env.web.requests.slice(before).filter((x) => x.startsWith("GET /") && x.endsWith("/stream.bin"));
+  assert.deepEqual(gets(), [], "nothing is fetched before a stream is read");
+  const r = await ok(async () => {
+    const out = [];
+    for (const link of streamed) out.push(await drainLink(link));
+    await conn.close();
+    return out;
+  });
+  const [plain, range, whole, flaky, chunked, lie] = r;
+  for (const got of [plain, range, whole, flaky]) assert.deepEqual([got.n, got.sha256, got.link], [size, sha, sha]);
+  assert.equal(chunked.code, "CHECKSUM_MISMATCH");
+  assert.ok(chunked.n <= size - 100_000, `more bytes than the size fail as they arrive (${chunked.n} delivered)`);
+  assert.deepEqual(lie, { code: "CHECKSUM_MISMATCH", correlation_id: "c0ffee00-0000-4000-8000-0000000000c2", n: size, link: null });
+  const count = (p) => gets().filter((x) => x === `GET ${p}`).length;
+  assert.deepEqual([count("/store/stream.bin"), count("/cut/range/stream.bin"), count("/cut/whole/stream.bin"), count("/flaky/1/stream.bin")], [1, 2, 2, 2]);
+  const ranges = env.web.ranges.slice(rangesBefore);
+  assert.equal(ranges.length, 4);
+  assert.equal(ranges[0], null);
+  const resumedAt = Number(/^bytes=(\d+)-$/.exec(ranges[1])?.[1]);
+  assert.ok(resumedAt > 0 && resumedAt <= size / 2, `resumed where the broken body stopped: ${ranges[1]}`);
+  assert.equal(ranges[2], null);
+  assert.match(ranges[3], /^bytes=\d+-$/, "the server ignored it and sent every byte; those already delivered were skipped");
+});
+
 test("every caller mistake is INVALID_ARGUMENT", async () => {
   const r = await ok(async ({ ws }) => {
     const code = (p) => Promise.resolve().then(p).then(() => "ok", (e) => (e.name === "NATSBridgeError" ? e.code : `${e.name}: ${e.message}`));

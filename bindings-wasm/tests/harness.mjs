@@ -42,7 +42,12 @@ const TYPES = { ".html": "text/html", ".js": "text/javascript", ".mjs": "text/ja
  *   GET /flaky/<n>/<key>          503 for the first n requests, then the stored bytes
  *   GET /redirect/<key>           302 to /store/<key>
  *   GET /lie/<key>                the stored bytes with the first byte changed
- * `requests` lists every request as "METHOD /path", `requestTimes` when each came (ms, Date.now()).
+ *   GET /chunked/<key>            the stored bytes without a Content-Length (chunked)
+ *   GET /cut/<mode>/<key>         the first request announces every byte, sends half and breaks
+ *                                 the connection; later ones answer a Range with 206 (mode
+ *                                 "range") or ignore it and send every byte (mode "whole")
+ * `requests` lists every request as "METHOD /path", `requestTimes` when each came (ms, Date.now()),
+ * `ranges` the Range header of each request to /cut/ (null without one).
  */
 export async function startWeb(extraRoots = {}) {
   const roots = {
@@ -58,6 +63,7 @@ export async function startWeb(extraRoots = {}) {
   const counts = new Map();
   const requests = [];
   const requestTimes = [];
+  const ranges = [];
   const server = http.createServer(async (req, res) => {
     const url = new URL(req.url, "http://x");
     const p = decodeURIComponent(url.pathname);
@@ -93,6 +99,29 @@ export async function startWeb(extraRoots = {}) {
       if (body.length) body[0] ^= 0xff;
       return send(200, body);
     }
+    if ((m = p.match(/^\/chunked\/(.+)$/))) {
+      const body = stored(m[1]) ?? Buffer.alloc(0);
+      res.writeHead(200, { "content-type": "application/octet-stream" });
+      res.write(body.subarray(0, body.length >> 1));
+      return res.end(body.subarray(body.length >> 1));
+    }
+    if ((m = p.match(/^\/cut\/(range|whole)\/(.+)$/))) {
+      const body = stored(m[2]);
+      if (!body) return send(404);
+      ranges.push(req.headers.range ?? null);
+      const n = (counts.get(p) ?? 0) + 1;
+      counts.set(p, n);
+      if (n === 1) {
+        res.writeHead(200, { "content-length": body.length });
+        res.write(body.subarray(0, body.length >> 1), () => setTimeout(() => res.destroy(), 50));
+        return undefined;
+      }
+      const from = Number(/^bytes=(\d+)-$/.exec(req.headers.range ?? "")?.[1] ?? 0);
+      if (m[1] === "range" && from > 0) {
+        return send(206, body.subarray(from), { "content-range": `bytes ${from}-${body.length - 1}/${body.length}` });
+      }
+      return send(200, body);
+    }
     if (p === "/") return send(302, "", { location: "/tests/page.html" });
     for (const [prefix, dir] of Object.entries(roots)) {
       if (!p.startsWith(prefix)) continue;
@@ -109,6 +138,7 @@ export async function startWeb(extraRoots = {}) {
     store,
     requests,
     requestTimes,
+    ranges,
     async close() {
       server.closeAllConnections();
       server.close();
