@@ -155,3 +155,43 @@ async fn clients_send_and_receive_a_link_through_s3() {
     let e = stranger.smartreceive(&sent.json).await.unwrap_err();
     assert_eq!(e.code, ErrorCode::UrlNotAllowed, "{e}");
 }
+
+/// Spec §11 (work-queue streams): an S3 link is deleted once its message is finally acked,
+/// as an object-store link is; another message's link stays.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_work_queue_deletes_an_s3_link_after_the_final_ack() {
+    use natsbridge::protocol::durable::{ConsumeOptions, Retention, StreamSettings};
+    let (nats, s3) = (NatsServer::start(), S3Server::start());
+    let mut opts = ConnectOptions::with_server(&nats.url());
+    opts.settings.jetstream = true;
+    opts.settings.object_store = false;
+    opts.settings.fileserver_url = Some(s3.url("wq"));
+    opts.settings.s3 = settings(&s3);
+    let c = Client::connect(opts).await.unwrap();
+    let mut stream = StreamSettings::new("WQS3");
+    stream.retention = Retention::WorkQueue;
+    c.add_stream(&stream).await.unwrap();
+    let linked = SendOptions { size_threshold: Some(1), ..SendOptions::default() };
+    let text = |s: &str| vec![Outgoing::new("t", Data::Text(s.into()), PayloadType::Text)];
+    c.smartsend("WQS3.x", text("first"), &linked).await.unwrap();
+    c.smartsend("WQS3.x", text("second"), &linked).await.unwrap();
+    assert_eq!(s3.keys().len(), 2, "{}", s3.log());
+
+    let mut consumer = c.consume("WQS3", "w", ConsumeOptions::default()).await.unwrap();
+    let first = bounded("delivery", consumer.next_timeout(Duration::from_secs(10))).await.unwrap().unwrap();
+    assert_eq!(first.received.payloads[0].data, Data::Text("first".into()));
+    let key =
+        first.received.envelope.payloads[0].data.as_str().unwrap().strip_prefix("s3://natsbridge/").unwrap().to_owned();
+    assert!(s3.keys().contains(&key), "{key} in {:?}", s3.keys());
+    bounded("ack", first.ack.ack()).await.unwrap();
+    let mut left = s3.keys();
+    for _ in 0..100 {
+        if !left.contains(&key) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        left = s3.keys();
+    }
+    assert!(!left.contains(&key), "deleted after the final ack: {left:?}");
+    assert_eq!(left.len(), 1, "the unacked message's link stays: {left:?}");
+}
