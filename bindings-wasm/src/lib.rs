@@ -11,7 +11,7 @@ use natsbridge::protocol::{
     self, Data, Envelope, FetchFailure, HostValue, HttpHead, Incoming, LinkCheck, LinkFetch, ObjectLink, OptionName,
     Outgoing, PayloadType, ReceiveLimits, ReceivePlan, ReceiveRules, ReceiveStep, Received, ReplyTo, SendLimits,
     SendOptionName, SendOptions, SendPlan, SendStep, Sender, Sent, Settings, StreamPart, TimeUnit, TraceContext,
-    Transport, UrlScope, arrow, display_url, retry_after,
+    Transport, UrlScope, arrow, retry_after,
 };
 use serde_json::{Map, Value};
 use std::cell::RefCell;

@@ -89,6 +89,38 @@ impl HttpHead {
     }
 }
 
+/// A GET answer's `Content-Range` header as the driver sees it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ContentRange<'a> {
+    /// Its value, or None when the answer has none.
+    Header(Option<&'a str>),
+    /// The driver cannot read it: a browser's cross-origin answer that does not expose it.
+    Hidden,
+}
+
+/// Where the body of an answer to a GET for the bytes from `offset` on starts in the object
+/// (a retry resumes with `Range: bytes=<offset>-`): a 206 where its `Content-Range: bytes
+/// <first>-<last>/<total>` says (where it was asked to when the header is hidden), any other
+/// answer at 0. DOWNLOAD_FAILED for a 206 without a usable range, or one starting past `offset`
+/// (the bytes between would be missing). The bytes before `offset` in the body were delivered
+/// already: the driver skips them.
+pub fn body_start(url: &str, status: Option<u16>, range: ContentRange<'_>, offset: u64) -> Result<u64, FetchFailure> {
+    let start = match (status, range) {
+        (Some(206), ContentRange::Header(header)) => header.and_then(content_range_start),
+        (Some(206), ContentRange::Hidden) => Some(offset),
+        _ => Some(0),
+    };
+    start.filter(|&start| start <= offset).ok_or_else(|| {
+        let what = format!("GET {}: a partial answer without a usable Content-Range", display_url(url));
+        FetchFailure::Final(Error::new(ErrorCode::DownloadFailed, what))
+    })
+}
+
+/// The first byte of `bytes <first>-<last>/<total>`.
+fn content_range_start(range: &str) -> Option<u64> {
+    range.strip_prefix("bytes ")?.split_once('-')?.0.trim().parse().ok()
+}
+
 impl FetchFailure {
     /// A store announcing a length (an HTTP Content-Length, an object's info size) other than the
     /// envelope's `size`: no need to read the bytes.
@@ -121,6 +153,24 @@ mod tests {
             assert_eq!(e.code, ErrorCode::DownloadFailed);
             assert!(!e.message.contains("secret"), "{}", e.message);
         }
+    }
+
+    #[test]
+    fn a_partial_answer_starts_where_its_content_range_says_never_past_the_bytes_delivered() {
+        let header = |h: &'static str| ContentRange::Header(Some(h));
+        let start = |status, range, offset| body_start("http://h/x", Some(status), range, offset).ok();
+        assert_eq!(start(206, header("bytes 600000-1199999/1200000"), 600_000), Some(600_000));
+        assert_eq!(start(206, header("bytes 500000-1199999/*"), 600_000), Some(500_000), "earlier: skip the overlap");
+        assert_eq!(start(206, header("bytes 700000-1199999/1200000"), 600_000), None, "bytes would be missing");
+        assert_eq!(start(206, ContentRange::Hidden, 600_000), Some(600_000));
+        assert_eq!(start(200, ContentRange::Header(None), 600_000), Some(0), "the whole body again");
+        for bad in ["bytes */1200", "items 1-2/3", "", "bytes x-1/2"] {
+            let Err(FetchFailure::Final(e)) = body_start("http://h/x", Some(206), header(bad), 10) else {
+                panic!("{bad}")
+            };
+            assert_eq!(e.code, ErrorCode::DownloadFailed);
+        }
+        assert!(body_start("http://h/x", Some(206), ContentRange::Header(None), 0).is_err());
     }
 
     #[test]

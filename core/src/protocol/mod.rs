@@ -19,7 +19,8 @@ mod url_scope;
 
 pub use codec::{Data, HostValue, deserialize, serialize};
 pub use driver::{
-    HTTP_ERROR_DETAIL_BYTES, HttpHead, OBJECT_STORE_CHUNK_SIZE, OBJECT_STORE_SCHEME, ObjectLink, object_digest_hex,
+    ContentRange, HTTP_ERROR_DETAIL_BYTES, HttpHead, OBJECT_STORE_CHUNK_SIZE, OBJECT_STORE_SCHEME, ObjectLink,
+    body_start, object_digest_hex,
 };
 pub use envelope::{
     DecodedPayload, DirectMessage, Envelope, EnvelopeView, ErrorBody, HEADER_FIELDS, PayloadSource, ReceivedView,

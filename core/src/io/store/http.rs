@@ -9,7 +9,7 @@
 
 use super::{Body, Fetch, Fetched, LinkStore, Opened, Progress, Stored, Upload};
 use crate::error::{Error, ErrorCode, Result};
-use crate::protocol::{FetchFailure, HTTP_ERROR_DETAIL_BYTES, HttpHead, UrlScope, display_url};
+use crate::protocol::{self, ContentRange, FetchFailure, HTTP_ERROR_DETAIL_BYTES, HttpHead, UrlScope, display_url};
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::{StreamExt, TryStreamExt};
@@ -188,11 +188,8 @@ pub(crate) async fn open_get(
         }
     };
     let status = resp.status();
-    let start =
-        if status == StatusCode::PARTIAL_CONTENT { range_start(&resp).ok_or_else(|| bad_range(url))? } else { 0 };
-    if start > offset {
-        return Err(bad_range(url));
-    }
+    let range = resp.headers().get(reqwest::header::CONTENT_RANGE).and_then(|v| v.to_str().ok());
+    let start = protocol::body_start(url, Some(status.as_u16()), ContentRange::Header(range), offset)?;
     let location =
         resp.headers().get(reqwest::header::LOCATION).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     match HttpHead::of(url, Some(status.as_u16()), location.as_deref(), resp.content_length(), size - start.min(size)) {
@@ -207,17 +204,6 @@ pub(crate) async fn open_get(
         chunk.map_err(|e| FetchFailure::Network(format!("reading body: {}", error_chain(&e.without_url()))))
     });
     Ok(Opened { chunks: Box::pin(chunks), offset: start, sha256: None })
-}
-
-/// The first byte of a 206 answer's `Content-Range: bytes <first>-<last>/<total>`.
-fn range_start(resp: &reqwest::Response) -> Option<u64> {
-    let range = resp.headers().get(reqwest::header::CONTENT_RANGE)?.to_str().ok()?;
-    range.strip_prefix("bytes ")?.split_once('-')?.0.trim().parse().ok()
-}
-
-fn bad_range(url: &str) -> FetchFailure {
-    let what = format!("GET {}: a partial answer without a usable Content-Range", display_url(url));
-    FetchFailure::Final(Error::new(ErrorCode::DownloadFailed, what))
 }
 
 /// A body's bytes, reading at most `size + 1` of them: one byte past the size is enough for the
