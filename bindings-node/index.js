@@ -677,7 +677,11 @@ class Connection {
   /** What this connection sent and received since it connected (spec/PROTOCOL.md §13.3). With
    * @opentelemetry/api the same counts are observable instruments of the `natsbridge` meter. */
   metrics() {
-    return JSON.parse(this._n.metrics())
+    return JSON.parse(this._n.metrics(), function (key, value) {
+      if (key === '' || key.indexOf('_') < 0) return value
+      this[key.replace(/_([a-z])/g, (_, c) => c.toUpperCase())] = value // messages_sent -> messagesSent
+      return undefined
+    })
   }
 
   /** Per-message options, and `fileserverUrl` / `fileserverUploadHandler` for this message. */

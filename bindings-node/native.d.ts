@@ -14,8 +14,8 @@ export declare class Connection {
   get senderId(): string
   get maxPayload(): number
   /**
-   * What this connection sent and received (spec/PROTOCOL.md §13.3), as JSON text in JS's
-   * names; durations in milliseconds.
+   * What this connection sent and received (spec/PROTOCOL.md §13.3), as core's JSON text
+   * (the spec's names; `index.js` gives them JS's).
    */
   metrics(): string
   /** Resolves once the server has the subscription. */

@@ -64,11 +64,10 @@ fn pulled(pull: &PullFn<'_>, size: f64) -> CoreResult<ByteSource> {
         .weak::<true>()
         .build()
         .map_err(|e| natsbridge::error::Error::invalid_argument(e.reason))?;
-    let chunks = futures::stream::try_unfold(Some(pull), |pull| async move {
-        let Some(pull) = pull else { return Ok(None) };
+    let chunks = futures::stream::try_unfold(pull, |pull| async move {
         let chunk = pull.call_async(()).await.map_err(|e| std::io::Error::other(e.reason))?;
         let chunk = chunk.await.map_err(|e| std::io::Error::other(e.reason))?;
-        Ok::<_, std::io::Error>((!chunk.is_empty()).then(|| (Bytes::from_owner(chunk), Some(pull))))
+        Ok::<_, std::io::Error>((!chunk.is_empty()).then(|| (Bytes::from_owner(chunk), pull)))
     });
     Ok(ByteSource::from_chunks(chunks, size))
 }

@@ -220,25 +220,11 @@ impl Connection {
         u32::try_from(self.client.max_payload()).unwrap_or(u32::MAX)
     }
 
-    /// What this connection sent and received (spec/PROTOCOL.md §13.3), as JSON text in JS's
-    /// names; durations in milliseconds.
+    /// What this connection sent and received (spec/PROTOCOL.md §13.3), as core's JSON text
+    /// (the spec's names; `index.js` gives them JS's).
     #[napi]
     pub fn metrics(&self) -> String {
-        let m = self.client.metrics();
-        let pair = |t: natsbridge::io::ByTransport| serde_json::json!({"direct": t.direct, "link": t.link});
-        serde_json::json!({
-            "messagesSent": m.messages_sent,
-            "messagesReceived": m.messages_received,
-            "payloadsSent": pair(m.payloads_sent),
-            "payloadsReceived": pair(m.payloads_received),
-            "bytesSent": pair(m.bytes_sent),
-            "bytesReceived": pair(m.bytes_received),
-            "downloadRetries": m.download_retries,
-            "checksumFailures": m.checksum_failures,
-            "downloads": m.downloads,
-            "downloadTimeMs": m.download_time.as_secs_f64() * 1000.0,
-        })
-        .to_string()
+        self.client.metrics().to_json().to_string()
     }
 
     /// Resolves once the server has the subscription.

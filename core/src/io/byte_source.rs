@@ -59,8 +59,8 @@ impl ByteSource {
     where
         F: FnMut(&mut [u8]) -> std::io::Result<usize> + Send + 'static,
     {
-        let chunks = futures::stream::try_unfold(Some(read), |read| async move {
-            let Some(mut read) = read else { return Ok(None) };
+        // Ok(None) ends the stream: the state is never asked for again.
+        let chunks = futures::stream::try_unfold(read, |mut read| async move {
             let (read, chunk) = tokio::task::spawn_blocking(move || {
                 let mut chunk = vec![0; READ_CHUNK];
                 let n = read(&mut chunk)?;
@@ -75,7 +75,7 @@ impl ByteSource {
             })
             .await
             .map_err(std::io::Error::other)??;
-            Ok::<_, std::io::Error>((!chunk.is_empty()).then(|| (Bytes::from(chunk), Some(read))))
+            Ok::<_, std::io::Error>((!chunk.is_empty()).then(|| (Bytes::from(chunk), read)))
         });
         ByteSource::from_chunks(chunks, size)
     }

@@ -24,7 +24,7 @@ use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SdkTracerProvider, Span, SpanData, SpanProcessor};
 use serde_json::{Map, Value as Json, json};
 use std::sync::mpsc::{Receiver, Sender, channel};
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, SystemTime};
 use tracing_subscriber::layer::SubscriberExt;
 
@@ -47,7 +47,7 @@ pub fn export_spans(sink: SpanSink) -> Result<()> {
 
 fn install() -> std::result::Result<(), String> {
     let (queue, spans) = channel();
-    let provider = SdkTracerProvider::builder().with_span_processor(Queue(Mutex::new(queue))).build();
+    let provider = SdkTracerProvider::builder().with_span_processor(Queue(queue)).build();
     let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("natsbridge"));
     tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer)).map_err(|_| {
         "another tracing subscriber already holds this process: add a tracing-opentelemetry layer to it".to_owned()
@@ -80,14 +80,14 @@ fn hand_over(spans: &Receiver<String>) {
 
 /// Writes each ended span as JSON into the queue.
 #[derive(Debug)]
-struct Queue(Mutex<Sender<String>>);
+struct Queue(Sender<String>);
 
 impl SpanProcessor for Queue {
     fn on_start(&self, _span: &mut Span, _cx: &opentelemetry::Context) {}
 
     fn on_end(&self, span: SpanData) {
         let json = finished(&span).to_string();
-        let _ = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).send(json);
+        let _ = self.0.send(json);
     }
 
     fn force_flush(&self) -> OTelSdkResult {
