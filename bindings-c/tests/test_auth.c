@@ -84,11 +84,13 @@ static void test_nkey_and_password(void) {
     const char *const other[] = {"nkey", env("NKEY_OTHER_SEED"), NULL}; /* valid, but unknown there */
     const char *const user[] = {"user", env("PASSWORD_USER"), "password", env("PASSWORD"), NULL};
     const char *const wrong_password[] = {"user", env("PASSWORD_USER"), "password", "wrong", NULL};
+    const char *const not_a_seed[] = {"nkey", "SUAnot-a-seed", NULL}; /* refused before connecting */
     check_round_trip("nkey", url, good);
     check_round_trip("password", url, user);
     check_refused(url, other, NATSBRIDGE_STATUS_NATS_CONNECTION_FAILED, "authorization violation");
     check_refused(url, wrong_password, NATSBRIDGE_STATUS_NATS_CONNECTION_FAILED, "authorization violation");
     check_refused(url, NULL, NATSBRIDGE_STATUS_NATS_CONNECTION_FAILED, "authorization violation");
+    check_refused(url, not_a_seed, NATSBRIDGE_STATUS_INVALID_ARGUMENT, "not an nkey seed");
 }
 
 static void test_token(void) {

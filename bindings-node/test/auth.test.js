@@ -50,6 +50,8 @@ test('nkey: the seed of the user the server knows connects; another seed, or non
     // A valid seed of another user: the server's nonce is signed, but not by the key it knows.
     await refused({ servers: server.url, nkey: seed(createUser()) }, 'NATS_CONNECTION_FAILED', /authorization violation/)
     await refused({ servers: server.url }, 'NATS_CONNECTION_FAILED', /authorization violation/)
+    // Not a seed (a public key): refused before connecting.
+    await refused({ servers: server.url, nkey: user.getPublicKey() }, 'INVALID_ARGUMENT', /not an nkey seed/)
   } finally {
     await server.stop()
   }

@@ -444,6 +444,9 @@ def test_nkey_auth(nkey_server):
     e = refused(url, nkey=other_seed)
     assert e.code == "NATS_CONNECTION_FAILED" and "authorization violation" in str(e)
     assert refused(url).code == "NATS_CONNECTION_FAILED"
+    # Not a seed (a truncated one): refused before connecting, without the secret in the message.
+    e = refused(url, nb.InvalidArgumentError, nkey=seed[:-1])
+    assert "not an nkey seed" in str(e) and seed[:-1] not in str(e)
 
 
 def test_creds_file_auth(jwt_server):

@@ -44,6 +44,14 @@ async fn nkey_seed_authenticates_and_another_seed_is_refused() {
     assert!(e.to_string().contains("authorization violation"), "{e}");
     let e = refused(options(&server, |_| {})).await;
     assert_eq!(e.code, ErrorCode::NatsConnectionFailed, "{e}");
+    // Not a seed at all (a public key, a truncated seed): a configuration mistake, found before
+    // connecting, and the message does not repeat the secret.
+    let seed = user.seed().unwrap();
+    for not_a_seed in [user.public_key(), seed[..seed.len() - 1].to_owned(), "SUAnot-a-seed".into()] {
+        let e = refused(options(&server, |s| s.nkey = Some(not_a_seed.clone()))).await;
+        assert_eq!(e.code, ErrorCode::InvalidArgument, "{e}");
+        assert!(!e.to_string().contains(&not_a_seed), "{e}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

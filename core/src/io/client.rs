@@ -613,11 +613,12 @@ async fn upload(
     let bytes = match body {
         UploadBody::Held(bytes) => bytes,
         UploadBody::Streamed(source) => {
-            let digest = Arc::new(std::sync::Mutex::new(None));
-            let stored = upload(Body::Chunks { size: source.size(), chunks: source.chunks(digest.clone()) }).await?;
-            let sha256 = digest.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+            let sha256 = crate::io::byte_source::SourceDigest::default();
+            let chunks = source.chunks(sha256.clone());
+            let stored = upload(Body::Chunks { size: source.size(), chunks, sha256: sha256.clone() }).await?;
+            let sha256 = *sha256.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             return match sha256 {
-                Some(sha256) => Ok((stored.url, Some(sha256))),
+                Some(sha256) => Ok((stored.url, Some(hex::encode(sha256)))),
                 None => err(ErrorCode::UploadFailed, "the link store did not read the whole payload"),
             };
         }
@@ -815,6 +816,10 @@ async fn nats_options(
         o = o.token(t.clone());
     }
     if let Some(seed) = &opts.nkey {
+        // A configuration mistake, found before connecting as a missing creds file is; the
+        // message leaves the seed out, since it is a secret.
+        nkeys::KeyPair::from_seed(seed)
+            .map_err(|e| Error::invalid_argument(format!("nkey is not an nkey seed: {e}")))?;
         o = o.nkey(seed.clone());
     }
     if let Some(path) = &opts.credentials_file {
