@@ -18,6 +18,10 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 const READ_CHUNK: usize = 256 * 1024;
 const READ_AHEAD: usize = 4;
 
+/// A source's SHA-256, there once its chunks have all been read: the envelope's `sha256`, and the
+/// digest a store that keeps one (the object store) takes instead of hashing the bytes again.
+pub type SourceDigest = Arc<Mutex<Option<[u8; 32]>>>;
+
 /// The bytes of an image, audio, video or binary payload, left where they are until the send
 /// reads them: a file, or a reader of a stated size. A file can be sent any number of times; a
 /// reader once.
@@ -135,7 +139,7 @@ impl ByteSource {
     /// is in `digest` once the stream has ended without error. A task reads and hashes up to
     /// [`READ_AHEAD`] chunks ahead, so both overlap the upload instead of adding to its time.
     /// Call it in the runtime's context.
-    pub(super) fn chunks(&self, digest: Arc<Mutex<Option<String>>>) -> BoxStream<'static, std::io::Result<Bytes>> {
+    pub(super) fn chunks(&self, digest: SourceDigest) -> BoxStream<'static, std::io::Result<Bytes>> {
         let (tx, rx) = tokio::sync::mpsc::channel(READ_AHEAD);
         let mut reading = Reading { source: self.clone(), reader: None, read: 0, hasher: sha2::Sha256::new(), digest };
         tokio::spawn(async move {
@@ -175,7 +179,7 @@ struct Reading {
     reader: Option<Pin<Box<dyn AsyncRead + Send>>>,
     read: u64,
     hasher: sha2::Sha256,
-    digest: Arc<Mutex<Option<String>>>,
+    digest: SourceDigest,
 }
 
 impl Reading {
@@ -197,7 +201,7 @@ impl Reading {
         if chunk.is_empty() || self.read > self.source.size {
             check_length(self.read, self.source.size).map_err(as_io)?;
             let digest = std::mem::take(&mut self.hasher).finalize();
-            *self.digest.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(hex::encode(digest));
+            *self.digest.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(digest.into());
             return Ok(None);
         }
         self.hasher.update(&chunk);
@@ -238,16 +242,17 @@ mod tests {
     use super::*;
 
     async fn collect(source: &ByteSource) -> (std::io::Result<Vec<u8>>, Option<String>) {
+        let hex = |digest: &SourceDigest| digest.lock().unwrap().map(hex::encode);
         let digest = Arc::new(Mutex::new(None));
         let mut chunks = source.chunks(digest.clone());
         let mut all = Vec::new();
         while let Some(chunk) = chunks.next().await {
             match chunk {
                 Ok(c) => all.extend_from_slice(&c),
-                Err(e) => return (Err(e), digest.lock().unwrap().clone()),
+                Err(e) => return (Err(e), hex(&digest)),
             }
         }
-        (Ok(all), digest.lock().unwrap().clone())
+        (Ok(all), hex(&digest))
     }
 
     #[tokio::test]

@@ -39,6 +39,7 @@ pub enum Body {
     Chunks {
         size: u64,
         chunks: futures::stream::BoxStream<'static, std::io::Result<Bytes>>,
+        sha256: crate::io::byte_source::SourceDigest,
     },
 }
 
@@ -102,7 +103,7 @@ impl Body {
         use futures::TryStreamExt;
         match self {
             Body::Bytes(bytes) => Ok(bytes),
-            Body::Chunks { size, mut chunks } => {
+            Body::Chunks { size, mut chunks, .. } => {
                 let mut all = bytes::BytesMut::with_capacity(usize::try_from(size).unwrap_or(0));
                 while let Some(chunk) = chunks.try_next().await? {
                     all.extend_from_slice(&chunk);
@@ -232,7 +233,11 @@ mod tests {
 
     fn chunked(pieces: Vec<Bytes>) -> Body {
         let size = pieces.iter().map(|p| p.len() as u64).sum();
-        Body::Chunks { size, chunks: futures::stream::iter(pieces.into_iter().map(Ok)).boxed() }
+        Body::Chunks {
+            size,
+            chunks: futures::stream::iter(pieces.into_iter().map(Ok)).boxed(),
+            sha256: Default::default(),
+        }
     }
 
     #[tokio::test]
@@ -255,7 +260,7 @@ mod tests {
     #[tokio::test]
     async fn a_failed_read_ends_the_chunks_with_its_error() {
         let chunks = futures::stream::iter([Ok(Bytes::from_static(b"ab")), Err(std::io::Error::other("gone"))]);
-        let body = Body::Chunks { size: 10, chunks: chunks.boxed() };
+        let body = Body::Chunks { size: 10, chunks: chunks.boxed(), sha256: Default::default() };
         let out: Vec<_> = body.into_chunks(4).collect().await;
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].as_ref().unwrap_err().to_string(), "gone");

@@ -7,7 +7,7 @@
 //! chunk's ack in turn and tops out near 110 MB/s on loopback (bench/RESULTS.md).
 
 use super::http::read_at_most;
-use super::{Fetch, Fetched, LinkStore, Opened, Stored, Upload};
+use super::{Body, Fetch, Fetched, LinkStore, Opened, Stored, Upload};
 use crate::error::{Error, ErrorCode, Result};
 use crate::protocol::durable::{LINK_MSG_ID_META, LINK_STREAM_META};
 use crate::protocol::{
@@ -105,8 +105,13 @@ impl ObjectStoreLink {
             }
         };
         let mut acks = FuturesOrdered::new();
-        // Hashed chunk by chunk between publishes, so it overlaps the server's work on earlier chunks.
-        let mut hasher = sha2::Sha256::new();
+        // Bytes in memory are hashed chunk by chunk between publishes, so it overlaps the server's
+        // work on earlier chunks; a file or a reader is hashed as it is read, and not again here.
+        let source_sha256 = match &upload.body {
+            Body::Chunks { sha256, .. } => Some(sha256.clone()),
+            Body::Bytes(_) => None,
+        };
+        let mut hasher = source_sha256.is_none().then(sha2::Sha256::new);
         let mut chunks = 0usize;
         let mut size = 0usize;
         let mut body = upload.body.into_chunks(CHUNK_SIZE);
@@ -114,7 +119,9 @@ impl ObjectStoreLink {
             let chunk = chunk.map_err(|e| fail(e.to_string()))?;
             let chunk_len = chunk.len();
             size += chunk_len;
-            hasher.update(&chunk);
+            if let Some(hasher) = &mut hasher {
+                hasher.update(&chunk);
+            }
             let ack = self
                 .js
                 .publish(chunk_subject.clone(), chunk)
@@ -132,7 +139,12 @@ impl ObjectStoreLink {
         while let Some(r) = acks.next().await {
             report(r.map_err(|e| fail(format!("object store chunk not acknowledged: {e}")))?);
         }
-        let digest = hasher.finalize();
+        let digest: [u8; 32] = match (hasher, source_sha256) {
+            (Some(hasher), _) => hasher.finalize().into(),
+            (None, source) => source
+                .and_then(|sha256| *sha256.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
+                .ok_or_else(|| fail("the payload's source was not read to its end".into()))?,
+        };
         let info = object_store::ObjectInfo {
             name: name.clone(),
             description: None,
