@@ -65,10 +65,16 @@ MAX_PAYLOAD_SIZE = 50000
 # Base64 is written and checked in pieces of this many source bytes, so a 50 KB payload never
 # has a second full-size copy on the heap (a multiple of 3: no padding inside the text).
 _CHUNK = 3 * 512
+# A message's writes are gathered up to this many bytes per send: with TCP_NODELAY each send is
+# a TCP segment, and a small envelope in its two dozen parts would otherwise take as many.
+_OUT = 2048
 _B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 # Received strings this long are read in place, not by json.loads: MicroPython's json grows each
 # string a few bytes at a time, and a 67 KB base64 string then needs over twice that in heap.
 _LIFT_MIN = 256
+# A message up to this size goes to json.loads whole: what its strings cost there is small, and
+# lifting them (a pass over every string in Python) took most of a small message's receive.
+_LIFT_ABOVE = 2048
 _LIFT_MARK = "\x00natsbridge:"
 _INF = float("inf")
 _HEADER = ("correlation_id", "msg_id", "timestamp", "send_to", "msg_purpose", "sender_name", "sender_id",
@@ -209,28 +215,35 @@ class _Span:
         return str(self.view(), "utf-8")
 
 
+# The envelope's fields up to its payloads, in the seeds' order, as one format.
+_HEAD = "{" + ",".join('"%s":%%s' % key for key in _HEADER) + ',"metadata":%s,"payloads":['
+
+
 def _envelope_parts(env):
-    """The envelope JSON as a list of str parts and _Base64 parts, in the seeds' field order."""
+    """The envelope JSON in the seeds' field order: str parts, and each payload's data as a
+    _Base64 or _Span between them. The JSON text around the data is joined into one str, so a
+    small envelope has three parts, not two dozen, to measure and write."""
     parts = []
-    put = parts.append
-    sep = "{"
-    for key in _HEADER:
-        put('%s"%s":%s' % (sep, key, _dumps(env[key])))
-        sep = ","
-    put(',"metadata":%s,"payloads":[' % _dumps(env["metadata"]))
+    text = [_HEAD % tuple([_dumps(env[key]) for key in _HEADER] + [_dumps(env["metadata"])])]
     sep = ""
     for p in env["payloads"]:
-        put('%s{"id":%s,"dataname":%s,"payload_type":%s,"transport":%s,"encoding":%s,"size":%d,"data":' % (
+        text.append('%s{"id":%s,"dataname":%s,"payload_type":%s,"transport":%s,"encoding":%s,"size":%d,"data":' % (
             sep, _dumps(p["id"]), _dumps(p["dataname"]), _dumps(p["payload_type"]), _dumps(p["transport"]),
             _dumps(p["encoding"]), p["size"]))
         data = p["data"]
-        put(data if isinstance(data, (_Base64, _Span)) else _dumps(data))
-        put(',"metadata":%s}' % _dumps(p["metadata"]))
+        if isinstance(data, (_Base64, _Span)):
+            parts.append("".join(text))
+            parts.append(data)
+            text = []
+        else:
+            text.append(_dumps(data))
+        text.append(',"metadata":%s}' % _dumps(p["metadata"]))
         sep = ","
-    put("]")
+    text.append("]")
     if env.get("error") is not None:
-        put(',"error":%s' % _dumps(env["error"]))
-    put("}")
+        text.append(',"error":%s' % _dumps(env["error"]))
+    text.append("}")
+    parts.append("".join(text))
     return parts
 
 
@@ -316,6 +329,8 @@ class Connection:
         self._buf = b""
         self._pending = []
         self._next_sid = 1
+        self._out = bytearray(_OUT)
+        self._out_len = 0
 
     def connect(self):
         url = self.url
@@ -341,6 +356,13 @@ class Connection:
         try:
             addr = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)[0]
             self._sock = socket.socket(addr[0], addr[1], addr[2])
+            try:
+                # Nagle's algorithm holds a message's payload back until the server acknowledges
+                # its PUB line (up to its delayed-ACK time, 40 ms on Linux): every round trip took
+                # 45 ms. MicroPython names no constants: IPPROTO_TCP 6, TCP_NODELAY 1 (Linux, lwIP).
+                self._sock.setsockopt(6, 1, 1)
+            except OSError:
+                pass  # a port without the option keeps Nagle
             self._sock.settimeout(self.timeout)
             self._sock.connect(addr[-1])
         except (OSError, ValueError) as e:
@@ -390,6 +412,22 @@ class Connection:
         except OSError as e:
             self._close_socket()
             raise _connection_failed("write to %s failed: %s" % (self.url, e))
+
+    def _gather(self, data):
+        """Writes `data` after what is gathered; sends whenever _OUT bytes would be exceeded."""
+        n = len(data)
+        if self._out_len + n > _OUT:
+            self._send_gathered()
+            if n > _OUT:
+                self._write(data)
+                return
+        memoryview(self._out)[self._out_len:self._out_len + n] = data
+        self._out_len += n
+
+    def _send_gathered(self):
+        n, self._out_len = self._out_len, 0
+        if n:
+            self._write(memoryview(self._out)[:n])
 
     def _recv(self, deadline_ms):
         """Bytes from the socket; None when the deadline passes first."""
@@ -498,9 +536,11 @@ class Connection:
         if size > self.max_payload:
             raise NATSBridgeError(PAYLOAD_TOO_LARGE, "the message is %d bytes, over the server's max_payload of %d"
                                   % (size, self.max_payload))
-        self._write(("PUB %s %s%d\r\n" % (subject, reply + " " if reply else "", size)).encode())
-        _emit(parts, self._write)
-        self._write(b"\r\n")
+        self._out_len = 0  # nothing of a message that failed halfway goes out with this one
+        self._gather(("PUB %s %s%d\r\n" % (subject, reply + " " if reply else "", size)).encode())
+        _emit(parts, self._gather)
+        self._gather(b"\r\n")
+        self._send_gathered()
 
     def subscribe(self, subject, queue=None):
         """Subscribes and waits until the server has the subscription; returns its sid."""
@@ -798,7 +838,7 @@ def parse_envelope(msg):
         raise _bad("message is not valid UTF-8")
     if raw.find(b"\\u") >= 0:
         raw = _join_surrogates(raw)
-    text, spans = _lift_strings(raw)
+    text, spans = _lift_strings(raw) if len(raw) > _LIFT_ABOVE else (raw, [])
     try:
         obj = json.loads(text)
     except ValueError as e:
