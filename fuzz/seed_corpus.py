@@ -7,7 +7,7 @@ scripts/fuzz.sh runs this before every run, so the seeds follow the vectors).
 envelope: every vector's message bytes (compact and pretty); payload_json, payload_jsontable,
 payload_arrow: the decoded bytes of each direct payload of that type; payload_envelope: every
 direct payload as that target's input; url_scope: each link URL with scopes that do and do not
-serve it. c_abi reads structured input (`arbitrary`) and starts from nothing; its calls build
+serve it; trace_headers: spec/PROTOCOL.md §13's header examples, whole and in parts. c_abi reads structured input (`arbitrary`) and starts from nothing; its calls build
 their own envelopes.
 """
 
@@ -24,7 +24,15 @@ PAYLOAD_TYPES = ["text", "dictionary", "arrowtable", "jsontable", "image", "audi
 SCOPES = ["http://localhost:8080/file", "nats-obj:", "https://Files.example:8443/store/", "mem:", "http://localhost:8080/upload"]
 
 seeds = {name: set() for name in
-         ["envelope", "payload_json", "payload_jsontable", "payload_arrow", "payload_envelope", "url_scope"]}
+         ["envelope", "payload_json", "payload_jsontable", "payload_arrow", "payload_envelope", "url_scope",
+          "trace_headers"]}
+
+# trace_headers' layout: a byte of link bits (payloads 0 and 2 here), then traceparent, tracestate,
+# baggage and natsbridge-upload-spans, separated by 0 bytes.
+TRACE_HEADERS = [b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", b"congo=t61rcWkgMzE,rojo=00f067aa0ba902b7",
+                 b"userId=alice,serverNode=DF%2028;isProduction=false", b"0:53995c3f42cd8ad8,2:00f067aa0ba902b7"]
+for parts in range(1, len(TRACE_HEADERS) + 1):
+    seeds["trace_headers"].add(bytes([0b101]) + b"\0".join(TRACE_HEADERS[:parts]))
 
 
 def wire(doc):

@@ -181,14 +181,7 @@ impl NatsServer {
     /// process can take a free port before the server binds it.
     pub fn launch(config: NatsConfig) -> Result<NatsServer> {
         let chosen_here = config.port.is_none() || config.websocket_port == Some(0) || config.monitor_port == Some(0);
-        let mut result = NatsServer::launch_once(&config);
-        for _ in 1..if chosen_here { 3 } else { 1 } {
-            match result {
-                Err(e) if e.contains("address already in use") => result = NatsServer::launch_once(&config),
-                _ => break,
-            }
-        }
-        result
+        on_fresh_ports(if chosen_here { 3 } else { 1 }, || NatsServer::launch_once(&config))
     }
 
     fn launch_once(config: &NatsConfig) -> Result<NatsServer> {
@@ -428,14 +421,7 @@ impl NatsCluster {
         if size == 0 {
             return Err("a cluster needs at least one node".into());
         }
-        let mut result = NatsCluster::start_once(size, extra);
-        for _ in 1..3 {
-            match result {
-                Err(e) if e.contains("address already in use") => result = NatsCluster::start_once(size, extra),
-                _ => break,
-            }
-        }
-        result
+        on_fresh_ports(3, || NatsCluster::start_once(size, extra))
     }
 
     fn start_once(size: usize, extra: &str) -> Result<NatsCluster> {
@@ -968,6 +954,19 @@ impl Drop for S3Server {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// `start`, again up to `tries` times in all while a port it chose was taken before it bound it
+/// (`start` chooses fresh ports each time).
+fn on_fresh_ports<T>(tries: usize, mut start: impl FnMut() -> Result<T>) -> Result<T> {
+    let mut result = start();
+    for _ in 1..tries {
+        match result {
+            Err(e) if e.contains("address already in use") => result = start(),
+            _ => break,
+        }
+    }
+    result
 }
 
 /// How a server just spawned came up.
