@@ -66,7 +66,7 @@ MAX_PAYLOAD_SIZE = 50000
 # has a second full-size copy on the heap (a multiple of 3: no padding inside the text).
 _CHUNK = 3 * 512
 # A message's writes are gathered up to this many bytes per send: with TCP_NODELAY each send is
-# a TCP segment, and a small envelope in its two dozen parts would otherwise take as many.
+# a TCP segment, and a message is several writes (its PUB line, its parts, their quotes, CRLF).
 _OUT = 2048
 _B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 # Received strings this long are read in place, not by json.loads: MicroPython's json grows each
