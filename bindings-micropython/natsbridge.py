@@ -222,7 +222,7 @@ _HEAD = "{" + ",".join('"%s":%%s' % key for key in _HEADER) + ',"metadata":%s,"p
 def _envelope_parts(env):
     """The envelope JSON in the seeds' field order: str parts, and each payload's data as a
     _Base64 or _Span between them. The JSON text around the data is joined into one str, so a
-    small envelope has three parts, not two dozen, to measure and write."""
+    small envelope has three parts, not eighteen, to measure and write."""
     parts = []
     text = [_HEAD % tuple([_dumps(env[key]) for key in _HEADER] + [_dumps(env["metadata"])])]
     sep = ""
